@@ -1,0 +1,83 @@
+//! Command-line flags of `cargo xtask`, as clap types. Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Developer automation for the router workspace: benchmark it, gate it, govern its baseline.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the router in release mode, run a workload against it, write artifacts.
+    PerfBench(BenchArgs),
+    /// Run perf-bench (or take an existing run) and judge it against the baseline and policy.
+    PerfGate(GateArgs),
+    /// Replace the baseline from a candidate run, with a reason and a written justification.
+    PerfBaselineBump(BumpArgs),
+}
+
+/// Flags shared by every command that runs the benchmark.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Workload name: `perf/workloads/<NAME>.json`.
+    #[arg(long, default_value = "cp1")]
+    pub workload: String,
+    /// Number of trials; each trial starts a fresh router.
+    #[arg(long, default_value_t = 5)]
+    pub trials: u32,
+    /// Skip the warm-up before each trial.
+    #[arg(long)]
+    pub no_warmup: bool,
+    /// Do not build; use the binaries already in `target/release`.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Router binary to benchmark instead of building one (implies --no-build for the router).
+    #[arg(long, value_name = "PATH")]
+    pub router_bin: Option<PathBuf>,
+    /// Hard bound on the whole run, in seconds: what it started is killed when it expires.
+    #[arg(long, default_value_t = 900)]
+    pub timeout: u64,
+    /// Put the router and the load generator on separate CPUs (needs 2 or more CPUs).
+    #[arg(long)]
+    pub pin: bool,
+    /// Directory for artifacts.
+    #[arg(long, default_value = "_artifacts", value_name = "DIR")]
+    pub artifacts_dir: PathBuf,
+    /// Extra flag passed to the router (repeatable), e.g. `--router-arg=--max-inflight=64`.
+    #[arg(long = "router-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub router_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// Judge this existing run instead of running the benchmark (also `CANDIDATE_FILE`).
+    #[arg(long, env = "CANDIDATE_FILE", value_name = "FILE")]
+    pub candidate: Option<PathBuf>,
+    /// Baseline to compare with (default `perf/baseline_<workload>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Policy to judge by (default `perf/policy_<workload>.json`, else `perf/policy_cp1.json`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// Why the baseline changes: trade-off, architectural-improvement, measurement-correction.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// What changed, why it is acceptable, why the policy still makes sense.
+    #[arg(long)]
+    pub justification: Option<String>,
+    /// Run to take the new baseline from (else perf-bench runs first).
+    #[arg(long, value_name = "FILE")]
+    pub candidate: Option<PathBuf>,
+}

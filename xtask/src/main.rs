@@ -1,6 +1,9 @@
 //! `cargo xtask`: parses flags and dispatches to one module per command.
 
+mod artifacts;
+mod exit;
 mod flags;
+mod perf_bench;
 
 use std::process::ExitCode;
 
@@ -14,16 +17,29 @@ fn main() -> ExitCode {
         Err(err) => {
             // clap prints help/version on stdout with exit 0; usage errors get exit 2.
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(exit::BAD_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    let name = match cli.command {
-        Command::PerfBench(_) => "perf-bench",
-        Command::PerfGate(_) => "perf-gate",
-        Command::PerfBaselineBump(_) => "perf-baseline-bump",
+    let result = match cli.command {
+        Command::PerfBench(args) => perf_bench::run(&args).map(|o| {
+            if o.failed { exit::BENCH_FAILED } else { exit::OK }
+        }),
+        Command::PerfGate(_) => Err(anyhow::anyhow!("`cargo xtask perf-gate` is not implemented yet")),
+        Command::PerfBaselineBump(_) => {
+            Err(anyhow::anyhow!("`cargo xtask perf-baseline-bump` is not implemented yet"))
+        }
     };
-    eprintln!("error: `cargo xtask {name}` is not implemented yet");
-    ExitCode::from(2)
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,1 +1,144 @@
-fn main() {}
+//! The `router` binary: parses flags, loads policies, binds, serves until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use router::config::{SLOWDOWN_ENV, parse_duration};
+use router::{AppState, Config, PolicySet};
+
+/// Routing-decision service (HTTP/JSON).
+#[derive(Debug, Parser)]
+#[command(name = "router", version, about)]
+struct Cli {
+    /// Address to listen on; port 0 picks a free port. The bound address is printed on one
+    /// stdout line: `router listening on ADDR`.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of tenant policy files (*.json); default: the sample set built into the binary.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// Most decisions in progress at once; past it: 503 overloaded with Retry-After.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_inflight: u32,
+    /// Largest accepted request body in bytes; larger: 413.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(64..))]
+    max_body_bytes: u32,
+    /// How long a session sticks to its provider (e.g. 300s, 5m, 250ms).
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    sticky_ttl: Duration,
+    /// Most sticky-session entries held at once.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    sticky_capacity: u32,
+    /// Tokio worker threads (default: the CPUs this process may run on).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    worker_threads: Option<u16>,
+    /// How long shutdown waits for in-flight requests.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Log level on stderr (error, warn, info, debug, trace); also `ROUTER_LOG`.
+    #[arg(long, env = "ROUTER_LOG", default_value = "warn")]
+    log_level: tracing::level_filters::LevelFilter,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(cli.log_level)
+        .init();
+
+    let policies = match &cli.policies {
+        Some(dir) => PolicySet::load_dir(dir),
+        None => Ok(PolicySet::sample()),
+    };
+    let policies = match policies {
+        Ok(p) => p,
+        Err(err) => {
+            eprintln!("router: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let slowdown_iters = match std::env::var(SLOWDOWN_ENV) {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => {
+                eprintln!(
+                    "router: error: {SLOWDOWN_ENV}=`{v}`: expected a whole number of iterations"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => 0,
+    };
+    if slowdown_iters > 0 {
+        eprintln!(
+            "router: warning: test slowdown knob on ({SLOWDOWN_ENV}={slowdown_iters}); not a normal run"
+        );
+    }
+    let config = Config {
+        max_inflight: cli.max_inflight as usize,
+        max_body_bytes: cli.max_body_bytes as usize,
+        sticky_ttl: cli.sticky_ttl,
+        sticky_capacity: cli.sticky_capacity as usize,
+        slowdown_iters,
+        shutdown_timeout: cli.shutdown_timeout,
+    };
+
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.worker_threads {
+        builder.worker_threads(n.into());
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("router: error: starting the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(cli.listen).await {
+            Ok(l) => l,
+            Err(err) => {
+                eprintln!("router: error: binding {}: {err}", cli.listen);
+                return ExitCode::from(1);
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| cli.listen.to_string(), |a| a.to_string());
+        // The harness reads this line to learn the port; print it only once bound.
+        println!("router listening on {addr}");
+        let state = AppState::new(config, policies);
+        router::server::run(listener, state, shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the router with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -25,7 +25,7 @@ pub enum Command {
 /// Flags shared by every command that runs the benchmark.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Workload name: `perf/workloads/<NAME>.json`.
+    /// Workload name (`perf/workloads/<NAME>.json`) or a path to a workload file.
     #[arg(long, default_value = "cp1")]
     pub workload: String,
     /// Number of trials; each trial starts a fresh router.
@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Router binary to benchmark instead of building one (implies --no-build for the router).
     #[arg(long, value_name = "PATH")]
     pub router_bin: Option<PathBuf>,
+    /// Load generator binary to use instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub loadgen_bin: Option<PathBuf>,
     /// Hard bound on the whole run, in seconds: what it started is killed when it expires.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,

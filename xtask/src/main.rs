@@ -1,9 +1,17 @@
 //! `cargo xtask`: parses flags and dispatches to one module per command.
 
+mod affinity;
 mod artifacts;
+mod env_info;
 mod exit;
 mod flags;
+mod loadgen_process;
 mod perf_bench;
+mod progress;
+mod project;
+mod router_process;
+mod stats_summary;
+mod workload;
 
 use std::process::ExitCode;
 

@@ -1,10 +1,25 @@
-//! `cargo xtask perf-bench`: build, start the router, drive load, collect, write artifacts.
+//! `cargo xtask perf-bench`: build the router and the load generator in release, run a
+//! workload for N trials (a fresh router each), collect metrics, and always write the
+//! artifacts (raw run JSON, router log, Markdown summary), also when the run fails.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use xshell::{Shell, cmd};
 
+use crate::artifacts;
 use crate::flags::BenchArgs;
+use crate::loadgen_process::{LoadError, LoadSpec, Loadgen, phase_budget};
+use crate::progress::Progress;
+use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
+use crate::stats_summary::{median, spread_pct};
+use crate::workload::{Phase, Role, Workload};
+
+/// Version of the run-file shape this writes (the baseline shape of DESIGN.md, extended).
+pub const SCHEMA_VERSION: u64 = 1;
 
 /// What a bench run left behind.
 #[derive(Debug)]
@@ -15,7 +30,679 @@ pub struct BenchOutcome {
     pub failed: bool,
 }
 
-/// Runs the benchmark and writes its artifacts.
-pub fn run(_args: &BenchArgs) -> Result<BenchOutcome> {
-    anyhow::bail!("`cargo xtask perf-bench` is not implemented yet")
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Failed(String),
+    Timeout(String),
+}
+
+impl Status {
+    fn name(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed(_) => "failed",
+            Status::Timeout(_) => "timeout",
+        }
+    }
+    fn message(&self) -> Option<&str> {
+        match self {
+            Status::Ok => None,
+            Status::Failed(m) | Status::Timeout(m) => Some(m),
+        }
+    }
+}
+
+/// The binaries a run uses.
+struct Binaries {
+    router: PathBuf,
+    loadgen: PathBuf,
+}
+
+/// Runs the benchmark and writes its artifacts. Bad input (unknown workload, bad flags) is an
+/// error before anything starts; anything that goes wrong after that is recorded in the
+/// artifacts and reported through `BenchOutcome::failed`.
+pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    let root = crate::project::root();
+    let workload_path = resolve_workload(&root, &args.workload);
+    let workload = Workload::load(&workload_path)?;
+    if args.trials == 0 {
+        anyhow::bail!("--trials: expected at least 1");
+    }
+    let sh = Shell::new().context("creating a shell")?;
+    sh.change_dir(&root);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout);
+    let stamp = artifacts::file_stamp();
+    let dir = if args.artifacts_dir.is_absolute() {
+        args.artifacts_dir.clone()
+    } else {
+        root.join(&args.artifacts_dir)
+    };
+    let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
+    let json_path = artifacts::artifact_path(&dir, "perf_baseline", &stamp, "json")?;
+    let md_path = artifacts::artifact_path(&dir, "perf_summary", &stamp, "md")?;
+    let mut log = Log::create(&log_path)?;
+    let progress = Progress::new();
+    log.line(&format!(
+        "perf-bench: workload {} ({}), {} trial(s)",
+        workload.name,
+        workload_path.display(),
+        args.trials
+    ));
+
+    let pin = if args.pin {
+        crate::affinity::split()
+    } else {
+        None
+    };
+    if args.pin && pin.is_none() {
+        progress.note("perf-bench: warning: --pin needs 2 or more CPUs; running unpinned");
+    }
+    let mut run = RunState::default();
+    let status = match build(&sh, args, &mut log, &progress) {
+        Err(err) => Status::Failed(format!("build failed: {err:#}")),
+        Ok(bins) => {
+            let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            let bodies = tmp.path().join("bodies.jsonl");
+            std::fs::write(&bodies, workload.bodies()).context("writing request bodies")?;
+            let loadgen = Loadgen {
+                bin: bins.loadgen.clone(),
+                bodies,
+                cpu: pin.map(|p| p.1),
+                timeout_ms: 2000,
+            };
+            let spec = RouterSpec {
+                bin: bins.router.clone(),
+                args: args.router_args.clone(),
+                env: Vec::new(),
+                cpus: pin.map(|p| vec![p.0]),
+            };
+            run.router_bin = Some(bins.router);
+            let mut status = Status::Ok;
+            for trial in 1..=args.trials {
+                let ctx = TrialCtx {
+                    workload: &workload,
+                    spec: &spec,
+                    loadgen: &loadgen,
+                    workdir: tmp.path(),
+                    log_path: &log_path,
+                    deadline,
+                    warmup: !args.no_warmup,
+                };
+                progress.note(&format!("trial {trial}/{}", args.trials));
+                match run_trial(&ctx, &progress, &mut log) {
+                    Ok(t) => run.trials.push(t),
+                    Err(s) => {
+                        status = s;
+                        break;
+                    }
+                }
+            }
+            status
+        }
+    };
+    if let Some(m) = status.message() {
+        log.line(&format!("perf-bench: run {}: {m}", status.name()));
+    }
+    let env = environment(&sh, args, &workload, &run, pin);
+    let doc = run.to_json(&workload, args, &status, env, &sh, started.elapsed());
+    artifacts::write_json(&json_path, &doc)?;
+    std::fs::write(&md_path, summary_markdown(&doc))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    for warning in noise_warnings(&doc) {
+        progress.note(&format!("perf-bench: warning: {warning}"));
+    }
+    println!("{}", metrics_table(&doc));
+    progress.note(&format!(
+        "perf-bench: {} — artifacts: {}, {}, {}",
+        status.name(),
+        json_path.display(),
+        md_path.display(),
+        log_path.display()
+    ));
+    Ok(BenchOutcome {
+        artifact: json_path,
+        failed: status != Status::Ok,
+    })
+}
+
+/// `--workload` is a name under `perf/workloads/`, or a path to a `.json` file.
+fn resolve_workload(root: &Path, name: &str) -> PathBuf {
+    if name.ends_with(".json") || name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        Workload::path_for(root, name)
+    }
+}
+
+fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Result<Binaries> {
+    let release = crate::project::target_dir().join("release");
+    let router = args
+        .router_bin
+        .clone()
+        .unwrap_or_else(|| release.join("router"));
+    let loadgen = args
+        .loadgen_bin
+        .clone()
+        .unwrap_or_else(|| release.join("loadgen"));
+    if !args.no_build {
+        // One cargo invocation for what is missing, so nothing is built twice.
+        let mut packages: Vec<&str> = Vec::new();
+        if args.router_bin.is_none() {
+            packages.extend(["-p", "router"]);
+        }
+        if args.loadgen_bin.is_none() {
+            packages.extend(["-p", "loadgen"]);
+        }
+        if !packages.is_empty() {
+            let cargo = crate::project::cargo();
+            progress.note(&format!(
+                "perf-bench: building {} (release)",
+                packages.join(" ")
+            ));
+            log.line(&format!(
+                "build: {cargo} build --release {}",
+                packages.join(" ")
+            ));
+            cmd!(sh, "{cargo} build --release --quiet {packages...}")
+                .run()
+                .context("cargo build --release")?;
+        }
+    }
+    for (what, path) in [("router", &router), ("load generator", &loadgen)] {
+        if !path.is_file() {
+            anyhow::bail!(
+                "{what} binary {} does not exist (build it, or drop --no-build)",
+                path.display()
+            );
+        }
+    }
+    Ok(Binaries { router, loadgen })
+}
+
+struct TrialCtx<'a> {
+    workload: &'a Workload,
+    spec: &'a RouterSpec,
+    loadgen: &'a Loadgen,
+    workdir: &'a Path,
+    log_path: &'a Path,
+    deadline: Instant,
+    warmup: bool,
+}
+
+/// One trial's measurements.
+#[derive(Debug, Default)]
+struct Trial {
+    metrics: BTreeMap<String, f64>,
+    phases: BTreeMap<String, Value>,
+    histogram: Option<Value>,
+    stop: Option<StopReport>,
+    slowdown_iterations: f64,
+}
+
+fn run_trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &mut Log) -> Result<Trial, Status> {
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(Status::Timeout(
+            "the --timeout expired before the trial started".into(),
+        ));
+    }
+    log.flush();
+    let router = RouterProcess::start(
+        ctx.spec,
+        ctx.workdir,
+        ctx.log_path,
+        remaining.min(Duration::from_secs(30)),
+    )
+    .map_err(|e| Status::Failed(format!("router did not start: {e:#}")))?;
+    log.line(&format!(
+        "router pid {} listening on {}",
+        router.pid, router.addr
+    ));
+    let result = measure(ctx, &router, progress, log);
+    let stop = router.stop(Duration::from_secs(15));
+    log.line(&format!("router stopped: {stop:?}"));
+    let mut trial = result?;
+    if !stop.clean {
+        return Err(Status::Failed(format!(
+            "router did not shut down cleanly on SIGTERM: {stop:?}"
+        )));
+    }
+    trial.stop = Some(stop);
+    Ok(trial)
+}
+
+fn measure(
+    ctx: &TrialCtx<'_>,
+    router: &RouterProcess,
+    progress: &Progress,
+    log: &mut Log,
+) -> Result<Trial, Status> {
+    let w = ctx.workload;
+    if ctx.warmup && w.warmup.duration_ms > 0 {
+        let spec = LoadSpec {
+            model: crate::workload::Model::Closed,
+            connections: w.warmup.connections,
+            duration_ms: w.warmup.duration_ms,
+            rate: None,
+            histogram: false,
+        };
+        run_phase(ctx, router, "warmup", &spec, progress)?;
+    }
+    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
+    let before_text = router
+        .metrics_text()
+        .map_err(|e| failed("reading /metrics", e))?;
+    let before = router
+        .proc_stats()
+        .map_err(|e| failed("reading /proc", e))?;
+    let mut trial = Trial::default();
+    let mut responses = 0.0;
+    let mut client_errors = 0.0;
+    for phase in &w.phases {
+        let spec = LoadSpec {
+            model: phase.model,
+            connections: phase.connections,
+            duration_ms: phase.duration_ms,
+            rate: phase.rate,
+            histogram: phase.role == Role::Latency,
+        };
+        let mut result = run_phase(ctx, router, &phase.name, &spec, progress)?;
+        responses += num(&result, &["responses"]);
+        client_errors += ["connect", "timeout", "io", "status"]
+            .iter()
+            .map(|k| num(&result, &["errors", k]))
+            .sum::<f64>();
+        record_phase_metrics(phase, &result, &mut trial.metrics);
+        if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
+            trial.histogram = Some(h);
+        }
+        log.line(&format!("phase {}: {}", phase.name, compact(&result)));
+        trial.phases.insert(phase.name.clone(), result);
+    }
+    let after_text = router
+        .metrics_text()
+        .map_err(|e| failed("reading /metrics", e))?;
+    let after = router
+        .proc_stats()
+        .map_err(|e| failed("reading /proc", e))?;
+    let delta = |name: &str| {
+        counter_sum(&after_text, name).unwrap_or(f64::NAN)
+            - counter_sum(&before_text, name).unwrap_or(f64::NAN)
+    };
+    let m = &mut trial.metrics;
+    m.insert("errors_total".into(), delta("router_errors_total"));
+    m.insert(
+        "backpressure_active_total".into(),
+        delta("router_backpressure_active_total"),
+    );
+    m.insert("client_errors_total".into(), client_errors);
+    m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
+    m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
+    m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
+    if responses > 0.0 {
+        m.insert(
+            "cpu_ms_per_1k_req".into(),
+            round3((after.cpu_ms - before.cpu_ms) * 1000.0 / responses),
+        );
+    }
+    trial.slowdown_iterations = gauge(&after_text, "router_test_slowdown_iterations");
+    Ok(trial)
+}
+
+fn run_phase(
+    ctx: &TrialCtx<'_>,
+    router: &RouterProcess,
+    name: &str,
+    spec: &LoadSpec,
+    progress: &Progress,
+) -> Result<Value, Status> {
+    let budget = phase_budget(spec.duration_ms, ctx.loadgen.timeout_ms);
+    let deadline = ctx.deadline.min(Instant::now() + budget);
+    let bar = progress.phase(name, spec.duration_ms);
+    let result = ctx.loadgen.run(router.addr, spec, deadline);
+    bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+    let value = match result {
+        Ok(v) => v,
+        Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
+            return Err(Status::Timeout(format!(
+                "the --timeout expired during phase {name}"
+            )));
+        }
+        Err(LoadError::Deadline) => {
+            return Err(Status::Failed(format!(
+                "phase {name} hung past its {budget:?} budget"
+            )));
+        }
+        Err(LoadError::Failed(e)) => return Err(Status::Failed(format!("phase {name}: {e:#}"))),
+    };
+    if !router.is_running() {
+        return Err(Status::Failed(format!("router exited during phase {name}")));
+    }
+    Ok(value)
+}
+
+/// Maps a phase's load-generator numbers onto the run's metric names by the phase's role.
+fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, f64>) {
+    match phase.role {
+        Role::Sequential => {
+            m.insert("sequential_rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Throughput => {
+            m.insert("rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Latency => {
+            for (key, name) in [
+                ("p50", "latency_p50_ms"),
+                ("p95", "latency_p95_ms"),
+                ("p99", "latency_p99_ms"),
+                ("p999", "latency_p999_ms"),
+                ("max", "latency_max_ms"),
+            ] {
+                m.insert(name.into(), round4(num(result, &["latency_ms", key])));
+            }
+            m.insert(
+                "latency_rate_achieved_rps".into(),
+                round3(num(result, &["rate_achieved_rps"])),
+            );
+        }
+    }
+}
+
+fn num(v: &Value, path: &[&str]) -> f64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN)
+}
+
+fn gauge(text: &str, name: &str) -> f64 {
+    counter_sum(text, name).unwrap_or(0.0)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn compact(v: &Value) -> String {
+    let keys = ["rps", "responses", "errors", "latency_ms"];
+    let small: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+        .collect();
+    Value::Object(small).to_string()
+}
+
+/// Everything collected over the trials.
+#[derive(Debug, Default)]
+struct RunState {
+    trials: Vec<Trial>,
+    router_bin: Option<PathBuf>,
+}
+
+impl RunState {
+    fn to_json(
+        &self,
+        w: &Workload,
+        args: &BenchArgs,
+        status: &Status,
+        env: Value,
+        sh: &Shell,
+        elapsed: Duration,
+    ) -> Value {
+        let mut names: Vec<&String> = self.trials.iter().flat_map(|t| t.metrics.keys()).collect();
+        names.sort();
+        names.dedup();
+        let mut samples = serde_json::Map::new();
+        let mut metrics = serde_json::Map::new();
+        let mut spread = serde_json::Map::new();
+        for name in names {
+            let vals: Vec<f64> = self
+                .trials
+                .iter()
+                .filter_map(|t| t.metrics.get(name).copied())
+                .collect();
+            let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
+            // A metric with a missing or NaN trial stays null: the gate must see it is unusable.
+            let med = if finite.len() == vals.len() && vals.len() == self.trials.len() {
+                median(&finite)
+            } else {
+                None
+            };
+            metrics.insert(name.clone(), med.map_or(Value::Null, |m| json!(m)));
+            samples.insert(
+                name.clone(),
+                json!(
+                    vals.iter()
+                        .map(|v| if v.is_finite() { json!(v) } else { Value::Null })
+                        .collect::<Vec<_>>()
+                ),
+            );
+            if let (Some(min), Some(max)) = (
+                finite.iter().copied().reduce(f64::min),
+                finite.iter().copied().reduce(f64::max),
+            ) {
+                spread.insert(
+                    name.clone(),
+                    json!({"min": min, "max": max, "spread_pct": spread_pct(&finite)}),
+                );
+            }
+        }
+        let exit_code = if *status == Status::Ok {
+            0
+        } else {
+            crate::exit::BENCH_FAILED
+        };
+        json!({
+            "schema_version": SCHEMA_VERSION,
+            "kind": "perf_run",
+            "timestamp": artifacts::now_rfc3339(),
+            "git": crate::env_info::git(sh),
+            "env": env,
+            "workload": w.name,
+            "trials": args.trials,
+            "trials_completed": self.trials.len(),
+            "metrics": metrics,
+            "samples": samples,
+            "spread": spread,
+            "run": {
+                "status": status.name(),
+                "exit_code": exit_code,
+                "message": status.message(),
+                "elapsed_s": round3(elapsed.as_secs_f64()),
+                "warmup": !args.no_warmup,
+            },
+            "phases": self.trials.iter().map(|t| json!(t.phases)).collect::<Vec<_>>(),
+            "router_stop": self.trials.iter().map(|t| json!(t.stop)).collect::<Vec<_>>(),
+            "histograms": { "latency": self.trials.iter().map(|t| t.histogram.clone().unwrap_or(Value::Null)).collect::<Vec<_>>() },
+        })
+    }
+}
+
+fn environment(
+    sh: &Shell,
+    args: &BenchArgs,
+    w: &Workload,
+    run: &RunState,
+    pin: Option<(usize, usize)>,
+) -> Value {
+    let mut extra = serde_json::Map::new();
+    let slowdown = run
+        .trials
+        .iter()
+        .map(|t| t.slowdown_iterations)
+        .fold(0.0, f64::max);
+    extra.insert("slowdown_knob".into(), json!(slowdown > 0.0));
+    extra.insert("slowdown_iterations".into(), json!(slowdown));
+    extra.insert(
+        "affinity".into(),
+        pin.map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
+    );
+    extra.insert("router_flags".into(), json!(args.router_args));
+    extra.insert(
+        "router_bin".into(),
+        json!(run.router_bin.as_ref().map(|p| p.display().to_string())),
+    );
+    extra.insert(
+        "load".into(),
+        json!({
+            "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
+            "warmup": w.warmup,
+            "phases": w.phases,
+            "distinct_bodies": w.mix.distinct_bodies,
+            "seed": w.mix.seed,
+        }),
+    );
+    crate::env_info::machine(sh, extra)
+}
+
+/// Spread warnings in the style of hyperfine: say what is noisy and what would help.
+fn noise_warnings(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(spread) = doc["spread"].as_object() else {
+        return out;
+    };
+    for name in [
+        "rps",
+        "sequential_rps",
+        "latency_p99_ms",
+        "cpu_ms_per_1k_req",
+    ] {
+        if let Some(p) = spread.get(name).and_then(|s| s["spread_pct"].as_f64())
+            && p > 10.0
+        {
+            out.push(format!(
+                "{name} varies by {p:.0}% across trials; close other programs, use --pin, or raise --trials"
+            ));
+        }
+    }
+    out
+}
+
+fn metrics_table(doc: &Value) -> String {
+    let mut out = format!(
+        "{:<28} {:>14} {:>14} {:>14} {:>8}\n",
+        "metric", "median", "min", "max", "spread"
+    );
+    if let Some(metrics) = doc["metrics"].as_object() {
+        for (name, v) in metrics {
+            let s = &doc["spread"][name];
+            out.push_str(&format!(
+                "{:<28} {:>14} {:>14} {:>14} {:>7}%\n",
+                name,
+                fmt_num(v),
+                fmt_num(&s["min"]),
+                fmt_num(&s["max"]),
+                s["spread_pct"]
+                    .as_f64()
+                    .map_or("-".into(), |p| format!("{p:.1}"))
+            ));
+        }
+    }
+    out.pop();
+    out
+}
+
+fn fmt_num(v: &Value) -> String {
+    v.as_f64().map_or_else(
+        || "-".to_string(),
+        |x| {
+            if x.abs() >= 100.0 {
+                format!("{x:.1}")
+            } else {
+                format!("{x:.4}")
+            }
+        },
+    )
+}
+
+fn summary_markdown(doc: &Value) -> String {
+    let mut md = String::new();
+    md.push_str(&format!(
+        "# perf-bench: workload `{}`\n\n",
+        doc["workload"].as_str().unwrap_or("?")
+    ));
+    md.push_str(&format!(
+        "- status: **{}** (exit code {}){}\n",
+        doc["run"]["status"].as_str().unwrap_or("?"),
+        doc["run"]["exit_code"],
+        doc["run"]["message"]
+            .as_str()
+            .map(|m| format!(" — {m}"))
+            .unwrap_or_default()
+    ));
+    md.push_str(&format!(
+        "- trials: {} of {} completed, {} s\n- commit: `{}`{}\n- machine: {} ({} CPUs), {}\n- slowdown knob: {}\n\n",
+        doc["trials_completed"],
+        doc["trials"],
+        doc["run"]["elapsed_s"],
+        doc["git"]["commit"].as_str().unwrap_or("unknown"),
+        if doc["git"]["dirty"] == true { " (dirty)" } else { "" },
+        doc["env"]["cpu_model"].as_str().unwrap_or("?"),
+        doc["env"]["cpu_count"],
+        doc["env"]["kernel"].as_str().unwrap_or("?"),
+        if doc["env"]["slowdown_knob"] == true { "**ON — not a normal run**" } else { "off" },
+    ));
+    md.push_str(
+        "| metric | median | min | max | spread | per trial |\n|---|---:|---:|---:|---:|---|\n",
+    );
+    if let Some(metrics) = doc["metrics"].as_object() {
+        for (name, v) in metrics {
+            let s = &doc["spread"][name];
+            let per: Vec<String> = doc["samples"][name]
+                .as_array()
+                .map(|a| a.iter().map(fmt_num).collect())
+                .unwrap_or_default();
+            md.push_str(&format!(
+                "| `{name}` | {} | {} | {} | {} | {} |\n",
+                fmt_num(v),
+                fmt_num(&s["min"]),
+                fmt_num(&s["max"]),
+                s["spread_pct"]
+                    .as_f64()
+                    .map_or("-".into(), |p| format!("{p:.1}%")),
+                per.join(", ")
+            ));
+        }
+    }
+    let warnings = noise_warnings(doc);
+    if !warnings.is_empty() {
+        md.push_str("\n**Warnings**\n\n");
+        for w in warnings {
+            md.push_str(&format!("- {w}\n"));
+        }
+    }
+    md
+}
+
+/// The harness's own log lines, written to the router log file between router output.
+struct Log {
+    file: std::fs::File,
+}
+
+impl Log {
+    fn create(path: &Path) -> Result<Self> {
+        // Append mode: the router's stderr is appended to the same file between our lines.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self { file })
+    }
+    fn line(&mut self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.file, "[{}] {text}", artifacts::now_rfc3339());
+    }
+    fn flush(&mut self) {
+        use std::io::Write;
+        let _ = self.file.flush();
+    }
 }

@@ -119,26 +119,34 @@ fn main() -> ExitCode {
         let addr = listener
             .local_addr()
             .map_or_else(|_| cli.listen.to_string(), |a| a.to_string());
+        // Install the signal handlers before announcing the address: a harness may signal
+        // as soon as it reads the line, and without a handler that signal would kill the
+        // process (the default action) instead of shutting it down gracefully with exit 0.
+        let shutdown = shutdown_signal();
         // The harness reads this line to learn the port; print it only once bound.
         println!("router listening on {addr}");
         let state = AppState::new(config, policies);
-        router::server::run(listener, state, shutdown_signal()).await;
+        router::server::run(listener, state, shutdown).await;
         ExitCode::SUCCESS
     })
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (so it must run inside the runtime) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop the router with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!("cannot install signal handlers; stop the router with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

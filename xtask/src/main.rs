@@ -3,13 +3,19 @@
 mod affinity;
 mod artifacts;
 mod env_info;
+mod evaluate;
 mod exit;
 mod flags;
+mod gate_report;
 mod loadgen_process;
 mod perf_bench;
+mod perf_gate;
+mod policy;
 mod progress;
 mod project;
 mod router_process;
+mod run_file;
+mod stats;
 mod stats_summary;
 mod workload;
 
@@ -36,7 +42,7 @@ fn main() -> ExitCode {
         Command::PerfBench(args) => perf_bench::run(&args).map(|o| {
             if o.failed { exit::BENCH_FAILED } else { exit::OK }
         }),
-        Command::PerfGate(_) => Err(anyhow::anyhow!("`cargo xtask perf-gate` is not implemented yet")),
+        Command::PerfGate(args) => perf_gate::run(&args),
         Command::PerfBaselineBump(_) => {
             Err(anyhow::anyhow!("`cargo xtask perf-baseline-bump` is not implemented yet"))
         }

@@ -1,0 +1,201 @@
+//! `cargo xtask perf-gate`: judge a candidate run (from `--candidate`, or a fresh perf-bench
+//! run) against the baseline under the policy, print the table and verdict, and write the gate
+//! artifacts (log, verdict JSON, Markdown summary, JUnit XML) before exiting.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::evaluate::{Outcome, Verdict, evaluate};
+use crate::flags::GateArgs;
+use crate::gate_report::{self, Context};
+use crate::policy::Policy;
+use crate::run_file::RunFile;
+use crate::{artifacts, perf_bench, policy, run_file};
+
+/// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
+/// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
+pub fn run(args: &GateArgs) -> Result<u8> {
+    let root = workspace_root();
+    let workload = workload_name(&args.bench.workload)?;
+    let workload = workload.as_str();
+    let perf = root.join("perf");
+    let baseline_path = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| perf.join(format!("baseline_{workload}.json")));
+    let policy_path = args.policy.clone().unwrap_or_else(|| {
+        let own = perf.join(format!("policy_{workload}.json"));
+        if own.is_file() {
+            own
+        } else {
+            perf.join("policy_cp1.json")
+        }
+    });
+    // Like perf-bench: a relative artifacts directory is under the workspace root, so the
+    // gate's artifacts land next to the bench's wherever the command is started.
+    let artifacts_dir = if args.bench.artifacts_dir.is_absolute() {
+        args.bench.artifacts_dir.clone()
+    } else {
+        root.join(&args.bench.artifacts_dir)
+    };
+    let candidate_path = match &args.candidate {
+        Some(path) => path.clone(),
+        None => {
+            eprintln!("perf-gate: no --candidate given, running perf-bench first");
+            perf_bench::run(&args.bench)?.artifact
+        }
+    };
+
+    let stamp = unique_stamp(&artifacts_dir);
+    let timestamp = artifacts::now_rfc3339();
+    let inputs = read_inputs(&baseline_path, &candidate_path, &policy_path);
+    let verdict = match &inputs {
+        Ok((baseline, candidate, policy)) => evaluate(baseline, candidate, policy),
+        Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
+    };
+    let (baseline_shown, candidate_shown, policy_shown) = (
+        baseline_path.display().to_string(),
+        candidate_path.display().to_string(),
+        policy_path.display().to_string(),
+    );
+    let loaded = inputs.as_ref().ok();
+    let ctx = Context {
+        timestamp: &timestamp,
+        workload,
+        baseline: &baseline_shown,
+        candidate: &candidate_shown,
+        policy_path: &policy_shown,
+        policy: loaded.map(|i| &i.2),
+        baseline_run: loaded.map(|i| &i.0),
+        candidate_run: loaded.map(|i| &i.1),
+    };
+
+    let mut stdout = String::new();
+    if !verdict.rows.is_empty() {
+        stdout.push_str(&gate_report::table(&verdict));
+        stdout.push('\n');
+    }
+    if verdict.outcome != Outcome::InputError {
+        // Errors go to stderr once, through `main`.
+        stdout.push_str(&gate_report::findings(&verdict));
+    }
+    stdout.push_str(&gate_report::summary_line(&verdict));
+    stdout.push('\n');
+    print!("{stdout}");
+    let _ = std::io::stdout().flush();
+
+    write_artifacts(&artifacts_dir, &stamp, &verdict, &ctx)?;
+
+    if verdict.outcome == Outcome::InputError {
+        bail!("{}", verdict.errors.join("\nerror: "));
+    }
+    Ok(verdict.exit_code())
+}
+
+fn read_inputs(
+    baseline: &Path,
+    candidate: &Path,
+    policy_path: &Path,
+) -> Result<(RunFile, RunFile, Policy)> {
+    let policy = policy::load(policy_path)?;
+    let baseline = run_file::load(baseline).map_err(|e| {
+        if baseline.exists() {
+            e
+        } else {
+            e.context(format!(
+                "no baseline at {} (record one with `cargo xtask perf-baseline-bump`, or pass \
+                 --baseline FILE)",
+                baseline.display()
+            ))
+        }
+    })?;
+    let candidate = run_file::load(candidate)?;
+    Ok((baseline, candidate, policy))
+}
+
+/// The artifact timestamp, with `-2`, `-3`, ... appended when a gate run in the same second
+/// already used it, so that two quick runs never overwrite each other's artifacts.
+fn unique_stamp(dir: &Path) -> String {
+    let base = artifacts::file_stamp();
+    let taken = |s: &str| dir.join(format!("perf_gate_{s}.json")).exists();
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|s| !taken(s))
+        .expect("an unused suffix exists")
+}
+
+/// Writes the four gate artifacts, sharing one timestamp, and appends the Markdown to
+/// `$GITHUB_STEP_SUMMARY` when it is set.
+fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>) -> Result<()> {
+    let path = |ext: &str| artifacts::artifact_path(dir, "perf_gate", stamp, ext);
+    let markdown = gate_report::markdown(verdict, ctx);
+    let log = path("log")?;
+    artifacts::write_atomic(&log, gate_report::log_text(verdict, ctx).as_bytes())?;
+    artifacts::write_json(&path("json")?, &gate_report::json(verdict, ctx))?;
+    artifacts::write_atomic(&path("md")?, markdown.as_bytes())?;
+    artifacts::write_atomic(
+        &path("junit.xml")?,
+        gate_report::junit(verdict, ctx).as_bytes(),
+    )?;
+    eprintln!(
+        "perf-gate: wrote {}",
+        dir.join(format!("perf_gate_{stamp}.{{log,json,md,junit.xml}}"))
+            .display()
+    );
+
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        let summary = PathBuf::from(summary);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()))
+            .with_context(|| {
+                format!("appending to $GITHUB_STEP_SUMMARY ({})", summary.display())
+            })?;
+    }
+    Ok(())
+}
+
+/// The workload's name for default file names: `--workload` is a name (`cp1`) or, as for
+/// perf-bench, a path to a workload file (`perf/workloads/quick.json` is named `quick`).
+fn workload_name(arg: &str) -> Result<String> {
+    let name = if arg.ends_with(".json") || arg.contains('/') {
+        Path::new(arg)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+    } else {
+        arg
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!(
+            "--workload: expected a name like `cp1` (letters, digits, `_`, `-`) or a workload file, got {arg:?}"
+        );
+    }
+    Ok(name.to_string())
+}
+
+/// The workspace root: the current directory when it has `perf/` (running from the root, or
+/// tests that lay out their own), else the workspace xtask was built in.
+fn workspace_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if cwd.join("perf").is_dir() {
+        return cwd;
+    }
+    let built = crate::project::root();
+    if built.join("perf").is_dir() {
+        built
+    } else {
+        cwd
+    }
+}

@@ -24,7 +24,8 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// One row per policy rule, in the policy's (sorted) order. Empty on `InputError`.
     pub rows: Vec<Row>,
-    /// Every reason the gate fails, each a full sentence starting with what failed.
+    /// Every reason the gate fails, each a full sentence starting with what failed: first one
+    /// per blocking row (in row order), then the gate-level ones (environment).
     pub failures: Vec<String>,
     pub warnings: Vec<String>,
     /// Information that changes nothing (methods used, skipped pairing).
@@ -315,8 +316,10 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     if !errors.is_empty() {
         return Verdict::from_errors(errors);
     }
-    let mut v = Verdict::from_errors(Vec::new());
-    v.outcome = Outcome::Pass;
+    let mut v = Verdict {
+        outcome: Outcome::Pass,
+        ..Verdict::from_errors(Vec::new())
+    };
 
     for (metric, rule) in &policy.rules {
         let row = evaluate_rule(metric, rule, baseline, candidate, policy, &mut v.notes);

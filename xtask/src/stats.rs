@@ -68,7 +68,8 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let i = pos.floor() as usize;
     let frac = pos - i as f64;
     match sorted.get(i + 1) {
-        Some(next) if frac > 0.0 => sorted[i] + frac * (next - sorted[i]),
+        // Equal neighbours short-circuit so that two infinite ratios do not give NaN.
+        Some(next) if frac > 0.0 && *next != sorted[i] => sorted[i] + frac * (next - sorted[i]),
         _ => sorted[i],
     }
 }
@@ -225,6 +226,8 @@ mod tests {
         assert_eq!(quantile_sorted(&s, 0.5), 3.0);
         assert_eq!(quantile_sorted(&s, 1.0), 5.0);
         assert!((quantile_sorted(&s, 0.1) - 1.4).abs() < 1e-12);
+        let inf = [1.0, f64::INFINITY, f64::INFINITY];
+        assert_eq!(quantile_sorted(&inf, 0.9), f64::INFINITY);
     }
 
     #[test]
@@ -305,6 +308,13 @@ mod tests {
             covered * 100 >= trials as usize * 85,
             "covered {covered}/{trials}"
         );
+    }
+
+    #[test]
+    fn a_zero_in_the_baseline_samples_widens_but_does_not_break_the_interval() {
+        let ci = bootstrap_ratio_of_medians(&[0.0, 0.0, 1.0], &[1.0, 1.0, 1.0], CONF, 500, 1);
+        assert!(!ci.lo.is_nan() && !ci.hi.is_nan(), "{ci:?}");
+        assert_eq!(ci.hi, f64::INFINITY);
     }
 
     #[test]

@@ -25,5 +25,9 @@ impl std::error::Error for BenchFailed {}
 
 /// Exit code for an error that reached `main`: 3 when the benchmark failed, else 2.
 pub fn code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<BenchFailed>()) { BENCH_FAILED } else { BAD_INPUT }
+    if err.chain().any(|e| e.is::<BenchFailed>()) {
+        BENCH_FAILED
+    } else {
+        BAD_INPUT
+    }
 }

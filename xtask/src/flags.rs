@@ -12,6 +12,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// The variants are named after the commands users type (`perf-bench`, `perf-gate`, ...).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the router in release mode, run a workload against it, write artifacts.

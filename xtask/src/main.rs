@@ -16,7 +16,6 @@ mod project;
 mod router_process;
 mod run_file;
 mod stats;
-mod stats_summary;
 mod workload;
 
 use std::process::ExitCode;
@@ -40,12 +39,16 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::PerfBench(args) => perf_bench::run(&args).map(|o| {
-            if o.failed { exit::BENCH_FAILED } else { exit::OK }
+            if o.failed {
+                exit::BENCH_FAILED
+            } else {
+                exit::OK
+            }
         }),
         Command::PerfGate(args) => perf_gate::run(&args),
-        Command::PerfBaselineBump(_) => {
-            Err(anyhow::anyhow!("`cargo xtask perf-baseline-bump` is not implemented yet"))
-        }
+        Command::PerfBaselineBump(_) => Err(anyhow::anyhow!(
+            "`cargo xtask perf-baseline-bump` is not implemented yet"
+        )),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -15,7 +15,7 @@ use crate::flags::BenchArgs;
 use crate::loadgen_process::{LoadError, LoadSpec, Loadgen, phase_budget};
 use crate::progress::Progress;
 use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
-use crate::stats_summary::{median, spread_pct};
+use crate::stats::{median, spread_pct};
 use crate::workload::{Phase, Role, Workload};
 
 /// Version of the run-file shape this writes (the baseline shape of DESIGN.md, extended).
@@ -65,7 +65,7 @@ struct Binaries {
 /// artifacts and reported through `BenchOutcome::failed`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let root = crate::project::root();
-    let workload_path = resolve_workload(&root, &args.workload);
+    let workload_path = resolve_workload(&crate::project::perf_root(), &args.workload);
     let workload = Workload::load(&workload_path)?;
     if args.trials == 0 {
         anyhow::bail!("--trials: expected at least 1");
@@ -506,6 +506,7 @@ impl RunState {
             "git": crate::env_info::git(sh),
             "env": env,
             "workload": w.name,
+            "workload_description": w.description,
             "trials": args.trials,
             "trials_completed": self.trials.len(),
             "metrics": metrics,

@@ -17,7 +17,7 @@ use crate::{artifacts, perf_bench, policy, run_file};
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
-    let root = workspace_root();
+    let root = crate::project::perf_root();
     let workload = workload_name(&args.bench.workload)?;
     let workload = workload.as_str();
     let perf = root.join("perf");
@@ -183,19 +183,4 @@ fn workload_name(arg: &str) -> Result<String> {
         );
     }
     Ok(name.to_string())
-}
-
-/// The workspace root: the current directory when it has `perf/` (running from the root, or
-/// tests that lay out their own), else the workspace xtask was built in.
-fn workspace_root() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if cwd.join("perf").is_dir() {
-        return cwd;
-    }
-    let built = crate::project::root();
-    if built.join("perf").is_dir() {
-        built
-    } else {
-        cwd
-    }
 }

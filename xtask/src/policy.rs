@@ -555,7 +555,7 @@ mod tests {
     #[test]
     fn the_committed_cp1_policy_parses() {
         let p = parse_str(CP1, "perf/policy_cp1.json").unwrap();
-        assert_eq!(p.rules.len(), 7);
+        assert_eq!(p.rules.len(), 8);
         assert_eq!(
             p.rules["rps"].check,
             Check::Relative {

@@ -27,3 +27,18 @@ pub fn target_dir() -> PathBuf {
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
+
+/// Where `perf/` is read from: the current directory when it has `perf/` (running from the root, or
+/// tests that lay out their own), else the workspace xtask was built in.
+pub fn perf_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    if cwd.join("perf").is_dir() {
+        return cwd;
+    }
+    let built = crate::project::root();
+    if built.join("perf").is_dir() {
+        built
+    } else {
+        cwd
+    }
+}

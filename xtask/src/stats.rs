@@ -27,6 +27,24 @@ pub fn median(values: &[f64]) -> Option<f64> {
     Some(median_in_place(&mut v))
 }
 
+/// (max - min) / median of the finite values, in percent with one decimal; 0 when the
+/// median is 0 or there are no values.
+pub fn spread_pct(values: &[f64]) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    let (Some(m), Some(lo), Some(hi)) = (
+        median(&finite),
+        finite.iter().copied().reduce(f64::min),
+        finite.iter().copied().reduce(f64::max),
+    ) else {
+        return 0.0;
+    };
+    if m == 0.0 {
+        0.0
+    } else {
+        ((hi - lo) / m.abs() * 1000.0).round() / 10.0
+    }
+}
+
 /// Median absolute deviation from the median (raw, not scaled to a normal sigma).
 pub fn mad(values: &[f64]) -> Option<f64> {
     let m = median(values)?;
@@ -203,6 +221,14 @@ mod tests {
         (0..n)
             .map(|_| center * (1.0 + a * (2.0 * rng.unit() - 1.0)))
             .collect()
+    }
+
+    #[test]
+    fn spread_is_range_over_median() {
+        assert_eq!(spread_pct(&[90.0, 100.0, 110.0]), 20.0);
+        assert_eq!(spread_pct(&[0.0, 0.0]), 0.0);
+        assert_eq!(spread_pct(&[]), 0.0);
+        assert_eq!(spread_pct(&[100.0, f64::NAN, 110.0]), 9.5);
     }
 
     #[test]

@@ -194,11 +194,6 @@ impl Workload {
         Ok(())
     }
 
-    /// The phase with a role, if the workload has one.
-    pub fn phase(&self, role: Role) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.role == role)
-    }
-
     /// Request bodies for the mix, one JSON document per line: deterministic for the seed.
     pub fn bodies(&self) -> String {
         let mut rng = SplitMix64(self.mix.seed);

@@ -1,4 +1,5 @@
 //! Integration tests of the `xtask` binary: each area runs the built binary on files in a
 //! temporary directory and checks its exit code, output and artifacts.
 
+mod bench;
 mod gate;

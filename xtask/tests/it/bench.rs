@@ -1,0 +1,212 @@
+//! `cargo xtask perf-bench` end to end: the real router and load generator (debug builds,
+//! so the test stays quick) driven by a tiny workload.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Builds the router and the load generator once per test run (a no-op when up to date).
+fn binaries() -> &'static (PathBuf, PathBuf) {
+    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "router", "-p", "loadgen"])
+            .current_dir(root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building router and loadgen failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root().join("target"), PathBuf::from);
+        (target.join("debug/router"), target.join("debug/loadgen"))
+    })
+}
+
+fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
+    let text = format!(
+        r#"{{
+      "name": "tiny", "description": "test workload",
+      "warmup": {{"duration_ms": 200, "connections": 2}},
+      "phases": [
+        {{"name": "sequential", "role": "sequential", "model": "closed", "connections": 1, "duration_ms": {phase_ms}}},
+        {{"name": "concurrent", "role": "throughput", "model": "closed", "connections": 4, "duration_ms": {phase_ms}}},
+        {{"name": "latency", "role": "latency", "model": "open", "connections": 2, "duration_ms": {phase_ms}, "rate": 400}}
+      ],
+      "mix": {{"seed": 1, "distinct_bodies": 64, "templates": [
+        {{"name": "weighted", "weight": 2, "tenant_id": "acme", "task_type": "chat"}},
+        {{"name": "sticky", "weight": 1, "tenant_id": "globex", "task_type": "chat", "session_keys": 8}},
+        {{"name": "unhealthy", "weight": 1, "tenant_id": "initech", "task_type": "chat"}}
+      ]}}
+    }}"#
+    );
+    let path = dir.join("tiny.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn bench(dir: &Path, workload: &Path, extra: &[&str]) -> Output {
+    let (router, loadgen) = binaries();
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("perf-bench")
+        .arg("--workload")
+        .arg(workload)
+        .arg("--no-build")
+        .arg("--router-bin")
+        .arg(router)
+        .arg("--loadgen-bin")
+        .arg(loadgen)
+        .arg("--artifacts-dir")
+        .arg(dir.join("artifacts"))
+        .args(extra)
+        .output()
+        .expect("running xtask")
+}
+
+/// The three artifacts of one run, and the run JSON parsed.
+fn artifacts(dir: &Path) -> Value {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let prefixes = ["bench_router_", "perf_baseline_", "perf_summary_"];
+    assert_eq!(names.len(), 3, "{names:?}");
+    for (name, prefix) in names.iter().zip(prefixes) {
+        assert!(name.starts_with(prefix), "{names:?}");
+    }
+    let json = std::fs::read_to_string(dir.join("artifacts").join(&names[1])).unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v["metrics"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("metric {key} missing: {}", v["metrics"]))
+}
+
+#[test]
+fn tiny_run_writes_a_complete_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 700);
+    let out = bench(dir.path(), &w, &["--trials", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let run = artifacts(dir.path());
+    assert_eq!(run["schema_version"], 1);
+    assert_eq!(run["run"]["status"], "ok");
+    assert_eq!(run["run"]["exit_code"], 0);
+    assert_eq!(run["workload"], "tiny");
+    assert_eq!(run["trials_completed"], 2);
+    for key in ["commit", "dirty"] {
+        assert!(run["git"].get(key).is_some());
+    }
+    for key in [
+        "rustc",
+        "cpu_model",
+        "cpu_count",
+        "kernel",
+        "os",
+        "mem_total_mb",
+        "load",
+        "slowdown_knob",
+        "router_flags",
+    ] {
+        assert!(run["env"].get(key).is_some(), "env.{key} missing");
+    }
+    assert_eq!(run["env"]["slowdown_knob"], false);
+    let (p50, p95, p99, max) = (
+        f(&run, "latency_p50_ms"),
+        f(&run, "latency_p95_ms"),
+        f(&run, "latency_p99_ms"),
+        f(&run, "latency_max_ms"),
+    );
+    assert!(
+        0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 <= max,
+        "{p50} {p95} {p99} {max}"
+    );
+    assert!(f(&run, "rps") > 0.0 && f(&run, "sequential_rps") > 0.0);
+    assert_eq!(f(&run, "errors_total"), 0.0);
+    assert_eq!(f(&run, "backpressure_active_total"), 0.0);
+    assert_eq!(f(&run, "client_errors_total"), 0.0);
+    assert!(f(&run, "mem_mb_rss") > 0.0 && f(&run, "cpu_ms_per_1k_req") > 0.0);
+    assert_eq!(run["samples"]["rps"].as_array().unwrap().len(), 2);
+    assert_eq!(run["histograms"]["latency"].as_array().unwrap().len(), 2);
+    assert!(
+        run["router_stop"][0]["clean"] == true,
+        "router shut down cleanly: {}",
+        run["router_stop"]
+    );
+}
+
+#[test]
+fn router_that_fails_to_start_still_leaves_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 300);
+    let out = bench(
+        dir.path(),
+        &w,
+        &["--trials", "1", "--router-arg=--no-such-flag"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = artifacts(dir.path());
+    assert_eq!(run["run"]["status"], "failed");
+    assert_eq!(run["run"]["exit_code"], 3);
+    let msg = run["run"]["message"].as_str().unwrap();
+    assert!(msg.contains("router did not start"), "{msg}");
+}
+
+#[test]
+fn hard_timeout_kills_the_run_and_leaves_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 20_000);
+    let started = Instant::now();
+    let out = bench(dir.path(), &w, &["--trials", "1", "--timeout", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the timeout bounds the run"
+    );
+    let run = artifacts(dir.path());
+    assert_eq!(run["run"]["status"], "timeout");
+}
+
+#[test]
+fn bad_workload_is_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    let text = std::fs::read_to_string(tiny_workload(dir.path(), 300))
+        .unwrap()
+        .replace(r#""rate": 400"#, r#""rate": 0"#);
+    std::fs::write(&path, text).unwrap();
+    let out = bench(dir.path(), &path, &["--trials", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("phases[2].rate"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("artifacts").exists(),
+        "bad input is refused before anything runs"
+    );
+}

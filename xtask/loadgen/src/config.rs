@@ -1,0 +1,282 @@
+//! The validated run configuration, and the checks that turn raw flag values into it.
+//!
+//! Everything here is pure apart from reading the bodies file, so the checks are unit-tested.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::ConfigError;
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Each connection sends back-to-back: measures maximum throughput.
+    Closed,
+    /// A constant arrival rate, latency measured from the intended send time.
+    Open,
+}
+
+impl Model {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Closed => "closed",
+            Model::Open => "open",
+        }
+    }
+}
+
+/// The HTTP method; only the two the harness needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// The open model runs one OS thread per connection; past this it stops being a load
+/// generator and becomes a scheduler benchmark.
+pub const MAX_OPEN_CONNECTIONS: usize = 256;
+
+/// A complete, checked description of one run. Build it with [`Config::validate`] or by
+/// hand in tests; [`crate::run`] validates again so a hand-built one cannot slip through.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Always a loopback address.
+    pub target: SocketAddr,
+    /// The `host` header value, as the user wrote the target.
+    pub host: String,
+    pub path: String,
+    pub method: Method,
+    /// Non-empty for POST, empty for GET.
+    pub bodies: Vec<Bytes>,
+    pub model: Model,
+    pub connections: usize,
+    /// Closed model: OS threads sharing the connections. Open model: ignored, one per connection.
+    pub threads: usize,
+    pub duration: Duration,
+    /// Total requests per second; `Some` exactly for the open model.
+    pub rate: Option<f64>,
+    pub max_requests: u64,
+    pub timeout: Duration,
+    pub cpu: Option<usize>,
+    pub histogram: bool,
+}
+
+impl Config {
+    /// Checks the invariants documented on the fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.target.ip().is_loopback() {
+            return Err(ConfigError::NotLoopback {
+                target: self.host.clone(),
+            });
+        }
+        if !self.path.starts_with('/') || self.path.parse::<hyper::Uri>().is_err() {
+            return Err(ConfigError::BadPath {
+                path: self.path.clone(),
+            });
+        }
+        match (self.method, self.bodies.is_empty()) {
+            (Method::Post, true) => return Err(ConfigError::BodiesMissing),
+            (Method::Get, false) => return Err(ConfigError::BodiesWithGet),
+            _ => {}
+        }
+        for (flag, zero) in [
+            ("connections", self.connections == 0),
+            ("threads", self.threads == 0),
+            ("duration-ms", self.duration.is_zero()),
+            ("max-requests", self.max_requests == 0),
+            ("timeout-ms", self.timeout.is_zero()),
+        ] {
+            if zero {
+                return Err(ConfigError::Zero { flag });
+            }
+        }
+        match (self.model, self.rate) {
+            (Model::Open, None) => return Err(ConfigError::RateMissing),
+            (Model::Closed, Some(_)) => return Err(ConfigError::RateWithClosed),
+            (_, Some(rate)) if !(rate.is_finite() && rate > 0.0) => {
+                return Err(ConfigError::BadRate { rate });
+            }
+            _ => {}
+        }
+        if self.model == Model::Open && self.connections > MAX_OPEN_CONNECTIONS {
+            return Err(ConfigError::TooManyOpenConnections {
+                connections: self.connections,
+                max: MAX_OPEN_CONNECTIONS,
+            });
+        }
+        Ok(())
+    }
+
+    /// OS threads the run uses: the closed model never needs more threads than connections.
+    pub fn worker_threads(&self) -> usize {
+        match self.model {
+            Model::Closed => self.threads.min(self.connections),
+            Model::Open => self.connections,
+        }
+    }
+}
+
+/// Parses `HOST:PORT` and refuses anything but loopback.
+///
+/// Only IP literals and `localhost` are accepted, so no name is ever looked up in DNS: the
+/// check happens before any packet could leave the machine.
+pub fn parse_target(target: &str) -> Result<SocketAddr, ConfigError> {
+    let addr = match target.parse::<SocketAddr>() {
+        Ok(addr) => addr,
+        Err(_) => {
+            let (host, port) = target.rsplit_once(':').ok_or_else(|| bad_target(target))?;
+            let port: u16 = port.parse().map_err(|_| bad_target(target))?;
+            if host.eq_ignore_ascii_case("localhost") {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+            } else if host.parse::<IpAddr>().is_ok() || host.is_empty() {
+                return Err(bad_target(target));
+            } else {
+                // A host name other than localhost: refusing it is the loopback rule, not
+                // a syntax error, so say so.
+                return Err(ConfigError::NotLoopback {
+                    target: target.to_owned(),
+                });
+            }
+        }
+    };
+    if addr.port() == 0 {
+        return Err(bad_target(target));
+    }
+    if !addr.ip().is_loopback() {
+        return Err(ConfigError::NotLoopback {
+            target: target.to_owned(),
+        });
+    }
+    Ok(addr)
+}
+
+fn bad_target(target: &str) -> ConfigError {
+    ConfigError::BadTarget {
+        target: target.to_owned(),
+    }
+}
+
+/// Reads request bodies, one per line; blank lines are skipped, an empty set is an error.
+pub fn read_bodies(path: &Path) -> Result<Vec<Bytes>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::BodiesRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bodies = split_bodies(&text);
+    if bodies.is_empty() {
+        return Err(ConfigError::BodiesEmpty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bodies)
+}
+
+fn split_bodies(text: &str) -> Vec<Bytes> {
+    text.lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| Bytes::copy_from_slice(line.as_bytes()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let ok = [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("127.3.4.5:1", "127.3.4.5:1"),
+            ("[::1]:9000", "[::1]:9000"),
+            ("localhost:80", "127.0.0.1:80"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(parse_target(input).unwrap().to_string(), want, "{input}");
+        }
+        let not_loopback = [
+            "192.0.2.1:80",
+            "10.0.0.1:80",
+            "0.0.0.0:80",
+            "[::]:80",
+            "example.com:80",
+        ];
+        for input in not_loopback {
+            assert!(
+                matches!(parse_target(input), Err(ConfigError::NotLoopback { .. })),
+                "{input}"
+            );
+        }
+        for input in ["127.0.0.1", "127.0.0.1:x", ":80", "127.0.0.1:0", ""] {
+            assert!(
+                matches!(parse_target(input), Err(ConfigError::BadTarget { .. })),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_skip_blank_lines() {
+        let bodies = split_bodies("{\"a\":1}\n\n   \n{\"b\":2}\r\n");
+        assert_eq!(
+            bodies,
+            vec![Bytes::from("{\"a\":1}"), Bytes::from("{\"b\":2}")]
+        );
+        assert!(split_bodies("\n \n").is_empty());
+    }
+
+    fn base() -> Config {
+        Config {
+            target: "127.0.0.1:1".parse().unwrap(),
+            host: "127.0.0.1:1".into(),
+            path: "/v1/decide".into(),
+            method: Method::Post,
+            bodies: vec![Bytes::from("{}")],
+            model: Model::Closed,
+            connections: 4,
+            threads: 8,
+            duration: Duration::from_secs(1),
+            rate: None,
+            max_requests: 10,
+            timeout: Duration::from_secs(1),
+            cpu: None,
+            histogram: false,
+        }
+    }
+
+    #[test]
+    fn validation() {
+        assert!(base().validate().is_ok());
+        assert_eq!(base().worker_threads(), 4);
+        type Mutation = fn(&mut Config);
+        let cases: Vec<(Mutation, &str)> = vec![
+            (|c| c.model = Model::Open, "--rate is required"),
+            (|c| c.rate = Some(5.0), "--rate is only used"),
+            (
+                |c| {
+                    c.model = Model::Open;
+                    c.rate = Some(0.0);
+                },
+                "--rate 0",
+            ),
+            (|c| c.bodies.clear(), "--bodies is required"),
+            (|c| c.method = Method::Get, "--bodies is only used"),
+            (|c| c.connections = 0, "--connections"),
+            (|c| c.duration = Duration::ZERO, "--duration-ms"),
+            (|c| c.path = "v1".into(), "--path v1"),
+            (
+                |c| c.target = "192.0.2.1:80".parse().unwrap(),
+                "not a loopback",
+            ),
+        ];
+        for (mutate, want) in cases {
+            let mut cfg = base();
+            mutate(&mut cfg);
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Command-line flags (clap types and nothing else); doc comments are the `--help` text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{self, Config, Method, Model};
+use crate::error::ConfigError;
+
+/// Drives HTTP/1.1 load at a server on loopback and prints one JSON document of results on
+/// stdout (progress goes to stderr).
+///
+/// Exit codes: 0 ok, 1 the target could not be reached at all, 2 bad usage or input.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version)]
+pub struct Flags {
+    /// Server address, HOST:PORT; must be loopback (127.0.0.0/8, ::1 or localhost).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub target: String,
+    /// Request path.
+    #[arg(long, default_value = "/v1/decide")]
+    pub path: String,
+    /// Request method; GET sends no body.
+    #[arg(long, value_enum, ignore_case = true, default_value = "POST")]
+    pub method: MethodFlag,
+    /// Request bodies, one raw JSON body per line (blank lines ignored); required for POST.
+    #[arg(long, value_name = "FILE")]
+    pub bodies: Option<PathBuf>,
+    /// closed: back-to-back requests (throughput); open: constant arrival rate (latency).
+    #[arg(long, value_enum)]
+    pub model: ModelFlag,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// OS threads for the closed model (each runs connections/threads connections); the
+    /// open model always uses one thread per connection.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// How long to send, in milliseconds.
+    #[arg(long)]
+    pub duration_ms: u64,
+    /// Total requests per second over all connections; required for --model open.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Hard bound on the number of requests sent.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub max_requests: u64,
+    /// Per-request timeout in milliseconds; a timed-out connection is dropped and reopened.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Pin every loadgen thread to this CPU.
+    #[arg(long, value_name = "N")]
+    pub cpu: Option<usize>,
+    /// Include the serialized HDR histogram (nanoseconds) in the JSON.
+    #[arg(long)]
+    pub histogram: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MethodFlag {
+    #[value(name = "GET")]
+    Get,
+    #[value(name = "POST")]
+    Post,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelFlag {
+    Closed,
+    Open,
+}
+
+impl Flags {
+    /// Checks the flags and reads the bodies file.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let target = config::parse_target(&self.target)?;
+        let method = match self.method {
+            MethodFlag::Get => Method::Get,
+            MethodFlag::Post => Method::Post,
+        };
+        let bodies = match &self.bodies {
+            Some(path) => config::read_bodies(path)?,
+            None => Vec::new(),
+        };
+        let cfg = Config {
+            target,
+            host: self.target,
+            path: self.path,
+            method,
+            bodies,
+            model: match self.model {
+                ModelFlag::Closed => Model::Closed,
+                ModelFlag::Open => Model::Open,
+            },
+            connections: self.connections,
+            threads: self.threads,
+            duration: Duration::from_millis(self.duration_ms),
+            rate: self.rate,
+            max_requests: self.max_requests,
+            timeout: Duration::from_millis(self.timeout_ms),
+            cpu: self.cpu,
+            histogram: self.histogram,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Flags::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let flags = Flags::try_parse_from([
+            "loadgen",
+            "--target",
+            "127.0.0.1:9",
+            "--model",
+            "closed",
+            "--duration-ms",
+            "10",
+            "--method",
+            "get",
+        ])
+        .unwrap();
+        let cfg = flags.into_config().unwrap();
+        assert_eq!(cfg.path, "/v1/decide");
+        assert_eq!(cfg.method, Method::Get);
+        assert_eq!((cfg.connections, cfg.threads), (1, 1));
+        assert_eq!(cfg.max_requests, 10_000_000);
+        assert_eq!(cfg.timeout, Duration::from_millis(2000));
+    }
+}

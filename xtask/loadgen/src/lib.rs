@@ -1,0 +1,100 @@
+//! HTTP/1.1 load generator for the perf harness.
+//!
+//! Two load models share one connection layer: [`closed_loop`] (back-to-back requests,
+//! for throughput) and [`open_loop`] (constant arrival rate measured from intended send
+//! times, for latency without coordinated omission). [`run`] executes one run described by
+//! a [`Config`] and returns a [`Report`], which the binary prints as JSON.
+
+pub mod affinity;
+pub mod closed_loop;
+pub mod config;
+pub mod conn;
+pub mod coord;
+pub mod error;
+pub mod flags;
+pub mod open_loop;
+pub mod pacing;
+pub mod report;
+pub mod stats;
+
+pub use config::{Config, Method, Model};
+pub use error::{ConfigError, Error};
+pub use report::Report;
+
+use crate::conn::Target;
+
+/// Runs the load described by `cfg` to completion (bounded by its duration, request budget
+/// and timeout) and returns the merged results.
+///
+/// An unreachable target is not an error here: the report counts the connect errors and
+/// [`Report::target_unreachable`] says so, leaving the exit code to the caller.
+pub fn run(cfg: &Config) -> Result<Report, Error> {
+    cfg.validate()?;
+    let affinity = cfg.cpu.map(check_cpu).transpose()?;
+    eprintln!(
+        "loadgen: {} loop, {} connection(s) on {} thread(s), {} ms{} against {}{}",
+        cfg.model.as_str(),
+        cfg.connections,
+        cfg.worker_threads(),
+        cfg.duration.as_millis(),
+        cfg.rate
+            .map(|rate| format!(" at {rate} req/s"))
+            .unwrap_or_default(),
+        cfg.target,
+        cfg.path,
+    );
+    let target = Target::new(cfg);
+    let workers = match cfg.model {
+        Model::Closed => closed_loop::run(cfg, &target)?,
+        Model::Open => open_loop::run(cfg, &target)?,
+    };
+    let report = Report::new(cfg, &workers, affinity);
+    warn_if_noisy(&report);
+    Ok(report)
+}
+
+/// Pins a throwaway thread to check the CPU exists and is allowed, before any worker
+/// starts, and reads back the mask the kernel actually applied for the report.
+fn check_cpu(cpu: usize) -> Result<Vec<usize>, ConfigError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                affinity::pin_current_thread(cpu)?;
+                affinity::current_thread_cpus()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("affinity check panicked")))
+    })
+    .map_err(|source| ConfigError::Cpu { cpu, source })
+}
+
+/// Says on stderr when the numbers deserve less trust, and what would help.
+fn warn_if_noisy(report: &Report) {
+    if let Some(lag) = &report.send_lag {
+        eprintln!(
+            "loadgen: sends started {:.1} us (p50) / {:.1} us (p99) after their intended time",
+            lag.p50_us, lag.p99_us
+        );
+        if lag.late as f64 > 0.01 * report.requests_sent as f64 {
+            eprintln!(
+                "loadgen: warning: {} of {} sends started over 1 ms late: the server could \
+                 not keep up with the rate on {} connection(s) (the latency includes the wait); \
+                 more connections or a lower --rate would measure it unsaturated",
+                lag.late, report.requests_sent, report.connections
+            );
+        }
+    }
+    if report.errors.timeout + report.errors.io > 0 {
+        eprintln!(
+            "loadgen: warning: {} request(s) timed out and {} failed on the connection",
+            report.errors.timeout, report.errors.io
+        );
+    }
+    if report.responses < 100 && report.responses > 0 {
+        eprintln!(
+            "loadgen: warning: only {} responses; the percentiles rest on few samples, a \
+             longer --duration-ms would help",
+            report.responses
+        );
+    }
+}

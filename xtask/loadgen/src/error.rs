@@ -34,8 +34,12 @@ pub enum ConfigError {
         "--connections {connections}: the open model runs one thread per connection, at most {max}"
     )]
     TooManyOpenConnections { connections: usize, max: usize },
-    #[error("--cpu {cpu}: cannot pin to this CPU: {source}")]
-    Cpu { cpu: usize, source: io::Error },
+    #[error("--cpu {cpu}: cannot pin to this CPU (this process may use {allowed:?}): {source}")]
+    Cpu {
+        cpu: usize,
+        allowed: Vec<usize>,
+        source: io::Error,
+    },
 }
 
 /// Why [`crate::run`] failed.

@@ -56,6 +56,7 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
 /// Pins a throwaway thread to check the CPU exists and is allowed, before any worker
 /// starts, and reads back the mask the kernel actually applied for the report.
 fn check_cpu(cpu: usize) -> Result<Vec<usize>, ConfigError> {
+    let allowed = affinity::current_thread_cpus().unwrap_or_default();
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -65,7 +66,11 @@ fn check_cpu(cpu: usize) -> Result<Vec<usize>, ConfigError> {
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("affinity check panicked")))
     })
-    .map_err(|source| ConfigError::Cpu { cpu, source })
+    .map_err(|source| ConfigError::Cpu {
+        cpu,
+        allowed,
+        source,
+    })
 }
 
 /// Says on stderr when the numbers deserve less trust, and what would help.

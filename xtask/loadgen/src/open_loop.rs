@@ -99,7 +99,7 @@ fn run_connection(
             sending_ended = sent_at;
             break;
         }
-        stats::record_ns(&mut send_lag, sent_at - intended);
+        stats::record_ns(&mut send_lag, sent_at.saturating_duration_since(intended));
         let outcome = runtime.block_on(client.exchange());
         client.stats.record(outcome, intended.elapsed());
         i += 1;

@@ -228,3 +228,21 @@ fn histogram_is_left_out_unless_asked_for() {
     assert_eq!(json["rate_target_rps"], Value::Null);
     assert_eq!(json["rate_achieved_rps"], Value::Null);
 }
+
+#[test]
+fn a_cpu_that_does_not_exist_is_refused() {
+    let out = loadgen(&[
+        "--target",
+        "127.0.0.1:9",
+        "--model",
+        "closed",
+        "--duration-ms",
+        "100",
+        "--method",
+        "GET",
+        "--cpu",
+        "100000",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--cpu 100000"), "{}", stderr(&out));
+}

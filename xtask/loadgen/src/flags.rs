@@ -33,8 +33,8 @@ pub struct Flags {
     /// Keep-alive connections.
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
-    /// OS threads for the closed model (each runs connections/threads connections); the
-    /// open model always uses one thread per connection.
+    /// OS threads, each a runtime owning connections/threads of the connections (and, in
+    /// the open model, that share of the rate).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// How long to send, in milliseconds.

@@ -1,78 +1,105 @@
-//! Precise blocking waits for the open model's send schedule.
+//! Precise waits for the open model's send schedule, inside a tokio runtime.
 //!
-//! tokio timers have 1 ms granularity and the kernel's default timer slack adds another
-//! 50 µs, so sending from a timer wheel bunches requests and inflates the median several-fold.
-//! Instead the sending thread sleeps until shortly before the intended time and spins the
-//! rest. The spin margin adapts to how late this machine's sleeps actually wake, so the
-//! spin stays short (the load generator shares a 2-core machine with the server).
+//! tokio's timers have 1 ms granularity, so sending from them bunches requests and, since
+//! latency runs from the intended send time, inflates the measured latency by the timer's
+//! lateness. Blocking the thread in `nanosleep` is precise but stops the runtime from
+//! reading responses meanwhile, and spinning costs CPU the server needs on a 2-core box.
+//! A `timerfd` armed for the exact send time and awaited through tokio's I/O driver wakes
+//! the runtime's `epoll_wait` at that time (an hrtimer, no timer slack), while responses on
+//! other connections are still read as they arrive.
 
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// Sets the calling thread's timer slack to 1 ns so `nanosleep` wakes when asked rather
-/// than up to 50 µs later. Best effort: without it the pacer's margin grows to compensate.
-pub fn set_fine_timer_slack() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only affects this thread.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
-    }
+use tokio::io::unix::AsyncFd;
+
+/// Sends closer than this to "now" go out at once: arming a timer would cost more than the
+/// wait it saves.
+const IMMEDIATE: Duration = Duration::from_micros(2);
+
+/// A one-shot precise timer; create it inside the runtime that awaits it.
+pub struct PreciseTimer {
+    fd: AsyncFd<OwnedFd>,
 }
 
-/// Waits until an instant: a plain sleep for most of the way, then a short spin.
-#[derive(Debug)]
-pub struct Pacer {
-    /// How long before the target the sleep ends and the spin begins; always within
-    /// `[MIN_MARGIN, MAX_MARGIN]`.
-    margin: Duration,
-    /// Moving average of how late sleeps wake, in nanoseconds.
-    oversleep_ns: f64,
-}
-
-impl Default for Pacer {
-    fn default() -> Self {
-        Pacer {
-            margin: Self::INITIAL_MARGIN,
-            oversleep_ns: 0.0,
+impl PreciseTimer {
+    pub fn new() -> io::Result<PreciseTimer> {
+        // SAFETY: timerfd_create has no memory preconditions; a valid fd is owned at once.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
         }
+        // SAFETY: `raw` is a fresh fd that nothing else owns; the AsyncFd owns it from here
+        // on and no other handle to it exists, so it cannot be closed behind tokio's back.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
+        Ok(PreciseTimer { fd })
     }
-}
 
-impl Pacer {
-    const INITIAL_MARGIN: Duration = Duration::from_micros(40);
-    const MIN_MARGIN: Duration = Duration::from_micros(20);
-    /// Past this, a late wake-up costs less than the CPU the spin would burn.
-    const MAX_MARGIN: Duration = Duration::from_micros(200);
-
-    /// Blocks the thread until `target`; returns at once if it has passed.
-    pub fn wait_until(&mut self, target: Instant) {
+    /// Returns at `target` (never before it), or at once if it has passed.
+    ///
+    /// The timer is armed `spin` before the target and the rest is spun: waking a sleeping
+    /// CPU costs tens of microseconds on a VM, which would otherwise land in every measured
+    /// latency. Keep `spin` a small share of the gap between sends: while it spins, the
+    /// thread reads no responses.
+    pub async fn sleep_until(&self, target: Instant, spin: Duration) -> io::Result<()> {
         let now = Instant::now();
-        if now >= target {
-            return;
+        let wake = target.checked_sub(spin).unwrap_or(target);
+        if wake <= now + IMMEDIATE {
+            spin_until(target);
+            return Ok(());
         }
-        if target - now > self.margin {
-            let wake_at = target - self.margin;
-            std::thread::sleep(wake_at - now);
-            self.learn(Instant::now().saturating_duration_since(wake_at));
+        let wait = wake - now;
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: wait.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(wait.subsec_nanos() as i32),
+            },
+        };
+        let fd = self.fd.get_ref().as_raw_fd();
+        // SAFETY: `fd` is our timerfd and `spec` a valid itimerspec on the stack.
+        if unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
         }
-        while Instant::now() < target {
-            std::hint::spin_loop();
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut expirations = 0u64;
+            // SAFETY: reading 8 bytes into a u64 from our timerfd.
+            let n = unsafe { libc::read(fd, (&raw mut expirations).cast(), 8) };
+            if n == 8 {
+                spin_until(target);
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::WouldBlock {
+                return Err(err);
+            }
+            guard.clear_ready();
         }
     }
+}
 
-    /// The margin is twice the typical oversleep plus a little headroom: enough to cover
-    /// ordinary jitter, while rare long oversleeps just make one send late (and that
-    /// lateness is measured, never hidden, because latency runs from the intended time).
-    fn learn(&mut self, oversleep: Duration) {
-        let ns = oversleep.as_nanos().min(u128::from(u32::MAX)) as f64;
-        self.oversleep_ns = 0.9 * self.oversleep_ns + 0.1 * ns;
-        let want =
-            Duration::from_nanos((2.0 * self.oversleep_ns) as u64) + Duration::from_micros(10);
-        self.margin = want.clamp(Self::MIN_MARGIN, Self::MAX_MARGIN);
+/// Busy-waits until `target`; also covers the few ns a relative arming may round early.
+fn spin_until(target: Instant) {
+    while Instant::now() < target {
+        std::hint::spin_loop();
     }
+}
 
-    pub fn margin(&self) -> Duration {
-        self.margin
-    }
+/// The spin margin for sends `period` apart: a tenth of the gap, at most 50 µs, so the
+/// spinning never takes more than a tenth of the sending thread's time.
+pub fn spin_margin(period: Duration) -> Duration {
+    (period / 10).min(Duration::from_micros(50))
 }
 
 #[cfg(test)]
@@ -81,37 +108,61 @@ mod tests {
 
     #[test]
     fn never_wakes_early_and_rarely_late() {
-        set_fine_timer_slack();
-        let mut pacer = Pacer::default();
-        let start = Instant::now();
-        let mut late = Vec::new();
-        for i in 1..=50u32 {
-            let target = start + Duration::from_micros(500) * i;
-            pacer.wait_until(target);
-            let now = Instant::now();
-            assert!(now >= target, "woke early");
-            late.push(now - target);
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let late = runtime.block_on(async {
+            let timer = PreciseTimer::new().unwrap();
+            let start = Instant::now();
+            let mut late = Vec::new();
+            for i in 1..=200u32 {
+                let target = start + Duration::from_micros(500) * i;
+                timer
+                    .sleep_until(target, spin_margin(Duration::from_micros(500)))
+                    .await
+                    .unwrap();
+                let now = Instant::now();
+                assert!(now >= target, "woke early");
+                late.push(now - target);
+            }
+            late
+        });
+        let mut late = late;
         late.sort();
-        // A generous band: the median send is well under a millisecond late even on a
-        // busy CI machine; tokio timers would be about a millisecond off.
+        // tokio's own timers would be up to 1 ms late; this must do far better at the median.
         assert!(
-            late[late.len() / 2] < Duration::from_micros(500),
+            late[late.len() / 2] < Duration::from_micros(300),
             "{late:?}"
         );
-        assert!(pacer.margin() <= Pacer::MAX_MARGIN);
     }
 
     #[test]
-    fn margin_follows_oversleep_within_bounds() {
-        let mut pacer = Pacer::default();
-        for _ in 0..100 {
-            pacer.learn(Duration::from_millis(5));
-        }
-        assert_eq!(pacer.margin(), Pacer::MAX_MARGIN);
-        for _ in 0..200 {
-            pacer.learn(Duration::ZERO);
-        }
-        assert_eq!(pacer.margin(), Pacer::MIN_MARGIN);
+    fn spin_margin_is_a_small_share() {
+        assert_eq!(
+            spin_margin(Duration::from_millis(1)),
+            Duration::from_micros(50)
+        );
+        assert_eq!(
+            spin_margin(Duration::from_micros(100)),
+            Duration::from_micros(10)
+        );
+    }
+
+    #[test]
+    fn past_targets_return_at_once() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let timer = PreciseTimer::new().unwrap();
+            let t0 = Instant::now();
+            timer
+                .sleep_until(t0 - Duration::from_millis(1), Duration::from_micros(50))
+                .await
+                .unwrap();
+            assert!(t0.elapsed() < Duration::from_millis(5));
+        });
     }
 }

@@ -178,7 +178,7 @@ fn json_has_the_documented_shape() {
     assert_eq!(json["target"], target);
     assert_eq!(json["path"], "/v1/decide");
     assert_eq!(json["connections"], 2);
-    assert_eq!(json["threads"], 2);
+    assert_eq!(json["threads"], 1);
     assert_eq!(json["rate_target_rps"], 200.0);
     assert!(json["rate_achieved_rps"].as_f64().unwrap() > 150.0);
     assert!(json["duration_s"].as_f64().unwrap() >= 0.29);

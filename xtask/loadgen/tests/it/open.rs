@@ -25,7 +25,7 @@ fn open_loop_achieves_its_target_rate() {
     );
     assert!((850.0..=1100.0).contains(&report.rps), "rps {}", report.rps);
     assert_eq!(report.rate_target_rps, Some(1000.0));
-    assert_eq!(report.threads, 2);
+    assert_eq!(report.threads, 1, "one sender thread by default");
     assert_eq!(report.ok, report.requests_sent);
     // A fast server on loopback answers well within a few milliseconds at the median.
     assert!(

@@ -35,7 +35,7 @@ pub fn pin_child(cmd: &mut std::process::Command, cpus: Vec<usize>) {
     }
 }
 
-/// The split `--pin` uses: the router on the first allowed CPU, the load generator on the
+/// The split perf-bench uses unless `--no-pin`: the router on the first allowed CPU, the load generator on the
 /// second. `None` when fewer than two CPUs are allowed.
 pub fn split() -> Option<(usize, usize)> {
     let cpus = allowed_cpus();

@@ -424,7 +424,7 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
         {
             warnings.push(format!(
                 "{} is noisy in the {side}: its spread (MAD) is {:.1}% of the median, more than \
-                 half the {}% threshold; more trials (--trials) or pinning (--pin) would narrow \
+                 half the {}% threshold; more trials (--trials) or a quieter machine would narrow \
                  the interval",
                 row.metric,
                 m * 100.0,

@@ -48,9 +48,10 @@ pub struct BenchArgs {
     /// Hard bound on the whole run, in seconds: what it started is killed when it expires.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
-    /// Put the router and the load generator on separate CPUs (needs 2 or more CPUs).
+    /// Do not put the router and the load generator on separate CPUs. By default they are
+    /// pinned apart when 2 or more CPUs are available, so they do not compete for one core.
     #[arg(long)]
-    pub pin: bool,
+    pub no_pin: bool,
     /// Directory for artifacts.
     #[arg(long, default_value = "_artifacts", value_name = "DIR")]
     pub artifacts_dir: PathBuf,

@@ -92,13 +92,15 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         args.trials
     ));
 
-    let pin = if args.pin {
-        crate::affinity::split()
-    } else {
+    let pin = if args.no_pin {
         None
+    } else {
+        crate::affinity::split()
     };
-    if args.pin && pin.is_none() {
-        progress.note("perf-bench: warning: --pin needs 2 or more CPUs; running unpinned");
+    if !args.no_pin && pin.is_none() {
+        progress.note(
+            "perf-bench: warning: only one CPU available: the router and the load generator share it",
+        );
     }
     let mut run = RunState::default();
     let status = match build(&sh, args, &mut log, &progress) {
@@ -579,7 +581,7 @@ fn noise_warnings(doc: &Value) -> Vec<String> {
             && p > 10.0
         {
             out.push(format!(
-                "{name} varies by {p:.0}% across trials; close other programs, use --pin, or raise --trials"
+                "{name} varies by {p:.0}% across trials; close other programs or raise --trials"
             ));
         }
     }

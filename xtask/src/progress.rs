@@ -70,8 +70,7 @@ impl PhaseBar {
             .map_or_else(String::new, |r| format!("{r:.0} req/s"));
         match self.bar {
             Some(bar) => bar.finish_with_message(msg),
-            None if !msg.is_empty() => eprintln!("  phase {}: {msg}", self.name),
-            None => {}
+            None => eprintln!("  phase {}: {msg}", self.name),
         }
     }
 }

@@ -96,6 +96,7 @@ fn f(v: &Value, key: &str) -> f64 {
 
 #[test]
 fn tiny_run_writes_a_complete_artifact() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 700);
     let out = bench(dir.path(), &w, &["--trials", "2"]);
@@ -150,6 +151,7 @@ fn tiny_run_writes_a_complete_artifact() {
 
 #[test]
 fn router_that_fails_to_start_still_leaves_artifacts() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 300);
     let out = bench(
@@ -172,6 +174,7 @@ fn router_that_fails_to_start_still_leaves_artifacts() {
 
 #[test]
 fn hard_timeout_kills_the_run_and_leaves_artifacts() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 20_000);
     let started = Instant::now();
@@ -209,4 +212,108 @@ fn bad_workload_is_exit_2_naming_the_field() {
         !dir.path().join("artifacts").exists(),
         "bad input is refused before anything runs"
     );
+}
+
+/// A policy for the end-to-end gate test: the shipped rules' shape with thresholds wide
+/// enough for debug builds on a shared machine, where a deliberate 3x slowdown must still
+/// stand out.
+const E2E_POLICY: &str = r#"{
+  "schema_version": 1,
+  "gate": { "require_all_metrics_present": true, "require_bench_exit_code_zero": true,
+            "confidence": 0.95, "bootstrap_resamples": 2000, "env_mismatch": "warn",
+            "inconclusive": "pass", "watch_paths": ["router/"] },
+  "rules": {
+    "cpu_ms_per_1k_req": { "relative": { "max_pct_increase": 40 } },
+    "rps": { "relative": { "max_pct_decrease": 40 } },
+    "errors_total": { "absolute": { "equals": 0 } },
+    "backpressure_active_total": { "absolute": { "equals": 0 } }
+  }
+}"#;
+
+fn gate(dir: &Path, workload: &Path, baseline: &Path, env: &[(&str, &str)]) -> Output {
+    let (router, loadgen) = binaries();
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, E2E_POLICY).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("perf-gate")
+        .arg("--workload")
+        .arg(workload)
+        .args(["--no-build", "--trials", "3", "--no-warmup"])
+        .arg("--router-bin")
+        .arg(router)
+        .arg("--loadgen-bin")
+        .arg(loadgen)
+        .arg("--baseline")
+        .arg(baseline)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--artifacts-dir")
+        .arg(dir.join("gate"))
+        .envs(env.iter().copied())
+        .env_remove("CANDIDATE_FILE")
+        .output()
+        .expect("running xtask perf-gate")
+}
+
+#[test]
+fn gate_passes_the_same_router_and_fails_a_slowed_one() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 500);
+    let out = bench(dir.path(), &w, &["--trials", "3", "--no-warmup"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let baseline = std::fs::read_dir(dir.path().join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("perf_baseline_")
+        })
+        .unwrap();
+
+    let same = gate(dir.path(), &w, &baseline, &[]);
+    let stdout = String::from_utf8_lossy(&same.stdout);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "A/A must pass:\n{stdout}\n{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    assert!(stdout.contains("perf-gate: PASS"), "{stdout}");
+
+    // The knob's work per decision: far more than a debug router's own per-request CPU.
+    let slow = gate(
+        dir.path(),
+        &w,
+        &baseline,
+        &[("ROUTER_TEST_SLOWDOWN_ITERS", "200000")],
+    );
+    let stdout = String::from_utf8_lossy(&slow.stdout);
+    assert_eq!(
+        slow.status.code(),
+        Some(1),
+        "a slowed router must fail:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("perf-gate: FAIL") && stdout.contains("cpu_ms_per_1k_req"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("slowdown knob"),
+        "the report says the knob was on:\n{stdout}"
+    );
+}
+
+/// Bench runs pin the router and the load generator to the same two CPUs; running two at
+/// once would make each other's numbers meaningless.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

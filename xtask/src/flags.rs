@@ -67,6 +67,10 @@ pub struct GateArgs {
     /// Judge this existing run instead of running the benchmark (also `CANDIDATE_FILE`).
     #[arg(long, env = "CANDIDATE_FILE", value_name = "FILE")]
     pub candidate: Option<PathBuf>,
+    /// Paired mode: build this git ref's router in a temporary worktree and run it and the
+    /// working tree's alternately in one session; gate on the per-pair ratios.
+    #[arg(long, value_name = "REF")]
+    pub against: Option<String>,
     /// Baseline to compare with (default `perf/baseline_<workload>.json`).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

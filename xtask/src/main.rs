@@ -8,6 +8,7 @@ mod exit;
 mod flags;
 mod gate_report;
 mod loadgen_process;
+mod paired;
 mod perf_bench;
 mod perf_gate;
 mod policy;

@@ -18,6 +18,9 @@ use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
 use crate::stats::{median, spread_pct};
 use crate::workload::{Phase, Role, Workload};
 
+/// The router's test-only slowdown knob (see router/src/config.rs).
+const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
+
 /// Version of the run-file shape this writes (the baseline shape of DESIGN.md, extended).
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -60,10 +63,64 @@ struct Binaries {
     loadgen: PathBuf,
 }
 
+/// A router under test in one session: the working tree's, or a reference build.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// Artifact name prefix (`perf_baseline` for the candidate, as DESIGN.md names it).
+    prefix: &'static str,
+    /// A prebuilt router; `None` means the working tree's, built (or `--router-bin`).
+    router_bin: Option<PathBuf>,
+    /// Git identity to record; `None` means the working tree's.
+    git: Option<Value>,
+}
+
+/// A paired session: which reference the candidate alternates with.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub against: String,
+    pub commit: String,
+    pub reference_bin: PathBuf,
+}
+
 /// Runs the benchmark and writes its artifacts. Bad input (unknown workload, bad flags) is an
 /// error before anything starts; anything that goes wrong after that is recorded in the
 /// artifacts and reported through `BenchOutcome::failed`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    let arms = [Arm {
+        prefix: "perf_baseline",
+        router_bin: None,
+        git: None,
+    }];
+    Ok(run_arms(args, &arms, None)?.remove(0))
+}
+
+/// Runs the reference's router and the working tree's alternately in one session, trial by
+/// trial, so machine drift hits both alike. Returns (reference, candidate) outcomes; both
+/// run files carry `paired`, and samples[i] of one pairs with samples[i] of the other.
+pub fn run_paired(args: &BenchArgs, pairing: &Pairing) -> Result<(BenchOutcome, BenchOutcome)> {
+    let arms = [
+        Arm {
+            prefix: "perf_reference",
+            router_bin: Some(pairing.reference_bin.clone()),
+            git: Some(json!({"commit": pairing.commit, "dirty": false, "ref": pairing.against})),
+        },
+        Arm {
+            prefix: "perf_baseline",
+            router_bin: None,
+            git: None,
+        },
+    ];
+    let mut outcomes = run_arms(args, &arms, Some(pairing))?;
+    let candidate = outcomes.pop().expect("two arms");
+    let reference = outcomes.pop().expect("two arms");
+    Ok((reference, candidate))
+}
+
+fn run_arms(
+    args: &BenchArgs,
+    arms: &[Arm],
+    pairing: Option<&Pairing>,
+) -> Result<Vec<BenchOutcome>> {
     let root = crate::project::root();
     let workload_path = resolve_workload(&crate::project::perf_root(), &args.workload);
     let workload = Workload::load(&workload_path)?;
@@ -81,15 +138,17 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         root.join(&args.artifacts_dir)
     };
     let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
-    let json_path = artifacts::artifact_path(&dir, "perf_baseline", &stamp, "json")?;
-    let md_path = artifacts::artifact_path(&dir, "perf_summary", &stamp, "md")?;
     let mut log = Log::create(&log_path)?;
     let progress = Progress::new();
     log.line(&format!(
-        "perf-bench: workload {} ({}), {} trial(s)",
+        "perf-bench: workload {} ({}), {} trial(s){}",
         workload.name,
         workload_path.display(),
-        args.trials
+        args.trials,
+        pairing.map_or(String::new(), |p| format!(
+            ", paired with {} ({})",
+            p.against, p.commit
+        )),
     ));
 
     let pin = if args.no_pin {
@@ -102,7 +161,7 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             "perf-bench: warning: only one CPU available: the router and the load generator share it",
         );
     }
-    let mut run = RunState::default();
+    let mut runs: Vec<RunState> = arms.iter().map(|_| RunState::default()).collect();
     let status = match build(&sh, args, &mut log, &progress) {
         Err(err) => Status::Failed(format!("build failed: {err:#}")),
         Ok(bins) => {
@@ -115,30 +174,57 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
                 cpu: pin.map(|p| p.1),
                 timeout_ms: 2000,
             };
-            let spec = RouterSpec {
-                bin: bins.router.clone(),
-                args: args.router_args.clone(),
-                env: Vec::new(),
-                cpus: pin.map(|p| vec![p.0]),
-            };
-            run.router_bin = Some(bins.router);
+            let specs: Vec<RouterSpec> = arms
+                .iter()
+                .map(|arm| RouterSpec {
+                    bin: arm
+                        .router_bin
+                        .clone()
+                        .unwrap_or_else(|| bins.router.clone()),
+                    args: args.router_args.clone(),
+                    env: Vec::new(),
+                    // The test slowdown knob is for the router under test; a reference
+                    // build measured with it would cancel it out.
+                    env_remove: if arm.git.is_some() {
+                        vec![SLOWDOWN_ENV.to_string()]
+                    } else {
+                        Vec::new()
+                    },
+                    cpus: pin.map(|p| vec![p.0]),
+                })
+                .collect();
+            for (run, spec) in runs.iter_mut().zip(&specs) {
+                run.router_bin = Some(spec.bin.clone());
+            }
             let mut status = Status::Ok;
-            for trial in 1..=args.trials {
-                let ctx = TrialCtx {
-                    workload: &workload,
-                    spec: &spec,
-                    loadgen: &loadgen,
-                    workdir: tmp.path(),
-                    log_path: &log_path,
-                    deadline,
-                    warmup: !args.no_warmup,
-                };
-                progress.note(&format!("trial {trial}/{}", args.trials));
-                match run_trial(&ctx, &progress, &mut log) {
-                    Ok(t) => run.trials.push(t),
-                    Err(s) => {
-                        status = s;
-                        break;
+            'trials: for trial in 1..=args.trials {
+                // AB, BA, AB, ...: a drift during the session favours neither side.
+                let mut order: Vec<usize> = (0..arms.len()).collect();
+                if trial % 2 == 0 {
+                    order.reverse();
+                }
+                for i in order {
+                    let ctx = TrialCtx {
+                        workload: &workload,
+                        spec: &specs[i],
+                        loadgen: &loadgen,
+                        workdir: tmp.path(),
+                        log_path: &log_path,
+                        deadline,
+                        warmup: !args.no_warmup,
+                    };
+                    let label = if arms.len() > 1 {
+                        format!(" ({})", arms[i].prefix)
+                    } else {
+                        String::new()
+                    };
+                    progress.note(&format!("trial {trial}/{}{label}", args.trials));
+                    match run_trial(&ctx, &progress, &mut log) {
+                        Ok(t) => runs[i].trials.push(t),
+                        Err(s) => {
+                            status = s;
+                            break 'trials;
+                        }
                     }
                 }
             }
@@ -148,26 +234,50 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     if let Some(m) = status.message() {
         log.line(&format!("perf-bench: run {}: {m}", status.name()));
     }
-    let env = environment(&sh, args, &workload, &run, pin);
-    let doc = run.to_json(&workload, args, &status, env, &sh, started.elapsed());
-    artifacts::write_json(&json_path, &doc)?;
-    std::fs::write(&md_path, summary_markdown(&doc))
-        .with_context(|| format!("writing {}", md_path.display()))?;
-    for warning in noise_warnings(&doc) {
-        progress.note(&format!("perf-bench: warning: {warning}"));
+    let mut outcomes = Vec::with_capacity(arms.len());
+    for (arm, run) in arms.iter().zip(&runs) {
+        let json_path = artifacts::artifact_path(&dir, arm.prefix, &stamp, "json")?;
+        let md_name = if arm.prefix == "perf_baseline" {
+            "perf_summary".to_string()
+        } else {
+            format!("{}_summary", arm.prefix)
+        };
+        let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
+        let env = environment(&sh, args, &workload, run, pin);
+        let mut doc = run.to_json(&workload, args, &status, env, &sh, started.elapsed());
+        if let Some(git) = &arm.git {
+            doc["git"] = git.clone();
+        }
+        if let Some(p) = pairing {
+            doc["paired"] = json!({
+                "against": p.against,
+                "reference_commit": p.commit,
+                "order": "alternating per trial: AB, BA, AB, ...",
+            });
+        }
+        artifacts::write_json(&json_path, &doc)?;
+        std::fs::write(&md_path, summary_markdown(&doc))
+            .with_context(|| format!("writing {}", md_path.display()))?;
+        for warning in noise_warnings(&doc) {
+            progress.note(&format!("perf-bench: warning: {}: {warning}", arm.prefix));
+        }
+        if arms.len() > 1 {
+            println!("{}:", arm.prefix);
+        }
+        println!("{}", metrics_table(&doc));
+        progress.note(&format!(
+            "perf-bench: {} — artifacts: {}, {}, {}",
+            status.name(),
+            json_path.display(),
+            md_path.display(),
+            log_path.display()
+        ));
+        outcomes.push(BenchOutcome {
+            artifact: json_path,
+            failed: status != Status::Ok,
+        });
     }
-    println!("{}", metrics_table(&doc));
-    progress.note(&format!(
-        "perf-bench: {} — artifacts: {}, {}, {}",
-        status.name(),
-        json_path.display(),
-        md_path.display(),
-        log_path.display()
-    ));
-    Ok(BenchOutcome {
-        artifact: json_path,
-        failed: status != Status::Ok,
-    })
+    Ok(outcomes)
 }
 
 /// `--workload` is a name under `perf/workloads/`, or a path to a `.json` file.

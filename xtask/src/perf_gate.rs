@@ -40,11 +40,25 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     } else {
         root.join(&args.bench.artifacts_dir)
     };
-    let candidate_path = match &args.candidate {
-        Some(path) => path.clone(),
-        None => {
+    let (baseline_path, candidate_path) = match (&args.against, &args.candidate) {
+        (Some(_), Some(_)) => bail!(
+            "--against and --candidate do not go together: --against runs both routers itself"
+        ),
+        (Some(against), None) => paired_run(&args.bench, against)?,
+        (None, Some(path)) => (baseline_path, path.clone()),
+        (None, None) => {
             eprintln!("perf-gate: no --candidate given, running perf-bench first");
-            perf_bench::run(&args.bench)?.artifact
+            let candidate = perf_bench::run(&args.bench)?.artifact;
+            match paired_rerun_commit(&baseline_path, &candidate, &policy_path) {
+                Some(commit) => {
+                    eprintln!(
+                        "perf-gate: this machine's environment differs from the baseline's and the policy says \
+                         `env_mismatch: paired`: re-running paired against the baseline's commit {commit}"
+                    );
+                    paired_run(&args.bench, &commit)?
+                }
+                None => (baseline_path, candidate),
+            }
         }
     };
 
@@ -92,6 +106,28 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         bail!("{}", verdict.errors.join("\nerror: "));
     }
     Ok(verdict.exit_code())
+}
+
+/// Builds the reference router and runs both alternately; returns (reference, candidate)
+/// run files, which the evaluator compares pair by pair.
+fn paired_run(bench: &crate::flags::BenchArgs, against: &str) -> Result<(PathBuf, PathBuf)> {
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    sh.change_dir(crate::project::root());
+    let pairing = crate::paired::reference(&sh, against)?;
+    let (reference, candidate) = perf_bench::run_paired(bench, &pairing)?;
+    Ok((reference.artifact, candidate.artifact))
+}
+
+/// The baseline's commit, when the policy wants a paired re-run because the candidate's
+/// environment differs from the baseline's (and the baseline says which commit it measured).
+fn paired_rerun_commit(baseline: &Path, candidate: &Path, policy: &Path) -> Option<String> {
+    let (baseline, candidate, policy) = read_inputs(baseline, candidate, policy).ok()?;
+    if candidate.run.failure().is_some()
+        || !crate::evaluate::needs_paired_rerun(&baseline, &candidate, &policy)
+    {
+        return None;
+    }
+    baseline.git_commit.clone()
 }
 
 fn read_inputs(

@@ -17,8 +17,10 @@ pub struct RouterSpec {
     pub bin: PathBuf,
     /// Extra flags after `--listen 127.0.0.1:0`.
     pub args: Vec<String>,
-    /// Environment set for the router only (e.g. the slowdown knob).
+    /// Environment set for the router only.
     pub env: Vec<(String, String)>,
+    /// Environment variables the router must not inherit.
+    pub env_remove: Vec<String>,
     /// CPUs the router may run on; `None` leaves it to the scheduler.
     pub cpus: Option<Vec<usize>>,
 }
@@ -65,6 +67,9 @@ impl RouterProcess {
             .unchecked();
         for (k, v) in &spec.env {
             expr = expr.env(k, v);
+        }
+        for k in &spec.env_remove {
+            expr = expr.env_remove(k);
         }
         if let Some(cpus) = spec.cpus.clone() {
             expr = expr.before_spawn(move |cmd| {

@@ -300,27 +300,23 @@ fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Re
         .clone()
         .unwrap_or_else(|| release.join("loadgen"));
     if !args.no_build {
-        // One cargo invocation for what is missing, so nothing is built twice.
+        // One cargo invocation per package: built together, cargo would unify hyper's
+        // client and server features into the router, and the router measured would differ
+        // from the one shipped (and from a paired reference, which is built alone).
         let mut packages: Vec<&str> = Vec::new();
         if args.router_bin.is_none() {
-            packages.extend(["-p", "router"]);
+            packages.push("router");
         }
         if args.loadgen_bin.is_none() {
-            packages.extend(["-p", "loadgen"]);
+            packages.push("loadgen");
         }
-        if !packages.is_empty() {
-            let cargo = crate::project::cargo();
-            progress.note(&format!(
-                "perf-bench: building {} (release)",
-                packages.join(" ")
-            ));
-            log.line(&format!(
-                "build: {cargo} build --release {}",
-                packages.join(" ")
-            ));
-            cmd!(sh, "{cargo} build --release --quiet {packages...}")
+        let cargo = crate::project::cargo();
+        for package in packages {
+            progress.note(&format!("perf-bench: building {package} (release)"));
+            log.line(&format!("build: {cargo} build --release -p {package}"));
+            cmd!(sh, "{cargo} build --release --quiet -p {package}")
                 .run()
-                .context("cargo build --release")?;
+                .with_context(|| format!("cargo build --release -p {package}"))?;
         }
     }
     for (what, path) in [("router", &router), ("load generator", &loadgen)] {

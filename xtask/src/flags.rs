@@ -22,6 +22,10 @@ pub enum Command {
     PerfGate(GateArgs),
     /// Replace the baseline from a candidate run, with a reason and a written justification.
     PerfBaselineBump(BumpArgs),
+    /// Install the git pre-push hook that runs a quick gate when perf-relevant paths change.
+    InstallHooks(InstallHooksArgs),
+    /// What to run before pushing: fmt check, clippy, tests, quick gate; stops at the first failure.
+    Ci(CiArgs),
 }
 
 /// Flags shared by every command that runs the benchmark.
@@ -50,8 +54,12 @@ pub struct BenchArgs {
     pub timeout: u64,
     /// Do not put the router and the load generator on separate CPUs. By default they are
     /// pinned apart when 2 or more CPUs are available, so they do not compete for one core.
-    #[arg(long)]
+    #[arg(long, overrides_with = "pin")]
     pub no_pin: bool,
+    /// Pin the router and the load generator to separate CPUs (the default; for scripts
+    /// that want to say so).
+    #[arg(long, overrides_with = "no_pin")]
+    pub pin: bool,
     /// Directory for artifacts.
     #[arg(long, default_value = "_artifacts", value_name = "DIR")]
     pub artifacts_dir: PathBuf,
@@ -80,6 +88,16 @@ pub struct GateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InstallHooksArgs {
+    /// Replace an existing pre-push hook that this command did not install.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {}
+
+#[derive(Debug, Args)]
 pub struct BumpArgs {
     /// Why the baseline changes: trade-off, architectural-improvement, measurement-correction.
     #[arg(long)]
@@ -90,4 +108,25 @@ pub struct BumpArgs {
     /// Run to take the new baseline from (else perf-bench runs first).
     #[arg(long, value_name = "FILE")]
     pub candidate: Option<PathBuf>,
+    /// Accept a named regression beyond policy (repeatable; only with reason trade-off).
+    #[arg(long = "accept", value_name = "METRIC")]
+    pub accept: Vec<String>,
+    /// Print the before/after report and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Bump even though the git work tree has uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Scheduled-job mode: bump only when every rule passes and a metric improved with
+    /// confidence; never lowers a target; at most once a day.
+    #[arg(long)]
+    pub ratchet: bool,
+    /// Baseline to replace (default `perf/baseline_<workload>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Policy to judge the candidate by (default as for perf-gate).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
 }

@@ -25,6 +25,8 @@ pub struct Loadgen {
     pub bodies: PathBuf,
     pub cpu: Option<usize>,
     pub timeout_ms: u64,
+    /// Where the load generator keeps its live count (`--progress-file`).
+    pub progress_file: Option<PathBuf>,
 }
 
 /// How the run ended when it did not produce a result.
@@ -68,6 +70,10 @@ impl Loadgen {
         }
         if spec.histogram {
             args.push("--histogram".into());
+        }
+        if let Some(path) = &self.progress_file {
+            let _ = std::fs::remove_file(path);
+            args.extend(["--progress-file".into(), path_arg(path)]);
         }
         let handle = duct::cmd(&self.bin, &args)
             .stdin_null()

@@ -151,12 +151,14 @@ fn run_arms(
         )),
     ));
 
-    let pin = if args.no_pin {
-        None
-    } else {
+    // `--pin` and `--no-pin` override each other; the last one given wins.
+    let want_pin = args.pin || !args.no_pin;
+    let pin = if want_pin {
         crate::affinity::split()
+    } else {
+        None
     };
-    if !args.no_pin && pin.is_none() {
+    if want_pin && pin.is_none() {
         progress.note(
             "perf-bench: warning: only one CPU available: the router and the load generator share it",
         );
@@ -173,6 +175,9 @@ fn run_arms(
                 bodies,
                 cpu: pin.map(|p| p.1),
                 timeout_ms: 2000,
+                progress_file: progress
+                    .is_live()
+                    .then(|| tmp.path().join("loadgen.progress")),
             };
             let specs: Vec<RouterSpec> = arms
                 .iter()
@@ -469,7 +474,7 @@ fn run_phase(
 ) -> Result<Value, Status> {
     let budget = phase_budget(spec.duration_ms, ctx.loadgen.timeout_ms);
     let deadline = ctx.deadline.min(Instant::now() + budget);
-    let bar = progress.phase(name, spec.duration_ms);
+    let bar = progress.phase(name, spec.duration_ms, ctx.loadgen.progress_file.clone());
     let result = ctx.loadgen.run(router.addr, spec, deadline);
     bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
     let value = match result {

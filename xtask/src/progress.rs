@@ -2,6 +2,7 @@
 //! one plain line per phase otherwise (CI logs stay readable).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,17 +24,24 @@ impl Progress {
         }
     }
 
+    /// True when progress is drawn live (on a terminal).
+    pub fn is_live(&self) -> bool {
+        self.tty
+    }
+
     /// A line of its own.
     pub fn note(&self, text: &str) {
         eprintln!("{text}");
     }
 
     /// Starts showing a phase of `duration_ms`.
-    pub fn phase(&self, name: &str, duration_ms: u64) -> PhaseBar {
+    /// `live` is the load generator's progress file (`ELAPSED_MS RESPONSES`), read for the
+    /// live request rate.
+    pub fn phase(&self, name: &str, duration_ms: u64, live: Option<PathBuf>) -> PhaseBar {
         if !self.tty {
-            eprintln!("  phase {name}: {:.1} s", duration_ms as f64 / 1000.0);
+            // One line when the phase ends, so CI logs carry the result with the name.
             return PhaseBar {
-                name: name.to_string(),
+                name: format!("{name} ({:.1} s)", duration_ms as f64 / 1000.0),
                 bar: None,
             };
         }
@@ -49,7 +57,17 @@ impl Progress {
         // The bar advances with wall time: the phase's length is known in advance.
         let ticker = bar.clone();
         std::thread::spawn(move || {
+            let mut last: Option<(f64, f64)> = None;
             while !ticker.is_finished() {
+                if let Some(now) = live.as_deref().and_then(read_progress) {
+                    if let Some(prev) = last
+                        && now.0 > prev.0
+                    {
+                        let rps = (now.1 - prev.1) * 1000.0 / (now.0 - prev.0);
+                        ticker.set_message(format!("{rps:.0} req/s"));
+                    }
+                    last = Some(now);
+                }
                 ticker.set_position(
                     (ticker.elapsed().as_millis() as u64).min(ticker.length().unwrap_or(1)),
                 );
@@ -61,6 +79,13 @@ impl Progress {
             bar: Some(bar),
         }
     }
+}
+
+/// `(elapsed_ms, responses)` from a load generator progress file.
+fn read_progress(path: &Path) -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut parts = text.split_whitespace().map(|p| p.parse::<f64>().ok());
+    Some((parts.next()??, parts.next()??))
 }
 
 impl PhaseBar {

@@ -62,6 +62,8 @@ pub struct Config {
     pub timeout: Duration,
     pub cpu: Option<usize>,
     pub histogram: bool,
+    /// Where to keep `elapsed_ms responses` up to date while the run goes (for live rps).
+    pub progress_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -243,6 +245,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             cpu: None,
             histogram: false,
+            progress_file: None,
         }
     }
 

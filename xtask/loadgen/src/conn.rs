@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,6 +29,9 @@ pub struct Target {
     /// Empty for GET; for POST, the bodies cycled through round-robin.
     bodies: Vec<Bytes>,
     timeout: Duration,
+    /// Responses so far over all connections, for live progress only (the report counts
+    /// per connection).
+    pub responses: AtomicU64,
 }
 
 impl Target {
@@ -46,6 +49,7 @@ impl Target {
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             bodies: cfg.bodies.clone(),
             timeout: cfg.timeout,
+            responses: AtomicU64::new(0),
         })
     }
 }
@@ -179,12 +183,19 @@ impl Client {
             let response = conn.sender.send_request(request).await?;
             let status = response.status().as_u16();
             // The body must be read to the end for the connection to be reusable, and the
-            // latency is that of the whole response.
-            response.into_body().collect().await?;
+            // latency is that of the whole response. Frames are dropped as they come: the
+            // generator never looks at the body, so collecting it would only allocate.
+            let mut body = response.into_body();
+            while let Some(frame) = body.frame().await {
+                frame?;
+            }
             Ok::<u16, hyper::Error>(status)
         };
         match tokio::time::timeout(self.target.timeout, response).await {
-            Ok(Ok(status)) => Outcome::Response(status),
+            Ok(Ok(status)) => {
+                self.target.responses.fetch_add(1, Ordering::Relaxed);
+                Outcome::Response(status)
+            }
             Ok(Err(err)) => {
                 warn_once(&WARNED_IO, "request failed", &err);
                 self.conn = None;
@@ -199,21 +210,25 @@ impl Client {
 
     fn next_request(&mut self) -> Request<Full<Bytes>> {
         let target = &*self.target;
-        let mut builder = Request::builder()
-            .method(target.method.clone())
-            .uri(target.uri.clone())
-            .header(HOST, target.host.clone());
+        // Built field by field rather than through `Request::builder()`, whose checked
+        // conversions cost measurable time per request at 80,000+ requests/s.
         let body = if target.bodies.is_empty() {
             Bytes::new()
         } else {
             let body = target.bodies[self.next_body].clone();
             self.next_body = (self.next_body + 1) % target.bodies.len();
-            builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             body
         };
-        builder
-            .body(Full::new(body))
-            .expect("method, uri and headers were validated when the target was built")
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = target.method.clone();
+        *request.uri_mut() = target.uri.clone();
+        let headers = request.headers_mut();
+        headers.reserve(2);
+        headers.insert(HOST, target.host.clone());
+        if !target.bodies.is_empty() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        request
     }
 }
 

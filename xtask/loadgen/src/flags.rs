@@ -55,6 +55,10 @@ pub struct Flags {
     /// Include the serialized HDR histogram (nanoseconds) in the JSON.
     #[arg(long)]
     pub histogram: bool,
+    /// Keep this file updated with `ELAPSED_MS RESPONSES` about every 200 ms, so a harness
+    /// can show live throughput.
+    #[arg(long, value_name = "FILE")]
+    pub progress_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -101,6 +105,7 @@ impl Flags {
             timeout: Duration::from_millis(self.timeout_ms),
             cpu: self.cpu,
             histogram: self.histogram,
+            progress_file: self.progress_file,
         };
         cfg.validate()?;
         Ok(cfg)

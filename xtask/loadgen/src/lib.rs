@@ -44,13 +44,41 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
         cfg.path,
     );
     let target = Target::new(cfg);
-    let workers = match cfg.model {
-        Model::Closed => closed_loop::run(cfg, &target)?,
-        Model::Open => open_loop::run(cfg, &target)?,
-    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let workers = std::thread::scope(|scope| {
+        if let Some(path) = &cfg.progress_file {
+            scope.spawn(|| report_progress(path, &target, &done));
+        }
+        let workers = match cfg.model {
+            Model::Closed => closed_loop::run(cfg, &target),
+            Model::Open => open_loop::run(cfg, &target),
+        };
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        workers
+    })?;
     let report = Report::new(cfg, &workers, affinity);
     warn_if_noisy(&report);
     Ok(report)
+}
+
+/// Rewrites `path` with `elapsed_ms responses` every 200 ms until `done`. Best effort: a
+/// progress file that cannot be written only costs the live display.
+fn report_progress(path: &std::path::Path, target: &Target, done: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    let start = std::time::Instant::now();
+    let tmp = path.with_extension("tmp");
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let line = format!(
+            "{} {}\n",
+            start.elapsed().as_millis(),
+            target.responses.load(Ordering::Relaxed)
+        );
+        // Write then rename, so a reader never sees half a line.
+        if std::fs::write(&tmp, line).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
 }
 
 /// Pins a throwaway thread to check the CPU exists and is allowed, before any worker

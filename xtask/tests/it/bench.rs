@@ -317,3 +317,41 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[test]
+fn against_an_unknown_ref_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 300);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "perf-gate",
+            "--no-build",
+            "--against",
+            "no-such-ref-anywhere",
+        ])
+        .arg("--workload")
+        .arg(&w)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("gate"))
+        .env_remove("CANDIDATE_FILE")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--against no-such-ref-anywhere: not a commit"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn against_and_candidate_together_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["perf-gate", "--against", "HEAD", "--candidate", "x.json"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not go together"));
+}

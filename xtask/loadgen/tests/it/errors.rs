@@ -67,7 +67,16 @@ fn a_request_that_is_never_answered_times_out_and_the_run_ends_on_time() {
         let report = loadgen::run(&cfg).unwrap();
         let elapsed = started.elapsed();
         assert_consistent(&report);
-        assert_eq!(report.errors.timeout, 1, "{model}: {report:#?}");
+        if model == "closed" {
+            assert_eq!(report.errors.timeout, 1, "{model}: {report:#?}");
+        } else {
+            // The open loop kept scheduling during the hang; a request that waited the whole
+            // timeout for the one connection also counts as timed out (at most a couple).
+            assert!(
+                (1..=3).contains(&report.errors.timeout),
+                "{model}: {report:#?}"
+            );
+        }
         assert_eq!(report.errors.io, 0, "{model}: {report:#?}");
         // The timed-out connection was dropped and a new one opened.
         assert_eq!(report.connects, 2, "{model}: {report:#?}");

@@ -180,6 +180,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
         timeout: Duration::from_secs(2),
         cpu: None,
         histogram: false,
+        progress_file: None,
     }
 }
 

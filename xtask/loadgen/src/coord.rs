@@ -102,6 +102,23 @@ pub struct WorkerResult {
     pub send_lag: Histogram<u64>,
 }
 
+/// A worker thread's current_thread runtime, with its clients connected before the start so
+/// handshakes are not measured (a failure is counted and retried by the load loop).
+pub fn connected_runtime(
+    clients: &mut [crate::conn::Client],
+) -> Result<tokio::runtime::Runtime, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        for client in clients.iter_mut() {
+            let _ = client.ensure_connected(None).await;
+        }
+    });
+    Ok(runtime)
+}
+
 /// Runs `work(i)` for `i in 0..count`, each on its own named OS thread (pinned to `cpu` if
 /// given), and collects their results. The first error wins; a worker that fails or panics
 /// aborts the gate so the others are not left waiting for it forever.

@@ -92,16 +92,7 @@ fn run_thread(
     gate: &StartGate,
     budget: &Budget,
 ) -> Result<Vec<WorkerResult>, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
-    // Connect before the start so handshakes are not measured.
-    runtime.block_on(async {
-        for client in &mut clients {
-            let _ = client.ensure_connected(None).await;
-        }
-    });
+    let runtime = coord::connected_runtime(&mut clients)?;
     let timer = runtime
         .block_on(async { PreciseTimer::new() })
         .map_err(Error::Runtime)?;

@@ -30,7 +30,7 @@ pub struct Context<'a> {
 }
 
 /// Where a run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z, 5 trials`.
-fn provenance(run: &RunFile) -> String {
+pub fn provenance(run: &RunFile) -> String {
     let mut parts = Vec::new();
     match (&run.git_commit, run.git_dirty) {
         (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),
@@ -254,6 +254,22 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The rows as a Markdown table (metric, baseline, candidate, change, rule, severity,
+/// verdict), blocking verdicts in bold.
+pub fn markdown_table(verdict: &Verdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
+    for row in &verdict.rows {
+        let mut c = cells(row).map(|c| md_cell(&c));
+        if row.blocking {
+            c[6] = format!("**{}**", c[6]);
+        }
+        let _ = writeln!(out, "| {} |", c.join(" | "));
+    }
+    out
+}
+
 /// The Markdown summary (also appended to `$GITHUB_STEP_SUMMARY`).
 pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
     let mut out = String::new();
@@ -269,15 +285,7 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
         ctx.workload, ctx.baseline, ctx.candidate, ctx.policy_path
     );
     if !verdict.rows.is_empty() {
-        let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
-        let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
-        for row in &verdict.rows {
-            let mut c = cells(row).map(|c| md_cell(&c));
-            if row.blocking {
-                c[6] = format!("**{}**", c[6]);
-            }
-            let _ = writeln!(out, "| {} |", c.join(" | "));
-        }
+        out.push_str(&markdown_table(verdict));
         out.push('\n');
     }
     for (title, items) in [

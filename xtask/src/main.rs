@@ -9,6 +9,7 @@ mod flags;
 mod gate_report;
 mod loadgen_process;
 mod paired;
+mod perf_baseline_bump;
 mod perf_bench;
 mod perf_gate;
 mod policy;
@@ -16,6 +17,7 @@ mod progress;
 mod project;
 mod router_process;
 mod run_file;
+mod sha256;
 mod stats;
 mod workload;
 
@@ -47,9 +49,11 @@ fn main() -> ExitCode {
             }
         }),
         Command::PerfGate(args) => perf_gate::run(&args),
-        Command::PerfBaselineBump(_) => Err(anyhow::anyhow!(
-            "`cargo xtask perf-baseline-bump` is not implemented yet"
+        Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
+        Command::InstallHooks(_) => Err(anyhow::anyhow!(
+            "`cargo xtask install-hooks` is not implemented yet"
         )),
+        Command::Ci(_) => Err(anyhow::anyhow!("`cargo xtask ci` is not implemented yet")),
     };
     match result {
         Ok(code) => ExitCode::from(code),

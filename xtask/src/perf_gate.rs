@@ -20,26 +20,13 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     let root = crate::project::perf_root();
     let workload = workload_name(&args.bench.workload)?;
     let workload = workload.as_str();
-    let perf = root.join("perf");
-    let baseline_path = args
-        .baseline
-        .clone()
-        .unwrap_or_else(|| perf.join(format!("baseline_{workload}.json")));
-    let policy_path = args.policy.clone().unwrap_or_else(|| {
-        let own = perf.join(format!("policy_{workload}.json"));
-        if own.is_file() {
-            own
-        } else {
-            perf.join("policy_cp1.json")
-        }
-    });
-    // Like perf-bench: a relative artifacts directory is under the workspace root, so the
-    // gate's artifacts land next to the bench's wherever the command is started.
-    let artifacts_dir = if args.bench.artifacts_dir.is_absolute() {
-        args.bench.artifacts_dir.clone()
-    } else {
-        root.join(&args.bench.artifacts_dir)
-    };
+    let (baseline_path, policy_path) = default_inputs(
+        &root,
+        workload,
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+    );
+    let artifacts_dir = artifacts_dir(&root, &args.bench.artifacts_dir);
     let (baseline_path, candidate_path) = match (&args.against, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--against and --candidate do not go together: --against runs both routers itself"
@@ -62,7 +49,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         }
     };
 
-    let stamp = unique_stamp(&artifacts_dir);
+    let stamp = unique_stamp(&artifacts_dir, "perf_gate", "json");
     let timestamp = artifacts::now_rfc3339();
     let inputs = read_inputs(&baseline_path, &candidate_path, &policy_path);
     let verdict = match &inputs {
@@ -108,6 +95,39 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     Ok(verdict.exit_code())
 }
 
+/// The baseline and policy files: the given ones, else `perf/baseline_<workload>.json` and
+/// `perf/policy_<workload>.json` (falling back to `perf/policy_cp1.json`).
+pub fn default_inputs(
+    root: &Path,
+    workload: &str,
+    baseline: Option<&Path>,
+    policy: Option<&Path>,
+) -> (PathBuf, PathBuf) {
+    let perf = root.join("perf");
+    let baseline = baseline
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| perf.join(format!("baseline_{workload}.json")));
+    let policy = policy.map(Path::to_path_buf).unwrap_or_else(|| {
+        let own = perf.join(format!("policy_{workload}.json"));
+        if own.is_file() {
+            own
+        } else {
+            perf.join("policy_cp1.json")
+        }
+    });
+    (baseline, policy)
+}
+
+/// Like perf-bench: a relative artifacts directory is under the workspace root, so every
+/// command's artifacts land next to the bench's wherever the command is started.
+pub fn artifacts_dir(root: &Path, dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        root.join(dir)
+    }
+}
+
 /// Builds the reference router and runs both alternately; returns (reference, candidate)
 /// run files, which the evaluator compares pair by pair.
 fn paired_run(bench: &crate::flags::BenchArgs, against: &str) -> Result<(PathBuf, PathBuf)> {
@@ -151,11 +171,12 @@ fn read_inputs(
     Ok((baseline, candidate, policy))
 }
 
-/// The artifact timestamp, with `-2`, `-3`, ... appended when a gate run in the same second
-/// already used it, so that two quick runs never overwrite each other's artifacts.
-fn unique_stamp(dir: &Path) -> String {
+/// The artifact timestamp, with `-2`, `-3`, ... appended when a run in the same second
+/// already wrote `<prefix>_<stamp>.<ext>`, so that two quick runs never overwrite each other's
+/// artifacts.
+pub fn unique_stamp(dir: &Path, prefix: &str, ext: &str) -> String {
     let base = artifacts::file_stamp();
-    let taken = |s: &str| dir.join(format!("perf_gate_{s}.json")).exists();
+    let taken = |s: &str| dir.join(format!("{prefix}_{s}.{ext}")).exists();
     if !taken(&base) {
         return base;
     }
@@ -200,7 +221,7 @@ fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>
 
 /// The workload's name for default file names: `--workload` is a name (`cp1`) or, as for
 /// perf-bench, a path to a workload file (`perf/workloads/quick.json` is named `quick`).
-fn workload_name(arg: &str) -> Result<String> {
+pub fn workload_name(arg: &str) -> Result<String> {
     let name = if arg.ends_with(".json") || arg.contains('/') {
         Path::new(arg)
             .file_stem()

@@ -21,12 +21,14 @@ fn run_doc(tweak: impl FnOnce(&mut Value)) -> Value {
         "workload": "cp1",
         "trials": 5,
         "metrics": {"rps": 61234.5, "latency_p95_ms": 0.21, "latency_p99_ms": 0.4,
-                    "errors_total": 0, "backpressure_active_total": 0, "mem_mb_rss": 7.9,
+                    "errors_total": 0, "client_errors_total": 0,
+                    "backpressure_active_total": 0, "mem_mb_rss": 7.9,
                     "cpu_ms_per_1k_req": 14.2},
         "samples": {"rps": [61234.5, 60110.0, 62001.0, 61500.0, 60900.0],
                     "latency_p95_ms": [0.21, 0.205, 0.22, 0.212, 0.208],
                     "latency_p99_ms": [0.4, 0.39, 0.42, 0.41, 0.38],
                     "errors_total": [0, 0, 0, 0, 0],
+                    "client_errors_total": [0, 0, 0, 0, 0],
                     "backpressure_active_total": [0, 0, 0, 0, 0],
                     "mem_mb_rss": [7.9, 7.8, 8.0, 7.9, 7.9],
                     "cpu_ms_per_1k_req": [14.2, 14.0, 14.5, 14.1, 14.3]},
@@ -145,14 +147,14 @@ fn pass_exits_0_and_writes_every_artifact() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("perf-gate: PASS (7 rules, 0 warnings)"),
+            .ends_with("perf-gate: PASS (8 rules, 0 warnings)"),
         "{stdout}"
     );
 
     let verdict = g.verdict_json();
     assert_eq!(verdict["overall"], "pass");
     assert_eq!(verdict["exit_code"], 0);
-    assert_eq!(verdict["rows"].as_array().unwrap().len(), 7);
+    assert_eq!(verdict["rows"].as_array().unwrap().len(), 8);
     assert!(
         verdict["inputs"]["candidate"]
             .as_str()
@@ -162,7 +164,7 @@ fn pass_exits_0_and_writes_every_artifact() {
 
     let junit = g.artifact("junit.xml");
     assert!(junit.starts_with("<?xml"), "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 7, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
     assert_eq!(junit.matches("<failure").count(), 0, "{junit}");
     assert_eq!(
         junit.matches("<testsuite ").count(),

@@ -2,4 +2,5 @@
 //! temporary directory and checks its exit code, output and artifacts.
 
 mod bench;
+mod bump;
 mod gate;

@@ -1,0 +1,654 @@
+//! `cargo xtask perf-baseline-bump --candidate FILE` end to end, each test in a temporary git
+//! repository with its own `perf/` (baseline and the committed CP1 policy): every refusal and
+//! its message, a good bump's four files, `--dry-run`, and the ratchet's bump and skips.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../../../perf/policy_cp1.json");
+
+const JUSTIFICATION: &str = "The router now batches policy lookups: throughput drops a little \
+    under 32 connections but p99 halves; the policy still guards both directions.";
+
+/// The baseline's git commit; its archive is named `<date>_0123456.json`.
+const BASE_COMMIT: &str = "0123456789abcdef0123";
+
+/// A run file with every metric the CP1 policy rules; `tweak` edits it.
+fn run_doc(tweak: impl FnOnce(&mut Value)) -> Value {
+    let mut doc = json!({
+        "schema_version": 1,
+        "timestamp": "2026-11-20T08:01:02Z",
+        "git": {"commit": BASE_COMMIT, "dirty": false},
+        "env": {"rustc": "rustc 1.95.0", "profile": "release", "cpu_model": "Test CPU",
+                "cpu_count": 2, "kernel": "6.1.0", "os": "linux", "slowdown_knob": false},
+        "workload": "cp1",
+        "trials": 5,
+        "metrics": {"rps": 61234.5, "latency_p95_ms": 0.21, "latency_p99_ms": 0.4,
+                    "errors_total": 0, "client_errors_total": 0,
+                    "backpressure_active_total": 0, "mem_mb_rss": 7.9,
+                    "cpu_ms_per_1k_req": 14.2},
+        "samples": {"rps": [61234.5, 60110.0, 62001.0, 61500.0, 60900.0],
+                    "latency_p95_ms": [0.21, 0.205, 0.22, 0.212, 0.208],
+                    "latency_p99_ms": [0.4, 0.39, 0.42, 0.41, 0.38],
+                    "errors_total": [0, 0, 0, 0, 0],
+                    "client_errors_total": [0, 0, 0, 0, 0],
+                    "backpressure_active_total": [0, 0, 0, 0, 0],
+                    "mem_mb_rss": [7.9, 7.8, 8.0, 7.9, 7.9],
+                    "cpu_ms_per_1k_req": [14.2, 14.0, 14.5, 14.1, 14.3]},
+        "run": {"status": "ok", "exit_code": 0}
+    });
+    tweak(&mut doc);
+    doc
+}
+
+/// Multiplies a metric's median and every sample by `factor`.
+fn scale(doc: &mut Value, metric: &str, factor: f64) {
+    let m = &mut doc["metrics"][metric];
+    *m = json!(m.as_f64().unwrap() * factor);
+    for s in doc["samples"][metric].as_array_mut().unwrap() {
+        *s = json!(s.as_f64().unwrap() * factor);
+    }
+}
+
+/// A candidate from another commit; `tweak` edits it further.
+fn candidate_doc(tweak: impl FnOnce(&mut Value)) -> Value {
+    run_doc(|d| {
+        d["git"]["commit"] = json!("fedcba9876543210");
+        d["timestamp"] = json!("2026-11-21T09:00:00Z");
+        tweak(d);
+    })
+}
+
+/// A candidate clearly better than the baseline on throughput and latency, equal elsewhere.
+fn improved(d: &mut Value) {
+    scale(d, "rps", 1.2);
+    scale(d, "latency_p95_ms", 0.8);
+}
+
+struct Repo {
+    /// Kept for its `Drop`, which removes the repository.
+    _dir: tempfile::TempDir,
+    /// The repository's path, canonical so that it matches what git and the xtask see.
+    root: PathBuf,
+}
+
+impl Repo {
+    /// A git repository with `perf/baseline_cp1.json`, `perf/policy_cp1.json` and a README,
+    /// all committed by "Test Author".
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repo {
+            root: dir.path().canonicalize().unwrap(),
+            _dir: dir,
+        };
+        repo.write("perf/baseline_cp1.json", &pretty(&run_doc(|_| {})));
+        repo.write("perf/policy_cp1.json", POLICY);
+        repo.write("README.md", "a workspace\n");
+        repo.git(&["init", "-q"]);
+        repo.git(&["config", "user.name", "Test Author"]);
+        repo.git(&["config", "user.email", "author@example.com"]);
+        repo.commit("the first baseline");
+        repo
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    fn json(&self, rel: &str) -> Value {
+        serde_json::from_slice(&self.read(rel)).unwrap()
+    }
+
+    /// Runs git in the repository, isolated from the machine's and any hook's git settings.
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("running git");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn commit(&self, message: &str) {
+        self.git(&["add", "perf", "README.md"]);
+        self.git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", message]);
+    }
+
+    /// Writes a candidate under `_artifacts/` (untracked, as perf-bench leaves it).
+    fn candidate(&self, doc: &Value) -> PathBuf {
+        self.write("_artifacts/candidate.json", &pretty(doc))
+    }
+
+    fn artifacts(&self) -> PathBuf {
+        self.path("_artifacts/bump")
+    }
+
+    /// `perf-baseline-bump --candidate FILE --artifacts-dir DIR ARGS...` in the repository.
+    fn bump(&self, candidate: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("perf-baseline-bump")
+            .arg("--candidate")
+            .arg(candidate)
+            .arg("--artifacts-dir")
+            .arg(self.artifacts())
+            .args(args)
+            .current_dir(&self.root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .expect("running xtask")
+    }
+
+    /// Every file outside `.git`, with its bytes.
+    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.insert(path.clone(), std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    /// The file names in `perf/baselines/` (empty when it does not exist).
+    fn archived(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.path("perf/baselines")) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap() + "\n"
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn trade_off() -> Vec<&'static str> {
+    vec!["--reason", "trade-off", "--justification", JUSTIFICATION]
+}
+
+/// Asserts a refusal: exit 2, each expected text on stderr, and nothing written.
+fn assert_refused(repo: &Repo, out: &Output, expected: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        code(out),
+        2,
+        "stdout:\n{}\nstderr:\n{stderr}",
+        text(&out.stdout)
+    );
+    assert!(stderr.contains("refused"), "{stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
+    }
+    assert_eq!(
+        repo.read("perf/baseline_cp1.json"),
+        pretty(&run_doc(|_| {})).into_bytes(),
+        "the baseline changed"
+    );
+    assert!(repo.archived().is_empty(), "{:?}", repo.archived());
+    assert!(!repo.artifacts().exists(), "the report was written");
+}
+
+#[test]
+fn refuses_without_a_justification() {
+    let repo = Repo::new();
+    let out = repo.bump(
+        &repo.candidate(&candidate_doc(|_| {})),
+        &["--reason", "trade-off"],
+    );
+    assert_refused(&repo, &out, &["missing --justification", "40 characters"]);
+}
+
+#[test]
+fn refuses_a_short_justification() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|_| {}));
+    let out = repo.bump(
+        &cand,
+        &["--reason", "trade-off", "--justification", "faster now"],
+    );
+    assert_refused(
+        &repo,
+        &out,
+        &["--justification is too short (10 characters, 2 words)"],
+    );
+}
+
+#[test]
+fn refuses_an_unknown_or_missing_reason() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|_| {}));
+    let out = repo.bump(
+        &cand,
+        &["--reason", "because", "--justification", JUSTIFICATION],
+    );
+    assert_refused(
+        &repo,
+        &out,
+        &[
+            "--reason \"because\" is not one of trade-off, architectural-improvement, measurement-correction",
+        ],
+    );
+    let out = repo.bump(&cand, &["--justification", JUSTIFICATION]);
+    assert_refused(&repo, &out, &["missing --reason"]);
+}
+
+#[test]
+fn refuses_a_failed_run() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| {
+        d["run"] = json!({"status": "failed", "exit_code": 3, "message": "router did not start"});
+    }));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(&repo, &out, &["failed", "router did not start"]);
+}
+
+#[test]
+fn refuses_an_absolute_failure() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| {
+        d["samples"]["errors_total"] = json!([0, 0, 3, 0, 0]);
+    }));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(
+        &repo,
+        &out,
+        &["absolute rule fails: errors_total", "trial 3"],
+    );
+}
+
+#[test]
+fn refuses_a_missing_or_invalid_metric() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| {
+        d["metrics"].as_object_mut().unwrap().remove("mem_mb_rss");
+        d["samples"].as_object_mut().unwrap().remove("mem_mb_rss");
+        d["metrics"]["latency_p99_ms"] = Value::Null;
+    }));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(
+        &repo,
+        &out,
+        &[
+            "missing or invalid metric: mem_mb_rss is missing",
+            "missing or invalid metric: latency_p99_ms",
+        ],
+    );
+}
+
+#[test]
+fn refuses_a_dirty_tree_unless_allowed() {
+    let repo = Repo::new();
+    repo.write("README.md", "changed\n");
+    let cand = repo.candidate(&candidate_doc(|_| {}));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(
+        &repo,
+        &out,
+        &["uncommitted changes (README.md)", "--allow-dirty"],
+    );
+
+    let mut args = trade_off();
+    args.push("--allow-dirty");
+    let out = repo.bump(&cand, &args);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+}
+
+#[test]
+fn refuses_the_slowdown_knob() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| d["env"]["slowdown_knob"] = json!(true)));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(&repo, &out, &["slowdown knob on"]);
+}
+
+#[test]
+fn refuses_an_unaccepted_regression() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| scale(d, "rps", 0.7)));
+    let out = repo.bump(&cand, &trade_off());
+    assert_refused(
+        &repo,
+        &out,
+        &["regression beyond policy: rps -30.0%", "--accept rps"],
+    );
+    // The table goes to stdout, so the refusal can be read next to the numbers.
+    assert!(text(&out.stdout).contains("FAIL"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn refuses_accept_without_trade_off_or_without_a_regression() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| scale(d, "rps", 0.7)));
+    let out = repo.bump(
+        &cand,
+        &[
+            "--reason",
+            "architectural-improvement",
+            "--justification",
+            JUSTIFICATION,
+            "--accept",
+            "rps",
+        ],
+    );
+    assert_refused(&repo, &out, &["--accept rps needs --reason trade-off"]);
+
+    let mut args = trade_off();
+    args.extend([
+        "--accept",
+        "rps",
+        "--accept",
+        "latency_p95_ms",
+        "--accept",
+        "nope",
+    ]);
+    let out = repo.bump(&cand, &args);
+    assert_refused(
+        &repo,
+        &out,
+        &[
+            "--accept latency_p95_ms: `latency_p95_ms` does not regress beyond policy",
+            "--accept nope: the policy has no rule for `nope`",
+        ],
+    );
+}
+
+#[test]
+fn reports_every_problem_at_once() {
+    let repo = Repo::new();
+    repo.write("README.md", "changed\n");
+    let cand = repo.candidate(&candidate_doc(|d| {
+        d["env"]["slowdown_knob"] = json!(true);
+        scale(d, "rps", 0.7);
+    }));
+    let out = repo.bump(&cand, &["--reason", "nope"]);
+    assert_refused(
+        &repo,
+        &out,
+        &[
+            "5 problems",
+            "--reason \"nope\"",
+            "missing --justification",
+            "uncommitted changes",
+            "slowdown knob",
+            "regression beyond policy: rps",
+        ],
+    );
+}
+
+#[test]
+fn a_good_bump_writes_the_four_files() {
+    let repo = Repo::new();
+    let old = repo.read("perf/baseline_cp1.json");
+    let doc = candidate_doc(|d| scale(d, "rps", 0.7));
+    let cand = repo.candidate(&doc);
+    let mut args = trade_off();
+    args.extend(["--accept", "rps"]);
+    let out = repo.bump(&cand, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}\n{}", text(&out.stderr));
+
+    // The new baseline: the candidate plus the bump record.
+    let new = repo.json("perf/baseline_cp1.json");
+    assert_eq!(new["metrics"], doc["metrics"]);
+    assert_eq!(new["samples"], doc["samples"]);
+    assert_eq!(new["git"], doc["git"]);
+    let bump = &new["bump"];
+    assert_eq!(bump["reason"], "trade-off");
+    assert_eq!(bump["justification"], JUSTIFICATION);
+    assert_eq!(bump["author"], "Test Author <author@example.com>");
+    assert_eq!(bump["accepted_metrics"], json!(["rps"]));
+    assert_eq!(bump["source_artifact"], "_artifacts/candidate.json");
+    assert_eq!(bump["previous"]["commit"], BASE_COMMIT);
+    let sha = Command::new("sha256sum")
+        .arg(repo.path("perf/baselines").join(repo.archived()[0].clone()))
+        .output()
+        .unwrap();
+    let sha = text(&sha.stdout);
+    assert_eq!(
+        bump["previous"]["sha256"].as_str().unwrap(),
+        sha.split_whitespace().next().unwrap()
+    );
+    let date = bump["date"].as_str().unwrap();
+    let day = &date[..10];
+
+    // The archive: the old baseline, byte for byte.
+    let archive = format!("{day}_0123456.json");
+    assert_eq!(repo.archived(), vec![archive.clone(), "LOG.md".to_string()]);
+    assert_eq!(repo.read(&format!("perf/baselines/{archive}")), old);
+    assert_eq!(
+        bump["previous"]["archive"],
+        format!("perf/baselines/{archive}")
+    );
+
+    // The log entry.
+    let log = text(&repo.read("perf/baselines/LOG.md"));
+    assert!(log.starts_with("# Baseline log"), "{log}");
+    for expected in [
+        &format!("## {day} · `cp1` · trade-off"),
+        "Test Author <author@example.com>",
+        "| rps | 61234.5 | 42864.15 | -30.0%",
+        "> The router now batches policy lookups",
+        &archive,
+    ] {
+        assert!(log.contains(expected), "expected {expected:?} in:\n{log}");
+    }
+
+    // The merge-request description, also on stdout.
+    let reports: Vec<PathBuf> = std::fs::read_dir(repo.artifacts())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let name = reports[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("baseline_bump_") && name.ends_with(".md"),
+        "{name}"
+    );
+    let report = std::fs::read_to_string(&reports[0]).unwrap();
+    for expected in [
+        "## Performance baseline bump: `cp1` (trade-off)",
+        JUSTIFICATION,
+        "### Before / after",
+        "| latency_p95_ms | 0.21 | 0.21 |",
+        "accepted as a trade-off: `rps`",
+        "_artifacts/candidate.json",
+        &format!("perf/baselines/{archive}"),
+    ] {
+        assert!(
+            report.contains(expected),
+            "expected {expected:?} in:\n{report}"
+        );
+    }
+    assert_eq!(stdout, report);
+
+    // A second bump archives the first one's result and appends to the log.
+    repo.commit("bump");
+    let bumped = repo.read("perf/baseline_cp1.json");
+    let cand = repo.candidate(&candidate_doc(|d| {
+        scale(d, "rps", 0.7);
+        d["git"]["commit"] = json!("aaaabbbbcccc");
+    }));
+    let out = repo.bump(
+        &cand,
+        &[
+            "--reason",
+            "measurement-correction",
+            "--justification",
+            JUSTIFICATION,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let second = format!("{day}_fedcba9.json");
+    assert_eq!(
+        repo.archived(),
+        vec![archive, second.clone(), "LOG.md".into()]
+    );
+    assert_eq!(repo.read(&format!("perf/baselines/{second}")), bumped);
+    let log = text(&repo.read("perf/baselines/LOG.md"));
+    assert_eq!(log.matches("# Baseline log").count(), 1, "{log}");
+    assert!(log.contains("measurement-correction"), "{log}");
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| scale(d, "rps", 0.95)));
+    let before = repo.snapshot();
+    let mut args = trade_off();
+    args.push("--dry-run");
+    let out = repo.bump(&cand, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("### Before / after") && stdout.contains("| rps | 61234.5 |"),
+        "{stdout}"
+    );
+    assert!(
+        text(&out.stderr).contains("dry run"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(repo.snapshot(), before);
+    assert!(!repo.artifacts().exists());
+}
+
+#[test]
+fn ratchet_bumps_on_a_clear_improvement() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(improved));
+    let out = repo.bump(&cand, &["--ratchet"]);
+    assert_eq!(
+        code(&out),
+        0,
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let bump = repo.json("perf/baseline_cp1.json")["bump"].clone();
+    assert_eq!(bump["reason"], "ratchet");
+    assert_eq!(bump["improved_metrics"], json!(["latency_p95_ms", "rps"]));
+    let justification = bump["justification"].as_str().unwrap();
+    assert!(
+        justification.contains("candidate.json") && justification.contains("rps +20.0%"),
+        "{justification}"
+    );
+    assert_eq!(repo.archived().len(), 2, "{:?}", repo.archived());
+}
+
+/// Asserts that a ratchet run exited 0 without bumping, saying `why`.
+fn assert_skipped(out: &Output, why: &str) {
+    let stdout = text(&out.stdout);
+    assert_eq!(code(out), 0, "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("ratchet skipped"), "{stdout}");
+    assert!(stdout.contains(why), "expected {why:?} in:\n{stdout}");
+}
+
+#[test]
+fn ratchet_skips_when_nothing_improved() {
+    let repo = Repo::new();
+    let before = repo.snapshot();
+    let out = repo.bump(&repo.candidate(&candidate_doc(|_| {})), &["--ratchet"]);
+    assert_skipped(&out, "no metric improved with confidence");
+    // The candidate is the only new file.
+    assert_eq!(repo.snapshot().len(), before.len() + 1);
+    assert!(repo.archived().is_empty());
+}
+
+#[test]
+fn ratchet_skips_when_a_rule_fails_or_a_metric_got_worse() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| {
+        improved(d);
+        d["samples"]["errors_total"] = json!([0, 1, 0, 0, 0]);
+    }));
+    let out = repo.bump(&cand, &["--ratchet"]);
+    assert_skipped(&out, "not every rule passes: errors_total FAIL");
+
+    let cand = repo.candidate(&candidate_doc(|d| {
+        improved(d);
+        scale(d, "mem_mb_rss", 1.02);
+    }));
+    let out = repo.bump(&cand, &["--ratchet"]);
+    assert_skipped(&out, "would loosen the target of mem_mb_rss +2.0%");
+    assert!(repo.archived().is_empty());
+}
+
+#[test]
+fn ratchet_moves_at_most_once_a_day() {
+    let repo = Repo::new();
+    let out = repo.bump(&repo.candidate(&candidate_doc(improved)), &["--ratchet"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    repo.commit("ratchet");
+    let even_better = candidate_doc(|d| {
+        improved(d);
+        improved(d);
+    });
+    let bumped = repo.read("perf/baseline_cp1.json");
+    let out = repo.bump(&repo.candidate(&even_better), &["--ratchet"]);
+    assert_skipped(&out, "already bumped today");
+    assert_eq!(repo.read("perf/baseline_cp1.json"), bumped);
+}
+
+#[test]
+fn ratchet_refuses_flags_it_does_not_take() {
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(improved));
+    let out = repo.bump(
+        &cand,
+        &["--ratchet", "--reason", "trade-off", "--accept", "rps"],
+    );
+    assert_refused(
+        &repo,
+        &out,
+        &["--ratchet writes its own reason", "--ratchet never accepts"],
+    );
+}

@@ -235,10 +235,14 @@ fn judge(
     candidate: &RunFile,
     policy: &Policy,
 ) -> (Verdict, Option<String>) {
+    // A paired run's samples pair with its own reference run, not with the stored baseline's:
+    // against the baseline it is compared as an independent run.
+    let mut unpaired = candidate.clone();
+    unpaired.paired_against = None;
     let why = match previous {
         None => "there is no previous baseline".to_string(),
         Some(p) => {
-            let verdict = evaluate::evaluate(&p.run, candidate, policy);
+            let verdict = evaluate::evaluate(&p.run, &unpaired, policy);
             if verdict.outcome != Outcome::InputError {
                 return (verdict, None);
             }
@@ -248,7 +252,7 @@ fn judge(
             )
         }
     };
-    let mut verdict = evaluate::evaluate(candidate, candidate, policy);
+    let mut verdict = evaluate::evaluate(&unpaired, &unpaired, policy);
     for row in &mut verdict.rows {
         row.baseline = None;
         row.change = None;

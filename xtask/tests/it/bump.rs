@@ -539,6 +539,20 @@ fn a_good_bump_writes_the_four_files() {
 }
 
 #[test]
+fn a_paired_candidate_is_compared_with_the_baseline_as_an_independent_run() {
+    // Its samples pair with its own reference run, not with the stored baseline's.
+    let repo = Repo::new();
+    let cand = repo.candidate(&candidate_doc(|d| d["paired"] = json!({"against": "main"})));
+    let mut args = trade_off();
+    args.push("--dry-run");
+    let out = repo.bump(&cand, &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("| rps | 61234.5 |"), "{stdout}");
+    assert!(!stdout.contains(" paired |"), "{stdout}");
+}
+
+#[test]
 fn dry_run_writes_nothing() {
     let repo = Repo::new();
     let cand = repo.candidate(&candidate_doc(|d| scale(d, "rps", 0.95)));

@@ -2,11 +2,13 @@
 
 mod affinity;
 mod artifacts;
+mod ci;
 mod env_info;
 mod evaluate;
 mod exit;
 mod flags;
 mod gate_report;
+mod install_hooks;
 mod loadgen_process;
 mod paired;
 mod perf_baseline_bump;
@@ -50,10 +52,8 @@ fn main() -> ExitCode {
         }),
         Command::PerfGate(args) => perf_gate::run(&args),
         Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
-        Command::InstallHooks(_) => Err(anyhow::anyhow!(
-            "`cargo xtask install-hooks` is not implemented yet"
-        )),
-        Command::Ci(_) => Err(anyhow::anyhow!("`cargo xtask ci` is not implemented yet")),
+        Command::InstallHooks(args) => install_hooks::run(&args),
+        Command::Ci(args) => ci::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,4 +3,6 @@
 
 mod bench;
 mod bump;
+mod ci_templates;
 mod gate;
+mod hooks;

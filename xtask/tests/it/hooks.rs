@@ -354,3 +354,49 @@ fn git_push_runs_the_installed_hook() {
         repo.git(&["rev-parse", "HEAD"])
     );
 }
+
+#[test]
+fn hook_reads_watch_paths_without_python() {
+    let repo = Repo::new();
+    repo.install(&[]);
+    // A multi-line policy that watches docs/ only, read by the sed fallback: a `python3` that
+    // fails comes first on PATH.
+    repo.write(
+        "perf/policy_cp1.json",
+        "{\n  \"gate\": {\n    \"watch_paths\": [\n      \"docs/\",\n      \"Cargo.lock\"\n    ]\n  }\n}\n",
+    );
+    let before = repo.commit("watch docs");
+    let fake_bin = repo.work.join("../fake-bin");
+    std::fs::create_dir_all(&fake_bin).unwrap();
+    let python = fake_bin.join("python3");
+    std::fs::write(&python, "#!/bin/sh\nexit 1\n").unwrap();
+    std::fs::set_permissions(&python, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    repo.write("docs/notes.md", "watched now\n");
+    let after = repo.commit("docs change");
+    let line = format!("refs/heads/main {after} refs/heads/main {before}\n");
+    let out = repo.run_hook(&line, &[FAKE_PASS, ("PATH", &path)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(text(&out.stdout).contains("gate-ran"), "{stderr}");
+    assert!(stderr.contains("docs/ Cargo.lock"), "{stderr}");
+
+    repo.write(
+        "router/src/lib.rs",
+        "pub fn route() { /* unwatched now */ }\n",
+    );
+    let router = repo.commit("router change");
+    let line = format!("refs/heads/main {router} refs/heads/main {after}\n");
+    let out = repo.run_hook(&line, &[FAKE_FAIL, ("PATH", &path)]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("skipped"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -19,7 +19,6 @@ mod progress;
 mod project;
 mod router_process;
 mod run_file;
-mod sha256;
 mod stats;
 mod workload;
 

@@ -15,9 +15,7 @@ use crate::evaluate::{self, Outcome, Row, Status, Verdict};
 use crate::flags::BumpArgs;
 use crate::policy::{Check, Direction, Policy};
 use crate::run_file::RunFile;
-use crate::{
-    artifacts, exit, gate_report, perf_bench, perf_gate, policy, project, run_file, sha256,
-};
+use crate::{artifacts, exit, gate_report, perf_bench, perf_gate, policy, project, run_file};
 
 /// The reasons a baseline may change, as `--reason` takes them.
 const REASONS: [&str; 3] = [
@@ -638,7 +636,7 @@ impl Plan<'_> {
     }
 
     fn previous_sha256(&self) -> Option<String> {
-        self.judged.previous.map(|p| sha256::hex(&p.bytes))
+        self.judged.previous.map(|p| sha256_hex(&p.bytes))
     }
 
     /// The `bump` record of the new baseline (the shape of the first one, extended).
@@ -864,6 +862,15 @@ fn refusal(problems: &[String]) -> anyhow::Error {
         let _ = write!(text, "\n  - {p}");
     }
     anyhow!(text)
+}
+
+/// Lowercase hex SHA-256 of `bytes`, as `sha256sum` prints it.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -518,13 +518,7 @@ fn ratchet<'v>(judged: &Judged<'v>, today: &str) -> Result<Vec<&'v Row>, String>
         .rows
         .iter()
         .filter(|r| adverse(r).is_some_and(|(point, _, _)| point > 0.0))
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.metric,
-                r.change.map(|c| c.to_string()).unwrap_or_default()
-            )
-        })
+        .map(metric_change)
         .collect();
     if !worse.is_empty() {
         return Err(format!(
@@ -549,18 +543,18 @@ fn ratchet<'v>(judged: &Judged<'v>, today: &str) -> Result<Vec<&'v Row>, String>
     Ok(improved)
 }
 
+/// `metric +3.1% [..]`: a row's metric and its change, for messages.
+fn metric_change(r: &Row) -> String {
+    format!(
+        "{} {}",
+        r.metric,
+        r.change.map(|c| c.to_string()).unwrap_or_default()
+    )
+}
+
 /// The justification a ratchet bump writes for itself: the run and what improved.
 fn ratchet_justification(candidate: &RunFile, improved: &[&Row]) -> String {
-    let metrics: Vec<String> = improved
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.metric,
-                r.change.map(|c| c.to_string()).unwrap_or_default()
-            )
-        })
-        .collect();
+    let metrics: Vec<String> = improved.iter().map(|r| metric_change(r)).collect();
     format!(
         "Ratchet: the scheduled run {} ({}) improved with confidence on {}. Every rule passed, \
          no metric moved the wrong way and the environment matches, so the new baseline only \

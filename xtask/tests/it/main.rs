@@ -6,3 +6,4 @@ mod bump;
 mod ci_templates;
 mod gate;
 mod hooks;
+mod support;

@@ -26,6 +26,10 @@ pub enum Command {
     InstallHooks(InstallHooksArgs),
     /// What to run before pushing: fmt check, clippy, tests, quick gate; stops at the first failure.
     Ci(CiArgs),
+    /// Write a self-contained HTML report: latency distributions, trials, gate table, history.
+    PerfReport(ReportArgs),
+    /// Print per-metric trends from the history store and point at change points (advisory).
+    PerfHistory(HistoryArgs),
 }
 
 /// Flags shared by every command that runs the benchmark.
@@ -96,6 +100,12 @@ pub struct InstallHooksArgs {
 
 #[derive(Debug, Args)]
 pub struct CiArgs {}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {}
 
 #[derive(Debug, Args)]
 pub struct BumpArgs {

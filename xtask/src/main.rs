@@ -53,6 +53,12 @@ fn main() -> ExitCode {
         Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
         Command::InstallHooks(args) => install_hooks::run(&args),
         Command::Ci(args) => ci::run(&args),
+        Command::PerfReport(_) => Err(anyhow::anyhow!(
+            "`cargo xtask perf-report` is not implemented yet"
+        )),
+        Command::PerfHistory(_) => Err(anyhow::anyhow!(
+            "`cargo xtask perf-history` is not implemented yet"
+        )),
     };
     match result {
         Ok(code) => ExitCode::from(code),

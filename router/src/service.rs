@@ -85,7 +85,7 @@ impl AppState {
 
     /// Decodes a decision request, decides, and encodes the response body.
     pub fn decide_json(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let req: DecisionRequest<'_> = serde_json::from_slice(body).map_err(|e| {
+        let req: DecisionRequest<'_> = wire::decode_request(body).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!("invalid decision request: {e}"),

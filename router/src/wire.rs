@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 /// The only request `version` this router speaks.
 pub const VERSION: &str = "1";
 
+/// Decodes a decision request, which must be a JSON object: serde's derive would also take
+/// an array, filling the fields by position, which no client of this API means.
+pub fn decode_request(body: &[u8]) -> Result<DecisionRequest<'_>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request = object(&mut de)?;
+    de.end()?;
+    Ok(request)
+}
+
 /// `POST /v1/decide` body. Unknown top-level keys are ignored for forward compatibility.
 #[derive(Debug, Deserialize)]
 pub struct DecisionRequest<'a> {
@@ -21,11 +30,11 @@ pub struct DecisionRequest<'a> {
     pub request_id: Cow<'a, str>,
     #[serde(borrow, default)]
     pub trace_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     pub task: Task<'a>,
     #[serde(borrow, default)]
     pub policy_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_object")]
     pub constraints: Option<Constraints<'a>>,
     #[serde(borrow, default)]
     pub session_key: Option<Cow<'a, str>>,
@@ -49,6 +58,50 @@ pub struct Constraints<'a> {
     pub max_latency_ms: Option<f64>,
     #[serde(default)]
     pub max_cost: Option<f64>,
+}
+
+/// Deserializes `T` from a JSON object only (see [`decode_request`]).
+fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+}
+
+/// Like [`object`], with `null` meaning absent.
+fn optional_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct OptionVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OptionVisitor<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Option<T>, D2::Error> {
+            object(d).map(Some)
+        }
+    }
+    d.deserialize_option(OptionVisitor(std::marker::PhantomData))
 }
 
 /// `metadata` must be an object; its contents are checked for well-formedness and dropped
@@ -126,12 +179,28 @@ mod tests {
             "task":{"type":"chat","model_hint":"big"},"policy_id":"default",
             "constraints":{"exclude_providers":["a"],"max_latency_ms":500,"max_cost":0.1},
             "session_key":"s1","metadata":{"k":[1,2,{"x":null}]},"future_field":true}"#;
-        let req: DecisionRequest = serde_json::from_slice(body).unwrap();
+        let req = decode_request(body).unwrap();
         assert!(matches!(req.tenant_id, Cow::Borrowed("acme")));
         assert_eq!(req.task.kind, "chat");
         let c = req.constraints.unwrap();
         assert_eq!(c.exclude_providers, vec!["a"]);
         assert_eq!(c.max_latency_ms, Some(500.0));
+    }
+
+    #[test]
+    fn objects_only_not_positional_arrays() {
+        let positional = br#"["1","acme","r",null,{"type":"x"}]"#;
+        assert!(
+            serde_json::from_slice::<DecisionRequest>(positional).is_ok(),
+            "serde's derive takes it"
+        );
+        assert!(decode_request(positional).is_err());
+        let base = r#"{"version":"1","tenant_id":"a","request_id":"r","task":{"type":"x"}"#;
+        assert!(decode_request(format!("{base},\"constraints\":[]}}").as_bytes()).is_err());
+        assert!(decode_request(format!("{base},\"constraints\":null}}").as_bytes()).is_ok());
+        assert!(decode_request(format!("{base}}} trailing").as_bytes()).is_err());
+        let nested = br#"{"version":"1","tenant_id":"a","request_id":"r","task":["x"]}"#;
+        assert!(decode_request(nested).is_err());
     }
 
     #[test]

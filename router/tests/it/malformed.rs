@@ -126,6 +126,12 @@ fn cases(max_body: usize) -> Vec<Case> {
             with(json!({"constraints": {"max_carbon": 1}})),
         ),
         invalid("constraints is a string", with(json!({"constraints": "fast"}))),
+        invalid("constraints is an array", with(json!({"constraints": []}))),
+        invalid("task is an array", with(json!({"task": ["chat"]}))),
+        invalid(
+            "body is an array of the fields in order",
+            r#"["1","acme","r-1",null,{"type":"chat"}]"#,
+        ),
         invalid("session_key is a number", with(json!({"session_key": 7}))),
         invalid("missing version", without("version")),
         invalid("missing tenant_id", without("tenant_id")),

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod nats;
 pub mod policy;
 pub mod routing;
 pub mod server;

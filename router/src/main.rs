@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use router::config::{SLOWDOWN_ENV, parse_duration};
+use router::nats::NatsConfig;
 use router::{AppState, Config, PolicySet};
 
-/// Routing-decision service (HTTP/JSON).
+/// Routing-decision service (HTTP/JSON, and NATS request-reply with --nats-url).
 #[derive(Debug, Parser)]
 #[command(name = "router", version, about)]
 struct Cli {
@@ -38,6 +39,17 @@ struct Cli {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Also answer decision requests over NATS request-reply on this server (e.g.
+    /// nats://127.0.0.1:4222). The router exits 2 if it cannot connect at start; later
+    /// disconnects are retried forever while HTTP keeps serving.
+    #[arg(long, value_name = "URL")]
+    nats_url: Option<String>,
+    /// The NATS subject of decision requests.
+    #[arg(long, default_value = router::nats::DEFAULT_SUBJECT, requires = "nats_url")]
+    nats_subject: String,
+    /// The NATS queue group: routers in one group share the requests.
+    #[arg(long, default_value = router::nats::DEFAULT_QUEUE, requires = "nats_url")]
+    nats_queue: String,
     /// Log level on stderr (error, warn, info, debug, trace); also `ROUTER_LOG`.
     #[arg(long, env = "ROUTER_LOG", default_value = "warn")]
     log_level: tracing::level_filters::LevelFilter,
@@ -108,7 +120,25 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let nats = cli.nats_url.clone().map(|url| NatsConfig {
+        url,
+        subject: cli.nats_subject.clone(),
+        queue: cli.nats_queue.clone(),
+    });
     runtime.block_on(async move {
+        let state = AppState::new(config, policies);
+        // Connect before binding: a router that cannot reach its bus says so and exits 2
+        // (bad input), before a harness could mistake it for a healthy one.
+        let nats = match nats {
+            Some(nats) => match router::nats::connect(&nats, &state).await {
+                Ok(front) => Some(front),
+                Err(err) => {
+                    eprintln!("router: error: {err}");
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
+        };
         let listener = match tokio::net::TcpListener::bind(cli.listen).await {
             Ok(l) => l,
             Err(err) => {
@@ -122,11 +152,28 @@ fn main() -> ExitCode {
         // Install the signal handlers before announcing the address: a harness may signal
         // as soon as it reads the line, and without a handler that signal would kill the
         // process (the default action) instead of shutting it down gracefully with exit 0.
-        let shutdown = shutdown_signal();
+        let signal = shutdown_signal();
+        // One signal stops both front ends.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
         // The harness reads this line to learn the port; print it only once bound.
         println!("router listening on {addr}");
-        let state = AppState::new(config, policies);
-        router::server::run(listener, state, shutdown).await;
+        let http = router::server::run(listener, state.clone(), stopped());
+        match nats {
+            Some(front) => {
+                tokio::join!(http, front.serve(state, stopped()));
+            }
+            None => http.await,
+        }
         ExitCode::SUCCESS
     })
 }

@@ -68,6 +68,8 @@ pub struct Metrics {
     decision_seconds: Family<TransportLabels, Histogram>,
     pub sticky_entries: Gauge,
     pub slowdown_iterations: Gauge,
+    /// Lost NATS connections (the client reconnects by itself); 0 without `--nats-url`.
+    pub nats_disconnects: Counter,
 }
 
 impl Default for Metrics {
@@ -124,6 +126,12 @@ impl Metrics {
             "Extra CPU work per decision from ROUTER_TEST_SLOWDOWN_ITERS (0 = off; a run with it on is not a normal run)",
             slowdown_iterations.clone(),
         );
+        let nats_disconnects = Counter::default();
+        registry.register(
+            "router_nats_disconnects",
+            "Times the NATS connection was lost; the router reconnects and keeps serving HTTP",
+            nats_disconnects.clone(),
+        );
         Self {
             registry,
             requests,
@@ -133,6 +141,7 @@ impl Metrics {
             decision_seconds,
             sticky_entries,
             slowdown_iterations,
+            nats_disconnects,
         }
     }
 

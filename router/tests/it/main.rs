@@ -6,5 +6,6 @@ mod decide;
 mod lifecycle;
 mod malformed;
 mod metrics;
+mod nats;
 mod sticky;
 mod support;

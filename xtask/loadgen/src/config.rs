@@ -28,6 +28,24 @@ impl Model {
     }
 }
 
+/// How requests travel to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/1.1 keep-alive connections; requests go to `Config::path`.
+    Http,
+    /// NATS request-reply through a server at `Config::target`, on this subject.
+    Nats { subject: String },
+}
+
+impl Transport {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Nats { .. } => "nats",
+        }
+    }
+}
+
 /// The HTTP method; only the two the harness needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -45,8 +63,9 @@ pub const MAX_OPEN_CONNECTIONS: usize = 4096;
 pub struct Config {
     /// Always a loopback address.
     pub target: SocketAddr,
-    /// The `host` header value, as the user wrote the target.
+    /// The `host` header value, as the user wrote the target (for NATS: the URL).
     pub host: String,
+    pub transport: Transport,
     pub path: String,
     pub method: Method,
     /// Non-empty for POST, empty for GET.
@@ -78,6 +97,19 @@ impl Config {
             return Err(ConfigError::BadPath {
                 path: self.path.clone(),
             });
+        }
+        if let Transport::Nats { subject } = &self.transport {
+            let bad = subject.is_empty()
+                || subject.contains(char::is_whitespace)
+                || subject.contains(['*', '>']);
+            if bad {
+                return Err(ConfigError::BadSubject {
+                    subject: subject.clone(),
+                });
+            }
+            if self.method != Method::Post {
+                return Err(ConfigError::NatsNeedsBodies);
+            }
         }
         match (self.method, self.bodies.is_empty()) {
             (Method::Post, true) => return Err(ConfigError::BodiesMissing),
@@ -154,6 +186,26 @@ pub fn parse_target(target: &str) -> Result<SocketAddr, ConfigError> {
     Ok(addr)
 }
 
+/// Parses `nats://HOST:PORT` (the scheme is optional) and refuses anything but loopback,
+/// by the same rules as [`parse_target`].
+pub fn parse_nats_url(url: &str) -> Result<SocketAddr, ConfigError> {
+    let hostport = url.strip_prefix("nats://").unwrap_or(url);
+    let hostport = hostport.strip_suffix('/').unwrap_or(hostport);
+    if hostport.contains(['/', '@', ',']) {
+        return Err(ConfigError::BadNatsUrl {
+            url: url.to_owned(),
+        });
+    }
+    parse_target(hostport).map_err(|err| match err {
+        ConfigError::NotLoopback { .. } => ConfigError::NatsNotLoopback {
+            url: url.to_owned(),
+        },
+        _ => ConfigError::BadNatsUrl {
+            url: url.to_owned(),
+        },
+    })
+}
+
 fn bad_target(target: &str) -> ConfigError {
     ConfigError::BadTarget {
         target: target.to_owned(),
@@ -220,6 +272,33 @@ mod tests {
     }
 
     #[test]
+    fn nats_urls() {
+        assert_eq!(
+            parse_nats_url("nats://127.0.0.1:4222").unwrap().to_string(),
+            "127.0.0.1:4222"
+        );
+        assert_eq!(
+            parse_nats_url("localhost:4222").unwrap().to_string(),
+            "127.0.0.1:4222"
+        );
+        for url in ["nats://192.0.2.1:4222", "nats://demo.nats.io:4222"] {
+            assert!(
+                matches!(
+                    parse_nats_url(url),
+                    Err(ConfigError::NatsNotLoopback { .. })
+                ),
+                "{url}"
+            );
+        }
+        for url in ["nats://127.0.0.1", "nats://u:p@127.0.0.1:4222", "tls://x"] {
+            assert!(
+                matches!(parse_nats_url(url), Err(ConfigError::BadNatsUrl { .. })),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
     fn bodies_skip_blank_lines() {
         let bodies = split_bodies("{\"a\":1}\n\n   \n{\"b\":2}\r\n");
         assert_eq!(
@@ -233,6 +312,7 @@ mod tests {
         Config {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
+            transport: Transport::Http,
             path: "/v1/decide".into(),
             method: Method::Post,
             bodies: vec![Bytes::from("{}")],
@@ -269,6 +349,14 @@ mod tests {
             (|c| c.connections = 0, "--connections"),
             (|c| c.duration = Duration::ZERO, "--duration-ms"),
             (|c| c.path = "v1".into(), "--path v1"),
+            (
+                |c| {
+                    c.transport = Transport::Nats {
+                        subject: "a.*".into(),
+                    }
+                },
+                "--subject a.*",
+            ),
             (
                 |c| c.target = "192.0.2.1:80".parse().unwrap(),
                 "not a loopback",

@@ -1,5 +1,6 @@
 //! One client connection slot: connect (with backoff), send a request, await its response
-//! under a timeout, and reconnect when the connection is lost. Shared by both load models;
+//! under a timeout, and reconnect when the connection is lost. The slot speaks HTTP/1.1 or
+//! NATS request-reply ([`crate::nats`]) as configured. Shared by both load models;
 //! the models differ only in *when* they call [`Client::exchange`].
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
-use crate::config::{Config, Method};
+use crate::config::{Config, Method, Transport};
 use crate::stats::{Outcome, Stats};
 
 /// What every request of the run has in common; built once, shared by all connections.
@@ -29,6 +30,8 @@ pub struct Target {
     /// Empty for GET; for POST, the bodies cycled through round-robin.
     bodies: Vec<Bytes>,
     timeout: Duration,
+    /// `Some` for the NATS transport: the request subject (paths and headers are unused).
+    subject: Option<async_nats::Subject>,
     /// Responses so far over all connections, for live progress only (the report counts
     /// per connection).
     pub responses: AtomicU64,
@@ -49,6 +52,10 @@ impl Target {
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             bodies: cfg.bodies.clone(),
             timeout: cfg.timeout,
+            subject: match &cfg.transport {
+                Transport::Http => None,
+                Transport::Nats { subject } => Some(subject.as_str().into()),
+            },
             responses: AtomicU64::new(0),
         })
     }
@@ -104,10 +111,17 @@ fn warn_once(flag: &AtomicBool, what: &str, err: &dyn std::fmt::Display) {
     }
 }
 
+/// An open link of either transport.
+enum Link {
+    Http(Conn),
+    /// A NATS client reconnects by itself, so it stays open once made.
+    Nats(async_nats::Client),
+}
+
 /// One connection slot and everything measured on it.
 pub struct Client {
     target: Arc<Target>,
-    conn: Option<Conn>,
+    conn: Option<Link>,
     backoff: Backoff,
     /// Index of the next body; connection k starts at k so the mix is spread.
     next_body: usize,
@@ -137,18 +151,31 @@ impl Client {
     /// before the next attempt; the caller waits in whatever way fits its model. `deadline`
     /// bounds the attempt so a hanging connect cannot stretch the run.
     pub async fn ensure_connected(&mut self, deadline: Option<Instant>) -> Result<(), Duration> {
-        if let Some(conn) = &mut self.conn {
-            // A keep-alive connection the server closed shows up here, not as an error.
-            if conn.sender.ready().await.is_ok() {
-                return Ok(());
+        match &mut self.conn {
+            Some(Link::Http(conn)) => {
+                // A keep-alive connection the server closed shows up here, not as an error.
+                if conn.sender.ready().await.is_ok() {
+                    return Ok(());
+                }
+                self.conn = None;
             }
-            self.conn = None;
+            Some(Link::Nats(_)) => return Ok(()),
+            None => {}
         }
         let mut limit = self.target.timeout;
         if let Some(deadline) = deadline {
             limit = limit.min(deadline.saturating_duration_since(Instant::now()));
         }
-        match tokio::time::timeout(limit, connect(self.target.addr)).await {
+        let opened = async {
+            match self.target.subject {
+                None => connect(self.target.addr).await.map(Link::Http),
+                Some(_) => crate::nats::connect(self.target.addr, self.target.timeout)
+                    .await
+                    .map(Link::Nats)
+                    .map_err(ConnectError::Nats),
+            }
+        };
+        match tokio::time::timeout(limit, opened).await {
             Ok(Ok(conn)) => {
                 self.conn = Some(conn);
                 self.stats.connects += 1;
@@ -175,8 +202,19 @@ impl Client {
     /// Call only after [`Client::ensure_connected`] succeeded; without a connection the
     /// request is counted as an I/O error.
     pub async fn exchange(&mut self) -> Outcome {
+        if let Some(subject) = self.target.subject.clone() {
+            let body = self.next_body();
+            let Some(Link::Nats(client)) = &self.conn else {
+                return Outcome::Io;
+            };
+            let outcome = crate::nats::exchange(client, &subject, body, self.target.timeout).await;
+            if let Outcome::Response(_) = outcome {
+                self.target.responses.fetch_add(1, Ordering::Relaxed);
+            }
+            return outcome;
+        }
         let request = self.next_request();
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(Link::Http(conn)) = self.conn.as_mut() else {
             return Outcome::Io;
         };
         let response = async {
@@ -208,17 +246,22 @@ impl Client {
         }
     }
 
+    /// The next body of the round-robin mix (empty for GET).
+    fn next_body(&mut self) -> Bytes {
+        let bodies = &self.target.bodies;
+        if bodies.is_empty() {
+            return Bytes::new();
+        }
+        let body = bodies[self.next_body].clone();
+        self.next_body = (self.next_body + 1) % bodies.len();
+        body
+    }
+
     fn next_request(&mut self) -> Request<Full<Bytes>> {
+        let body = self.next_body();
         let target = &*self.target;
         // Built field by field rather than through `Request::builder()`, whose checked
         // conversions cost measurable time per request at 80,000+ requests/s.
-        let body = if target.bodies.is_empty() {
-            Bytes::new()
-        } else {
-            let body = target.bodies[self.next_body].clone();
-            self.next_body = (self.next_body + 1) % target.bodies.len();
-            body
-        };
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = target.method.clone();
         *request.uri_mut() = target.uri.clone();
@@ -238,6 +281,8 @@ enum ConnectError {
     Tcp(#[from] std::io::Error),
     #[error("http handshake: {0}")]
     Handshake(#[from] hyper::Error),
+    #[error("nats: {0}")]
+    Nats(async_nats::ConnectError),
 }
 
 /// Opens a TCP connection with TCP_NODELAY (small requests must not wait for Nagle) and runs

@@ -12,6 +12,18 @@ pub enum ConfigError {
     BadTarget { target: String },
     #[error("--target {target}: not a loopback address; load only ever goes to 127.0.0.0/8 or ::1")]
     NotLoopback { target: String },
+    #[error("--nats-url {url}: expected nats://HOST:PORT, e.g. nats://127.0.0.1:4222")]
+    BadNatsUrl { url: String },
+    #[error("--nats-url {url}: not a loopback address; load only ever goes to 127.0.0.0/8 or ::1")]
+    NatsNotLoopback { url: String },
+    #[error("--subject {subject}: must be a NATS subject without spaces or wildcards")]
+    BadSubject { subject: String },
+    #[error("--transport nats sends request bodies: use --method POST with --bodies")]
+    NatsNeedsBodies,
+    #[error("--target is required with --transport http")]
+    TargetMissing,
+    #[error("--nats-url is required with --transport nats")]
+    NatsUrlMissing,
     #[error("--path {path}: must be a URI path starting with '/'")]
     BadPath { path: String },
     #[error("--bodies {}: {source}", path.display())]

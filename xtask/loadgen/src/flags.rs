@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{self, Config, Method, Model};
+use crate::config::{self, Config, Method, Model, Transport};
 use crate::error::ConfigError;
 
-/// Drives HTTP/1.1 load at a server on loopback and prints one JSON document of results on
+/// Drives HTTP/1.1 (or NATS request-reply) load at a server on loopback and prints one JSON document of results on
 /// stdout (progress goes to stderr).
 ///
 /// Exit codes: 0 ok, 1 the target could not be reached at all, 2 bad usage or input.
@@ -17,7 +17,16 @@ use crate::error::ConfigError;
 pub struct Flags {
     /// Server address, HOST:PORT; must be loopback (127.0.0.0/8, ::1 or localhost).
     #[arg(long, value_name = "HOST:PORT")]
-    pub target: String,
+    pub target: Option<String>,
+    /// http: POST to --target; nats: request-reply through the NATS server at --nats-url.
+    #[arg(long, value_enum, default_value = "http")]
+    pub transport: TransportFlag,
+    /// NATS server, nats://HOST:PORT; must be loopback. Used with --transport nats.
+    #[arg(long, value_name = "URL")]
+    pub nats_url: Option<String>,
+    /// NATS subject of the requests (with --transport nats).
+    #[arg(long, default_value = "beamline.router.v1.decide")]
+    pub subject: String,
     /// Request path.
     #[arg(long, default_value = "/v1/decide")]
     pub path: String,
@@ -69,6 +78,12 @@ pub enum MethodFlag {
     Post,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportFlag {
+    Http,
+    Nats,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ModelFlag {
     Closed,
@@ -78,7 +93,19 @@ pub enum ModelFlag {
 impl Flags {
     /// Checks the flags and reads the bodies file.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let target = config::parse_target(&self.target)?;
+        let (target, host, transport) = match self.transport {
+            TransportFlag::Http => {
+                let host = self.target.ok_or(ConfigError::TargetMissing)?;
+                (config::parse_target(&host)?, host, Transport::Http)
+            }
+            TransportFlag::Nats => {
+                let url = self.nats_url.ok_or(ConfigError::NatsUrlMissing)?;
+                let transport = Transport::Nats {
+                    subject: self.subject,
+                };
+                (config::parse_nats_url(&url)?, url, transport)
+            }
+        };
         let method = match self.method {
             MethodFlag::Get => Method::Get,
             MethodFlag::Post => Method::Post,
@@ -89,7 +116,8 @@ impl Flags {
         };
         let cfg = Config {
             target,
-            host: self.target,
+            host,
+            transport,
             path: self.path,
             method,
             bodies,

@@ -12,12 +12,13 @@ pub mod conn;
 pub mod coord;
 pub mod error;
 pub mod flags;
+pub mod nats;
 pub mod open_loop;
 pub mod pacing;
 pub mod report;
 pub mod stats;
 
-pub use config::{Config, Method, Model};
+pub use config::{Config, Method, Model, Transport};
 pub use error::{ConfigError, Error};
 pub use report::Report;
 
@@ -32,7 +33,8 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
     cfg.validate()?;
     let affinity = cfg.cpu.map(check_cpu).transpose()?;
     eprintln!(
-        "loadgen: {} loop, {} connection(s) on {} thread(s), {} ms{} against {}{}",
+        "loadgen: {} {} loop, {} connection(s) on {} thread(s), {} ms{} against {}{}",
+        cfg.transport.as_str(),
         cfg.model.as_str(),
         cfg.connections,
         cfg.worker_threads(),
@@ -40,8 +42,11 @@ pub fn run(cfg: &Config) -> Result<Report, Error> {
         cfg.rate
             .map(|rate| format!(" at {rate} req/s"))
             .unwrap_or_default(),
-        cfg.target,
-        cfg.path,
+        cfg.host,
+        match &cfg.transport {
+            Transport::Http => cfg.path.clone(),
+            Transport::Nats { subject } => format!(" subject {subject}"),
+        },
     );
     let target = Target::new(cfg);
     let done = std::sync::atomic::AtomicBool::new(false);

@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::coord::WorkerResult;
 use crate::stats::{self, Stats};
 
@@ -106,8 +106,15 @@ impl Report {
         let rate_achieved_rps = cfg.rate.map(|_| per_second(stats.sent, sending_s));
         Report {
             model: cfg.model.as_str(),
-            target: cfg.target.to_string(),
-            path: cfg.path.clone(),
+            target: match &cfg.transport {
+                Transport::Http => cfg.target.to_string(),
+                Transport::Nats { .. } => format!("nats://{}", cfg.target),
+            },
+            // For NATS, where the requests went is the subject.
+            path: match &cfg.transport {
+                Transport::Http => cfg.path.clone(),
+                Transport::Nats { subject } => subject.clone(),
+            },
             connections: cfg.connections,
             threads: cfg.worker_threads(),
             duration_s,

@@ -4,5 +4,6 @@
 mod cli;
 mod closed;
 mod errors;
+mod nats;
 mod open;
 mod support;

@@ -168,6 +168,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
     Config {
         target: addr,
         host: addr.to_string(),
+        transport: loadgen::config::Transport::Http,
         path: "/v1/decide".into(),
         method: Method::Post,
         bodies: vec![Bytes::from_static(b"{\"tenant_id\":\"t1\"}")],

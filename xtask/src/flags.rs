@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the router in release mode, run a workload against it, write artifacts.
-    PerfBench(BenchArgs),
+    PerfBench(PerfBenchArgs),
     /// Run perf-bench (or take an existing run) and judge it against the baseline and policy.
     PerfGate(GateArgs),
     /// Replace the baseline from a candidate run, with a reason and a written justification.
@@ -72,10 +72,42 @@ pub struct BenchArgs {
     pub router_args: Vec<String>,
 }
 
+/// `perf-bench`: the bench flags, and where else the run is recorded.
+#[derive(Debug, Args)]
+pub struct PerfBenchArgs {
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// Where a run is recorded besides its artifacts (perf-bench and perf-gate).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RecordArgs {
+    /// Append a compact record of the run to the history store: `--history` alone appends to
+    /// `perf/history.jsonl`, `--history PATH` (or `PERF_HISTORY=PATH`) to PATH. Without either
+    /// nothing is appended, so local runs leave the git tree clean.
+    #[arg(
+        long,
+        env = "PERF_HISTORY",
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = crate::history::DEFAULT_PATH
+    )]
+    pub history: Option<PathBuf>,
+    /// Also write the run as KIND to FILE (repeatable): `bmf` (Bencher Metric Format JSON),
+    /// `openmetrics` (text for a Pushgateway), `github` (github-action-benchmark arrays: FILE
+    /// gets customSmallerIsBetter, FILE with `.bigger` before its extension customBiggerIsBetter).
+    #[arg(long, num_args = 2, value_names = ["KIND", "FILE"])]
+    pub export: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct GateArgs {
     #[command(flatten)]
     pub bench: BenchArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Judge this existing run instead of running the benchmark (also `CANDIDATE_FILE`).
     #[arg(long, env = "CANDIDATE_FILE", value_name = "FILE")]
     pub candidate: Option<PathBuf>,
@@ -105,7 +137,29 @@ pub struct CiArgs {}
 pub struct ReportArgs {}
 
 #[derive(Debug, Args)]
-pub struct HistoryArgs {}
+pub struct HistoryArgs {
+    /// History store to read (the default is the workspace's, wherever this runs).
+    #[arg(long, default_value = crate::history::DEFAULT_PATH, value_name = "PATH")]
+    pub history: PathBuf,
+    /// Only this workload's runs (default: every workload, each on its own).
+    #[arg(long, value_name = "NAME")]
+    pub workload: Option<String>,
+    /// Only this metric (repeatable; default: every metric).
+    #[arg(long = "metric", value_name = "NAME")]
+    pub metrics: Vec<String>,
+    /// Change points: fewest runs on each side of a change point.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub min_segment: usize,
+    /// Significance level of the change-point permutation test and the drift test.
+    #[arg(long, default_value_t = 0.01, value_name = "P")]
+    pub alpha: f64,
+    /// Permutations per change-point significance test (fixed seed, so reruns agree).
+    #[arg(long, default_value_t = 199, value_name = "N")]
+    pub permutations: u32,
+    /// Show at most this many latest runs in each sparkline.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub width: usize,
+}
 
 #[derive(Debug, Args)]
 pub struct BumpArgs {

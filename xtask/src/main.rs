@@ -2,21 +2,26 @@
 
 mod affinity;
 mod artifacts;
+mod changepoint;
 mod ci;
 mod env_info;
 mod evaluate;
 mod exit;
+mod export;
 mod flags;
 mod gate_report;
+mod history;
 mod install_hooks;
 mod loadgen_process;
 mod paired;
 mod perf_baseline_bump;
 mod perf_bench;
 mod perf_gate;
+mod perf_history;
 mod policy;
 mod progress;
 mod project;
+mod publish;
 mod router_process;
 mod run_file;
 mod stats;
@@ -42,7 +47,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::PerfBench(args) => perf_bench::run(&args).map(|o| {
+        Command::PerfBench(args) => perf_bench::run_command(&args).map(|o| {
             if o.failed {
                 exit::BENCH_FAILED
             } else {
@@ -56,9 +61,7 @@ fn main() -> ExitCode {
         Command::PerfReport(_) => Err(anyhow::anyhow!(
             "`cargo xtask perf-report` is not implemented yet"
         )),
-        Command::PerfHistory(_) => Err(anyhow::anyhow!(
-            "`cargo xtask perf-history` is not implemented yet"
-        )),
+        Command::PerfHistory(args) => perf_history::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
 use crate::artifacts;
-use crate::flags::BenchArgs;
+use crate::flags::{BenchArgs, PerfBenchArgs};
 use crate::loadgen_process::{LoadError, LoadSpec, Loadgen, phase_budget};
 use crate::progress::Progress;
 use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
@@ -80,6 +80,15 @@ pub struct Pairing {
     pub against: String,
     pub commit: String,
     pub reference_bin: PathBuf,
+}
+
+/// `cargo xtask perf-bench`: runs the benchmark, then records the run in the history and
+/// the exports the flags ask for (also a failed run, whose record says so).
+pub fn run_command(args: &PerfBenchArgs) -> Result<BenchOutcome> {
+    crate::publish::check(&args.record)?;
+    let outcome = run(&args.bench)?;
+    crate::publish::record(&args.record, &outcome.artifact, "perf-bench", None)?;
+    Ok(outcome)
 }
 
 /// Runs the benchmark and writes its artifacts. Bad input (unknown workload, bad flags) is an

@@ -17,6 +17,7 @@ use crate::{artifacts, perf_bench, policy, run_file};
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
+    crate::publish::check(&args.record)?;
     let root = crate::project::perf_root();
     let workload = workload_name(&args.bench.workload)?;
     let workload = workload.as_str();
@@ -88,6 +89,10 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     let _ = std::io::stdout().flush();
 
     write_artifacts(&artifacts_dir, &stamp, &verdict, &ctx)?;
+    if loaded.is_some() {
+        let outcome = verdict.outcome.as_str();
+        crate::publish::record(&args.record, &candidate_path, "perf-gate", Some(outcome))?;
+    }
 
     if verdict.outcome == Outcome::InputError {
         bail!("{}", verdict.errors.join("\nerror: "));

@@ -5,5 +5,6 @@ mod bench;
 mod bump;
 mod ci_templates;
 mod gate;
+mod history;
 mod hooks;
 mod support;

@@ -1,0 +1,312 @@
+//! The history store, `cargo xtask perf-history` and `--export`, end to end on hand-written
+//! run files: perf-gate appends and exports, perf-history reads trends and change points.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+const POLICY: &str = include_str!("../../../perf/policy_cp1.json");
+
+fn xtask(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(dir)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("CANDIDATE_FILE")
+        .env_remove("PERF_HISTORY");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `perf-gate --candidate` on the CP1 fixture (baseline = candidate), plus `extra` flags.
+fn gate(dir: &Path, candidate: &Value, extra: &[&str]) -> Output {
+    let base = write(dir, "baseline.json", &crate::support::cp1_run().to_string());
+    let policy = write(dir, "policy.json", POLICY);
+    let cand = write(dir, "candidate.json", &candidate.to_string());
+    xtask(dir)
+        .arg("perf-gate")
+        .arg("--candidate")
+        .arg(cand)
+        .arg("--baseline")
+        .arg(base)
+        .arg("--policy")
+        .arg(policy)
+        .arg("--artifacts-dir")
+        .arg(dir.join("art"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn gate_appends_history_and_writes_every_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hist = d.join("h/history.jsonl");
+    let out = gate(
+        d,
+        &crate::support::cp1_run(),
+        &[
+            "--history",
+            hist.to_str().unwrap(),
+            "--export",
+            "bmf",
+            "bmf.json",
+            "--export",
+            "openmetrics",
+            "om.txt",
+            "--export",
+            "github",
+            "gh.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<Value> = std::fs::read_to_string(&hist)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let r = &lines[0];
+    assert_eq!(r["history_version"], 1);
+    assert_eq!(r["commit"], "0123456789abcdef");
+    assert_eq!(r["workload"], "cp1");
+    assert_eq!(r["source"], "perf-gate");
+    assert_eq!(r["verdict"], "pass");
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["metrics"]["rps"], 61234.5);
+
+    // BMF: {"router/cp1": {"<metric>": {"value", "lower_value", "upper_value"}}}.
+    let bmf: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("bmf.json")).unwrap()).unwrap();
+    let rps = &bmf["router/cp1"]["rps"];
+    assert_eq!(rps["value"], 61234.5);
+    assert_eq!(rps["lower_value"], 60110.0);
+    assert_eq!(rps["upper_value"], 62001.0);
+    for (_, m) in bmf["router/cp1"].as_object().unwrap() {
+        for k in ["value", "lower_value", "upper_value"] {
+            assert!(m[k].is_f64() || m[k].is_u64(), "{m}");
+        }
+    }
+
+    // OpenMetrics: TYPE and HELP per family, labelled samples, `# EOF` last.
+    let om = std::fs::read_to_string(d.join("om.txt")).unwrap();
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(
+        om.contains("# TYPE router_perf_latency_p95_ms gauge\n"),
+        "{om}"
+    );
+    assert!(om.contains("# HELP router_perf_latency_p95_ms "), "{om}");
+    assert!(om.contains(
+        "router_perf_rps{workload=\"cp1\",commit=\"0123456789abcdef\",stat=\"median\"} 61234.5\n"
+    ));
+    assert!(om.contains(
+        "router_perf_gate_passed{workload=\"cp1\",commit=\"0123456789abcdef\",verdict=\"pass\"} 1\n"
+    ));
+    for line in om.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(
+            series.starts_with("router_perf_") && series.ends_with('}'),
+            "{line}"
+        );
+        value.parse::<f64>().unwrap();
+    }
+
+    // github-action-benchmark: two arrays of {name, unit, value, range, extra}.
+    let smaller: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("gh.json")).unwrap()).unwrap();
+    let bigger: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("gh.bigger.json")).unwrap()).unwrap();
+    for entry in smaller
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(bigger.as_array().unwrap())
+    {
+        assert!(
+            entry["name"].is_string() && entry["unit"].is_string(),
+            "{entry}"
+        );
+        assert!(entry["value"].is_number(), "{entry}");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&bigger), vec!["cp1 rps"]);
+    assert!(names(&smaller).contains(&"cp1 latency_p95_ms".to_string()));
+}
+
+#[test]
+fn history_env_var_appends_and_a_bad_export_kind_fails_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hist = d.join("env_history.jsonl");
+    let base = write(d, "baseline.json", &crate::support::cp1_run().to_string());
+    let policy = write(d, "policy.json", POLICY);
+    let out = xtask(d)
+        .env("PERF_HISTORY", &hist)
+        .args(["perf-gate", "--candidate"])
+        .arg(&base)
+        .arg("--baseline")
+        .arg(&base)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--artifacts-dir")
+        .arg(d.join("art"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&hist).unwrap().lines().count(), 1);
+
+    let artifacts = std::fs::read_dir(d.join("art")).unwrap().count();
+    let out = gate(d, &crate::support::cp1_run(), &["--export", "csv", "x.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown kind \"csv\""),
+        "{}",
+        text(&out.stderr)
+    );
+    // It failed before judging anything: no new gate artifacts, no history line.
+    assert_eq!(std::fs::read_dir(d.join("art")).unwrap().count(), artifacts);
+    assert_eq!(std::fs::read_to_string(&hist).unwrap().lines().count(), 1);
+    assert!(!d.join("x.csv").exists());
+}
+
+/// A history line as perf-gate writes it.
+fn record(i: usize, p95: f64, rps: f64) -> String {
+    json!({
+        "history_version": 1,
+        "timestamp": format!("2026-11-{:02}T08:00:00Z", 1 + i % 28),
+        "commit": format!("c{i:03}aaaaaaaaaaaa"),
+        "dirty": false,
+        "workload": "cp1",
+        "env_fingerprint": "8ddec936a9e1fe47",
+        "source": "perf-gate",
+        "status": "ok",
+        "verdict": "pass",
+        "metrics": {"latency_p95_ms": p95, "rps": rps}
+    })
+    .to_string()
+}
+
+#[test]
+fn perf_history_prints_sparklines_and_the_commit_where_a_metric_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    // p95 steps up 25% at run 20 (index 20, commit c020); rps stays flat. Noise is a fixed,
+    // small zig-zag so the test does not depend on random numbers.
+    let mut body = String::new();
+    for i in 0..40 {
+        let wiggle = [0.0, 0.02, -0.015, 0.01, -0.02][i % 5];
+        let p95 = if i < 20 { 0.2 } else { 0.25 } * (1.0 + wiggle);
+        body.push_str(&record(i, p95, 60000.0 * (1.0 - wiggle)));
+        body.push('\n');
+    }
+    let hist = write(dir.path(), "history.jsonl", &body);
+    let out = xtask(dir.path())
+        .arg("perf-history")
+        .arg("--history")
+        .arg(&hist)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("workload cp1: 40 run(s)"), "{stdout}");
+    let p95_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("latency_p95_ms"))
+        .unwrap();
+    assert!(
+        p95_line.contains('▁') && p95_line.contains('█'),
+        "{p95_line}"
+    );
+    assert!(
+        stdout.contains("change point at run 21 (c020aaaaaa"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+25.0%"), "{stdout}");
+    // Only one change point in the whole output: the flat rps has none.
+    assert_eq!(stdout.matches("change point").count(), 1, "{stdout}");
+
+    // --metric filters.
+    let out = xtask(dir.path())
+        .arg("perf-history")
+        .arg("--history")
+        .arg(&hist)
+        .args(["--metric", "rps"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("latency_p95_ms"), "{stdout}");
+    assert!(stdout.contains("rps"), "{stdout}");
+}
+
+#[test]
+fn perf_history_reports_drift_and_a_torn_line_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    // +3% every third run: no single step stands out, together they are +45%.
+    let mut body = String::new();
+    for i in 0..45 {
+        let wiggle = [0.0, 0.02, -0.015, 0.01, -0.02][i % 5];
+        let p95 = 0.2 * 1.03f64.powi((i / 3) as i32) * (1.0 + wiggle);
+        body.push_str(&record(i, p95, 60000.0));
+        body.push('\n');
+    }
+    body.push_str(r#"{"history_version":1,"timest"#);
+    let hist = write(dir.path(), "history.jsonl", &body);
+    let out = xtask(dir.path())
+        .arg("perf-history")
+        .arg("--history")
+        .arg(&hist)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("history.jsonl:46: torn last line"),
+        "{stderr}"
+    );
+    let drift: Vec<&str> = stdout.lines().filter(|l| l.contains("drift:")).collect();
+    assert_eq!(drift.len(), 1, "{stdout}");
+    assert!(drift[0].contains("over the series"), "{stdout}");
+}
+
+#[test]
+fn perf_history_bad_input_exits_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask(dir.path())
+        .arg("perf-history")
+        .arg("--history")
+        .arg(dir.path().join("missing.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("missing.jsonl") && stderr.contains("--history"),
+        "{stderr}"
+    );
+
+    let hist = write(dir.path(), "h.jsonl", &format!("{}\n", record(0, 0.2, 1.0)));
+    let out = xtask(dir.path())
+        .arg("perf-history")
+        .arg("--history")
+        .arg(&hist)
+        .args(["--alpha", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--alpha"));
+}

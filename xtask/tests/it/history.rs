@@ -310,3 +310,34 @@ fn perf_history_bad_input_exits_two() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--alpha"));
 }
+
+#[test]
+fn perf_bench_records_even_a_failed_run() {
+    // A router that exits at once: the bench fails in milliseconds, and its record says so.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let workload = concat!(env!("CARGO_MANIFEST_DIR"), "/../perf/workloads/quick.json");
+    let hist = d.join("history.jsonl");
+    let out = xtask(d)
+        .args(["perf-bench", "--no-build", "--trials", "1", "--no-warmup"])
+        .args(["--router-bin", "/bin/false", "--loadgen-bin", "/bin/false"])
+        .args(["--workload", workload])
+        .arg("--artifacts-dir")
+        .arg(d.join("art"))
+        .arg("--history")
+        .arg(&hist)
+        .args(["--export", "bmf"])
+        .arg(d.join("bmf.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let line: Value =
+        serde_json::from_str(std::fs::read_to_string(&hist).unwrap().trim_end()).unwrap();
+    assert_eq!(line["source"], "perf-bench");
+    assert_eq!(line["status"], "failed");
+    assert_eq!(line["workload"], "quick");
+    assert!(line.get("verdict").is_none(), "{line}");
+    let bmf: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("bmf.json")).unwrap()).unwrap();
+    assert_eq!(bmf, json!({"router/quick": {}}));
+}

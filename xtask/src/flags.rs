@@ -134,7 +134,30 @@ pub struct InstallHooksArgs {
 pub struct CiArgs {}
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// A gate verdict (`_artifacts/perf_gate_<ts>.json`) to report on; it names its baseline
+    /// and candidate. Without --verdict or --candidate, the newest verdict in --artifacts-dir.
+    #[arg(long, value_name = "FILE")]
+    pub verdict: Option<PathBuf>,
+    /// A run to report on, judged in-process against --baseline under --policy.
+    #[arg(long, value_name = "FILE")]
+    pub candidate: Option<PathBuf>,
+    /// Baseline for --candidate (default `perf/baseline_<workload>.json`).
+    #[arg(long, value_name = "FILE", requires = "candidate")]
+    pub baseline: Option<PathBuf>,
+    /// Policy for --candidate (default as for perf-gate).
+    #[arg(long, value_name = "FILE", requires = "candidate")]
+    pub policy: Option<PathBuf>,
+    /// Workload whose default baseline and policy go with --candidate.
+    #[arg(long, default_value = "cp1")]
+    pub workload: String,
+    /// History store to draw trends from (default `perf/history.jsonl`, when it exists).
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
+    /// Directory to write `perf_report_<ts>.html` to.
+    #[arg(long, default_value = "_artifacts", value_name = "DIR")]
+    pub artifacts_dir: PathBuf,
+}
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {

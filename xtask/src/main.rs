@@ -18,6 +18,7 @@ mod perf_baseline_bump;
 mod perf_bench;
 mod perf_gate;
 mod perf_history;
+mod perf_report;
 mod policy;
 mod progress;
 mod project;
@@ -25,6 +26,7 @@ mod publish;
 mod router_process;
 mod run_file;
 mod stats;
+mod svg;
 mod workload;
 
 use std::process::ExitCode;
@@ -58,9 +60,7 @@ fn main() -> ExitCode {
         Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
         Command::InstallHooks(args) => install_hooks::run(&args),
         Command::Ci(args) => ci::run(&args),
-        Command::PerfReport(_) => Err(anyhow::anyhow!(
-            "`cargo xtask perf-report` is not implemented yet"
-        )),
+        Command::PerfReport(args) => perf_report::run(&args),
         Command::PerfHistory(args) => perf_history::run(&args),
     };
     match result {

@@ -1,6 +1,6 @@
 //! `cargo xtask perf-gate`: judge a candidate run (from `--candidate`, or a fresh perf-bench
 //! run) against the baseline under the policy, print the table and verdict, and write the gate
-//! artifacts (log, verdict JSON, Markdown summary, JUnit XML) before exiting.
+//! artifacts (log, verdict JSON, Markdown summary, JUnit XML, HTML report) before exiting.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use crate::flags::GateArgs;
 use crate::gate_report::{self, Context};
 use crate::policy::Policy;
 use crate::run_file::RunFile;
-use crate::{artifacts, perf_bench, policy, run_file};
+use crate::{artifacts, perf_bench, perf_report, policy, run_file};
 
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
@@ -89,6 +89,18 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     let _ = std::io::stdout().flush();
 
     write_artifacts(&artifacts_dir, &stamp, &verdict, &ctx)?;
+    // The HTML report is for people: failing to write it is a warning and never changes the
+    // gate's exit code.
+    let report = perf_report::for_gate(
+        &root,
+        &baseline_path,
+        &candidate_path,
+        gate_report::json(&verdict, &ctx),
+    );
+    match perf_report::write(&artifacts_dir, &stamp, &report) {
+        Ok(path) => eprintln!("perf-gate: wrote {}", path.display()),
+        Err(err) => eprintln!("perf-gate: warning: could not write the HTML report: {err:#}"),
+    }
     if loaded.is_some() {
         let outcome = verdict.outcome.as_str();
         crate::publish::record(&args.record, &candidate_path, "perf-gate", Some(outcome))?;

@@ -308,7 +308,7 @@ fn candidate_file_env_and_default_paths() {
         text(&out.stderr)
     );
     let written: Vec<_> = std::fs::read_dir(g.path("out")).unwrap().collect();
-    assert_eq!(written.len(), 4, "{written:?}");
+    assert_eq!(written.len(), 5, "{written:?}");
 }
 
 #[test]
@@ -318,5 +318,5 @@ fn two_runs_in_the_same_second_keep_both_artifacts() {
     assert_eq!(code(&g.run(&candidate)), 0);
     assert_eq!(code(&g.run(&candidate)), 0);
     let n = std::fs::read_dir(g.path("art")).unwrap().count();
-    assert_eq!(n, 8);
+    assert_eq!(n, 10);
 }

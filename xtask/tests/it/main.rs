@@ -7,4 +7,5 @@ mod ci_templates;
 mod gate;
 mod history;
 mod hooks;
+mod report;
 mod support;

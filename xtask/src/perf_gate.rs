@@ -89,27 +89,48 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     let _ = std::io::stdout().flush();
 
     write_artifacts(&artifacts_dir, &stamp, &verdict, &ctx)?;
-    // The HTML report is for people: failing to write it is a warning and never changes the
-    // gate's exit code.
-    let report = perf_report::for_gate(
+    let recorded = if loaded.is_some() {
+        let outcome = verdict.outcome.as_str();
+        crate::publish::record(&args.record, &candidate_path, "perf-gate", Some(outcome))
+    } else {
+        Ok(())
+    };
+    // After the history append, so that the report's trends end with this run.
+    write_report(
         &root,
-        &baseline_path,
-        &candidate_path,
+        &artifacts_dir,
+        &stamp,
+        args.record.history.as_deref(),
+        (&baseline_path, &candidate_path),
         gate_report::json(&verdict, &ctx),
     );
-    match perf_report::write(&artifacts_dir, &stamp, &report) {
-        Ok(path) => eprintln!("perf-gate: wrote {}", path.display()),
-        Err(err) => eprintln!("perf-gate: warning: could not write the HTML report: {err:#}"),
-    }
-    if loaded.is_some() {
-        let outcome = verdict.outcome.as_str();
-        crate::publish::record(&args.record, &candidate_path, "perf-gate", Some(outcome))?;
-    }
+    recorded?;
 
     if verdict.outcome == Outcome::InputError {
         bail!("{}", verdict.errors.join("\nerror: "));
     }
     Ok(verdict.exit_code())
+}
+
+/// Writes the HTML report next to the other artifacts. It is for people: a failure, even a
+/// panic, is a warning and never changes the gate's exit code.
+fn write_report(
+    root: &Path,
+    dir: &Path,
+    stamp: &str,
+    history: Option<&Path>,
+    (baseline, candidate): (&Path, &Path),
+    verdict: serde_json::Value,
+) {
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let report = perf_report::for_gate(root, baseline, candidate, history, verdict);
+        perf_report::write(dir, stamp, &report)
+    }));
+    match written {
+        Ok(Ok(path)) => eprintln!("perf-gate: wrote {}", path.display()),
+        Ok(Err(err)) => eprintln!("perf-gate: warning: could not write the HTML report: {err:#}"),
+        Err(_) => eprintln!("perf-gate: warning: writing the HTML report panicked (above)"),
+    }
 }
 
 /// The baseline and policy files: the given ones, else `perf/baseline_<workload>.json` and

@@ -106,15 +106,23 @@ pub fn write(dir: &Path, stamp: &str, report: &Report) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The report perf-gate writes next to its artifacts, from the files it judged.
-pub fn for_gate(root: &Path, baseline: &Path, candidate: &Path, verdict: Value) -> Report {
+/// The report perf-gate writes next to its artifacts, from the files it judged; `history` is
+/// perf-gate's `--history` (else `perf/history.jsonl` when it exists).
+pub fn for_gate(
+    root: &Path,
+    baseline: &Path,
+    candidate: &Path,
+    history: Option<&Path>,
+    verdict: Value,
+) -> Report {
     let mut report = Report {
         verdict: Some(verdict),
         ..Report::default()
     };
     report.baseline = load_side(baseline, &mut report.notes);
     report.candidate = load_side(candidate, &mut report.notes);
-    match history_for(root, None) {
+    let history = history.map(history::resolve);
+    match history_for(root, history.as_deref()) {
         Ok(h) => report.history = h,
         Err(e) => report.notes.push(format!("{e:#}")),
     }

@@ -346,6 +346,32 @@ fn perf_gate_writes_the_report_and_perf_report_reads_its_verdict() {
 }
 
 #[test]
+fn perf_gate_with_history_ends_the_trends_with_its_run() {
+    let d = Dir::new();
+    let art = d.path("art").display().to_string();
+    let history = d.path("h.jsonl").display().to_string();
+    let mut args = vec!["perf-gate", "--candidate", "candidate.json", "--baseline"];
+    args.extend([
+        "baseline.json",
+        "--policy",
+        "policy.json",
+        "--artifacts-dir",
+        &art,
+    ]);
+    args.extend(["--history", &history]);
+    let out = d.xtask(&args);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let reports = d.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let charts = charts(&std::fs::read_to_string(&reports[0]).unwrap());
+    let rps = charts
+        .iter()
+        .find(|c| c.class == "chart trend" && c.subject == "rps")
+        .expect("an rps trend");
+    assert_eq!(rps.circles, 1, "the run just recorded");
+}
+
+#[test]
 fn bad_inputs_exit_2_naming_the_file() {
     let d = Dir::new();
     let art = d.path("art").display().to_string();

@@ -14,7 +14,10 @@ use crate::policy::fmt_num;
 pub const BASELINE: &str = "#4c72b0";
 pub const CANDIDATE: &str = "#dd8452";
 
+/// Width of a chart; two fit side by side in the report.
 const WIDTH: f64 = 560.0;
+/// Width of the latency distribution chart, the report's main picture: the full page.
+pub const WIDE: f64 = 1140.0;
 const HEIGHT: f64 = 300.0;
 /// Room for the axis labels: left, right, top, bottom.
 const MARGIN: (f64, f64, f64, f64) = (64.0, 16.0, 34.0, 44.0);
@@ -22,22 +25,23 @@ const MARGIN: (f64, f64, f64, f64) = (64.0, 16.0, 34.0, 44.0);
 /// An SVG document being written; `finish` closes it.
 struct Doc {
     out: String,
+    width: f64,
 }
 
 impl Doc {
-    fn new(class: &str, data: &[(&str, &str)], title: &str) -> Doc {
+    fn new(class: &str, data: &[(&str, &str)], title: &str, width: f64) -> Doc {
         let mut out = String::new();
         let _ = write!(
             out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart {class}\" width=\"{WIDTH}\" \
-             height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\""
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart {class}\" width=\"{width}\" \
+             height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\""
         );
         for (k, v) in data {
             let _ = write!(out, " data-{k}=\"{}\"", xml_escape(v));
         }
         out.push_str(">\n");
         let _ = writeln!(out, "<title>{}</title>", xml_escape(title));
-        let mut doc = Doc { out };
+        let mut doc = Doc { out, width };
         doc.text(MARGIN.0, 20.0, "start", "title", title);
         doc
     }
@@ -91,7 +95,7 @@ impl Doc {
 
     /// The plot frame, horizontal grid lines with y labels, and the y axis title.
     fn y_axis(&mut self, y: &Scale, ticks: &[f64], label: &str) {
-        let (left, right) = (MARGIN.0, WIDTH - MARGIN.1);
+        let (left, right) = plot_x(self.width);
         for &t in ticks {
             let py = y.map(t);
             self.line((left, py), (right, py), "class=\"grid\"");
@@ -177,8 +181,8 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn plot_x() -> (f64, f64) {
-    (MARGIN.0, WIDTH - MARGIN.1)
+fn plot_x(width: f64) -> (f64, f64) {
+    (MARGIN.0, width - MARGIN.1)
 }
 
 fn plot_y() -> (f64, f64) {
@@ -198,14 +202,14 @@ pub const MAX_NINES: f64 = 4.0;
 /// HDR-style latency-by-percentile chart: x is the percentile on a log "nines" axis (0 to
 /// 99.99%), y the latency, linear. One polyline per curve, in order.
 pub fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve<'_>]) -> String {
-    let mut doc = Doc::new("dist", &[("phase", phase)], title);
+    let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
     let max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
     let yt = ticks(0.0, max, 6);
     let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
-    let x = Scale::new((0.0, MAX_NINES), plot_x());
+    let x = Scale::new((0.0, MAX_NINES), plot_x(WIDE));
     doc.y_axis(&y, &yt, y_label);
     for (nines, label) in [
         (0.0, "0%"),
@@ -216,7 +220,9 @@ pub fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve
     ] {
         let px = x.map(nines);
         doc.line((px, plot_y().0), (px, plot_y().1), "class=\"grid\"");
-        doc.text(px, HEIGHT - MARGIN.3 + 16.0, "middle", "tick", label);
+        // The last label ends at the frame instead of running off the chart.
+        let anchor = if nines < MAX_NINES { "middle" } else { "end" };
+        doc.text(px, HEIGHT - MARGIN.3 + 16.0, anchor, "tick", label);
     }
     let median = x.map(2f64.log10());
     doc.line(
@@ -226,7 +232,7 @@ pub fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve
     );
     doc.text(median, HEIGHT - MARGIN.3 + 16.0, "middle", "tick", "50%");
     doc.text(
-        WIDTH / 2.0,
+        WIDE / 2.0,
         HEIGHT - 6.0,
         "middle",
         "axis",
@@ -266,7 +272,7 @@ pub struct Strip<'a> {
 /// circle), the median as a bar, baseline left of candidate, and the threshold line with the
 /// failing side shaded.
 pub fn strip_plot(s: &Strip<'_>) -> String {
-    let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric);
+    let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
     let mut values: Vec<f64> = s.baseline.iter().chain(s.candidate).copied().collect();
     values.extend(s.threshold.fail_above);
     values.extend(s.threshold.fail_below);
@@ -277,7 +283,7 @@ pub fn strip_plot(s: &Strip<'_>) -> String {
     let yt = ticks(lo - pad, hi + pad, 5);
     let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
     doc.y_axis(&y, &yt, s.metric);
-    let (left, right) = plot_x();
+    let (left, right) = plot_x(WIDTH);
     let (bottom, top) = plot_y();
     // An `equals` rule fails on both sides of one line: shading both would shade it all.
     let exact =
@@ -362,7 +368,7 @@ pub struct TrendPoint<'a> {
 /// A metric's median over the recorded runs, oldest first: a line with one dot per run, and a
 /// dashed vertical line before each index in `changes` (the first run of a new level).
 pub fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
-    let mut doc = Doc::new("trend", &[("metric", metric)], metric);
+    let mut doc = Doc::new("trend", &[("metric", metric)], metric, WIDTH);
     let lo = points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
     let hi = points
         .iter()
@@ -373,7 +379,7 @@ pub fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -
     let yt = ticks(lo - pad, hi + pad, 5);
     let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
     let n = points.len();
-    let (left, right) = plot_x();
+    let (left, right) = plot_x(WIDTH);
     let x = Scale::new(
         (0.0, n.saturating_sub(1).max(1) as f64),
         (left + 12.0, right - 12.0),

@@ -125,12 +125,9 @@ impl Repo {
 fn bounded(mut cmd: Command, stdin: &str) -> Output {
     let started = Instant::now();
     let mut child = cmd.spawn().expect("starting the hook");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    // A hook may exit without reading its stdin (PERF_GATE=skip does), so a broken pipe
+    // here is not a failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     let out = child.wait_with_output().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(30),

@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Directory for artifacts.
     #[arg(long, default_value = "_artifacts", value_name = "DIR")]
     pub artifacts_dir: PathBuf,
+    /// How the load reaches the router: http, or nats (a real nats-server from PATH, started
+    /// for the run). Default: the workload's `transport`, else http.
+    #[arg(long, value_enum)]
+    pub transport: Option<crate::workload::Transport>,
     /// Extra flag passed to the router (repeatable), e.g. `--router-arg=--max-inflight=64`.
     #[arg(long = "router-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub router_args: Vec<String>,

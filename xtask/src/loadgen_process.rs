@@ -27,6 +27,8 @@ pub struct Loadgen {
     pub timeout_ms: u64,
     /// Where the load generator keeps its live count (`--progress-file`).
     pub progress_file: Option<PathBuf>,
+    /// `Some(url)`: send over NATS request-reply through this server instead of HTTP.
+    pub nats_url: Option<String>,
 }
 
 /// How the run ended when it did not produce a result.
@@ -45,9 +47,18 @@ impl Loadgen {
         spec: &LoadSpec,
         deadline: Instant,
     ) -> Result<Value, LoadError> {
-        let mut args: Vec<String> = vec![
-            "--target".into(),
-            addr.to_string(),
+        let target = match &self.nats_url {
+            // The router answers on its default subject; the load generator's default is the same.
+            Some(url) => vec![
+                "--transport".into(),
+                "nats".into(),
+                "--nats-url".into(),
+                url.clone(),
+            ],
+            None => vec!["--target".into(), addr.to_string()],
+        };
+        let mut args: Vec<String> = target;
+        args.extend([
             "--bodies".into(),
             path_arg(&self.bodies),
             "--model".into(),
@@ -61,7 +72,7 @@ impl Loadgen {
             spec.duration_ms.to_string(),
             "--timeout-ms".into(),
             self.timeout_ms.to_string(),
-        ];
+        ]);
         if let Some(rate) = spec.rate {
             args.extend(["--rate".into(), rate.to_string()]);
         }

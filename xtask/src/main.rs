@@ -13,6 +13,7 @@ mod gate_report;
 mod history;
 mod install_hooks;
 mod loadgen_process;
+mod nats_server;
 mod paired;
 mod perf_baseline_bump;
 mod perf_bench;

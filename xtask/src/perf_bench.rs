@@ -13,10 +13,11 @@ use xshell::{Shell, cmd};
 use crate::artifacts;
 use crate::flags::{BenchArgs, PerfBenchArgs};
 use crate::loadgen_process::{LoadError, LoadSpec, Loadgen, phase_budget};
+use crate::nats_server::NatsServer;
 use crate::progress::Progress;
 use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
 use crate::stats::{median, spread_pct};
-use crate::workload::{Phase, Role, Workload};
+use crate::workload::{Phase, Role, Transport, Workload};
 
 /// The router's test-only slowdown knob (see router/src/config.rs).
 const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
@@ -136,6 +137,13 @@ fn run_arms(
     if args.trials == 0 {
         anyhow::bail!("--trials: expected at least 1");
     }
+    let transport = args.transport.unwrap_or(workload.transport);
+    // A missing nats-server is bad input (exit 2, with the install hint), found before
+    // anything is built or started.
+    let nats_version = match transport {
+        Transport::Nats => Some(crate::nats_server::version()?),
+        Transport::Http => None,
+    };
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
     let started = Instant::now();
@@ -175,11 +183,31 @@ fn run_arms(
     let mut runs: Vec<RunState> = arms.iter().map(|_| RunState::default()).collect();
     let status = match build(&sh, args, &mut log, &progress) {
         Err(err) => Status::Failed(format!("build failed: {err:#}")),
-        Ok(bins) => {
+        Ok(bins) => 'run: {
             let tmp = tempfile::tempdir().context("creating a temporary directory")?;
             let bodies = tmp.path().join("bodies.jsonl");
             std::fs::write(&bodies, workload.bodies()).context("writing request bodies")?;
+            // One nats-server for the session, stopped when this scope ends: after the
+            // last trial, and also when a trial fails or the --timeout expires.
+            let nats = match transport {
+                Transport::Http => Ok(None),
+                Transport::Nats => {
+                    log.flush();
+                    NatsServer::start(tmp.path(), &log_path, Duration::from_secs(10)).map(Some)
+                }
+            };
+            let nats = match nats {
+                Ok(nats) => nats,
+                Err(err) => {
+                    break 'run Status::Failed(format!("nats-server did not start: {err:#}"));
+                }
+            };
+            if let Some(nats) = &nats {
+                log.line(&format!("nats-server {} on {}", nats.version, nats.url()));
+            }
+            let nats_url = nats.as_ref().map(NatsServer::url);
             let loadgen = Loadgen {
+                nats_url: nats_url.clone(),
                 bin: bins.loadgen.clone(),
                 bodies,
                 cpu: pin.map(|p| p.1),
@@ -195,7 +223,11 @@ fn run_arms(
                         .router_bin
                         .clone()
                         .unwrap_or_else(|| bins.router.clone()),
-                    args: args.router_args.clone(),
+                    args: nats_url
+                        .iter()
+                        .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                        .chain(args.router_args.iter().cloned())
+                        .collect(),
                     env: Vec::new(),
                     // The test slowdown knob is for the router under test; a reference
                     // build measured with it would cancel it out.
@@ -257,7 +289,13 @@ fn run_arms(
             format!("{}_summary", arm.prefix)
         };
         let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
-        let env = environment(&sh, args, &workload, run, pin);
+        let mut env = environment(&sh, args, &workload, run, pin);
+        env["transport"] = json!(transport.as_str());
+        if let Some(version) = &nats_version {
+            // A real nats-server on loopback, not an in-process stand-in.
+            env["nats_mode"] = json!("real");
+            env["nats_server_version"] = json!(version);
+        }
         let mut doc = run.to_json(&workload, args, &status, env, &sh, started.elapsed());
         if let Some(git) = &arm.git {
             doc["git"] = git.clone();

@@ -142,11 +142,13 @@ pub fn default_inputs(
     policy: Option<&Path>,
 ) -> (PathBuf, PathBuf) {
     let perf = root.join("perf");
+    // File names use `_` where workload names use `-` (`cp1-nats` -> baseline_cp1_nats.json).
+    let stem = workload.replace('-', "_");
     let baseline = baseline
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| perf.join(format!("baseline_{workload}.json")));
+        .unwrap_or_else(|| perf.join(format!("baseline_{stem}.json")));
     let policy = policy.map(Path::to_path_buf).unwrap_or_else(|| {
-        let own = perf.join(format!("policy_{workload}.json"));
+        let own = perf.join(format!("policy_{stem}.json"));
         if own.is_file() {
             own
         } else {

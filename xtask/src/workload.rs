@@ -16,6 +16,29 @@ pub struct Workload {
     pub warmup: Warmup,
     pub phases: Vec<Phase>,
     pub mix: Mix,
+    /// How the load reaches the router; `--transport` overrides it.
+    #[serde(default)]
+    pub transport: Transport,
+}
+
+/// How requests travel from the load generator to the router.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// HTTP/1.1 POST /v1/decide.
+    #[default]
+    Http,
+    /// NATS request-reply through a real nats-server started for the run.
+    Nats,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Nats => "nats",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -355,3 +355,69 @@ fn against_and_candidate_together_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("do not go together"));
 }
+
+/// True when `nats-server` runs; otherwise says loudly that the calling test is skipped.
+fn have_nats_server(test: &str) -> bool {
+    let ok = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "\n*** SKIP {test}: `nats-server` is not on PATH \
+             (install it: apt-get install nats-server) ***\n"
+        );
+    }
+    ok
+}
+
+#[test]
+fn nats_transport_runs_through_a_real_nats_server() {
+    if !have_nats_server("nats_transport_runs_through_a_real_nats_server") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 400);
+    let out = bench(dir.path(), &w, &["--trials", "1", "--transport", "nats"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let run = artifacts(dir.path());
+    assert_eq!(run["run"]["status"], "ok");
+    assert_eq!(run["env"]["transport"], "nats");
+    assert_eq!(run["env"]["nats_mode"], "real");
+    let version = run["env"]["nats_server_version"].as_str().unwrap();
+    assert!(version.starts_with("nats-server"), "{version}");
+    assert!(f(&run, "rps") > 0.0);
+    assert_eq!(f(&run, "errors_total"), 0.0);
+    assert_eq!(f(&run, "client_errors_total"), 0.0);
+}
+
+#[test]
+fn missing_nats_server_is_bad_input_with_the_install_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 100);
+    let (router, loadgen) = binaries();
+    // An empty PATH: no nats-server to find.
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "perf-bench",
+            "--transport",
+            "nats",
+            "--no-build",
+            "--workload",
+        ])
+        .arg(&w)
+        .arg("--router-bin")
+        .arg(router)
+        .arg("--loadgen-bin")
+        .arg(loadgen)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("artifacts"))
+        .env("PATH", dir.path())
+        .output()
+        .expect("running xtask");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
+}

@@ -1,0 +1,124 @@
+//! A real `nats-server` as a child process for NATS benchmarks: found on PATH, started on a
+//! free loopback port from a temporary config file, stopped with SIGTERM (SIGKILL only when it
+//! will not stop), also when the run fails: dropping the handle stops it.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The hint printed when `nats-server` is missing.
+pub const INSTALL_HINT: &str = "apt-get install nats-server";
+
+/// A running `nats-server`.
+pub struct NatsServer {
+    handle: Option<duct::Handle>,
+    pid: u32,
+    pub addr: SocketAddr,
+    /// `nats-server --version`, e.g. `nats-server: v2.9.10`.
+    pub version: String,
+}
+
+/// `nats-server --version`, or an error that carries the install hint.
+pub fn version() -> Result<String> {
+    let out = duct::cmd!("nats-server", "--version")
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("`nats-server` is not on PATH; install it: `{INSTALL_HINT}`"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || text.is_empty() {
+        bail!("`nats-server --version` failed; reinstall it: `{INSTALL_HINT}`");
+    }
+    Ok(text)
+}
+
+impl NatsServer {
+    /// Writes a config for a free loopback port into `workdir`, starts the server with its
+    /// log appended to `log`, and waits up to `timeout` until it accepts connections.
+    pub fn start(workdir: &Path, log: &Path, timeout: Duration) -> Result<NatsServer> {
+        let version = version()?;
+        // Bind port 0 and release it: the kernel does not hand the port out again at once.
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .context("finding a free loopback port for nats-server")?;
+        let config = workdir.join("nats-server.conf");
+        // Loopback only, no monitoring port; the router's replies are small, the default
+        // limits are fine.
+        let text = format!(
+            "# written by cargo xtask perf-bench\nlisten: \"127.0.0.1:{}\"\n",
+            addr.port()
+        );
+        std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let handle = duct::cmd!("nats-server", "-c", &config)
+            .stdin_null()
+            .stdout_null()
+            .stderr_file(log_file)
+            .unchecked()
+            .start()
+            .context("starting nats-server")?;
+        let pid = handle
+            .pids()
+            .first()
+            .copied()
+            .context("nats-server has no pid")?;
+        let mut server = NatsServer {
+            handle: Some(handle),
+            pid,
+            addr,
+            version,
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if TcpStream::connect(addr).is_ok() {
+                return Ok(server);
+            }
+            let exited = server
+                .handle
+                .as_ref()
+                .and_then(|h| h.try_wait().ok().flatten())
+                .is_some();
+            if exited {
+                server.handle = None;
+                bail!("nats-server exited at start; see {}", log.display());
+            }
+            if Instant::now() >= deadline {
+                server.stop();
+                bail!("nats-server did not listen on {addr} within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// SIGTERM, wait up to 5 s, then SIGKILL. Idempotent.
+    pub fn stop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on the pid of a child we started and have not reaped (the handle
+        // still owns it), so the pid cannot belong to another process.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        if !matches!(handle.wait_timeout(Duration::from_secs(5)), Ok(Some(_))) {
+            let _ = handle.kill();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -82,6 +82,7 @@ pub async fn connect(config: &NatsConfig, state: &AppState) -> Result<NatsFrontE
                         tracing::warn!("nats: disconnected; reconnecting");
                     }
                     Event::Connected => tracing::info!("nats: connected"),
+                    Event::Closed => tracing::info!("nats: connection closed"),
                     other => tracing::warn!(event = %other, "nats: event"),
                 }
             }

@@ -283,3 +283,61 @@ fn unreachable_nats_at_start_exits_2() {
     );
     assert!(done.stdout.is_empty(), "{}", done.stdout);
 }
+
+#[test]
+fn a_queue_group_survives_the_sigkill_of_one_router() {
+    if !have_nats_server("a_queue_group_survives_the_sigkill_of_one_router") {
+        return;
+    }
+    let nats = NatsServer::start();
+    let mut doomed = router_on(&nats);
+    let survivor = router_on(&nats);
+    let rt = runtime();
+    let nc = rt.block_on(client(&nats.url()));
+    let ask = |i: usize| {
+        let req = decide_req("acme", &format!("failover-{i}"), json!({})).to_string();
+        rt.block_on(request(&nc, req.as_bytes()))
+    };
+    for i in 0..20 {
+        ask(i).expect("both routers up: every request is answered");
+    }
+    doomed.signal(libc::SIGKILL);
+    doomed.wait_exit(Duration::from_secs(10));
+    // The server drops the dead router's subscription when its connection closes; until
+    // then a request may go to it and time out. Bounded: at most a few, then none.
+    let mut lost = 0;
+    for i in 20..60 {
+        match ask(i) {
+            Ok(reply) => assert!(reply.get("provider_id").is_some(), "{reply}"),
+            Err(_) => lost += 1,
+        }
+    }
+    assert!(
+        lost < 10,
+        "{lost} of 40 requests lost after one router was killed"
+    );
+    let ok = [("transport", "nats"), ("outcome", "ok")];
+    let answered = survivor.metrics().value("router_requests_total", &ok);
+    assert!(
+        answered >= 40.0 - f64::from(lost),
+        "survivor answered {answered}"
+    );
+}
+
+#[test]
+fn sigterm_with_nats_exits_0() {
+    if !have_nats_server("sigterm_with_nats_exits_0") {
+        return;
+    }
+    let nats = NatsServer::start();
+    let mut router = router_on(&nats);
+    let rt = runtime();
+    let nc = rt.block_on(client(&nats.url()));
+    let req = decide_req("acme", "before-term", json!({})).to_string();
+    rt.block_on(request(&nc, req.as_bytes()))
+        .expect("a reply before SIGTERM");
+    router.signal(libc::SIGTERM);
+    let status = router.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", router.stderr());
+    assert!(!router.stderr().contains("panicked"), "{}", router.stderr());
+}

@@ -119,7 +119,8 @@ pub struct GateArgs {
     /// working tree's alternately in one session; gate on the per-pair ratios.
     #[arg(long, value_name = "REF")]
     pub against: Option<String>,
-    /// Baseline to compare with (default `perf/baseline_<workload>.json`).
+    /// Baseline to compare with (default `perf/baseline_<workload>.json`, `-` in the name
+    /// written `_`).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Policy to judge by (default `perf/policy_<workload>.json`, else `perf/policy_cp1.json`).
@@ -146,7 +147,8 @@ pub struct ReportArgs {
     /// A run to report on, judged in-process against --baseline under --policy.
     #[arg(long, value_name = "FILE")]
     pub candidate: Option<PathBuf>,
-    /// Baseline for --candidate (default `perf/baseline_<workload>.json`).
+    /// Baseline for --candidate (default `perf/baseline_<workload>.json`, `-` in the name
+    /// written `_`).
     #[arg(long, value_name = "FILE", requires = "candidate")]
     pub baseline: Option<PathBuf>,
     /// Policy for --candidate (default as for perf-gate).
@@ -212,7 +214,8 @@ pub struct BumpArgs {
     /// confidence; never lowers a target; at most once a day.
     #[arg(long)]
     pub ratchet: bool,
-    /// Baseline to replace (default `perf/baseline_<workload>.json`).
+    /// Baseline to replace (default `perf/baseline_<workload>.json`, `-` in the name
+    /// written `_`).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
     /// Policy to judge the candidate by (default as for perf-gate).

@@ -16,6 +16,8 @@ pub struct LoadSpec {
     pub duration_ms: u64,
     pub rate: Option<u64>,
     pub histogram: bool,
+    /// `Some(ms)`: ask for a timeline in buckets this wide (`--timeline-ms`).
+    pub timeline_ms: Option<u64>,
 }
 
 /// Where the load generator is and what it sends.
@@ -81,6 +83,9 @@ impl Loadgen {
         }
         if spec.histogram {
             args.push("--histogram".into());
+        }
+        if let Some(ms) = spec.timeline_ms {
+            args.extend(["--timeline-ms".into(), ms.to_string()]);
         }
         if let Some(path) = &self.progress_file {
             let _ = std::fs::remove_file(path);

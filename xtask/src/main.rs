@@ -8,6 +8,7 @@ mod env_info;
 mod evaluate;
 mod exit;
 mod export;
+mod failover;
 mod flags;
 mod gate_report;
 mod history;

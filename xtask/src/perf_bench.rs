@@ -140,6 +140,13 @@ fn run_arms(
     let transport = args.transport.unwrap_or(workload.transport);
     // A missing nats-server is bad input (exit 2, with the install hint), found before
     // anything is built or started.
+    if workload.failover.is_some() && transport != Transport::Nats {
+        anyhow::bail!(
+            "workload {} is a NATS failover workload; it cannot run with --transport {}",
+            workload.name,
+            transport.as_str()
+        );
+    }
     let nats_version = match transport {
         Transport::Nats => Some(crate::nats_server::version()?),
         Transport::Http => None,
@@ -211,7 +218,12 @@ fn run_arms(
                 bin: bins.loadgen.clone(),
                 bodies,
                 cpu: pin.map(|p| p.1),
-                timeout_ms: 2000,
+                // The failover phase needs requests to the killed router to fail fast.
+                timeout_ms: if workload.failover.is_some() {
+                    crate::failover::REQUEST_TIMEOUT_MS
+                } else {
+                    2000
+                },
                 progress_file: progress
                     .is_live()
                     .then(|| tmp.path().join("loadgen.progress")),
@@ -399,6 +411,8 @@ struct Trial {
     phases: BTreeMap<String, Value>,
     histogram: Option<Value>,
     stop: Option<StopReport>,
+    /// Failover workload: how the SIGKILLed second router ended.
+    killed: Option<StopReport>,
     slowdown_iterations: f64,
 }
 
@@ -421,10 +435,45 @@ fn run_trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &mut Log) -> Result<T
         "router pid {} listening on {}",
         router.pid, router.addr
     ));
-    let result = measure(ctx, &router, progress, log);
+    // Failover: a second router in the same queue group, killed during the latency phase.
+    let victim = match ctx.workload.failover {
+        None => None,
+        Some(_) => {
+            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+            let victim = RouterProcess::start(
+                ctx.spec,
+                ctx.workdir,
+                ctx.log_path,
+                remaining.min(Duration::from_secs(30)),
+            )
+            .map_err(|e| Status::Failed(format!("second router did not start: {e:#}")))?;
+            log.line(&format!(
+                "second router (to be killed) pid {} listening on {}",
+                victim.pid, victim.addr
+            ));
+            Some(victim)
+        }
+    };
+    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
     let stop = router.stop(Duration::from_secs(15));
     log.line(&format!("router stopped: {stop:?}"));
+    // Only a victim the phase actually killed is reaped as killed; otherwise dropping it
+    // stops it.
+    let killed = match (victim, &result) {
+        (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
+            let report = v.reap_killed(Duration::from_secs(5));
+            log.line(&format!("second router ended: {report:?}"));
+            Some(report)
+        }
+        _ => None,
+    };
     let mut trial = result?;
+    if ctx.workload.failover.is_some() && !killed.as_ref().is_some_and(|k| k.killed) {
+        return Err(Status::Failed(format!(
+            "the second router was not ended by SIGKILL: {killed:?}"
+        )));
+    }
+    trial.killed = killed;
     if !stop.clean {
         return Err(Status::Failed(format!(
             "router did not shut down cleanly on SIGTERM: {stop:?}"
@@ -437,6 +486,7 @@ fn run_trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &mut Log) -> Result<T
 fn measure(
     ctx: &TrialCtx<'_>,
     router: &RouterProcess,
+    victim: Option<u32>,
     progress: &Progress,
     log: &mut Log,
 ) -> Result<Trial, Status> {
@@ -448,6 +498,7 @@ fn measure(
             duration_ms: w.warmup.duration_ms,
             rate: None,
             histogram: false,
+            timeline_ms: None,
         };
         run_phase(ctx, router, "warmup", &spec, progress)?;
     }
@@ -462,14 +513,57 @@ fn measure(
     let mut responses = 0.0;
     let mut client_errors = 0.0;
     for phase in &w.phases {
+        let failover_here = w.failover.is_some() && phase.role == Role::Latency;
         let spec = LoadSpec {
             model: phase.model,
             connections: phase.connections,
             duration_ms: phase.duration_ms,
             rate: phase.rate,
             histogram: phase.role == Role::Latency,
+            timeline_ms: failover_here.then_some(crate::failover::BUCKET_MS),
         };
-        let mut result = run_phase(ctx, router, &phase.name, &spec, progress)?;
+        let mut result = match (failover_here, victim) {
+            (true, Some(pid)) => {
+                let kill_after = Duration::from_millis(w.failover.map_or(0, |f| f.kill_after_ms));
+                // The kill is timed from the load generator's start; its own start (after
+                // connecting) is read back from the timeline, so the offset is exact.
+                let killer = std::thread::spawn(move || {
+                    std::thread::sleep(kill_after);
+                    RouterProcess::sigkill(pid);
+                    std::time::SystemTime::now()
+                });
+                let result = run_phase(ctx, router, &phase.name, &spec, progress);
+                let killed_at = killer.join().expect("the kill thread does not panic");
+                let mut result = result?;
+                let start_us = num(&result, &["timeline", "start_unix_us"]);
+                let killed_us = killed_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(f64::NAN, |d| d.as_micros() as f64);
+                let kill_ms = (killed_us - start_us) / 1e3;
+                log.line(&format!(
+                    "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
+                    phase.name
+                ));
+                let fm = crate::failover::metrics(
+                    &result["timeline"],
+                    kill_ms,
+                    phase.duration_ms as f64,
+                )
+                .map_err(|e| failed("failover metrics", e))?;
+                result["failover"] = json!({"kill_ms": round3(kill_ms)});
+                trial
+                    .metrics
+                    .insert("failover_lost_requests".into(), fm.lost_requests);
+                trial
+                    .metrics
+                    .insert("failover_recovery_ms".into(), round3(fm.recovery_ms));
+                trial
+                    .metrics
+                    .insert("failover_p99_ms".into(), round4(fm.p99_ms));
+                result
+            }
+            _ => run_phase(ctx, router, &phase.name, &spec, progress)?,
+        };
         responses += num(&result, &["responses"]);
         client_errors += ["connect", "timeout", "io", "status"]
             .iter()
@@ -659,7 +753,7 @@ impl RunState {
         } else {
             crate::exit::BENCH_FAILED
         };
-        json!({
+        let mut doc = json!({
             "schema_version": SCHEMA_VERSION,
             "kind": "perf_run",
             "timestamp": artifacts::now_rfc3339(),
@@ -681,8 +775,16 @@ impl RunState {
             },
             "phases": self.trials.iter().map(|t| json!(t.phases)).collect::<Vec<_>>(),
             "router_stop": self.trials.iter().map(|t| json!(t.stop)).collect::<Vec<_>>(),
-            "histograms": { "latency": self.trials.iter().map(|t| t.histogram.clone().unwrap_or(Value::Null)).collect::<Vec<_>>() },
-        })
+                        "histograms": { "latency": self.trials.iter().map(|t| t.histogram.clone().unwrap_or(Value::Null)).collect::<Vec<_>>() },
+        });
+        if w.failover.is_some() {
+            // How each trial's second router ended: killed with SIGKILL, as planned.
+            doc["failover"] = json!({
+                "kill_after_ms": w.failover.map(|f| f.kill_after_ms),
+                "router_killed": self.trials.iter().map(|t| json!(t.killed)).collect::<Vec<_>>(),
+            });
+        }
+        doc
     }
 }
 

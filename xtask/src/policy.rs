@@ -553,6 +553,24 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_failover_policy_parses_with_absolute_rules() {
+        let text = include_str!("../../perf/policy_failover_nats.json");
+        let p = parse_str(text, "perf/policy_failover_nats.json").unwrap();
+        assert_eq!(
+            p.rules["failover_lost_requests"].check,
+            Check::Absolute(Bounds {
+                max: Some(9.0),
+                ..Bounds::default()
+            })
+        );
+        assert!(
+            p.rules
+                .values()
+                .all(|r| matches!(r.check, Check::Absolute(_)))
+        );
+    }
+
+    #[test]
     fn the_committed_cp1_policy_parses() {
         let p = parse_str(CP1, "perf/policy_cp1.json").unwrap();
         assert_eq!(p.rules.len(), 8);

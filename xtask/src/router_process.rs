@@ -200,6 +200,35 @@ impl RouterProcess {
     fn kill(&self) {
         let _ = self.handle.kill();
     }
+
+    /// Sends SIGKILL to `pid` (a router this harness started and has not reaped), from any
+    /// thread: the failover workload kills one router mid-phase while another thread waits
+    /// on the load generator.
+    pub fn sigkill(pid: u32) {
+        // SAFETY: kill(2) on a child we started; until it is reaped its pid cannot be reused.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+
+    /// Reaps a router that was sent SIGKILL on purpose (see [`RouterProcess::sigkill`]);
+    /// `killed` says whether SIGKILL is what ended it.
+    pub fn reap_killed(self, grace: Duration) -> StopReport {
+        use std::os::unix::process::ExitStatusExt;
+        match self.handle.wait_timeout(grace) {
+            Ok(Some(out)) => StopReport {
+                clean: false,
+                exit_code: out.status.code(),
+                killed: out.status.signal() == Some(libc::SIGKILL),
+            },
+            _ => {
+                self.kill();
+                StopReport {
+                    clean: false,
+                    exit_code: None,
+                    killed: true,
+                }
+            }
+        }
+    }
 }
 
 impl Drop for RouterProcess {

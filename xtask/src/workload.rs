@@ -19,6 +19,17 @@ pub struct Workload {
     /// How the load reaches the router; `--transport` overrides it.
     #[serde(default)]
     pub transport: Transport,
+    /// Two routers in one NATS queue group, one SIGKILLed during the latency phase.
+    #[serde(default)]
+    pub failover: Option<Failover>,
+}
+
+/// The failover scenario: a second router joins the first in the NATS queue group, and
+/// `kill_after_ms` into the latency phase it is killed with SIGKILL.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    pub kill_after_ms: u64,
 }
 
 /// How requests travel from the load generator to the router.
@@ -194,6 +205,20 @@ impl Workload {
                 bail!(
                     "{}: the sequential phase uses exactly 1 connection",
                     at("connections")
+                );
+            }
+        }
+        if let Some(f) = &self.failover {
+            if self.transport != Transport::Nats {
+                bail!("field `failover`: needs `\"transport\": \"nats\"` (a queue group)");
+            }
+            let Some(phase) = self.phases.iter().find(|p| p.role == Role::Latency) else {
+                bail!("field `failover`: the kill happens in the latency phase, and there is none");
+            };
+            if f.kill_after_ms == 0 || f.kill_after_ms >= phase.duration_ms {
+                bail!(
+                    "field `failover.kill_after_ms`: expected inside the latency phase, 1..{}",
+                    phase.duration_ms
                 );
             }
         }
@@ -383,6 +408,38 @@ mod tests {
                 err.contains(expect),
                 "replacing {from} -> {to}: `{err}` lacks `{expect}`"
             );
+        }
+    }
+
+    #[test]
+    fn failover_needs_nats_and_a_kill_inside_the_latency_phase() {
+        let with = |extra: &str| {
+            GOOD.replacen(
+                r#""description": "test","#,
+                &format!(r#""description": "test", {extra}"#),
+                1,
+            )
+        };
+        let ok = with(r#""transport": "nats", "failover": {"kill_after_ms": 50},"#);
+        let w = Workload::parse(&ok).unwrap();
+        assert_eq!(w.failover.map(|f| f.kill_after_ms), Some(50));
+        for (extra, expect) in [
+            (r#""failover": {"kill_after_ms": 50},"#, "needs"),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 100},"#,
+                "failover.kill_after_ms",
+            ),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 0},"#,
+                "failover.kill_after_ms",
+            ),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 50, "at": 1},"#,
+                "unknown field `at`",
+            ),
+        ] {
+            let err = format!("{:#}", Workload::parse(&with(extra)).unwrap_err());
+            assert!(err.contains(expect), "{extra}: `{err}` lacks `{expect}`");
         }
     }
 

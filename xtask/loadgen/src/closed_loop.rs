@@ -77,7 +77,9 @@ async fn drive(
         }
         let sent_at = Instant::now();
         let outcome = client.exchange().await;
-        client.stats.record(outcome, sent_at.elapsed());
+        client
+            .stats
+            .record_timed(outcome, sent_at - start, sent_at.elapsed());
     }
     WorkerResult {
         stats: client.stats,

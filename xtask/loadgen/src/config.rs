@@ -83,6 +83,8 @@ pub struct Config {
     pub histogram: bool,
     /// Where to keep `elapsed_ms responses` up to date while the run goes (for live rps).
     pub progress_file: Option<std::path::PathBuf>,
+    /// `Some(width)`: also report per-bucket counts and latencies over the run (`timeline`).
+    pub timeline: Option<Duration>,
 }
 
 impl Config {
@@ -122,6 +124,7 @@ impl Config {
             ("duration-ms", self.duration.is_zero()),
             ("max-requests", self.max_requests == 0),
             ("timeout-ms", self.timeout.is_zero()),
+            ("timeline-ms", self.timeline.is_some_and(|t| t.is_zero())),
         ] {
             if zero {
                 return Err(ConfigError::Zero { flag });
@@ -326,6 +329,7 @@ mod tests {
             cpu: None,
             histogram: false,
             progress_file: None,
+            timeline: None,
         }
     }
 

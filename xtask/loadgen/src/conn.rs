@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 use crate::config::{Config, Method, Transport};
-use crate::stats::{Outcome, Stats};
+use crate::stats::{Outcome, Stats, Timeline};
 
 /// What every request of the run has in common; built once, shared by all connections.
 #[derive(Debug)]
@@ -35,6 +35,8 @@ pub struct Target {
     /// Responses so far over all connections, for live progress only (the report counts
     /// per connection).
     pub responses: AtomicU64,
+    /// `--timeline-ms`: every connection's stats keep a timeline with buckets this wide.
+    timeline: Option<Duration>,
 }
 
 impl Target {
@@ -57,6 +59,7 @@ impl Target {
                 Transport::Nats { subject } => Some(subject.as_str().into()),
             },
             responses: AtomicU64::new(0),
+            timeline: cfg.timeline,
         })
     }
 }
@@ -136,12 +139,16 @@ impl Client {
         } else {
             index % target.bodies.len()
         };
+        let stats = Stats {
+            timeline: target.timeline.map(Timeline::new),
+            ..Stats::default()
+        };
         Client {
             target,
             conn: None,
             backoff: Backoff::new(),
             next_body,
-            stats: Stats::default(),
+            stats,
         }
     }
 

@@ -68,6 +68,10 @@ pub struct Flags {
     /// can show live throughput.
     #[arg(long, value_name = "FILE")]
     pub progress_file: Option<PathBuf>,
+    /// Also report a timeline in buckets of N ms: per bucket, requests answered 2xx by
+    /// completion time, and timeouts, errors and latencies by intended send time.
+    #[arg(long, value_name = "N")]
+    pub timeline_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -134,6 +138,7 @@ impl Flags {
             cpu: self.cpu,
             histogram: self.histogram,
             progress_file: self.progress_file,
+            timeline: self.timeline_ms.map(Duration::from_millis),
         };
         cfg.validate()?;
         Ok(cfg)

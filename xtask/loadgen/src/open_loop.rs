@@ -237,14 +237,18 @@ async fn drive(
         if intended.elapsed() >= timeout {
             // It waited out the whole timeout for a free connection: from the client's side
             // that is a timed-out request, and counting it keeps a stall visible.
-            client.stats.record(Outcome::Timeout, Duration::ZERO);
+            client
+                .stats
+                .record_timed(Outcome::Timeout, intended - start, intended.elapsed());
             continue;
         }
         queue.in_flight.fetch_add(1, Ordering::Relaxed);
         queue.sent.notify_one();
         let outcome = client.exchange().await;
         queue.in_flight.fetch_sub(1, Ordering::Relaxed);
-        client.stats.record(outcome, intended.elapsed());
+        client
+            .stats
+            .record_timed(outcome, intended - start, intended.elapsed());
     }
     WorkerResult {
         stats: client.stats,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Transport};
 use crate::coord::WorkerResult;
-use crate::stats::{self, Stats};
+use crate::stats::{self, Stats, Timeline};
 
 /// One run's results. Invariants: `requests_sent == responses + errors.timeout + errors.io`,
 /// `responses == ok + errors.status`, and the latency percentiles never decrease.
@@ -43,6 +43,9 @@ pub struct Report {
     pub affinity: Option<Vec<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub histogram: Option<EncodedHistogram>,
+    /// `--timeline-ms`: the run in buckets; absent without the flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineReport>,
     /// Successful connection attempts; zero means the target could not be reached at all.
     #[serde(skip)]
     pub connects: u64,
@@ -74,6 +77,53 @@ pub struct Latency {
     pub p99: Option<f64>,
     pub p999: Option<f64>,
     pub max: Option<f64>,
+}
+
+/// The run over time. Bucket i covers `[i, i+1) * bucket_ms` after the common start, which
+/// was at `start_unix_us` on the wall clock (so a harness can place its own events on it).
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub bucket_ms: f64,
+    pub start_unix_us: u64,
+    pub buckets: Vec<TimelineBucket>,
+}
+
+/// One bucket: `ok` by completion time; the rest by intended send time.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineBucket {
+    pub ok: u64,
+    pub timeouts: u64,
+    pub errors: u64,
+    pub latency_p99_ms: Option<f64>,
+    /// All latencies of the bucket, so windows of buckets merge exactly.
+    pub histogram: EncodedHistogram,
+}
+
+impl TimelineReport {
+    fn new(timeline: &Timeline, start: Instant) -> TimelineReport {
+        let start_wall = std::time::SystemTime::now()
+            .checked_sub(start.elapsed())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let start_unix_us = start_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        TimelineReport {
+            bucket_ms: timeline.bucket.as_secs_f64() * 1e3,
+            start_unix_us,
+            buckets: timeline
+                .buckets
+                .iter()
+                .map(|b| TimelineBucket {
+                    ok: b.ok,
+                    timeouts: b.timeouts,
+                    errors: b.errors,
+                    latency_p99_ms: (!b.hist.is_empty())
+                        .then(|| b.hist.value_at_quantile(0.99) as f64 / 1e6),
+                    histogram: encode_histogram(&b.hist),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -138,6 +188,10 @@ impl Report {
             latency_ms: Latency::from_histogram(&stats.hist),
             affinity,
             histogram: cfg.histogram.then(|| encode_histogram(&stats.hist)),
+            timeline: cfg.timeline.map(|width| {
+                let empty = Timeline::new(width);
+                TimelineReport::new(stats.timeline.as_ref().unwrap_or(&empty), start)
+            }),
             connects: stats.connects,
             send_lag: cfg.rate.map(|_| SendLag::new(workers)),
         }

@@ -39,6 +39,95 @@ pub struct Stats {
     pub connects: u64,
     pub timeouts: u64,
     pub io_errors: u64,
+    /// `--timeline-ms`: the same outcomes spread over time; `None` when not asked for.
+    pub timeline: Option<Timeline>,
+}
+
+/// Outcomes over the run in fixed-width buckets. 2xx responses go to the bucket of their
+/// completion (that is throughput as the client sees it); timeouts, errors and latencies go
+/// to the bucket of the request's intended send time (the open model's schedule), so a
+/// window around an event holds exactly the requests scheduled in it.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub bucket: Duration,
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    /// 2xx responses that completed in this bucket.
+    pub ok: u64,
+    /// Requests scheduled in this bucket that timed out.
+    pub timeouts: u64,
+    /// Requests scheduled in this bucket that failed otherwise (connection, non-2xx).
+    pub errors: u64,
+    /// Latency of the responses to requests scheduled in this bucket, in nanoseconds.
+    pub hist: Histogram<u64>,
+}
+
+impl Timeline {
+    pub fn new(bucket: Duration) -> Timeline {
+        Timeline {
+            bucket,
+            buckets: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, since_start: Duration) -> &mut Bucket {
+        let width = self.bucket.as_nanos().max(1);
+        let i = usize::try_from(since_start.as_nanos() / width).unwrap_or(usize::MAX);
+        // A bucket past an hour of 1 ms buckets is a clock quirk, not a run: clamp it.
+        let i = i.min(3_600_000);
+        if self.buckets.len() <= i {
+            self.buckets.resize_with(i + 1, Bucket::new);
+        }
+        &mut self.buckets[i]
+    }
+
+    /// Records one request scheduled `intended` after the start that ended after `latency`.
+    pub fn record(&mut self, outcome: Outcome, intended: Duration, latency: Duration) {
+        match outcome {
+            Outcome::Response(status) => {
+                record_ns(&mut self.at(intended).hist, latency);
+                if (200..300).contains(&status) {
+                    self.at(intended + latency).ok += 1;
+                } else {
+                    self.at(intended).errors += 1;
+                }
+            }
+            Outcome::Timeout => self.at(intended).timeouts += 1,
+            Outcome::Io => self.at(intended).errors += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Timeline) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize_with(other.buckets.len(), Bucket::new);
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            mine.ok += theirs.ok;
+            mine.timeouts += theirs.timeouts;
+            mine.errors += theirs.errors;
+            mine.hist
+                .add(&theirs.hist)
+                .expect("auto-resizing histograms always merge");
+        }
+    }
+}
+
+impl Bucket {
+    fn new() -> Bucket {
+        // Two significant digits: a timeline bucket needs its p99, not exact tails.
+        let mut hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 2)
+            .expect("constant histogram bounds are valid");
+        hist.auto(true);
+        Bucket {
+            ok: 0,
+            timeouts: 0,
+            errors: 0,
+            hist,
+        }
+    }
 }
 
 /// An empty nanosecond histogram, sized for 60 s and auto-resizing past that.
@@ -73,6 +162,7 @@ impl Default for Stats {
             connects: 0,
             timeouts: 0,
             io_errors: 0,
+            timeline: None,
         }
     }
 }
@@ -115,12 +205,55 @@ impl Stats {
         self.connects += other.connects;
         self.timeouts += other.timeouts;
         self.io_errors += other.io_errors;
+        match (&mut self.timeline, &other.timeline) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.timeline = Some(theirs.clone()),
+            _ => {}
+        }
+    }
+
+    /// Records the end of one request and, with a timeline, when it was scheduled.
+    pub fn record_timed(&mut self, outcome: Outcome, intended: Duration, latency: Duration) {
+        self.record(outcome, latency);
+        if let Some(timeline) = &mut self.timeline {
+            timeline.record(outcome, intended, latency);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeline_buckets_by_intended_and_completion_time() {
+        let ms = Duration::from_millis;
+        let mut a = Stats {
+            timeline: Some(Timeline::new(ms(100))),
+            ..Stats::default()
+        };
+        a.record_timed(Outcome::Response(200), ms(50), ms(120));
+        a.record_timed(Outcome::Timeout, ms(150), ms(500));
+        let mut b = Stats {
+            timeline: Some(Timeline::new(ms(100))),
+            ..Stats::default()
+        };
+        b.record_timed(Outcome::Io, ms(310), ms(0));
+        b.record_timed(Outcome::Response(503), ms(10), ms(1));
+        a.merge(&b);
+        let t = a.timeline.unwrap();
+        assert_eq!(t.buckets.len(), 4);
+        // The 2xx scheduled at 50 ms completed at 170 ms: bucket 1.
+        assert_eq!(
+            t.buckets.iter().map(|b| b.ok).collect::<Vec<_>>(),
+            [0, 1, 0, 0]
+        );
+        assert_eq!(t.buckets[1].timeouts, 1);
+        assert_eq!(t.buckets[0].errors, 1);
+        assert_eq!(t.buckets[3].errors, 1);
+        assert_eq!(t.buckets[0].hist.len(), 2);
+        assert_eq!(a.sent, 4);
+    }
 
     #[test]
     fn counts_stay_consistent_through_merge() {

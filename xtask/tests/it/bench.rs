@@ -421,3 +421,49 @@ fn missing_nats_server_is_bad_input_with_the_install_hint() {
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
 }
+
+/// The failover workload shortened: two debug routers in one queue group, one SIGKILLed
+/// 800 ms into a 2 s open-loop phase at a low rate.
+#[test]
+fn failover_kills_one_router_and_measures_the_recovery() {
+    if !have_nats_server("failover_kills_one_router_and_measures_the_recovery") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("failover.json");
+    std::fs::write(
+        &w,
+        r#"{
+      "name": "failover-test", "description": "test workload", "transport": "nats",
+      "failover": {"kill_after_ms": 800},
+      "warmup": {"duration_ms": 200, "connections": 2},
+      "phases": [
+        {"name": "failover", "role": "latency", "model": "open", "connections": 8, "duration_ms": 2000, "rate": 300}
+      ],
+      "mix": {"seed": 1, "distinct_bodies": 64, "templates": [
+        {"name": "weighted", "weight": 1, "tenant_id": "acme", "task_type": "chat"}
+      ]}
+    }"#,
+    )
+    .unwrap();
+    let out = bench(dir.path(), &w, &["--trials", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let run = artifacts(dir.path());
+    assert_eq!(run["run"]["status"], "ok");
+    let lost = f(&run, "failover_lost_requests");
+    assert!((0.0..10.0).contains(&lost), "lost {lost}");
+    let recovery = f(&run, "failover_recovery_ms");
+    assert!((0.0..=1200.0).contains(&recovery), "recovery {recovery}");
+    let p99 = f(&run, "failover_p99_ms");
+    assert!(p99 > 0.0 && p99 <= 600.0, "p99 {p99}");
+    let killed = &run["failover"]["router_killed"][0];
+    assert_eq!(killed["killed"], true, "{killed}");
+    assert_eq!(run["router_stop"][0]["clean"], true);
+    // The timeline's kill offset is close to the planned one (the loadgen connects first).
+    let kill_ms = run["phases"][0]["failover"]["failover"]["kill_ms"]
+        .as_f64()
+        .unwrap();
+    assert!((600.0..=800.0).contains(&kill_ms), "kill at {kill_ms} ms");
+}

@@ -182,6 +182,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
         cpu: None,
         histogram: false,
         progress_file: None,
+        timeline: None,
     }
 }
 

@@ -71,6 +71,15 @@ pub struct BenchArgs {
     /// for the run). Default: the workload's `transport`, else http.
     #[arg(long, value_enum)]
     pub transport: Option<crate::workload::Transport>,
+    /// After the trials, count the router's instructions per request: `callgrind` runs it
+    /// under valgrind for a fixed request count (min(trials, 3) counting runs) and records
+    /// `instructions_per_req`. Needs valgrind on PATH.
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub counters: Option<crate::counters::Counters>,
+    /// Requests per counting run with `--counters` (each run also does half as many, to
+    /// cancel start-up and shutdown).
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub counter_requests: u64,
     /// Extra flag passed to the router (repeatable), e.g. `--router-arg=--max-inflight=64`.
     #[arg(long = "router-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub router_args: Vec<String>,

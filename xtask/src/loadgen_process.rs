@@ -18,6 +18,8 @@ pub struct LoadSpec {
     pub histogram: bool,
     /// `Some(ms)`: ask for a timeline in buckets this wide (`--timeline-ms`).
     pub timeline_ms: Option<u64>,
+    /// `Some(n)`: stop after n requests (`--max-requests`), for a fixed-count run.
+    pub max_requests: Option<u64>,
 }
 
 /// Where the load generator is and what it sends.
@@ -83,6 +85,9 @@ impl Loadgen {
         }
         if spec.histogram {
             args.push("--histogram".into());
+        }
+        if let Some(n) = spec.max_requests {
+            args.extend(["--max-requests".into(), n.to_string()]);
         }
         if let Some(ms) = spec.timeline_ms {
             args.extend(["--timeline-ms".into(), ms.to_string()]);

@@ -4,6 +4,7 @@ mod affinity;
 mod artifacts;
 mod changepoint;
 mod ci;
+mod counters;
 mod env_info;
 mod evaluate;
 mod exit;

@@ -151,6 +151,10 @@ fn run_arms(
         Transport::Nats => Some(crate::nats_server::version()?),
         Transport::Http => None,
     };
+    let valgrind_version = match args.counters {
+        Some(crate::counters::Counters::Callgrind) => Some(crate::counters::valgrind_version()?),
+        None => None,
+    };
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
     let started = Instant::now();
@@ -231,6 +235,7 @@ fn run_arms(
             let specs: Vec<RouterSpec> = arms
                 .iter()
                 .map(|arm| RouterSpec {
+                    prefix_args: Vec::new(),
                     bin: arm
                         .router_bin
                         .clone()
@@ -286,6 +291,47 @@ fn run_arms(
                     }
                 }
             }
+            if status == Status::Ok && args.counters.is_some() {
+                // Over HTTP, whatever the transport: the count is of the router's own work.
+                let counting_loadgen = Loadgen {
+                    nats_url: None,
+                    progress_file: None,
+                    timeout_ms: 60_000,
+                    ..loadgen.clone()
+                };
+                let router_args: Vec<String> = args.router_args.clone();
+                'counting: for n in 1..=args.trials.min(crate::counters::MAX_RUNS) {
+                    for (run, spec) in runs.iter_mut().zip(&specs) {
+                        progress.note(&format!(
+                            "counting run {n}: router under callgrind, {} requests",
+                            args.counter_requests
+                        ));
+                        log.flush();
+                        let ctx = crate::counters::CountCtx {
+                            router_bin: &spec.bin,
+                            router_args: &router_args,
+                            router_env_remove: &spec.env_remove,
+                            cpus: spec.cpus.clone(),
+                            loadgen: &counting_loadgen,
+                            workdir: tmp.path(),
+                            log: &log_path,
+                            deadline,
+                        };
+                        match crate::counters::instructions_per_req(&ctx, args.counter_requests) {
+                            Ok(ipr) => {
+                                log.line(&format!(
+                                    "counting run {n}: {ipr:.1} instructions/request"
+                                ));
+                                run.instructions_per_req.push(round3(ipr));
+                            }
+                            Err(e) => {
+                                status = Status::Failed(format!("counting run {n}: {e:#}"));
+                                break 'counting;
+                            }
+                        }
+                    }
+                }
+            }
             status
         }
     };
@@ -303,6 +349,11 @@ fn run_arms(
         let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
         let mut env = environment(&sh, args, &workload, run, pin);
         env["transport"] = json!(transport.as_str());
+        if let (Some(counters), Some(version)) = (args.counters, &valgrind_version) {
+            env["counters"] = json!(counters.as_str());
+            env["valgrind_version"] = json!(version);
+            env["counter_requests"] = json!(args.counter_requests);
+        }
         if let Some(version) = &nats_version {
             // A real nats-server on loopback, not an in-process stand-in.
             env["nats_mode"] = json!("real");
@@ -499,6 +550,7 @@ fn measure(
             rate: None,
             histogram: false,
             timeline_ms: None,
+            max_requests: None,
         };
         run_phase(ctx, router, "warmup", &spec, progress)?;
     }
@@ -521,6 +573,7 @@ fn measure(
             rate: phase.rate,
             histogram: phase.role == Role::Latency,
             timeline_ms: failover_here.then_some(crate::failover::BUCKET_MS),
+            max_requests: None,
         };
         let mut result = match (failover_here, victim) {
             (true, Some(pid)) => {
@@ -697,6 +750,8 @@ fn compact(v: &Value) -> String {
 #[derive(Debug, Default)]
 struct RunState {
     trials: Vec<Trial>,
+    /// `--counters`: one value per counting run (not per trial).
+    instructions_per_req: Vec<f64>,
     router_bin: Option<PathBuf>,
 }
 
@@ -745,6 +800,21 @@ impl RunState {
                 spread.insert(
                     name.clone(),
                     json!({"min": min, "max": max, "spread_pct": spread_pct(&finite)}),
+                );
+            }
+        }
+        if !self.instructions_per_req.is_empty() {
+            let vals = &self.instructions_per_req;
+            let name = "instructions_per_req".to_string();
+            metrics.insert(name.clone(), median(vals).map_or(Value::Null, |m| json!(m)));
+            samples.insert(name.clone(), json!(vals));
+            if let (Some(min), Some(max)) = (
+                vals.iter().copied().reduce(f64::min),
+                vals.iter().copied().reduce(f64::max),
+            ) {
+                spread.insert(
+                    name,
+                    json!({"min": min, "max": max, "spread_pct": spread_pct(vals)}),
                 );
             }
         }

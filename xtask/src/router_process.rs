@@ -15,6 +15,9 @@ use crate::affinity;
 #[derive(Debug, Clone)]
 pub struct RouterSpec {
     pub bin: PathBuf,
+    /// Arguments before `--listen`: for a wrapper such as valgrind, `bin` is the wrapper and
+    /// these are its flags followed by the router binary. Empty for a plain router.
+    pub prefix_args: Vec<String>,
     /// Extra flags after `--listen 127.0.0.1:0`.
     pub args: Vec<String>,
     /// Environment set for the router only.
@@ -57,7 +60,8 @@ impl RouterProcess {
             .append(true)
             .open(log)
             .with_context(|| format!("opening router log {}", log.display()))?;
-        let mut args = vec!["--listen".to_string(), "127.0.0.1:0".to_string()];
+        let mut args = spec.prefix_args.clone();
+        args.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
         args.extend(spec.args.iter().cloned());
         let mut expr = duct::cmd(&spec.bin, &args)
             .dir(workdir)

@@ -467,3 +467,77 @@ fn failover_kills_one_router_and_measures_the_recovery() {
         .unwrap();
     assert!((600.0..=800.0).contains(&kill_ms), "kill at {kill_ms} ms");
 }
+
+/// `--counters callgrind` on the debug router with a small request count: the counting run
+/// records a positive `instructions_per_req`, one sample per counting run.
+#[test]
+fn callgrind_counts_instructions_per_request() {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "\n*** SKIP callgrind_counts_instructions_per_request: `valgrind` is not on PATH \
+             (install it: apt-get install valgrind) ***\n"
+        );
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 200);
+    let out = bench(
+        dir.path(),
+        &w,
+        &[
+            "--trials",
+            "1",
+            "--no-warmup",
+            "--counters",
+            "callgrind",
+            "--counter-requests",
+            "200",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let run = artifacts(dir.path());
+    assert_eq!(run["env"]["counters"], "callgrind");
+    let ipr = f(&run, "instructions_per_req");
+    assert!(ipr > 0.0, "instructions_per_req = {ipr}");
+    assert_eq!(
+        run["samples"]["instructions_per_req"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn missing_valgrind_is_bad_input_with_the_install_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 100);
+    let (router, loadgen) = binaries();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "perf-bench",
+            "--counters",
+            "callgrind",
+            "--no-build",
+            "--workload",
+        ])
+        .arg(&w)
+        .arg("--router-bin")
+        .arg(router)
+        .arg("--loadgen-bin")
+        .arg(loadgen)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("artifacts"))
+        .env("PATH", dir.path())
+        .output()
+        .expect("running xtask");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("apt-get install valgrind"), "{stderr}");
+}

@@ -109,16 +109,22 @@ impl RouterProcess {
         Ok(router)
     }
 
+    /// An error if the router has already exited (it cannot become ready any more).
+    fn bail_if_exited(&self, before: &str) -> Result<()> {
+        if let Some(out) = self
+            .handle
+            .try_wait()
+            .context("checking the router process")?
+        {
+            bail!("router exited before {before} ({})", out.status);
+        }
+        Ok(())
+    }
+
     /// Polls the router's stdout file for `router listening on ADDR`.
     fn read_addr(&self, stdout_path: &Path, deadline: Instant) -> Result<SocketAddr> {
         loop {
-            if let Some(out) = self
-                .handle
-                .try_wait()
-                .context("checking the router process")?
-            {
-                bail!("router exited before listening ({})", out.status);
-            }
+            self.bail_if_exited("listening")?;
             let text = std::fs::read_to_string(stdout_path).unwrap_or_default();
             if let Some(line) = text.lines().find(|l| l.starts_with("router listening on ")) {
                 let addr: SocketAddr = line["router listening on ".len()..]
@@ -141,13 +147,7 @@ impl RouterProcess {
 
     fn wait_ready(&self, deadline: Instant) -> Result<()> {
         loop {
-            if let Some(out) = self
-                .handle
-                .try_wait()
-                .context("checking the router process")?
-            {
-                bail!("router exited before it was ready ({})", out.status);
-            }
+            self.bail_if_exited("it was ready")?;
             if matches!(http_get(self.addr, "/ready"), Ok((200, _))) {
                 return Ok(());
             }

@@ -55,9 +55,16 @@ fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
 }
 
 fn bench(dir: &Path, workload: &Path, extra: &[&str]) -> Output {
+    bench_command(dir, workload, extra)
+        .output()
+        .expect("running xtask")
+}
+
+/// `xtask perf-bench` on prebuilt debug binaries, artifacts under `dir`.
+fn bench_command(dir: &Path, workload: &Path, extra: &[&str]) -> Command {
     let (router, loadgen) = binaries();
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("perf-bench")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("perf-bench")
         .arg("--workload")
         .arg(workload)
         .arg("--no-build")
@@ -67,9 +74,22 @@ fn bench(dir: &Path, workload: &Path, extra: &[&str]) -> Output {
         .arg(loadgen)
         .arg("--artifacts-dir")
         .arg(dir.join("artifacts"))
-        .args(extra)
+        .args(extra);
+    cmd
+}
+
+/// perf-bench with an empty PATH, so an external tool it needs cannot be found: exit 2
+/// with the tool's install hint.
+fn assert_missing_tool_hint(extra: &[&str], hint: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 100);
+    let out = bench_command(dir.path(), &w, extra)
+        .env("PATH", dir.path())
         .output()
-        .expect("running xtask")
+        .expect("running xtask");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(hint), "{stderr}");
 }
 
 /// The three artifacts of one run, and the run JSON parsed.
@@ -395,31 +415,7 @@ fn nats_transport_runs_through_a_real_nats_server() {
 
 #[test]
 fn missing_nats_server_is_bad_input_with_the_install_hint() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = tiny_workload(dir.path(), 100);
-    let (router, loadgen) = binaries();
-    // An empty PATH: no nats-server to find.
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "perf-bench",
-            "--transport",
-            "nats",
-            "--no-build",
-            "--workload",
-        ])
-        .arg(&w)
-        .arg("--router-bin")
-        .arg(router)
-        .arg("--loadgen-bin")
-        .arg(loadgen)
-        .arg("--artifacts-dir")
-        .arg(dir.path().join("artifacts"))
-        .env("PATH", dir.path())
-        .output()
-        .expect("running xtask");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("apt-get install nats-server"), "{stderr}");
+    assert_missing_tool_hint(&["--transport", "nats"], "apt-get install nats-server");
 }
 
 /// The failover workload shortened: two debug routers in one queue group, one SIGKILLed
@@ -516,28 +512,5 @@ fn callgrind_counts_instructions_per_request() {
 
 #[test]
 fn missing_valgrind_is_bad_input_with_the_install_hint() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = tiny_workload(dir.path(), 100);
-    let (router, loadgen) = binaries();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "perf-bench",
-            "--counters",
-            "callgrind",
-            "--no-build",
-            "--workload",
-        ])
-        .arg(&w)
-        .arg("--router-bin")
-        .arg(router)
-        .arg("--loadgen-bin")
-        .arg(loadgen)
-        .arg("--artifacts-dir")
-        .arg(dir.path().join("artifacts"))
-        .env("PATH", dir.path())
-        .output()
-        .expect("running xtask");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("apt-get install valgrind"), "{stderr}");
+    assert_missing_tool_hint(&["--counters", "callgrind"], "apt-get install valgrind");
 }

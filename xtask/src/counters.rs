@@ -15,7 +15,8 @@ use crate::workload::Model;
 pub const INSTALL_HINT: &str = "apt-get install valgrind";
 
 /// Which instruction counter `--counters` selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Counters {
     /// valgrind's callgrind: all of the router's threads, slow (about 50x) but exact.
     Callgrind,

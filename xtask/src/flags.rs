@@ -35,12 +35,19 @@ pub enum Command {
 /// Flags shared by every command that runs the benchmark.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Workload name (`perf/workloads/<NAME>.json`) or a path to a workload file.
+    /// Workload name (`perf/workloads/<NAME>.json`) or a path to a workload file;
+    /// `components` runs the in-process component benchmarks.
     #[arg(long, default_value = "cp1")]
     pub workload: String,
-    /// Number of trials; each trial starts a fresh router.
-    #[arg(long, default_value_t = 5)]
-    pub trials: u32,
+    /// Run a suite instead of one workload: `components` (in-process benchmarks of the
+    /// router's parts), `scenarios` (every scenario workload), `all` (every workload under
+    /// perf/workloads, then the components).
+    #[arg(long, value_enum, conflicts_with = "workload")]
+    pub suite: Option<crate::suite::Suite>,
+    /// Number of trials; each trial starts a fresh router. Default: the workload's
+    /// `trials`, else 5. For `components`: samples per benchmark (default 20).
+    #[arg(long)]
+    pub trials: Option<u32>,
     /// Skip the warm-up before each trial.
     #[arg(long)]
     pub no_warmup: bool,

@@ -4,6 +4,7 @@ mod affinity;
 mod artifacts;
 mod changepoint;
 mod ci;
+mod components;
 mod counters;
 mod env_info;
 mod evaluate;
@@ -28,8 +29,11 @@ mod project;
 mod publish;
 mod router_process;
 mod run_file;
+mod scenario;
 mod stats;
+mod suite;
 mod svg;
+mod trial;
 mod workload;
 
 use std::process::ExitCode;
@@ -52,6 +56,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::PerfBench(args) if args.bench.suite.is_some() => {
+            suite::bench(&args, args.bench.suite.expect("matched"))
+        }
+        Command::PerfGate(args) if args.bench.suite.is_some() => {
+            suite::gate(&args, args.bench.suite.expect("matched"))
+        }
+        Command::PerfBaselineBump(args) if args.bench.suite.is_some() => Err(anyhow::anyhow!(
+            "--suite: a bump replaces one baseline; name its workload with --workload"
+        )),
         Command::PerfBench(args) => perf_bench::run_command(&args).map(|o| {
             if o.failed {
                 exit::BENCH_FAILED

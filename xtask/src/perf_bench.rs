@@ -2,7 +2,6 @@
 //! workload for N trials (a fresh router each), collect metrics, and always write the
 //! artifacts (raw run JSON, router log, Markdown summary), also when the run fails.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,18 +11,22 @@ use xshell::{Shell, cmd};
 
 use crate::artifacts;
 use crate::flags::{BenchArgs, PerfBenchArgs};
-use crate::loadgen_process::{LoadError, LoadSpec, Loadgen, phase_budget};
+use crate::loadgen_process::Loadgen;
 use crate::nats_server::NatsServer;
 use crate::progress::Progress;
-use crate::router_process::{RouterProcess, RouterSpec, StopReport, counter_sum};
+use crate::router_process::RouterSpec;
 use crate::stats::{median, spread_pct};
-use crate::workload::{Phase, Role, Transport, Workload};
+use crate::trial::{Log, Status, Trial, TrialCtx, round3, run_trial};
+use crate::workload::{Transport, Workload};
 
 /// The router's test-only slowdown knob (see router/src/config.rs).
 const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
 
 /// Version of the run-file shape this writes (the baseline shape of DESIGN.md, extended).
 pub const SCHEMA_VERSION: u64 = 1;
+
+/// Trials when neither `--trials` nor the workload says.
+pub const DEFAULT_TRIALS: u32 = 5;
 
 /// What a bench run left behind.
 #[derive(Debug)]
@@ -32,30 +35,6 @@ pub struct BenchOutcome {
     pub artifact: PathBuf,
     /// True when the run did not complete (`run.status` is not `ok`).
     pub failed: bool,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
-    Ok,
-    Failed(String),
-    Timeout(String),
-}
-
-impl Status {
-    fn name(&self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Failed(_) => "failed",
-            Status::Timeout(_) => "timeout",
-        }
-    }
-    fn message(&self) -> Option<&str> {
-        match self {
-            Status::Ok => None,
-            Status::Failed(m) | Status::Timeout(m) => Some(m),
-        }
-    }
 }
 
 /// The binaries a run uses.
@@ -96,6 +75,9 @@ pub fn run_command(args: &PerfBenchArgs) -> Result<BenchOutcome> {
 /// error before anything starts; anything that goes wrong after that is recorded in the
 /// artifacts and reported through `BenchOutcome::failed`.
 pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    if args.workload == crate::components::WORKLOAD {
+        return crate::components::run(args);
+    }
     let arms = [Arm {
         prefix: "perf_baseline",
         router_bin: None,
@@ -134,9 +116,11 @@ fn run_arms(
     let root = crate::project::root();
     let workload_path = resolve_workload(&crate::project::perf_root(), &args.workload);
     let workload = Workload::load(&workload_path)?;
-    if args.trials == 0 {
+    let trials = args.trials.or(workload.trials).unwrap_or(DEFAULT_TRIALS);
+    if trials == 0 {
         anyhow::bail!("--trials: expected at least 1");
     }
+    let counters = args.counters.or(workload.counters);
     let transport = args.transport.unwrap_or(workload.transport);
     // A missing nats-server is bad input (exit 2, with the install hint), found before
     // anything is built or started.
@@ -151,7 +135,7 @@ fn run_arms(
         Transport::Nats => Some(crate::nats_server::version()?),
         Transport::Http => None,
     };
-    let valgrind_version = match args.counters {
+    let valgrind_version = match counters {
         Some(crate::counters::Counters::Callgrind) => Some(crate::counters::valgrind_version()?),
         None => None,
     };
@@ -172,7 +156,7 @@ fn run_arms(
         "perf-bench: workload {} ({}), {} trial(s){}",
         workload.name,
         workload_path.display(),
-        args.trials,
+        trials,
         pairing.map_or(String::new(), |p| format!(
             ", paired with {} ({})",
             p.against, p.commit
@@ -197,7 +181,10 @@ fn run_arms(
         Ok(bins) => 'run: {
             let tmp = tempfile::tempdir().context("creating a temporary directory")?;
             let bodies = tmp.path().join("bodies.jsonl");
-            std::fs::write(&bodies, workload.bodies()).context("writing request bodies")?;
+            let (body_text, kinds) = workload.generate(|_| true);
+            std::fs::write(&bodies, body_text).context("writing request bodies")?;
+            let body_kinds = tmp.path().join("body_kinds.json");
+            artifacts::write_json(&body_kinds, &kinds)?;
             // One nats-server for the session, stopped when this scope ends: after the
             // last trial, and also when a trial fails or the --timeout expires.
             let nats = match transport {
@@ -221,6 +208,7 @@ fn run_arms(
                 nats_url: nats_url.clone(),
                 bin: bins.loadgen.clone(),
                 bodies,
+                body_kinds: Some(body_kinds),
                 cpu: pin.map(|p| p.1),
                 // The failover phase needs requests to the killed router to fail fast.
                 timeout_ms: if workload.failover.is_some() {
@@ -243,6 +231,7 @@ fn run_arms(
                     args: nats_url
                         .iter()
                         .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                        .chain(workload.router_args.iter().cloned())
                         .chain(args.router_args.iter().cloned())
                         .collect(),
                     env: Vec::new(),
@@ -260,7 +249,7 @@ fn run_arms(
                 run.router_bin = Some(spec.bin.clone());
             }
             let mut status = Status::Ok;
-            'trials: for trial in 1..=args.trials {
+            'trials: for trial in 1..=trials {
                 // AB, BA, AB, ...: a drift during the session favours neither side.
                 let mut order: Vec<usize> = (0..arms.len()).collect();
                 if trial % 2 == 0 {
@@ -281,7 +270,7 @@ fn run_arms(
                     } else {
                         String::new()
                     };
-                    progress.note(&format!("trial {trial}/{}{label}", args.trials));
+                    progress.note(&format!("trial {trial}/{trials}{label}"));
                     match run_trial(&ctx, &progress, &mut log) {
                         Ok(t) => runs[i].trials.push(t),
                         Err(s) => {
@@ -291,7 +280,7 @@ fn run_arms(
                     }
                 }
             }
-            if status == Status::Ok && args.counters.is_some() {
+            if status == Status::Ok && counters.is_some() {
                 // Over HTTP, whatever the transport: the count is of the router's own work.
                 let counting_loadgen = Loadgen {
                     nats_url: None,
@@ -299,8 +288,13 @@ fn run_arms(
                     timeout_ms: 60_000,
                     ..loadgen.clone()
                 };
-                let router_args: Vec<String> = args.router_args.clone();
-                'counting: for n in 1..=args.trials.min(crate::counters::MAX_RUNS) {
+                let router_args: Vec<String> = workload
+                    .router_args
+                    .iter()
+                    .chain(&args.router_args)
+                    .cloned()
+                    .collect();
+                'counting: for n in 1..=trials.min(crate::counters::MAX_RUNS) {
                     for (run, spec) in runs.iter_mut().zip(&specs) {
                         progress.note(&format!(
                             "counting run {n}: router under callgrind, {} requests",
@@ -349,7 +343,7 @@ fn run_arms(
         let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
         let mut env = environment(&sh, args, &workload, run, pin);
         env["transport"] = json!(transport.as_str());
-        if let (Some(counters), Some(version)) = (args.counters, &valgrind_version) {
+        if let (Some(counters), Some(version)) = (counters, &valgrind_version) {
             env["counters"] = json!(counters.as_str());
             env["valgrind_version"] = json!(version);
             env["counter_requests"] = json!(args.counter_requests);
@@ -359,7 +353,15 @@ fn run_arms(
             env["nats_mode"] = json!("real");
             env["nats_server_version"] = json!(version);
         }
-        let mut doc = run.to_json(&workload, args, &status, env, &sh, started.elapsed());
+        let mut doc = run.to_json(
+            &workload,
+            args,
+            trials,
+            &status,
+            env,
+            &sh,
+            started.elapsed(),
+        );
         if let Some(git) = &arm.git {
             doc["git"] = git.clone();
         }
@@ -445,307 +447,6 @@ fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Re
     Ok(Binaries { router, loadgen })
 }
 
-struct TrialCtx<'a> {
-    workload: &'a Workload,
-    spec: &'a RouterSpec,
-    loadgen: &'a Loadgen,
-    workdir: &'a Path,
-    log_path: &'a Path,
-    deadline: Instant,
-    warmup: bool,
-}
-
-/// One trial's measurements.
-#[derive(Debug, Default)]
-struct Trial {
-    metrics: BTreeMap<String, f64>,
-    phases: BTreeMap<String, Value>,
-    histogram: Option<Value>,
-    stop: Option<StopReport>,
-    /// Failover workload: how the SIGKILLed second router ended.
-    killed: Option<StopReport>,
-    slowdown_iterations: f64,
-}
-
-fn run_trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &mut Log) -> Result<Trial, Status> {
-    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
-        return Err(Status::Timeout(
-            "the --timeout expired before the trial started".into(),
-        ));
-    }
-    log.flush();
-    let router = RouterProcess::start(
-        ctx.spec,
-        ctx.workdir,
-        ctx.log_path,
-        remaining.min(Duration::from_secs(30)),
-    )
-    .map_err(|e| Status::Failed(format!("router did not start: {e:#}")))?;
-    log.line(&format!(
-        "router pid {} listening on {}",
-        router.pid, router.addr
-    ));
-    // Failover: a second router in the same queue group, killed during the latency phase.
-    let victim = match ctx.workload.failover {
-        None => None,
-        Some(_) => {
-            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-            let victim = RouterProcess::start(
-                ctx.spec,
-                ctx.workdir,
-                ctx.log_path,
-                remaining.min(Duration::from_secs(30)),
-            )
-            .map_err(|e| Status::Failed(format!("second router did not start: {e:#}")))?;
-            log.line(&format!(
-                "second router (to be killed) pid {} listening on {}",
-                victim.pid, victim.addr
-            ));
-            Some(victim)
-        }
-    };
-    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
-    let stop = router.stop(Duration::from_secs(15));
-    log.line(&format!("router stopped: {stop:?}"));
-    // Only a victim the phase actually killed is reaped as killed; otherwise dropping it
-    // stops it.
-    let killed = match (victim, &result) {
-        (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
-            let report = v.reap_killed(Duration::from_secs(5));
-            log.line(&format!("second router ended: {report:?}"));
-            Some(report)
-        }
-        _ => None,
-    };
-    let mut trial = result?;
-    if ctx.workload.failover.is_some() && !killed.as_ref().is_some_and(|k| k.killed) {
-        return Err(Status::Failed(format!(
-            "the second router was not ended by SIGKILL: {killed:?}"
-        )));
-    }
-    trial.killed = killed;
-    if !stop.clean {
-        return Err(Status::Failed(format!(
-            "router did not shut down cleanly on SIGTERM: {stop:?}"
-        )));
-    }
-    trial.stop = Some(stop);
-    Ok(trial)
-}
-
-fn measure(
-    ctx: &TrialCtx<'_>,
-    router: &RouterProcess,
-    victim: Option<u32>,
-    progress: &Progress,
-    log: &mut Log,
-) -> Result<Trial, Status> {
-    let w = ctx.workload;
-    if ctx.warmup && w.warmup.duration_ms > 0 {
-        let spec = LoadSpec {
-            model: crate::workload::Model::Closed,
-            connections: w.warmup.connections,
-            duration_ms: w.warmup.duration_ms,
-            rate: None,
-            histogram: false,
-            timeline_ms: None,
-            max_requests: None,
-        };
-        run_phase(ctx, router, "warmup", &spec, progress)?;
-    }
-    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
-    let before_text = router
-        .metrics_text()
-        .map_err(|e| failed("reading /metrics", e))?;
-    let before = router
-        .proc_stats()
-        .map_err(|e| failed("reading /proc", e))?;
-    let mut trial = Trial::default();
-    let mut responses = 0.0;
-    let mut client_errors = 0.0;
-    for phase in &w.phases {
-        let failover_here = w.failover.is_some() && phase.role == Role::Latency;
-        let spec = LoadSpec {
-            model: phase.model,
-            connections: phase.connections,
-            duration_ms: phase.duration_ms,
-            rate: phase.rate,
-            histogram: phase.role == Role::Latency,
-            timeline_ms: failover_here.then_some(crate::failover::BUCKET_MS),
-            max_requests: None,
-        };
-        let mut result = match (failover_here, victim) {
-            (true, Some(pid)) => {
-                let kill_after = Duration::from_millis(w.failover.map_or(0, |f| f.kill_after_ms));
-                // The kill is timed from the load generator's start; its own start (after
-                // connecting) is read back from the timeline, so the offset is exact.
-                let killer = std::thread::spawn(move || {
-                    std::thread::sleep(kill_after);
-                    RouterProcess::sigkill(pid);
-                    std::time::SystemTime::now()
-                });
-                let result = run_phase(ctx, router, &phase.name, &spec, progress);
-                let killed_at = killer.join().expect("the kill thread does not panic");
-                let mut result = result?;
-                let start_us = num(&result, &["timeline", "start_unix_us"]);
-                let killed_us = killed_at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(f64::NAN, |d| d.as_micros() as f64);
-                let kill_ms = (killed_us - start_us) / 1e3;
-                log.line(&format!(
-                    "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
-                    phase.name
-                ));
-                let fm = crate::failover::metrics(
-                    &result["timeline"],
-                    kill_ms,
-                    phase.duration_ms as f64,
-                )
-                .map_err(|e| failed("failover metrics", e))?;
-                result["failover"] = json!({"kill_ms": round3(kill_ms)});
-                trial
-                    .metrics
-                    .insert("failover_lost_requests".into(), fm.lost_requests);
-                trial
-                    .metrics
-                    .insert("failover_recovery_ms".into(), round3(fm.recovery_ms));
-                trial
-                    .metrics
-                    .insert("failover_p99_ms".into(), round4(fm.p99_ms));
-                result
-            }
-            _ => run_phase(ctx, router, &phase.name, &spec, progress)?,
-        };
-        responses += num(&result, &["responses"]);
-        client_errors += ["connect", "timeout", "io", "status"]
-            .iter()
-            .map(|k| num(&result, &["errors", k]))
-            .sum::<f64>();
-        record_phase_metrics(phase, &result, &mut trial.metrics);
-        if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
-            trial.histogram = Some(h);
-        }
-        log.line(&format!("phase {}: {}", phase.name, compact(&result)));
-        trial.phases.insert(phase.name.clone(), result);
-    }
-    let after_text = router
-        .metrics_text()
-        .map_err(|e| failed("reading /metrics", e))?;
-    let after = router
-        .proc_stats()
-        .map_err(|e| failed("reading /proc", e))?;
-    let delta = |name: &str| {
-        counter_sum(&after_text, name).unwrap_or(f64::NAN)
-            - counter_sum(&before_text, name).unwrap_or(f64::NAN)
-    };
-    let m = &mut trial.metrics;
-    m.insert("errors_total".into(), delta("router_errors_total"));
-    m.insert(
-        "backpressure_active_total".into(),
-        delta("router_backpressure_active_total"),
-    );
-    m.insert("client_errors_total".into(), client_errors);
-    m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
-    m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
-    m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
-    if responses > 0.0 {
-        m.insert(
-            "cpu_ms_per_1k_req".into(),
-            round3((after.cpu_ms - before.cpu_ms) * 1000.0 / responses),
-        );
-    }
-    trial.slowdown_iterations = gauge(&after_text, "router_test_slowdown_iterations");
-    Ok(trial)
-}
-
-fn run_phase(
-    ctx: &TrialCtx<'_>,
-    router: &RouterProcess,
-    name: &str,
-    spec: &LoadSpec,
-    progress: &Progress,
-) -> Result<Value, Status> {
-    let budget = phase_budget(spec.duration_ms, ctx.loadgen.timeout_ms);
-    let deadline = ctx.deadline.min(Instant::now() + budget);
-    let bar = progress.phase(name, spec.duration_ms, ctx.loadgen.progress_file.clone());
-    let result = ctx.loadgen.run(router.addr, spec, deadline);
-    bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
-    let value = match result {
-        Ok(v) => v,
-        Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
-            return Err(Status::Timeout(format!(
-                "the --timeout expired during phase {name}"
-            )));
-        }
-        Err(LoadError::Deadline) => {
-            return Err(Status::Failed(format!(
-                "phase {name} hung past its {budget:?} budget"
-            )));
-        }
-        Err(LoadError::Failed(e)) => return Err(Status::Failed(format!("phase {name}: {e:#}"))),
-    };
-    if !router.is_running() {
-        return Err(Status::Failed(format!("router exited during phase {name}")));
-    }
-    Ok(value)
-}
-
-/// Maps a phase's load-generator numbers onto the run's metric names by the phase's role.
-fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, f64>) {
-    match phase.role {
-        Role::Sequential => {
-            m.insert("sequential_rps".into(), round3(num(result, &["rps"])));
-        }
-        Role::Throughput => {
-            m.insert("rps".into(), round3(num(result, &["rps"])));
-        }
-        Role::Latency => {
-            for (key, name) in [
-                ("p50", "latency_p50_ms"),
-                ("p95", "latency_p95_ms"),
-                ("p99", "latency_p99_ms"),
-                ("p999", "latency_p999_ms"),
-                ("max", "latency_max_ms"),
-            ] {
-                m.insert(name.into(), round4(num(result, &["latency_ms", key])));
-            }
-            m.insert(
-                "latency_rate_achieved_rps".into(),
-                round3(num(result, &["rate_achieved_rps"])),
-            );
-        }
-    }
-}
-
-fn num(v: &Value, path: &[&str]) -> f64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN)
-}
-
-fn gauge(text: &str, name: &str) -> f64 {
-    counter_sum(text, name).unwrap_or(0.0)
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1e3).round() / 1e3
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
-}
-
-fn compact(v: &Value) -> String {
-    let keys = ["rps", "responses", "errors", "latency_ms"];
-    let small: serde_json::Map<String, Value> = keys
-        .iter()
-        .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
-        .collect();
-    Value::Object(small).to_string()
-}
-
 /// Everything collected over the trials.
 #[derive(Debug, Default)]
 struct RunState {
@@ -760,6 +461,7 @@ impl RunState {
         &self,
         w: &Workload,
         args: &BenchArgs,
+        trials: u32,
         status: &Status,
         env: Value,
         sh: &Shell,
@@ -831,7 +533,7 @@ impl RunState {
             "env": env,
             "workload": w.name,
             "workload_description": w.description,
-            "trials": args.trials,
+            "trials": trials,
             "trials_completed": self.trials.len(),
             "metrics": metrics,
             "samples": samples,
@@ -877,7 +579,15 @@ fn environment(
         "affinity".into(),
         pin.map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
     );
-    extra.insert("router_flags".into(), json!(args.router_args));
+    extra.insert(
+        "router_flags".into(),
+        json!(
+            w.router_args
+                .iter()
+                .chain(&args.router_args)
+                .collect::<Vec<_>>()
+        ),
+    );
     extra.insert(
         "router_bin".into(),
         json!(run.router_bin.as_ref().map(|p| p.display().to_string())),
@@ -888,6 +598,7 @@ fn environment(
             "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
             "warmup": w.warmup,
             "phases": w.phases,
+            "scenario": w.scenario,
             "distinct_bodies": w.mix.distinct_bodies,
             "seed": w.mix.seed,
         }),
@@ -1012,30 +723,4 @@ fn summary_markdown(doc: &Value) -> String {
         }
     }
     md
-}
-
-/// The harness's own log lines, written to the router log file between router output.
-struct Log {
-    file: std::fs::File,
-}
-
-impl Log {
-    fn create(path: &Path) -> Result<Self> {
-        // Append mode: the router's stderr is appended to the same file between our lines.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        Ok(Self { file })
-    }
-    fn line(&mut self, text: &str) {
-        use std::io::Write;
-        let _ = writeln!(self.file, "[{}] {text}", artifacts::now_rfc3339());
-    }
-    fn flush(&mut self) {
-        use std::io::Write;
-        let _ = self.file.flush();
-    }
 }

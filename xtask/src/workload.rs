@@ -14,8 +14,25 @@ pub struct Workload {
     pub name: String,
     pub description: String,
     pub warmup: Warmup,
+    /// The load phases; a scenario that plans its own steps (ramp, burst, soak, scaling,
+    /// connections) has none.
+    #[serde(default)]
     pub phases: Vec<Phase>,
     pub mix: Mix,
+    /// Trials when `--trials` is not given (default 5): long scenarios such as soak ask
+    /// for fewer.
+    #[serde(default)]
+    pub trials: Option<u32>,
+    /// Instruction counting this workload always does (as `--counters`, which overrides it).
+    #[serde(default)]
+    pub counters: Option<crate::counters::Counters>,
+    /// Extra router flags this workload needs (e.g. a small `--max-inflight` for a burst);
+    /// `--router-arg` flags come after them.
+    #[serde(default)]
+    pub router_args: Vec<String>,
+    /// A scenario beyond steady load (see `crate::scenario`), with its parameters.
+    #[serde(default)]
+    pub scenario: Option<crate::scenario::Scenario>,
     /// How the load reaches the router; `--transport` overrides it.
     #[serde(default)]
     pub transport: Transport,
@@ -117,11 +134,45 @@ pub struct Template {
     /// Sent verbatim as the request's `constraints`.
     #[serde(default)]
     pub constraints: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The answer this kind of request should get: `ok` (2xx) or `reject` (4xx, counted as
+    /// an expected rejection, not an error).
+    #[serde(default)]
+    pub expect: Expect,
+    /// Pads the body (in `metadata.pad`, which the router passes over) to this many bytes.
+    #[serde(default)]
+    pub body_bytes: Option<u32>,
+    /// Breaks the body on purpose, for the malformed-request storm.
+    #[serde(default)]
+    pub malformed: Option<Malformed>,
+}
+
+/// The answer a request kind should get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    #[default]
+    Ok,
+    Reject,
+}
+
+/// Ways a template's bodies are broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Malformed {
+    /// Cut off halfway: not JSON at all.
+    BadJson,
+    /// Well-formed JSON with a number where a string belongs.
+    WrongTypes,
+    /// A JSON array instead of an object.
+    NotObject,
+    /// An object without `tenant_id`.
+    MissingField,
 }
 
 /// Upper bounds that keep a workload file from asking for a run that cannot end sensibly.
 const MAX_PHASE_MS: u64 = 3_600_000;
 const MAX_CONNECTIONS: u32 = 10_000;
+const MAX_BODY_BYTES: u32 = 1 << 20;
 
 impl Workload {
     /// `perf/workloads/<name>.json` under the workspace root.
@@ -153,8 +204,15 @@ impl Workload {
         if self.name.trim().is_empty() {
             bail!("field `name`: must not be empty");
         }
-        if self.phases.is_empty() {
-            bail!("field `phases`: expected at least one phase");
+        match &self.scenario {
+            Some(s) => s.validate(&self.phases)?,
+            None if self.phases.is_empty() => {
+                bail!("field `phases`: expected at least one phase");
+            }
+            None => {}
+        }
+        if self.trials == Some(0) {
+            bail!("field `trials`: expected at least 1");
         }
         if self.warmup.duration_ms > MAX_PHASE_MS {
             bail!("field `warmup.duration_ms`: at most {MAX_PHASE_MS}");
@@ -238,22 +296,39 @@ impl Workload {
             if t.task_type.trim().is_empty() {
                 bail!("field `mix.templates[{i}].task_type`: must not be empty");
             }
+            if self.mix.templates[..i].iter().any(|u| u.name == t.name) {
+                bail!(
+                    "field `mix.templates[{i}].name`: duplicate template name `{}`",
+                    t.name
+                );
+            }
+            if t.body_bytes.is_some_and(|b| b > MAX_BODY_BYTES) {
+                bail!("field `mix.templates[{i}].body_bytes`: at most {MAX_BODY_BYTES}");
+            }
+            if t.malformed.is_some() && t.expect != Expect::Reject {
+                bail!("field `mix.templates[{i}].expect`: a malformed template expects `reject`");
+            }
         }
         Ok(())
     }
 
-    /// Request bodies for the mix, one JSON document per line: deterministic for the seed.
-    pub fn bodies(&self) -> String {
+    /// Request bodies for the mix from the templates `keep` accepts, one JSON document per
+    /// line (deterministic for the seed), and loadgen's `--body-kinds` document naming each body's template, so the load generator
+    /// reports every kind apart and counts expected rejections apart from errors.
+    pub fn generate(&self, keep: impl Fn(&Template) -> bool) -> (String, serde_json::Value) {
+        let templates: Vec<&Template> = self.mix.templates.iter().filter(|t| keep(t)).collect();
         let mut rng = SplitMix64(self.mix.seed);
-        let total: u64 = self.mix.templates.iter().map(|t| u64::from(t.weight)).sum();
+        let total: u64 = templates.iter().map(|t| u64::from(t.weight)).sum();
         let mut out = String::new();
+        let mut kinds = Vec::new();
+        if total == 0 {
+            return (out, body_kinds(&templates, kinds));
+        }
         for i in 0..self.mix.distinct_bodies {
             let mut point = rng.next() % total;
-            let t = self
-                .mix
-                .templates
+            let k = templates
                 .iter()
-                .find(|t| {
+                .position(|t| {
                     let w = u64::from(t.weight);
                     if point < w {
                         true
@@ -263,6 +338,7 @@ impl Workload {
                     }
                 })
                 .expect("point < total weight");
+            let t = templates[k];
             let mut body = serde_json::json!({
                 "version": "1",
                 "tenant_id": t.tenant_id,
@@ -284,10 +360,56 @@ impl Workload {
             if let Some(c) = &t.constraints {
                 body["constraints"] = c.clone().into();
             }
-            out.push_str(&body.to_string());
+            if let Some(size) = t.body_bytes {
+                pad(&mut body, size as usize);
+            }
+            let text = match t.malformed {
+                None => body.to_string(),
+                Some(m) => malform(body, m),
+            };
+            out.push_str(&text);
             out.push('\n');
+            kinds.push(k);
         }
-        out
+        (out, body_kinds(&templates, kinds))
+    }
+}
+
+fn body_kinds(templates: &[&Template], body_kind: Vec<usize>) -> serde_json::Value {
+    serde_json::json!({
+        "kinds": templates.iter().map(|t| serde_json::json!({"name": t.name, "expect": t.expect})).collect::<Vec<_>>(),
+        "body_kind": body_kind,
+    })
+}
+
+/// Grows `body` to `size` bytes of JSON text with a `metadata.pad` string (never shrinks it).
+fn pad(body: &mut serde_json::Value, size: usize) {
+    body["metadata"] = serde_json::json!({"pad": ""});
+    let len = body.to_string().len();
+    body["metadata"]["pad"] = "x".repeat(size.saturating_sub(len)).into();
+}
+
+fn malform(mut body: serde_json::Value, how: Malformed) -> String {
+    match how {
+        Malformed::BadJson => {
+            let text = body.to_string();
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text[..cut].to_string()
+        }
+        Malformed::WrongTypes => {
+            body["task"]["type"] = 42.into();
+            body.to_string()
+        }
+        Malformed::NotObject => serde_json::json!([body]).to_string(),
+        Malformed::MissingField => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("tenant_id");
+            }
+            body.to_string()
+        }
     }
 }
 
@@ -327,8 +449,10 @@ mod tests {
     fn good_workload_parses_and_bodies_are_deterministic() {
         let w = Workload::parse(GOOD).unwrap();
         assert_eq!(w.phases.len(), 3);
-        let a = w.bodies();
-        assert_eq!(a, w.bodies());
+        let (a, kinds) = w.generate(|_| true);
+        assert_eq!(a, w.generate(|_| true).0);
+        assert_eq!(kinds["body_kind"].as_array().unwrap().len(), 50);
+        assert_eq!(kinds["kinds"][1]["name"], "s");
         assert_eq!(a.lines().count(), 50);
         for line in a.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();

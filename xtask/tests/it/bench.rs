@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -16,7 +16,7 @@ fn root() -> PathBuf {
 }
 
 /// Builds the router and the load generator once per test run (a no-op when up to date).
-fn binaries() -> &'static (PathBuf, PathBuf) {
+pub(crate) fn binaries() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -32,7 +32,7 @@ fn binaries() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
+pub(crate) fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
     let text = format!(
         r#"{{
       "name": "tiny", "description": "test workload",
@@ -54,14 +54,14 @@ fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
     path
 }
 
-fn bench(dir: &Path, workload: &Path, extra: &[&str]) -> Output {
+pub(crate) fn bench(dir: &Path, workload: &Path, extra: &[&str]) -> Output {
     bench_command(dir, workload, extra)
         .output()
         .expect("running xtask")
 }
 
 /// `xtask perf-bench` on prebuilt debug binaries, artifacts under `dir`.
-fn bench_command(dir: &Path, workload: &Path, extra: &[&str]) -> Command {
+pub(crate) fn bench_command(dir: &Path, workload: &Path, extra: &[&str]) -> Command {
     let (router, loadgen) = binaries();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
     cmd.arg("perf-bench")
@@ -80,7 +80,7 @@ fn bench_command(dir: &Path, workload: &Path, extra: &[&str]) -> Command {
 
 /// perf-bench with an empty PATH, so an external tool it needs cannot be found: exit 2
 /// with the tool's install hint.
-fn assert_missing_tool_hint(extra: &[&str], hint: &str) {
+pub(crate) fn assert_missing_tool_hint(extra: &[&str], hint: &str) {
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 100);
     let out = bench_command(dir.path(), &w, extra)
@@ -93,7 +93,7 @@ fn assert_missing_tool_hint(extra: &[&str], hint: &str) {
 }
 
 /// The three artifacts of one run, and the run JSON parsed.
-fn artifacts(dir: &Path) -> Value {
+pub(crate) fn artifacts(dir: &Path) -> Value {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("artifacts"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -108,7 +108,7 @@ fn artifacts(dir: &Path) -> Value {
     serde_json::from_str(&json).unwrap()
 }
 
-fn f(v: &Value, key: &str) -> f64 {
+pub(crate) fn f(v: &Value, key: &str) -> f64 {
     v["metrics"][key]
         .as_f64()
         .unwrap_or_else(|| panic!("metric {key} missing: {}", v["metrics"]))
@@ -333,7 +333,7 @@ fn gate_passes_the_same_router_and_fails_a_slowed_one() {
 
 /// Bench runs pin the router and the load generator to the same two CPUs; running two at
 /// once would make each other's numbers meaningless.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -4,8 +4,12 @@
 mod bench;
 mod bump;
 mod ci_templates;
+mod components;
+mod counters;
 mod gate;
 mod history;
 mod hooks;
 mod report;
+mod scenarios;
+mod scenarios_memory;
 mod support;

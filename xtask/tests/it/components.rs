@@ -1,0 +1,1 @@
+//! `perf-bench --suite components`: the in-process component benchmarks and their artifact.

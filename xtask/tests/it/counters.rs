@@ -1,0 +1,1 @@
+//! Instruction counters: perf_event_open where the machine allows it, callgrind otherwise.

@@ -1,0 +1,1 @@
+//! Scenario workloads (ramp, burst, scaling, mixed, payloads, malformed) in shortened form, on debug builds.

@@ -1,0 +1,1 @@
+//! The soak and connections scenarios in shortened form, on debug builds.

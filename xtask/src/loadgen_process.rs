@@ -27,6 +27,8 @@ pub struct LoadSpec {
 pub struct Loadgen {
     pub bin: PathBuf,
     pub bodies: PathBuf,
+    /// `Some(file)`: each body's kind (`--body-kinds`), for per-kind results.
+    pub body_kinds: Option<PathBuf>,
     pub cpu: Option<usize>,
     pub timeout_ms: u64,
     /// Where the load generator keeps its live count (`--progress-file`).
@@ -77,6 +79,9 @@ impl Loadgen {
             "--timeout-ms".into(),
             self.timeout_ms.to_string(),
         ]);
+        if let Some(path) = &self.body_kinds {
+            args.extend(["--body-kinds".into(), path_arg(path)]);
+        }
         if let Some(rate) = spec.rate {
             args.extend(["--rate".into(), rate.to_string()]);
         }

@@ -76,10 +76,8 @@ async fn drive(
             break;
         }
         let sent_at = Instant::now();
-        let outcome = client.exchange().await;
-        client
-            .stats
-            .record_timed(outcome, sent_at - start, sent_at.elapsed());
+        let (body, outcome) = client.exchange().await;
+        client.record(body, outcome, sent_at - start, sent_at.elapsed());
     }
     WorkerResult {
         stats: client.stats,

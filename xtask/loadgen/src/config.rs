@@ -1,9 +1,11 @@
 //! The validated run configuration, and the checks that turn raw flag values into it.
 //!
-//! Everything here is pure apart from reading the bodies file, so the checks are unit-tested.
+//! Everything here is pure apart from reading the bodies and body-kinds files, so the checks
+//! are unit-tested.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -70,6 +72,9 @@ pub struct Config {
     pub method: Method,
     /// Non-empty for POST, empty for GET.
     pub bodies: Vec<Bytes>,
+    /// `--body-kinds`: the kind of each body, for per-kind stats and expected rejections.
+    /// `Some` only with bodies, and then with exactly one kind per body.
+    pub body_kinds: Option<BodyKinds>,
     pub model: Model,
     pub connections: usize,
     /// OS threads sharing the connections (each a current_thread runtime).
@@ -117,6 +122,12 @@ impl Config {
             (Method::Post, true) => return Err(ConfigError::BodiesMissing),
             (Method::Get, false) => return Err(ConfigError::BodiesWithGet),
             _ => {}
+        }
+        if let Some(kinds) = &self.body_kinds {
+            if self.bodies.is_empty() {
+                return Err(ConfigError::BodyKindsWithoutBodies);
+            }
+            kinds.check(self.bodies.len())?;
         }
         for (flag, zero) in [
             ("connections", self.connections == 0),
@@ -230,6 +241,189 @@ pub fn read_bodies(path: &Path) -> Result<Vec<Bytes>, ConfigError> {
     Ok(bodies)
 }
 
+/// What answer a kind of request expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// A 2xx is the expected answer; anything else is an error.
+    Ok,
+    /// A 4xx is the expected answer (a malformed or over-limit request refused as it
+    /// should be); anything else, a 2xx included, is an error.
+    Reject,
+}
+
+/// One kind of request in the mix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kind {
+    /// Non-empty and unique within the file; the key of the kind in the report.
+    pub name: String,
+    pub expect: Expect,
+}
+
+/// The `--body-kinds` file: a kind for every request body, so the report can show each kind
+/// apart and count expected rejections apart from errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyKinds {
+    /// Where it was read from, for error messages.
+    pub path: PathBuf,
+    pub kinds: Vec<Kind>,
+    /// `body_kind[i]` is the index into `kinds` of body i (blank lines of the bodies file
+    /// not counted); one entry per body, each in range (see [`BodyKinds::check`]).
+    pub body_kind: Vec<usize>,
+}
+
+impl BodyKinds {
+    /// Checks the invariants documented on the fields against `bodies` request bodies.
+    pub fn check(&self, bodies: usize) -> Result<(), ConfigError> {
+        let bad = |field: String, problem: String| ConfigError::BadBodyKinds {
+            path: self.path.clone(),
+            field,
+            problem,
+        };
+        if self.kinds.is_empty() {
+            return Err(bad("kinds".into(), "must list at least one kind".into()));
+        }
+        let mut seen = HashMap::new();
+        for (i, kind) in self.kinds.iter().enumerate() {
+            if kind.name.trim().is_empty() {
+                return Err(bad(format!("kinds[{i}].name"), "must not be empty".into()));
+            }
+            if let Some(first) = seen.insert(kind.name.as_str(), i) {
+                return Err(bad(
+                    format!("kinds[{i}].name"),
+                    format!("{:?} is already the name of kinds[{first}]", kind.name),
+                ));
+            }
+        }
+        if self.body_kind.len() != bodies {
+            return Err(bad(
+                "body_kind".into(),
+                format!(
+                    "has {} entries but --bodies has {bodies} bodies (blank lines not counted); \
+                     give one kind index per body",
+                    self.body_kind.len()
+                ),
+            ));
+        }
+        if let Some((i, k)) = self
+            .body_kind
+            .iter()
+            .enumerate()
+            .find(|(_, k)| **k >= self.kinds.len())
+        {
+            return Err(bad(
+                format!("body_kind[{i}]"),
+                format!(
+                    "{k} is not an index into kinds (0 to {})",
+                    self.kinds.len() - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks a `--body-kinds` file for `bodies` request bodies.
+pub fn read_body_kinds(path: &Path, bodies: usize) -> Result<BodyKinds, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::BodyKindsRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    let kinds = parse_body_kinds(path, &text)?;
+    kinds.check(bodies)?;
+    Ok(kinds)
+}
+
+/// Parses the file's JSON by hand rather than through derived serde types, so every error
+/// names the field at fault (`kinds[2].expect`), not only a line and column.
+fn parse_body_kinds(path: &Path, text: &str) -> Result<BodyKinds, ConfigError> {
+    use serde_json::Value;
+    let bad = |field: &str, problem: &str| ConfigError::BadBodyKinds {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::BodyKindsJson {
+        path: path.to_owned(),
+        source,
+    })?;
+    let Value::Object(top) = value else {
+        return Err(bad(
+            "(top level)",
+            "expected an object with `kinds` and `body_kind`",
+        ));
+    };
+    if let Some(key) = top
+        .keys()
+        .find(|k| !["kinds", "body_kind"].contains(&k.as_str()))
+    {
+        return Err(bad(key, "unknown field (expected `kinds` and `body_kind`)"));
+    }
+    let Some(Value::Array(raw_kinds)) = top.get("kinds") else {
+        return Err(bad(
+            "kinds",
+            "missing or not a list of {\"name\": .., \"expect\": \"ok\"|\"reject\"}",
+        ));
+    };
+    let mut kinds = Vec::with_capacity(raw_kinds.len());
+    for (i, raw) in raw_kinds.iter().enumerate() {
+        let field = |name: &str| format!("kinds[{i}].{name}");
+        let Value::Object(raw) = raw else {
+            return Err(bad(
+                &format!("kinds[{i}]"),
+                "expected an object with `name` and `expect`",
+            ));
+        };
+        if let Some(key) = raw
+            .keys()
+            .find(|k| !["name", "expect"].contains(&k.as_str()))
+        {
+            return Err(bad(
+                &field(key),
+                "unknown field (expected `name` and `expect`)",
+            ));
+        }
+        let Some(Value::String(name)) = raw.get("name") else {
+            return Err(bad(&field("name"), "missing or not a string"));
+        };
+        let expect = match raw.get("expect").and_then(Value::as_str) {
+            Some("ok") => Expect::Ok,
+            Some("reject") => Expect::Reject,
+            _ => {
+                return Err(bad(
+                    &field("expect"),
+                    "must be \"ok\" (a 2xx is the expected answer) or \"reject\" (a 4xx is)",
+                ));
+            }
+        };
+        kinds.push(Kind {
+            name: name.clone(),
+            expect,
+        });
+    }
+    let Some(Value::Array(raw_body_kind)) = top.get("body_kind") else {
+        return Err(bad(
+            "body_kind",
+            "missing or not a list of indices into kinds",
+        ));
+    };
+    let mut body_kind = Vec::with_capacity(raw_body_kind.len());
+    for (i, raw) in raw_body_kind.iter().enumerate() {
+        let Some(k) = raw.as_u64().and_then(|k| usize::try_from(k).ok()) else {
+            return Err(bad(
+                &format!("body_kind[{i}]"),
+                &format!("{raw} is not an index into kinds (a whole number from 0)"),
+            ));
+        };
+        body_kind.push(k);
+    }
+    Ok(BodyKinds {
+        path: path.to_owned(),
+        kinds,
+        body_kind,
+    })
+}
+
 fn split_bodies(text: &str) -> Vec<Bytes> {
     text.lines()
         .map(|line| line.trim_end_matches('\r'))
@@ -319,6 +513,7 @@ mod tests {
             path: "/v1/decide".into(),
             method: Method::Post,
             bodies: vec![Bytes::from("{}")],
+            body_kinds: None,
             model: Model::Closed,
             connections: 4,
             threads: 8,
@@ -349,6 +544,19 @@ mod tests {
                 "--rate 0",
             ),
             (|c| c.bodies.clear(), "--bodies is required"),
+            (
+                |c| {
+                    c.body_kinds = Some(BodyKinds {
+                        path: "k.json".into(),
+                        kinds: vec![Kind {
+                            name: "a".into(),
+                            expect: Expect::Ok,
+                        }],
+                        body_kind: vec![0, 0],
+                    })
+                },
+                "--body-kinds k.json: body_kind: has 2 entries but --bodies has 1",
+            ),
             (|c| c.method = Method::Get, "--bodies is only used"),
             (|c| c.connections = 0, "--connections"),
             (|c| c.duration = Duration::ZERO, "--duration-ms"),
@@ -372,5 +580,92 @@ mod tests {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn body_kinds_parse() {
+        let path = Path::new("kinds.json");
+        let kinds = parse_body_kinds(
+            path,
+            r#"{"kinds": [{"name": "weighted", "expect": "ok"},
+                          {"name": "bad_json", "expect": "reject"}],
+                "body_kind": [0, 1, 0]}"#,
+        )
+        .unwrap();
+        assert_eq!(kinds.body_kind, [0, 1, 0]);
+        assert_eq!(kinds.kinds[1].name, "bad_json");
+        assert_eq!(kinds.kinds[1].expect, Expect::Reject);
+        assert!(kinds.check(3).is_ok());
+    }
+
+    #[test]
+    fn bad_body_kinds_name_the_field() {
+        let ok_kind = r#"{"name": "a", "expect": "ok"}"#;
+        let cases = [
+            ("[]".to_string(), 1, "(top level)"),
+            (
+                r#"{"kinds": [], "body_kind": [0]}"#.to_string(),
+                1,
+                ": kinds: must list at least one kind",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}]}}"#),
+                1,
+                ": body_kind: missing",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}], "body_kind": [0], "extra": 1}}"#),
+                1,
+                "extra: unknown field",
+            ),
+            (
+                r#"{"kinds": [{"name": "a", "expect": "maybe"}], "body_kind": [0]}"#.to_string(),
+                1,
+                "kinds[0].expect",
+            ),
+            (
+                r#"{"kinds": [{"expect": "ok"}], "body_kind": [0]}"#.to_string(),
+                1,
+                "kinds[0].name",
+            ),
+            (
+                r#"{"kinds": [{"name": " ", "expect": "ok"}], "body_kind": [0]}"#.to_string(),
+                1,
+                "kinds[0].name: must not be empty",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}, {ok_kind}], "body_kind": [0]}}"#),
+                1,
+                "kinds[1].name: \"a\" is already the name of kinds[0]",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}], "body_kind": [0, 1]}}"#),
+                2,
+                "body_kind[1]: 1 is not an index into kinds (0 to 0)",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}], "body_kind": [0, -1]}}"#),
+                2,
+                "body_kind[1]: -1 is not an index",
+            ),
+            (
+                format!(r#"{{"kinds": [{ok_kind}], "body_kind": [0]}}"#),
+                2,
+                "body_kind: has 1 entries but --bodies has 2 bodies",
+            ),
+        ];
+        let path = Path::new("kinds.json");
+        for (text, bodies, want) in cases {
+            let err = parse_body_kinds(path, &text)
+                .and_then(|kinds| kinds.check(bodies))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("--body-kinds kinds.json: ") && err.contains(want),
+                "{text}: {err:?} should contain {want:?}"
+            );
+        }
+        let err = parse_body_kinds(path, "{").unwrap_err().to_string();
+        assert!(err.starts_with("--body-kinds kinds.json: "), "{err}");
     }
 }

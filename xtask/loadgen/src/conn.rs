@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
 use crate::config::{Config, Method, Transport};
-use crate::stats::{Outcome, Stats, Timeline};
+use crate::stats::{KindStats, Outcome, Stats, Timeline};
 
 /// What every request of the run has in common; built once, shared by all connections.
 #[derive(Debug)]
@@ -29,6 +29,11 @@ pub struct Target {
     host: HeaderValue,
     /// Empty for GET; for POST, the bodies cycled through round-robin.
     bodies: Vec<Bytes>,
+    /// `--body-kinds`: the kind index of each body (same length as `bodies`); empty without
+    /// the flag, and then requests are recorded without a kind.
+    body_kind: Vec<usize>,
+    /// Number of kinds: every connection's stats keep this many [`KindStats`].
+    kinds: usize,
     timeout: Duration,
     /// `Some` for the NATS transport: the request subject (paths and headers are unused).
     subject: Option<async_nats::Subject>,
@@ -53,6 +58,12 @@ impl Target {
             host: HeaderValue::from_str(&cfg.host)
                 .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
             bodies: cfg.bodies.clone(),
+            body_kind: cfg
+                .body_kinds
+                .as_ref()
+                .map(|k| k.body_kind.clone())
+                .unwrap_or_default(),
+            kinds: cfg.body_kinds.as_ref().map_or(0, |k| k.kinds.len()),
             timeout: cfg.timeout,
             subject: match &cfg.transport {
                 Transport::Http => None,
@@ -126,7 +137,8 @@ pub struct Client {
     target: Arc<Target>,
     conn: Option<Link>,
     backoff: Backoff,
-    /// Index of the next body; connection k starts at k so the mix is spread.
+    /// Index of the next body; connection k starts at k so the mix is spread. Always 0 for
+    /// GET, which sends no body.
     next_body: usize,
     pub stats: Stats,
 }
@@ -141,6 +153,7 @@ impl Client {
         };
         let stats = Stats {
             timeline: target.timeline.map(Timeline::new),
+            kinds: vec![KindStats::default(); target.kinds],
             ..Stats::default()
         };
         Client {
@@ -206,9 +219,31 @@ impl Client {
     /// per-request timeout. The connection is dropped on timeout or I/O error so the next
     /// request starts on a fresh one.
     ///
-    /// Call only after [`Client::ensure_connected`] succeeded; without a connection the
-    /// request is counted as an I/O error.
-    pub async fn exchange(&mut self) -> Outcome {
+    /// Returns the index of the body sent (0 for GET), for [`Client::record`], and how the
+    /// request ended. Call only after [`Client::ensure_connected`] succeeded; without a
+    /// connection the request is counted as an I/O error.
+    pub async fn exchange(&mut self) -> (usize, Outcome) {
+        let index = self.next_body;
+        let outcome = self.send_next().await;
+        (index, outcome)
+    }
+
+    /// Gives up the next request without sending it (it waited too long for a connection)
+    /// and returns the index of the body it would have carried, so it is recorded under its
+    /// kind and the round-robin mix stays as it would have been.
+    pub fn skip(&mut self) -> usize {
+        let index = self.next_body;
+        self.next_body();
+        index
+    }
+
+    /// Records how the request that carried body `body` ended (see [`Stats::record_timed`]).
+    pub fn record(&mut self, body: usize, outcome: Outcome, intended: Duration, latency: Duration) {
+        let kind = self.target.body_kind.get(body).copied();
+        self.stats.record_timed(outcome, intended, latency, kind);
+    }
+
+    async fn send_next(&mut self) -> Outcome {
         if let Some(subject) = self.target.subject.clone() {
             let body = self.next_body();
             let Some(Link::Nats(client)) = &self.conn else {

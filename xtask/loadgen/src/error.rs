@@ -30,6 +30,22 @@ pub enum ConfigError {
     BodiesRead { path: PathBuf, source: io::Error },
     #[error("--bodies {}: no request bodies (the file has no non-blank line)", path.display())]
     BodiesEmpty { path: PathBuf },
+    #[error("--body-kinds {}: {source}", path.display())]
+    BodyKindsRead { path: PathBuf, source: io::Error },
+    #[error("--body-kinds {}: not valid JSON: {source}", path.display())]
+    BodyKindsJson {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// `field` is the JSON path of the bad value, e.g. `kinds[2].expect` or `body_kind`.
+    #[error("--body-kinds {}: {field}: {problem}", path.display())]
+    BadBodyKinds {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("--body-kinds is only used with --bodies (it gives the kind of each body)")]
+    BodyKindsWithoutBodies,
     #[error("--bodies is required with --method POST")]
     BodiesMissing,
     #[error("--bodies is only used with --method POST")]

@@ -36,6 +36,14 @@ pub struct Flags {
     /// Request bodies, one raw JSON body per line (blank lines ignored); required for POST.
     #[arg(long, value_name = "FILE")]
     pub bodies: Option<PathBuf>,
+    /// The kind of each body, for per-kind stats: JSON
+    /// `{"kinds": [{"name": "weighted", "expect": "ok"}, {"name": "bad_json", "expect":
+    /// "reject"}], "body_kind": [0, 1, ...]}`, where `body_kind[i]` indexes `kinds` for body i
+    /// of --bodies (blank lines not counted). `expect` is `ok` (a 2xx is the expected answer)
+    /// or `reject` (a 4xx is): a 4xx to a reject kind counts under `expected_rejections`, not
+    /// `errors.status`. The report then has a `kinds` object keyed by name.
+    #[arg(long, value_name = "FILE", requires = "bodies")]
+    pub body_kinds: Option<PathBuf>,
     /// closed: back-to-back requests (throughput); open: constant arrival rate (latency).
     #[arg(long, value_enum)]
     pub model: ModelFlag,
@@ -118,6 +126,10 @@ impl Flags {
             Some(path) => config::read_bodies(path)?,
             None => Vec::new(),
         };
+        let body_kinds = match &self.body_kinds {
+            Some(path) => Some(config::read_body_kinds(path, bodies.len())?),
+            None => None,
+        };
         let cfg = Config {
             target,
             host,
@@ -125,6 +137,7 @@ impl Flags {
             path: self.path,
             method,
             bodies,
+            body_kinds,
             model: match self.model {
                 ModelFlag::Closed => Model::Closed,
                 ModelFlag::Open => Model::Open,

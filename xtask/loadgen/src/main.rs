@@ -34,8 +34,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
+    let rejections = if report.kinds.is_some() {
+        format!(", {} expected rejections", report.expected_rejections)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "loadgen: {} responses ({} ok) in {:.2} s, {:.0} ok/s, p50 {} ms, p99 {} ms",
+        "loadgen: {} responses ({} ok{rejections}) in {:.2} s, {:.0} ok/s, p50 {} ms, p99 {} ms",
         report.responses,
         report.ok,
         report.duration_s,

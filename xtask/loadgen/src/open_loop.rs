@@ -237,18 +237,15 @@ async fn drive(
         if intended.elapsed() >= timeout {
             // It waited out the whole timeout for a free connection: from the client's side
             // that is a timed-out request, and counting it keeps a stall visible.
-            client
-                .stats
-                .record_timed(Outcome::Timeout, intended - start, intended.elapsed());
+            let body = client.skip();
+            client.record(body, Outcome::Timeout, intended - start, intended.elapsed());
             continue;
         }
         queue.in_flight.fetch_add(1, Ordering::Relaxed);
         queue.sent.notify_one();
-        let outcome = client.exchange().await;
+        let (body, outcome) = client.exchange().await;
         queue.in_flight.fetch_sub(1, Ordering::Relaxed);
-        client
-            .stats
-            .record_timed(outcome, intended - start, intended.elapsed());
+        client.record(body, outcome, intended - start, intended.elapsed());
     }
     WorkerResult {
         stats: client.stats,

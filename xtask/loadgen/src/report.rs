@@ -1,5 +1,6 @@
 //! The result document printed on stdout: counts, error kinds, latency percentiles and,
-//! on request, the serialized HDR histogram. Units are in the field names.
+//! on request, the serialized HDR histogram and per-kind results. Units are in the field
+//! names.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -10,12 +11,21 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::Serialize;
 
-use crate::config::{Config, Transport};
+use crate::config::{Config, Expect, Transport};
 use crate::coord::WorkerResult;
-use crate::stats::{self, Stats, Timeline};
+use crate::stats::{self, KindStats, Stats, Timeline};
 
-/// One run's results. Invariants: `requests_sent == responses + errors.timeout + errors.io`,
-/// `responses == ok + errors.status`, and the latency percentiles never decrease.
+/// One run's results. Invariants:
+///
+/// - `requests_sent == responses + errors.timeout + errors.io`;
+/// - `responses == ok + expected_rejections + errors.status`: every response is exactly one
+///   of an expected success (`ok`: a 2xx to a kind that expects `ok`), an expected rejection
+///   (a 4xx to a kind that expects `reject`) or an unexpected status. Without `--body-kinds`
+///   every request expects `ok`, so `ok` is all 2xx and `expected_rejections` is 0, as
+///   before the flag existed;
+/// - with `--body-kinds`, the `kinds` partition the run: their `sent`, `responses`,
+///   `timeouts`, `io_errors` and `status_counts` add up to the run's own;
+/// - the latency percentiles never decrease.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub model: &'static str,
@@ -32,8 +42,12 @@ pub struct Report {
     pub requests_sent: u64,
     /// Complete responses, any status.
     pub responses: u64,
-    /// 2xx responses.
+    /// 2xx responses to requests that expect a 2xx (all requests without `--body-kinds`).
+    /// A 2xx to a kind that expects `reject` is not here but in `errors.status`.
     pub ok: u64,
+    /// 4xx responses to kinds that expect `reject`: the server refused a request it should
+    /// refuse. Always 0 without `--body-kinds`.
+    pub expected_rejections: u64,
     /// `ok / duration_s`.
     pub rps: f64,
     pub status_counts: BTreeMap<String, u64>,
@@ -43,9 +57,13 @@ pub struct Report {
     pub affinity: Option<Vec<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub histogram: Option<EncodedHistogram>,
-    /// `--timeline-ms`: the run in buckets; absent without the flag.
+    /// `--timeline-ms`: the run in buckets; absent without the flag. Its `ok` counts every
+    /// 2xx, whatever the request's kind expected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<TimelineReport>,
+    /// `--body-kinds`: each kind's results, keyed by kind name; absent without the flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<BTreeMap<String, KindReport>>,
     /// Successful connection attempts; zero means the target could not be reached at all.
     #[serde(skip)]
     pub connects: u64,
@@ -60,7 +78,8 @@ pub struct Errors {
     pub connect: u64,
     /// Requests without a complete response within the timeout.
     pub timeout: u64,
-    /// Non-2xx responses.
+    /// Responses with an unexpected status: non-2xx to kinds that expect `ok` (all
+    /// requests without `--body-kinds`) and non-4xx to kinds that expect `reject`.
     pub status: u64,
     /// Requests lost to a connection error.
     pub io: u64,
@@ -77,6 +96,83 @@ pub struct Latency {
     pub p99: Option<f64>,
     pub p999: Option<f64>,
     pub max: Option<f64>,
+}
+
+/// One kind of request (`--body-kinds`). Invariants: `sent == responses + timeouts +
+/// io_errors` and `status_counts` add up to `responses`. `ok`, `status_4xx` and `status_5xx`
+/// count statuses by class whatever the kind expects (a 1xx or 3xx is only in
+/// `status_counts`).
+#[derive(Debug, Clone, Serialize)]
+pub struct KindReport {
+    pub expect: Expect,
+    pub sent: u64,
+    pub responses: u64,
+    /// 2xx responses.
+    pub ok: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub timeouts: u64,
+    pub io_errors: u64,
+    pub status_counts: BTreeMap<String, u64>,
+    pub latency_ms: KindLatency,
+}
+
+/// Latency of one kind's responses (any status) in milliseconds, to two significant
+/// digits; every field is `null` when the kind had no response.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindLatency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl KindReport {
+    fn new(expect: Expect, stats: &KindStats) -> KindReport {
+        let l = Latency::from_histogram(&stats.hist);
+        KindReport {
+            expect,
+            sent: stats.sent,
+            responses: stats.responses(),
+            ok: stats.in_range(200..300),
+            status_4xx: stats.in_range(400..500),
+            status_5xx: stats.in_range(500..600),
+            timeouts: stats.timeouts,
+            io_errors: stats.io_errors,
+            status_counts: status_strings(&stats.status_counts),
+            latency_ms: KindLatency {
+                p50: l.p50,
+                p95: l.p95,
+                p99: l.p99,
+                p999: l.p999,
+                max: l.max,
+            },
+        }
+    }
+}
+
+/// Splits the responses by what was expected: `(expected 2xx, expected 4xx)`. Only kinds
+/// that expect `reject` change anything, so without kinds this is `(all 2xx, 0)`.
+fn expected_responses(cfg: &Config, stats: &Stats) -> (u64, u64) {
+    let mut ok = stats.ok;
+    let mut rejections = 0;
+    if let Some(body_kinds) = &cfg.body_kinds {
+        for (kind, kind_stats) in body_kinds.kinds.iter().zip(&stats.kinds) {
+            if kind.expect == Expect::Reject {
+                ok = ok.saturating_sub(kind_stats.in_range(200..300));
+                rejections += kind_stats.in_range(400..500);
+            }
+        }
+    }
+    (ok, rejections)
+}
+
+fn status_strings(counts: &BTreeMap<u16, u64>) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .map(|(status, n)| (status.to_string(), *n))
+        .collect()
 }
 
 /// The run over time. Bucket i covers `[i, i+1) * bucket_ms` after the common start, which
@@ -154,6 +250,12 @@ impl Report {
             .saturating_duration_since(start)
             .as_secs_f64();
         let rate_achieved_rps = cfg.rate.map(|_| per_second(stats.sent, sending_s));
+        let (ok, expected_rejections) = expected_responses(cfg, &stats);
+        // A kind no request was recorded under (no worker ran) still shows, with zeros.
+        stats.kinds.resize_with(
+            cfg.body_kinds.as_ref().map_or(0, |k| k.kinds.len()),
+            Default::default,
+        );
         Report {
             model: cfg.model.as_str(),
             target: match &cfg.transport {
@@ -172,17 +274,14 @@ impl Report {
             rate_achieved_rps,
             requests_sent: stats.sent,
             responses: stats.responses,
-            ok: stats.ok,
-            rps: per_second(stats.ok, duration_s),
-            status_counts: stats
-                .status_counts
-                .iter()
-                .map(|(status, n)| (status.to_string(), *n))
-                .collect(),
+            ok,
+            expected_rejections,
+            rps: per_second(ok, duration_s),
+            status_counts: status_strings(&stats.status_counts),
             errors: Errors {
                 connect: stats.connect_errors,
                 timeout: stats.timeouts,
-                status: stats.status_errors(),
+                status: stats.responses.saturating_sub(ok + expected_rejections),
                 io: stats.io_errors,
             },
             latency_ms: Latency::from_histogram(&stats.hist),
@@ -191,6 +290,16 @@ impl Report {
             timeline: cfg.timeline.map(|width| {
                 let empty = Timeline::new(width);
                 TimelineReport::new(stats.timeline.as_ref().unwrap_or(&empty), start)
+            }),
+            kinds: cfg.body_kinds.as_ref().map(|body_kinds| {
+                body_kinds
+                    .kinds
+                    .iter()
+                    .zip(&stats.kinds)
+                    .map(|(kind, kind_stats)| {
+                        (kind.name.clone(), KindReport::new(kind.expect, kind_stats))
+                    })
+                    .collect()
             }),
             connects: stats.connects,
             send_lag: cfg.rate.map(|_| SendLag::new(workers)),
@@ -330,5 +439,143 @@ mod tests {
     fn no_responses_means_null_latency() {
         let l = Latency::from_histogram(&Stats::default().hist);
         assert!(l.p50.is_none() && l.max.is_none());
+    }
+
+    fn kinds_config() -> Config {
+        use crate::config::{BodyKinds, Kind, Method, Model};
+        let kind = |name: &str, expect| Kind {
+            name: name.into(),
+            expect,
+        };
+        Config {
+            target: "127.0.0.1:1".parse().unwrap(),
+            host: "127.0.0.1:1".into(),
+            transport: Transport::Http,
+            path: "/v1/decide".into(),
+            method: Method::Post,
+            bodies: vec!["{}".into(), "{".into(), "{}".into()],
+            body_kinds: Some(BodyKinds {
+                path: "kinds.json".into(),
+                kinds: vec![
+                    kind("weighted", Expect::Ok),
+                    kind("bad_json", Expect::Reject),
+                    kind("unused", Expect::Ok),
+                ],
+                body_kind: vec![0, 1, 0],
+            }),
+            model: Model::Closed,
+            connections: 2,
+            threads: 1,
+            duration: std::time::Duration::from_secs(1),
+            rate: None,
+            max_requests: 10,
+            timeout: std::time::Duration::from_secs(1),
+            cpu: None,
+            histogram: false,
+            progress_file: None,
+            timeline: None,
+        }
+    }
+
+    #[test]
+    fn kinds_split_expected_from_unexpected_statuses() {
+        use crate::stats::Outcome::{Io, Response, Timeout};
+        let ms = std::time::Duration::from_millis;
+        let now = Instant::now();
+        let worker = |records: &[(crate::stats::Outcome, usize)]| {
+            let mut stats = Stats {
+                kinds: vec![KindStats::default(); 3],
+                ..Stats::default()
+            };
+            for (outcome, kind) in records {
+                stats.record_timed(*outcome, ms(0), ms(1), Some(*kind));
+            }
+            WorkerResult {
+                stats,
+                started: now,
+                finished: now + ms(1000),
+                sending_ended: now + ms(1000),
+                send_lag: stats::new_histogram(),
+            }
+        };
+        let workers = [
+            worker(&[(Response(200), 0), (Response(400), 1), (Response(413), 1)]),
+            // Unexpected: a 404 to an ok kind, a 2xx and a 5xx to a reject kind.
+            worker(&[
+                (Response(404), 0),
+                (Response(200), 1),
+                (Response(503), 1),
+                (Timeout, 0),
+                (Io, 1),
+            ]),
+        ];
+        let report = Report::new(&kinds_config(), &workers, None);
+        assert_eq!(report.requests_sent, 8);
+        assert_eq!(report.responses, 6);
+        assert_eq!(report.ok, 1);
+        assert_eq!(report.expected_rejections, 2);
+        assert_eq!(report.errors.status, 3);
+        assert_eq!(
+            report.responses,
+            report.ok + report.expected_rejections + report.errors.status
+        );
+        assert_eq!(report.rps, 1.0);
+        let kinds = report.kinds.as_ref().unwrap();
+        assert_eq!(
+            kinds.keys().collect::<Vec<_>>(),
+            ["bad_json", "unused", "weighted"]
+        );
+        let bad = &kinds["bad_json"];
+        assert_eq!(bad.expect, Expect::Reject);
+        assert_eq!(
+            (
+                bad.sent,
+                bad.responses,
+                bad.ok,
+                bad.status_4xx,
+                bad.status_5xx
+            ),
+            (5, 4, 1, 2, 1)
+        );
+        assert_eq!((bad.timeouts, bad.io_errors), (0, 1));
+        assert_eq!(bad.status_counts["413"], 1);
+        let weighted = &kinds["weighted"];
+        assert_eq!((weighted.sent, weighted.ok, weighted.status_4xx), (3, 1, 1));
+        assert_eq!(weighted.timeouts, 1);
+        assert!(weighted.latency_ms.p50.is_some());
+        let unused = &kinds["unused"];
+        assert_eq!(unused.sent, 0);
+        assert!(unused.latency_ms.p50.is_none() && unused.latency_ms.max.is_none());
+
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["kinds"]["bad_json"]["expect"], "reject");
+        assert_eq!(
+            json["kinds"]["unused"]["latency_ms"]["p99"],
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn without_kinds_every_non_2xx_is_an_error() {
+        let mut cfg = kinds_config();
+        cfg.body_kinds = None;
+        let now = Instant::now();
+        let mut stats = Stats::default();
+        for status in [200, 400, 413, 503] {
+            stats.record(stats::Outcome::Response(status), std::time::Duration::ZERO);
+        }
+        let workers = [WorkerResult {
+            stats,
+            started: now,
+            finished: now,
+            sending_ended: now,
+            send_lag: stats::new_histogram(),
+        }];
+        let report = Report::new(&cfg, &workers, None);
+        assert_eq!((report.ok, report.expected_rejections), (1, 0));
+        assert_eq!(report.errors.status, 3);
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.get("kinds").is_none());
+        assert_eq!(json["expected_rejections"], 0);
     }
 }

@@ -1,6 +1,7 @@
 //! Per-connection counters and latency histogram, merged into one at the end of a run.
 //!
-//! Each connection owns its `Stats` outright (no sharing, no locks on the hot path).
+//! Each connection owns its `Stats` outright (no sharing, no locks on the hot path). With
+//! `--body-kinds` it also keeps one [`KindStats`] per kind of request, merged the same way.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +42,74 @@ pub struct Stats {
     pub io_errors: u64,
     /// `--timeline-ms`: the same outcomes spread over time; `None` when not asked for.
     pub timeline: Option<Timeline>,
+    /// `--body-kinds`: the same outcomes per kind, indexed like `BodyKinds::kinds`; empty
+    /// without the flag. Every request recorded with a kind is in exactly one of these.
+    pub kinds: Vec<KindStats>,
+}
+
+/// The outcomes of one kind of request. Counts by status class are derived from
+/// `status_counts` at report time, which keeps recording to one map entry and one histogram.
+#[derive(Debug, Clone)]
+pub struct KindStats {
+    /// Latency of this kind's responses, any status, in nanoseconds (2 significant digits).
+    pub hist: Histogram<u64>,
+    /// Invariant: `sent == responses() + timeouts + io_errors`.
+    pub sent: u64,
+    pub status_counts: BTreeMap<u16, u64>,
+    pub timeouts: u64,
+    pub io_errors: u64,
+}
+
+impl Default for KindStats {
+    fn default() -> Self {
+        // Two significant digits (a tenth of the memory of three): a connection keeps one of
+        // these per kind, and the precise tails are in the run's own histogram.
+        let mut hist = Histogram::new_with_bounds(1, HIST_MAX_NS, 2)
+            .expect("constant histogram bounds are valid");
+        hist.auto(true);
+        KindStats {
+            hist,
+            sent: 0,
+            status_counts: BTreeMap::new(),
+            timeouts: 0,
+            io_errors: 0,
+        }
+    }
+}
+
+impl KindStats {
+    fn record(&mut self, outcome: Outcome, latency: Duration) {
+        self.sent += 1;
+        match outcome {
+            Outcome::Response(status) => {
+                *self.status_counts.entry(status).or_default() += 1;
+                record_ns(&mut self.hist, latency);
+            }
+            Outcome::Timeout => self.timeouts += 1,
+            Outcome::Io => self.io_errors += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &KindStats) {
+        self.hist
+            .add(&other.hist)
+            .expect("auto-resizing histograms always merge");
+        self.sent += other.sent;
+        for (status, n) in &other.status_counts {
+            *self.status_counts.entry(*status).or_default() += n;
+        }
+        self.timeouts += other.timeouts;
+        self.io_errors += other.io_errors;
+    }
+
+    pub fn responses(&self) -> u64 {
+        self.status_counts.values().sum()
+    }
+
+    /// Responses whose status is in `range` (e.g. `200..300`).
+    pub fn in_range(&self, range: std::ops::Range<u16>) -> u64 {
+        self.status_counts.range(range).map(|(_, n)| n).sum()
+    }
 }
 
 /// Outcomes over the run in fixed-width buckets. 2xx responses go to the bucket of their
@@ -163,6 +232,7 @@ impl Default for Stats {
             timeouts: 0,
             io_errors: 0,
             timeline: None,
+            kinds: Vec::new(),
         }
     }
 }
@@ -210,11 +280,28 @@ impl Stats {
             (None, Some(theirs)) => self.timeline = Some(theirs.clone()),
             _ => {}
         }
+        if self.kinds.len() < other.kinds.len() {
+            self.kinds
+                .resize_with(other.kinds.len(), KindStats::default);
+        }
+        for (mine, theirs) in self.kinds.iter_mut().zip(&other.kinds) {
+            mine.merge(theirs);
+        }
     }
 
-    /// Records the end of one request and, with a timeline, when it was scheduled.
-    pub fn record_timed(&mut self, outcome: Outcome, intended: Duration, latency: Duration) {
+    /// Records the end of one request of kind `kind` (`None` without `--body-kinds`) and,
+    /// with a timeline, when it was scheduled.
+    pub fn record_timed(
+        &mut self,
+        outcome: Outcome,
+        intended: Duration,
+        latency: Duration,
+        kind: Option<usize>,
+    ) {
         self.record(outcome, latency);
+        if let Some(kind) = kind.and_then(|k| self.kinds.get_mut(k)) {
+            kind.record(outcome, latency);
+        }
         if let Some(timeline) = &mut self.timeline {
             timeline.record(outcome, intended, latency);
         }
@@ -232,14 +319,14 @@ mod tests {
             timeline: Some(Timeline::new(ms(100))),
             ..Stats::default()
         };
-        a.record_timed(Outcome::Response(200), ms(50), ms(120));
-        a.record_timed(Outcome::Timeout, ms(150), ms(500));
+        a.record_timed(Outcome::Response(200), ms(50), ms(120), None);
+        a.record_timed(Outcome::Timeout, ms(150), ms(500), None);
         let mut b = Stats {
             timeline: Some(Timeline::new(ms(100))),
             ..Stats::default()
         };
-        b.record_timed(Outcome::Io, ms(310), ms(0));
-        b.record_timed(Outcome::Response(503), ms(10), ms(1));
+        b.record_timed(Outcome::Io, ms(310), ms(0), None);
+        b.record_timed(Outcome::Response(503), ms(10), ms(1), None);
         a.merge(&b);
         let t = a.timeline.unwrap();
         assert_eq!(t.buckets.len(), 4);
@@ -277,5 +364,42 @@ mod tests {
             a.hist.max() >= 119_000_000_000,
             "auto-resize keeps long samples"
         );
+    }
+
+    #[test]
+    fn kinds_are_counted_apart_and_merged() {
+        let ms = Duration::from_millis;
+        let with_kinds = || Stats {
+            kinds: vec![KindStats::default(); 2],
+            ..Stats::default()
+        };
+        let mut a = with_kinds();
+        a.record_timed(Outcome::Response(200), ms(0), ms(1), Some(0));
+        a.record_timed(Outcome::Response(400), ms(0), ms(2), Some(1));
+        a.record_timed(Outcome::Timeout, ms(0), ms(9), Some(1));
+        let mut b = with_kinds();
+        b.record_timed(Outcome::Response(413), ms(0), ms(3), Some(1));
+        b.record_timed(Outcome::Response(503), ms(0), ms(4), Some(0));
+        b.record_timed(Outcome::Io, ms(0), ms(0), Some(0));
+        // A worker without kinds (none configured) merges as all zeros.
+        let mut merged = Stats::default();
+        merged.merge(&a);
+        merged.merge(&b);
+        merged.merge(&Stats::default());
+        assert_eq!(merged.kinds.len(), 2);
+        let [k0, k1] = [&merged.kinds[0], &merged.kinds[1]];
+        assert_eq!((k0.sent, k0.responses(), k0.io_errors), (3, 2, 1));
+        assert_eq!((k0.in_range(200..300), k0.in_range(500..600)), (1, 1));
+        assert_eq!((k1.sent, k1.responses(), k1.timeouts), (3, 2, 1));
+        assert_eq!(k1.in_range(400..500), 2);
+        assert_eq!(k1.status_counts[&413], 1);
+        assert_eq!(k1.hist.len(), 2);
+        for k in [k0, k1] {
+            assert_eq!(k.sent, k.responses() + k.timeouts + k.io_errors);
+        }
+        // The kinds partition the run's own counts.
+        assert_eq!(merged.sent, k0.sent + k1.sent);
+        assert_eq!(merged.responses, k0.responses() + k1.responses());
+        assert_eq!(merged.hist.len(), k0.hist.len() + k1.hist.len());
     }
 }

@@ -7,14 +7,14 @@ use serde_json::Value;
 
 use crate::support::{Behavior, TempFile, TestServer};
 
-fn loadgen(args: &[&str]) -> Output {
+pub(crate) fn loadgen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(args)
         .output()
         .unwrap()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -162,6 +162,7 @@ fn json_has_the_documented_shape() {
         "requests_sent",
         "responses",
         "ok",
+        "expected_rejections",
         "rps",
         "status_counts",
         "errors",
@@ -185,6 +186,8 @@ fn json_has_the_documented_shape() {
     let ok = json["ok"].as_u64().unwrap();
     assert!(ok > 40, "{json}");
     assert_eq!(json["status_counts"]["200"], ok);
+    // Without --body-kinds: no per-kind results, and no expected rejection.
+    assert_eq!(json["expected_rejections"], 0);
     for kind in ["connect", "timeout", "status", "io"] {
         assert_eq!(json["errors"][kind], 0, "{kind}: {json}");
     }

@@ -4,6 +4,7 @@
 mod cli;
 mod closed;
 mod errors;
+mod kinds;
 mod nats;
 mod open;
 mod support;

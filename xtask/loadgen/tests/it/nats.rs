@@ -140,6 +140,43 @@ fn closed_loop_over_nats_counts_replies_by_status() {
 }
 
 #[test]
+fn kinds_over_nats_count_error_replies_as_expected_rejections() {
+    if !have_nats_server("kinds_over_nats_count_error_replies_as_expected_rejections") {
+        return;
+    }
+    use loadgen::config::{BodyKinds, Expect, Kind};
+    let server = NatsServer::start();
+    responder(&server.url());
+    let kind = |name: &str, expect| Kind {
+        name: name.into(),
+        expect,
+    };
+    let cfg = Config {
+        connections: 2,
+        max_requests: 200,
+        body_kinds: Some(BodyKinds {
+            path: "kinds.json".into(),
+            kinds: vec![
+                kind("good", Expect::Ok),
+                kind("unknown_tenant", Expect::Reject),
+            ],
+            body_kind: vec![0, 1],
+        }),
+        ..nats_config(&server, Duration::from_secs(5))
+    };
+    let report = loadgen::run(&cfg).unwrap();
+    assert_consistent(&report);
+    let kinds = report.kinds.as_ref().unwrap();
+    let rejected = &kinds["unknown_tenant"];
+    assert_eq!(rejected.sent, 100, "{report:#?}");
+    assert_eq!(rejected.status_counts["404"], 100, "{report:#?}");
+    assert_eq!(kinds["good"].ok, 100, "{report:#?}");
+    assert_eq!(report.expected_rejections, 100);
+    assert_eq!(report.ok, 100);
+    assert_eq!(report.errors.status, 0, "{report:#?}");
+}
+
+#[test]
 fn open_loop_over_nats_keeps_its_rate() {
     if !have_nats_server("open_loop_over_nats_keeps_its_rate") {
         return;

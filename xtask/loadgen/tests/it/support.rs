@@ -30,6 +30,8 @@ pub struct Behavior {
     pub hang: Option<u64>,
     /// Close the connection after every response (`connection: close`).
     pub close_each: bool,
+    /// A request whose body contains this text is answered with this status instead.
+    pub status_if_body_contains: Option<(&'static str, u16)>,
 }
 
 impl Default for Behavior {
@@ -40,6 +42,7 @@ impl Default for Behavior {
             stall: None,
             hang: None,
             close_each: false,
+            status_if_body_contains: None,
         }
     }
 }
@@ -140,6 +143,10 @@ async fn answer(
         .unwrap_or_default();
     let body = req.into_body().collect().await.map(|b| b.to_bytes());
     let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+    let status = match behavior.status_if_body_contains {
+        Some((text, status)) if body.contains(text) => status,
+        _ => behavior.status,
+    };
     {
         let mut seen = seen.lock().unwrap();
         *seen.methods.entry(method).or_default() += 1;
@@ -159,7 +166,7 @@ async fn answer(
         tokio::time::sleep(behavior.delay).await;
     }
     let mut response = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
-    *response.status_mut() = StatusCode::from_u16(behavior.status).unwrap();
+    *response.status_mut() = StatusCode::from_u16(status).unwrap();
     Ok(response)
 }
 
@@ -172,6 +179,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
         path: "/v1/decide".into(),
         method: Method::Post,
         bodies: vec![Bytes::from_static(b"{\"tenant_id\":\"t1\"}")],
+        body_kinds: None,
         model: Model::Closed,
         connections: 1,
         threads: 1,
@@ -203,7 +211,24 @@ pub fn assert_consistent(report: &loadgen::Report) {
         report.responses + e.timeout + e.io,
         "{report:#?}"
     );
-    assert_eq!(report.responses, report.ok + e.status, "{report:#?}");
+    assert_eq!(
+        report.responses,
+        report.ok + report.expected_rejections + e.status,
+        "{report:#?}"
+    );
+    if let Some(kinds) = &report.kinds {
+        let sum = |f: fn(&loadgen::report::KindReport) -> u64| kinds.values().map(f).sum::<u64>();
+        assert_eq!(sum(|k| k.sent), report.requests_sent, "{report:#?}");
+        assert_eq!(sum(|k| k.responses), report.responses, "{report:#?}");
+        assert_eq!(sum(|k| k.timeouts), e.timeout, "{report:#?}");
+        assert_eq!(sum(|k| k.io_errors), e.io, "{report:#?}");
+        for (name, k) in kinds {
+            assert_eq!(k.sent, k.responses + k.timeouts + k.io_errors, "{name}");
+            assert_eq!(k.status_counts.values().sum::<u64>(), k.responses, "{name}");
+        }
+    } else {
+        assert_eq!(report.expected_rejections, 0, "{report:#?}");
+    }
     assert_eq!(
         report.status_counts.values().sum::<u64>(),
         report.responses,

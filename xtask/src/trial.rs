@@ -255,6 +255,11 @@ impl Runner<'_, '_> {
         self.trial.phases.insert(name.to_string(), result.clone());
     }
 
+    /// The result of an earlier phase of this trial.
+    pub fn result(&self, name: &str) -> Option<&Value> {
+        self.trial.phases.get(name)
+    }
+
     /// Records a metric of this trial.
     pub fn metric(&mut self, name: &str, value: f64) {
         self.trial.metrics.insert(name.to_string(), value);
@@ -283,6 +288,20 @@ impl Runner<'_, '_> {
     /// When the whole run must end.
     pub fn deadline(&self) -> Instant {
         self.ctx.deadline
+    }
+
+    /// The router's flags after `--listen` (the workload's `router_args`, then
+    /// `--router-arg`), for a scenario that must know a setting such as `--sticky-capacity`.
+    pub fn router_args(&self) -> &[String] {
+        &self.ctx.spec.args
+    }
+
+    /// Adds `value` under `key` to the stored result of the phase `name` (the run file's
+    /// `phases`): what a scenario observed beside the load, such as the soak's RSS samples.
+    pub fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
+        if let Some(phase) = self.trial.phases.get_mut(name) {
+            phase[key] = value;
+        }
     }
 
     /// The workload's own phases, each mapped onto metrics by its role (the failover kill

@@ -9,7 +9,8 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::trial::{Runner, Status};
+use crate::loadgen_process::LoadSpec;
+use crate::trial::{Runner, Status, num};
 use crate::workload::Phase;
 
 pub mod burst;
@@ -117,4 +118,31 @@ pub(crate) fn within<T: PartialOrd + std::fmt::Display>(
         bail!("{}: expected {lo}..={hi}, got {value}", at(field));
     }
     Ok(())
+}
+
+/// The router's capacity on this machine: 2xx responses per second of a closed loop on
+/// `connections` connections for `duration_ms`, run as the phase `name`. Scenarios that
+/// scale their load to the machine start from it.
+pub(crate) fn capacity(
+    runner: &mut Runner<'_, '_>,
+    name: &str,
+    connections: u32,
+    duration_ms: u64,
+) -> Result<f64, Status> {
+    let result = runner.phase(name, &LoadSpec::closed(connections, duration_ms))?;
+    let rps = num(&result, &["rps"]);
+    if !(rps.is_finite() && rps > 0.0) {
+        return Err(Status::Failed(format!(
+            "phase {name}: no successful responses, so no capacity to scale the load from"
+        )));
+    }
+    Ok(rps)
+}
+
+/// Share of the requests sent in a phase that were answered as expected (2xx, or 4xx for
+/// kinds that expect a rejection); NaN when nothing was sent.
+pub(crate) fn success_rate(result: &serde_json::Value) -> f64 {
+    let sent = num(result, &["requests_sent"]);
+    let good = num(result, &["ok"]) + num(result, &["expected_rejections"]).max(0.0);
+    if sent > 0.0 { good / sent } else { f64::NAN }
 }

@@ -1,22 +1,115 @@
-//! The `scaling` scenario (not yet implemented).
+//! The `scaling` scenario: the same router under more and more connections. Each step runs
+//! a closed loop (throughput at that concurrency) and then an open loop at a fixed share of
+//! the first step's throughput spread over the same connections: below capacity, latency
+//! should barely move as connections grow. (A closed loop alone saturates the router at
+//! every step, where latency grows with connections by Little's law whatever the router
+//! does; its numbers are kept in the phases for reference.)
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::trial::{Runner, Status};
+use super::within;
+use crate::loadgen_process::LoadSpec;
+use crate::trial::{Runner, Status, num, round3, round4};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Params {}
+pub struct Params {
+    /// Connection counts, rising (the 10, 25, 50: steps of 2.5x).
+    pub connections: Vec<u32>,
+    /// Closed-loop length per step.
+    pub closed_ms: u64,
+    /// Open-loop length per step.
+    pub open_ms: u64,
+    /// The open loop's rate as a share of the first step's throughput.
+    pub rate_share: f64,
+}
 
 impl Params {
-    pub fn validate(&self, _at: &dyn Fn(&str) -> String) -> Result<()> {
+    pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
+        if self.connections.len() < 2 || self.connections.len() > 20 {
+            bail!("{}: expected 2 to 20 steps", at("connections"));
+        }
+        for (i, c) in self.connections.iter().enumerate() {
+            within(at, &format!("connections[{i}]"), *c, 1, 4096)?;
+            if i > 0 && *c <= self.connections[i - 1] {
+                bail!("{}: steps must rise", at(&format!("connections[{i}]")));
+            }
+        }
+        within(at, "closed_ms", self.closed_ms, 100, 600_000)?;
+        within(at, "open_ms", self.open_ms, 100, 600_000)?;
+        within(at, "rate_share", self.rate_share, 0.01, 0.95)?;
         Ok(())
     }
 }
 
-pub fn run(_p: &Params, _runner: &mut Runner<'_, '_>) -> Result<(), Status> {
-    Err(Status::Failed(
-        "the scaling scenario is not implemented yet".into(),
-    ))
+/// The largest relative increase, in percent, from one step's value to the next; NaN when
+/// a value is missing or zero.
+pub fn max_increase_pct(values: &[f64]) -> f64 {
+    values
+        .windows(2)
+        .map(|w| {
+            if w[0] > 0.0 && w[1].is_finite() {
+                (w[1] / w[0] - 1.0) * 100.0
+            } else {
+                f64::NAN
+            }
+        })
+        .fold(f64::NEG_INFINITY, |acc, x| {
+            if acc.is_nan() || x.is_nan() {
+                f64::NAN
+            } else {
+                acc.max(x)
+            }
+        })
+}
+
+pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    let mut rate = None;
+    let (mut rps, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+    for &c in &p.connections {
+        let closed = runner.phase(&format!("closed_c{c}"), &LoadSpec::closed(c, p.closed_ms))?;
+        let throughput = num(&closed, &["rps"]);
+        runner.metric(&format!("scaling_rps_c{c}"), round3(throughput));
+        rps.push(throughput);
+        // The open-loop rate is fixed by the first step, so every step carries the same work.
+        let rate = *rate.get_or_insert((throughput * p.rate_share).max(1.0) as u64);
+        let open = runner.phase(
+            &format!("open_c{c}"),
+            &LoadSpec::open(c, p.open_ms, rate),
+        )?;
+        let (a, b) = (
+            num(&open, &["latency_ms", "p50"]),
+            num(&open, &["latency_ms", "p99"]),
+        );
+        runner.metric(&format!("scaling_p50_ms_c{c}"), round4(a));
+        runner.metric(&format!("scaling_p99_ms_c{c}"), round4(b));
+        p50.push(a);
+        p99.push(b);
+    }
+    runner.metric("scaling_p50_increase_pct", round3(max_increase_pct(&p50)));
+    runner.metric("scaling_p99_increase_pct", round3(max_increase_pct(&p99)));
+    // Throughput should hold as connections grow: the lowest step against the highest.
+    let (lo, hi) = rps
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    runner.metric(
+        "scaling_rps_min_share",
+        round4(if hi > 0.0 { lo / hi } else { f64::NAN }),
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_step_to_step_increase() {
+        assert!((max_increase_pct(&[1.0, 1.1, 1.21]) - 10.0).abs() < 1e-9);
+        assert!((max_increase_pct(&[1.0, 1.5, 1.2]) - 50.0).abs() < 1e-9);
+        assert!((max_increase_pct(&[2.0, 1.0]) + 50.0).abs() < 1e-9);
+        assert!(max_increase_pct(&[0.0, 1.0]).is_nan());
+        assert!(max_increase_pct(&[1.0, f64::NAN]).is_nan());
+    }
 }

@@ -194,9 +194,19 @@ fn error_response(err: &ApiError) -> Resp {
     let status =
         StatusCode::from_u16(err.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json(status, Bytes::from(err.to_json()));
-    if err.code == ErrorCode::Overloaded {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    match err.code {
+        ErrorCode::Overloaded => {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        // These are answered before the body is read, so the connection cannot carry
+        // another request: say so, or a keep-alive client sends its next request into a
+        // connection that is closing and sees it fail.
+        ErrorCode::PayloadTooLarge | ErrorCode::UnsupportedMediaType => {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
     }
     resp
 }

@@ -1,6 +1,8 @@
-//! Instruction counts that do not flake: the router under valgrind's callgrind for a fixed
-//! request count, so `instructions_per_req` is the same for the same binary and input, where
-//! wall-clock numbers on a shared machine move by tens of percent.
+//! Instruction counts that do not flake: `instructions_per_req` from the router's own
+//! instruction count over a fixed request count, the same for the same binary and input,
+//! where wall-clock numbers on a shared machine move by tens of percent. Hardware counters
+//! through perf_event_open (see `perf_counter`) where the machine has them, else the router
+//! under valgrind's callgrind.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,27 +13,138 @@ use crate::loadgen_process::{LoadError, LoadSpec, Loadgen};
 use crate::router_process::{RouterProcess, RouterSpec};
 use crate::workload::Model;
 
+#[path = "perf_counter.rs"]
+pub mod perf_counter;
+
+use perf_counter::{Event, ProcessCounter};
+
 /// The install hint for a missing valgrind.
 pub const INSTALL_HINT: &str = "apt-get install valgrind";
 
-/// Which instruction counter `--counters` selects.
+/// Which instruction counter `--counters` (or a workload's `counters`) asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Counters {
+    /// Hardware instructions through perf_event_open, user space, all of the router's
+    /// threads: fast, but needs a PMU (most VMs have none) and perf_event_paranoid <= 2.
+    Perf,
     /// valgrind's callgrind: all of the router's threads, slow (about 50x) but exact.
     Callgrind,
+    /// `perf` when a probe shows the machine can count hardware instructions, else
+    /// `callgrind`.
+    Auto,
 }
 
 impl Counters {
     pub fn as_str(self) -> &'static str {
         match self {
+            Counters::Perf => "perf",
             Counters::Callgrind => "callgrind",
+            Counters::Auto => "auto",
+        }
+    }
+
+    /// Decides the counter to use, before anything starts: `perf` on a machine that cannot
+    /// count is an error naming why (exit 2), as is `callgrind` without valgrind.
+    pub fn choose(self) -> Result<Chosen> {
+        match self {
+            Counters::Perf => match perf_counter::probe(Event::Instructions) {
+                Ok(()) => Ok(Chosen::perf(self, None)),
+                Err(why) => bail!(
+                    "--counters perf: this machine cannot count hardware instructions: {why}; \
+                     use `--counters callgrind` (or `--counters auto`)"
+                ),
+            },
+            Counters::Callgrind => Ok(Chosen::callgrind(self, valgrind_version()?, None)),
+            Counters::Auto => match perf_counter::probe(Event::Instructions) {
+                Ok(()) => Ok(Chosen::perf(
+                    self,
+                    Some("hardware counters available".into()),
+                )),
+                Err(why) => {
+                    let version = valgrind_version().with_context(|| {
+                        format!("--counters auto: no hardware counters ({why}) and no callgrind")
+                    })?;
+                    Ok(Chosen::callgrind(
+                        self,
+                        version,
+                        Some(format!("hardware counters unavailable: {why}")),
+                    ))
+                }
+            },
         }
     }
 }
 
-/// Counting runs per bench run: enough to show the spread, few enough to stay quick.
-pub const MAX_RUNS: u32 = 3;
+/// How the instructions are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Perf,
+    Callgrind,
+}
+
+/// The counter a run uses, decided before it starts.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// What was asked for (`auto` resolves to one of the methods).
+    pub requested: Counters,
+    pub method: Method,
+    /// valgrind's version line, with `Method::Callgrind`.
+    pub valgrind_version: Option<String>,
+    /// Why `auto` chose what it did.
+    pub why: Option<String>,
+}
+
+impl Chosen {
+    fn perf(requested: Counters, why: Option<String>) -> Self {
+        Chosen {
+            requested,
+            method: Method::Perf,
+            valgrind_version: None,
+            why,
+        }
+    }
+
+    fn callgrind(requested: Counters, version: String, why: Option<String>) -> Self {
+        Chosen {
+            requested,
+            method: Method::Callgrind,
+            valgrind_version: Some(version),
+            why,
+        }
+    }
+
+    /// `perf` or `callgrind`: what `env.counters` of the run file records.
+    pub fn name(&self) -> &'static str {
+        match self.method {
+            Method::Perf => "perf",
+            Method::Callgrind => "callgrind",
+        }
+    }
+
+    /// One line for the log: which counter, and for `auto` why.
+    pub fn describe(&self) -> String {
+        let what = match self.method {
+            Method::Perf => {
+                "perf_event_open, hardware instructions, user space, all router threads".to_string()
+            }
+            Method::Callgrind => format!(
+                "valgrind callgrind ({}), all router threads",
+                self.valgrind_version.as_deref().unwrap_or("?")
+            ),
+        };
+        match (&self.requested, &self.why) {
+            (Counters::Auto, Some(why)) => {
+                format!("counters: auto chose {} ({what}): {why}", self.name())
+            }
+            _ => format!("counters: {} ({what})", self.name()),
+        }
+    }
+}
+
+/// Counting runs per bench run (at most `--trials`): five, for the five-run spread the
+/// gate's 2% rule is judged against; the --timeout can end them sooner.
+pub const MAX_RUNS: u32 = 5;
 
 /// valgrind's version line; an error with the install hint when it is not on PATH.
 pub fn valgrind_version() -> Result<String> {
@@ -78,7 +191,7 @@ pub fn parse_total_ir(text: &str) -> Result<u64> {
 
 /// What one counting run needs.
 pub struct CountCtx<'a> {
-    /// The release router (run under valgrind).
+    /// The release router.
     pub router_bin: &'a Path,
     /// Extra router flags (`--router-arg`).
     pub router_args: &'a [String],
@@ -90,13 +203,114 @@ pub struct CountCtx<'a> {
     pub deadline: Instant,
 }
 
-/// One counting run: the router under callgrind for `requests`, then for `requests / 2`;
-/// the difference of the two totals over the difference of the responses is the cost of a
-/// request with start-up and shutdown cancelled out.
-pub fn instructions_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
+impl CountCtx<'_> {
+    /// The router as counted: one worker thread, fewer threads to schedule (under valgrind
+    /// they are serialised) and no work stealing between them to vary the count; every
+    /// thread is counted either way.
+    fn router_args(&self) -> Vec<String> {
+        ["--worker-threads".to_string(), "1".to_string()]
+            .into_iter()
+            .chain(self.router_args.iter().cloned())
+            .collect()
+    }
+
+    fn remaining(&self) -> Result<Duration> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            bail!("the --timeout expired before the counting run");
+        }
+        Ok(remaining)
+    }
+
+    /// Sends `requests` closed-loop requests over one HTTP connection; returns
+    /// (responses, failed requests).
+    fn drive(&self, router: &RouterProcess, requests: u64) -> Result<(u64, u64)> {
+        let load = LoadSpec {
+            model: Model::Closed,
+            connections: 1,
+            // Long enough never to end the run before the request budget does.
+            duration_ms: 600_000,
+            rate: None,
+            histogram: false,
+            timeline_ms: None,
+            max_requests: Some(requests),
+        };
+        let result = match self.loadgen.run(router.addr, &load, self.deadline) {
+            Ok(v) => v,
+            Err(LoadError::Deadline) => bail!("the --timeout expired during the counting run"),
+            Err(LoadError::Failed(e)) => return Err(e.context("counting run")),
+        };
+        let responses = result["responses"].as_u64().unwrap_or(0);
+        let errors: u64 = ["connect", "timeout", "io", "status"]
+            .iter()
+            .map(|k| result["errors"][k].as_u64().unwrap_or(0))
+            .sum();
+        Ok((responses, errors))
+    }
+}
+
+/// One counting run with the chosen method.
+pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -> Result<f64> {
     if requests < 2 {
         bail!("--counter-requests: expected at least 2");
     }
+    match method {
+        Method::Perf => perf_per_req(ctx, requests),
+        Method::Callgrind => callgrind_per_req(ctx, requests),
+    }
+}
+
+/// With perf_event_open: the router started normally, `requests / 2` requests to warm it up
+/// (first-touch allocations, lazily built state), then counters opened on every thread
+/// and read before and after `requests` more. Start-up and shutdown are outside the window.
+fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
+    let spec = RouterSpec {
+        bin: ctx.router_bin.to_path_buf(),
+        prefix_args: Vec::new(),
+        args: ctx.router_args(),
+        env: Vec::new(),
+        env_remove: ctx.router_env_remove.to_vec(),
+        cpus: ctx.cpus.clone(),
+    };
+    let remaining = ctx.remaining()?;
+    let router = RouterProcess::start(
+        &spec,
+        ctx.workdir,
+        ctx.log,
+        remaining.min(Duration::from_secs(30)),
+    )
+    .context("the router did not start for the counting run")?;
+    let (_, warm_errors) = ctx.drive(&router, requests / 2)?;
+    let counter = ProcessCounter::open(router.pid, Event::Instructions)?;
+    let before = counter.read()?;
+    let (responses, errors) = ctx.drive(&router, requests)?;
+    let after = counter.read()?;
+    let stop = router.stop(Duration::from_secs(10));
+    if warm_errors + errors > 0 {
+        bail!("counting run: {} request(s) failed", warm_errors + errors);
+    }
+    if !stop.clean {
+        bail!("the router did not stop cleanly after the counting run: {stop:?}");
+    }
+    per_request(after.total.saturating_sub(before.total), responses)
+        .with_context(|| format!("counters on {} router threads", counter.threads()))
+}
+
+/// The count over the responses, refusing a run that answered or counted nothing.
+fn per_request(instructions: u64, responses: u64) -> Result<f64> {
+    if responses == 0 {
+        bail!("the counting run answered no requests");
+    }
+    if instructions == 0 {
+        bail!("the counters saw no instructions over {responses} requests");
+    }
+    Ok(instructions as f64 / responses as f64)
+}
+
+/// With callgrind: the router under callgrind for `requests`, then for `requests / 2`;
+/// the difference of the two totals over the difference of the responses is the cost of a
+/// request with start-up and shutdown cancelled out.
+fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
     let (ir_full, resp_full) = callgrind_once(ctx, requests, "full")?;
     let (ir_half, resp_half) = callgrind_once(ctx, requests / 2, "half")?;
     if resp_full <= resp_half {
@@ -127,20 +341,12 @@ fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, 
             "--collect-atstart=yes".into(),
             ctx.router_bin.display().to_string(),
         ],
-        // One worker thread: fewer threads to schedule under valgrind's serialised threads;
-        // callgrind counts every thread either way.
-        args: ["--worker-threads".to_string(), "1".to_string()]
-            .into_iter()
-            .chain(ctx.router_args.iter().cloned())
-            .collect(),
+        args: ctx.router_args(),
         env: Vec::new(),
         env_remove: ctx.router_env_remove.to_vec(),
         cpus: ctx.cpus.clone(),
     };
-    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-    if remaining.is_zero() {
-        bail!("the --timeout expired before the counting run");
-    }
+    let remaining = ctx.remaining()?;
     // valgrind slows start-up by tens of times: a generous wait for the address and /ready.
     let router = RouterProcess::start(
         &spec,
@@ -149,26 +355,7 @@ fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, 
         remaining.min(Duration::from_secs(180)),
     )
     .context("the router under callgrind did not start")?;
-    let load = LoadSpec {
-        model: Model::Closed,
-        connections: 1,
-        // Long enough never to end the run before the request budget does.
-        duration_ms: 600_000,
-        rate: None,
-        histogram: false,
-        timeline_ms: None,
-        max_requests: Some(requests),
-    };
-    let result = match ctx.loadgen.run(router.addr, &load, ctx.deadline) {
-        Ok(v) => v,
-        Err(LoadError::Deadline) => bail!("the --timeout expired during the counting run"),
-        Err(LoadError::Failed(e)) => return Err(e.context("counting run")),
-    };
-    let responses = result["responses"].as_u64().unwrap_or(0);
-    let errors: u64 = ["connect", "timeout", "io", "status"]
-        .iter()
-        .map(|k| result["errors"][k].as_u64().unwrap_or(0))
-        .sum();
+    let (responses, errors) = ctx.drive(&router, requests)?;
     // SIGTERM lets the router shut down and callgrind write its totals.
     let stop = router.stop(Duration::from_secs(120));
     if !stop.clean {

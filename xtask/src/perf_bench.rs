@@ -135,10 +135,11 @@ fn run_arms(
         Transport::Nats => Some(crate::nats_server::version()?),
         Transport::Http => None,
     };
-    let valgrind_version = match counters {
-        Some(crate::counters::Counters::Callgrind) => Some(crate::counters::valgrind_version()?),
-        None => None,
-    };
+    // Which counter (`auto` probes the machine), decided before anything starts: `perf`
+    // without hardware counters, or callgrind without valgrind, is bad input (exit 2).
+    let counter = counters
+        .map(crate::counters::Counters::choose)
+        .transpose()?;
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
     let started = Instant::now();
@@ -280,7 +281,8 @@ fn run_arms(
                     }
                 }
             }
-            if status == Status::Ok && counters.is_some() {
+            if let (Status::Ok, Some(counter)) = (&status, &counter) {
+                log.line(&counter.describe());
                 // Over HTTP, whatever the transport: the count is of the router's own work.
                 let counting_loadgen = Loadgen {
                     nats_url: None,
@@ -294,10 +296,27 @@ fn run_arms(
                     .chain(&args.router_args)
                     .cloned()
                     .collect();
-                'counting: for n in 1..=trials.min(crate::counters::MAX_RUNS) {
+                let runs_wanted = trials.min(crate::counters::MAX_RUNS);
+                let mut slowest = Duration::ZERO;
+                'counting: for n in 1..=runs_wanted {
+                    // Bounded in time: a run that would not fit before the --timeout is not
+                    // started; the runs done so far still make the metric.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if n > 1 && left < slowest * 2 {
+                        progress.note(&format!(
+                            "perf-bench: warning: {} of {runs_wanted} counting runs: the \
+                             --timeout leaves {:.0} s, a counting run took up to {:.0} s; a \
+                             longer --timeout would allow all of them",
+                            n - 1,
+                            left.as_secs_f64(),
+                            slowest.as_secs_f64()
+                        ));
+                        break 'counting;
+                    }
                     for (run, spec) in runs.iter_mut().zip(&specs) {
                         progress.note(&format!(
-                            "counting run {n}: router under callgrind, {} requests",
+                            "counting run {n}/{runs_wanted}: {}, {} requests",
+                            counter.name(),
                             args.counter_requests
                         ));
                         log.flush();
@@ -311,10 +330,16 @@ fn run_arms(
                             log: &log_path,
                             deadline,
                         };
-                        match crate::counters::instructions_per_req(&ctx, args.counter_requests) {
+                        let run_started = Instant::now();
+                        match crate::counters::instructions_per_req(
+                            &ctx,
+                            counter.method,
+                            args.counter_requests,
+                        ) {
                             Ok(ipr) => {
                                 log.line(&format!(
-                                    "counting run {n}: {ipr:.1} instructions/request"
+                                    "counting run {n} ({}): {ipr:.1} instructions/request",
+                                    counter.name()
                                 ));
                                 run.instructions_per_req.push(round3(ipr));
                             }
@@ -323,6 +348,7 @@ fn run_arms(
                                 break 'counting;
                             }
                         }
+                        slowest = slowest.max(run_started.elapsed());
                     }
                 }
             }
@@ -343,9 +369,15 @@ fn run_arms(
         let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
         let mut env = environment(&sh, args, &workload, run, pin);
         env["transport"] = json!(transport.as_str());
-        if let (Some(counters), Some(version)) = (counters, &valgrind_version) {
-            env["counters"] = json!(counters.as_str());
-            env["valgrind_version"] = json!(version);
+        if let Some(counter) = &counter {
+            // The counter used, `auto` resolved; what was asked for when it differs.
+            env["counters"] = json!(counter.name());
+            if counter.requested.as_str() != counter.name() {
+                env["counters_requested"] = json!(counter.requested.as_str());
+            }
+            if let Some(version) = &counter.valgrind_version {
+                env["valgrind_version"] = json!(version);
+            }
             env["counter_requests"] = json!(args.counter_requests);
         }
         if let Some(version) = &nats_version {

@@ -348,6 +348,14 @@ fn malformed_requests_get_their_4xx_and_the_router_keeps_serving() {
                 failures.push(format!("{}: Allow {:?}", case.name, resp.header("allow")));
             }
         }
+        // Answered before the body was read: the connection cannot carry another request,
+        // and a keep-alive client must be told so.
+        if matches!(resp.status, 413 | 415) && resp.header("connection") != Some("close") {
+            failures.push(format!(
+                "{}: {} without `connection: close`: {:?}",
+                case.name, resp.status, resp.headers
+            ));
+        }
         if case.code.is_some() {
             let v = resp.json();
             if v["error"]["message"].as_str().is_none_or(str::is_empty) {

@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// Load generator binary to use instead of building one.
     #[arg(long, value_name = "PATH")]
     pub loadgen_bin: Option<PathBuf>,
+    /// `components`: the component bench binary to run instead of building one (the
+    /// executable `cargo bench -p router --bench components --no-run` prints).
+    #[arg(long, value_name = "PATH")]
+    pub components_bin: Option<PathBuf>,
     /// Hard bound on the whole run, in seconds: what it started is killed when it expires.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,

@@ -2,6 +2,7 @@
 //! workload for N trials (a fresh router each), collect metrics, and always write the
 //! artifacts (raw run JSON, router log, Markdown summary), also when the run fails.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use crate::loadgen_process::Loadgen;
 use crate::nats_server::NatsServer;
 use crate::progress::Progress;
 use crate::router_process::RouterSpec;
-use crate::stats::{median, spread_pct};
+use crate::stats::{Summary, summarize};
 use crate::trial::{Log, Status, Trial, TrialCtx, round3, run_trial};
 use crate::workload::{Transport, Workload};
 
@@ -489,6 +490,9 @@ struct RunState {
 }
 
 impl RunState {
+    // Everything the run file records comes from the caller; a struct for it would only
+    // restate these parameters.
+    #[allow(clippy::too_many_arguments)]
     fn to_json(
         &self,
         w: &Workload,
@@ -499,58 +503,25 @@ impl RunState {
         sh: &Shell,
         elapsed: Duration,
     ) -> Value {
-        let mut names: Vec<&String> = self.trials.iter().flat_map(|t| t.metrics.keys()).collect();
-        names.sort();
-        names.dedup();
-        let mut samples = serde_json::Map::new();
-        let mut metrics = serde_json::Map::new();
-        let mut spread = serde_json::Map::new();
-        for name in names {
-            let vals: Vec<f64> = self
-                .trials
-                .iter()
-                .filter_map(|t| t.metrics.get(name).copied())
-                .collect();
-            let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
-            // A metric with a missing or NaN trial stays null: the gate must see it is unusable.
-            let med = if finite.len() == vals.len() && vals.len() == self.trials.len() {
-                median(&finite)
-            } else {
-                None
-            };
-            metrics.insert(name.clone(), med.map_or(Value::Null, |m| json!(m)));
-            samples.insert(
-                name.clone(),
-                json!(
-                    vals.iter()
-                        .map(|v| if v.is_finite() { json!(v) } else { Value::Null })
-                        .collect::<Vec<_>>()
-                ),
-            );
-            if let (Some(min), Some(max)) = (
-                finite.iter().copied().reduce(f64::min),
-                finite.iter().copied().reduce(f64::max),
-            ) {
-                spread.insert(
-                    name.clone(),
-                    json!({"min": min, "max": max, "spread_pct": spread_pct(&finite)}),
-                );
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for t in &self.trials {
+            for (name, v) in &t.metrics {
+                values.entry(name.clone()).or_default().push(*v);
             }
         }
+        let Summary {
+            mut metrics,
+            mut samples,
+            mut spread,
+        } = summarize(&values, self.trials.len());
         if !self.instructions_per_req.is_empty() {
+            // One value per counting run, not per trial: complete when every run counted.
             let vals = &self.instructions_per_req;
-            let name = "instructions_per_req".to_string();
-            metrics.insert(name.clone(), median(vals).map_or(Value::Null, |m| json!(m)));
-            samples.insert(name.clone(), json!(vals));
-            if let (Some(min), Some(max)) = (
-                vals.iter().copied().reduce(f64::min),
-                vals.iter().copied().reduce(f64::max),
-            ) {
-                spread.insert(
-                    name,
-                    json!({"min": min, "max": max, "spread_pct": spread_pct(vals)}),
-                );
-            }
+            let counted = BTreeMap::from([("instructions_per_req".to_string(), vals.clone())]);
+            let s = summarize(&counted, vals.len());
+            metrics.extend(s.metrics);
+            samples.extend(s.samples);
+            spread.extend(s.spread);
         }
         let exit_code = if *status == Status::Ok {
             0
@@ -661,7 +632,7 @@ fn noise_warnings(doc: &Value) -> Vec<String> {
     out
 }
 
-fn metrics_table(doc: &Value) -> String {
+pub(crate) fn metrics_table(doc: &Value) -> String {
     let mut out = format!(
         "{:<28} {:>14} {:>14} {:>14} {:>8}\n",
         "metric", "median", "min", "max", "spread"
@@ -698,7 +669,7 @@ fn fmt_num(v: &Value) -> String {
     )
 }
 
-fn summary_markdown(doc: &Value) -> String {
+pub(crate) fn summary_markdown(doc: &Value) -> String {
     let mut md = String::new();
     md.push_str(&format!(
         "# perf-bench: workload `{}`\n\n",

@@ -171,6 +171,7 @@ pub fn artifacts_dir(root: &Path, dir: &Path) -> PathBuf {
 /// Builds the reference router and runs both alternately; returns (reference, candidate)
 /// run files, which the evaluator compares pair by pair.
 fn paired_run(bench: &crate::flags::BenchArgs, against: &str) -> Result<(PathBuf, PathBuf)> {
+    crate::components::refuse_paired(&bench.workload)?;
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(crate::project::root());
     let pairing = crate::paired::reference(&sh, against)?;

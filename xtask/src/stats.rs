@@ -3,6 +3,8 @@
 //! per-pair ratios (paired runs). No IO, no global state: the same inputs and seed always give
 //! the same interval, so the same runs always get the same verdict.
 
+use std::collections::BTreeMap;
+
 /// A closed interval `[lo, hi]`, here always of ratios candidate/baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
@@ -193,6 +195,53 @@ pub fn paired_ratios(baseline: &[f64], candidate: &[f64]) -> Option<Vec<f64>> {
         return None;
     }
     Some(baseline.iter().zip(candidate).map(|(b, c)| c / b).collect())
+}
+
+/// The run file's `metrics`, `samples` and `spread` objects, each keyed by metric name.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The median per metric; null when a value is missing or not finite.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+    /// Every value per metric, a non-finite one as null.
+    pub samples: serde_json::Map<String, serde_json::Value>,
+    /// `{min, max, spread_pct}` of the finite values per metric (absent when there are none).
+    pub spread: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Summarises per-trial (or per-sample) values as a run file records them. A metric with
+/// fewer than `expected` values, or a NaN among them, gets a null median: the gate must see
+/// that it is unusable rather than judge a median of what happened to be there.
+pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summary {
+    use serde_json::{Value, json};
+    let mut out = Summary::default();
+    for (name, vals) in values {
+        let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
+        let med = if finite.len() == vals.len() && vals.len() == expected {
+            median(&finite)
+        } else {
+            None
+        };
+        out.metrics
+            .insert(name.clone(), med.map_or(Value::Null, |m| json!(m)));
+        out.samples.insert(
+            name.clone(),
+            json!(
+                vals.iter()
+                    .map(|v| if v.is_finite() { json!(v) } else { Value::Null })
+                    .collect::<Vec<_>>()
+            ),
+        );
+        if let (Some(min), Some(max)) = (
+            finite.iter().copied().reduce(f64::min),
+            finite.iter().copied().reduce(f64::max),
+        ) {
+            out.spread.insert(
+                name.clone(),
+                json!({"min": min, "max": max, "spread_pct": spread_pct(&finite)}),
+            );
+        }
+    }
+    out
 }
 
 /// `c / b`, with 0/0 read as "no change" so that a resample of zeros does not give NaN.

@@ -42,7 +42,13 @@ pub struct Params {
 impl Params {
     pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
         within(at, "capacity_ms", self.capacity_ms, 100, 600_000)?;
-        within(at, "capacity_connections", self.capacity_connections, 1, 1024)?;
+        within(
+            at,
+            "capacity_connections",
+            self.capacity_connections,
+            1,
+            1024,
+        )?;
         within(at, "steady_share", self.steady_share, 0.01, 1.0)?;
         within(at, "connections", self.connections, 1, 1024)?;
         within(at, "before_ms", self.before_ms, 100, 600_000)?;
@@ -214,9 +220,6 @@ mod tests {
         // 0.08 ms vs 0.05 ms is +60%, but within 0.05 ms of it.
         let b = vec![hist(&[0.08; 10])];
         assert_eq!(recovery_ms(0.05, &b, 0.0, 100.0, 1, 0.2, 0.0), None);
-        assert_eq!(
-            recovery_ms(0.05, &b, 0.0, 100.0, 1, 0.2, 0.05),
-            Some(0.0)
-        );
+        assert_eq!(recovery_ms(0.05, &b, 0.0, 100.0, 1, 0.2, 0.05), Some(0.0));
     }
 }

@@ -94,10 +94,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         "malformed_good_p99_after_ms",
         round4(num(&after, &["latency_ms", "p99"])),
     );
-    runner.metric(
-        "malformed_good_success_after",
-        round4(success_rate(&after)),
-    );
+    runner.metric("malformed_good_success_after", round4(success_rate(&after)));
     for (name, kind) in kinds(&storm[0]) {
         if kind["expect"] == "reject" {
             runner.note(&format!(

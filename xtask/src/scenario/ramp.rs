@@ -27,7 +27,13 @@ pub struct Params {
 impl Params {
     pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
         within(at, "capacity_ms", self.capacity_ms, 100, 600_000)?;
-        within(at, "capacity_connections", self.capacity_connections, 1, 1024)?;
+        within(
+            at,
+            "capacity_connections",
+            self.capacity_connections,
+            1,
+            1024,
+        )?;
         within(at, "step_ms", self.step_ms, 100, 600_000)?;
         within(at, "connections", self.connections, 1, 1024)?;
         within(at, "p99_bound_ms", self.p99_bound_ms, 0.001, 60_000.0)?;
@@ -65,7 +71,13 @@ pub struct Summary {
 pub fn summarize(steps: &[Step], p99_bound_ms: f64) -> Summary {
     let min_success_rate = steps
         .iter()
-        .map(|s| if s.success_rate.is_nan() { 0.0 } else { s.success_rate })
+        .map(|s| {
+            if s.success_rate.is_nan() {
+                0.0
+            } else {
+                s.success_rate
+            }
+        })
         .fold(f64::INFINITY, f64::min);
     let knee = steps
         .iter()
@@ -85,7 +97,10 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         let rate = capacity * f64::from(pct) / 100.0;
         let name = format!("step_{pct}pct");
         runner.say(&format!("ramp: {pct}% of capacity, {rate:.0} req/s"));
-        let result = runner.phase(&name, &LoadSpec::open(p.connections, p.step_ms, rate as u64))?;
+        let result = runner.phase(
+            &name,
+            &LoadSpec::open(p.connections, p.step_ms, rate as u64),
+        )?;
         steps.push(Step {
             pct,
             rate,
@@ -101,7 +116,10 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let knee = summary.knee.unwrap_or(last);
     runner.metric("ramp_knee_pct", f64::from(knee.pct));
     runner.metric("ramp_knee_rps", round3(knee.rate));
-    runner.metric("ramp_knee_found", f64::from(u8::from(summary.knee.is_some())));
+    runner.metric(
+        "ramp_knee_found",
+        f64::from(u8::from(summary.knee.is_some())),
+    );
     runner.note(&format!(
         "ramp: capacity {capacity:.0} req/s; steps (pct, success, p99 ms): {}",
         steps

@@ -74,10 +74,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         rps.push(throughput);
         // The open-loop rate is fixed by the first step, so every step carries the same work.
         let rate = *rate.get_or_insert((throughput * p.rate_share).max(1.0) as u64);
-        let open = runner.phase(
-            &format!("open_c{c}"),
-            &LoadSpec::open(c, p.open_ms, rate),
-        )?;
+        let open = runner.phase(&format!("open_c{c}"), &LoadSpec::open(c, p.open_ms, rate))?;
         let (a, b) = (
             num(&open, &["latency_ms", "p50"]),
             num(&open, &["latency_ms", "p99"]),
@@ -90,9 +87,9 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.metric("scaling_p50_increase_pct", round3(max_increase_pct(&p50)));
     runner.metric("scaling_p99_increase_pct", round3(max_increase_pct(&p99)));
     // Throughput should hold as connections grow: the lowest step against the highest.
-    let (lo, hi) = rps
-        .iter()
-        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let (lo, hi) = rps.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
+        (lo.min(x), hi.max(x))
+    });
     runner.metric(
         "scaling_rps_min_share",
         round4(if hi > 0.0 { lo / hi } else { f64::NAN }),

@@ -4,8 +4,9 @@
 //!
 //! A small hand-written sampler instead of divan (see `decide.rs`) because the gate needs
 //! every sample, not a summary: each benchmark calibrates an iteration count so that one
-//! sample takes about `--sample-ms`, warms up, then takes `--samples` samples, each the mean
-//! time of one operation over that many iterations, in nanoseconds.
+//! sample takes about `--sample-ms` and warms up; then `--samples` samples are taken
+//! round-robin across the benchmarks, each the mean time of one operation over that many
+//! iterations, in nanoseconds.
 //!
 //! `cargo xtask perf-bench --suite components` builds and runs it. By hand:
 //! `cargo bench -p router --bench components -- --samples 20 --json out.json`.
@@ -86,24 +87,27 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
     Ok(opts)
 }
 
-/// One benchmark's result.
-struct Measured {
+/// One benchmark: its timed loop and, once measured, its samples.
+struct Bench<'a> {
     name: &'static str,
+    /// Runs the operation `n` times and returns the wall time. Boxed per benchmark, but the
+    /// loop inside is monomorphic, so the indirection is paid once per sample, not per call.
+    run: Box<dyn FnMut(u64) -> Duration + 'a>,
     iterations_per_sample: u64,
     /// Nanoseconds per operation, one value per sample.
     samples: Vec<f64>,
 }
 
-/// Runs the benchmarks and collects their samples.
-struct Sampler {
+/// Collects the benchmarks, then measures them all.
+struct Sampler<'a> {
     opts: Options,
-    results: Vec<Measured>,
+    benches: Vec<Bench<'a>>,
 }
 
-impl Sampler {
-    /// Measures `op` (which must do one operation per call and return something that
-    /// depends on it) unless the filter leaves `name` out.
-    fn bench<T>(&mut self, name: &'static str, mut op: impl FnMut() -> T) {
+impl<'a> Sampler<'a> {
+    /// Adds `op` (which must do one operation per call and return something that depends
+    /// on it) unless the filter leaves `name` out.
+    fn bench<T>(&mut self, name: &'static str, mut op: impl FnMut() -> T + 'a) {
         if self
             .opts
             .filter
@@ -112,45 +116,62 @@ impl Sampler {
         {
             return;
         }
+        self.benches.push(Bench {
+            name,
+            run: Box::new(move |n| time(&mut op, n)),
+            iterations_per_sample: 0,
+            samples: Vec::new(),
+        });
+    }
+
+    /// Calibrates and warms up every benchmark, then takes the samples round-robin: sample
+    /// 1 of every benchmark, then sample 2, ... On a shared machine a busy stretch then
+    /// lands on a few samples of each benchmark, which the median shrugs off, instead of
+    /// on every sample of whichever benchmark happened to be running.
+    fn measure(&mut self) {
         if self.opts.check_only {
-            for _ in 0..3 {
-                black_box(op());
+            for b in &mut self.benches {
+                (b.run)(3);
+                eprintln!("{}: ok", b.name);
             }
-            eprintln!("{name}: ok");
             return;
         }
-        let iters = calibrate(&mut op, self.opts.sample);
-        // Warm-up: one sample's worth, discarded (caches, branch predictors, CPU clock).
-        time(&mut op, iters);
-        let samples: Vec<f64> = (0..self.opts.samples)
-            .map(|_| time(&mut op, iters).as_nanos() as f64 / iters as f64)
-            .collect();
-        let mut sorted = samples.clone();
-        sorted.sort_by(f64::total_cmp);
-        eprintln!(
-            "{name:<20} {:>10.1} ns/op (min {:.1}, max {:.1}; {} samples of {iters} iterations)",
-            sorted[sorted.len() / 2],
-            sorted[0],
-            sorted[sorted.len() - 1],
-            samples.len()
-        );
-        self.results.push(Measured {
-            name,
-            iterations_per_sample: iters,
-            samples,
-        });
+        for b in &mut self.benches {
+            b.iterations_per_sample = calibrate(&mut b.run, self.opts.sample);
+            // Warm-up: one sample's worth, discarded (caches, branch predictors, CPU clock).
+            (b.run)(b.iterations_per_sample);
+        }
+        for _ in 0..self.opts.samples {
+            for b in &mut self.benches {
+                let n = b.iterations_per_sample;
+                b.samples.push((b.run)(n).as_nanos() as f64 / n as f64);
+            }
+        }
+        for b in &self.benches {
+            let mut sorted = b.samples.clone();
+            sorted.sort_by(f64::total_cmp);
+            eprintln!(
+                "{:<20} {:>10.1} ns/op (min {:.1}, max {:.1}; {} samples of {} iterations)",
+                b.name,
+                sorted[sorted.len() / 2],
+                sorted[0],
+                sorted[sorted.len() - 1],
+                sorted.len(),
+                b.iterations_per_sample
+            );
+        }
     }
 
     fn to_json(&self) -> String {
         let benchmarks: serde_json::Map<String, serde_json::Value> = self
-            .results
+            .benches
             .iter()
-            .map(|m| {
+            .map(|b| {
                 (
-                    m.name.to_string(),
+                    b.name.to_string(),
                     serde_json::json!({
-                        "samples": m.samples,
-                        "iterations_per_sample": m.iterations_per_sample,
+                        "samples": b.samples,
+                        "iterations_per_sample": b.iterations_per_sample,
                     }),
                 )
             })
@@ -158,6 +179,7 @@ impl Sampler {
         serde_json::json!({
             "unit": "ns",
             "sample_ms": self.opts.sample.as_secs_f64() * 1000.0,
+            "order": "interleaved: sample i of every benchmark, then sample i + 1",
             "benchmarks": benchmarks,
         })
         .to_string()
@@ -175,10 +197,10 @@ fn time<T>(op: &mut impl FnMut() -> T, iters: u64) -> Duration {
 
 /// The iteration count that makes one sample last about `target`: doubles until a run
 /// takes a tenth of it, then scales. Also warms the code up.
-fn calibrate<T>(op: &mut impl FnMut() -> T, target: Duration) -> u64 {
+fn calibrate(run: &mut dyn FnMut(u64) -> Duration, target: Duration) -> u64 {
     let mut iters = 1u64;
     loop {
-        let took = time(op, iters);
+        let took = run(iters);
         if took >= target / 10 || iters >= 1 << 40 {
             let per_op = took.as_secs_f64() / iters as f64;
             return ((target.as_secs_f64() / per_op.max(1e-12)) as u64).max(1);
@@ -209,36 +231,47 @@ fn input<'a>(
 /// The decision core on its three paths.
 fn decide(s: &mut Sampler) {
     let policy = acme();
-    let weighted = input(KEY, None, None);
     assert_eq!(
-        routing::decide(&policy, &weighted).unwrap().reason,
+        routing::decide(&policy, &input(KEY, None, None))
+            .unwrap()
+            .reason,
         Reason::Weighted
     );
-    s.bench("decide_weighted", || {
-        routing::decide(black_box(&policy), black_box(&weighted))
+    let p = policy.clone();
+    s.bench("decide_weighted", move || {
+        routing::decide(black_box(&p), &input(black_box(KEY), None, None))
     });
 
-    let sticky = input(SESSION, None, Some(2));
     assert_eq!(
-        routing::decide(&policy, &sticky).unwrap().reason,
+        routing::decide(&policy, &input(SESSION, None, Some(2)))
+            .unwrap()
+            .reason,
         Reason::Sticky
     );
-    s.bench("decide_sticky_hit", || {
-        routing::decide(black_box(&policy), black_box(&sticky))
+    let p = policy.clone();
+    s.bench("decide_sticky_hit", move || {
+        routing::decide(
+            black_box(&p),
+            &input(black_box(SESSION), None, black_box(Some(2))),
+        )
     });
 
-    let primary = routing::decide(&policy, &weighted).unwrap();
+    let primary = routing::decide(&policy, &input(KEY, None, None)).unwrap();
     let constraints = Constraints {
         exclude_providers: vec![Cow::Owned(policy.providers[primary.provider].id.clone())],
         ..Default::default()
     };
-    let fallback = input(KEY, Some(&constraints), None);
     assert_eq!(
-        routing::decide(&policy, &fallback).unwrap().reason,
+        routing::decide(&policy, &input(KEY, Some(&constraints), None))
+            .unwrap()
+            .reason,
         Reason::Fallback
     );
-    s.bench("decide_fallback", || {
-        routing::decide(black_box(&policy), black_box(&fallback))
+    s.bench("decide_fallback", move || {
+        routing::decide(
+            black_box(&policy),
+            &input(black_box(KEY), Some(black_box(&constraints)), None),
+        )
     });
 }
 
@@ -247,7 +280,7 @@ fn policy_lookup(s: &mut Sampler) {
     let set = PolicySet::sample();
     assert!(set.lookup("acme", Some("cost-saver")).is_ok());
     let mut named = false;
-    s.bench("policy_lookup", || {
+    s.bench("policy_lookup", move || {
         // Alternate the default and a named policy, as requests do.
         named = !named;
         let policy_id = if named { Some("cost-saver") } else { None };
@@ -256,9 +289,18 @@ fn policy_lookup(s: &mut Sampler) {
     });
 }
 
+/// A sticky store of capacity `n` filled with `keys`, at `now`.
+fn filled_store(n: usize, keys: &[u64], now: Instant, ttl: Duration) -> StickyStore {
+    let store = StickyStore::new(n, ttl);
+    for (i, &k) in keys.iter().enumerate() {
+        store.put(k, i % 3, now, ttl);
+    }
+    store
+}
+
 /// The sticky store holding `n` live sessions: a hit on one of them, and a put of a new
 /// session into the full store (evicting the oldest), cycling through the keys so the
-/// caches see a realistic spread of entries.
+/// caches see a realistic spread of entries. Each has its own store: the puts churn theirs.
 fn sticky(s: &mut Sampler, n: usize, get_name: &'static str, put_name: &'static str) {
     let now = Instant::now();
     let ttl = Duration::from_secs(3600);
@@ -266,10 +308,7 @@ fn sticky(s: &mut Sampler, n: usize, get_name: &'static str, put_name: &'static 
     let keys: Vec<u64> = (0..2 * n)
         .map(|i| StickyStore::key(7, &format!("session-{i:08}")))
         .collect();
-    let store = StickyStore::new(n, ttl);
-    for (i, &k) in keys[..n].iter().enumerate() {
-        store.put(k, i % 3, now, ttl);
-    }
+    let store = filled_store(n, &keys[..n], now, ttl);
     // Read only keys that are still there: shards fill unevenly, so a few of the first n
     // may have been evicted already.
     let present: Vec<u64> = keys[..n]
@@ -279,18 +318,19 @@ fn sticky(s: &mut Sampler, n: usize, get_name: &'static str, put_name: &'static 
         .collect();
     assert!(present.len() >= n * 9 / 10, "{} of {n}", present.len());
     let mut i = 0;
-    s.bench(get_name, || {
+    s.bench(get_name, move || {
         i = if i + 1 == present.len() { 0 } else { i + 1 };
         store.get(black_box(present[i]), now)
     });
+    let store = filled_store(n, &keys[..n], now, ttl);
     let mut j = n;
-    s.bench(put_name, || {
+    s.bench(put_name, move || {
         // The store holds the last n keys put; key j is not among them, so this inserts
         // and evicts, the steady state of a full store.
         j = if j + 1 == keys.len() { 0 } else { j + 1 };
         store.put(black_box(keys[j]), j % 3, now, ttl);
+        debug_assert!(store.len() <= store.capacity());
     });
-    assert!(store.len() <= store.capacity());
 }
 
 /// A large request: many excluded providers and a metadata object of a few kilobytes,
@@ -334,18 +374,17 @@ fn decode_encode(body: &[u8]) -> Vec<u8> {
 }
 
 fn json(s: &mut Sampler) {
-    let large = large_request();
     for (name, body) in [
-        ("json_small", SMALL),
-        ("json_medium", MEDIUM),
-        ("json_large", large.as_str()),
+        ("json_small", SMALL.to_string()),
+        ("json_medium", MEDIUM.to_string()),
+        ("json_large", large_request()),
     ] {
         assert!(
             String::from_utf8(decode_encode(body.as_bytes()))
                 .unwrap()
                 .contains(KEY)
         );
-        s.bench(name, || decode_encode(black_box(body.as_bytes())));
+        s.bench(name, move || decode_encode(black_box(body.as_bytes())));
     }
 }
 
@@ -362,13 +401,14 @@ fn main() -> ExitCode {
     let json_path = opts.json.clone();
     let mut s = Sampler {
         opts,
-        results: Vec::new(),
+        benches: Vec::new(),
     };
     decide(&mut s);
     policy_lookup(&mut s);
     sticky(&mut s, 1_000, "sticky_get_1k", "sticky_put_1k");
     sticky(&mut s, 100_000, "sticky_get_100k", "sticky_put_100k");
     json(&mut s);
+    s.measure();
     if s.opts.check_only {
         return ExitCode::SUCCESS;
     }

@@ -10,7 +10,7 @@ use super::kinds::{kinds, rejected_share};
 use super::{success_rate, within};
 use crate::loadgen_process::{LoadSpec, Loadgen};
 use crate::router_process::http_get;
-use crate::trial::{Runner, Status, failed, num, round4};
+use crate::trial::{Runner, Status, failed, num, round3, round4};
 use crate::workload::Expect;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -58,6 +58,16 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         .filter_map(|ph| runner.result(&ph.name).cloned())
         .collect();
     let (bad, rejected, server_errors) = storm_totals(&storm);
+    // The storm's own `rps` counts only the few good requests; this is every answer.
+    if let Some(first) = storm.first() {
+        let secs = num(first, &["duration_s"]);
+        if secs > 0.0 {
+            runner.metric(
+                "malformed_storm_answered_rps",
+                round3(num(first, &["responses"]) / secs),
+            );
+        }
+    }
     let share = if bad > 0.0 { rejected / bad } else { f64::NAN };
     runner.metric("malformed_rejected_share", round4(share));
     let ready = matches!(http_get(runner.router.addr, "/ready"), Ok((200, _)));

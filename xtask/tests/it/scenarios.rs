@@ -181,6 +181,7 @@ fn malformed_storm_is_all_4xx_and_the_router_stays_well() {
     assert_eq!(f(&run, "malformed_ready_after"), 1.0);
     assert_eq!(f(&run, "malformed_good_success_after"), 1.0);
     assert!(f(&run, "malformed_good_p99_after_ms") > 0.0);
+    assert!(f(&run, "malformed_storm_answered_rps") > 5.0 * f(&run, "rps"));
     // The router counted the rejections as errors of their own codes; the client did not.
     assert!(f(&run, "errors_total") > 0.0);
     assert_eq!(f(&run, "client_errors_total"), 0.0);
@@ -199,4 +200,40 @@ fn a_scenario_that_plans_its_own_steps_refuses_phases() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("field `phases`"), "{stderr}");
+}
+
+#[test]
+fn a_suite_refuses_the_flags_of_one_workload() {
+    for (flags, says) in [
+        (
+            &["perf-gate", "--suite", "scenarios", "--candidate", "x.json"][..],
+            "--candidate",
+        ),
+        (
+            &["perf-gate", "--suite", "all", "--against", "main"][..],
+            "--against",
+        ),
+        (
+            &["perf-bench", "--suite", "all", "--workload", "cp1"][..],
+            "--workload",
+        ),
+        (
+            &[
+                "perf-baseline-bump",
+                "--suite",
+                "all",
+                "--reason",
+                "trade-off",
+            ][..],
+            "--suite",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
 }

@@ -82,9 +82,11 @@ pub struct BenchArgs {
     /// for the run). Default: the workload's `transport`, else http.
     #[arg(long, value_enum)]
     pub transport: Option<crate::workload::Transport>,
-    /// After the trials, count the router's instructions per request: `callgrind` runs it
-    /// under valgrind for a fixed request count (min(trials, 3) counting runs) and records
-    /// `instructions_per_req`. Needs valgrind on PATH.
+    /// After the trials, count the router's instructions per request over a fixed request
+    /// count (min(trials, 5) counting runs) and record `instructions_per_req`: `perf` reads
+    /// hardware counters through perf_event_open (needs a PMU), `callgrind` runs the router
+    /// under valgrind (needs valgrind on PATH), `auto` takes perf when the machine allows it,
+    /// else callgrind. Default: the workload's `counters`, else none.
     #[arg(long, value_enum, value_name = "KIND")]
     pub counters: Option<crate::counters::Counters>,
     /// Requests per counting run with `--counters` (each run also does half as many, to

@@ -401,10 +401,12 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             &format!("conn_rss_kb_per_conn_{level}"),
             round3(kb_per_conn),
         );
-        runner.metric(
-            &format!("conn_active_p99_ms_{level}"),
-            round4(num(&result, &["latency_ms", "p99"])),
-        );
+        for q in ["p50", "p99"] {
+            runner.metric(
+                &format!("conn_active_{q}_ms_{level}"),
+                round4(num(&result, &["latency_ms", q])),
+            );
+        }
         runner.metric(&format!("conn_idle_closed_{level}"), closed as f64);
     }
     drop(idle);

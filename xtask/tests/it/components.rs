@@ -199,3 +199,31 @@ fn components_cannot_run_paired() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot run paired"), "{stderr}");
 }
+
+#[test]
+fn the_committed_policy_and_baseline_cover_every_benchmark() {
+    let read = |name: &str| -> Value {
+        let text = std::fs::read_to_string(root().join("perf").join(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let policy = read("policy_components.json");
+    let baseline = read("baseline_components.json");
+    assert_eq!(baseline["workload"], "components");
+    assert_eq!(baseline["env"]["profile"], "release");
+    for name in BENCHMARKS {
+        let metric = format!("component_{name}_ns");
+        assert!(
+            policy["rules"][&metric]["relative"]["max_pct_increase"].is_number(),
+            "{metric}"
+        );
+        assert!(
+            baseline["metrics"][&metric].as_f64() > Some(0.0),
+            "{metric}"
+        );
+        assert_eq!(
+            baseline["samples"][&metric].as_array().map(Vec::len),
+            Some(20)
+        );
+    }
+    assert_eq!(policy["rules"].as_object().unwrap().len(), BENCHMARKS.len());
+}

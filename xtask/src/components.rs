@@ -109,20 +109,16 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             .with_context(|| format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]"))?,
         Err(_) => DEFAULT_SAMPLE_MS,
     };
-    let root = crate::project::root();
-    let sh = Shell::new().context("creating a shell")?;
-    sh.change_dir(&root);
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.timeout);
-    let stamp = artifacts::file_stamp();
-    let dir = if args.artifacts_dir.is_absolute() {
-        args.artifacts_dir.clone()
-    } else {
-        root.join(&args.artifacts_dir)
-    };
-    let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
-    let mut log = Log::create(&log_path)?;
-    let progress = Progress::new();
+    let crate::trial::Session {
+        sh,
+        started,
+        deadline,
+        stamp,
+        dir,
+        log_path,
+        mut log,
+        progress,
+    } = crate::trial::Session::open(args)?;
     log.line(&format!(
         "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark"
     ));

@@ -114,7 +114,6 @@ fn run_arms(
     arms: &[Arm],
     pairing: Option<&Pairing>,
 ) -> Result<Vec<BenchOutcome>> {
-    let root = crate::project::root();
     let workload_path = resolve_workload(&crate::project::perf_root(), &args.workload);
     let workload = Workload::load(&workload_path)?;
     let trials = args.trials.or(workload.trials).unwrap_or(DEFAULT_TRIALS);
@@ -141,19 +140,16 @@ fn run_arms(
     let counter = counters
         .map(crate::counters::Counters::choose)
         .transpose()?;
-    let sh = Shell::new().context("creating a shell")?;
-    sh.change_dir(&root);
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.timeout);
-    let stamp = artifacts::file_stamp();
-    let dir = if args.artifacts_dir.is_absolute() {
-        args.artifacts_dir.clone()
-    } else {
-        root.join(&args.artifacts_dir)
-    };
-    let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
-    let mut log = Log::create(&log_path)?;
-    let progress = Progress::new();
+    let crate::trial::Session {
+        sh,
+        started,
+        deadline,
+        stamp,
+        dir,
+        log_path,
+        mut log,
+        progress,
+    } = crate::trial::Session::open(args)?;
     log.line(&format!(
         "perf-bench: workload {} ({}), {} trial(s){}",
         workload.name,

@@ -490,6 +490,46 @@ fn compact(v: &Value) -> String {
     Value::Object(small).to_string()
 }
 
+/// What every bench run opens before anything starts: a shell at the workspace root, the
+/// clock and the `--timeout` deadline, the artifact directory and stamp, the bench log and
+/// the progress display.
+pub struct Session {
+    pub sh: xshell::Shell,
+    pub started: Instant,
+    pub deadline: Instant,
+    pub stamp: String,
+    pub dir: std::path::PathBuf,
+    pub log_path: std::path::PathBuf,
+    pub log: Log,
+    pub progress: Progress,
+}
+
+impl Session {
+    pub fn open(args: &crate::flags::BenchArgs) -> Result<Session> {
+        let root = crate::project::root();
+        let sh = xshell::Shell::new().context("creating a shell")?;
+        sh.change_dir(&root);
+        let started = Instant::now();
+        let stamp = artifacts::file_stamp();
+        let dir = if args.artifacts_dir.is_absolute() {
+            args.artifacts_dir.clone()
+        } else {
+            root.join(&args.artifacts_dir)
+        };
+        let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
+        Ok(Session {
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            stamp,
+            dir,
+            log: Log::create(&log_path)?,
+            log_path,
+            progress: Progress::new(),
+        })
+    }
+}
+
 /// The harness's own log lines, written to the router log file between router output.
 pub struct Log {
     file: std::fs::File,

@@ -76,6 +76,7 @@ fn gitlab_jobs_gate_as_documented() {
     let full = script(&doc, "perf-full");
     assert!(full.contains("--workload cp1"), "{full}");
     assert!(full.contains("perf-baseline-bump --ratchet"), "{full}");
+    assert_suites_after_the_ratchet(&full);
 
     for job in ["perf-smoke", "perf-gate", "perf-full"] {
         // Retry on runner failures only: a retried regression would hide it.
@@ -146,6 +147,7 @@ fn github_workflow_gates_as_documented() {
         .collect();
     assert!(runs.contains("--workload cp1"), "{runs}");
     assert!(runs.contains("perf-baseline-bump --ratchet"), "{runs}");
+    assert_suites_after_the_ratchet(&runs);
 
     for name in ["perf-smoke", "perf-gate", "perf-full"] {
         let job = &jobs[name];
@@ -181,5 +183,20 @@ fn github_workflow_gates_as_documented() {
             })
             .unwrap_or_else(|| panic!("{name}: no checkout"));
         assert_eq!(checkout["with"]["fetch-depth"].as_u64(), Some(0), "{name}");
+    }
+}
+
+/// The nightly job also gates the scenarios and the components, after the ratchet (which
+/// takes the newest run file, so it must come before other runs are written).
+fn assert_suites_after_the_ratchet(script: &str) {
+    let ratchet = script.find("--ratchet").expect("the ratchet");
+    for suite in [
+        "perf-gate --suite scenarios",
+        "perf-gate --suite components",
+    ] {
+        let at = script
+            .find(suite)
+            .unwrap_or_else(|| panic!("`{suite}` missing: {script}"));
+        assert!(at > ratchet, "`{suite}` runs before the ratchet: {script}");
     }
 }

@@ -13,20 +13,19 @@
 //! Without `--bench` (which `cargo bench` passes) and without `--samples` it is a quick
 //! check that every benchmark runs, as `cargo test --benches` does with libtest's harness.
 
+mod fixtures;
+
 use std::borrow::Cow;
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use router::PolicySet;
-use router::policy::Policy;
-use router::routing::{self, DecideInput};
+use router::routing;
 use router::sticky::StickyStore;
 use router::wire::{self, Constraints, Context, DecisionResponse, Reason};
 
-/// A request id of realistic length (a UUID with a prefix).
-const KEY: &str = "req-7f3a9c2e-5b1d-4e8a-9c3f-2d1e0b4a6f78";
-const SESSION: &str = "session-5b1d4e8a9c3f";
+use fixtures::{KEY, SESSION, acme, input};
 
 /// The smallest valid decision request: only the required fields.
 const SMALL: &str = r#"{"version":"1","tenant_id":"acme","request_id":"req-7f3a9c2e-5b1d-4e8a-9c3f-2d1e0b4a6f78","task":{"type":"chat"}}"#;
@@ -206,25 +205,6 @@ fn calibrate(run: &mut dyn FnMut(u64) -> Duration, target: Duration) -> u64 {
             return ((target.as_secs_f64() / per_op.max(1e-12)) as u64).max(1);
         }
         iters *= 2;
-    }
-}
-
-fn acme() -> Policy {
-    PolicySet::sample()
-        .lookup("acme", None)
-        .expect("acme ships a default policy")
-        .clone()
-}
-
-fn input<'a>(
-    key: &'a str,
-    constraints: Option<&'a Constraints<'a>>,
-    sticky: Option<usize>,
-) -> DecideInput<'a> {
-    DecideInput {
-        key,
-        constraints,
-        sticky,
     }
 }
 

@@ -3,24 +3,23 @@
 //! encode), and JSON decode and encode on their own. No sockets; the service end to end is
 //! measured by `cargo xtask perf-bench`. Run with `cargo bench -p router --bench decide`.
 
+mod fixtures;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use divan::{Bencher, black_box};
-use router::policy::Policy;
-use router::routing::{self, DecideInput, Decision};
+use router::routing::{self, Decision};
 use router::sticky::StickyStore;
 use router::wire::{Constraints, Context, DecisionRequest, DecisionResponse, Reason};
 use router::{AppState, Config, PolicySet};
 
+use fixtures::{KEY, SESSION, acme, input};
+
 fn main() {
     divan::main();
 }
-
-/// A request id of realistic length (a UUID with a prefix).
-const KEY: &str = "req-7f3a9c2e-5b1d-4e8a-9c3f-2d1e0b4a6f78";
-const SESSION: &str = "session-5b1d4e8a9c3f";
 
 /// A typical decision request: the weighted path of the perf workload's main template,
 /// with a trace id and a little metadata.
@@ -28,25 +27,6 @@ const TYPICAL: &str = r#"{"version":"1","tenant_id":"acme","request_id":"req-7f3
 
 /// The same request in a sticky session (the session is remembered before timing starts).
 const TYPICAL_SESSION: &str = r#"{"version":"1","tenant_id":"acme","request_id":"req-7f3a9c2e-5b1d-4e8a-9c3f-2d1e0b4a6f78","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","task":{"type":"chat","model_hint":"large"},"session_key":"session-5b1d4e8a9c3f","metadata":{"source":"web","priority":2}}"#;
-
-fn acme() -> Policy {
-    PolicySet::sample()
-        .lookup("acme", None)
-        .expect("acme ships a default policy")
-        .clone()
-}
-
-fn input<'a>(
-    key: &'a str,
-    constraints: Option<&'a Constraints<'a>>,
-    sticky: Option<usize>,
-) -> DecideInput<'a> {
-    DecideInput {
-        key,
-        constraints,
-        sticky,
-    }
-}
 
 /// `routing::decide`, weighted path: no session, no constraints.
 #[divan::bench]

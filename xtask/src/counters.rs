@@ -214,6 +214,19 @@ impl CountCtx<'_> {
             .collect()
     }
 
+    /// The counted router: `bin` with `prefix_args` before the router's own (valgrind and its
+    /// flags, or nothing), with the run's flags, environment and CPUs.
+    fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
+        RouterSpec {
+            bin,
+            prefix_args,
+            args: self.router_args(),
+            env: Vec::new(),
+            env_remove: self.router_env_remove.to_vec(),
+            cpus: self.cpus.clone(),
+        }
+    }
+
     fn remaining(&self) -> Result<Duration> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
@@ -264,14 +277,7 @@ pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -
 /// (first-touch allocations, lazily built state), then counters opened on every thread
 /// and read before and after `requests` more. Start-up and shutdown are outside the window.
 fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
-    let spec = RouterSpec {
-        bin: ctx.router_bin.to_path_buf(),
-        prefix_args: Vec::new(),
-        args: ctx.router_args(),
-        env: Vec::new(),
-        env_remove: ctx.router_env_remove.to_vec(),
-        cpus: ctx.cpus.clone(),
-    };
+    let spec = ctx.spec(ctx.router_bin.to_path_buf(), Vec::new());
     let remaining = ctx.remaining()?;
     let router = RouterProcess::start(
         &spec,
@@ -331,9 +337,9 @@ fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
 fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, u64)> {
     let out_file: PathBuf = ctx.workdir.join(format!("cg.{tag}.out"));
     let _ = std::fs::remove_file(&out_file);
-    let spec = RouterSpec {
-        bin: valgrind_path()?,
-        prefix_args: vec![
+    let spec = ctx.spec(
+        valgrind_path()?,
+        vec![
             "--tool=callgrind".into(),
             format!("--callgrind-out-file={}", out_file.display()),
             "--trace-children=no".into(),
@@ -341,11 +347,7 @@ fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, 
             "--collect-atstart=yes".into(),
             ctx.router_bin.display().to_string(),
         ],
-        args: ctx.router_args(),
-        env: Vec::new(),
-        env_remove: ctx.router_env_remove.to_vec(),
-        cpus: ctx.cpus.clone(),
-    };
+    );
     let remaining = ctx.remaining()?;
     // valgrind slows start-up by tens of times: a generous wait for the address and /ready.
     let router = RouterProcess::start(

@@ -391,6 +391,20 @@ fn have_nats_server(test: &str) -> bool {
     ok
 }
 
+/// Whether valgrind is on PATH; says loudly that `test` is skipped when it is not.
+pub(crate) fn have_valgrind(test: &str) -> bool {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "\n*** SKIP {test}: `valgrind` is not on PATH (install it: apt-get install valgrind) ***\n"
+        );
+    }
+    ok
+}
+
 #[test]
 fn nats_transport_runs_through_a_real_nats_server() {
     if !have_nats_server("nats_transport_runs_through_a_real_nats_server") {
@@ -468,15 +482,7 @@ fn failover_kills_one_router_and_measures_the_recovery() {
 /// records a positive `instructions_per_req`, one sample per counting run.
 #[test]
 fn callgrind_counts_instructions_per_request() {
-    let ok = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "\n*** SKIP callgrind_counts_instructions_per_request: `valgrind` is not on PATH \
-             (install it: apt-get install valgrind) ***\n"
-        );
+    if !have_valgrind("callgrind_counts_instructions_per_request") {
         return;
     }
     let _serial = serial();

@@ -10,26 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::bench::{artifacts, bench, binaries, f, serial, tiny_workload};
+use super::bench::{artifacts, bench, binaries, f, have_valgrind, serial, tiny_workload};
 
 #[path = "../../src/perf_counter.rs"]
 #[allow(dead_code)]
 mod perf_counter;
 
 use perf_counter::{Event, ProcessCounter, probe};
-
-fn have_valgrind(test: &str) -> bool {
-    let ok = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "\n*** SKIP {test}: `valgrind` is not on PATH (install it: apt-get install valgrind) ***\n"
-        );
-    }
-    ok
-}
 
 /// One HTTP/1.1 request on a fresh connection; the status code.
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> u16 {

@@ -43,7 +43,7 @@ pub struct BenchArgs {
     /// router's parts), `scenarios` (every scenario workload), `all` (every workload under
     /// perf/workloads, then the components).
     #[arg(long, value_enum, conflicts_with = "workload")]
-    pub suite: Option<crate::suite::Suite>,
+    pub suite: Option<crate::model::suite::Suite>,
     /// Number of trials; each trial starts a fresh router. Default: the workload's
     /// `trials`, else 5. For `components`: samples per benchmark (default 20).
     #[arg(long)]
@@ -81,14 +81,14 @@ pub struct BenchArgs {
     /// How the load reaches the router: http, or nats (a real nats-server from PATH, started
     /// for the run). Default: the workload's `transport`, else http.
     #[arg(long, value_enum)]
-    pub transport: Option<crate::workload::Transport>,
+    pub transport: Option<crate::model::workload::Transport>,
     /// After the trials, count the router's instructions per request over a fixed request
     /// count (min(trials, 5) counting runs) and record `instructions_per_req`: `perf` reads
     /// hardware counters through perf_event_open (needs a PMU), `callgrind` runs the router
     /// under valgrind (needs valgrind on PATH), `auto` takes perf when the machine allows it,
     /// else callgrind. Default: the workload's `counters`, else none.
     #[arg(long, value_enum, value_name = "KIND")]
-    pub counters: Option<crate::counters::Counters>,
+    pub counters: Option<crate::model::counters::Counters>,
     /// Requests per counting run with `--counters` (each run also does half as many, to
     /// cancel start-up and shutdown).
     #[arg(long, default_value_t = 2000, value_name = "N")]
@@ -118,7 +118,7 @@ pub struct RecordArgs {
         env = "PERF_HISTORY",
         value_name = "PATH",
         num_args = 0..=1,
-        default_missing_value = crate::history::DEFAULT_PATH
+        default_missing_value = crate::model::history::DEFAULT_PATH
     )]
     pub history: Option<PathBuf>,
     /// Also write the run as KIND to FILE (repeatable): `bmf` (Bencher Metric Format JSON),
@@ -190,7 +190,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     /// History store to read (the default is the workspace's, wherever this runs).
-    #[arg(long, default_value = crate::history::DEFAULT_PATH, value_name = "PATH")]
+    #[arg(long, default_value = crate::model::history::DEFAULT_PATH, value_name = "PATH")]
     pub history: PathBuf,
     /// Only this workload's runs (default: every workload, each on its own).
     #[arg(long, value_name = "NAME")]

@@ -1,7 +1,7 @@
 //! Instruction counters: perf_event_open where the machine allows it, callgrind otherwise.
 //! The perf_event_open path is proved here with a software event (the task clock), which
-//! needs no PMU, by compiling the harness's own `perf_counter.rs` into this binary and
-//! pointing it at the real (debug) router.
+//! needs no PMU, through the harness's own `xtask::bench::perf_counter`, pointed at the
+//! real (debug) router.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,11 +12,7 @@ use serde_json::Value;
 
 use super::bench::{artifacts, bench, binaries, f, have_valgrind, serial, tiny_workload};
 
-#[path = "../../src/perf_counter.rs"]
-#[allow(dead_code)]
-mod perf_counter;
-
-use perf_counter::{Event, ProcessCounter, probe};
+use xtask::bench::perf_counter::{Event, ProcessCounter, probe};
 
 /// One HTTP/1.1 request on a fresh connection; the status code.
 fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> u16 {

@@ -1,0 +1,566 @@
+//! `perf-bench --suite components` (or `--workload components`): in-process benchmarks of
+//! the router's parts, written in the run-file shape so the gate, reports and history apply.
+//!
+//! The measuring is done by the router's `components` bench (router/benches/components.rs),
+//! built in release like the router and run as a process, so xtask does not link the router.
+//! Each of its benchmarks becomes one metric, `component_<name>_ns` (ns per operation, lower
+//! is better), whose samples are the bench's samples.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use xshell::{Shell, cmd};
+
+use crate::bench::progress::Progress;
+use crate::bench::session::{BenchOutcome, SCHEMA_VERSION, metrics_table, summary_markdown};
+use crate::bench::trial::{Log, Status, round3};
+use crate::flags::BenchArgs;
+use crate::gate::stats::{Summary, spread_pct, summarize};
+use crate::model::artifacts;
+
+/// The workload name the component suite runs under (its policy and baseline are
+/// `perf/policy_components.json` and `perf/baseline_components.json`).
+pub const WORKLOAD: &str = crate::model::suite::COMPONENTS;
+
+/// Samples per benchmark when `--trials` does not say.
+pub const DEFAULT_SAMPLES: u32 = 20;
+
+/// Target wall time of one sample, ms. `PERF_COMPONENTS_SAMPLE_MS` overrides it (the tests
+/// use a fraction of a millisecond to stay quick).
+const DEFAULT_SAMPLE_MS: f64 = 10.0;
+const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
+
+/// A benchmark whose samples spread by more than this (max−min over the median) is
+/// reported as noisy.
+const NOISY_SPREAD_PCT: f64 = 20.0;
+
+/// One benchmark as the bench binary reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Benchmark {
+    /// ns per operation, one per sample.
+    pub samples: Vec<f64>,
+    pub iterations_per_sample: u64,
+}
+
+/// The metric a benchmark is gated as.
+pub fn metric_name(benchmark: &str) -> String {
+    format!("component_{benchmark}_ns")
+}
+
+/// Parses the bench binary's `--json` output:
+/// `{"unit": "ns", "benchmarks": {NAME: {"samples": [..], "iterations_per_sample": N}}}`.
+pub fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
+    let doc: Value = serde_json::from_str(text).context("parsing the bench output as JSON")?;
+    if doc["unit"] != "ns" {
+        bail!(
+            "bench output: field `unit`: expected \"ns\", found {}",
+            doc["unit"]
+        );
+    }
+    let Some(benchmarks) = doc["benchmarks"].as_object() else {
+        bail!("bench output: field `benchmarks`: expected an object");
+    };
+    let mut out = BTreeMap::new();
+    for (name, b) in benchmarks {
+        let field = |f: &str| format!("bench output: field `benchmarks.{name}.{f}`");
+        let samples = b["samples"]
+            .as_array()
+            .with_context(|| format!("{}: expected an array", field("samples")))?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_f64()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .with_context(|| {
+                        format!("{}[{i}]: expected a positive number", field("samples"))
+                    })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        let iterations_per_sample = b["iterations_per_sample"]
+            .as_u64()
+            .with_context(|| format!("{}: expected an integer", field("iterations_per_sample")))?;
+        out.insert(
+            name.clone(),
+            Benchmark {
+                samples,
+                iterations_per_sample,
+            },
+        );
+    }
+    if out.is_empty() {
+        bail!("bench output: no benchmarks");
+    }
+    Ok(out)
+}
+
+pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+    let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
+    if samples == 0 {
+        bail!("--trials: expected at least 1");
+    }
+    let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
+        Ok(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0)
+            .with_context(|| format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]"))?,
+        Err(_) => DEFAULT_SAMPLE_MS,
+    };
+    let crate::bench::trial::Session {
+        sh,
+        started,
+        deadline,
+        stamp,
+        dir,
+        log_path,
+        mut log,
+        progress,
+    } = crate::bench::trial::Session::open(args)?;
+    log.line(&format!(
+        "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark"
+    ));
+    for (given, flag) in [
+        (args.transport.is_some(), "--transport"),
+        (args.counters.is_some(), "--counters"),
+        (!args.router_args.is_empty(), "--router-arg"),
+        (args.router_bin.is_some(), "--router-bin"),
+        (args.loadgen_bin.is_some(), "--loadgen-bin"),
+    ] {
+        if given {
+            // Ignored rather than refused, so `--suite all` can pass its flags to every member.
+            progress.note(&format!(
+                "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload; ignored"
+            ));
+        }
+    }
+    // Pinned only on request (`--pin`; `--no-pin` given later wins). Unlike the router and
+    // the load generator there is no second process to keep apart, and on a shared machine
+    // a pinned benchmark cannot move off a CPU that another process keeps busy: measured on
+    // the 2-vCPU VM with a neighbour's build running, pinned medians came out up to 2x
+    // slower than unpinned ones taken a minute apart.
+    let cpu = args
+        .pin
+        .then(|| crate::bench::affinity::allowed_cpus().first().copied())
+        .flatten();
+
+    let mut bin = None;
+    let mut measured = BTreeMap::new();
+    let status = match bench_binary(&sh, args, &mut log, &progress) {
+        Err(err) => Status::Failed(format!("build failed: {err:#}")),
+        Ok(path) => {
+            bin = Some(path.clone());
+            progress.note(&format!(
+                "perf-bench: running the component benchmarks ({samples} samples each)"
+            ));
+            match run_bench(
+                &path, samples, sample_ms, cpu, deadline, &log_path, &mut log,
+            ) {
+                Ok(m) => {
+                    measured = m;
+                    Status::Ok
+                }
+                Err(status) => status,
+            }
+        }
+    };
+    if let Some(m) = status.message() {
+        log.line(&format!("perf-bench: run {}: {m}", status.name()));
+    }
+
+    let mut extra = serde_json::Map::new();
+    extra.insert("slowdown_knob".into(), json!(false));
+    extra.insert(
+        "affinity".into(),
+        cpu.map_or(Value::Null, |c| json!({"components": [c]})),
+    );
+    extra.insert(
+        "components_bin".into(),
+        json!(bin.as_ref().map(|p| p.display().to_string())),
+    );
+    extra.insert("sample_ms".into(), json!(sample_ms));
+    let mut env = crate::bench::env_info::machine(&sh, extra);
+    if let Some(profile) = bin.as_deref().and_then(profile_of) {
+        // A prebuilt binary (`--components-bin`) may be a test build.
+        env["profile"] = json!(profile);
+    }
+    let doc = run_doc(
+        &measured,
+        samples,
+        &status,
+        env,
+        crate::bench::env_info::git(&sh),
+        started.elapsed(),
+    );
+    let json_path = artifacts::artifact_path(&dir, "perf_baseline", &stamp, "json")?;
+    let md_path = artifacts::artifact_path(&dir, "perf_summary", &stamp, "md")?;
+    artifacts::write_json(&json_path, &doc)?;
+    std::fs::write(&md_path, summary_markdown(&doc))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    for warning in noise_warnings(&doc) {
+        progress.note(&format!("perf-bench: warning: {warning}"));
+        log.line(&format!("warning: {warning}"));
+    }
+    println!("{}", metrics_table(&doc));
+    progress.note(&format!(
+        "perf-bench: {} — artifacts: {}, {}, {}",
+        status.name(),
+        json_path.display(),
+        md_path.display(),
+        log_path.display()
+    ));
+    Ok(BenchOutcome {
+        artifact: json_path,
+        failed: status != Status::Ok,
+    })
+}
+
+/// `perf-gate --against` runs two routers side by side; the component benchmarks have no
+/// router process to pair, so that is bad usage (exit 2), said before anything is built.
+pub fn refuse_paired(workload: &str) -> Result<()> {
+    if workload == WORKLOAD {
+        bail!(
+            "--against: the {WORKLOAD} workload cannot run paired (it benchmarks the router's parts in process, not a router); \
+             compare against the stored baseline with `cargo xtask perf-gate --workload {WORKLOAD}`"
+        );
+    }
+    Ok(())
+}
+
+/// The run file: the standard shape, one metric per benchmark, its samples as the trials.
+fn run_doc(
+    measured: &BTreeMap<String, Benchmark>,
+    samples: u32,
+    status: &Status,
+    env: Value,
+    git: Value,
+    elapsed: Duration,
+) -> Value {
+    let values: BTreeMap<String, Vec<f64>> = measured
+        .iter()
+        .map(|(name, b)| {
+            (
+                metric_name(name),
+                b.samples.iter().map(|&v| round3(v)).collect(),
+            )
+        })
+        .collect();
+    let Summary {
+        metrics,
+        samples: per_sample,
+        spread,
+    } = summarize(&values, samples as usize);
+    let completed = measured
+        .values()
+        .map(|b| b.samples.len())
+        .min()
+        .unwrap_or(0);
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "kind": "perf_run",
+        "timestamp": artifacts::now_rfc3339(),
+        "git": git,
+        "env": env,
+        "workload": WORKLOAD,
+        "workload_description": "in-process component benchmarks of the router (router/benches/components.rs), ns per operation",
+        "trials": samples,
+        "trials_completed": completed,
+        "metrics": metrics,
+        "samples": per_sample,
+        "spread": spread,
+        "run": {
+            "status": status.name(),
+            "exit_code": if *status == Status::Ok { 0 } else { crate::exit::BENCH_FAILED },
+            "message": status.message(),
+            "elapsed_s": round3(elapsed.as_secs_f64()),
+            "warmup": true,
+        },
+        "components": {
+            "unit": "ns",
+            "iterations_per_sample": measured
+                .iter()
+                .map(|(name, b)| (name.clone(), json!(b.iterations_per_sample)))
+                .collect::<serde_json::Map<_, _>>(),
+        },
+    })
+}
+
+/// Benchmarks whose samples spread widely, with what would help.
+fn noise_warnings(doc: &Value) -> Vec<String> {
+    let Some(samples) = doc["samples"].as_object() else {
+        return Vec::new();
+    };
+    samples
+        .iter()
+        .filter_map(|(name, v)| {
+            let vals: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
+            let p = spread_pct(&vals);
+            (p > NOISY_SPREAD_PCT).then(|| {
+                format!("{name} varies by {p:.0}% across samples; close other programs or raise --trials")
+            })
+        })
+        .collect()
+}
+
+/// `release` or `debug` from where cargo put the binary, when the path says.
+fn profile_of(bin: &Path) -> Option<&'static str> {
+    let parts: Vec<_> = bin.components().map(|c| c.as_os_str()).collect();
+    if parts.iter().any(|p| *p == "release") {
+        Some("release")
+    } else if parts.iter().any(|p| *p == "debug") {
+        Some("debug")
+    } else {
+        None
+    }
+}
+
+/// The bench binary: `--components-bin`, else built in release (the `bench` profile
+/// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
+fn bench_binary(
+    sh: &Shell,
+    args: &BenchArgs,
+    log: &mut Log,
+    progress: &Progress,
+) -> Result<PathBuf> {
+    let path = match (&args.components_bin, args.no_build) {
+        (Some(path), _) => path.clone(),
+        (None, false) => {
+            let cargo = crate::model::paths::cargo();
+            progress.note("perf-bench: building the component benchmarks (release)");
+            log.line(&format!(
+                "build: {cargo} bench -p router --bench components --no-run --message-format=json"
+            ));
+            let out = cmd!(
+                sh,
+                "{cargo} bench --quiet -p router --bench components --no-run --message-format=json-render-diagnostics"
+            )
+            .read()
+            .context("cargo bench -p router --bench components --no-run")?;
+            executable_from_messages(&out).context(
+                "cargo printed no executable for the components bench (is it in router/Cargo.toml?)",
+            )?
+        }
+        (None, true) => newest_prebuilt(&crate::model::paths::target_dir().join("release/deps"))?,
+    };
+    if !path.is_file() {
+        bail!(
+            "component bench binary {} does not exist (build it with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
+            path.display()
+        );
+    }
+    log.line(&format!("components bench: {}", path.display()));
+    Ok(path)
+}
+
+/// The `executable` of the components bench in cargo's `--message-format=json` output.
+fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "components"
+                && m["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// `--no-build` without `--components-bin`: the newest `components-<hash>` executable.
+fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(deps).with_context(|| {
+        format!(
+            "reading {} (build the bench with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
+            deps.display()
+        )
+    })?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix("components-")
+                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path)
+        .with_context(|| {
+            format!(
+                "no components bench in {} (build it with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
+                deps.display()
+            )
+        })
+}
+
+/// Runs the bench binary (pinned to `cpu` if given) until it exits or `deadline` passes,
+/// its progress appended to the log, and reads its JSON.
+fn run_bench(
+    bin: &Path,
+    samples: u32,
+    sample_ms: f64,
+    cpu: Option<usize>,
+    deadline: Instant,
+    log_path: &Path,
+    log: &mut Log,
+) -> Result<BTreeMap<String, Benchmark>, Status> {
+    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
+    let tmp =
+        tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
+    let out_path = tmp.path().join("components.json");
+    let log_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log_path)
+        .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
+    let args: Vec<String> = vec![
+        "--bench".into(),
+        "--samples".into(),
+        samples.to_string(),
+        "--sample-ms".into(),
+        sample_ms.to_string(),
+        "--json".into(),
+        out_path.display().to_string(),
+    ];
+    log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
+    log.flush();
+    let mut expr = duct::cmd(bin, &args)
+        .dir(tmp.path())
+        .stdin_null()
+        .stdout_file(
+            log_file
+                .try_clone()
+                .map_err(|e| failed("opening the log", e.into()))?,
+        )
+        .stderr_file(log_file)
+        .unchecked();
+    if let Some(cpu) = cpu {
+        expr = expr.before_spawn(move |cmd| {
+            crate::bench::affinity::pin_child(cmd, vec![cpu]);
+            Ok(())
+        });
+    }
+    let handle = expr
+        .start()
+        .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let output = match handle.wait_timeout(remaining) {
+        Ok(Some(out)) => out.status,
+        Ok(None) => {
+            let _ = handle.kill();
+            return Err(Status::Timeout(format!(
+                "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
+                remaining.as_secs_f64()
+            )));
+        }
+        Err(e) => return Err(failed("waiting for the component benchmarks", e.into())),
+    };
+    if !output.success() {
+        return Err(Status::Failed(format!(
+            "the component benchmarks exited with {output} (their output is in {})",
+            log_path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(&out_path)
+        .map_err(|e| failed(&format!("reading {}", out_path.display()), e.into()))?;
+    parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_output_parses() {
+        let text = r#"{"unit":"ns","sample_ms":10,"benchmarks":{
+            "decide_weighted":{"samples":[20.5,21.0,19.75],"iterations_per_sample":500000},
+            "json_small":{"samples":[300.0],"iterations_per_sample":30000}}}"#;
+        let parsed = parse_output(text).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed["decide_weighted"].samples, [20.5, 21.0, 19.75]);
+        assert_eq!(parsed["json_small"].iterations_per_sample, 30000);
+        assert_eq!(metric_name("json_small"), "component_json_small_ns");
+    }
+
+    #[test]
+    fn bad_bench_output_names_the_field() {
+        for (text, field) in [
+            (r#"{"unit":"ms","benchmarks":{}}"#, "`unit`"),
+            (r#"{"unit":"ns"}"#, "`benchmarks`"),
+            (r#"{"unit":"ns","benchmarks":{}}"#, "no benchmarks"),
+            (
+                r#"{"unit":"ns","benchmarks":{"a":{"samples":[1,0],"iterations_per_sample":1}}}"#,
+                "`benchmarks.a.samples`[1]",
+            ),
+            (
+                r#"{"unit":"ns","benchmarks":{"a":{"samples":[1]}}}"#,
+                "`benchmarks.a.iterations_per_sample`",
+            ),
+            ("not json", "parsing"),
+        ] {
+            let err = format!("{:#}", parse_output(text).unwrap_err());
+            assert!(err.contains(field), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn run_doc_has_the_run_file_shape() {
+        let measured = BTreeMap::from([(
+            "policy_lookup".to_string(),
+            Benchmark {
+                samples: vec![10.0, 30.0, 20.0],
+                iterations_per_sample: 7,
+            },
+        )]);
+        let doc = run_doc(
+            &measured,
+            3,
+            &Status::Ok,
+            json!({}),
+            json!({"commit": "abc", "dirty": false}),
+            Duration::from_secs(1),
+        );
+        let run = crate::model::run_file::parse_str(&doc.to_string(), "doc").unwrap();
+        assert_eq!(
+            run.metric("component_policy_lookup_ns"),
+            crate::model::run_file::MetricValue::Number(20.0)
+        );
+        assert_eq!(run.run.failure(), None);
+        assert_eq!(
+            doc["spread"]["component_policy_lookup_ns"]["spread_pct"],
+            100.0
+        );
+        // Fewer samples than asked for: the median is null, so the gate cannot use it.
+        let short = run_doc(
+            &measured,
+            5,
+            &Status::Failed("x".into()),
+            json!({}),
+            json!({}),
+            Duration::ZERO,
+        );
+        assert_eq!(short["metrics"]["component_policy_lookup_ns"], Value::Null);
+        assert_eq!(short["run"]["exit_code"], 3);
+    }
+
+    #[test]
+    fn cargo_messages_give_the_bench_executable() {
+        let out = r#"{"reason":"compiler-artifact","target":{"name":"router","kind":["lib"]},"executable":null}
+{"reason":"compiler-artifact","target":{"name":"components","kind":["bench"]},"executable":"/t/release/deps/components-0a1b"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            executable_from_messages(out),
+            Some(PathBuf::from("/t/release/deps/components-0a1b"))
+        );
+        assert_eq!(profile_of(Path::new("/t/release/deps/c")), Some("release"));
+        assert_eq!(profile_of(Path::new("/t/debug/deps/c")), Some("debug"));
+    }
+
+    #[test]
+    fn paired_components_is_refused() {
+        assert!(refuse_paired("cp1").is_ok());
+        assert!(refuse_paired(WORKLOAD).is_err());
+    }
+}

@@ -1,0 +1,370 @@
+//! Instruction counts that do not flake: `instructions_per_req` from the router's own
+//! instruction count over a fixed request count, the same for the same binary and input,
+//! where wall-clock numbers on a shared machine move by tens of percent. Hardware counters
+//! through perf_event_open (see `perf_counter`) where the machine has them, else the router
+//! under valgrind's callgrind.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::loadgen::{LoadError, LoadSpec, Loadgen};
+use crate::bench::router::{RouterProcess, RouterSpec};
+use crate::model::counters::Counters;
+use crate::model::workload::Model;
+
+use crate::bench::perf_counter::{self, Event, ProcessCounter};
+
+/// The install hint for a missing valgrind.
+pub const INSTALL_HINT: &str = "apt-get install valgrind";
+
+/// Decides the counter to use, before anything starts: `perf` on a machine that cannot
+/// count is an error naming why (exit 2), as is `callgrind` without valgrind.
+pub fn choose(requested: Counters) -> Result<Chosen> {
+    match requested {
+        Counters::Perf => match perf_counter::probe(Event::Instructions) {
+            Ok(()) => Ok(Chosen::perf(requested, None)),
+            Err(why) => bail!(
+                "--counters perf: this machine cannot count hardware instructions: {why}; \
+                 use `--counters callgrind` (or `--counters auto`)"
+            ),
+        },
+        Counters::Callgrind => Ok(Chosen::callgrind(requested, valgrind_version()?, None)),
+        Counters::Auto => match perf_counter::probe(Event::Instructions) {
+            Ok(()) => Ok(Chosen::perf(
+                requested,
+                Some("hardware counters available".into()),
+            )),
+            Err(why) => {
+                let version = valgrind_version().with_context(|| {
+                    format!("--counters auto: no hardware counters ({why}) and no callgrind")
+                })?;
+                Ok(Chosen::callgrind(
+                    requested,
+                    version,
+                    Some(format!("hardware counters unavailable: {why}")),
+                ))
+            }
+        },
+    }
+}
+
+/// How the instructions are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Perf,
+    Callgrind,
+}
+
+/// The counter a run uses, decided before it starts.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// What was asked for (`auto` resolves to one of the methods).
+    pub requested: Counters,
+    pub method: Method,
+    /// valgrind's version line, with `Method::Callgrind`.
+    pub valgrind_version: Option<String>,
+    /// Why `auto` chose what it did.
+    pub why: Option<String>,
+}
+
+impl Chosen {
+    fn perf(requested: Counters, why: Option<String>) -> Self {
+        Chosen {
+            requested,
+            method: Method::Perf,
+            valgrind_version: None,
+            why,
+        }
+    }
+
+    fn callgrind(requested: Counters, version: String, why: Option<String>) -> Self {
+        Chosen {
+            requested,
+            method: Method::Callgrind,
+            valgrind_version: Some(version),
+            why,
+        }
+    }
+
+    /// `perf` or `callgrind`: what `env.counters` of the run file records.
+    pub fn name(&self) -> &'static str {
+        match self.method {
+            Method::Perf => "perf",
+            Method::Callgrind => "callgrind",
+        }
+    }
+
+    /// One line for the log: which counter, and for `auto` why.
+    pub fn describe(&self) -> String {
+        let what = match self.method {
+            Method::Perf => {
+                "perf_event_open, hardware instructions, user space, all router threads".to_string()
+            }
+            Method::Callgrind => format!(
+                "valgrind callgrind ({}), all router threads",
+                self.valgrind_version.as_deref().unwrap_or("?")
+            ),
+        };
+        match (&self.requested, &self.why) {
+            (Counters::Auto, Some(why)) => {
+                format!("counters: auto chose {} ({what}): {why}", self.name())
+            }
+            _ => format!("counters: {} ({what})", self.name()),
+        }
+    }
+}
+
+/// Counting runs per bench run (at most `--trials`): five, for the five-run spread the
+/// gate's 2% rule is judged against; the --timeout can end them sooner.
+pub const MAX_RUNS: u32 = 5;
+
+/// valgrind's version line; an error with the install hint when it is not on PATH.
+pub fn valgrind_version() -> Result<String> {
+    let out = duct::cmd!("valgrind", "--version")
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || text.is_empty() {
+        bail!("`valgrind --version` failed; reinstall it: `{INSTALL_HINT}`");
+    }
+    Ok(text)
+}
+
+/// valgrind's full path from PATH: the router is started in a working directory, where a
+/// bare program name would not be looked up the same way.
+fn valgrind_path() -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("valgrind"))
+        .find(|p| p.is_file())
+        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))
+}
+
+/// The total instruction count (`Ir`, the first event) from a callgrind out file: its
+/// `totals:` line, or the `summary:` line when there is no `totals:`.
+pub fn parse_total_ir(text: &str) -> Result<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("totals:"))
+        .or_else(|| text.lines().find(|l| l.starts_with("summary:")))
+        .context("callgrind output has no `totals:` or `summary:` line")?;
+    let (_, rest) = line.split_once(':').expect("the line starts with a key");
+    rest.split_whitespace()
+        .next()
+        .context("empty callgrind totals line")?
+        .parse::<u64>()
+        .with_context(|| format!("unreadable callgrind totals line `{line}`"))
+}
+
+/// What one counting run needs.
+pub struct CountCtx<'a> {
+    /// The release router.
+    pub router_bin: &'a Path,
+    /// Extra router flags (`--router-arg`).
+    pub router_args: &'a [String],
+    pub router_env_remove: &'a [String],
+    pub cpus: Option<Vec<usize>>,
+    pub loadgen: &'a Loadgen,
+    pub workdir: &'a Path,
+    pub log: &'a Path,
+    pub deadline: Instant,
+}
+
+impl CountCtx<'_> {
+    /// The router as counted: one worker thread, fewer threads to schedule (under valgrind
+    /// they are serialised) and no work stealing between them to vary the count; every
+    /// thread is counted either way.
+    fn router_args(&self) -> Vec<String> {
+        ["--worker-threads".to_string(), "1".to_string()]
+            .into_iter()
+            .chain(self.router_args.iter().cloned())
+            .collect()
+    }
+
+    /// The counted router: `bin` with `prefix_args` before the router's own (valgrind and its
+    /// flags, or nothing), with the run's flags, environment and CPUs.
+    fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
+        RouterSpec {
+            bin,
+            prefix_args,
+            args: self.router_args(),
+            env: Vec::new(),
+            env_remove: self.router_env_remove.to_vec(),
+            cpus: self.cpus.clone(),
+        }
+    }
+
+    fn remaining(&self) -> Result<Duration> {
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            bail!("the --timeout expired before the counting run");
+        }
+        Ok(remaining)
+    }
+
+    /// Sends `requests` closed-loop requests over one HTTP connection; returns
+    /// (responses, failed requests).
+    fn drive(&self, router: &RouterProcess, requests: u64) -> Result<(u64, u64)> {
+        let load = LoadSpec {
+            model: Model::Closed,
+            connections: 1,
+            // Long enough never to end the run before the request budget does.
+            duration_ms: 600_000,
+            rate: None,
+            histogram: false,
+            timeline_ms: None,
+            max_requests: Some(requests),
+        };
+        let result = match self.loadgen.run(router.addr, &load, self.deadline) {
+            Ok(v) => v,
+            Err(LoadError::Deadline) => bail!("the --timeout expired during the counting run"),
+            Err(LoadError::Failed(e)) => return Err(e.context("counting run")),
+        };
+        let responses = result["responses"].as_u64().unwrap_or(0);
+        let errors: u64 = ["connect", "timeout", "io", "status"]
+            .iter()
+            .map(|k| result["errors"][k].as_u64().unwrap_or(0))
+            .sum();
+        Ok((responses, errors))
+    }
+}
+
+/// One counting run with the chosen method.
+pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -> Result<f64> {
+    if requests < 2 {
+        bail!("--counter-requests: expected at least 2");
+    }
+    match method {
+        Method::Perf => perf_per_req(ctx, requests),
+        Method::Callgrind => callgrind_per_req(ctx, requests),
+    }
+}
+
+/// With perf_event_open: the router started normally, `requests / 2` requests to warm it up
+/// (first-touch allocations, lazily built state), then counters opened on every thread
+/// and read before and after `requests` more. Start-up and shutdown are outside the window.
+fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
+    let spec = ctx.spec(ctx.router_bin.to_path_buf(), Vec::new());
+    let remaining = ctx.remaining()?;
+    let router = RouterProcess::start(
+        &spec,
+        ctx.workdir,
+        ctx.log,
+        remaining.min(Duration::from_secs(30)),
+    )
+    .context("the router did not start for the counting run")?;
+    let (_, warm_errors) = ctx.drive(&router, requests / 2)?;
+    let counter = ProcessCounter::open(router.pid, Event::Instructions)?;
+    let before = counter.read()?;
+    let (responses, errors) = ctx.drive(&router, requests)?;
+    let after = counter.read()?;
+    let stop = router.stop(Duration::from_secs(10));
+    if warm_errors + errors > 0 {
+        bail!("counting run: {} request(s) failed", warm_errors + errors);
+    }
+    if !stop.clean {
+        bail!("the router did not stop cleanly after the counting run: {stop:?}");
+    }
+    per_request(after.total.saturating_sub(before.total), responses)
+        .with_context(|| format!("counters on {} router threads", counter.threads()))
+}
+
+/// The count over the responses, refusing a run that answered or counted nothing.
+fn per_request(instructions: u64, responses: u64) -> Result<f64> {
+    if responses == 0 {
+        bail!("the counting run answered no requests");
+    }
+    if instructions == 0 {
+        bail!("the counters saw no instructions over {responses} requests");
+    }
+    Ok(instructions as f64 / responses as f64)
+}
+
+/// With callgrind: the router under callgrind for `requests`, then for `requests / 2`;
+/// the difference of the two totals over the difference of the responses is the cost of a
+/// request with start-up and shutdown cancelled out.
+fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
+    let (ir_full, resp_full) = callgrind_once(ctx, requests, "full")?;
+    let (ir_half, resp_half) = callgrind_once(ctx, requests / 2, "half")?;
+    if resp_full <= resp_half {
+        bail!(
+            "counting runs answered {resp_full} and {resp_half} requests; expected more in the first"
+        );
+    }
+    if ir_full <= ir_half {
+        bail!(
+            "callgrind counted {ir_full} instructions for {resp_full} requests but {ir_half} for {resp_half}"
+        );
+    }
+    Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
+}
+
+/// Runs the router under callgrind for `requests` closed-loop requests on one connection and
+/// returns (total instructions, responses).
+fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, u64)> {
+    let out_file: PathBuf = ctx.workdir.join(format!("cg.{tag}.out"));
+    let _ = std::fs::remove_file(&out_file);
+    let spec = ctx.spec(
+        valgrind_path()?,
+        vec![
+            "--tool=callgrind".into(),
+            format!("--callgrind-out-file={}", out_file.display()),
+            "--trace-children=no".into(),
+            "--dump-instr=no".into(),
+            "--collect-atstart=yes".into(),
+            ctx.router_bin.display().to_string(),
+        ],
+    );
+    let remaining = ctx.remaining()?;
+    // valgrind slows start-up by tens of times: a generous wait for the address and /ready.
+    let router = RouterProcess::start(
+        &spec,
+        ctx.workdir,
+        ctx.log,
+        remaining.min(Duration::from_secs(180)),
+    )
+    .context("the router under callgrind did not start")?;
+    let (responses, errors) = ctx.drive(&router, requests)?;
+    // SIGTERM lets the router shut down and callgrind write its totals.
+    let stop = router.stop(Duration::from_secs(120));
+    if !stop.clean {
+        bail!("the router under callgrind did not stop cleanly: {stop:?}");
+    }
+    if errors > 0 {
+        bail!("counting run: {errors} request(s) failed");
+    }
+    let text = std::fs::read_to_string(&out_file)
+        .with_context(|| format!("reading {}", out_file.display()))?;
+    Ok((parse_total_ir(&text)?, responses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_line_gives_the_ir_total() {
+        let text = "# callgrind format\nversion: 1\ncreator: callgrind-3.22.0\n\
+            events: Ir\nsummary: 123\nfn=main\n0 5\ntotals: 987654321\n";
+        assert_eq!(parse_total_ir(text).unwrap(), 987_654_321);
+    }
+
+    #[test]
+    fn summary_line_when_there_is_no_totals_and_first_event_counts() {
+        let text = "events: Ir Dr\nsummary: 4567 89\n";
+        assert_eq!(parse_total_ir(text).unwrap(), 4567);
+    }
+
+    #[test]
+    fn missing_or_bad_totals_is_an_error() {
+        assert!(parse_total_ir("events: Ir\n").is_err());
+        assert!(parse_total_ir("totals: many\n").is_err());
+    }
+}

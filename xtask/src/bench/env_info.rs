@@ -1,0 +1,114 @@
+//! The environment a run was measured in, pinned into every artifact so two runs can be
+//! compared knowingly: git state, toolchain, CPU, kernel, OS, memory.
+
+use serde_json::{Value, json};
+use xshell::{Shell, cmd};
+
+/// Git commit and whether the work tree had uncommitted changes.
+pub fn git(sh: &Shell) -> Value {
+    let commit = cmd!(sh, "git rev-parse HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
+    let dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|s| !s.trim().is_empty())
+        .ok();
+    json!({ "commit": commit, "dirty": dirty })
+}
+
+/// The machine and toolchain. `extra` (load settings, affinity, router flags, ...) is merged in.
+pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustc = cmd!(sh, "rustc -V").quiet().ignore_stderr().read().ok();
+    let cargo_v = cmd!(sh, "{cargo} -V").quiet().ignore_stderr().read().ok();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string());
+    let cpu_count = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_string());
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        });
+    let mem_total_mb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+    });
+    let mut env = json!({
+        "rustc": rustc,
+        "cargo": cargo_v,
+        "profile": "release",
+        "cpu_model": cpu_model,
+        "cpu_count": cpu_count,
+        "cpus_allowed": crate::bench::affinity::allowed_cpus().len(),
+        "kernel": kernel,
+        "os": os,
+        "arch": std::env::consts::ARCH,
+        "mem_total_mb": mem_total_mb,
+        "ci": std::env::var("CI").is_ok(),
+    });
+    let map = env.as_object_mut().expect("object literal");
+    map.extend(extra);
+    let fingerprint = fingerprint(map);
+    map.insert("fingerprint".into(), fingerprint.into());
+    env
+}
+
+/// Fields that make two environments not comparable, hashed into a short identifier.
+const FINGERPRINT_FIELDS: [&str; 6] =
+    ["cpu_model", "cpu_count", "kernel", "os", "rustc", "profile"];
+
+fn fingerprint(env: &serde_json::Map<String, Value>) -> String {
+    // FNV-1a over the canonical field text: stable across runs and builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for key in FINGERPRINT_FIELDS {
+        let text = format!("{key}={};", env.get(key).unwrap_or(&Value::Null));
+        for b in text.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_has_the_pinned_fields() {
+        let sh = Shell::new().unwrap();
+        let mut extra = serde_json::Map::new();
+        extra.insert("slowdown_knob".into(), false.into());
+        let env = machine(&sh, extra);
+        for key in
+            FINGERPRINT_FIELDS
+                .iter()
+                .chain(&["mem_total_mb", "fingerprint", "slowdown_knob"])
+        {
+            assert!(env.get(*key).is_some(), "missing {key}: {env}");
+        }
+        assert!(env["cpu_count"].as_u64().unwrap() >= 1);
+        // Same machine, same fingerprint.
+        assert_eq!(
+            env["fingerprint"],
+            machine(&sh, serde_json::Map::new())["fingerprint"]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! Runs the load generator binary for one phase and reads its JSON result.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::model::workload::Model;
+
+/// One invocation of the load generator.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub model: Model,
+    pub connections: u32,
+    pub duration_ms: u64,
+    pub rate: Option<u64>,
+    pub histogram: bool,
+    /// `Some(ms)`: ask for a timeline in buckets this wide (`--timeline-ms`).
+    pub timeline_ms: Option<u64>,
+    /// `Some(n)`: stop after n requests (`--max-requests`), for a fixed-count run.
+    pub max_requests: Option<u64>,
+}
+
+/// Where the load generator is and what it sends.
+#[derive(Debug, Clone)]
+pub struct Loadgen {
+    pub bin: PathBuf,
+    pub bodies: PathBuf,
+    /// `Some(file)`: each body's kind (`--body-kinds`), for per-kind results.
+    pub body_kinds: Option<PathBuf>,
+    pub cpu: Option<usize>,
+    pub timeout_ms: u64,
+    /// Where the load generator keeps its live count (`--progress-file`).
+    pub progress_file: Option<PathBuf>,
+    /// `Some(url)`: send over NATS request-reply through this server instead of HTTP.
+    pub nats_url: Option<String>,
+}
+
+/// How the run ended when it did not produce a result.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The overall deadline passed; the load generator was killed.
+    Deadline,
+    Failed(anyhow::Error),
+}
+
+impl Loadgen {
+    /// Runs one phase against `addr`, killing the load generator at `deadline`.
+    pub fn run(
+        &self,
+        addr: std::net::SocketAddr,
+        spec: &LoadSpec,
+        deadline: Instant,
+    ) -> Result<Value, LoadError> {
+        let target = match &self.nats_url {
+            // The router answers on its default subject; the load generator's default is the same.
+            Some(url) => vec![
+                "--transport".into(),
+                "nats".into(),
+                "--nats-url".into(),
+                url.clone(),
+            ],
+            None => vec!["--target".into(), addr.to_string()],
+        };
+        let mut args: Vec<String> = target;
+        args.extend([
+            "--bodies".into(),
+            path_arg(&self.bodies),
+            "--model".into(),
+            match spec.model {
+                Model::Closed => "closed".into(),
+                Model::Open => "open".into(),
+            },
+            "--connections".into(),
+            spec.connections.to_string(),
+            "--duration-ms".into(),
+            spec.duration_ms.to_string(),
+            "--timeout-ms".into(),
+            self.timeout_ms.to_string(),
+        ]);
+        if let Some(path) = &self.body_kinds {
+            args.extend(["--body-kinds".into(), path_arg(path)]);
+        }
+        if let Some(rate) = spec.rate {
+            args.extend(["--rate".into(), rate.to_string()]);
+        }
+        if let Some(cpu) = self.cpu {
+            args.extend(["--cpu".into(), cpu.to_string()]);
+        }
+        if spec.histogram {
+            args.push("--histogram".into());
+        }
+        if let Some(n) = spec.max_requests {
+            args.extend(["--max-requests".into(), n.to_string()]);
+        }
+        if let Some(ms) = spec.timeline_ms {
+            args.extend(["--timeline-ms".into(), ms.to_string()]);
+        }
+        if let Some(path) = &self.progress_file {
+            let _ = std::fs::remove_file(path);
+            args.extend(["--progress-file".into(), path_arg(path)]);
+        }
+        let handle = duct::cmd(&self.bin, &args)
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .start()
+            .with_context(|| format!("starting load generator {}", self.bin.display()))
+            .map_err(LoadError::Failed)?;
+        let out = match handle.wait_deadline(deadline) {
+            Ok(Some(out)) => out,
+            Ok(None) => {
+                let _ = handle.kill();
+                return Err(LoadError::Deadline);
+            }
+            Err(err) => {
+                return Err(LoadError::Failed(
+                    anyhow::Error::new(err).context("waiting for the load generator"),
+                ));
+            }
+        };
+        parse_output(&out.stdout, &out.stderr, out.status.code()).map_err(LoadError::Failed)
+    }
+}
+
+fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Value> {
+    if code != Some(0) {
+        bail!(
+            "load generator exited with {}: {}",
+            code.map_or("a signal".to_string(), |c| format!("code {c}")),
+            String::from_utf8_lossy(stderr).trim()
+        );
+    }
+    let value: Value =
+        serde_json::from_slice(stdout).context("load generator printed unreadable JSON")?;
+    if !value.is_object() {
+        bail!("load generator printed JSON that is not an object");
+    }
+    Ok(value)
+}
+
+fn path_arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// How long a phase may take before it counts as hung: its duration, the request timeout
+/// for stragglers, and slack for start-up.
+pub fn phase_budget(duration_ms: u64, timeout_ms: u64) -> Duration {
+    Duration::from_millis(duration_ms + timeout_ms) + Duration::from_secs(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonzero_exit_is_an_error_with_stderr() {
+        let err = parse_output(b"", b"bad flag --x", Some(2)).unwrap_err();
+        assert!(format!("{err:#}").contains("bad flag --x"));
+    }
+
+    #[test]
+    fn json_object_is_required() {
+        assert!(parse_output(b"[1]", b"", Some(0)).is_err());
+        assert!(parse_output(b"{\"rps\": 1}", b"", Some(0)).is_ok());
+    }
+}

@@ -1,0 +1,110 @@
+//! The reference side of paired mode: build a git ref's router in a temporary worktree, once
+//! per commit, so `perf-gate --against REF` can run it alternately with the working tree's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::bench::session::Pairing;
+
+/// Resolves `against` to a commit and returns its release router, building it if this
+/// commit has not been built before. Builds share one target directory
+/// (`target/paired/build`), so a second ref rebuilds only what changed.
+pub fn reference(sh: &Shell, against: &str) -> Result<Pairing> {
+    let spec = format!("{against}^{{commit}}");
+    let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .with_context(|| {
+            format!(
+                "--against {against}: not a commit in this repository (try a branch, tag or sha)"
+            )
+        })?;
+    let commit = commit.trim().to_string();
+    let paired_dir = crate::model::paths::target_dir().join("paired");
+    let cached = paired_dir.join("routers").join(&commit).join("router");
+    if !cached.is_file() {
+        build(sh, &commit, &paired_dir, &cached)?;
+    } else {
+        eprintln!(
+            "perf-gate: reusing the router built for {against} ({})",
+            short(&commit)
+        );
+    }
+    Ok(Pairing {
+        against: against.to_string(),
+        commit,
+        reference_bin: cached,
+    })
+}
+
+fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path) -> Result<()> {
+    let tmp = tempfile::tempdir().context("creating a directory for the worktree")?;
+    let worktree = tmp.path().join("ref");
+    eprintln!(
+        "perf-gate: building the router of {} in a temporary worktree",
+        short(commit)
+    );
+    cmd!(sh, "git worktree add --detach --quiet {worktree} {commit}")
+        .quiet()
+        .run()
+        .with_context(|| format!("git worktree add for {commit}"))?;
+    let _cleanup = WorktreeGuard {
+        sh,
+        path: worktree.clone(),
+    };
+    let target = paired_dir.join("build");
+    let cargo = crate::model::paths::cargo();
+    let manifest = worktree.join("Cargo.toml");
+    let built = cmd!(
+        sh,
+        "{cargo} build --release --quiet -p router --manifest-path {manifest}"
+    )
+    .env("CARGO_TARGET_DIR", &target)
+    .run();
+    built.with_context(|| {
+        format!("building the router of {commit} (does that commit have a `router` package?)")
+    })?;
+    let bin = target.join("release").join("router");
+    if !bin.is_file() {
+        bail!(
+            "building {commit} left no router binary at {}",
+            bin.display()
+        );
+    }
+    let dir = dest.parent().expect("dest has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Copy, then rename: a half-copied binary must never look like a finished build.
+    let partial = dir.join("router.partial");
+    std::fs::copy(&bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
+    std::fs::rename(&partial, dest).with_context(|| format!("placing {}", dest.display()))?;
+    Ok(())
+}
+
+/// Removes the worktree (and git's record of it) however the build ends.
+struct WorktreeGuard<'a> {
+    sh: &'a Shell,
+    path: PathBuf,
+}
+
+impl Drop for WorktreeGuard<'_> {
+    fn drop(&mut self) {
+        let path = &self.path;
+        let _ = cmd!(self.sh, "git worktree remove --force {path}")
+            .quiet()
+            .ignore_stderr()
+            .run();
+        let _ = cmd!(self.sh, "git worktree prune")
+            .quiet()
+            .ignore_stderr()
+            .run();
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}

@@ -1,0 +1,372 @@
+//! The router as a child process: start it on an ephemeral loopback port, learn its address,
+//! wait for `/ready`, read its counters, memory and CPU time, and stop it with SIGTERM
+//! (SIGKILL only when it will not stop).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::affinity;
+
+/// How the router is started.
+#[derive(Debug, Clone)]
+pub struct RouterSpec {
+    pub bin: PathBuf,
+    /// Arguments before `--listen`: for a wrapper such as valgrind, `bin` is the wrapper and
+    /// these are its flags followed by the router binary. Empty for a plain router.
+    pub prefix_args: Vec<String>,
+    /// Extra flags after `--listen 127.0.0.1:0`.
+    pub args: Vec<String>,
+    /// Environment set for the router only.
+    pub env: Vec<(String, String)>,
+    /// Environment variables the router must not inherit.
+    pub env_remove: Vec<String>,
+    /// CPUs the router may run on; `None` leaves it to the scheduler.
+    pub cpus: Option<Vec<usize>>,
+}
+
+/// A running router.
+pub struct RouterProcess {
+    handle: duct::Handle,
+    pub pid: u32,
+    pub addr: SocketAddr,
+}
+
+/// How the router ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StopReport {
+    /// True when it exited by itself with status 0 after SIGTERM.
+    pub clean: bool,
+    pub exit_code: Option<i32>,
+    /// True when it had to be killed with SIGKILL.
+    pub killed: bool,
+}
+
+impl RouterProcess {
+    /// Starts the router in `workdir`, its stderr appended to `log`, and waits until it is
+    /// ready or `ready_timeout` has passed.
+    pub fn start(
+        spec: &RouterSpec,
+        workdir: &Path,
+        log: &Path,
+        ready_timeout: Duration,
+    ) -> Result<Self> {
+        let stdout_path = workdir.join("router.stdout");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening router log {}", log.display()))?;
+        let mut args = spec.prefix_args.clone();
+        args.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
+        args.extend(spec.args.iter().cloned());
+        let mut expr = duct::cmd(&spec.bin, &args)
+            .dir(workdir)
+            .stdin_null()
+            .stdout_path(&stdout_path)
+            .stderr_file(log_file)
+            .unchecked();
+        for (k, v) in &spec.env {
+            expr = expr.env(k, v);
+        }
+        for k in &spec.env_remove {
+            expr = expr.env_remove(k);
+        }
+        if let Some(cpus) = spec.cpus.clone() {
+            expr = expr.before_spawn(move |cmd| {
+                affinity::pin_child(cmd, cpus.clone());
+                Ok(())
+            });
+        }
+        let handle = expr
+            .start()
+            .with_context(|| format!("starting router {}", spec.bin.display()))?;
+        let pid = handle
+            .pids()
+            .first()
+            .copied()
+            .context("router process has no pid")?;
+        let mut router = RouterProcess {
+            handle,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let deadline = Instant::now() + ready_timeout;
+        router.addr = match router.read_addr(&stdout_path, deadline) {
+            Ok(addr) => addr,
+            Err(err) => {
+                router.kill();
+                return Err(err);
+            }
+        };
+        if let Err(err) = router.wait_ready(deadline) {
+            router.kill();
+            return Err(err);
+        }
+        Ok(router)
+    }
+
+    /// An error if the router has already exited (it cannot become ready any more).
+    fn bail_if_exited(&self, before: &str) -> Result<()> {
+        if let Some(out) = self
+            .handle
+            .try_wait()
+            .context("checking the router process")?
+        {
+            bail!("router exited before {before} ({})", out.status);
+        }
+        Ok(())
+    }
+
+    /// Polls the router's stdout file for `router listening on ADDR`.
+    fn read_addr(&self, stdout_path: &Path, deadline: Instant) -> Result<SocketAddr> {
+        loop {
+            self.bail_if_exited("listening")?;
+            let text = std::fs::read_to_string(stdout_path).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.starts_with("router listening on ")) {
+                let addr: SocketAddr = line["router listening on ".len()..]
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("router printed an unreadable address: `{line}`"))?;
+                if !addr.ip().is_loopback() {
+                    bail!(
+                        "router listens on {addr}, which is not loopback; load only goes to loopback"
+                    );
+                }
+                return Ok(addr);
+            }
+            if Instant::now() >= deadline {
+                bail!("router did not print its address in time");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wait_ready(&self, deadline: Instant) -> Result<()> {
+        loop {
+            self.bail_if_exited("it was ready")?;
+            if matches!(http_get(self.addr, "/ready"), Ok((200, _))) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("router at {} was not ready in time", self.addr);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&self) -> bool {
+        matches!(self.handle.try_wait(), Ok(None))
+    }
+
+    /// The exposition text of `/metrics`.
+    pub fn metrics_text(&self) -> Result<String> {
+        let (status, body) = http_get(self.addr, "/metrics")?;
+        if status != 200 {
+            bail!("GET /metrics answered {status}");
+        }
+        Ok(body)
+    }
+
+    /// Memory and CPU time from `/proc/PID`.
+    pub fn proc_stats(&self) -> Result<ProcStats> {
+        ProcStats::read(self.pid)
+    }
+
+    /// SIGTERM, wait up to `grace`, then SIGKILL.
+    pub fn stop(self, grace: Duration) -> StopReport {
+        // SAFETY: kill(2) with a pid we started and have not reaped (the handle still owns it).
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        match self.handle.wait_timeout(grace) {
+            Ok(Some(out)) => {
+                let code = out.status.code();
+                StopReport {
+                    clean: code == Some(0),
+                    exit_code: code,
+                    killed: false,
+                }
+            }
+            _ => {
+                self.kill();
+                StopReport {
+                    clean: false,
+                    exit_code: None,
+                    killed: true,
+                }
+            }
+        }
+    }
+
+    fn kill(&self) {
+        let _ = self.handle.kill();
+    }
+
+    /// Sends SIGKILL to `pid` (a router this harness started and has not reaped), from any
+    /// thread: the failover workload kills one router mid-phase while another thread waits
+    /// on the load generator.
+    pub fn sigkill(pid: u32) {
+        // SAFETY: kill(2) on a child we started; until it is reaped its pid cannot be reused.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+
+    /// Reaps a router that was sent SIGKILL on purpose (see [`RouterProcess::sigkill`]);
+    /// `killed` says whether SIGKILL is what ended it.
+    pub fn reap_killed(self, grace: Duration) -> StopReport {
+        use std::os::unix::process::ExitStatusExt;
+        match self.handle.wait_timeout(grace) {
+            Ok(Some(out)) => StopReport {
+                clean: false,
+                exit_code: out.status.code(),
+                killed: out.status.signal() == Some(libc::SIGKILL),
+            },
+            _ => {
+                self.kill();
+                StopReport {
+                    clean: false,
+                    exit_code: None,
+                    killed: true,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        // A router left running would skew the next trial and outlive the harness.
+        if self.is_running() {
+            self.kill();
+        }
+    }
+}
+
+/// A snapshot of a process's resources.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ProcStats {
+    /// Peak resident set (VmHWM), MiB.
+    pub peak_rss_mb: f64,
+    /// Current resident set (VmRSS), MiB.
+    pub rss_mb: f64,
+    /// User + system CPU time, milliseconds.
+    pub cpu_ms: f64,
+}
+
+impl ProcStats {
+    pub fn read(pid: u32) -> Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        let kb = |key: &str| -> Result<f64> {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
+            let n: f64 = line[key.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing `{line}`"))?;
+            Ok(n)
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("reading /proc/{pid}/stat"))?;
+        // Fields after the parenthesised command name, which may itself contain spaces.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+        let ticks = |i: usize| -> Result<f64> {
+            fields
+                .get(i - 3)
+                .context("short /proc/PID/stat")?
+                .parse::<f64>()
+                .context("parsing /proc/PID/stat")
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        Ok(ProcStats {
+            peak_rss_mb: kb("VmHWM:")? / 1024.0,
+            rss_mb: kb("VmRSS:")? / 1024.0,
+            cpu_ms: (ticks(14)? + ticks(15)?) * 1000.0 / hz,
+        })
+    }
+}
+
+/// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).
+pub fn counter_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = false;
+    let mut sum = 0.0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with('{') || rest.starts_with(' ')) {
+            continue;
+        }
+        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            sum += v;
+            found = true;
+        }
+    }
+    found.then_some(sum)
+}
+
+/// A minimal HTTP/1.1 GET for the router's own loopback endpoints. The harness only ever
+/// reads `/ready` and `/metrics`, so a full client library would cost xtask compile time for
+/// nothing; load itself comes from the load generator, which uses hyper.
+pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let timeout = Duration::from_secs(5);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading GET {path} from {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("response without a header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .context("response without a status code")?;
+    Ok((status, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_sum_adds_labelled_samples() {
+        let text = "# HELP router_errors x\n# TYPE router_errors counter\n\
+            router_errors_total{code=\"a\"} 2\nrouter_errors_total{code=\"b\"} 3\n\
+            router_errors_totalish 100\nrouter_backpressure_active_total{transport=\"http\"} 0\n# EOF\n";
+        assert_eq!(counter_sum(text, "router_errors_total"), Some(5.0));
+        assert_eq!(
+            counter_sum(text, "router_backpressure_active_total"),
+            Some(0.0)
+        );
+        assert_eq!(counter_sum(text, "router_missing_total"), None);
+    }
+
+    #[test]
+    fn proc_stats_of_self() {
+        let s = ProcStats::read(std::process::id()).unwrap();
+        assert!(s.rss_mb > 0.0 && s.peak_rss_mb >= s.rss_mb);
+        assert!(s.cpu_ms >= 0.0);
+    }
+}

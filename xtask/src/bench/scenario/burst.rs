@@ -1,0 +1,173 @@
+//! The `burst` scenario: steady open-loop load, then a spike past the router's capacity on
+//! more connections than its in-flight bound, then the steady load again. Measured: how
+//! much of the burst was answered, how often backpressure engaged, and how long after the
+//! burst the p99 took to come back to its pre-burst level.
+
+use anyhow::Result;
+use hdrhistogram::Histogram;
+
+use super::{capacity, success_rate};
+use crate::bench::loadgen::LoadSpec;
+use crate::bench::router::counter_sum;
+use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+pub use crate::model::scenario::burst::Params;
+
+/// When the p99 came back (pure): `buckets` are the after-phase's timeline histograms
+/// (nanoseconds), which started `gap_ms` after the burst ended. Returns the milliseconds
+/// from the burst's end to the start of the first full window of `window` buckets whose
+/// merged p99 is within `tolerance` (or `slack_ms`) of `before_p99_ms`; `None` when no
+/// window is.
+pub fn recovery_ms(
+    before_p99_ms: f64,
+    buckets: &[Histogram<u64>],
+    gap_ms: f64,
+    bucket_ms: f64,
+    window: usize,
+    tolerance: f64,
+    slack_ms: f64,
+) -> Option<f64> {
+    let bound = (before_p99_ms * (1.0 + tolerance)).max(before_p99_ms + slack_ms);
+    let window = window.max(1);
+    (0..=buckets.len().checked_sub(window)?).find_map(|i| {
+        let mut merged = buckets[i].clone();
+        for h in &buckets[i + 1..i + window] {
+            merged.add(h).ok()?;
+        }
+        let p99 = merged.value_at_quantile(0.99) as f64 / 1e6;
+        (!merged.is_empty() && p99 <= bound).then(|| gap_ms.max(0.0) + i as f64 * bucket_ms)
+    })
+}
+
+fn backpressure_total(runner: &Runner<'_, '_>) -> Result<f64, Status> {
+    let text = runner
+        .router
+        .metrics_text()
+        .map_err(|e| failed("reading /metrics", e))?;
+    Ok(counter_sum(&text, "router_backpressure_active_total").unwrap_or(0.0))
+}
+
+fn timed(spec: LoadSpec, bucket_ms: u64) -> LoadSpec {
+    LoadSpec {
+        timeline_ms: Some(bucket_ms),
+        ..spec
+    }
+}
+
+pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    let capacity = capacity(runner, "capacity", p.capacity_connections, p.capacity_ms)?;
+    runner.metric("burst_capacity_rps", round3(capacity));
+    let steady = (capacity * p.steady_share) as u64;
+    let spike = (capacity * p.burst_factor) as u64;
+    let before = runner.phase(
+        "before",
+        &LoadSpec::open(p.connections, p.before_ms, steady),
+    )?;
+    let backpressure_before = backpressure_total(runner)?;
+    runner.say(&format!(
+        "burst: {spike} req/s on {} connections",
+        p.burst_connections
+    ));
+    let burst = runner.phase(
+        "burst",
+        &timed(
+            LoadSpec::open(p.burst_connections, p.burst_ms, spike),
+            p.bucket_ms,
+        ),
+    )?;
+    let backpressure = backpressure_total(runner)? - backpressure_before;
+    let after = runner.phase(
+        "after",
+        &timed(
+            LoadSpec::open(p.connections, p.after_ms, steady),
+            p.bucket_ms,
+        ),
+    )?;
+    let before_p99 = num(&before, &["latency_ms", "p99"]);
+    let burst_end_us = num(&burst, &["timeline", "start_unix_us"]) + p.burst_ms as f64 * 1e3;
+    let gap_ms = (num(&after, &["timeline", "start_unix_us"]) - burst_end_us) / 1e3;
+    let buckets = after["timeline"]["buckets"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|b| crate::model::histogram::decode(&b["histogram"]))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| failed("decoding the after-burst timeline", e))?;
+    // Only buckets inside the sending window: the drain after it is not steady load.
+    let full = (p.after_ms / p.bucket_ms) as usize;
+    let recovered = recovery_ms(
+        before_p99,
+        &buckets[..buckets.len().min(full)],
+        gap_ms,
+        p.bucket_ms as f64,
+        p.window_buckets as usize,
+        p.tolerance,
+        p.slack_ms,
+    );
+    runner.metric("burst_success_rate", round4(success_rate(&burst)));
+    runner.metric("burst_backpressure_total", backpressure);
+    runner.metric("burst_p99_before_ms", round4(before_p99));
+    runner.metric(
+        "burst_p99_after_ms",
+        round4(num(&after, &["latency_ms", "p99"])),
+    );
+    runner.metric("burst_recovered", f64::from(u8::from(recovered.is_some())));
+    // Never recovered: the whole after phase, which a `max` rule then fails.
+    let recovery = recovered.unwrap_or(gap_ms.max(0.0) + p.after_ms as f64);
+    runner.metric("burst_recovery_ms", round3(recovery));
+    runner.note(&format!(
+        "burst: capacity {capacity:.0} req/s, steady {steady}, spike {spike}; {backpressure} \
+         backpressure activations; p99 before {before_p99:.3} ms; recovered {recovery:.0} ms \
+         after the burst (gap {gap_ms:.1} ms)"
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(latencies_ms: &[f64]) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 2).unwrap();
+        for ms in latencies_ms {
+            h.record((ms * 1e6) as u64).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn recovery_is_the_first_window_back_within_tolerance() {
+        // Before: p99 1 ms. After: two slow buckets, then normal ones.
+        let slow = hist(&[50.0; 10]);
+        let normal = hist(&[1.0; 10]);
+        let buckets = vec![slow.clone(), slow, normal.clone(), normal.clone(), normal];
+        let r = recovery_ms(1.0, &buckets, 12.0, 100.0, 2, 0.2, 0.0);
+        assert_eq!(r, Some(212.0));
+        // A window of one bucket: the same first normal bucket.
+        assert_eq!(
+            recovery_ms(1.0, &buckets, 0.0, 100.0, 1, 0.2, 0.0),
+            Some(200.0)
+        );
+    }
+
+    #[test]
+    fn never_recovering_and_too_few_buckets_are_none() {
+        let slow = hist(&[50.0; 10]);
+        assert_eq!(
+            recovery_ms(1.0, &[slow.clone(), slow], 0.0, 100.0, 1, 0.2, 0.0),
+            None
+        );
+        assert_eq!(
+            recovery_ms(1.0, &[hist(&[1.0])], 0.0, 100.0, 3, 0.2, 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn slack_absorbs_differences_below_loopback_noise() {
+        // 0.08 ms vs 0.05 ms is +60%, but within 0.05 ms of it.
+        let b = vec![hist(&[0.08; 10])];
+        assert_eq!(recovery_ms(0.05, &b, 0.0, 100.0, 1, 0.2, 0.0), None);
+        assert_eq!(recovery_ms(0.05, &b, 0.0, 100.0, 1, 0.2, 0.05), Some(0.0));
+    }
+}

@@ -1,0 +1,450 @@
+//! The `connections` scenario: thousands of idle keep-alive connections held open on the
+//! router while a few others carry decisions. Each idle connection is opened by xtask itself
+//! on loopback, makes one decision request, reads the answer and then stays silent; the
+//! router's RSS growth divided by the connections is its memory per idle connection, and an
+//! open-loop phase on a few active connections shows whether decisions stay fast meanwhile.
+//!
+//! The levels are cumulative: the connections of the first level stay open and the next
+//! level adds to them, so every level's RSS is measured against the same start, not against
+//! a heap that has just freed the previous level's connections.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::bench::loadgen::LoadSpec;
+use crate::bench::router::ProcStats;
+use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+pub use crate::model::scenario::connections::{MAX_IDLE, Params};
+
+/// File descriptors a process needs besides the idle connections: its listener, epoll,
+/// logs, pipes to children, the active connections and the /metrics reads.
+const FD_RESERVE: u64 = 128;
+
+/// How long one idle connection may take to connect and be answered.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A process's `RLIMIT_NOFILE`: `(soft, hard)`, `u64::MAX` for unlimited.
+type Limit = (u64, u64);
+
+// `rlim_t` is `u64` on 64-bit Linux but narrower on some 32-bit targets.
+#[allow(clippy::useless_conversion)]
+fn rlim(v: libc::rlim_t) -> u64 {
+    if v == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        u64::from(v)
+    }
+}
+
+/// Reads (and with `raise_to`, raises the soft limit as far as the hard one allows) the
+/// open-file limit of `pid`, 0 meaning this process.
+fn nofile(pid: u32, raise_to: Option<u64>) -> std::io::Result<Limit> {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit with a null new limit only writes the current one into `old`.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &mut old,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (soft, hard) = (rlim(old.rlim_cur), rlim(old.rlim_max));
+    let Some(want) = raise_to.filter(|&w| w > soft) else {
+        return Ok((soft, hard));
+    };
+    let new = libc::rlimit {
+        rlim_cur: want.min(hard) as libc::rlim_t,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: raising a soft limit up to the unchanged hard limit of this process or of a
+    // child it started (same user); the kernel checks the permission.
+    if unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &new,
+            std::ptr::null_mut(),
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((rlim(new.rlim_cur), hard))
+}
+
+/// The `Max open files` soft and hard limits from a `/proc/PID/limits` text.
+pub fn parse_nofile(limits: &str) -> Option<Limit> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let value = |s: Option<&str>| match s? {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    };
+    Some((value(fields.next())?, value(fields.next())?))
+}
+
+fn router_nofile(pid: u32) -> Result<Limit> {
+    let path = format!("/proc/{pid}/limits");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_nofile(&text).with_context(|| format!("no `Max open files` line in {path}"))
+}
+
+/// Makes both sides able to hold `want` idle connections, raising the limits where
+/// allowed, and returns how many connections they can actually hold, with a note for the
+/// log when that is fewer than wanted.
+fn fit_fd_limits(pid: u32, want: u64) -> (u64, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut room = |who: &str, limit: Result<Limit>| match limit {
+        Ok((soft, hard)) => {
+            notes.push(format!("{who} open-file limit: soft {soft}, hard {hard}"));
+            soft.saturating_sub(FD_RESERVE)
+        }
+        Err(e) => {
+            notes.push(format!("{who} open-file limit: {e:#}"));
+            0
+        }
+    };
+    let own = room(
+        "xtask",
+        nofile(0, Some(want + FD_RESERVE)).context("could not be read or raised"),
+    );
+    // The router was started before this scenario could raise the limit it inherits, so
+    // its limit is raised in place (prlimit), then read back from /proc as it sees it.
+    let raised = nofile(pid, Some(want + FD_RESERVE));
+    let router = match (router_nofile(pid), raised) {
+        (Ok(limit), Ok(_)) => room("router", Ok(limit)),
+        (Ok(limit), Err(e)) => room(&format!("router (not raised: {e})"), Ok(limit)),
+        (Err(_), Ok(limit)) => room("router", Ok(limit)),
+        (Err(e), Err(_)) => room("router", Err(e)),
+    };
+    let can = own.min(router);
+    if can < want {
+        notes.push(format!(
+            "the machine refuses {want} open connections: at most {can} fit under the \
+             open-file limits (raise the hard limit, e.g. `ulimit -Hn`, or lower \
+             `scenario.connections.idle`)"
+        ));
+    }
+    (can.min(want), notes)
+}
+
+/// An HTTP/1.1 POST of one decision body, keep-alive.
+fn decide_request(addr: SocketAddr, body: &str) -> Vec<u8> {
+    format!(
+        "POST /v1/decide HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns its status. An error when it is incomplete or the server
+/// says it will close the connection.
+fn read_response(stream: &mut TcpStream) -> Result<u16> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            bail!("response head longer than 64 KiB");
+        }
+        let n = stream.read(&mut chunk).context("reading the response")?;
+        if n == 0 {
+            bail!("the router closed the connection before answering");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .context("response without a status code")?;
+    if head.contains("\r\nconnection: close") {
+        bail!("the router answered with `Connection: close`, so nothing stays idle");
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("response without a Content-Length")?;
+    let mut have = buf.len() - head_end;
+    while have < length {
+        let n = stream
+            .read(&mut chunk)
+            .context("reading the response body")?;
+        if n == 0 {
+            bail!("the router closed the connection mid-body");
+        }
+        have += n;
+    }
+    Ok(status)
+}
+
+/// Opens one keep-alive connection, makes one decision on it and leaves it idle.
+fn open_idle(addr: SocketAddr, request: &[u8]) -> Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    stream.write_all(request).context("sending the request")?;
+    let status = read_response(&mut stream)?;
+    if !(200..300).contains(&status) {
+        bail!("the decision was answered {status}");
+    }
+    Ok(stream)
+}
+
+/// Whether the router still holds `stream` open: a non-blocking peek would block (nothing
+/// to read, no end of stream).
+fn still_open(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let open = match stream.peek(&mut byte) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    open
+}
+
+/// The first few bodies of the workload, one per line, for the idle connections' requests.
+fn bodies(path: &std::path::Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bodies: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(64)
+        .map(str::to_string)
+        .collect();
+    if bodies.is_empty() {
+        bail!("{} holds no request body", path.display());
+    }
+    Ok(bodies)
+}
+
+fn rss_mb(pid: u32) -> Result<f64, Status> {
+    ProcStats::read(pid)
+        .map(|s| s.rss_mb)
+        .map_err(|e| failed("reading the router's memory", e))
+}
+
+pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    let (pid, addr) = (runner.router.pid, runner.router.addr);
+    let most = u64::from(*p.idle.last().expect("validated: at least one level"));
+    let (can, notes) = fit_fd_limits(pid, most);
+    for line in &notes {
+        runner.note(&format!("connections: {line}"));
+    }
+    if can < most {
+        runner.say(&format!(
+            "warning: connections: {}",
+            notes.last().map_or("", String::as_str)
+        ));
+    }
+    let requests: Vec<Vec<u8>> = bodies(&runner.loadgen().bodies)
+        .map_err(|e| failed("connections", e))?
+        .iter()
+        .map(|b| decide_request(addr, b))
+        .collect();
+    let settle = Duration::from_millis(p.settle_ms);
+    std::thread::sleep(settle);
+    let rss_before = rss_mb(pid)?;
+    runner.note(&format!(
+        "connections: router RSS {rss_before:.3} MB before any idle connection"
+    ));
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for &level in &p.idle {
+        let want = u64::from(level).min(can) as usize;
+        runner.say(&format!(
+            "connections: opening idle connections up to {level}"
+        ));
+        let started = Instant::now();
+        let mut refused = None;
+        while idle.len() < want {
+            if Instant::now() >= runner.deadline() {
+                return Err(Status::Timeout(format!(
+                    "the --timeout expired while opening idle connection {} of {level}",
+                    idle.len() + 1
+                )));
+            }
+            match open_idle(addr, &requests[idle.len() % requests.len()]) {
+                Ok(s) => idle.push(s),
+                Err(e) => {
+                    refused = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+        }
+        let open_ms = started.elapsed().as_secs_f64() * 1e3;
+        let opened = idle.len();
+        if opened < level as usize {
+            let why = refused.as_deref().unwrap_or("the open-file limits");
+            let line = format!("connections: opened {opened} of {level} idle connections: {why}");
+            runner.note(&line);
+            runner.say(&format!("warning: {line}"));
+        }
+        std::thread::sleep(settle);
+        let rss = rss_mb(pid)?;
+        let kb_per_conn = if opened > 0 {
+            (rss - rss_before) * 1024.0 / opened as f64
+        } else {
+            f64::NAN
+        };
+        let phase = format!("active_{level}");
+        let spec = LoadSpec::open(p.active_connections, p.active_ms, p.active_rate);
+        let result = runner.phase(&phase, &spec)?;
+        // hyper closes an idle connection only on a header-read timeout, which needs a
+        // timer the router does not set; this checks that none was closed meanwhile.
+        let closed = idle.iter().filter(|s| !still_open(s)).count();
+        if closed > 0 {
+            let line = format!(
+                "connections: the router closed {closed} of {opened} idle connections within \
+                 {:.1} s; the numbers hold for the window before that",
+                (Instant::now() - started).as_secs_f64()
+            );
+            runner.note(&line);
+            runner.say(&format!("warning: {line}"));
+        }
+        runner.note(&format!(
+            "connections: {opened} idle opened in {open_ms:.0} ms, router RSS {rss:.3} MB \
+             ({kb_per_conn:.2} KB per connection), {closed} closed by the router"
+        ));
+        runner.annotate_phase(
+            &phase,
+            "idle",
+            json!({
+                "requested": level,
+                "opened": opened,
+                "open_ms": round3(open_ms),
+                "rss_before_mb": round3(rss_before),
+                "rss_mb": round3(rss),
+                "closed_by_router": closed,
+                "refused": refused,
+            }),
+        );
+        runner.metric(&format!("conn_opened_{level}"), opened as f64);
+        runner.metric(
+            &format!("conn_rss_kb_per_conn_{level}"),
+            round3(kb_per_conn),
+        );
+        for q in ["p50", "p99"] {
+            runner.metric(
+                &format!("conn_active_{q}_ms_{level}"),
+                round4(num(&result, &["latency_ms", q])),
+            );
+        }
+        runner.metric(&format!("conn_idle_closed_{level}"), closed as f64);
+    }
+    drop(idle);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nofile_line_of_proc_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+            Max cpu time              unlimited            unlimited            seconds   \n\
+            Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_nofile(text), Some((1024, 524_288)));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_nofile(unlimited), Some((u64::MAX, u64::MAX)));
+        assert_eq!(parse_nofile("Max processes 10 10 processes\n"), None);
+    }
+
+    #[test]
+    fn own_limit_reads_back() {
+        let (soft, hard) = nofile(0, None).unwrap();
+        assert!(soft > 0 && soft <= hard);
+        // Raising to what it already is changes nothing.
+        assert_eq!(nofile(0, Some(soft)).unwrap(), (soft, hard));
+        let own = router_nofile(std::process::id()).unwrap();
+        assert_eq!(own, (soft, hard));
+    }
+
+    #[test]
+    fn levels_must_increase() {
+        let at = |f: &str| format!("field `scenario.connections.{f}`");
+        let p = Params {
+            idle: vec![50, 200],
+            active_connections: 2,
+            active_rate: 200,
+            active_ms: 500,
+            settle_ms: 100,
+        };
+        p.validate(&at).unwrap();
+        let err = Params {
+            idle: vec![200, 200],
+            ..p.clone()
+        }
+        .validate(&at)
+        .unwrap_err();
+        assert!(format!("{err}").contains("idle[1]"), "{err}");
+        let err = Params {
+            idle: vec![],
+            ..p.clone()
+        }
+        .validate(&at)
+        .unwrap_err();
+        assert!(
+            format!("{err}").contains("scenario.connections.idle"),
+            "{err}"
+        );
+        let err = Params {
+            idle: vec![MAX_IDLE + 1],
+            ..p
+        }
+        .validate(&at)
+        .unwrap_err();
+        assert!(format!("{err}").contains("idle[0]"), "{err}");
+    }
+
+    #[test]
+    fn response_reader_takes_head_and_body() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            s.write_all(b"lo").unwrap();
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            // Closes at the end: the client then sees the end of the stream.
+        });
+        let mut s = open_idle(addr, &decide_request(addr, "{}")).unwrap();
+        assert!(still_open(&s));
+        s.write_all(&decide_request(addr, "{}")).unwrap();
+        let err = read_response(&mut s).unwrap_err();
+        assert!(format!("{err}").contains("Connection: close"), "{err}");
+        server.join().unwrap();
+        assert!(!still_open(&s));
+    }
+}

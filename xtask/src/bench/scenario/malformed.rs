@@ -1,0 +1,119 @@
+//! The `malformed` scenario: a storm where most requests are broken (bad JSON, wrong
+//! types, not an object, unknown tenant: the workload's phases over a mix of reject
+//! templates), then a check that the router is still well: ready, and fast for good
+//! requests only.
+
+use anyhow::Result;
+
+use super::kinds::{kinds, rejected_share};
+use super::success_rate;
+use crate::bench::loadgen::{LoadSpec, Loadgen};
+use crate::bench::router::http_get;
+use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+pub use crate::model::scenario::malformed::Params;
+use crate::model::workload::Expect;
+
+/// Totals over the storm's phases: (requests of reject kinds, those answered 4xx, 5xx
+/// responses of any kind).
+fn storm_totals(phases: &[serde_json::Value]) -> (f64, f64, f64) {
+    let mut bad = 0.0;
+    let mut rejected = 0.0;
+    let mut server_errors = 0.0;
+    for result in phases {
+        for (_, kind) in kinds(result) {
+            if kind["expect"] == "reject" {
+                bad += num(kind, &["sent"]);
+                rejected += num(kind, &["status_4xx"]);
+            }
+            server_errors += num(kind, &["status_5xx"]);
+        }
+    }
+    (bad, rejected, server_errors)
+}
+
+pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    runner.workload_phases()?;
+    let storm: Vec<serde_json::Value> = runner
+        .workload()
+        .phases
+        .iter()
+        .filter_map(|ph| runner.result(&ph.name).cloned())
+        .collect();
+    let (bad, rejected, server_errors) = storm_totals(&storm);
+    // The storm's own `rps` counts only the few good requests; this is every answer.
+    if let Some(first) = storm.first() {
+        let secs = num(first, &["duration_s"]);
+        if secs > 0.0 {
+            runner.metric(
+                "malformed_storm_answered_rps",
+                round3(num(first, &["responses"]) / secs),
+            );
+        }
+    }
+    let share = if bad > 0.0 { rejected / bad } else { f64::NAN };
+    runner.metric("malformed_rejected_share", round4(share));
+    let ready = matches!(http_get(runner.router.addr, "/ready"), Ok((200, _)));
+    runner.metric("malformed_ready_after", f64::from(u8::from(ready)));
+
+    // Good requests only, from the same templates' good half.
+    let (bodies, good_kinds) = runner.workload().generate(|t| t.expect == Expect::Ok);
+    if bodies.is_empty() {
+        return Err(Status::Failed(
+            "the malformed workload has no template that expects `ok`".into(),
+        ));
+    }
+    let dir = runner.workdir().to_path_buf();
+    let good = Loadgen {
+        bodies: dir.join("good_bodies.jsonl"),
+        body_kinds: Some(dir.join("good_body_kinds.json")),
+        ..runner.loadgen().clone()
+    };
+    std::fs::write(&good.bodies, bodies)
+        .map_err(|e| failed("writing the good request bodies", e.into()))?;
+    crate::model::artifacts::write_json(
+        good.body_kinds.as_deref().expect("set above"),
+        &good_kinds,
+    )
+    .map_err(|e| failed("writing the good request kinds", e))?;
+    let after = runner.phase_with(
+        &good,
+        "after",
+        &LoadSpec::open(p.after_connections, p.after_ms, p.after_rate),
+    )?;
+    let after_5xx: f64 = kinds(&after)
+        .iter()
+        .map(|(_, k)| num(k, &["status_5xx"]))
+        .sum();
+    runner.metric("malformed_5xx_total", server_errors + after_5xx);
+    runner.metric(
+        "malformed_good_p99_after_ms",
+        round4(num(&after, &["latency_ms", "p99"])),
+    );
+    runner.metric("malformed_good_success_after", round4(success_rate(&after)));
+    for (name, kind) in kinds(&storm[0]) {
+        if kind["expect"] == "reject" {
+            runner.note(&format!(
+                "malformed: kind {name}: {} sent, {:.4} rejected 4xx",
+                num(kind, &["sent"]),
+                rejected_share(kind)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn storm_totals_count_reject_kinds_and_every_5xx() {
+        let phase = json!({"kinds": {
+            "good": {"expect": "ok", "sent": 10, "status_4xx": 1, "status_5xx": 2},
+            "bad_json": {"expect": "reject", "sent": 90, "status_4xx": 89, "status_5xx": 1},
+        }});
+        let (bad, rejected, server_errors) = storm_totals(&[phase.clone(), phase]);
+        assert_eq!((bad, rejected, server_errors), (180.0, 178.0, 6.0));
+    }
+}

@@ -1,0 +1,59 @@
+//! Running the scenarios a workload may name (`model::scenario`): each drives the trial's
+//! router through a [`Runner`] (load phases, the router's process and metrics) and records
+//! its own metrics next to the common ones, so the same gate, reports and history apply.
+//!
+//! Ramp, burst, soak, scaling and connections plan their own load steps; mixed, payloads and
+//! malformed run the workload's phases and read the load generator's per-kind results.
+
+use crate::bench::loadgen::LoadSpec;
+use crate::bench::trial::{Runner, Status, num};
+use crate::model::scenario::Scenario;
+
+pub mod burst;
+pub mod connections;
+pub mod kinds;
+pub mod malformed;
+pub mod ramp;
+pub mod scaling;
+pub mod soak;
+
+/// Runs the scenario's load against the trial's router and records its metrics.
+pub fn run(scenario: &Scenario, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    match scenario {
+        Scenario::Ramp(p) => ramp::run(p, runner),
+        Scenario::Burst(p) => burst::run(p, runner),
+        Scenario::Mixed(p) => kinds::run_mixed(p, runner),
+        Scenario::Soak(p) => soak::run(p, runner),
+        Scenario::Scaling(p) => scaling::run(p, runner),
+        Scenario::Payloads(p) => kinds::run_payloads(p, runner),
+        Scenario::Malformed(p) => malformed::run(p, runner),
+        Scenario::Connections(p) => connections::run(p, runner),
+    }
+}
+
+/// The router's capacity on this machine: 2xx responses per second of a closed loop on
+/// `connections` connections for `duration_ms`, run as the phase `name`. Scenarios that
+/// scale their load to the machine start from it.
+pub(crate) fn capacity(
+    runner: &mut Runner<'_, '_>,
+    name: &str,
+    connections: u32,
+    duration_ms: u64,
+) -> Result<f64, Status> {
+    let result = runner.phase(name, &LoadSpec::closed(connections, duration_ms))?;
+    let rps = num(&result, &["rps"]);
+    if !(rps.is_finite() && rps > 0.0) {
+        return Err(Status::Failed(format!(
+            "phase {name}: no successful responses, so no capacity to scale the load from"
+        )));
+    }
+    Ok(rps)
+}
+
+/// Share of the requests sent in a phase that were answered as expected (2xx, or 4xx for
+/// kinds that expect a rejection); NaN when nothing was sent.
+pub(crate) fn success_rate(result: &serde_json::Value) -> f64 {
+    let sent = num(result, &["requests_sent"]);
+    let good = num(result, &["ok"]) + num(result, &["expected_rejections"]).max(0.0);
+    if sent > 0.0 { good / sent } else { f64::NAN }
+}

@@ -1,0 +1,374 @@
+//! The `soak` scenario: minutes of steady open-loop load while the router's resident memory
+//! and sticky-store size are sampled every second. A least-squares line through the RSS
+//! samples gives the growth rate (a leak shows as a positive slope), the two halves of the
+//! window fitted apart say whether growth speeds up, and the sticky store's largest size is
+//! held against its configured capacity.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::bench::loadgen::{LoadSpec, phase_budget};
+use crate::bench::router::{ProcStats, counter_sum, http_get};
+use crate::bench::trial::{Runner, Status, num, round3, round4};
+pub use crate::model::scenario::soak::{MIN_FIT_SAMPLES, Params};
+
+/// The router's `--sticky-capacity` when no flag sets it (router/src/main.rs).
+const ROUTER_DEFAULT_STICKY_CAPACITY: f64 = 100_000.0;
+
+/// Growth counts as superlinear only when the late half's slope is more than this many
+/// times the early half's...
+pub const SUPERLINEAR_RATIO: f64 = 2.0;
+
+/// ...and above this floor (a fifth of the 0.5 MB/s slope target), so that the noise of a
+/// flat series, whose half-window slopes are tiny and of either sign, is never flagged.
+pub const SUPERLINEAR_FLOOR_MB_PER_S: f64 = 0.1;
+
+/// The least-squares line through `(x, y)` points, as `(slope, intercept)`; `None` with
+/// fewer than two points, with non-finite values, or when every x is the same.
+pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    if points.len() < 2 || points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    Some((slope, my - slope * mx))
+}
+
+/// How a memory series grows, in MB per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Growth {
+    /// The slope over the whole window.
+    pub slope: f64,
+    /// The slope of the first half of the samples alone.
+    pub early_slope: f64,
+    /// The slope of the second half alone.
+    pub late_slope: f64,
+    /// The late slope is above [`SUPERLINEAR_FLOOR_MB_PER_S`] and more than
+    /// [`SUPERLINEAR_RATIO`] times the early one (or the early one is not positive): memory
+    /// grows faster and faster, so the whole-window slope understates where it is going.
+    pub superlinear: bool,
+}
+
+/// Fits `(seconds, MB)` samples, in time order; `None` with fewer than [`MIN_FIT_SAMPLES`].
+///
+/// The halves are split by sample count. For a pure quadratic from zero the late half's slope
+/// is three times the early one's; for a straight line (flat or leaking) they are equal up to
+/// noise. The absolute floor keeps a flat series whose halves differ only by noise (where
+/// any ratio is meaningless) from counting as superlinear.
+pub fn growth(points: &[(f64, f64)]) -> Option<Growth> {
+    if points.len() < MIN_FIT_SAMPLES {
+        return None;
+    }
+    let (slope, _) = linear_fit(points)?;
+    let mid = points.len() / 2;
+    let (early_slope, _) = linear_fit(&points[..mid])?;
+    let (late_slope, _) = linear_fit(&points[mid..])?;
+    let superlinear = late_slope > SUPERLINEAR_FLOOR_MB_PER_S
+        && late_slope > SUPERLINEAR_RATIO * early_slope.max(0.0);
+    Some(Growth {
+        slope,
+        early_slope,
+        late_slope,
+        superlinear,
+    })
+}
+
+/// The sticky-store capacity the router was started with: the last `--sticky-capacity`
+/// among its flags, else the router's default.
+pub fn sticky_capacity(args: &[String]) -> f64 {
+    let mut capacity = ROUTER_DEFAULT_STICKY_CAPACITY;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = match arg.strip_prefix("--sticky-capacity") {
+            Some(rest) if rest.starts_with('=') => Some(rest[1..].to_string()),
+            Some("") => it.next().cloned(),
+            _ => None,
+        };
+        if let Some(v) = value.and_then(|v| v.parse::<f64>().ok()) {
+            capacity = v;
+        }
+    }
+    capacity
+}
+
+/// One reading of the router while the load runs.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    /// Since the sampler started, just before the load generator.
+    t_ms: f64,
+    rss_mb: f64,
+    /// `router_sticky_entries`; `None` when /metrics could not be read.
+    sticky_entries: Option<f64>,
+}
+
+/// Reads the router's RSS and sticky entries every `every` until `stop` fires (or its
+/// sender is dropped), `limit` passes, or the process is gone.
+fn sample(
+    pid: u32,
+    addr: SocketAddr,
+    every: Duration,
+    limit: Instant,
+    stop: &mpsc::Receiver<()>,
+) -> Vec<Sample> {
+    let start = Instant::now();
+    let mut next = start;
+    let mut out = Vec::new();
+    loop {
+        let Ok(stats) = ProcStats::read(pid) else {
+            break;
+        };
+        let t_ms = start.elapsed().as_secs_f64() * 1e3;
+        let sticky_entries = match http_get(addr, "/metrics") {
+            Ok((200, body)) => counter_sum(&body, "router_sticky_entries"),
+            _ => None,
+        };
+        out.push(Sample {
+            t_ms,
+            rss_mb: stats.rss_mb,
+            sticky_entries,
+        });
+        let now = Instant::now();
+        // A slow read pushes the next tick out instead of bunching samples up.
+        next = (next + every).max(now);
+        if now >= limit {
+            break;
+        }
+        match stop.recv_timeout(next.min(limit) - now) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    out
+}
+
+pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+    let capacity = sticky_capacity(runner.router_args());
+    let (pid, addr) = (runner.router.pid, runner.router.addr);
+    let every = Duration::from_millis(p.sample_ms);
+    // The sampler outlives the phase by at most its budget, whatever happens to the phase.
+    let limit = runner
+        .deadline()
+        .min(Instant::now() + phase_budget(p.duration_ms, runner.loadgen().timeout_ms));
+    runner.say(&format!(
+        "soak: {} req/s for {} s, router memory sampled every {} ms",
+        p.rate,
+        p.duration_ms / 1000,
+        p.sample_ms
+    ));
+    let (stop, stopped) = mpsc::channel();
+    let sampler = std::thread::spawn(move || sample(pid, addr, every, limit, &stopped));
+    let spec = LoadSpec::open(p.connections, p.duration_ms, p.rate);
+    let result = runner.phase("soak", &spec);
+    drop(stop);
+    let samples = sampler.join().expect("the sampler does not panic");
+    let result = result?;
+
+    // Only samples inside the load after its warm-up are fitted.
+    let window: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.t_ms >= p.warmup_ms as f64 && s.t_ms <= p.duration_ms as f64)
+        .map(|s| (s.t_ms / 1e3, s.rss_mb))
+        .collect();
+    let Some(g) = growth(&window) else {
+        return Err(Status::Failed(format!(
+            "soak: {} RSS samples between {} ms and {} ms, too few to fit (at least \
+             {MIN_FIT_SAMPLES}); was the machine too busy to sample every {} ms?",
+            window.len(),
+            p.warmup_ms,
+            p.duration_ms,
+            p.sample_ms
+        )));
+    };
+    let sticky: Vec<f64> = samples.iter().filter_map(|s| s.sticky_entries).collect();
+    let sticky_max = sticky.iter().copied().fold(f64::NAN, f64::max);
+    if sticky.len() < samples.len() {
+        runner.note(&format!(
+            "soak: /metrics unreadable in {} of {} samples",
+            samples.len() - sticky.len(),
+            samples.len()
+        ));
+    }
+    runner.annotate_phase(
+        "soak",
+        "memory",
+        json!({
+            "sample_ms": p.sample_ms,
+            "fit_from_ms": p.warmup_ms,
+            "fit_to_ms": p.duration_ms,
+            "fit_samples": window.len(),
+            "sticky_capacity": capacity,
+            "t_ms": samples.iter().map(|s| s.t_ms.round()).collect::<Vec<_>>(),
+            "rss_mb": samples.iter().map(|s| round3(s.rss_mb)).collect::<Vec<_>>(),
+            "sticky_entries": samples.iter().map(|s| s.sticky_entries).collect::<Vec<_>>(),
+        }),
+    );
+    runner.note(&format!(
+        "soak: {} samples fitted, slope {:.5} MB/s (early {:.5}, late {:.5}), superlinear {}, \
+         sticky entries max {sticky_max} of {capacity}",
+        window.len(),
+        g.slope,
+        g.early_slope,
+        g.late_slope,
+        g.superlinear
+    ));
+    let achieved = num(&result, &["rate_achieved_rps"]);
+    if achieved < 0.9 * p.rate as f64 {
+        runner.say(&format!(
+            "warning: the soak load reached only {achieved:.0} of {} req/s; the machine may be \
+             busy, or lower `scenario.soak.rate`",
+            p.rate
+        ));
+    }
+    runner.metric("soak_rss_slope_mb_per_s", round6(g.slope));
+    runner.metric("soak_rss_early_slope_mb_per_s", round6(g.early_slope));
+    runner.metric("soak_rss_late_slope_mb_per_s", round6(g.late_slope));
+    runner.metric("soak_rss_superlinear", f64::from(u8::from(g.superlinear)));
+    runner.metric("soak_sticky_entries_max", sticky_max);
+    runner.metric("soak_sticky_fill", round4(sticky_max / capacity));
+    runner.metric("soak_rate_achieved_rps", round3(achieved));
+    runner.metric(
+        "soak_latency_p99_ms",
+        round4(num(&result, &["latency_ms", "p99"])),
+    );
+    Ok(())
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` samples one second apart of `f(t)`, with a deterministic noise of up to
+    /// `noise_mb` either way (a small linear congruential generator).
+    fn series(n: usize, noise_mb: f64, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        (0..n)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                let unit = (state >> 11) as f64 / (1u64 << 53) as f64; // 0..1
+                let t = i as f64;
+                (t, f(t) + noise_mb * (2.0 * unit - 1.0))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn linear_fit_recovers_a_line_and_refuses_degenerate_input() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 3.0 + 0.5 * i as f64)).collect();
+        let (slope, intercept) = linear_fit(&pts).unwrap();
+        assert!((slope - 0.5).abs() < 1e-12 && (intercept - 3.0).abs() < 1e-12);
+        assert_eq!(linear_fit(&[(1.0, 2.0)]), None);
+        assert_eq!(linear_fit(&[(1.0, 2.0), (1.0, 3.0)]), None);
+        assert_eq!(linear_fit(&[(0.0, 2.0), (1.0, f64::NAN)]), None);
+    }
+
+    #[test]
+    fn flat_noisy_series_has_no_slope_and_is_not_superlinear() {
+        // 40 MB give or take 0.5 MB (allocator pages come and go) over two minutes.
+        let g = growth(&series(110, 0.5, |_| 40.0)).unwrap();
+        assert!(g.slope.abs() < 0.01, "{g:?}");
+        assert!(!g.superlinear, "{g:?}");
+    }
+
+    #[test]
+    fn linear_leak_is_its_slope_and_not_superlinear() {
+        let g = growth(&series(110, 0.5, |t| 40.0 + 1.0 * t)).unwrap();
+        assert!((g.slope - 1.0).abs() < 0.01, "{g:?}");
+        assert!((g.early_slope - 1.0).abs() < 0.05 && (g.late_slope - 1.0).abs() < 0.05);
+        assert!(!g.superlinear, "{g:?}");
+        // A slow leak under the target is measured as such, not rounded away.
+        let slow = growth(&series(110, 0.2, |t| 40.0 + 0.05 * t)).unwrap();
+        assert!((slow.slope - 0.05).abs() < 0.005, "{slow:?}");
+        assert!(!slow.superlinear, "{slow:?}");
+    }
+
+    #[test]
+    fn quadratic_growth_is_superlinear() {
+        // 0.01 t² MB: 0.2 MB/s at 10 s, 2.2 MB/s at 110 s; the late slope is about 3x.
+        let g = growth(&series(110, 0.5, |t| 40.0 + 0.01 * t * t)).unwrap();
+        assert!(g.superlinear, "{g:?}");
+        assert!(
+            g.late_slope > 2.5 * g.early_slope && g.early_slope > 0.0,
+            "{g:?}"
+        );
+        // The same shape, too small to matter: under the floor, not flagged.
+        let tiny = growth(&series(110, 0.05, |t| 40.0 + 0.0002 * t * t)).unwrap();
+        assert!(!tiny.superlinear, "{tiny:?}");
+    }
+
+    #[test]
+    fn growth_after_a_flat_start_is_superlinear() {
+        // Flat, then leaking from the middle on: the early half says nothing, the late
+        // half grows at 0.5 MB/s.
+        let g = growth(&series(100, 0.1, |t| 40.0 + 0.5 * (t - 50.0).max(0.0))).unwrap();
+        assert!(g.superlinear, "{g:?}");
+    }
+
+    #[test]
+    fn too_few_points_give_no_fit() {
+        assert_eq!(growth(&series(MIN_FIT_SAMPLES - 1, 0.0, |t| t)), None);
+        assert!(growth(&series(MIN_FIT_SAMPLES, 0.0, |t| t)).is_some());
+        assert_eq!(growth(&[]), None);
+    }
+
+    #[test]
+    fn sticky_capacity_reads_the_last_flag_or_the_default() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(sticky_capacity(&args(&[])), ROUTER_DEFAULT_STICKY_CAPACITY);
+        assert_eq!(sticky_capacity(&args(&["--sticky-capacity=4096"])), 4096.0);
+        assert_eq!(
+            sticky_capacity(&args(&[
+                "--sticky-capacity",
+                "64",
+                "--max-inflight=8",
+                "--sticky-capacity=128"
+            ])),
+            128.0
+        );
+        assert_eq!(
+            sticky_capacity(&args(&["--sticky-capacity-x=5"])),
+            ROUTER_DEFAULT_STICKY_CAPACITY
+        );
+    }
+
+    #[test]
+    fn params_need_enough_samples_after_the_warm_up() {
+        let at = |f: &str| format!("field `scenario.soak.{f}`");
+        let p = Params {
+            duration_ms: 3000,
+            rate: 100,
+            connections: 2,
+            sample_ms: 250,
+            warmup_ms: 500,
+        };
+        p.validate(&at).unwrap();
+        let err = Params {
+            warmup_ms: 2000,
+            ..p.clone()
+        }
+        .validate(&at)
+        .unwrap_err();
+        assert!(
+            format!("{err}").contains("scenario.soak.warmup_ms"),
+            "{err}"
+        );
+        let err = Params { rate: 0, ..p }.validate(&at).unwrap_err();
+        assert!(format!("{err}").contains("scenario.soak.rate"), "{err}");
+    }
+}

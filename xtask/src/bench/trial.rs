@@ -1,0 +1,558 @@
+//! One trial of a bench run: a fresh router, the warm-up, the workload's phases (or its
+//! scenario, driven through a [`Runner`]), and the router's own numbers around them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::bench::loadgen::{LoadError, LoadSpec, Loadgen, phase_budget};
+use crate::bench::progress::Progress;
+use crate::bench::router::{RouterProcess, RouterSpec, StopReport, counter_sum};
+use crate::model::artifacts;
+use crate::model::workload::{Phase, Role, Workload};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Failed(String),
+    Timeout(String),
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed(_) => "failed",
+            Status::Timeout(_) => "timeout",
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Status::Ok => None,
+            Status::Failed(m) | Status::Timeout(m) => Some(m),
+        }
+    }
+}
+
+pub struct TrialCtx<'a> {
+    pub workload: &'a Workload,
+    pub spec: &'a RouterSpec,
+    pub loadgen: &'a Loadgen,
+    pub workdir: &'a Path,
+    pub log_path: &'a Path,
+    pub deadline: Instant,
+    pub warmup: bool,
+}
+
+/// One trial's measurements.
+#[derive(Debug, Default)]
+pub struct Trial {
+    pub metrics: BTreeMap<String, f64>,
+    pub phases: BTreeMap<String, Value>,
+    pub histogram: Option<Value>,
+    pub stop: Option<StopReport>,
+    /// Failover workload: how the SIGKILLed second router ended.
+    pub killed: Option<StopReport>,
+    pub slowdown_iterations: f64,
+}
+
+pub fn run_trial(
+    ctx: &TrialCtx<'_>,
+    progress: &Progress,
+    log: &mut Log,
+) -> std::result::Result<Trial, Status> {
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        return Err(Status::Timeout(
+            "the --timeout expired before the trial started".into(),
+        ));
+    }
+    log.flush();
+    let router = RouterProcess::start(
+        ctx.spec,
+        ctx.workdir,
+        ctx.log_path,
+        remaining.min(Duration::from_secs(30)),
+    )
+    .map_err(|e| Status::Failed(format!("router did not start: {e:#}")))?;
+    log.line(&format!(
+        "router pid {} listening on {}",
+        router.pid, router.addr
+    ));
+    // Failover: a second router in the same queue group, killed during the latency phase.
+    let victim = match ctx.workload.failover {
+        None => None,
+        Some(_) => {
+            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+            let victim = RouterProcess::start(
+                ctx.spec,
+                ctx.workdir,
+                ctx.log_path,
+                remaining.min(Duration::from_secs(30)),
+            )
+            .map_err(|e| Status::Failed(format!("second router did not start: {e:#}")))?;
+            log.line(&format!(
+                "second router (to be killed) pid {} listening on {}",
+                victim.pid, victim.addr
+            ));
+            Some(victim)
+        }
+    };
+    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
+    let stop = router.stop(Duration::from_secs(15));
+    log.line(&format!("router stopped: {stop:?}"));
+    // Only a victim the phase actually killed is reaped as killed; otherwise dropping it
+    // stops it.
+    let killed = match (victim, &result) {
+        (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
+            let report = v.reap_killed(Duration::from_secs(5));
+            log.line(&format!("second router ended: {report:?}"));
+            Some(report)
+        }
+        _ => None,
+    };
+    let mut trial = result?;
+    if ctx.workload.failover.is_some() && !killed.as_ref().is_some_and(|k| k.killed) {
+        return Err(Status::Failed(format!(
+            "the second router was not ended by SIGKILL: {killed:?}"
+        )));
+    }
+    trial.killed = killed;
+    if !stop.clean {
+        return Err(Status::Failed(format!(
+            "router did not shut down cleanly on SIGTERM: {stop:?}"
+        )));
+    }
+    trial.stop = Some(stop);
+    Ok(trial)
+}
+
+fn measure(
+    ctx: &TrialCtx<'_>,
+    router: &RouterProcess,
+    victim: Option<u32>,
+    progress: &Progress,
+    log: &mut Log,
+) -> Result<Trial, Status> {
+    let w = ctx.workload;
+    if ctx.warmup && w.warmup.duration_ms > 0 {
+        let spec = LoadSpec::closed(w.warmup.connections, w.warmup.duration_ms);
+        run_phase(ctx, ctx.loadgen, router, "warmup", &spec, progress)?;
+    }
+    let before_text = router
+        .metrics_text()
+        .map_err(|e| failed("reading /metrics", e))?;
+    let before = router
+        .proc_stats()
+        .map_err(|e| failed("reading /proc", e))?;
+    let mut runner = Runner {
+        ctx,
+        router,
+        victim,
+        progress,
+        log,
+        trial: Trial::default(),
+        responses: 0.0,
+        client_errors: 0.0,
+    };
+    match &w.scenario {
+        Some(scenario) => crate::bench::scenario::run(scenario, &mut runner)?,
+        None => runner.workload_phases()?,
+    }
+    let Runner {
+        mut trial,
+        responses,
+        client_errors,
+        ..
+    } = runner;
+    let after_text = router
+        .metrics_text()
+        .map_err(|e| failed("reading /metrics", e))?;
+    let after = router
+        .proc_stats()
+        .map_err(|e| failed("reading /proc", e))?;
+    let delta = |name: &str| {
+        counter_sum(&after_text, name).unwrap_or(f64::NAN)
+            - counter_sum(&before_text, name).unwrap_or(f64::NAN)
+    };
+    let m = &mut trial.metrics;
+    m.insert("errors_total".into(), delta("router_errors_total"));
+    m.insert(
+        "backpressure_active_total".into(),
+        delta("router_backpressure_active_total"),
+    );
+    m.insert("client_errors_total".into(), client_errors);
+    m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
+    m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
+    m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
+    if responses > 0.0 {
+        m.insert(
+            "cpu_ms_per_1k_req".into(),
+            round3((after.cpu_ms - before.cpu_ms) * 1000.0 / responses),
+        );
+    }
+    trial.slowdown_iterations = gauge(&after_text, "router_test_slowdown_iterations");
+    Ok(trial)
+}
+
+pub fn failed(what: &str, e: anyhow::Error) -> Status {
+    Status::Failed(format!("{what}: {e:#}"))
+}
+
+/// What a scenario drives a trial with: load phases against the trial's router, its
+/// process and metrics, the log, and the trial's metric table.
+pub struct Runner<'a, 'c> {
+    ctx: &'a TrialCtx<'c>,
+    pub router: &'a RouterProcess,
+    victim: Option<u32>,
+    progress: &'a Progress,
+    log: &'a mut Log,
+    trial: Trial,
+    /// Responses and client-side errors over every phase, for the per-request numbers.
+    responses: f64,
+    client_errors: f64,
+}
+
+impl Runner<'_, '_> {
+    /// The workload being run.
+    pub fn workload(&self) -> &Workload {
+        self.ctx.workload
+    }
+
+    /// Runs one load phase with the workload's bodies, keeps its result under `name` in the
+    /// run file's `phases`, and returns it.
+    pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Value, Status> {
+        let loadgen = self.ctx.loadgen.clone();
+        self.phase_with(&loadgen, name, spec)
+    }
+
+    /// As [`Runner::phase`], with another load generator set-up (other bodies, timeout).
+    pub fn phase_with(
+        &mut self,
+        loadgen: &Loadgen,
+        name: &str,
+        spec: &LoadSpec,
+    ) -> Result<Value, Status> {
+        let mut result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
+        self.tally(name, &mut result);
+        Ok(result)
+    }
+
+    fn tally(&mut self, name: &str, result: &mut Value) {
+        self.responses += num(result, &["responses"]);
+        self.client_errors += ["connect", "timeout", "io", "status"]
+            .iter()
+            .map(|k| num(result, &["errors", k]))
+            .sum::<f64>();
+        if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
+            self.trial.histogram = Some(h);
+        }
+        self.log.line(&format!("phase {name}: {}", compact(result)));
+        self.trial.phases.insert(name.to_string(), result.clone());
+    }
+
+    /// The result of an earlier phase of this trial.
+    pub fn result(&self, name: &str) -> Option<&Value> {
+        self.trial.phases.get(name)
+    }
+
+    /// Records a metric of this trial.
+    pub fn metric(&mut self, name: &str, value: f64) {
+        self.trial.metrics.insert(name.to_string(), value);
+    }
+
+    /// A line in the bench log.
+    pub fn note(&mut self, line: &str) {
+        self.log.line(line);
+    }
+
+    /// Shown to the person running the bench.
+    pub fn say(&self, line: &str) {
+        self.progress.note(line);
+    }
+
+    /// Where the trial keeps its temporary files (bodies, kinds).
+    pub fn workdir(&self) -> &Path {
+        self.ctx.workdir
+    }
+
+    /// The load generator set-up of the trial (bodies, CPU, timeout).
+    pub fn loadgen(&self) -> &Loadgen {
+        self.ctx.loadgen
+    }
+
+    /// When the whole run must end.
+    pub fn deadline(&self) -> Instant {
+        self.ctx.deadline
+    }
+
+    /// The router's flags after `--listen` (the workload's `router_args`, then
+    /// `--router-arg`), for a scenario that must know a setting such as `--sticky-capacity`.
+    pub fn router_args(&self) -> &[String] {
+        &self.ctx.spec.args
+    }
+
+    /// Adds `value` under `key` to the stored result of the phase `name` (the run file's
+    /// `phases`): what a scenario observed beside the load, such as the soak's RSS samples.
+    pub fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
+        if let Some(phase) = self.trial.phases.get_mut(name) {
+            phase[key] = value;
+        }
+    }
+
+    /// The workload's own phases, each mapped onto metrics by its role (the failover kill
+    /// included): what a plain workload runs, and what mixed-traffic scenarios build on.
+    pub fn workload_phases(&mut self) -> Result<(), Status> {
+        let w = self.ctx.workload;
+        for phase in &w.phases {
+            let failover_here = w.failover.is_some() && phase.role == Role::Latency;
+            let spec = LoadSpec {
+                histogram: phase.role == Role::Latency,
+                timeline_ms: failover_here.then_some(crate::bench::failover::BUCKET_MS),
+                ..LoadSpec::of(phase)
+            };
+            let result = match (failover_here, self.victim) {
+                (true, Some(pid)) => self.failover_phase(phase, &spec, pid)?,
+                _ => self.phase(&phase.name, &spec)?,
+            };
+            record_phase_metrics(phase, &result, &mut self.trial.metrics);
+        }
+        Ok(())
+    }
+
+    fn failover_phase(
+        &mut self,
+        phase: &Phase,
+        spec: &LoadSpec,
+        pid: u32,
+    ) -> Result<Value, Status> {
+        let w = self.ctx.workload;
+        let kill_after = Duration::from_millis(w.failover.map_or(0, |f| f.kill_after_ms));
+        // The kill is timed from the load generator's start; its own start (after
+        // connecting) is read back from the timeline, so the offset is exact.
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(kill_after);
+            RouterProcess::sigkill(pid);
+            std::time::SystemTime::now()
+        });
+        let result = run_phase(
+            self.ctx,
+            self.ctx.loadgen,
+            self.router,
+            &phase.name,
+            spec,
+            self.progress,
+        );
+        let killed_at = killer.join().expect("the kill thread does not panic");
+        let mut result = result?;
+        let start_us = num(&result, &["timeline", "start_unix_us"]);
+        let killed_us = killed_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(f64::NAN, |d| d.as_micros() as f64);
+        let kill_ms = (killed_us - start_us) / 1e3;
+        self.log.line(&format!(
+            "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
+            phase.name
+        ));
+        let fm =
+            crate::bench::failover::metrics(&result["timeline"], kill_ms, phase.duration_ms as f64)
+                .map_err(|e| failed("failover metrics", e))?;
+        result["failover"] = json!({"kill_ms": round3(kill_ms)});
+        self.metric("failover_lost_requests", fm.lost_requests);
+        self.metric("failover_recovery_ms", round3(fm.recovery_ms));
+        self.metric("failover_p99_ms", round4(fm.p99_ms));
+        self.tally(&phase.name, &mut result);
+        Ok(result)
+    }
+}
+
+fn run_phase(
+    ctx: &TrialCtx<'_>,
+    loadgen: &Loadgen,
+    router: &RouterProcess,
+    name: &str,
+    spec: &LoadSpec,
+    progress: &Progress,
+) -> Result<Value, Status> {
+    let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
+    let deadline = ctx.deadline.min(Instant::now() + budget);
+    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    let result = loadgen.run(router.addr, spec, deadline);
+    bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+    let value = match result {
+        Ok(v) => v,
+        Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
+            return Err(Status::Timeout(format!(
+                "the --timeout expired during phase {name}"
+            )));
+        }
+        Err(LoadError::Deadline) => {
+            return Err(Status::Failed(format!(
+                "phase {name} hung past its {budget:?} budget"
+            )));
+        }
+        Err(LoadError::Failed(e)) => return Err(Status::Failed(format!("phase {name}: {e:#}"))),
+    };
+    if !router.is_running() {
+        return Err(Status::Failed(format!("router exited during phase {name}")));
+    }
+    Ok(value)
+}
+
+impl LoadSpec {
+    /// Back-to-back requests on `connections` connections for `duration_ms`.
+    pub fn closed(connections: u32, duration_ms: u64) -> LoadSpec {
+        LoadSpec {
+            model: crate::model::workload::Model::Closed,
+            connections,
+            duration_ms,
+            rate: None,
+            histogram: false,
+            timeline_ms: None,
+            max_requests: None,
+        }
+    }
+
+    /// `rate` requests per second in all, on `connections` connections, for `duration_ms`.
+    pub fn open(connections: u32, duration_ms: u64, rate: u64) -> LoadSpec {
+        LoadSpec {
+            model: crate::model::workload::Model::Open,
+            rate: Some(rate.max(1)),
+            ..LoadSpec::closed(connections, duration_ms)
+        }
+    }
+
+    /// What a workload phase describes.
+    pub fn of(phase: &Phase) -> LoadSpec {
+        LoadSpec {
+            model: phase.model,
+            rate: phase.rate,
+            ..LoadSpec::closed(phase.connections, phase.duration_ms)
+        }
+    }
+}
+
+/// Maps a phase's load-generator numbers onto the run's metric names by the phase's role.
+fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, f64>) {
+    match phase.role {
+        Role::Sequential => {
+            m.insert("sequential_rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Throughput => {
+            m.insert("rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Latency => {
+            for (key, name) in [
+                ("p50", "latency_p50_ms"),
+                ("p95", "latency_p95_ms"),
+                ("p99", "latency_p99_ms"),
+                ("p999", "latency_p999_ms"),
+                ("max", "latency_max_ms"),
+            ] {
+                m.insert(name.into(), round4(num(result, &["latency_ms", key])));
+            }
+            m.insert(
+                "latency_rate_achieved_rps".into(),
+                round3(num(result, &["rate_achieved_rps"])),
+            );
+        }
+    }
+}
+
+pub fn num(v: &Value, path: &[&str]) -> f64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN)
+}
+
+fn gauge(text: &str, name: &str) -> f64 {
+    counter_sum(text, name).unwrap_or(0.0)
+}
+
+pub fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+pub fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn compact(v: &Value) -> String {
+    let keys = ["rps", "responses", "errors", "latency_ms"];
+    let small: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+        .collect();
+    Value::Object(small).to_string()
+}
+
+/// What every bench run opens before anything starts: a shell at the workspace root, the
+/// clock and the `--timeout` deadline, the artifact directory and stamp, the bench log and
+/// the progress display.
+pub struct Session {
+    pub sh: xshell::Shell,
+    pub started: Instant,
+    pub deadline: Instant,
+    pub stamp: String,
+    pub dir: std::path::PathBuf,
+    pub log_path: std::path::PathBuf,
+    pub log: Log,
+    pub progress: Progress,
+}
+
+impl Session {
+    pub fn open(args: &crate::flags::BenchArgs) -> Result<Session> {
+        let root = crate::model::paths::root();
+        let sh = xshell::Shell::new().context("creating a shell")?;
+        sh.change_dir(&root);
+        let started = Instant::now();
+        let stamp = artifacts::file_stamp();
+        let dir = if args.artifacts_dir.is_absolute() {
+            args.artifacts_dir.clone()
+        } else {
+            root.join(&args.artifacts_dir)
+        };
+        let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
+        Ok(Session {
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            stamp,
+            dir,
+            log: Log::create(&log_path)?,
+            log_path,
+            progress: Progress::new(),
+        })
+    }
+}
+
+/// The harness's own log lines, written to the router log file between router output.
+pub struct Log {
+    file: std::fs::File,
+}
+
+impl Log {
+    pub fn create(path: &Path) -> Result<Self> {
+        // Append mode: the router's stderr is appended to the same file between our lines.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self { file })
+    }
+    pub fn line(&mut self, text: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.file, "[{}] {text}", artifacts::now_rfc3339());
+    }
+    pub fn flush(&mut self) {
+        use std::io::Write;
+        let _ = self.file.flush();
+    }
+}

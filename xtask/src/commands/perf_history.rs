@@ -1,0 +1,232 @@
+//! `cargo xtask perf-history`: reads the history store, prints each metric's trend with a
+//! sparkline, and points at the runs where a metric moved (change points) or keeps creeping
+//! (drift). Advisory: it exits 0 whatever it finds, and 2 only on bad input.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+
+use crate::flags::HistoryArgs;
+use crate::gate::changepoint::{self, Analysis, Params};
+use crate::model::history::{self, Record};
+
+/// Runs the command; returns exit code 0, or an error (exit 2) for bad flags or a missing file.
+pub fn run(args: &HistoryArgs) -> Result<u8> {
+    let params = params(args)?;
+    let path = history::resolve(&args.history);
+    let store = history::read(&path)?;
+    for problem in &store.problems {
+        eprintln!("perf-history: warning: {problem}");
+    }
+    let records: Vec<&Record> = store
+        .records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.status == "ok")
+        .filter(|r| args.workload.as_ref().is_none_or(|w| &r.workload == w))
+        .collect();
+    if records.is_empty() {
+        println!(
+            "{}: no successful runs{}",
+            path.display(),
+            args.workload
+                .as_ref()
+                .map(|w| format!(" of workload {w}"))
+                .unwrap_or_default()
+        );
+        return Ok(crate::exit::OK);
+    }
+    let mut workloads: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        workloads.entry(r.workload.as_str()).or_default().push(r);
+    }
+    let mut out = String::new();
+    for (workload, runs) in &workloads {
+        out.push_str(&workload_report(workload, runs, args, &params));
+    }
+    print!("{out}");
+    Ok(crate::exit::OK)
+}
+
+fn params(args: &HistoryArgs) -> Result<Params> {
+    if !(args.alpha > 0.0 && args.alpha < 1.0) {
+        bail!(
+            "--alpha: expected a level between 0 and 1, got {}",
+            args.alpha
+        );
+    }
+    if args.min_segment < 2 {
+        bail!(
+            "--min-segment: expected at least 2, got {}",
+            args.min_segment
+        );
+    }
+    if args.permutations == 0 {
+        bail!("--permutations: expected at least 1");
+    }
+    if args.width == 0 {
+        bail!("--width: expected at least 1");
+    }
+    Ok(Params {
+        min_segment: args.min_segment,
+        alpha: args.alpha,
+        permutations: args.permutations,
+        ..Params::default()
+    })
+}
+
+/// One workload's trends: a header, then per metric a sparkline line and its findings.
+fn workload_report(
+    workload: &str,
+    runs: &[&Record],
+    args: &HistoryArgs,
+    params: &Params,
+) -> String {
+    let mut fingerprints: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r.env_fingerprint.as_deref())
+        .collect();
+    fingerprints.sort_unstable();
+    fingerprints.dedup();
+    let mut out = format!(
+        "workload {workload}: {} run(s), {} to {}\n",
+        runs.len(),
+        runs[0].timestamp,
+        runs[runs.len() - 1].timestamp
+    );
+    if fingerprints.len() > 1 {
+        out.push_str(&format!(
+            "  note: runs come from {} different environments (fingerprints {}); a change \
+             point may be a machine change\n",
+            fingerprints.len(),
+            fingerprints.join(", ")
+        ));
+    }
+    let mut names: Vec<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
+    names.sort();
+    names.dedup();
+    if !args.metrics.is_empty() {
+        for wanted in &args.metrics {
+            if !names.contains(&wanted) {
+                out.push_str(&format!(
+                    "  {wanted}: no values in this workload's history\n"
+                ));
+            }
+        }
+        names.retain(|n| args.metrics.contains(n));
+    }
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    for name in names {
+        // Runs without this metric are skipped; indexes below are into the metric's series.
+        let points: Vec<(&Record, f64)> = runs
+            .iter()
+            .filter_map(|r| r.metrics.get(name).map(|v| (*r, *v)))
+            .collect();
+        let series: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let shown = &series[series.len().saturating_sub(args.width)..];
+        let elided = if shown.len() < series.len() {
+            "…"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  {name:<width$}  {elided}{}  {} run(s), last {}, min {}, max {}\n",
+            sparkline(shown),
+            series.len(),
+            fmt(series[series.len() - 1]),
+            fmt(series.iter().copied().fold(f64::INFINITY, f64::min)),
+            fmt(series.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        ));
+        let analysis = changepoint::analyze(&series, params);
+        out.push_str(&findings(&analysis, &points, width));
+    }
+    out
+}
+
+/// The change points and drift of one metric, each on its own indented line.
+fn findings(analysis: &Analysis, points: &[(&Record, f64)], width: usize) -> String {
+    let pad = " ".repeat(width + 4);
+    let mut out = String::new();
+    for cp in &analysis.change_points {
+        let at = points[cp.index].0;
+        out.push_str(&format!(
+            "{pad}change point at run {} ({}, {}): {} -> {} ({}), p = {:.3}\n",
+            cp.index + 1,
+            at.commit.as_deref().map_or("unknown commit", short),
+            at.timestamp,
+            fmt(cp.mean_before),
+            fmt(cp.mean_after),
+            cp.change_pct()
+                .map_or("-".to_string(), |p| format!("{p:+.1}%")),
+            cp.p_value
+        ));
+    }
+    if let Some(d) = &analysis.drift {
+        out.push_str(&format!(
+            "{pad}drift: {} per run{} (Mann-Kendall p {}); no single change point explains it\n",
+            fmt_signed(d.slope_per_run),
+            d.total_pct
+                .map(|p| format!(", {p:+.1}% over the series"))
+                .unwrap_or_default(),
+            fmt_p(d.p_value)
+        ));
+    }
+    out
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.0001 {
+        "< 0.0001".to_string()
+    } else {
+        format!("= {p:.4}")
+    }
+}
+
+/// Unicode block sparkline scaled from the series' min (▁) to its max (█).
+pub fn sparkline(series: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let lo = series.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = series.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    series
+        .iter()
+        .map(|v| {
+            if hi > lo {
+                BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize]
+            } else {
+                BARS[3]
+            }
+        })
+        .collect()
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..10).unwrap_or(commit)
+}
+
+fn fmt(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+fn fmt_signed(x: f64) -> String {
+    if x >= 0.0 {
+        format!("+{}", fmt(x))
+    } else {
+        fmt(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_spans_min_to_max() {
+        assert_eq!(sparkline(&[1.0, 2.0, 3.0, 8.0]), "▁▂▃█");
+        assert_eq!(sparkline(&[5.0, 5.0]), "▄▄");
+        assert_eq!(sparkline(&[]), "");
+    }
+}

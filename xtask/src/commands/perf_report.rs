@@ -1,0 +1,49 @@
+//! `cargo xtask perf-report`: one self-contained HTML file (inline CSS and SVG, no script, no
+//! network) for a gate verdict or a pair of runs; see `report::html`.
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::exit;
+use crate::flags::ReportArgs;
+use crate::model::paths;
+use crate::report::html;
+
+/// `cargo xtask perf-report`: gathers the inputs, writes the file, prints its path.
+pub fn run(args: &ReportArgs) -> Result<u8> {
+    let root = paths::perf_root();
+    let dir = paths::artifacts_dir(&root, &args.artifacts_dir);
+    let mut report = match (&args.verdict, &args.candidate) {
+        (Some(_), Some(_)) => bail!(
+            "--verdict and --candidate do not go together: a verdict names its own baseline and candidate"
+        ),
+        (Some(v), None) => html::from_verdict(&root, v)?,
+        (None, Some(c)) => {
+            let workload = paths::workload_name(&args.workload)?;
+            let (b, p) = paths::default_inputs(
+                &root,
+                &workload,
+                args.baseline.as_deref(),
+                args.policy.as_deref(),
+            );
+            html::from_runs(&b, c, &p, &workload)?
+        }
+        (None, None) => {
+            let newest = html::newest_verdict(&dir).with_context(|| {
+                format!(
+                    "no --verdict or --candidate given and no perf_gate_*.json in {} (run `cargo xtask perf-gate` first)",
+                    dir.display()
+                )
+            })?;
+            eprintln!(
+                "perf-report: using the newest verdict, {}",
+                newest.display()
+            );
+            html::from_verdict(&root, &newest)?
+        }
+    };
+    report.history = html::history_for(&root, args.history.as_deref())?;
+    let stamp = paths::unique_stamp(&dir, "perf_report", "html");
+    let path = html::write(&dir, &stamp, &report)?;
+    println!("{}", path.display());
+    Ok(exit::OK)
+}

@@ -1,0 +1,142 @@
+//! `--suite`: run several workloads in one command, each judged by its own policy and
+//! baseline, and report them together.
+
+use anyhow::{Result, bail};
+
+use crate::flags::{GateArgs, PerfBenchArgs};
+use crate::model::suite::{Suite, workloads};
+
+/// How one member of a suite ended: its exit code, or the error that stopped it (exit 2).
+struct Member {
+    workload: String,
+    result: Result<u8>,
+}
+
+/// The suite's exit code: a failed benchmark (3) over a regression (1) over bad input (2)
+/// over a pass (0), so the worst thing that happened is what the caller sees.
+fn exit_code(members: &[Member]) -> u8 {
+    let codes: Vec<u8> = members
+        .iter()
+        .map(|m| match &m.result {
+            Ok(code) => *code,
+            Err(_) => crate::exit::BAD_INPUT,
+        })
+        .collect();
+    [
+        crate::exit::BENCH_FAILED,
+        crate::exit::REGRESSION,
+        crate::exit::BAD_INPUT,
+    ]
+    .into_iter()
+    .find(|c| codes.contains(c))
+    .unwrap_or(crate::exit::OK)
+}
+
+fn summary(command: &str, members: &[Member]) -> String {
+    let mut out = format!("{command} suite: {} workload(s)\n", members.len());
+    for m in members {
+        let what = match &m.result {
+            Ok(code) => format!("exit {code}"),
+            Err(e) => format!("error: {e:#}"),
+        };
+        out.push_str(&format!("  {:<16} {what}\n", m.workload));
+    }
+    out
+}
+
+/// `perf-bench --suite`: every workload of the suite, one after the other.
+pub fn bench(args: &PerfBenchArgs, suite: Suite) -> Result<u8> {
+    let mut members = Vec::new();
+    for workload in workloads(suite)? {
+        eprintln!("perf-bench: suite {suite:?}: workload {workload}");
+        let mut one = PerfBenchArgs {
+            bench: args.bench.clone(),
+            record: args.record.clone(),
+        };
+        one.bench.suite = None;
+        one.bench.workload = workload.clone();
+        let result = crate::commands::perf_bench::run_command(&one).map(|o| {
+            if o.failed {
+                crate::exit::BENCH_FAILED
+            } else {
+                crate::exit::OK
+            }
+        });
+        members.push(Member { workload, result });
+    }
+    eprint!("{}", summary("perf-bench", &members));
+    Ok(exit_code(&members))
+}
+
+/// `perf-gate --suite`: gates every workload of the suite against its own baseline and
+/// policy (`perf/baseline_<workload>.json`, `perf/policy_<workload>.json`).
+pub fn gate(args: &GateArgs, suite: Suite) -> Result<u8> {
+    for (given, flag) in [
+        (args.candidate.is_some(), "--candidate"),
+        (args.against.is_some(), "--against"),
+        (args.baseline.is_some(), "--baseline"),
+        (args.policy.is_some(), "--policy"),
+    ] {
+        if given {
+            bail!(
+                "--suite: {flag} names one workload's files; gate one workload with --workload instead"
+            );
+        }
+    }
+    let mut members = Vec::new();
+    for workload in workloads(suite)? {
+        eprintln!("perf-gate: suite {suite:?}: workload {workload}");
+        let mut bench = args.bench.clone();
+        bench.suite = None;
+        bench.workload = workload.clone();
+        let one = GateArgs {
+            bench,
+            record: args.record.clone(),
+            candidate: None,
+            against: None,
+            baseline: None,
+            policy: None,
+        };
+        let result = crate::commands::perf_gate::run(&one);
+        members.push(Member { workload, result });
+    }
+    print!("{}", summary("perf-gate", &members));
+    Ok(exit_code(&members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(result: Result<u8>) -> Member {
+        Member {
+            workload: "w".into(),
+            result,
+        }
+    }
+
+    #[test]
+    fn the_worst_outcome_is_the_suite_exit_code() {
+        assert_eq!(exit_code(&[member(Ok(0)), member(Ok(0))]), 0);
+        assert_eq!(exit_code(&[member(Ok(0)), member(Ok(1))]), 1);
+        assert_eq!(
+            exit_code(&[member(Err(anyhow::anyhow!("x"))), member(Ok(1))]),
+            1
+        );
+        assert_eq!(
+            exit_code(&[member(Err(anyhow::anyhow!("x"))), member(Ok(0))]),
+            2
+        );
+        assert_eq!(exit_code(&[member(Ok(1)), member(Ok(3))]), 3);
+    }
+
+    #[test]
+    fn suites_list_shipped_workloads() {
+        let all = workloads(Suite::All).unwrap();
+        assert!(all.contains(&"cp1".to_string()));
+        assert_eq!(all.last().map(String::as_str), Some("components"));
+        let scenarios = workloads(Suite::Scenarios).unwrap();
+        assert!(!scenarios.contains(&"cp1".to_string()));
+        assert_eq!(workloads(Suite::Components).unwrap(), ["components"]);
+    }
+}

@@ -1,0 +1,271 @@
+//! The history store: one compact JSON record per bench or gate run, one per line, appended to
+//! `perf/history.jsonl` (or `--history PATH`). Appends never rewrite earlier lines: each is one
+//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, so a crash
+//! can at worst leave a torn last line, which reading reports with its line number and the next
+//! append starts on a fresh line. The format is documented in perf/README.md.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::model::run_file::{MetricValue, RunFile};
+
+/// Where `--history` without a path (and `perf-history`) puts the store, under the workspace.
+pub const DEFAULT_PATH: &str = "perf/history.jsonl";
+
+/// Version of the record shape; bumped only when a field changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One run in the history. Unknown fields are ignored on reading, so records may grow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Always `FORMAT_VERSION` when written by this version.
+    pub history_version: u32,
+    /// When the run was measured (the run file's `timestamp`), RFC 3339 UTC.
+    pub timestamp: String,
+    /// The measured commit and whether the work tree had uncommitted changes.
+    pub commit: Option<String>,
+    pub dirty: Option<bool>,
+    pub workload: String,
+    /// `env.fingerprint` of the run: runs are only comparable within one fingerprint.
+    pub env_fingerprint: Option<String>,
+    /// Which command appended it: `perf-bench` or `perf-gate`.
+    pub source: String,
+    /// The run's `run.status` (`ok`, `failed`, `timeout`); trends use only `ok` runs.
+    pub status: String,
+    /// The gate's outcome (`pass`, `fail`, `bench_failed`, `input_error`); absent for a bench.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Trials the medians are over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<u64>,
+    /// The median over trials of every metric that has a finite value.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Record {
+    /// The record of a run file; `source` and `verdict` say who appends it.
+    pub fn from_run(run: &RunFile, source: &str, verdict: Option<&str>) -> Record {
+        Record {
+            history_version: FORMAT_VERSION,
+            timestamp: run
+                .timestamp
+                .clone()
+                .unwrap_or_else(crate::model::artifacts::now_rfc3339),
+            commit: run.git_commit.clone(),
+            dirty: run.git_dirty,
+            workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
+            env_fingerprint: run
+                .env
+                .get("fingerprint")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            source: source.to_string(),
+            status: match (&run.run.status, run.run.failure()) {
+                (_, Some(_)) => run.run.status.clone().unwrap_or_else(|| "failed".into()),
+                (Some(s), None) => s.clone(),
+                (None, None) => "ok".into(),
+            },
+            verdict: verdict.map(str::to_string),
+            trials: run.trials,
+            metrics: run
+                .metrics
+                .iter()
+                .filter_map(|(k, v)| match v {
+                    MetricValue::Number(x) => Some((k.clone(), *x)),
+                    MetricValue::Invalid(_) => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The default store is the workspace's `perf/history.jsonl` wherever the command starts;
+/// any other path is taken as given (relative to the current directory).
+pub fn resolve(path: &Path) -> PathBuf {
+    if path == Path::new(DEFAULT_PATH) {
+        crate::model::paths::perf_root().join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Appends one record as one line. When the file's last line is torn (no trailing newline),
+/// the record starts on a fresh line so that it stays readable.
+pub fn append(path: &Path, record: &Record) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut line = String::new();
+    if ends_torn(&mut file).with_context(|| format!("reading {}", path.display()))? {
+        line.push('\n');
+    }
+    line.push_str(&serde_json::to_string(record).context("encoding a history record")?);
+    line.push('\n');
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("appending to {}", path.display()))
+}
+
+/// True when the file is not empty and does not end with a newline.
+fn ends_torn(file: &mut std::fs::File) -> std::io::Result<bool> {
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// A history file as read: the good records and every line that is not one.
+#[derive(Debug, Default)]
+pub struct History {
+    /// (1-based line number, record), in file order, which is run order.
+    pub records: Vec<(usize, Record)>,
+    /// Lines that could not be used, each naming its line number; never silently dropped.
+    pub problems: Vec<String>,
+}
+
+/// Reads a history file; a missing file is an error naming the fix.
+pub fn read(path: &Path) -> Result<History> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
+             `cargo xtask perf-bench --history`)",
+            path.display()
+        )
+    })?;
+    Ok(parse(&text, &path.display().to_string()))
+}
+
+/// Parses history text; `source` names it in problems.
+pub fn parse(text: &str, source: &str) -> History {
+    let mut history = History::default();
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last = if text.ends_with('\n') {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
+    for (i, line) in lines[..last].iter().enumerate() {
+        let number = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let is_tail = torn_tail && number == last;
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) if !is_tail => history.records.push((number, r)),
+            Ok(_) => history.problems.push(format!(
+                "{source}:{number}: the last line has no trailing newline (an append was \
+                 interrupted); it is ignored"
+            )),
+            Err(e) if is_tail => history.problems.push(format!(
+                "{source}:{number}: torn last line (an append was interrupted): {e}; it is \
+                 ignored, and the next append starts on a fresh line"
+            )),
+            Err(e) => history
+                .problems
+                .push(format!("{source}:{number}: not a history record: {e}")),
+        }
+    }
+    history
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(commit: &str, rps: f64) -> Record {
+        Record {
+            history_version: FORMAT_VERSION,
+            timestamp: "2026-11-22T08:01:02Z".into(),
+            commit: Some(commit.into()),
+            dirty: Some(false),
+            workload: "cp1".into(),
+            env_fingerprint: Some("8ddec936a9e1fe47".into()),
+            source: "perf-gate".into(),
+            status: "ok".into(),
+            verdict: Some("pass".into()),
+            trials: Some(5),
+            metrics: BTreeMap::from([("rps".to_string(), rps)]),
+        }
+    }
+
+    #[test]
+    fn append_then_read_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/history.jsonl");
+        append(&path, &record("a", 1.0)).unwrap();
+        append(&path, &record("b", 2.0)).unwrap();
+        let h = read(&path).unwrap();
+        assert!(h.problems.is_empty(), "{:?}", h.problems);
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (2, record("b", 2.0))]
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_the_next_append_starts_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        append(&path, &record("a", 1.0)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(br#"{"history_version":1,"timesta"#).unwrap();
+        drop(f);
+        let h = read(&path).unwrap();
+        assert_eq!(h.records.len(), 1);
+        assert_eq!(h.problems.len(), 1);
+        assert!(
+            h.problems[0].contains("history.jsonl:2:") && h.problems[0].contains("torn"),
+            "{:?}",
+            h.problems
+        );
+
+        append(&path, &record("b", 2.0)).unwrap();
+        let h = read(&path).unwrap();
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (3, record("b", 2.0))]
+        );
+        // The torn line stays visible, now as a bad middle line.
+        assert_eq!(h.problems.len(), 1);
+        assert!(
+            h.problems[0].contains(":2: not a history record"),
+            "{:?}",
+            h.problems
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_records_without_verdict_parse() {
+        let h = parse(
+            concat!(
+                r#"{"history_version":1,"timestamp":"t","commit":null,"dirty":null,"workload":"w","#,
+                r#""env_fingerprint":null,"source":"perf-bench","status":"ok","metrics":{"rps":3},"later":1}"#,
+                "\n\n"
+            ),
+            "h",
+        );
+        assert!(h.problems.is_empty(), "{:?}", h.problems);
+        assert_eq!(h.records[0].1.verdict, None);
+        assert_eq!(h.records[0].1.metrics["rps"], 3.0);
+    }
+}

@@ -1,0 +1,587 @@
+//! Workload files (`perf/workloads/<name>.json`): the phases a trial runs and the request
+//! mix it sends. Parsing is strict: an unknown or missing field is an error naming the
+//! file and the field, so a typo can never silently change what is measured.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// A validated workload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub name: String,
+    pub description: String,
+    pub warmup: Warmup,
+    /// The load phases; a scenario that plans its own steps (ramp, burst, soak, scaling,
+    /// connections) has none.
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    pub mix: Mix,
+    /// Trials when `--trials` is not given (default 5): long scenarios such as soak ask
+    /// for fewer.
+    #[serde(default)]
+    pub trials: Option<u32>,
+    /// Instruction counting this workload always does (as `--counters`, which overrides it).
+    #[serde(default)]
+    pub counters: Option<crate::model::counters::Counters>,
+    /// Extra router flags this workload needs (e.g. a small `--max-inflight` for a burst);
+    /// `--router-arg` flags come after them.
+    #[serde(default)]
+    pub router_args: Vec<String>,
+    /// A scenario beyond steady load (see `crate::bench::scenario`), with its parameters.
+    #[serde(default)]
+    pub scenario: Option<crate::model::scenario::Scenario>,
+    /// How the load reaches the router; `--transport` overrides it.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Two routers in one NATS queue group, one SIGKILLed during the latency phase.
+    #[serde(default)]
+    pub failover: Option<Failover>,
+}
+
+/// The failover scenario: a second router joins the first in the NATS queue group, and
+/// `kill_after_ms` into the latency phase it is killed with SIGKILL.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    pub kill_after_ms: u64,
+}
+
+/// How requests travel from the load generator to the router.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// HTTP/1.1 POST /v1/decide.
+    #[default]
+    Http,
+    /// NATS request-reply through a real nats-server started for the run.
+    Nats,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Nats => "nats",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warmup {
+    pub duration_ms: u64,
+    pub connections: u32,
+}
+
+/// What a phase's numbers become in the run's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// One connection, back to back: `sequential_rps`.
+    Sequential,
+    /// Many connections, back to back: `rps`.
+    Throughput,
+    /// Constant arrival rate: `latency_p50_ms` .. `latency_max_ms`.
+    Latency,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    Closed,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub name: String,
+    pub role: Role,
+    pub model: Model,
+    pub connections: u32,
+    pub duration_ms: u64,
+    /// Total requests per second; open model only.
+    #[serde(default)]
+    pub rate: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    /// Seeds the generator of request bodies, so every run sends the same requests.
+    pub seed: u64,
+    /// How many distinct bodies are generated and cycled through.
+    pub distinct_bodies: u32,
+    pub templates: Vec<Template>,
+}
+
+/// One kind of request in the mix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub name: String,
+    pub weight: u32,
+    pub tenant_id: String,
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    pub task_type: String,
+    /// Size of the pool of session keys (0: no session key, so no sticky path).
+    #[serde(default)]
+    pub session_keys: u32,
+    /// Sent verbatim as the request's `constraints`.
+    #[serde(default)]
+    pub constraints: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The answer this kind of request should get: `ok` (2xx) or `reject` (4xx, counted as
+    /// an expected rejection, not an error).
+    #[serde(default)]
+    pub expect: Expect,
+    /// Pads the body (in `metadata.pad`, which the router passes over) to this many bytes.
+    #[serde(default)]
+    pub body_bytes: Option<u32>,
+    /// Breaks the body on purpose, for the malformed-request storm.
+    #[serde(default)]
+    pub malformed: Option<Malformed>,
+}
+
+/// The answer a request kind should get.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    #[default]
+    Ok,
+    Reject,
+}
+
+/// Ways a template's bodies are broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Malformed {
+    /// Cut off halfway: not JSON at all.
+    BadJson,
+    /// Well-formed JSON with a number where a string belongs.
+    WrongTypes,
+    /// A JSON array instead of an object.
+    NotObject,
+    /// An object without `tenant_id`.
+    MissingField,
+}
+
+/// Upper bounds that keep a workload file from asking for a run that cannot end sensibly.
+const MAX_PHASE_MS: u64 = 3_600_000;
+const MAX_CONNECTIONS: u32 = 10_000;
+const MAX_BODY_BYTES: u32 = 1 << 20;
+
+impl Workload {
+    /// `perf/workloads/<name>.json` under the workspace root.
+    pub fn path_for(root: &Path, name: &str) -> PathBuf {
+        root.join("perf")
+            .join("workloads")
+            .join(format!("{name}.json"))
+    }
+
+    /// Reads and validates a workload file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading workload {} (list them with `ls perf/workloads`)",
+                path.display()
+            )
+        })?;
+        Self::parse(&text).with_context(|| format!("workload {}", path.display()))
+    }
+
+    /// Parses and validates workload JSON; errors name the field.
+    pub fn parse(text: &str) -> Result<Self> {
+        let w: Workload = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        w.validate()?;
+        Ok(w)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            bail!("field `name`: must not be empty");
+        }
+        match &self.scenario {
+            Some(s) => s.validate(&self.phases)?,
+            None if self.phases.is_empty() => {
+                bail!("field `phases`: expected at least one phase");
+            }
+            None => {}
+        }
+        if self.trials == Some(0) {
+            bail!("field `trials`: expected at least 1");
+        }
+        if self.warmup.duration_ms > MAX_PHASE_MS {
+            bail!("field `warmup.duration_ms`: at most {MAX_PHASE_MS}");
+        }
+        if self.warmup.connections == 0 || self.warmup.connections > MAX_CONNECTIONS {
+            bail!("field `warmup.connections`: expected 1..={MAX_CONNECTIONS}");
+        }
+        for (i, p) in self.phases.iter().enumerate() {
+            let at = |f: &str| format!("field `phases[{i}].{f}`");
+            if p.name.trim().is_empty() {
+                bail!("{}: must not be empty", at("name"));
+            }
+            if self.phases[..i].iter().any(|q| q.name == p.name) {
+                bail!("{}: duplicate phase name `{}`", at("name"), p.name);
+            }
+            if self.phases[..i].iter().any(|q| q.role == p.role) {
+                bail!("{}: only one phase may have role {:?}", at("role"), p.role);
+            }
+            if p.duration_ms == 0 || p.duration_ms > MAX_PHASE_MS {
+                bail!("{}: expected 1..={MAX_PHASE_MS}", at("duration_ms"));
+            }
+            if p.connections == 0 || p.connections > MAX_CONNECTIONS {
+                bail!("{}: expected 1..={MAX_CONNECTIONS}", at("connections"));
+            }
+            match (p.model, p.rate) {
+                (Model::Open, None | Some(0)) => {
+                    bail!("{}: an open-loop phase needs a rate > 0", at("rate"))
+                }
+                (Model::Closed, Some(_)) => {
+                    bail!(
+                        "{}: a closed-loop phase sends back to back and takes no rate",
+                        at("rate")
+                    )
+                }
+                _ => {}
+            }
+            match (p.role, p.model) {
+                (Role::Latency, Model::Closed) => bail!(
+                    "{}: latency is measured open loop (a closed loop hides stalls: coordinated omission)",
+                    at("model")
+                ),
+                (Role::Sequential | Role::Throughput, Model::Open) => {
+                    bail!("{}: throughput is measured closed loop", at("model"))
+                }
+                _ => {}
+            }
+            if p.role == Role::Sequential && p.connections != 1 {
+                bail!(
+                    "{}: the sequential phase uses exactly 1 connection",
+                    at("connections")
+                );
+            }
+        }
+        if let Some(f) = &self.failover {
+            if self.transport != Transport::Nats {
+                bail!("field `failover`: needs `\"transport\": \"nats\"` (a queue group)");
+            }
+            let Some(phase) = self.phases.iter().find(|p| p.role == Role::Latency) else {
+                bail!("field `failover`: the kill happens in the latency phase, and there is none");
+            };
+            if f.kill_after_ms == 0 || f.kill_after_ms >= phase.duration_ms {
+                bail!(
+                    "field `failover.kill_after_ms`: expected inside the latency phase, 1..{}",
+                    phase.duration_ms
+                );
+            }
+        }
+        if self.mix.distinct_bodies == 0 || self.mix.distinct_bodies > 1_000_000 {
+            bail!("field `mix.distinct_bodies`: expected 1..=1000000");
+        }
+        if self.mix.templates.is_empty() {
+            bail!("field `mix.templates`: expected at least one template");
+        }
+        if self.mix.templates.iter().all(|t| t.weight == 0) {
+            bail!("field `mix.templates`: at least one template needs a weight > 0");
+        }
+        for (i, t) in self.mix.templates.iter().enumerate() {
+            if t.tenant_id.trim().is_empty() {
+                bail!("field `mix.templates[{i}].tenant_id`: must not be empty");
+            }
+            if t.task_type.trim().is_empty() {
+                bail!("field `mix.templates[{i}].task_type`: must not be empty");
+            }
+            if self.mix.templates[..i].iter().any(|u| u.name == t.name) {
+                bail!(
+                    "field `mix.templates[{i}].name`: duplicate template name `{}`",
+                    t.name
+                );
+            }
+            if t.body_bytes.is_some_and(|b| b > MAX_BODY_BYTES) {
+                bail!("field `mix.templates[{i}].body_bytes`: at most {MAX_BODY_BYTES}");
+            }
+            if t.malformed.is_some() && t.expect != Expect::Reject {
+                bail!("field `mix.templates[{i}].expect`: a malformed template expects `reject`");
+            }
+        }
+        Ok(())
+    }
+
+    /// Request bodies for the mix from the templates `keep` accepts, one JSON document per
+    /// line (deterministic for the seed), and loadgen's `--body-kinds` document naming each body's template, so the load generator
+    /// reports every kind apart and counts expected rejections apart from errors.
+    pub fn generate(&self, keep: impl Fn(&Template) -> bool) -> (String, serde_json::Value) {
+        let templates: Vec<&Template> = self.mix.templates.iter().filter(|t| keep(t)).collect();
+        let mut rng = SplitMix64(self.mix.seed);
+        let total: u64 = templates.iter().map(|t| u64::from(t.weight)).sum();
+        let mut out = String::new();
+        let mut kinds = Vec::new();
+        if total == 0 {
+            return (out, body_kinds(&templates, kinds));
+        }
+        for i in 0..self.mix.distinct_bodies {
+            let mut point = rng.next() % total;
+            let k = templates
+                .iter()
+                .position(|t| {
+                    let w = u64::from(t.weight);
+                    if point < w {
+                        true
+                    } else {
+                        point -= w;
+                        false
+                    }
+                })
+                .expect("point < total weight");
+            let t = templates[k];
+            let mut body = serde_json::json!({
+                "version": "1",
+                "tenant_id": t.tenant_id,
+                "request_id": format!("{}-{}-{i}", self.name, t.name),
+                "trace_id": format!("trace-{:016x}", rng.next()),
+                "task": {"type": t.task_type},
+            });
+            if let Some(p) = &t.policy_id {
+                body["policy_id"] = p.clone().into();
+            }
+            if t.session_keys > 0 {
+                body["session_key"] = format!(
+                    "{}-session-{}",
+                    t.name,
+                    rng.next() % u64::from(t.session_keys)
+                )
+                .into();
+            }
+            if let Some(c) = &t.constraints {
+                body["constraints"] = c.clone().into();
+            }
+            if let Some(size) = t.body_bytes {
+                pad(&mut body, size as usize);
+            }
+            let text = match t.malformed {
+                None => body.to_string(),
+                Some(m) => malform(body, m),
+            };
+            out.push_str(&text);
+            out.push('\n');
+            kinds.push(k);
+        }
+        (out, body_kinds(&templates, kinds))
+    }
+}
+
+fn body_kinds(templates: &[&Template], body_kind: Vec<usize>) -> serde_json::Value {
+    serde_json::json!({
+        "kinds": templates.iter().map(|t| serde_json::json!({"name": t.name, "expect": t.expect})).collect::<Vec<_>>(),
+        "body_kind": body_kind,
+    })
+}
+
+/// Grows `body` to `size` bytes of JSON text with a `metadata.pad` string (never shrinks it).
+fn pad(body: &mut serde_json::Value, size: usize) {
+    body["metadata"] = serde_json::json!({"pad": ""});
+    let len = body.to_string().len();
+    body["metadata"]["pad"] = "x".repeat(size.saturating_sub(len)).into();
+}
+
+fn malform(mut body: serde_json::Value, how: Malformed) -> String {
+    match how {
+        Malformed::BadJson => {
+            let text = body.to_string();
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text[..cut].to_string()
+        }
+        Malformed::WrongTypes => {
+            body["task"]["type"] = 42.into();
+            body.to_string()
+        }
+        Malformed::NotObject => serde_json::json!([body]).to_string(),
+        Malformed::MissingField => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("tenant_id");
+            }
+            body.to_string()
+        }
+    }
+}
+
+/// A tiny deterministic PRNG (splitmix64): enough to spread a request mix reproducibly.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+      "name": "t", "description": "test",
+      "warmup": {"duration_ms": 100, "connections": 2},
+      "phases": [
+        {"name": "seq", "role": "sequential", "model": "closed", "connections": 1, "duration_ms": 100},
+        {"name": "conc", "role": "throughput", "model": "closed", "connections": 4, "duration_ms": 100},
+        {"name": "lat", "role": "latency", "model": "open", "connections": 2, "duration_ms": 100, "rate": 500}
+      ],
+      "mix": {"seed": 1, "distinct_bodies": 50, "templates": [
+        {"name": "w", "weight": 3, "tenant_id": "acme", "task_type": "chat"},
+        {"name": "s", "weight": 1, "tenant_id": "globex", "task_type": "chat", "session_keys": 5,
+         "constraints": {"max_cost": 1.0}}
+      ]}
+    }"#;
+
+    #[test]
+    fn good_workload_parses_and_bodies_are_deterministic() {
+        let w = Workload::parse(GOOD).unwrap();
+        assert_eq!(w.phases.len(), 3);
+        let (a, kinds) = w.generate(|_| true);
+        assert_eq!(a, w.generate(|_| true).0);
+        assert_eq!(kinds["body_kind"].as_array().unwrap().len(), 50);
+        assert_eq!(kinds["kinds"][1]["name"], "s");
+        assert_eq!(a.lines().count(), 50);
+        for line in a.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["version"], "1");
+        }
+        assert!(a.contains("session_key") && a.contains("max_cost"));
+    }
+
+    /// Each bad file and the words its error must contain.
+    #[test]
+    fn bad_workloads_are_rejected_with_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            (r#""name": "t""#, r#""name": """#, "`name`"),
+            (
+                r#""description": "test","#,
+                r#""description": "test", "extra": 1,"#,
+                "unknown field `extra`",
+            ),
+            (
+                r#""description": "test","#,
+                "",
+                "missing field `description`",
+            ),
+            (r#""rate": 500"#, r#""rate": 0"#, "phases[2].rate"),
+            (
+                r#""duration_ms": 100, "rate""#,
+                r#""duration_ms": 100, "rate_hz""#,
+                "unknown field `rate_hz`",
+            ),
+            (
+                r#""model": "open""#,
+                r#""model": "closed""#,
+                "phases[2].rate",
+            ),
+            (
+                r#""role": "latency", "model": "open", "connections": 2, "duration_ms": 100, "rate": 500"#,
+                r#""role": "latency", "model": "closed", "connections": 2, "duration_ms": 100"#,
+                "coordinated omission",
+            ),
+            (
+                r#""name": "seq", "role": "sequential", "model": "closed", "connections": 1"#,
+                r#""name": "seq", "role": "sequential", "model": "closed", "connections": 3"#,
+                "phases[0].connections",
+            ),
+            (
+                r#""name": "conc", "role": "throughput""#,
+                r#""name": "conc", "role": "sequential""#,
+                "phases[1].role",
+            ),
+            (
+                r#""distinct_bodies": 50"#,
+                r#""distinct_bodies": 0"#,
+                "mix.distinct_bodies",
+            ),
+            (r#""weight": 3"#, r#""weight": "3""#, "invalid type"),
+            (
+                r#""model": "open""#,
+                r#""model": "poisson""#,
+                "unknown variant `poisson`",
+            ),
+            (
+                r#""connections": 4"#,
+                r#""connections": 0"#,
+                "phases[1].connections",
+            ),
+            (
+                r#""tenant_id": "acme""#,
+                r#""tenant_id": """#,
+                "mix.templates[0].tenant_id",
+            ),
+        ];
+        for (from, to, expect) in cases {
+            assert!(GOOD.contains(from), "case pattern not in GOOD: {from}");
+            let text = GOOD.replacen(from, to, 1);
+            let err = format!("{:#}", Workload::parse(&text).unwrap_err());
+            assert!(
+                err.contains(expect),
+                "replacing {from} -> {to}: `{err}` lacks `{expect}`"
+            );
+        }
+    }
+
+    #[test]
+    fn failover_needs_nats_and_a_kill_inside_the_latency_phase() {
+        let with = |extra: &str| {
+            GOOD.replacen(
+                r#""description": "test","#,
+                &format!(r#""description": "test", {extra}"#),
+                1,
+            )
+        };
+        let ok = with(r#""transport": "nats", "failover": {"kill_after_ms": 50},"#);
+        let w = Workload::parse(&ok).unwrap();
+        assert_eq!(w.failover.map(|f| f.kill_after_ms), Some(50));
+        for (extra, expect) in [
+            (r#""failover": {"kill_after_ms": 50},"#, "needs"),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 100},"#,
+                "failover.kill_after_ms",
+            ),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 0},"#,
+                "failover.kill_after_ms",
+            ),
+            (
+                r#""transport": "nats", "failover": {"kill_after_ms": 50, "at": 1},"#,
+                "unknown field `at`",
+            ),
+        ] {
+            let err = format!("{:#}", Workload::parse(&with(extra)).unwrap_err());
+            assert!(err.contains(expect), "{extra}: `{err}` lacks `{expect}`");
+        }
+    }
+
+    #[test]
+    fn shipped_workloads_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf/workloads");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let w = Workload::load(&path).unwrap();
+                assert_eq!(
+                    Some(w.name.as_str()),
+                    path.file_stem().and_then(|s| s.to_str())
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "cp1 and quick at least");
+    }
+}

@@ -1,0 +1,352 @@
+//! `--export KIND FILE`: a run's medians (with the min and max over trials) in the formats
+//! other tools read: Bencher Metric Format (`bmf`), OpenMetrics text for a Pushgateway
+//! (`openmetrics`), and github-action-benchmark's custom arrays (`github`). The shapes are
+//! documented in perf/README.md; the text builders are pure and the writers are atomic.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Map, Value, json};
+
+use crate::model::run_file::{MetricValue, RunFile, Samples};
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bmf,
+    OpenMetrics,
+    Github,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Result<Kind> {
+        Ok(match s {
+            "bmf" => Kind::Bmf,
+            "openmetrics" => Kind::OpenMetrics,
+            "github" => Kind::Github,
+            other => {
+                bail!("--export: unknown kind {other:?}; expected bmf, openmetrics or github")
+            }
+        })
+    }
+}
+
+/// Pairs up `--export KIND FILE` values (clap hands them over flat) and checks the kinds, so
+/// a typo fails before the benchmark runs.
+pub fn parse_args(flat: &[String]) -> Result<Vec<(Kind, PathBuf)>> {
+    if !flat.len().is_multiple_of(2) {
+        bail!("--export: expected KIND FILE pairs");
+    }
+    flat.chunks(2)
+        .map(|p| Ok((Kind::parse(&p[0])?, PathBuf::from(&p[1]))))
+        .collect()
+}
+
+/// One metric of a run, as exported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    /// The median over trials (the run file's `metrics.<name>`).
+    pub median: f64,
+    /// The smallest and largest trial; the median itself when the run has no samples.
+    pub min: f64,
+    pub max: f64,
+    pub trials: usize,
+}
+
+/// What an export says about a run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub workload: String,
+    pub commit: Option<String>,
+    /// The gate's outcome when a gate exports.
+    pub verdict: Option<String>,
+    pub metrics: Vec<Metric>,
+}
+
+impl Summary {
+    /// Every metric of `run` with a finite median.
+    pub fn from_run(run: &RunFile, verdict: Option<&str>) -> Summary {
+        let metrics = run
+            .metrics
+            .iter()
+            .filter_map(|(name, v)| {
+                let MetricValue::Number(median) = v else {
+                    return None;
+                };
+                let samples = match run.samples.get(name) {
+                    Some(Samples::Values(s)) if !s.is_empty() => s.as_slice(),
+                    _ => std::slice::from_ref(median),
+                };
+                Some(Metric {
+                    name: name.clone(),
+                    median: *median,
+                    min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+                    max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    trials: samples.len(),
+                })
+            })
+            .collect();
+        Summary {
+            workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
+            commit: run.git_commit.clone(),
+            verdict: verdict.map(str::to_string),
+            metrics,
+        }
+    }
+}
+
+/// Writes every requested export of `summary`; the first failure is an error naming the file.
+pub fn write_all(exports: &[(Kind, PathBuf)], summary: &Summary) -> Result<()> {
+    for (kind, path) in exports {
+        let files: Vec<(PathBuf, String)> = match kind {
+            Kind::Bmf => vec![(path.clone(), pretty(&bmf(summary)))],
+            Kind::OpenMetrics => vec![(path.clone(), openmetrics(summary))],
+            Kind::Github => {
+                let (smaller, bigger) = github(summary);
+                vec![
+                    (path.clone(), pretty(&smaller)),
+                    (github_bigger_path(path), pretty(&bigger)),
+                ]
+            }
+        };
+        for (file, text) in files {
+            crate::model::artifacts::write_atomic(&file, text.as_bytes()).with_context(|| {
+                format!("--export {}: writing {}", kind_name(*kind), file.display())
+            })?;
+            eprintln!("export: wrote {}", file.display());
+        }
+    }
+    Ok(())
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bmf => "bmf",
+        Kind::OpenMetrics => "openmetrics",
+        Kind::Github => "github",
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON values encode");
+    s.push('\n');
+    s
+}
+
+/// Bencher Metric Format: one benchmark per workload (`router/<workload>`), one measure per
+/// metric: `{"router/cp1": {"latency_p95_ms": {"value", "lower_value", "upper_value"}}}` with
+/// the median and the min and max over trials.
+pub fn bmf(summary: &Summary) -> Value {
+    let measures: Map<String, Value> = summary
+        .metrics
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                json!({"value": m.median, "lower_value": m.min, "upper_value": m.max}),
+            )
+        })
+        .collect();
+    json!({ format!("router/{}", summary.workload): measures })
+}
+
+/// OpenMetrics text: one gauge family `router_perf_<metric>` per metric with samples for the
+/// median, min and max (label `stat`), labelled with the workload and commit; `# EOF` last.
+/// Prometheus' text parser reads it too (`# EOF` is a comment there).
+pub fn openmetrics(summary: &Summary) -> String {
+    let mut labels = format!("workload=\"{}\"", escape_label(&summary.workload));
+    if let Some(c) = &summary.commit {
+        labels.push_str(&format!(",commit=\"{}\"", escape_label(c)));
+    }
+    let mut out = String::new();
+    for m in &summary.metrics {
+        let family = format!("router_perf_{}", metric_name(&m.name));
+        out.push_str(&format!("# TYPE {family} gauge\n"));
+        out.push_str(&format!(
+            "# HELP {family} {} over {} trial(s) of perf-bench\n",
+            m.name, m.trials
+        ));
+        for (stat, v) in [("median", m.median), ("min", m.min), ("max", m.max)] {
+            out.push_str(&format!("{family}{{{labels},stat=\"{stat}\"}} {v}\n"));
+        }
+    }
+    if let Some(verdict) = &summary.verdict {
+        let family = "router_perf_gate_passed";
+        out.push_str(&format!("# TYPE {family} gauge\n"));
+        out.push_str(&format!(
+            "# HELP {family} 1 when perf-gate passed, else 0\n"
+        ));
+        out.push_str(&format!(
+            "{family}{{{labels},verdict=\"{}\"}} {}\n",
+            escape_label(verdict),
+            u8::from(verdict == "pass")
+        ));
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// A metric name made of `[a-zA-Z0-9_]` (run-file names already are).
+fn metric_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+/// github-action-benchmark's inputs: (`customSmallerIsBetter`, `customBiggerIsBetter`) arrays
+/// of `{"name", "unit", "value", "range", "extra"}`. Throughputs (`*rps`) are bigger-is-better,
+/// everything else smaller-is-better.
+pub fn github(summary: &Summary) -> (Value, Value) {
+    let (mut smaller, mut bigger) = (Vec::new(), Vec::new());
+    for m in &summary.metrics {
+        let entry = json!({
+            "name": format!("{} {}", summary.workload, m.name),
+            "unit": unit(&m.name),
+            "value": m.median,
+            "range": format!("± {}", round6((m.max - m.min) / 2.0)),
+            "extra": format!(
+                "median of {} trial(s), min {} max {}{}",
+                m.trials,
+                m.min,
+                m.max,
+                summary.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default()
+            ),
+        });
+        if bigger_is_better(&m.name) {
+            bigger.push(entry);
+        } else {
+            smaller.push(entry);
+        }
+    }
+    (Value::Array(smaller), Value::Array(bigger))
+}
+
+/// Where `--export github FILE` puts the bigger-is-better array: `FILE` with `.bigger` before
+/// its extension (`bench.json` -> `bench.bigger.json`).
+pub fn github_bigger_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.bigger.{}", ext.to_string_lossy()),
+        None => format!("{stem}.bigger"),
+    };
+    path.with_file_name(name)
+}
+
+fn bigger_is_better(metric: &str) -> bool {
+    metric.ends_with("rps")
+}
+
+/// The unit a metric's name carries.
+fn unit(metric: &str) -> &'static str {
+    if metric.ends_with("rps") {
+        "req/s"
+    } else if metric.ends_with("_per_1k_req") {
+        "ms/1k req"
+    } else if metric.ends_with("_ms") {
+        "ms"
+    } else if metric.contains("_mb") {
+        "MB"
+    } else if metric.ends_with("_total") {
+        "count"
+    } else {
+        ""
+    }
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            workload: "cp1".into(),
+            commit: Some("abc\"1".into()),
+            verdict: Some("pass".into()),
+            metrics: vec![
+                Metric {
+                    name: "latency_p95_ms".into(),
+                    median: 0.21,
+                    min: 0.2,
+                    max: 0.25,
+                    trials: 5,
+                },
+                Metric {
+                    name: "rps".into(),
+                    median: 61000.0,
+                    min: 60000.0,
+                    max: 62000.0,
+                    trials: 5,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn export_args_pair_up_and_kinds_are_checked() {
+        let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            a(&["bmf", "a.json", "github", "g.json"]).unwrap(),
+            vec![
+                (Kind::Bmf, PathBuf::from("a.json")),
+                (Kind::Github, PathBuf::from("g.json"))
+            ]
+        );
+        let err = a(&["csv", "x"]).unwrap_err().to_string();
+        assert!(err.contains("unknown kind \"csv\""), "{err}");
+        assert!(a(&["bmf"]).is_err());
+    }
+
+    #[test]
+    fn bmf_has_value_and_bounds_per_measure() {
+        let v = bmf(&summary());
+        let m = &v["router/cp1"]["latency_p95_ms"];
+        assert_eq!(m["value"], 0.21);
+        assert_eq!(m["lower_value"], 0.2);
+        assert_eq!(m["upper_value"], 0.25);
+        assert_eq!(v["router/cp1"].as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn openmetrics_has_type_help_samples_and_eof() {
+        let text = openmetrics(&summary());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.last(), Some(&"# EOF"));
+        assert!(lines.contains(&"# TYPE router_perf_rps gauge"));
+        assert!(lines.contains(
+            &r#"router_perf_latency_p95_ms{workload="cp1",commit="abc\"1",stat="median"} 0.21"#
+        ));
+        assert!(lines.contains(
+            &r#"router_perf_gate_passed{workload="cp1",commit="abc\"1",verdict="pass"} 1"#
+        ));
+        assert_eq!(text.matches("# HELP ").count(), 3);
+    }
+
+    #[test]
+    fn github_splits_by_direction() {
+        let (smaller, bigger) = github(&summary());
+        assert_eq!(smaller[0]["name"], "cp1 latency_p95_ms");
+        assert_eq!(smaller[0]["unit"], "ms");
+        assert_eq!(smaller[0]["range"], "± 0.025");
+        assert_eq!(bigger[0]["name"], "cp1 rps");
+        assert_eq!(bigger[0]["unit"], "req/s");
+        assert_eq!(smaller.as_array().unwrap().len(), 1);
+        assert_eq!(
+            github_bigger_path(Path::new("out/bench.json")),
+            PathBuf::from("out/bench.bigger.json")
+        );
+    }
+}

@@ -1,0 +1,697 @@
+//! `cargo xtask perf-report`: one self-contained HTML file (inline CSS and SVG, no script, no
+//! network) that shows a gate run: the verdict table, the latency distributions from the
+//! bench's HDR histograms, every trial of every gated metric, both environments, and the
+//! history trend when a history store exists. perf-gate writes one next to its artifacts.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value};
+
+use crate::gate::changepoint::{self, Params};
+use crate::gate::evaluate::{ENV_FIELDS, evaluate};
+use crate::model::artifacts;
+use crate::model::history;
+use crate::model::policy;
+use crate::model::policy::fmt_num;
+use crate::model::run_file;
+use crate::model::run_file::{RunFile, Samples};
+use crate::report::svg::{self, BASELINE, CANDIDATE};
+use crate::report::verdict::{self, xml_escape as esc};
+
+/// Points per percentile curve: every 0.02 "nines" from 0 to 99.99%.
+pub const CURVE_POINTS: usize = 201;
+/// The newest runs a history trend shows.
+const HISTORY_RUNS: usize = 100;
+
+/// One side of the comparison, as read from its run file.
+pub struct Side {
+    pub path: String,
+    pub raw: Value,
+    pub run: RunFile,
+}
+
+/// Everything the report shows. Missing parts are left out, with a note saying why.
+#[derive(Default)]
+pub struct Report {
+    pub baseline: Option<Side>,
+    pub candidate: Option<Side>,
+    /// The verdict as perf-gate writes it (`verdict::json`).
+    pub verdict: Option<Value>,
+    pub history: Option<History>,
+    /// Problems met while gathering the inputs; shown at the top of the report.
+    pub notes: Vec<String>,
+}
+
+/// The history store as read (`history::parse`): records in run order, and every line that
+/// could not be used.
+pub struct History {
+    pub path: String,
+    pub history: history::History,
+}
+
+/// Writes `<dir>/perf_report_<stamp>.html` and returns its path.
+pub fn write(dir: &Path, stamp: &str, report: &Report) -> Result<PathBuf> {
+    for note in &report.notes {
+        eprintln!("perf-report: note: {note}");
+    }
+    if let Some(h) = &report.history {
+        for p in &h.history.problems {
+            eprintln!("perf-report: warning: {p}");
+        }
+    }
+    let path = artifacts::artifact_path(dir, "perf_report", stamp, "html")?;
+    artifacts::write_atomic(&path, render(report).as_bytes())?;
+    Ok(path)
+}
+
+/// The report perf-gate writes next to its artifacts, from the files it judged; `history` is
+/// perf-gate's `--history` (else `perf/history.jsonl` when it exists).
+pub fn for_gate(
+    root: &Path,
+    baseline: &Path,
+    candidate: &Path,
+    history: Option<&Path>,
+    verdict: Value,
+) -> Report {
+    let mut report = Report {
+        verdict: Some(verdict),
+        ..Report::default()
+    };
+    report.baseline = load_side(baseline, &mut report.notes);
+    report.candidate = load_side(candidate, &mut report.notes);
+    let history = history.map(history::resolve);
+    match history_for(root, history.as_deref()) {
+        Ok(h) => report.history = h,
+        Err(e) => report.notes.push(format!("{e:#}")),
+    }
+    report
+}
+
+fn load_side(path: &Path, notes: &mut Vec<String>) -> Option<Side> {
+    let read = || -> Result<Side> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let shown = path.display().to_string();
+        let run = run_file::parse_str(&text, &shown)?;
+        // run_file::parse_str already accepted it, so only non-finite tokens can fail here;
+        // the histograms never hold those.
+        let raw = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Side {
+            path: shown,
+            raw,
+            run,
+        })
+    };
+    match read() {
+        Ok(side) => Some(side),
+        Err(e) => {
+            notes.push(format!("{e:#}"));
+            None
+        }
+    }
+}
+
+/// A relative path in a verdict is as perf-gate was given it: relative to where it ran,
+/// which is usually the workspace root.
+fn resolve(root: &Path, p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() || p.exists() {
+        p
+    } else {
+        root.join(p)
+    }
+}
+
+pub fn from_verdict(root: &Path, path: &Path) -> Result<Report> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let verdict: Value = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {} as JSON", path.display()))?;
+    let input = |k: &str| verdict["inputs"][k].as_str().map(str::to_string);
+    let (Some(b), Some(c)) = (input("baseline"), input("candidate")) else {
+        bail!(
+            "{}: field `inputs`: expected the `baseline` and `candidate` paths of a perf-gate verdict",
+            path.display()
+        );
+    };
+    let mut report = Report::default();
+    report.baseline = load_side(&resolve(root, &b), &mut report.notes);
+    report.candidate = load_side(&resolve(root, &c), &mut report.notes);
+    report.verdict = Some(verdict);
+    Ok(report)
+}
+
+pub fn from_runs(
+    baseline: &Path,
+    candidate: &Path,
+    policy: &Path,
+    workload: &str,
+) -> Result<Report> {
+    let policy_file = policy::load(policy)?;
+    let mut report = Report::default();
+    report.baseline = load_side(baseline, &mut report.notes);
+    report.candidate = load_side(candidate, &mut report.notes);
+    let (Some(b), Some(c)) = (&report.baseline, &report.candidate) else {
+        bail!("{}", report.notes.join("; "));
+    };
+    let verdict = evaluate(&b.run, &c.run, &policy_file);
+    let timestamp = artifacts::now_rfc3339();
+    let policy_shown = policy.display().to_string();
+    let ctx = verdict::Context {
+        timestamp: &timestamp,
+        workload,
+        baseline: &b.path,
+        candidate: &c.path,
+        policy_path: &policy_shown,
+        policy: Some(&policy_file),
+        baseline_run: Some(&b.run),
+        candidate_run: Some(&c.run),
+    };
+    report.verdict = Some(verdict::json(&verdict, &ctx));
+    Ok(report)
+}
+
+pub fn newest_verdict(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("perf_gate_") && name.ends_with(".json")
+        })
+        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.file_name()))
+        .map(|e| e.path())
+}
+
+/// The history store: the given path (an error when it cannot be read), else
+/// `perf/history.jsonl` when it exists, else none. Reading is `history::parse`: a torn last
+/// line (a crash mid-append) is reported, never silently dropped.
+pub fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>> {
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let p = root.join(history::DEFAULT_PATH);
+            if !p.is_file() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let shown = path.display().to_string();
+    Ok(Some(History {
+        history: history::parse(&text, &shown),
+        path: shown,
+    }))
+}
+
+/// Each phase's trial histograms merged into one, in milliseconds per unit. `None` when the
+/// run has none for that phase; a trial that cannot be decoded is skipped with a note.
+fn merged(side: &Side, phase: &str, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)> {
+    let trials = side.raw["histograms"][phase].as_array()?;
+    let mut merged: Option<Histogram<u64>> = None;
+    let mut per_ms = 1e-6;
+    for (i, t) in trials.iter().enumerate() {
+        if t.is_null() {
+            continue;
+        }
+        per_ms = match t["unit"].as_str() {
+            Some("us") => 1e-3,
+            Some("ms") => 1.0,
+            _ => 1e-6,
+        };
+        match crate::model::histogram::decode(t) {
+            Ok(h) => match &mut merged {
+                None => merged = Some(h),
+                Some(m) => {
+                    if let Err(e) = m.add(&h) {
+                        notes.push(format!(
+                            "{}: histograms.{phase}[{i}]: not merged: {e:?}",
+                            side.path
+                        ));
+                    }
+                }
+            },
+            Err(e) => notes.push(format!("{}: histograms.{phase}[{i}]: {e:#}", side.path)),
+        }
+    }
+    merged.filter(|h| !h.is_empty()).map(|h| (h, per_ms))
+}
+
+/// The percentile curve of a histogram: `CURVE_POINTS` points `(nines, value in ms)`.
+pub fn curve(h: &Histogram<u64>, per_ms: f64) -> Vec<(f64, f64)> {
+    (0..CURVE_POINTS)
+        .map(|i| {
+            let nines = svg::MAX_NINES * i as f64 / (CURVE_POINTS - 1) as f64;
+            let q = 1.0 - 10f64.powf(-nines);
+            (nines, h.value_at_quantile(q) as f64 * per_ms)
+        })
+        .collect()
+}
+
+fn samples(side: Option<&Side>, metric: &str) -> Vec<f64> {
+    match side.and_then(|s| s.run.samples.get(metric)) {
+        Some(Samples::Values(v)) => v.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Where a verdict row's rule fails, relative to the baseline's median for relative rules.
+fn threshold(row: &Value) -> svg::Threshold {
+    let base = row["baseline"].as_f64();
+    let t = &row["threshold"];
+    match (row["rule_kind"].as_str(), base) {
+        (Some("max_pct_increase"), Some(b)) => svg::Threshold {
+            fail_above: t.as_f64().map(|p| b * (1.0 + p / 100.0)),
+            fail_below: None,
+        },
+        (Some("max_pct_decrease"), Some(b)) => svg::Threshold {
+            fail_above: None,
+            fail_below: t.as_f64().map(|p| b * (1.0 - p / 100.0)),
+        },
+        (Some("absolute"), _) => svg::Threshold {
+            fail_above: t["equals"].as_f64().or(t["max"].as_f64()),
+            fail_below: t["equals"].as_f64().or(t["min"].as_f64()),
+        },
+        _ => svg::Threshold::default(),
+    }
+}
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{display:inline-block;padding:6px 12px;border-radius:4px;font-weight:600;margin:8px 0}
+.o-pass{background:#e3f4e6;color:#1b5e20}.o-fail,.o-error,.o-bench_failed{background:#fde2e1;color:#8b1a1a}
+table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5} td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.v-pass td.v{background:#e3f4e6} tr.v-warn td.v{background:#fff3cd} tr.v-fail td.v{background:#f8c9c6;font-weight:600}
+tr.v-inconclusive td.v{background:#ece6f6} tr.v-skipped td.v{background:#eee} tr.blocking td{border-color:#d9534f}
+tr.diff td{background:#fff3cd} tr.diff.gated td:first-child{font-weight:600;color:#8b1a1a}
+code{font-size:12px;word-break:break-all}
+.charts{display:flex;flex-wrap:wrap;gap:12px} .chart{border:1px solid #e3e3e3;background:#fff}
+.chart .title{font-size:13px;font-weight:600} .chart .tick{font-size:11px;fill:#555} .chart .axis{font-size:11px;fill:#333}
+.chart .grid{stroke:#eee} .chart .frame{fill:none;stroke:#bbb} .chart .axisline{stroke:#888}
+.chart .changepoint{stroke:#6a3d9a;stroke-dasharray:4 3;stroke-width:1.5} .chart .threshold{stroke:#d9534f;stroke-dasharray:5 4;stroke-width:1.5} .chart .failzone{fill:#d9534f;fill-opacity:0.08}
+.note{color:#8a5a00} ul{margin:4px 0}
+.key span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}
+";
+
+/// The whole HTML document.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let v = r.verdict.as_ref();
+    let workload = v.and_then(|v| v["workload"].as_str()).unwrap_or("");
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
+         <title>perf report {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        esc(workload)
+    );
+    let _ = writeln!(
+        out,
+        "<h1>Performance report: workload <code>{}</code></h1>",
+        esc(workload)
+    );
+    if let Some(v) = v {
+        let overall = v["overall"].as_str().unwrap_or("error");
+        let _ = writeln!(
+            out,
+            "<div class=\"verdict o-{}\">{}</div>",
+            esc(overall),
+            esc(v["summary"].as_str().unwrap_or(""))
+        );
+        let _ = writeln!(
+            out,
+            "<p>Gate run {}; baseline <code>{}</code>, candidate <code>{}</code>, policy <code>{}</code>.</p>",
+            esc(v["timestamp"].as_str().unwrap_or("?")),
+            esc(v["inputs"]["baseline"].as_str().unwrap_or("?")),
+            esc(v["inputs"]["candidate"].as_str().unwrap_or("?")),
+            esc(v["inputs"]["policy"].as_str().unwrap_or("?")),
+        );
+    }
+    for (side, label) in [(&r.baseline, "Baseline"), (&r.candidate, "Candidate")] {
+        if let Some(s) = side {
+            let _ = writeln!(
+                out,
+                "<p>{label}: {}.</p>",
+                esc(&verdict::provenance(&s.run))
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"key\">Colours:<span style=\"background:{BASELINE}\"></span>baseline\
+         <span style=\"background:{CANDIDATE}\"></span>candidate</p>"
+    );
+    let mut notes = r.notes.clone();
+    let mut body = String::new();
+    gate_section(&mut body, v);
+    distribution_section(&mut body, r, &mut notes);
+    trials_section(&mut body, r);
+    env_section(&mut body, r);
+    if let Some(h) = &r.history {
+        history_section(&mut body, h, v);
+    }
+    if !notes.is_empty() {
+        out.push_str("<ul class=\"note\">\n");
+        for n in &notes {
+            let _ = writeln!(out, "<li>{}</li>", esc(n));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str(&body);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn rows(v: Option<&Value>) -> &[Value] {
+    v.and_then(|v| v["rows"].as_array())
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn gate_section(out: &mut String, v: Option<&Value>) {
+    out.push_str("<h2 id=\"gate\">Gate</h2>\n");
+    let Some(v) = v else {
+        out.push_str("<p>No verdict.</p>\n");
+        return;
+    };
+    out.push_str(
+        "<table class=\"gate\">\n<tr><th>metric</th><th>baseline</th><th>candidate</th>\
+         <th>change</th><th>interval</th><th>method</th><th>rule</th><th>severity</th><th>verdict</th></tr>\n",
+    );
+    let num = |x: &Value| x.as_f64().map_or_else(|| "-".to_string(), fmt_num);
+    let pct = |x: &Value| {
+        x.as_f64()
+            .map_or_else(|| "-".to_string(), crate::gate::evaluate::fmt_pct)
+    };
+    for row in rows(Some(v)) {
+        let verdict = row["verdict"].as_str().unwrap_or("");
+        let interval = match (row["ci_low_pct"].as_f64(), row["ci_high_pct"].as_f64()) {
+            (Some(lo), Some(hi)) => format!(
+                "[{}, {}]",
+                crate::gate::evaluate::fmt_pct(lo),
+                crate::gate::evaluate::fmt_pct(hi)
+            ),
+            _ => "-".to_string(),
+        };
+        let blocking = if row["blocking"].as_bool() == Some(true) {
+            " blocking"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"v-{}{blocking}\" title=\"{}\"><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td class=\"v\">{}</td></tr>",
+            esc(verdict),
+            esc(row["message"].as_str().unwrap_or("")),
+            esc(row["metric"].as_str().unwrap_or("")),
+            num(&row["baseline"]),
+            num(&row["candidate"]),
+            pct(&row["change_pct"]),
+            esc(&interval),
+            esc(row["method"].as_str().unwrap_or("")),
+            esc(row["rule"].as_str().unwrap_or("")),
+            esc(row["severity"].as_str().unwrap_or("-")),
+            esc(verdict),
+        );
+    }
+    out.push_str("</table>\n");
+    for (title, key) in [
+        ("Errors", "errors"),
+        ("Failures", "failures"),
+        ("Warnings", "warnings"),
+        ("Notes", "notes"),
+    ] {
+        let items: Vec<&str> = v[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "<p><b>{title}</b></p>\n<ul>");
+        for i in items {
+            let _ = writeln!(out, "<li>{}</li>", esc(i));
+        }
+        out.push_str("</ul>\n");
+    }
+}
+
+/// The phases that have histograms, on either side, in name order.
+fn phases(r: &Report) -> Vec<String> {
+    let mut names: Vec<String> = [&r.baseline, &r.candidate]
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.raw["histograms"].as_object())
+        .flat_map(|o| o.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn distribution_section(out: &mut String, r: &Report, notes: &mut Vec<String>) {
+    out.push_str("<h2 id=\"distribution\">Latency distribution</h2>\n");
+    let mut charts = String::new();
+    for phase in phases(r) {
+        let mut curves = Vec::new();
+        for (side, label, colour) in [
+            (&r.baseline, "baseline", BASELINE),
+            (&r.candidate, "candidate", CANDIDATE),
+        ] {
+            if let Some((h, per_ms)) = side.as_ref().and_then(|s| merged(s, &phase, notes)) {
+                curves.push((label, colour, h.len(), curve(&h, per_ms)));
+            }
+        }
+        if curves.is_empty() {
+            continue;
+        }
+        let title = format!("{phase}: latency by percentile, all trials merged");
+        let labels: Vec<String> = curves
+            .iter()
+            .map(|(l, _, n, _)| format!("{l} ({n} requests)"))
+            .collect();
+        let curves: Vec<svg::Curve<'_>> = curves
+            .into_iter()
+            .zip(&labels)
+            .map(|((_, colour, _, points), label)| svg::Curve {
+                label,
+                colour,
+                points,
+            })
+            .collect();
+        charts.push_str(&svg::percentile_chart(
+            &title,
+            &phase,
+            "latency (ms)",
+            &curves,
+        ));
+    }
+    if charts.is_empty() {
+        out.push_str("<p>Neither run has latency histograms.</p>\n");
+    } else {
+        let _ = write!(out, "<div class=\"charts\">\n{charts}</div>\n");
+    }
+}
+
+/// The metrics to draw trials for: the verdict's rows, else every metric with samples.
+fn trial_metrics(r: &Report) -> Vec<(String, Option<&Value>)> {
+    let rows = rows(r.verdict.as_ref());
+    if !rows.is_empty() {
+        return rows
+            .iter()
+            .filter_map(|row| row["metric"].as_str().map(|m| (m.to_string(), Some(row))))
+            .collect();
+    }
+    let mut names: Vec<String> = [&r.baseline, &r.candidate]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.run.samples.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().map(|m| (m, None)).collect()
+}
+
+fn trials_section(out: &mut String, r: &Report) {
+    out.push_str(
+        "<h2 id=\"trials\">Trials</h2>\n<p>Each dot is one trial, the bar is the median. \
+         The dashed line is the rule's threshold (relative rules: from the baseline's median); \
+         the shaded side fails.</p>\n<div class=\"charts\">\n",
+    );
+    for (metric, row) in trial_metrics(r) {
+        let baseline = samples(r.baseline.as_ref(), &metric);
+        let candidate = samples(r.candidate.as_ref(), &metric);
+        if baseline.is_empty() && candidate.is_empty() {
+            continue;
+        }
+        out.push_str(&svg::strip_plot(&svg::Strip {
+            metric: &metric,
+            baseline: &baseline,
+            candidate: &candidate,
+            threshold: row.map(threshold).unwrap_or_default(),
+            rule: row.and_then(|r| r["rule"].as_str()).unwrap_or(""),
+        }));
+    }
+    out.push_str("</div>\n");
+}
+
+/// An env value as a short string: strings bare, everything else as compact JSON.
+fn env_text(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn env_section(out: &mut String, r: &Report) {
+    out.push_str("<h2 id=\"env\">Environment</h2>\n");
+    let empty = Map::new();
+    let b = r.baseline.as_ref().map_or(&empty, |s| &s.run.env);
+    let c = r.candidate.as_ref().map_or(&empty, |s| &s.run.env);
+    let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    if keys.is_empty() {
+        out.push_str("<p>Neither run records its environment.</p>\n");
+        return;
+    }
+    out.push_str(
+        "<p>Differing fields are highlighted; those in bold are the fields the gate compares \
+         (they make runs incomparable).</p>\n<table class=\"env\">\n\
+         <tr><th>field</th><th>baseline</th><th>candidate</th></tr>\n",
+    );
+    for k in keys {
+        let (bv, cv) = (b.get(k), c.get(k));
+        let mut class = String::new();
+        if bv != cv {
+            class.push_str("diff");
+            if ENV_FIELDS.contains(&k.as_str()) {
+                class.push_str(" gated");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "<tr class=\"{class}\"><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            esc(k),
+            esc(&env_text(bv)),
+            esc(&env_text(cv))
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn history_section(out: &mut String, h: &History, v: Option<&Value>) {
+    let records: Vec<&history::Record> = h.history.records.iter().map(|(_, r)| r).collect();
+    // Trends compare like with like: the report's workload (else the newest record's), and
+    // only runs that finished.
+    let workload = v
+        .and_then(|v| v["workload"].as_str())
+        .filter(|w| !w.is_empty())
+        .or_else(|| records.last().map(|r| r.workload.as_str()))
+        .unwrap_or("");
+    let runs: Vec<&history::Record> = records
+        .iter()
+        .copied()
+        .filter(|r| r.workload == workload && r.status == "ok")
+        .collect();
+    let runs = &runs[runs.len().saturating_sub(HISTORY_RUNS)..];
+    let _ = writeln!(
+        out,
+        "<h2 id=\"history\">History</h2>\n<p>From <code>{}</code>: the {} latest finished runs of \
+         workload <code>{}</code> (of {} records). Dashed lines mark change points (E-divisive \
+         means with a permutation test, as <code>cargo xtask perf-history</code> finds them).</p>",
+        esc(&h.path),
+        runs.len(),
+        esc(workload),
+        records.len(),
+    );
+    if !h.history.problems.is_empty() {
+        out.push_str("<ul class=\"note\">\n");
+        for p in &h.history.problems {
+            let _ = writeln!(out, "<li>{}</li>", esc(p));
+        }
+        out.push_str("</ul>\n");
+    }
+    let mut metrics: Vec<String> = rows(v)
+        .iter()
+        .filter_map(|r| r["metric"].as_str().map(str::to_string))
+        .collect();
+    if metrics.is_empty() {
+        metrics = runs
+            .iter()
+            .flat_map(|r| r.metrics.keys().cloned())
+            .collect();
+        metrics.sort();
+        metrics.dedup();
+    }
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| match &r.commit {
+            Some(c) if !c.is_empty() => c.chars().take(8).collect(),
+            _ => r.timestamp.chars().take(10).collect(),
+        })
+        .collect();
+    out.push_str("<div class=\"charts\">\n");
+    for m in metrics {
+        let points: Vec<svg::TrendPoint<'_>> = runs
+            .iter()
+            .zip(&labels)
+            .filter_map(|(r, label)| {
+                r.metrics
+                    .get(&m)
+                    .map(|&value| svg::TrendPoint { label, value })
+            })
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        let series: Vec<f64> = points.iter().map(|p| p.value).collect();
+        let changes: Vec<usize> = changepoint::analyze(&series, &Params::default())
+            .change_points
+            .iter()
+            .map(|c| c.index)
+            .collect();
+        out.push_str(&svg::trend_chart(&m, &points, &changes));
+    }
+    out.push_str("</div>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_follow_the_rule() {
+        let row = serde_json::json!({"baseline": 100.0, "rule_kind": "max_pct_increase", "threshold": 15.0});
+        let above = threshold(&row).fail_above.unwrap();
+        assert!((above - 115.0).abs() < 1e-9, "{above}");
+        let row = serde_json::json!({"baseline": 100.0, "rule_kind": "max_pct_decrease", "threshold": 10.0});
+        let below = threshold(&row).fail_below.unwrap();
+        assert!((below - 90.0).abs() < 1e-9, "{below}");
+        let row = serde_json::json!({"rule_kind": "absolute", "threshold": {"equals": 0.0}});
+        let t = threshold(&row);
+        assert_eq!((t.fail_above, t.fail_below), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn curve_has_fixed_points_and_rises() {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let c = curve(&h, 1e-6);
+        assert_eq!(c.len(), CURVE_POINTS);
+        assert!(c.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!((c[100].1 - 9.9).abs() < 0.1, "p99 {:?}", c[100]);
+    }
+}

@@ -1,0 +1,76 @@
+//! What a bench or gate run leaves besides its artifacts, when asked: a line in the history
+//! store (`--history`) and exports for other tools (`--export KIND FILE`).
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use crate::flags::RecordArgs;
+use crate::model::history;
+use crate::model::run_file;
+use crate::report::export;
+
+/// Checks the flags before anything runs, so a typo does not cost a benchmark.
+pub fn check(args: &RecordArgs) -> Result<()> {
+    export::parse_args(&args.export).map(drop)
+}
+
+/// Records the run in `run_path`: appends to the history and writes the exports that `args`
+/// ask for. `source` is the command (`perf-bench`, `perf-gate`); `verdict` the gate's outcome.
+pub fn record(
+    args: &RecordArgs,
+    run_path: &Path,
+    source: &str,
+    verdict: Option<&str>,
+) -> Result<()> {
+    let exports = export::parse_args(&args.export)?;
+    if args.history.is_none() && exports.is_empty() {
+        return Ok(());
+    }
+    let run = run_file::load(run_path)
+        .with_context(|| format!("reading the run to record ({})", run_path.display()))?;
+    if let Some(path) = &args.history {
+        let path = history::resolve(path);
+        history::append(&path, &history::Record::from_run(&run, source, verdict))?;
+        eprintln!("{source}: appended the run to {}", path.display());
+    }
+    export::write_all(&exports, &export::Summary::from_run(&run, verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::flags::{Cli, Command, RecordArgs};
+
+    fn record_args(args: &[&str]) -> RecordArgs {
+        let argv = ["cargo xtask", "perf-gate"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::PerfGate(g) => g.record,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn history_takes_an_optional_path_and_export_takes_pairs() {
+        let r = record_args(&["--history", "--export", "bmf", "b.json"]);
+        assert_eq!(
+            r.history.as_deref(),
+            Some(std::path::Path::new(crate::model::history::DEFAULT_PATH))
+        );
+        assert_eq!(r.export, ["bmf", "b.json"]);
+        let r = record_args(&[
+            "--history",
+            "h.jsonl",
+            "--export",
+            "github",
+            "g.json",
+            "--export",
+            "openmetrics",
+            "o.txt",
+        ]);
+        assert_eq!(r.history.as_deref(), Some(std::path::Path::new("h.jsonl")));
+        assert_eq!(r.export.len(), 4);
+        assert!(super::check(&r).is_ok());
+    }
+}

@@ -17,6 +17,12 @@ pub struct PhaseBar {
     bar: Option<ProgressBar>,
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Progress {
     pub fn new() -> Self {
         Self {

@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
 use crate::bench::progress::Progress;
-use crate::bench::session::{BenchOutcome, SCHEMA_VERSION, metrics_table, summary_markdown};
+use crate::bench::session::BenchOutcome;
 use crate::bench::trial::{Log, Status, round3};
 use crate::flags::BenchArgs;
-use crate::gate::stats::{Summary, spread_pct, summarize};
+use crate::gate::stats::summarize;
 use crate::model::artifacts;
+use crate::model::run_file::{self, Components, Env, Git, RunFile, RunStatus};
 
 /// The workload name the component suite runs under (its policy and baseline are
 /// `perf/policy_components.json` and `perf/baseline_components.json`).
@@ -32,10 +33,6 @@ pub const DEFAULT_SAMPLES: u32 = 20;
 /// use a fraction of a millisecond to stay quick).
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
-
-/// A benchmark whose samples spread by more than this (max−min over the median) is
-/// reported as noisy.
-const NOISY_SPREAD_PCT: f64 = 20.0;
 
 /// One benchmark as the bench binary reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,16 +106,23 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             .with_context(|| format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]"))?,
         Err(_) => DEFAULT_SAMPLE_MS,
     };
-    let crate::bench::trial::Session {
-        sh,
-        started,
-        deadline,
-        stamp,
-        dir,
-        log_path,
-        mut log,
-        progress,
-    } = crate::bench::trial::Session::open(args)?;
+    let root = crate::model::paths::root();
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    sh.change_dir(&root);
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(args.timeout);
+    let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
+    let stamp = artifacts::claim(
+        &dir,
+        &[
+            ("bench_router", "log"),
+            ("perf_baseline", "json"),
+            ("perf_summary", "md"),
+        ],
+    )?;
+    let log_path = dir.join(format!("bench_router_{stamp}.log"));
+    let mut log = Log::create(&log_path)?;
+    let progress = Progress::new();
     log.line(&format!(
         "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark"
     ));
@@ -184,9 +188,9 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
     let mut env = crate::bench::env_info::machine(&sh, extra);
     if let Some(profile) = bin.as_deref().and_then(profile_of) {
         // A prebuilt binary (`--components-bin`) may be a test build.
-        env["profile"] = json!(profile);
+        env.profile = Some(profile.to_string());
     }
-    let doc = run_doc(
+    let run = run_file(
         &measured,
         samples,
         &status,
@@ -194,25 +198,18 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         crate::bench::env_info::git(&sh),
         started.elapsed(),
     );
-    let json_path = artifacts::artifact_path(&dir, "perf_baseline", &stamp, "json")?;
-    let md_path = artifacts::artifact_path(&dir, "perf_summary", &stamp, "md")?;
-    artifacts::write_json(&json_path, &doc)?;
-    std::fs::write(&md_path, summary_markdown(&doc))
-        .with_context(|| format!("writing {}", md_path.display()))?;
-    for warning in noise_warnings(&doc) {
-        progress.note(&format!("perf-bench: warning: {warning}"));
-        log.line(&format!("warning: {warning}"));
-    }
-    println!("{}", metrics_table(&doc));
+    let json_path = dir.join(format!("perf_baseline_{stamp}.json"));
+    run.write(&json_path)?;
     progress.note(&format!(
-        "perf-bench: {} — artifacts: {}, {}, {}",
+        "perf-bench: {} — artifacts: {}, {}",
         status.name(),
         json_path.display(),
-        md_path.display(),
         log_path.display()
     ));
     Ok(BenchOutcome {
         artifact: json_path,
+        summary: dir.join(format!("perf_summary_{stamp}.md")),
+        run,
         failed: status != Status::Ok,
     })
 }
@@ -230,14 +227,14 @@ pub fn refuse_paired(workload: &str) -> Result<()> {
 }
 
 /// The run file: the standard shape, one metric per benchmark, its samples as the trials.
-fn run_doc(
+fn run_file(
     measured: &BTreeMap<String, Benchmark>,
     samples: u32,
     status: &Status,
-    env: Value,
-    git: Value,
+    env: Env,
+    git: Git,
     elapsed: Duration,
-) -> Value {
+) -> RunFile {
     let values: BTreeMap<String, Vec<f64>> = measured
         .iter()
         .map(|(name, b)| {
@@ -247,61 +244,47 @@ fn run_doc(
             )
         })
         .collect();
-    let Summary {
-        metrics,
-        samples: per_sample,
-        spread,
-    } = summarize(&values, samples as usize);
+    let summary = summarize(&values, samples as usize);
     let completed = measured
         .values()
         .map(|b| b.samples.len())
         .min()
         .unwrap_or(0);
-    json!({
-        "schema_version": SCHEMA_VERSION,
-        "kind": "perf_run",
-        "timestamp": artifacts::now_rfc3339(),
-        "git": git,
-        "env": env,
-        "workload": WORKLOAD,
-        "workload_description": "in-process component benchmarks of the router (router/benches/components.rs), ns per operation",
-        "trials": samples,
-        "trials_completed": completed,
-        "metrics": metrics,
-        "samples": per_sample,
-        "spread": spread,
-        "run": {
-            "status": status.name(),
-            "exit_code": if *status == Status::Ok { 0 } else { crate::exit::BENCH_FAILED },
-            "message": status.message(),
-            "elapsed_s": round3(elapsed.as_secs_f64()),
-            "warmup": true,
+    RunFile {
+        schema_version: Some(run_file::SCHEMA_VERSION),
+        kind: Some(run_file::KIND.into()),
+        timestamp: Some(artifacts::now_rfc3339()),
+        git,
+        env,
+        workload: Some(WORKLOAD.into()),
+        workload_description: Some(
+            "in-process component benchmarks of the router (router/benches/components.rs), ns per operation".into(),
+        ),
+        trials: Some(samples),
+        trials_completed: Some(completed as u32),
+        metrics: summary.metrics,
+        samples: summary.samples,
+        spread: summary.spread,
+        run: RunStatus {
+            status: Some(status.name().into()),
+            exit_code: Some(if *status == Status::Ok {
+                0
+            } else {
+                crate::exit::BENCH_FAILED.into()
+            }),
+            message: status.message().map(str::to_string),
+            elapsed_s: Some(round3(elapsed.as_secs_f64())),
+            warmup: Some(true),
         },
-        "components": {
-            "unit": "ns",
-            "iterations_per_sample": measured
+        components: Some(Components {
+            unit: "ns".into(),
+            iterations_per_sample: measured
                 .iter()
-                .map(|(name, b)| (name.clone(), json!(b.iterations_per_sample)))
-                .collect::<serde_json::Map<_, _>>(),
-        },
-    })
-}
-
-/// Benchmarks whose samples spread widely, with what would help.
-fn noise_warnings(doc: &Value) -> Vec<String> {
-    let Some(samples) = doc["samples"].as_object() else {
-        return Vec::new();
-    };
-    samples
-        .iter()
-        .filter_map(|(name, v)| {
-            let vals: Vec<f64> = v.as_array()?.iter().filter_map(Value::as_f64).collect();
-            let p = spread_pct(&vals);
-            (p > NOISY_SPREAD_PCT).then(|| {
-                format!("{name} varies by {p:.0}% across samples; close other programs or raise --trials")
-            })
-        })
-        .collect()
+                .map(|(name, b)| (name.clone(), b.iterations_per_sample))
+                .collect(),
+        }),
+        ..RunFile::default()
+    }
 }
 
 /// `release` or `debug` from where cargo put the binary, when the path says.
@@ -506,7 +489,7 @@ mod tests {
     }
 
     #[test]
-    fn run_doc_has_the_run_file_shape() {
+    fn run_file_has_the_run_file_shape() {
         let measured = BTreeMap::from([(
             "policy_lookup".to_string(),
             Benchmark {
@@ -514,33 +497,36 @@ mod tests {
                 iterations_per_sample: 7,
             },
         )]);
-        let doc = run_doc(
+        let run = run_file(
             &measured,
             3,
             &Status::Ok,
-            json!({}),
-            json!({"commit": "abc", "dirty": false}),
+            Env::default(),
+            Git {
+                commit: Some("abc".into()),
+                dirty: Some(false),
+                reference: None,
+            },
             Duration::from_secs(1),
         );
-        let run = crate::model::run_file::parse_str(&doc.to_string(), "doc").unwrap();
+        // What is written reads back the same.
+        let run = crate::model::run_file::parse_str(&run.to_json().unwrap(), "doc").unwrap();
         assert_eq!(
             run.metric("component_policy_lookup_ns"),
             crate::model::run_file::MetricValue::Number(20.0)
         );
         assert_eq!(run.run.failure(), None);
-        assert_eq!(
-            doc["spread"]["component_policy_lookup_ns"]["spread_pct"],
-            100.0
-        );
+        assert_eq!(run.spread["component_policy_lookup_ns"].spread_pct, 100.0);
         // Fewer samples than asked for: the median is null, so the gate cannot use it.
-        let short = run_doc(
+        let short = run_file(
             &measured,
             5,
             &Status::Failed("x".into()),
-            json!({}),
-            json!({}),
+            Env::default(),
+            Git::default(),
             Duration::ZERO,
         );
+        let short: Value = serde_json::from_str(&short.to_json().unwrap()).unwrap();
         assert_eq!(short["metrics"]["component_policy_lookup_ns"], Value::Null);
         assert_eq!(short["run"]["exit_code"], 3);
     }

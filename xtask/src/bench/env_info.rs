@@ -2,10 +2,12 @@
 //! compared knowingly: git state, toolchain, CPU, kernel, OS, memory.
 
 use serde_json::{Value, json};
+
+use crate::model::run_file::{Env, Git};
 use xshell::{Shell, cmd};
 
 /// Git commit and whether the work tree had uncommitted changes.
-pub fn git(sh: &Shell) -> Value {
+pub fn git(sh: &Shell) -> Git {
     let commit = cmd!(sh, "git rev-parse HEAD")
         .quiet()
         .ignore_stderr()
@@ -17,11 +19,15 @@ pub fn git(sh: &Shell) -> Value {
         .read()
         .map(|s| !s.trim().is_empty())
         .ok();
-    json!({ "commit": commit, "dirty": dirty })
+    Git {
+        commit: commit.map(|c| c.trim().to_string()),
+        dirty,
+        reference: None,
+    }
 }
 
 /// The machine and toolchain. `extra` (load settings, affinity, router flags, ...) is merged in.
-pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Value {
+pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let rustc = cmd!(sh, "rustc -V").quiet().ignore_stderr().read().ok();
     let cargo_v = cmd!(sh, "{cargo} -V").quiet().ignore_stderr().read().ok();
@@ -68,7 +74,7 @@ pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Value {
     map.extend(extra);
     let fingerprint = fingerprint(map);
     map.insert("fingerprint".into(), fingerprint.into());
-    env
+    serde_json::from_value(env).expect("the fields written here have the types Env reads")
 }
 
 /// Fields that make two environments not comparable, hashed into a short identifier.
@@ -102,13 +108,13 @@ mod tests {
                 .iter()
                 .chain(&["mem_total_mb", "fingerprint", "slowdown_knob"])
         {
-            assert!(env.get(*key).is_some(), "missing {key}: {env}");
+            assert!(!env.get(key).is_null(), "missing {key}: {env:?}");
         }
-        assert!(env["cpu_count"].as_u64().unwrap() >= 1);
+        assert!(env.cpu_count.unwrap() >= 1);
         // Same machine, same fingerprint.
         assert_eq!(
-            env["fingerprint"],
-            machine(&sh, serde_json::Map::new())["fingerprint"]
+            env.fingerprint,
+            machine(&sh, serde_json::Map::new()).fingerprint
         );
     }
 }

@@ -70,7 +70,7 @@ pub fn metrics(timeline: &Value, kill_ms: f64, phase_ms: f64) -> Result<Metrics>
     let last = ((kill_ms + WINDOW_AFTER_MS) / width).ceil() as usize;
     let mut window: Option<Histogram<u64>> = None;
     for b in buckets.iter().take(last).skip(first) {
-        let h = crate::model::histogram::decode(&b["histogram"])
+        let h = crate::model::histogram::decode_value(&b["histogram"])
             .context("decoding a timeline bucket's histogram")?;
         match &mut window {
             Some(w) => w

@@ -7,6 +7,7 @@ pub mod components;
 pub mod counters;
 pub mod env_info;
 pub mod failover;
+pub mod interrupt;
 pub mod loadgen;
 pub mod nats;
 pub mod paired;

@@ -35,15 +35,7 @@ pub struct RouterProcess {
     pub addr: SocketAddr,
 }
 
-/// How the router ended.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct StopReport {
-    /// True when it exited by itself with status 0 after SIGTERM.
-    pub clean: bool,
-    pub exit_code: Option<i32>,
-    /// True when it had to be killed with SIGKILL.
-    pub killed: bool,
-}
+pub use crate::model::run_file::StopReport;
 
 impl RouterProcess {
     /// Starts the router in `workdir`, its stderr appended to `log`, and waits until it is

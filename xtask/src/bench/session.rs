@@ -1,58 +1,87 @@
-//! `cargo xtask perf-bench`: build the router and the load generator in release, run a
-//! workload for N trials (a fresh router each), collect metrics, and always write the
-//! artifacts (raw run JSON, router log, Markdown summary), also when the run fails.
+//! A bench session: one or more routers (the working tree's, and in paired mode a
+//! reference build) measured with one workload on this machine. Opening it checks the inputs
+//! and builds what it needs; trials can then be added in rounds (the gate adds evidence
+//! while a rule is undecided), instructions counted, and the run files taken at any point
+//! and written at the end, also when a trial failed or the run was interrupted.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+use crate::bench::counters::{self, Chosen, CountCtx};
+use crate::bench::interrupt;
 use crate::bench::loadgen::Loadgen;
 use crate::bench::nats::NatsServer;
 use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
 use crate::bench::trial::{Log, Status, Trial, TrialCtx, round3, run_trial};
 use crate::flags::BenchArgs;
-use crate::gate::stats::{Summary, summarize};
+use crate::gate::stats::summarize;
 use crate::model::artifacts;
+use crate::model::run_file::{self, Failover, Git, Histograms, Paired, RunFile, RunStatus};
 use crate::model::workload::{Transport, Workload};
 
-/// The router's test-only slowdown knob (see router/src/config.rs).
-const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
-
-/// Version of the run-file shape this writes (the baseline shape of DESIGN.md, extended).
-pub const SCHEMA_VERSION: u64 = 1;
+/// The router's test-only knobs (see router/src/config.rs): they slow the router under test on
+/// purpose, so a reference build never gets them.
+pub const TEST_KNOBS: [&str; 3] = [
+    "ROUTER_TEST_SLOWDOWN_ITERS",
+    "ROUTER_TEST_DELAY_US",
+    "ROUTER_TEST_DELAY_EVERY",
+];
 
 /// Trials when neither `--trials` nor the workload says.
 pub const DEFAULT_TRIALS: u32 = 5;
 
 /// What a bench run left behind.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BenchOutcome {
     /// The raw-run JSON (`perf_baseline_<ts>.json`), always written.
     pub artifact: PathBuf,
+    /// Where its Markdown summary goes (claimed with the run's other artifacts).
+    pub summary: PathBuf,
+    /// The run as written.
+    pub run: RunFile,
     /// True when the run did not complete (`run.status` is not `ok`).
     pub failed: bool,
-}
-
-/// The binaries a run uses.
-struct Binaries {
-    router: PathBuf,
-    loadgen: PathBuf,
 }
 
 /// A router under test in one session: the working tree's, or a reference build.
 #[derive(Debug, Clone)]
 pub struct Arm {
     /// Artifact name prefix (`perf_baseline` for the candidate, as DESIGN.md names it).
-    prefix: &'static str,
+    pub prefix: &'static str,
     /// A prebuilt router; `None` means the working tree's, built (or `--router-bin`).
-    router_bin: Option<PathBuf>,
+    pub router_bin: Option<PathBuf>,
     /// Git identity to record; `None` means the working tree's.
-    git: Option<Value>,
+    pub git: Option<Git>,
+}
+
+impl Arm {
+    /// The working tree's router: the candidate.
+    pub fn candidate() -> Arm {
+        Arm {
+            prefix: "perf_baseline",
+            router_bin: None,
+            git: None,
+        }
+    }
+
+    fn is_reference(&self) -> bool {
+        self.git.is_some()
+    }
+
+    /// Prefix of the arm's Markdown summary: `perf_summary` for the candidate.
+    pub fn summary_prefix(&self) -> String {
+        if self.prefix == "perf_baseline" {
+            "perf_summary".to_string()
+        } else {
+            format!("{}_summary", self.prefix)
+        }
+    }
 }
 
 /// A paired session: which reference the candidate alternates with.
@@ -63,357 +92,645 @@ pub struct Pairing {
     pub reference_bin: PathBuf,
 }
 
-/// Runs the benchmark and writes its artifacts. Bad input (unknown workload, bad flags) is an
-/// error before anything starts; anything that goes wrong after that is recorded in the
-/// artifacts and reported through `BenchOutcome::failed`.
-pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
-    if args.workload == crate::bench::components::WORKLOAD {
-        return crate::bench::components::run(args);
+impl Pairing {
+    /// The two arms of a paired session: the reference first, then the candidate.
+    pub fn arms(&self) -> Vec<Arm> {
+        vec![
+            Arm {
+                prefix: "perf_reference",
+                router_bin: Some(self.reference_bin.clone()),
+                git: Some(Git {
+                    commit: Some(self.commit.clone()),
+                    dirty: Some(false),
+                    reference: Some(self.against.clone()),
+                }),
+            },
+            Arm::candidate(),
+        ]
     }
-    let arms = [Arm {
-        prefix: "perf_baseline",
-        router_bin: None,
-        git: None,
-    }];
-    Ok(run_arms(args, &arms, None)?.remove(0))
 }
 
-/// Runs the reference's router and the working tree's alternately in one session, trial by
-/// trial, so machine drift hits both alike. Returns (reference, candidate) outcomes; both
-/// run files carry `paired`, and samples[i] of one pairs with samples[i] of the other.
-pub fn run_paired(args: &BenchArgs, pairing: &Pairing) -> Result<(BenchOutcome, BenchOutcome)> {
-    let arms = [
-        Arm {
-            prefix: "perf_reference",
-            router_bin: Some(pairing.reference_bin.clone()),
-            git: Some(json!({"commit": pairing.commit, "dirty": false, "ref": pairing.against})),
-        },
-        Arm {
-            prefix: "perf_baseline",
-            router_bin: None,
-            git: None,
-        },
-    ];
-    let mut outcomes = run_arms(args, &arms, Some(pairing))?;
-    let candidate = outcomes.pop().expect("two arms");
-    let reference = outcomes.pop().expect("two arms");
-    Ok((reference, candidate))
+/// The inputs of a run, checked before anything is built or started: a bad workload, a
+/// missing nats-server or a counter the machine lacks is bad input (exit 2).
+pub struct Plan {
+    pub workload: Workload,
+    workload_path: PathBuf,
+    /// Trials of the first round.
+    pub trials: u32,
+    transport: Transport,
+    nats_version: Option<String>,
+    counter: Option<Chosen>,
 }
 
-fn run_arms(
-    args: &BenchArgs,
-    arms: &[Arm],
-    pairing: Option<&Pairing>,
-) -> Result<Vec<BenchOutcome>> {
-    let workload_path =
-        crate::model::paths::resolve_workload(&crate::model::paths::perf_root(), &args.workload);
-    let workload = Workload::load(&workload_path)?;
-    let trials = args.trials.or(workload.trials).unwrap_or(DEFAULT_TRIALS);
-    if trials == 0 {
-        anyhow::bail!("--trials: expected at least 1");
-    }
-    let counters = args.counters.or(workload.counters);
-    let transport = args.transport.unwrap_or(workload.transport);
-    // A missing nats-server is bad input (exit 2, with the install hint), found before
-    // anything is built or started.
-    if workload.failover.is_some() && transport != Transport::Nats {
-        anyhow::bail!(
-            "workload {} is a NATS failover workload; it cannot run with --transport {}",
-            workload.name,
-            transport.as_str()
+impl Plan {
+    pub fn new(args: &BenchArgs) -> Result<Plan> {
+        let workload_path = crate::model::paths::resolve_workload(
+            &crate::model::paths::perf_root(),
+            &args.workload,
         );
+        let workload = Workload::load(&workload_path)?;
+        let trials = args.trials.or(workload.trials).unwrap_or(DEFAULT_TRIALS);
+        if trials == 0 {
+            bail!("--trials: expected at least 1");
+        }
+        let transport = args.transport.unwrap_or(workload.transport);
+        if workload.failover.is_some() && transport != Transport::Nats {
+            bail!(
+                "workload {} is a NATS failover workload; it cannot run with --transport {}",
+                workload.name,
+                transport.as_str()
+            );
+        }
+        let nats_version = match transport {
+            Transport::Nats => Some(crate::bench::nats::version()?),
+            Transport::Http => None,
+        };
+        // `auto` probes the machine here: `perf` without hardware counters, or callgrind
+        // without valgrind, is bad input before anything starts.
+        let counter = args
+            .counters
+            .or(workload.counters)
+            .map(counters::choose)
+            .transpose()?;
+        Ok(Plan {
+            workload,
+            workload_path,
+            trials,
+            transport,
+            nats_version,
+            counter,
+        })
     }
-    let nats_version = match transport {
-        Transport::Nats => Some(crate::bench::nats::version()?),
-        Transport::Http => None,
-    };
-    // Which counter (`auto` probes the machine), decided before anything starts: `perf`
-    // without hardware counters, or callgrind without valgrind, is bad input (exit 2).
-    let counter = counters.map(crate::bench::counters::choose).transpose()?;
-    let crate::bench::trial::Session {
-        sh,
-        started,
-        deadline,
-        stamp,
-        dir,
-        log_path,
-        mut log,
-        progress,
-    } = crate::bench::trial::Session::open(args)?;
-    log.line(&format!(
-        "perf-bench: workload {} ({}), {} trial(s){}",
-        workload.name,
-        workload_path.display(),
-        trials,
-        pairing.map_or(String::new(), |p| format!(
-            ", paired with {} ({})",
-            p.against, p.commit
-        )),
-    ));
 
-    // `--pin` and `--no-pin` override each other; the last one given wins.
-    let want_pin = args.pin || !args.no_pin;
-    let pin = if want_pin {
-        crate::bench::affinity::split()
-    } else {
-        None
-    };
-    if want_pin && pin.is_none() {
-        progress.note(
-            "perf-bench: warning: only one CPU available: the router and the load generator share it",
-        );
+    /// Whether the run counts instructions.
+    pub fn counts(&self) -> bool {
+        self.counter.is_some()
     }
-    let mut runs: Vec<RunState> = arms.iter().map(|_| RunState::default()).collect();
-    let status = match build(&sh, args, &mut log, &progress) {
-        Err(err) => Status::Failed(format!("build failed: {err:#}")),
-        Ok(bins) => 'run: {
-            let tmp = tempfile::tempdir().context("creating a temporary directory")?;
-            let bodies = tmp.path().join("bodies.jsonl");
-            let (body_text, kinds) = workload.generate(|_| true);
-            std::fs::write(&bodies, body_text).context("writing request bodies")?;
-            let body_kinds = tmp.path().join("body_kinds.json");
-            artifacts::write_json(&body_kinds, &kinds)?;
-            // One nats-server for the session, stopped when this scope ends: after the
-            // last trial, and also when a trial fails or the --timeout expires.
-            let nats = match transport {
-                Transport::Http => Ok(None),
-                Transport::Nats => {
-                    log.flush();
-                    NatsServer::start(tmp.path(), &log_path, Duration::from_secs(10)).map(Some)
-                }
-            };
-            let nats = match nats {
-                Ok(nats) => nats,
-                Err(err) => {
-                    break 'run Status::Failed(format!("nats-server did not start: {err:#}"));
-                }
-            };
-            if let Some(nats) = &nats {
-                log.line(&format!("nats-server {} on {}", nats.version, nats.url()));
+}
+
+/// Everything collected for one arm.
+#[derive(Debug, Default)]
+struct ArmRuns {
+    trials: Vec<Trial>,
+    /// `--counters`: one value per counting run (not per trial).
+    instructions_per_req: Vec<f64>,
+}
+
+/// What the trials run with once the binaries are built.
+struct Ready {
+    /// Bodies and the load generator's files; removed when the session ends.
+    tmp: tempfile::TempDir,
+    loadgen: Loadgen,
+    specs: Vec<RouterSpec>,
+    /// Kept until the session ends: dropping it stops the server.
+    _nats: Option<NatsServer>,
+}
+
+/// An open session.
+pub struct Session<'a> {
+    args: &'a BenchArgs,
+    plan: Plan,
+    arms: Vec<Arm>,
+    pairing: Option<Pairing>,
+    sh: Shell,
+    started: Instant,
+    deadline: Instant,
+    stamp: String,
+    dir: PathBuf,
+    log_path: PathBuf,
+    log: Log,
+    progress: Progress,
+    pin: Option<(usize, usize)>,
+    ready: Option<Ready>,
+    runs: Vec<ArmRuns>,
+    status: Status,
+    /// Trials started so far per arm (the next round continues the AB/BA order).
+    done: u32,
+}
+
+impl<'a> Session<'a> {
+    /// Opens a session with `arms` (the candidate alone, or a pairing's two arms): claims the
+    /// artifact names, builds the binaries and starts what the whole session shares. A build
+    /// or start failure is recorded as the run's status, not returned: the run file says why.
+    pub fn open(args: &'a BenchArgs, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
+        let arms = match &pairing {
+            Some(p) => p.arms(),
+            None => vec![Arm::candidate()],
+        };
+        let root = crate::model::paths::root();
+        let sh = Shell::new().context("creating a shell")?;
+        sh.change_dir(&root);
+        let started = Instant::now();
+        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
+        let mut names: Vec<(String, &str)> = vec![("bench_router".into(), "log")];
+        for arm in &arms {
+            names.push((arm.prefix.to_string(), "json"));
+            names.push((arm.summary_prefix(), "md"));
+        }
+        let stamp = artifacts::claim(&dir, &names)?;
+        let log_path = dir.join(format!("bench_router_{stamp}.log"));
+        let mut log = Log::create(&log_path)?;
+        let progress = Progress::new();
+        log.line(&format!(
+            "perf-bench: workload {} ({}), {} trial(s){}",
+            plan.workload.name,
+            plan.workload_path.display(),
+            plan.trials,
+            pairing.as_ref().map_or(String::new(), |p| format!(
+                ", paired with {} ({})",
+                p.against, p.commit
+            )),
+        ));
+        // `--pin` and `--no-pin` override each other; the last one given wins.
+        let want_pin = args.pin || !args.no_pin;
+        let pin = want_pin.then(crate::bench::affinity::split).flatten();
+        if want_pin && pin.is_none() {
+            progress.note(
+                "perf-bench: warning: only one CPU available: the router and the load generator share it",
+            );
+        }
+        let runs = arms.iter().map(|_| ArmRuns::default()).collect();
+        let mut session = Session {
+            args,
+            plan,
+            arms,
+            pairing,
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            stamp,
+            dir,
+            log_path,
+            log,
+            progress,
+            pin,
+            ready: None,
+            runs,
+            status: Status::Ok,
+            done: 0,
+        };
+        match session.prepare() {
+            Ok(ready) => session.ready = Some(ready),
+            Err(status) => session.fail(status),
+        }
+        Ok(session)
+    }
+
+    /// Builds the binaries, writes the bodies, starts nats-server when the transport needs it.
+    fn prepare(&mut self) -> Result<Ready, Status> {
+        let bins = build(&self.sh, self.args, &mut self.log, &self.progress)
+            .map_err(|e| Status::Failed(format!("build failed: {e:#}")))?;
+        let setup = |e: anyhow::Error| Status::Failed(format!("setting up the run: {e:#}"));
+        let tmp = tempfile::tempdir()
+            .context("creating a temporary directory")
+            .map_err(setup)?;
+        let bodies = tmp.path().join("bodies.jsonl");
+        let (body_text, kinds) = self.plan.workload.generate(|_| true);
+        std::fs::write(&bodies, body_text)
+            .context("writing request bodies")
+            .map_err(setup)?;
+        let body_kinds = tmp.path().join("body_kinds.json");
+        artifacts::write_json(&body_kinds, &kinds).map_err(setup)?;
+        let nats = match self.plan.transport {
+            Transport::Http => None,
+            Transport::Nats => {
+                self.log.flush();
+                let nats =
+                    NatsServer::start(tmp.path(), &self.log_path, Duration::from_secs(10))
+                        .map_err(|e| Status::Failed(format!("nats-server did not start: {e:#}")))?;
+                self.log
+                    .line(&format!("nats-server {} on {}", nats.version, nats.url()));
+                Some(nats)
             }
-            let nats_url = nats.as_ref().map(NatsServer::url);
-            let loadgen = Loadgen {
-                nats_url: nats_url.clone(),
-                bin: bins.loadgen.clone(),
-                bodies,
-                body_kinds: Some(body_kinds),
-                cpu: pin.map(|p| p.1),
-                // The failover phase needs requests to the killed router to fail fast.
-                timeout_ms: if workload.failover.is_some() {
-                    crate::bench::failover::REQUEST_TIMEOUT_MS
+        };
+        let nats_url = nats.as_ref().map(NatsServer::url);
+        let workload = &self.plan.workload;
+        let loadgen = Loadgen {
+            nats_url: nats_url.clone(),
+            bin: bins.loadgen,
+            bodies,
+            body_kinds: Some(body_kinds),
+            cpu: self.pin.map(|p| p.1),
+            // The failover phase needs requests to the killed router to fail fast.
+            timeout_ms: if workload.failover.is_some() {
+                crate::bench::failover::REQUEST_TIMEOUT_MS
+            } else {
+                2000
+            },
+            progress_file: self
+                .progress
+                .is_live()
+                .then(|| tmp.path().join("loadgen.progress")),
+        };
+        let specs = self
+            .arms
+            .iter()
+            .map(|arm| RouterSpec {
+                prefix_args: Vec::new(),
+                bin: arm
+                    .router_bin
+                    .clone()
+                    .unwrap_or_else(|| bins.router.clone()),
+                args: nats_url
+                    .iter()
+                    .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                    .chain(workload.router_args.iter().cloned())
+                    .chain(self.args.router_args.iter().cloned())
+                    .collect(),
+                env: Vec::new(),
+                // A reference measured with a test knob would cancel the knob out.
+                env_remove: if arm.is_reference() {
+                    TEST_KNOBS.iter().map(|k| k.to_string()).collect()
                 } else {
-                    2000
+                    Vec::new()
                 },
-                progress_file: progress
-                    .is_live()
-                    .then(|| tmp.path().join("loadgen.progress")),
-            };
-            let specs: Vec<RouterSpec> = arms
-                .iter()
-                .map(|arm| RouterSpec {
-                    prefix_args: Vec::new(),
-                    bin: arm
-                        .router_bin
-                        .clone()
-                        .unwrap_or_else(|| bins.router.clone()),
-                    args: nats_url
-                        .iter()
-                        .flat_map(|url| ["--nats-url".to_string(), url.clone()])
-                        .chain(workload.router_args.iter().cloned())
-                        .chain(args.router_args.iter().cloned())
-                        .collect(),
-                    env: Vec::new(),
-                    // The test slowdown knob is for the router under test; a reference
-                    // build measured with it would cancel it out.
-                    env_remove: if arm.git.is_some() {
-                        vec![SLOWDOWN_ENV.to_string()]
-                    } else {
-                        Vec::new()
-                    },
-                    cpus: pin.map(|p| vec![p.0]),
-                })
-                .collect();
-            for (run, spec) in runs.iter_mut().zip(&specs) {
-                run.router_bin = Some(spec.bin.clone());
+                cpus: self.pin.map(|p| vec![p.0]),
+            })
+            .collect();
+        Ok(Ready {
+            tmp,
+            loadgen,
+            specs,
+            _nats: nats,
+        })
+    }
+
+    fn fail(&mut self, status: Status) {
+        let status = interrupt::explain(status);
+        if let Some(m) = status.message() {
+            self.log
+                .line(&format!("perf-bench: run {}: {m}", status.name()));
+        }
+        self.status = status;
+    }
+
+    /// True while nothing has failed.
+    pub fn ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    /// The plan the session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// When the session must end (`--timeout`).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Shown to the person running the bench.
+    pub fn say(&self, line: &str) {
+        self.progress.note(line);
+    }
+
+    /// A line in the bench log.
+    pub fn note(&mut self, line: &str) {
+        self.log.line(line);
+    }
+
+    /// Trials done per arm.
+    pub fn trials_done(&self) -> u32 {
+        self.done
+    }
+
+    /// Runs `n` more trials per arm, alternating the arms' order (AB, BA, AB, ...) so that a
+    /// drift during the session favours neither side. Stops at the first failure.
+    pub fn trials(&mut self, n: u32) {
+        let Some(ready) = &self.ready else { return };
+        let planned = self.done + n;
+        for _ in 0..n {
+            if self.status != Status::Ok {
+                return;
             }
-            let mut status = Status::Ok;
-            'trials: for trial in 1..=trials {
-                // AB, BA, AB, ...: a drift during the session favours neither side.
-                let mut order: Vec<usize> = (0..arms.len()).collect();
-                if trial % 2 == 0 {
-                    order.reverse();
+            self.done += 1;
+            let trial = self.done;
+            let mut order: Vec<usize> = (0..self.arms.len()).collect();
+            if trial.is_multiple_of(2) {
+                order.reverse();
+            }
+            for i in order {
+                let ctx = TrialCtx {
+                    workload: &self.plan.workload,
+                    spec: &ready.specs[i],
+                    loadgen: &ready.loadgen,
+                    workdir: ready.tmp.path(),
+                    log_path: &self.log_path,
+                    deadline: self.deadline,
+                    warmup: !self.args.no_warmup,
+                };
+                let label = if self.arms.len() > 1 {
+                    format!(" ({})", self.arms[i].prefix)
+                } else {
+                    String::new()
+                };
+                self.progress
+                    .note(&format!("trial {trial}/{planned}{label}"));
+                match run_trial(&ctx, &self.progress, &mut self.log) {
+                    Ok(t) => self.runs[i].trials.push(t),
+                    Err(s) => {
+                        self.fail(s);
+                        return;
+                    }
                 }
-                for i in order {
-                    let ctx = TrialCtx {
-                        workload: &workload,
-                        spec: &specs[i],
-                        loadgen: &loadgen,
-                        workdir: tmp.path(),
-                        log_path: &log_path,
-                        deadline,
-                        warmup: !args.no_warmup,
-                    };
-                    let label = if arms.len() > 1 {
-                        format!(" ({})", arms[i].prefix)
+                if let Some(signal) = interrupt::received() {
+                    self.fail(Status::Interrupted(format!("received {signal}")));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Counts instructions per request with the plan's counter, `runs` counting runs per
+    /// arm. Counting is deterministic: one run per arm already gives the number (the spread
+    /// over runs is in xtask/BENCHMARKS.md), more only confirm it.
+    pub fn count(&mut self, runs: u32) {
+        let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
+            return;
+        };
+        if self.status != Status::Ok {
+            return;
+        }
+        self.log.line(&counter.describe());
+        // Over HTTP, whatever the transport: the count is of the router's own work.
+        let counting_loadgen = Loadgen {
+            nats_url: None,
+            progress_file: None,
+            timeout_ms: 60_000,
+            ..ready.loadgen.clone()
+        };
+        let router_args: Vec<String> = self
+            .plan
+            .workload
+            .router_args
+            .iter()
+            .chain(&self.args.router_args)
+            .cloned()
+            .collect();
+        let mut slowest = Duration::ZERO;
+        for n in 1..=runs {
+            // Bounded in time: a run that would not fit before the --timeout is not started;
+            // the runs done so far still make the metric.
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if n > 1 && left < slowest * 2 {
+                self.progress.note(&format!(
+                    "perf-bench: warning: {} of {runs} counting runs: the --timeout leaves \
+                     {:.0} s, a counting run took up to {:.0} s; a longer --timeout would allow \
+                     all of them",
+                    n - 1,
+                    left.as_secs_f64(),
+                    slowest.as_secs_f64()
+                ));
+                return;
+            }
+            for (i, spec) in ready.specs.iter().enumerate() {
+                self.progress.note(&format!(
+                    "counting run {n}/{runs}{}: {}, {} requests",
+                    if self.arms.len() > 1 {
+                        format!(" ({})", self.arms[i].prefix)
                     } else {
                         String::new()
-                    };
-                    progress.note(&format!("trial {trial}/{trials}{label}"));
-                    match run_trial(&ctx, &progress, &mut log) {
-                        Ok(t) => runs[i].trials.push(t),
-                        Err(s) => {
-                            status = s;
-                            break 'trials;
-                        }
-                    }
-                }
-            }
-            if let (Status::Ok, Some(counter)) = (&status, &counter) {
-                log.line(&counter.describe());
-                // Over HTTP, whatever the transport: the count is of the router's own work.
-                let counting_loadgen = Loadgen {
-                    nats_url: None,
-                    progress_file: None,
-                    timeout_ms: 60_000,
-                    ..loadgen.clone()
+                    },
+                    counter.name(),
+                    self.args.counter_requests
+                ));
+                self.log.flush();
+                let ctx = CountCtx {
+                    router_bin: &spec.bin,
+                    router_args: &router_args,
+                    router_env_remove: &spec.env_remove,
+                    cpus: spec.cpus.clone(),
+                    loadgen: &counting_loadgen,
+                    workdir: ready.tmp.path(),
+                    log: &self.log_path,
+                    deadline: self.deadline,
                 };
-                let router_args: Vec<String> = workload
-                    .router_args
-                    .iter()
-                    .chain(&args.router_args)
-                    .cloned()
-                    .collect();
-                let runs_wanted = trials.min(crate::bench::counters::MAX_RUNS);
-                let mut slowest = Duration::ZERO;
-                'counting: for n in 1..=runs_wanted {
-                    // Bounded in time: a run that would not fit before the --timeout is not
-                    // started; the runs done so far still make the metric.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if n > 1 && left < slowest * 2 {
-                        progress.note(&format!(
-                            "perf-bench: warning: {} of {runs_wanted} counting runs: the \
-                             --timeout leaves {:.0} s, a counting run took up to {:.0} s; a \
-                             longer --timeout would allow all of them",
-                            n - 1,
-                            left.as_secs_f64(),
-                            slowest.as_secs_f64()
+                let run_started = Instant::now();
+                match counters::instructions_per_req(
+                    &ctx,
+                    counter.method,
+                    self.args.counter_requests,
+                ) {
+                    Ok(ipr) => {
+                        self.log.line(&format!(
+                            "counting run {n} ({}): {ipr:.1} instructions/request",
+                            counter.name()
                         ));
-                        break 'counting;
+                        self.runs[i].instructions_per_req.push(round3(ipr));
                     }
-                    for (run, spec) in runs.iter_mut().zip(&specs) {
-                        progress.note(&format!(
-                            "counting run {n}/{runs_wanted}: {}, {} requests",
-                            counter.name(),
-                            args.counter_requests
-                        ));
-                        log.flush();
-                        let ctx = crate::bench::counters::CountCtx {
-                            router_bin: &spec.bin,
-                            router_args: &router_args,
-                            router_env_remove: &spec.env_remove,
-                            cpus: spec.cpus.clone(),
-                            loadgen: &counting_loadgen,
-                            workdir: tmp.path(),
-                            log: &log_path,
-                            deadline,
-                        };
-                        let run_started = Instant::now();
-                        match crate::bench::counters::instructions_per_req(
-                            &ctx,
-                            counter.method,
-                            args.counter_requests,
-                        ) {
-                            Ok(ipr) => {
-                                log.line(&format!(
-                                    "counting run {n} ({}): {ipr:.1} instructions/request",
-                                    counter.name()
-                                ));
-                                run.instructions_per_req.push(round3(ipr));
-                            }
-                            Err(e) => {
-                                status = Status::Failed(format!("counting run {n}: {e:#}"));
-                                break 'counting;
-                            }
-                        }
-                        slowest = slowest.max(run_started.elapsed());
+                    Err(e) => {
+                        self.fail(Status::Failed(format!("counting run {n}: {e:#}")));
+                        return;
                     }
                 }
+                slowest = slowest.max(run_started.elapsed());
             }
-            status
         }
-    };
-    if let Some(m) = status.message() {
-        log.line(&format!("perf-bench: run {}: {m}", status.name()));
     }
-    let mut outcomes = Vec::with_capacity(arms.len());
-    for (arm, run) in arms.iter().zip(&runs) {
-        let json_path = artifacts::artifact_path(&dir, arm.prefix, &stamp, "json")?;
-        let md_name = if arm.prefix == "perf_baseline" {
-            "perf_summary".to_string()
-        } else {
-            format!("{}_summary", arm.prefix)
-        };
-        let md_path = artifacts::artifact_path(&dir, &md_name, &stamp, "md")?;
-        let mut env = environment(&sh, args, &workload, run, pin);
-        env["transport"] = json!(transport.as_str());
-        if let Some(counter) = &counter {
-            // The counter used, `auto` resolved; what was asked for when it differs.
-            env["counters"] = json!(counter.name());
-            if counter.requested.as_str() != counter.name() {
-                env["counters_requested"] = json!(counter.requested.as_str());
+
+    /// The run files as they stand: one per arm, in the arms' order (reference first).
+    pub fn run_files(&self) -> Vec<RunFile> {
+        let mut out: Vec<RunFile> = self
+            .arms
+            .iter()
+            .zip(&self.runs)
+            .map(|(arm, runs)| self.run_file(arm, runs))
+            .collect();
+        if let Some(p) = &self.pairing {
+            let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.stamp);
+            for run in &mut out {
+                run.paired = Some(Paired {
+                    against: p.against.clone(),
+                    reference_commit: Some(p.commit.clone()),
+                    order: Some("alternating per trial: AB, BA, AB, ...".into()),
+                    reference_file: Some(reference_file.clone()),
+                });
             }
-            if let Some(version) = &counter.valgrind_version {
-                env["valgrind_version"] = json!(version);
-            }
-            env["counter_requests"] = json!(args.counter_requests);
         }
-        if let Some(version) = &nats_version {
-            // A real nats-server on loopback, not an in-process stand-in.
-            env["nats_mode"] = json!("real");
-            env["nats_server_version"] = json!(version);
+        out
+    }
+
+    /// Writes the run files and returns them with their paths, in the arms' order. Artifacts
+    /// are written whatever the status; the status is in each file's `run`.
+    pub fn finish(mut self) -> Result<Vec<BenchOutcome>> {
+        if self.status == Status::Ok
+            && let Some(signal) = interrupt::received()
+        {
+            self.fail(Status::Interrupted(format!("received {signal}")));
         }
-        let mut doc = run.to_json(
-            &workload,
-            args,
-            trials,
-            &status,
-            env,
-            &sh,
-            started.elapsed(),
-        );
-        if let Some(git) = &arm.git {
-            doc["git"] = git.clone();
-        }
-        if let Some(p) = pairing {
-            doc["paired"] = json!({
-                "against": p.against,
-                "reference_commit": p.commit,
-                "order": "alternating per trial: AB, BA, AB, ...",
+        let runs = self.run_files();
+        // Stop nats-server and remove the bodies before writing: nothing runs after this.
+        drop(self.ready.take());
+        let mut out = Vec::with_capacity(runs.len());
+        for (arm, run) in self.arms.iter().zip(runs) {
+            let path = self.dir.join(format!("{}_{}.json", arm.prefix, self.stamp));
+            run.write(&path)?;
+            out.push(BenchOutcome {
+                artifact: path,
+                summary: self
+                    .dir
+                    .join(format!("{}_{}.md", arm.summary_prefix(), self.stamp)),
+                failed: self.status != Status::Ok,
+                run,
             });
         }
-        artifacts::write_json(&json_path, &doc)?;
-        std::fs::write(&md_path, summary_markdown(&doc))
-            .with_context(|| format!("writing {}", md_path.display()))?;
-        for warning in noise_warnings(&doc) {
-            progress.note(&format!("perf-bench: warning: {}: {warning}", arm.prefix));
-        }
-        if arms.len() > 1 {
-            println!("{}:", arm.prefix);
-        }
-        println!("{}", metrics_table(&doc));
-        progress.note(&format!(
-            "perf-bench: {} — artifacts: {}, {}, {}",
-            status.name(),
-            json_path.display(),
-            md_path.display(),
-            log_path.display()
+        self.progress.note(&format!(
+            "perf-bench: {} — artifacts: {}, {}",
+            self.status.name(),
+            out.iter()
+                .map(|o| o.artifact.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.log_path.display()
         ));
-        outcomes.push(BenchOutcome {
-            artifact: json_path,
-            failed: status != Status::Ok,
-        });
+        Ok(out)
     }
-    Ok(outcomes)
+
+    fn run_file(&self, arm: &Arm, runs: &ArmRuns) -> RunFile {
+        let w = &self.plan.workload;
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for t in &runs.trials {
+            for (name, v) in &t.metrics {
+                values.entry(name.clone()).or_default().push(*v);
+            }
+        }
+        let mut summary = summarize(&values, runs.trials.len());
+        if !runs.instructions_per_req.is_empty() {
+            // One value per counting run, not per trial: complete when every run counted.
+            let vals = &runs.instructions_per_req;
+            let counted = BTreeMap::from([("instructions_per_req".to_string(), vals.clone())]);
+            summary.extend(summarize(&counted, vals.len()));
+        }
+        let exit_code = if self.status == Status::Ok {
+            0
+        } else {
+            crate::exit::BENCH_FAILED
+        };
+        RunFile {
+            source: String::new(),
+            schema_version: Some(run_file::SCHEMA_VERSION),
+            kind: Some(run_file::KIND.into()),
+            timestamp: Some(artifacts::now_rfc3339()),
+            git: arm
+                .git
+                .clone()
+                .unwrap_or_else(|| crate::bench::env_info::git(&self.sh)),
+            env: self.environment(runs),
+            workload: Some(w.name.clone()),
+            workload_description: Some(w.description.clone()),
+            trials: Some(self.done.max(self.plan.trials)),
+            trials_completed: Some(runs.trials.len() as u32),
+            metrics: summary.metrics,
+            samples: summary.samples,
+            spread: summary.spread,
+            run: RunStatus {
+                status: Some(self.status.name().into()),
+                exit_code: Some(exit_code.into()),
+                message: self.status.message().map(str::to_string),
+                elapsed_s: Some(round3(self.started.elapsed().as_secs_f64())),
+                warmup: Some(!self.args.no_warmup),
+            },
+            phases: runs.trials.iter().map(|t| t.phases.clone()).collect(),
+            router_stop: runs.trials.iter().map(|t| t.stop).collect(),
+            histograms: Histograms {
+                latency: runs.trials.iter().map(|t| t.histogram.clone()).collect(),
+            },
+            paired: None,
+            failover: w.failover.map(|f| Failover {
+                kill_after_ms: Some(f.kill_after_ms),
+                router_killed: runs.trials.iter().map(|t| t.killed).collect(),
+            }),
+            components: None,
+            bump: None,
+            other: BTreeMap::new(),
+        }
+    }
+
+    fn environment(&self, runs: &ArmRuns) -> run_file::Env {
+        let w = &self.plan.workload;
+        let mut extra = serde_json::Map::new();
+        let knob = |f: fn(&Trial) -> f64| runs.trials.iter().map(f).fold(0.0, f64::max);
+        let slowdown = knob(|t| t.knobs.slowdown_iterations);
+        let delay_us = knob(|t| t.knobs.delay_us);
+        let delay_every = knob(|t| t.knobs.delay_every);
+        extra.insert(
+            "slowdown_knob".into(),
+            json!(slowdown > 0.0 || delay_us > 0.0),
+        );
+        extra.insert("slowdown_iterations".into(), json!(slowdown));
+        if delay_us > 0.0 {
+            extra.insert("delay_us".into(), json!(delay_us));
+            extra.insert("delay_every".into(), json!(delay_every));
+        }
+        extra.insert(
+            "affinity".into(),
+            self.pin
+                .map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
+        );
+        extra.insert(
+            "router_flags".into(),
+            json!(
+                w.router_args
+                    .iter()
+                    .chain(&self.args.router_args)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        let router_bin = self.ready.as_ref().and_then(|r| {
+            let i = self.runs.iter().position(|x| std::ptr::eq(x, runs))?;
+            Some(r.specs[i].bin.display().to_string())
+        });
+        extra.insert("router_bin".into(), json!(router_bin));
+        extra.insert(
+            "load".into(),
+            json!({
+                "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
+                "warmup": w.warmup,
+                "phases": w.phases,
+                "scenario": w.scenario,
+                "distinct_bodies": w.mix.distinct_bodies,
+                "seed": w.mix.seed,
+            }),
+        );
+        extra.insert("transport".into(), json!(self.plan.transport.as_str()));
+        if let Some(counter) = &self.plan.counter {
+            // The counter used, `auto` resolved; what was asked for when it differs.
+            extra.insert("counters".into(), json!(counter.name()));
+            if counter.requested.as_str() != counter.name() {
+                extra.insert(
+                    "counters_requested".into(),
+                    json!(counter.requested.as_str()),
+                );
+            }
+            if let Some(version) = &counter.valgrind_version {
+                extra.insert("valgrind_version".into(), json!(version));
+            }
+            extra.insert("counter_requests".into(), json!(self.args.counter_requests));
+        }
+        if let Some(version) = &self.plan.nats_version {
+            // A real nats-server on loopback, not an in-process stand-in.
+            extra.insert("nats_mode".into(), json!("real"));
+            extra.insert("nats_server_version".into(), json!(version));
+        }
+        crate::bench::env_info::machine(&self.sh, extra)
+    }
+}
+
+/// Runs a whole bench with the plan's trials and counting, and writes it: what `perf-bench`
+/// does, and what `perf-gate` does when it has no reason to add trials.
+pub fn run(args: &BenchArgs, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
+    let plan = Plan::new(args)?;
+    let trials = plan.trials;
+    let mut session = Session::open(args, plan, pairing)?;
+    session.trials(trials);
+    session.count(counters::runs_for(trials));
+    session.finish()
+}
+
+/// The binaries a run uses.
+struct Binaries {
+    router: PathBuf,
+    loadgen: PathBuf,
 }
 
 fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Result<Binaries> {
@@ -448,259 +765,11 @@ fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Re
     }
     for (what, path) in [("router", &router), ("load generator", &loadgen)] {
         if !path.is_file() {
-            anyhow::bail!(
+            bail!(
                 "{what} binary {} does not exist (build it, or drop --no-build)",
                 path.display()
             );
         }
     }
     Ok(Binaries { router, loadgen })
-}
-
-/// Everything collected over the trials.
-#[derive(Debug, Default)]
-struct RunState {
-    trials: Vec<Trial>,
-    /// `--counters`: one value per counting run (not per trial).
-    instructions_per_req: Vec<f64>,
-    router_bin: Option<PathBuf>,
-}
-
-impl RunState {
-    // Everything the run file records comes from the caller; a struct for it would only
-    // restate these parameters.
-    #[allow(clippy::too_many_arguments)]
-    fn to_json(
-        &self,
-        w: &Workload,
-        args: &BenchArgs,
-        trials: u32,
-        status: &Status,
-        env: Value,
-        sh: &Shell,
-        elapsed: Duration,
-    ) -> Value {
-        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for t in &self.trials {
-            for (name, v) in &t.metrics {
-                values.entry(name.clone()).or_default().push(*v);
-            }
-        }
-        let Summary {
-            mut metrics,
-            mut samples,
-            mut spread,
-        } = summarize(&values, self.trials.len());
-        if !self.instructions_per_req.is_empty() {
-            // One value per counting run, not per trial: complete when every run counted.
-            let vals = &self.instructions_per_req;
-            let counted = BTreeMap::from([("instructions_per_req".to_string(), vals.clone())]);
-            let s = summarize(&counted, vals.len());
-            metrics.extend(s.metrics);
-            samples.extend(s.samples);
-            spread.extend(s.spread);
-        }
-        let exit_code = if *status == Status::Ok {
-            0
-        } else {
-            crate::exit::BENCH_FAILED
-        };
-        let mut doc = json!({
-            "schema_version": SCHEMA_VERSION,
-            "kind": "perf_run",
-            "timestamp": artifacts::now_rfc3339(),
-            "git": crate::bench::env_info::git(sh),
-            "env": env,
-            "workload": w.name,
-            "workload_description": w.description,
-            "trials": trials,
-            "trials_completed": self.trials.len(),
-            "metrics": metrics,
-            "samples": samples,
-            "spread": spread,
-            "run": {
-                "status": status.name(),
-                "exit_code": exit_code,
-                "message": status.message(),
-                "elapsed_s": round3(elapsed.as_secs_f64()),
-                "warmup": !args.no_warmup,
-            },
-            "phases": self.trials.iter().map(|t| json!(t.phases)).collect::<Vec<_>>(),
-            "router_stop": self.trials.iter().map(|t| json!(t.stop)).collect::<Vec<_>>(),
-                        "histograms": { "latency": self.trials.iter().map(|t| t.histogram.clone().unwrap_or(Value::Null)).collect::<Vec<_>>() },
-        });
-        if w.failover.is_some() {
-            // How each trial's second router ended: killed with SIGKILL, as planned.
-            doc["failover"] = json!({
-                "kill_after_ms": w.failover.map(|f| f.kill_after_ms),
-                "router_killed": self.trials.iter().map(|t| json!(t.killed)).collect::<Vec<_>>(),
-            });
-        }
-        doc
-    }
-}
-
-fn environment(
-    sh: &Shell,
-    args: &BenchArgs,
-    w: &Workload,
-    run: &RunState,
-    pin: Option<(usize, usize)>,
-) -> Value {
-    let mut extra = serde_json::Map::new();
-    let slowdown = run
-        .trials
-        .iter()
-        .map(|t| t.slowdown_iterations)
-        .fold(0.0, f64::max);
-    extra.insert("slowdown_knob".into(), json!(slowdown > 0.0));
-    extra.insert("slowdown_iterations".into(), json!(slowdown));
-    extra.insert(
-        "affinity".into(),
-        pin.map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
-    );
-    extra.insert(
-        "router_flags".into(),
-        json!(
-            w.router_args
-                .iter()
-                .chain(&args.router_args)
-                .collect::<Vec<_>>()
-        ),
-    );
-    extra.insert(
-        "router_bin".into(),
-        json!(run.router_bin.as_ref().map(|p| p.display().to_string())),
-    );
-    extra.insert(
-        "load".into(),
-        json!({
-            "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
-            "warmup": w.warmup,
-            "phases": w.phases,
-            "scenario": w.scenario,
-            "distinct_bodies": w.mix.distinct_bodies,
-            "seed": w.mix.seed,
-        }),
-    );
-    crate::bench::env_info::machine(sh, extra)
-}
-
-/// Spread warnings in the style of hyperfine: say what is noisy and what would help.
-fn noise_warnings(doc: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(spread) = doc["spread"].as_object() else {
-        return out;
-    };
-    for name in [
-        "rps",
-        "sequential_rps",
-        "latency_p99_ms",
-        "cpu_ms_per_1k_req",
-    ] {
-        if let Some(p) = spread.get(name).and_then(|s| s["spread_pct"].as_f64())
-            && p > 10.0
-        {
-            out.push(format!(
-                "{name} varies by {p:.0}% across trials; close other programs or raise --trials"
-            ));
-        }
-    }
-    out
-}
-
-pub(crate) fn metrics_table(doc: &Value) -> String {
-    let mut out = format!(
-        "{:<28} {:>14} {:>14} {:>14} {:>8}\n",
-        "metric", "median", "min", "max", "spread"
-    );
-    if let Some(metrics) = doc["metrics"].as_object() {
-        for (name, v) in metrics {
-            let s = &doc["spread"][name];
-            out.push_str(&format!(
-                "{:<28} {:>14} {:>14} {:>14} {:>7}%\n",
-                name,
-                fmt_num(v),
-                fmt_num(&s["min"]),
-                fmt_num(&s["max"]),
-                s["spread_pct"]
-                    .as_f64()
-                    .map_or("-".into(), |p| format!("{p:.1}"))
-            ));
-        }
-    }
-    out.pop();
-    out
-}
-
-fn fmt_num(v: &Value) -> String {
-    v.as_f64().map_or_else(
-        || "-".to_string(),
-        |x| {
-            if x.abs() >= 100.0 {
-                format!("{x:.1}")
-            } else {
-                format!("{x:.4}")
-            }
-        },
-    )
-}
-
-pub(crate) fn summary_markdown(doc: &Value) -> String {
-    let mut md = String::new();
-    md.push_str(&format!(
-        "# perf-bench: workload `{}`\n\n",
-        doc["workload"].as_str().unwrap_or("?")
-    ));
-    md.push_str(&format!(
-        "- status: **{}** (exit code {}){}\n",
-        doc["run"]["status"].as_str().unwrap_or("?"),
-        doc["run"]["exit_code"],
-        doc["run"]["message"]
-            .as_str()
-            .map(|m| format!(" — {m}"))
-            .unwrap_or_default()
-    ));
-    md.push_str(&format!(
-        "- trials: {} of {} completed, {} s\n- commit: `{}`{}\n- machine: {} ({} CPUs), {}\n- slowdown knob: {}\n\n",
-        doc["trials_completed"],
-        doc["trials"],
-        doc["run"]["elapsed_s"],
-        doc["git"]["commit"].as_str().unwrap_or("unknown"),
-        if doc["git"]["dirty"] == true { " (dirty)" } else { "" },
-        doc["env"]["cpu_model"].as_str().unwrap_or("?"),
-        doc["env"]["cpu_count"],
-        doc["env"]["kernel"].as_str().unwrap_or("?"),
-        if doc["env"]["slowdown_knob"] == true { "**ON — not a normal run**" } else { "off" },
-    ));
-    md.push_str(
-        "| metric | median | min | max | spread | per trial |\n|---|---:|---:|---:|---:|---|\n",
-    );
-    if let Some(metrics) = doc["metrics"].as_object() {
-        for (name, v) in metrics {
-            let s = &doc["spread"][name];
-            let per: Vec<String> = doc["samples"][name]
-                .as_array()
-                .map(|a| a.iter().map(fmt_num).collect())
-                .unwrap_or_default();
-            md.push_str(&format!(
-                "| `{name}` | {} | {} | {} | {} | {} |\n",
-                fmt_num(v),
-                fmt_num(&s["min"]),
-                fmt_num(&s["max"]),
-                s["spread_pct"]
-                    .as_f64()
-                    .map_or("-".into(), |p| format!("{p:.1}%")),
-                per.join(", ")
-            ));
-        }
-    }
-    let warnings = noise_warnings(doc);
-    if !warnings.is_empty() {
-        md.push_str("\n**Warnings**\n\n");
-        for w in warnings {
-            md.push_str(&format!("- {w}\n"));
-        }
-    }
-    md
 }

@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 
 use crate::bench::loadgen::{LoadError, LoadSpec, Loadgen, phase_budget};
 use crate::bench::progress::Progress;
-use crate::bench::router::{RouterProcess, RouterSpec, StopReport, counter_sum};
+use crate::bench::router::{RouterProcess, RouterSpec, counter_sum};
 use crate::model::artifacts;
+use crate::model::histogram::Encoded;
+use crate::model::run_file::StopReport;
 use crate::model::workload::{Phase, Role, Workload};
 
 /// How a run ended.
@@ -20,6 +22,8 @@ pub enum Status {
     Ok,
     Failed(String),
     Timeout(String),
+    /// SIGINT or SIGTERM stopped the run.
+    Interrupted(String),
 }
 
 impl Status {
@@ -28,12 +32,13 @@ impl Status {
             Status::Ok => "ok",
             Status::Failed(_) => "failed",
             Status::Timeout(_) => "timeout",
+            Status::Interrupted(_) => "interrupted",
         }
     }
     pub fn message(&self) -> Option<&str> {
         match self {
             Status::Ok => None,
-            Status::Failed(m) | Status::Timeout(m) => Some(m),
+            Status::Failed(m) | Status::Timeout(m) | Status::Interrupted(m) => Some(m),
         }
     }
 }
@@ -53,11 +58,21 @@ pub struct TrialCtx<'a> {
 pub struct Trial {
     pub metrics: BTreeMap<String, f64>,
     pub phases: BTreeMap<String, Value>,
-    pub histogram: Option<Value>,
+    /// The latency phase's histogram.
+    pub histogram: Option<Encoded>,
     pub stop: Option<StopReport>,
     /// Failover workload: how the SIGKILLed second router ended.
     pub killed: Option<StopReport>,
+    /// The router's test knobs as its /metrics showed them (0: off).
+    pub knobs: Knobs,
+}
+
+/// The test knobs a router ran with, read from its own gauges.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Knobs {
     pub slowdown_iterations: f64,
+    pub delay_us: f64,
+    pub delay_every: f64,
 }
 
 pub fn run_trial(
@@ -195,7 +210,11 @@ fn measure(
             round3((after.cpu_ms - before.cpu_ms) * 1000.0 / responses),
         );
     }
-    trial.slowdown_iterations = gauge(&after_text, "router_test_slowdown_iterations");
+    trial.knobs = Knobs {
+        slowdown_iterations: gauge(&after_text, "router_test_slowdown_iterations"),
+        delay_us: gauge(&after_text, "router_test_delay_us"),
+        delay_every: gauge(&after_text, "router_test_delay_every"),
+    };
     Ok(trial)
 }
 
@@ -249,7 +268,7 @@ impl Runner<'_, '_> {
             .map(|k| num(result, &["errors", k]))
             .sum::<f64>();
         if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
-            self.trial.histogram = Some(h);
+            self.trial.histogram = serde_json::from_value(h).ok();
         }
         self.log.line(&format!("phase {name}: {}", compact(result)));
         self.trial.phases.insert(name.to_string(), result.clone());
@@ -489,46 +508,6 @@ fn compact(v: &Value) -> String {
         .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
         .collect();
     Value::Object(small).to_string()
-}
-
-/// What every bench run opens before anything starts: a shell at the workspace root, the
-/// clock and the `--timeout` deadline, the artifact directory and stamp, the bench log and
-/// the progress display.
-pub struct Session {
-    pub sh: xshell::Shell,
-    pub started: Instant,
-    pub deadline: Instant,
-    pub stamp: String,
-    pub dir: std::path::PathBuf,
-    pub log_path: std::path::PathBuf,
-    pub log: Log,
-    pub progress: Progress,
-}
-
-impl Session {
-    pub fn open(args: &crate::flags::BenchArgs) -> Result<Session> {
-        let root = crate::model::paths::root();
-        let sh = xshell::Shell::new().context("creating a shell")?;
-        sh.change_dir(&root);
-        let started = Instant::now();
-        let stamp = artifacts::file_stamp();
-        let dir = if args.artifacts_dir.is_absolute() {
-            args.artifacts_dir.clone()
-        } else {
-            root.join(&args.artifacts_dir)
-        };
-        let log_path = artifacts::artifact_path(&dir, "bench_router", &stamp, "log")?;
-        Ok(Session {
-            sh,
-            started,
-            deadline: started + Duration::from_secs(args.timeout),
-            stamp,
-            dir,
-            log: Log::create(&log_path)?,
-            log_path,
-            progress: Progress::new(),
-        })
-    }
 }
 
 /// The harness's own log lines, written to the router log file between router output.

@@ -8,19 +8,19 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
-use serde_json::{Value, json};
+use serde_json::Value;
 use xshell::{Shell, cmd};
 
-use crate::bench::session;
 use crate::exit;
 use crate::flags::BumpArgs;
 use crate::gate::evaluate::{self, Outcome, Row, Status, Verdict};
 use crate::model::artifacts;
+use crate::model::json;
 use crate::model::paths;
 use crate::model::policy;
 use crate::model::policy::{Check, Direction, Policy};
 use crate::model::run_file;
-use crate::model::run_file::RunFile;
+use crate::model::run_file::{Bump, BumpPrevious, RunFile};
 use crate::report::verdict;
 
 /// The reasons a baseline may change, as `--reason` takes them.
@@ -70,8 +70,9 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         Some(path) => path.clone(),
         None => bench(args)?,
     };
-    let candidate_text = std::fs::read_to_string(&candidate_path)
-        .with_context(|| format!("reading {}", candidate_path.display()))?;
+    // Read once: the candidate may be a pipe (`--candidate <(...)`), and the new baseline is
+    // written from this text.
+    let candidate_text = json::read_input(&candidate_path, json::MAX_INPUT_BYTES)?;
     let candidate = run_file::parse_str(&candidate_text, &candidate_path.display().to_string())?;
     let previous = Previous::load(&baseline_path)?;
     let (verdict, judged_alone) = judge(previous.as_ref(), &candidate, &policy);
@@ -116,7 +117,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         date: now.clone(),
         archive: previous
             .as_ref()
-            .map(|p| archive_path(&archive_dir, today, p.run.git_commit.as_deref())),
+            .map(|p| archive_path(&archive_dir, today, p.run.git.commit.as_deref())),
         log: archive_dir.join("LOG.md"),
         report: artifacts_dir.join(format!("baseline_bump_{stamp}.md")),
         baseline_path: &baseline_path,
@@ -242,7 +243,7 @@ fn judge(
     // A paired run's samples pair with its own reference run, not with the stored baseline's:
     // against the baseline it is compared as an independent run.
     let mut unpaired = candidate.clone();
-    unpaired.paired_against = None;
+    unpaired.paired = None;
     let why = match previous {
         None => "there is no previous baseline".to_string(),
         Some(p) => {
@@ -364,7 +365,7 @@ fn dirty_problem(sh: &Shell, root: &Path, artifacts_dir: &Path) -> Result<Option
 /// Runs perf-bench for a candidate; a failed benchmark ends the command with exit 3.
 fn bench(args: &BumpArgs) -> Result<PathBuf> {
     eprintln!("perf-baseline-bump: no --candidate given, running perf-bench first");
-    let outcome = session::run(&args.bench)?;
+    let outcome = crate::commands::perf_bench::bench(&args.bench, None)?.remove(0);
     if outcome.failed {
         return Err(exit::BenchFailed(format!(
             "the benchmark failed (see {}): the baseline was not bumped",
@@ -640,28 +641,23 @@ impl Plan<'_> {
     }
 
     /// The `bump` record of the new baseline (the shape of the first one, extended).
-    fn record(&self) -> Value {
-        let previous = self.judged.previous.map(|p| {
-            json!({
-                "commit": p.run.git_commit,
-                "sha256": self.previous_sha256(),
-                "timestamp": p.run.timestamp,
-                "archive": self.archive.as_deref().map(|a| self.shown(a)),
-            })
-        });
-        let mut record = json!({
-            "reason": self.decision.reason,
-            "justification": self.decision.justification,
-            "date": self.date,
-            "author": self.author,
-            "previous": previous,
-            "source_artifact": self.shown(self.candidate_path),
-            "accepted_metrics": self.decision.accepted,
-        });
-        if !self.decision.improved.is_empty() {
-            record["improved_metrics"] = json!(self.decision.improved);
+    fn record(&self) -> Bump {
+        Bump {
+            reason: self.decision.reason.clone(),
+            justification: self.decision.justification.clone(),
+            date: self.date.clone(),
+            author: self.author.clone(),
+            previous: self.judged.previous.map(|p| BumpPrevious {
+                commit: p.run.git.commit.clone(),
+                sha256: self.previous_sha256(),
+                timestamp: p.run.timestamp.clone(),
+                archive: self.archive.as_deref().map(|a| self.shown(a)),
+            }),
+            source_artifact: Some(self.shown(self.candidate_path)),
+            accepted_metrics: self.decision.accepted.clone(),
+            improved_metrics: self.decision.improved.clone(),
+            other: Default::default(),
         }
-        record
     }
 
     /// One line on where the old baseline came from and where it goes.
@@ -811,6 +807,8 @@ impl Plan<'_> {
                 archive.display()
             );
         }
+        // The new baseline is the candidate file as measured, byte for byte in its values,
+        // with the bump record added: re-encoding it could change how a number is written.
         let mut doc: Value = serde_json::from_str(candidate_text).with_context(|| {
             format!(
                 "parsing {} as JSON (the new baseline is written from it)",
@@ -820,7 +818,10 @@ impl Plan<'_> {
         let obj = doc
             .as_object_mut()
             .ok_or_else(|| anyhow!("{}: expected a JSON object", self.candidate_path.display()))?;
-        obj.insert("bump".to_string(), self.record());
+        obj.insert(
+            "bump".to_string(),
+            serde_json::to_value(self.record()).context("encoding the bump record")?,
+        );
         artifacts::write_json(self.baseline_path, &doc)?;
         eprintln!("perf-baseline-bump: wrote {}", self.baseline_path.display());
 

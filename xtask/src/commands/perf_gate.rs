@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::bench::session;
 use crate::flags::GateArgs;
 use crate::gate::evaluate::{Outcome, Verdict, evaluate};
 use crate::model::artifacts;
@@ -41,7 +40,9 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         (None, Some(path)) => (baseline_path, path.clone()),
         (None, None) => {
             eprintln!("perf-gate: no --candidate given, running perf-bench first");
-            let candidate = session::run(&args.bench)?.artifact;
+            let candidate = crate::commands::perf_bench::bench(&args.bench, None)?
+                .remove(0)
+                .artifact;
             match paired_rerun_commit(&baseline_path, &candidate, &policy_path) {
                 Some(commit) => {
                     eprintln!(
@@ -145,7 +146,9 @@ fn paired_run(bench: &crate::flags::BenchArgs, against: &str) -> Result<(PathBuf
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(crate::model::paths::root());
     let pairing = crate::bench::paired::reference(&sh, against)?;
-    let (reference, candidate) = session::run_paired(bench, &pairing)?;
+    let mut outcomes = crate::commands::perf_bench::bench(bench, Some(pairing))?;
+    let candidate = outcomes.pop().expect("two arms");
+    let reference = outcomes.pop().expect("two arms");
     Ok((reference.artifact, candidate.artifact))
 }
 
@@ -158,7 +161,7 @@ fn paired_rerun_commit(baseline: &Path, candidate: &Path, policy: &Path) -> Opti
     {
         return None;
     }
-    baseline.git_commit.clone()
+    baseline.git.commit.clone()
 }
 
 fn read_inputs(

@@ -15,8 +15,7 @@ use crate::model::run_file::{Invalid, MetricValue, RunFile, Samples};
 /// Below this many samples on either side, a relative rule compares the medians directly.
 pub const MIN_SAMPLES: usize = 3;
 
-/// The `env` fields that must match for two runs to be comparable.
-pub const ENV_FIELDS: [&str; 6] = ["cpu_model", "cpu_count", "kernel", "os", "rustc", "profile"];
+pub use crate::model::run_file::ENV_FIELDS;
 
 /// The whole decision.
 #[derive(Debug, Clone)]
@@ -255,7 +254,7 @@ impl fmt::Display for EnvDifference {
 
 /// The `ENV_FIELDS` whose values differ between the two runs.
 pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDifference> {
-    let get = |run: &RunFile, f: &str| run.env.get(f).cloned().unwrap_or(Value::Null);
+    let get = |run: &RunFile, f: &str| run.env.get(f);
     ENV_FIELDS
         .iter()
         .map(|f| EnvDifference {
@@ -272,7 +271,7 @@ pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDiffer
 /// paired run. perf-bench's paired mode calls this to decide whether to run both sides.
 pub fn needs_paired_rerun(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> bool {
     policy.gate.env_mismatch == EnvMismatch::Paired
-        && candidate.paired_against.is_none()
+        && candidate.paired_against().is_none()
         && !env_differences(baseline, candidate).is_empty()
 }
 
@@ -362,7 +361,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
                 "env differs from the baseline (baseline -> candidate): {fields} \
                  (gate.env_mismatch is \"fail\")"
             )),
-            EnvMismatch::Paired if candidate.paired_against.is_some() => v.notes.push(format!(
+            EnvMismatch::Paired if candidate.paired_against().is_some() => v.notes.push(format!(
                 "env differs from the baseline ({fields}), but the candidate is a paired run"
             )),
             EnvMismatch::Paired => {
@@ -588,7 +587,7 @@ fn relative(
     let gate = &policy.gate;
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
-    let paired = if enough && candidate.paired_against.is_some() {
+    let paired = if enough && candidate.paired_against().is_some() {
         let ratios = stats::paired_ratios(base_samples, cand_samples);
         if ratios.is_none() {
             notes.push(format!(
@@ -631,7 +630,20 @@ fn relative(
         (c / b, Some(ci))
     } else {
         row.method = Method::PointEstimate;
-        (cand / base, None)
+        // Too few samples for an interval, but what samples there are still decide: a
+        // median that contradicts them must not pass on its own word.
+        match (stats::median(base_samples), stats::median(cand_samples)) {
+            (Some(b), Some(c)) if b > 0.0 => {
+                if !close(b, base) || !close(c, cand) {
+                    notes.push(format!(
+                        "{metric}: `metrics.{metric}` differs from the median of its samples; \
+                         the decision uses the samples"
+                    ));
+                }
+                (c / b, None)
+            }
+            _ => (cand / base, None),
+        }
     };
 
     let pct = to_pct(point);
@@ -654,7 +666,7 @@ fn relative(
     };
     let limit = fmt_pct(sign * max_pct);
     let shown = match row.method {
-        Method::PointEstimate => format!("{change} (point estimate, no samples)"),
+        Method::PointEstimate => format!("{change} (point estimate, {})", few(row)),
         Method::PairedBootstrap => format!("{change} (paired)"),
         _ => change.to_string(),
     };
@@ -693,6 +705,15 @@ fn to_pct(ratio: f64) -> f64 {
         return ratio;
     }
     ((ratio - 1.0) * 100.0 * 1e9).round() / 1e9
+}
+
+/// How many samples a point estimate had: `no samples`, or `2 samples` (fewer than an
+/// interval needs).
+pub fn few(row: &Row) -> String {
+    match row.n_baseline.min(row.n_candidate) {
+        0 => "no samples".to_string(),
+        n => format!("{n} sample{}", if n == 1 { "" } else { "s" }),
+    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -983,7 +1004,19 @@ mod tests {
                 name: "few samples: point estimate, within",
                 candidate: cand("rps", "960", Some("[960, 961]")),
                 rows: &[("rps", Status::Pass)],
-                says: &["rps -4.0% (point estimate, no samples) within -10.0%"],
+                says: &["rps -4.0% (point estimate, 2 samples) within -10.0%"],
+                ..Case::default()
+            },
+            Case {
+                // Two samples that contradict the median: the samples decide, not the median.
+                name: "few samples that contradict the median",
+                candidate: cand("rps", "1000", Some("[500, 400]")),
+                outcome: Outcome::Fail,
+                rows: &[("rps", Status::Fail)],
+                says: &[
+                    "rps -55.0% (point estimate, 2 samples) beyond -10.0%",
+                    "differs from the median of its samples",
+                ],
                 ..Case::default()
             },
             Case {

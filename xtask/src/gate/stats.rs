@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::run_file::{MetricValue, Samples, Spread};
+
 /// A closed interval `[lo, hi]`, here always of ratios candidate/baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
@@ -197,22 +199,30 @@ pub fn paired_ratios(baseline: &[f64], candidate: &[f64]) -> Option<Vec<f64>> {
     Some(baseline.iter().zip(candidate).map(|(b, c)| c / b).collect())
 }
 
-/// The run file's `metrics`, `samples` and `spread` objects, each keyed by metric name.
+/// The run file's `metrics`, `samples` and `spread`, each keyed by metric name.
 #[derive(Debug, Default)]
 pub struct Summary {
     /// The median per metric; null when a value is missing or not finite.
-    pub metrics: serde_json::Map<String, serde_json::Value>,
+    pub metrics: BTreeMap<String, MetricValue>,
     /// Every value per metric, a non-finite one as null.
-    pub samples: serde_json::Map<String, serde_json::Value>,
+    pub samples: BTreeMap<String, Samples>,
     /// `{min, max, spread_pct}` of the finite values per metric (absent when there are none).
-    pub spread: serde_json::Map<String, serde_json::Value>,
+    pub spread: BTreeMap<String, Spread>,
+}
+
+impl Summary {
+    /// Adds another summary's metrics (counted separately from the trials).
+    pub fn extend(&mut self, other: Summary) {
+        self.metrics.extend(other.metrics);
+        self.samples.extend(other.samples);
+        self.spread.extend(other.spread);
+    }
 }
 
 /// Summarises per-trial (or per-sample) values as a run file records them. A metric with
 /// fewer than `expected` values, or a NaN among them, gets a null median: the gate must see
 /// that it is unusable rather than judge a median of what happened to be there.
 pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summary {
-    use serde_json::{Value, json};
     let mut out = Summary::default();
     for (name, vals) in values {
         let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
@@ -222,22 +232,21 @@ pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summar
             None
         };
         out.metrics
-            .insert(name.clone(), med.map_or(Value::Null, |m| json!(m)));
-        out.samples.insert(
-            name.clone(),
-            json!(
-                vals.iter()
-                    .map(|v| if v.is_finite() { json!(v) } else { Value::Null })
-                    .collect::<Vec<_>>()
-            ),
-        );
+            .insert(name.clone(), MetricValue::from(med.unwrap_or(f64::NAN)));
+        // A NaN (nothing measured in that trial) is written as null in its place.
+        out.samples
+            .insert(name.clone(), Samples::Values(vals.clone()));
         if let (Some(min), Some(max)) = (
             finite.iter().copied().reduce(f64::min),
             finite.iter().copied().reduce(f64::max),
         ) {
             out.spread.insert(
                 name.clone(),
-                json!({"min": min, "max": max, "spread_pct": spread_pct(&finite)}),
+                Spread {
+                    min,
+                    max,
+                    spread_pct: spread_pct(&finite),
+                },
             );
         }
     }

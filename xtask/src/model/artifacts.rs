@@ -24,6 +24,54 @@ pub fn artifact_path(dir: &Path, prefix: &str, stamp: &str, ext: &str) -> Result
     Ok(dir.join(format!("{prefix}_{stamp}.{ext}")))
 }
 
+/// Claims a timestamp for one run's artifacts, `<dir>/<prefix>_<stamp>.<ext>` for each of
+/// `names`: each file is created empty with `create_new`, so two runs that start in the same
+/// second never share a name, whatever the timing (a check-then-write could not promise
+/// that). When any name is taken, the files just created are removed and the next stamp is
+/// tried: `-2`, `-3`, ... Writers then replace the claimed files (atomically) or append to
+/// them.
+pub fn claim<S: AsRef<str>>(dir: &Path, names: &[(S, &str)]) -> Result<String> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating artifacts directory {}", dir.display()))?;
+    let base = file_stamp();
+    for n in 1..=10_000 {
+        let stamp = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let mut created = Vec::with_capacity(names.len());
+        let mut taken = false;
+        for (prefix, ext) in names {
+            let path = dir.join(format!("{}_{stamp}.{ext}", prefix.as_ref()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => created.push(path),
+                Err(e) => {
+                    for p in &created {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        taken = true;
+                        break;
+                    }
+                    return Err(e).with_context(|| format!("creating {}", path.display()));
+                }
+            }
+        }
+        if !taken {
+            return Ok(stamp);
+        }
+    }
+    anyhow::bail!(
+        "no free artifact name in {} after 10000 tries; clean it up",
+        dir.display()
+    )
+}
+
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
@@ -57,6 +105,22 @@ mod tests {
         let s = file_stamp();
         assert_eq!(s.len(), "20261122T080102Z".len(), "{s}");
         assert!(!s.contains(':') && !s.contains('-'));
+    }
+
+    #[test]
+    fn claims_never_share_a_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [("perf_gate", "json"), ("perf_gate", "log")];
+        let stamps: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| claim(dir.path(), &names).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = stamps.iter().collect();
+        assert_eq!(distinct.len(), 8, "{stamps:?}");
+        // Every claimed name exists, and nothing else does.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 16);
     }
 
     #[test]

@@ -5,20 +5,44 @@
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Decodes one trial's histogram as perf-bench stores it:
-/// `{"encoding": "hdrhistogram-v2-deflate+base64", "unit": "ns", "data": "..."}`.
-pub fn decode(v: &Value) -> Result<Histogram<u64>> {
-    let encoding = v["encoding"].as_str().unwrap_or("");
-    if encoding != "hdrhistogram-v2-deflate+base64" {
-        bail!("unknown histogram encoding {encoding:?}");
+/// The one encoding the load generator writes.
+pub const ENCODING: &str = "hdrhistogram-v2-deflate+base64";
+
+/// One histogram as stored: `{"encoding": "hdrhistogram-v2-deflate+base64", "unit": "ns",
+/// "data": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encoded {
+    pub encoding: String,
+    /// The unit of the recorded values (`ns`).
+    #[serde(default)]
+    pub unit: Option<String>,
+    pub data: String,
+}
+
+/// Decodes a stored histogram.
+pub fn decode(h: &Encoded) -> Result<Histogram<u64>> {
+    if h.encoding != ENCODING {
+        bail!("unknown histogram encoding {:?}", h.encoding);
     }
-    let data = v["data"].as_str().context("histogram without `data`")?;
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
+        .decode(h.data.trim())
         .context("histogram `data` is not base64")?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| anyhow::anyhow!("decoding the histogram: {e:?}"))
+}
+
+/// Decodes a histogram inside a load-generator result (`result["histogram"]`).
+pub fn decode_value(v: &Value) -> Result<Histogram<u64>> {
+    decode(&Encoded {
+        encoding: v["encoding"].as_str().unwrap_or("").to_string(),
+        unit: None,
+        data: v["data"]
+            .as_str()
+            .context("histogram without `data`")?
+            .to_string(),
+    })
 }

@@ -55,14 +55,10 @@ impl Record {
                 .timestamp
                 .clone()
                 .unwrap_or_else(crate::model::artifacts::now_rfc3339),
-            commit: run.git_commit.clone(),
-            dirty: run.git_dirty,
+            commit: run.git.commit.clone(),
+            dirty: run.git.dirty,
             workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
-            env_fingerprint: run
-                .env
-                .get("fingerprint")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
+            env_fingerprint: run.env.fingerprint.clone(),
             source: source.to_string(),
             status: match (&run.run.status, run.run.failure()) {
                 (_, Some(_)) => run.run.status.clone().unwrap_or_else(|| "failed".into()),
@@ -70,7 +66,7 @@ impl Record {
                 (None, None) => "ok".into(),
             },
             verdict: verdict.map(str::to_string),
-            trials: run.trials,
+            trials: run.trials.map(u64::from),
             metrics: run
                 .metrics
                 .iter()

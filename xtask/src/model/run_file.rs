@@ -1,35 +1,300 @@
-//! Reading a benchmark run file (`perf_baseline_<ts>.json` from perf-bench, or a baseline in
-//! `perf/`). Baseline and candidate have the same shape. Reading is lenient about extra keys
-//! (run files grow) and keeps bad metric values as they are, so that the gate can say exactly
-//! what is wrong instead of reading a missing number as 0.
+//! The run file: one run of a workload, as perf-bench and the component suite write it
+//! (`perf_baseline_<ts>.json`) and as the baselines in `perf/` keep it. One typed record for
+//! the writers, the gate, the reports, the history, the bump and the tests' fixtures.
+//!
+//! Reading is strict where the gate depends on a field: `schema_version`, `trials`, `git`,
+//! `run` and `paired` must have their types (and `run`, `paired` no unknown keys), and no
+//! metric that cannot be negative may be; each problem is an error naming the file and the
+//! field (exit 2). It is lenient about
+//! metric values, which are kept with the reason they are unusable so that the gate FAILs
+//! that rule saying why, and about top-level keys it does not know, which are kept: run files
+//! grow.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-/// One run, as read from a file. Only the parts the gate looks at are typed.
-#[derive(Debug, Clone)]
+use crate::model::histogram::Encoded;
+
+/// Version of the shape this writes (the baseline shape of DESIGN.md, extended).
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `kind` of a benchmark run.
+pub const KIND: &str = "perf_run";
+
+/// One run. Field order is the file's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunFile {
-    /// Where it came from (a path as given), for messages.
+    /// Where it came from (a path as given), for messages; not part of the file.
+    #[serde(skip)]
     pub source: String,
+    #[serde(default)]
     pub schema_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// When the run was measured, RFC 3339 UTC.
+    #[serde(default)]
     pub timestamp: Option<String>,
-    pub git_commit: Option<String>,
-    pub git_dirty: Option<bool>,
-    /// The `env` object as written (empty when absent); compared field by field.
-    pub env: Map<String, Value>,
+    #[serde(default)]
+    pub git: Git,
+    #[serde(default)]
+    pub env: Env,
+    #[serde(default)]
     pub workload: Option<String>,
-    pub trials: Option<u64>,
-    /// `metrics.<name>`: the median over trials, or what was there instead of a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_description: Option<String>,
+    /// Trials planned.
+    #[serde(default)]
+    pub trials: Option<u32>,
+    /// Trials that finished (fewer when the run failed part-way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials_completed: Option<u32>,
+    /// The median over trials per metric, or what was there instead of a usable number.
+    #[serde(default)]
     pub metrics: BTreeMap<String, MetricValue>,
-    /// `samples.<name>`: per-trial values, as found.
+    /// Every trial's value per metric, as found.
+    #[serde(
+        default,
+        deserialize_with = "de_samples",
+        serialize_with = "ser_samples"
+    )]
     pub samples: BTreeMap<String, Samples>,
+    /// `{min, max, spread_pct}` of the finite samples per metric.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spread: BTreeMap<String, Spread>,
+    #[serde(default)]
     pub run: RunStatus,
-    /// `paired.against`: present when samples[i] pairs with the baseline's samples[i].
-    pub paired_against: Option<String>,
+    /// Per trial: each phase's load-generator result (its own format) and scenario notes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<BTreeMap<String, Value>>,
+    /// Per trial: how the router stopped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub router_stop: Vec<Option<StopReport>>,
+    #[serde(default, skip_serializing_if = "Histograms::is_empty")]
+    pub histograms: Histograms,
+    /// Present when the run was one side of a paired session: `samples[i]` pairs with the
+    /// other side's `samples[i]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<Paired>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Components>,
+    /// Present in a baseline: why it replaced the one before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<Bump>,
+    /// Keys this version does not know, kept as they were.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `git`: the measured commit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Git {
+    pub commit: Option<String>,
+    /// Whether the work tree had uncommitted changes.
+    pub dirty: Option<bool>,
+    /// The ref a paired reference was given as (`--against REF`).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// `env`: where and how the run was measured. The fields the gate compares are typed; the
+/// rest (load settings, tool versions, ...) are kept as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Env {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rustc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// A hash of the comparable fields: runs compare only within one fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The router ran with the test slowdown knob on: slowed on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowdown_knob: Option<bool>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// The `env` fields that must match for two runs to be comparable.
+pub const ENV_FIELDS: [&str; 6] = ["cpu_model", "cpu_count", "kernel", "os", "rustc", "profile"];
+
+impl Env {
+    /// One field as JSON (`Null` when absent), typed or not.
+    pub fn get(&self, field: &str) -> Value {
+        let typed = match field {
+            "cpu_model" => Some(serde_json::to_value(&self.cpu_model)),
+            "cpu_count" => Some(serde_json::to_value(self.cpu_count)),
+            "kernel" => Some(serde_json::to_value(&self.kernel)),
+            "os" => Some(serde_json::to_value(&self.os)),
+            "rustc" => Some(serde_json::to_value(&self.rustc)),
+            "profile" => Some(serde_json::to_value(&self.profile)),
+            "fingerprint" => Some(serde_json::to_value(&self.fingerprint)),
+            "slowdown_knob" => Some(serde_json::to_value(self.slowdown_knob)),
+            _ => None,
+        };
+        match typed {
+            Some(v) => v.unwrap_or(Value::Null),
+            None => self.other.get(field).cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    /// Every field as one JSON object, for display.
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// `run`: how the benchmark itself went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStatus {
+    /// `ok`, `failed`, `timeout` or `interrupted`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// Why the run did not complete.
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<bool>,
+}
+
+impl RunStatus {
+    /// Why the run counts as failed, or `None` when it reported `ok` with exit code 0.
+    /// A run file without a `run` section is not called failed: perf-bench always writes one,
+    /// and a hand-written file without it is judged on its numbers.
+    pub fn failure(&self) -> Option<String> {
+        let bad_status = self.status.as_deref().is_some_and(|s| s != "ok");
+        let bad_code = self.exit_code.is_some_and(|c| c != 0);
+        if !bad_status && !bad_code {
+            return None;
+        }
+        let mut text = format!(
+            "run.status = {}, run.exit_code = {}",
+            self.status.as_deref().unwrap_or("(none)"),
+            self.exit_code
+                .map_or("(none)".to_string(), |c| c.to_string())
+        );
+        if let Some(m) = &self.message {
+            text.push_str(": ");
+            text.push_str(m);
+        }
+        Some(text)
+    }
+}
+
+/// `paired`: this run alternated with another router in one session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paired {
+    /// The ref the other side was given as (`--against REF`).
+    pub against: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// The other side's run file, as written next to this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_file: Option<String>,
+}
+
+/// `spread.<metric>`: the range of the finite samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub min: f64,
+    pub max: f64,
+    /// `(max - min) / median` in percent.
+    pub spread_pct: f64,
+}
+
+/// How a router process ended when it was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopReport {
+    /// It exited by itself after SIGTERM with status 0.
+    pub clean: bool,
+    pub exit_code: Option<i32>,
+    /// It had to be SIGKILLed.
+    pub killed: bool,
+}
+
+/// `histograms`: the latency histogram of each trial's latency phase.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    #[serde(default)]
+    pub latency: Vec<Option<Encoded>>,
+}
+
+impl Histograms {
+    pub fn is_empty(&self) -> bool {
+        self.latency.is_empty()
+    }
+}
+
+/// `failover`: the failover workload's second router, killed each trial.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failover {
+    pub kill_after_ms: Option<u64>,
+    pub router_killed: Vec<Option<StopReport>>,
+}
+
+/// `components`: what the component benchmarks measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Components {
+    pub unit: String,
+    pub iterations_per_sample: BTreeMap<String, u64>,
+}
+
+/// `bump`: why this baseline replaced the one before (written by perf-baseline-bump).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bump {
+    pub reason: String,
+    pub justification: String,
+    pub date: String,
+    pub author: String,
+    #[serde(default)]
+    pub previous: Option<BumpPrevious>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_artifact: Option<String>,
+    /// Metrics accepted beyond the policy (`--accept`, trade-off only).
+    #[serde(default)]
+    pub accepted_metrics: Vec<String>,
+    /// Metrics that improved with confidence (the ratchet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub improved_metrics: Vec<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// The baseline a bump replaced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BumpPrevious {
+    pub commit: Option<String>,
+    pub sha256: Option<String>,
+    pub timestamp: Option<String>,
+    /// Where it was archived, relative to the workspace root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// A metric's value as found in a run file.
@@ -61,6 +326,41 @@ impl fmt::Display for Invalid {
     }
 }
 
+impl From<f64> for MetricValue {
+    /// A measured value; NaN or infinite (nothing measured) is written as null.
+    fn from(x: f64) -> Self {
+        if x.is_finite() {
+            MetricValue::Number(x)
+        } else {
+            MetricValue::Invalid(Invalid::Null)
+        }
+    }
+}
+
+impl MetricValue {
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            MetricValue::Number(x) => Some(*x),
+            MetricValue::Invalid(_) => None,
+        }
+    }
+}
+
+impl Serialize for MetricValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MetricValue::Number(x) => s.serialize_f64(*x),
+            MetricValue::Invalid(_) => s.serialize_none(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(metric_value(Some(&Value::deserialize(d)?)))
+    }
+}
+
 /// A metric's per-trial samples as found in a run file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Samples {
@@ -72,36 +372,31 @@ pub enum Samples {
     },
 }
 
-/// `run`: how the benchmark itself went.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunStatus {
-    pub status: Option<String>,
-    pub exit_code: Option<i64>,
-    pub message: Option<String>,
+fn ser_samples<S: Serializer>(
+    samples: &BTreeMap<String, Samples>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(samples.len()))?;
+    for (name, v) in samples {
+        match v {
+            // serde_json writes a NaN (a trial without a value) as null, in its place.
+            Samples::Values(values) => map.serialize_entry(name, values)?,
+            Samples::Invalid { .. } => map.serialize_entry(name, &Value::Null)?,
+        }
+    }
+    map.end()
 }
 
-impl RunStatus {
-    /// Why the run counts as failed, or `None` when it reported `ok` with exit code 0.
-    /// A run file without a `run` section is not called failed: perf-bench always writes one,
-    /// and a hand-written file without it is judged on its numbers.
-    pub fn failure(&self) -> Option<String> {
-        let bad_status = self.status.as_deref().is_some_and(|s| s != "ok");
-        let bad_code = self.exit_code.is_some_and(|c| c != 0);
-        if !bad_status && !bad_code {
-            return None;
-        }
-        let mut text = format!(
-            "run.status = {}, run.exit_code = {}",
-            self.status.as_deref().unwrap_or("(none)"),
-            self.exit_code
-                .map_or("(none)".to_string(), |c| c.to_string())
-        );
-        if let Some(m) = &self.message {
-            text.push_str(": ");
-            text.push_str(m);
-        }
-        Some(text)
-    }
+fn de_samples<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Samples>, D::Error> {
+    let raw = BTreeMap::<String, Value>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(name, v)| {
+            let s = samples(&name, &v);
+            (name, s)
+        })
+        .collect())
 }
 
 impl RunFile {
@@ -115,87 +410,92 @@ impl RunFile {
 
     /// `env.slowdown_knob`, the deliberate slow-down switch used to test the gate.
     pub fn slowdown_knob(&self) -> bool {
-        self.env.get("slowdown_knob").and_then(Value::as_bool) == Some(true)
+        self.env.slowdown_knob == Some(true)
+    }
+
+    /// `paired.against`: present when samples[i] pairs with the baseline's samples[i].
+    pub fn paired_against(&self) -> Option<&str> {
+        self.paired.as_ref().map(|p| p.against.as_str())
+    }
+
+    /// The file as written: pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> Result<String> {
+        let mut text = serde_json::to_string_pretty(self).context("encoding the run file")?;
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// Writes the file atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::model::artifacts::write_atomic(path, self.to_json()?.as_bytes())
     }
 }
 
 /// Reads and parses a run file.
 pub fn load(path: &Path) -> Result<RunFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::model::json::read_input(path, crate::model::json::MAX_INPUT_BYTES)?;
     parse_str(&text, &path.display().to_string())
 }
 
 /// Parses run-file text; `source` names it in messages.
 pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
     let text = quote_non_finite_tokens(text);
+    crate::model::json::check_duplicates(&text, source)?;
     let value: Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {source} as JSON"))?;
-    let Value::Object(top) = value else {
+    if !value.is_object() {
         bail!("{source}: expected a JSON object at the top level");
-    };
-    let field_err = |field: &str, what: &str| -> anyhow::Error {
-        anyhow::anyhow!("{source}: field `{field}`: {what}")
-    };
-    let object_or_empty = |key: &str| -> Result<Map<String, Value>> {
-        match top.get(key) {
-            None | Some(Value::Null) => Ok(Map::new()),
-            Some(Value::Object(m)) => Ok(m.clone()),
-            Some(other) => Err(field_err(
-                key,
-                &format!("expected an object, found {}", kind(other)),
-            )),
+    }
+    // Sections read as objects: a wrong type there names the section, as a reader expects.
+    for key in ["metrics", "samples", "git", "env", "run", "paired"] {
+        match value.get(key) {
+            None | Some(Value::Null) | Some(Value::Object(_)) => {}
+            Some(other) => bail!(
+                "{source}: field `{key}`: expected an object, found {}",
+                kind(other)
+            ),
         }
-    };
+    }
+    let mut run: RunFile = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("{source}: field `{path}`: {}", e.into_inner())
+    })?;
+    run.source = source.to_string();
+    validate(&run)?;
+    Ok(run)
+}
 
-    let metrics = object_or_empty("metrics")?
-        .iter()
-        .map(|(k, v)| (k.clone(), metric_value(Some(v))))
-        .collect();
-    let samples = object_or_empty("samples")?
-        .iter()
-        .map(|(k, v)| (k.clone(), samples(k, v)))
-        .collect();
-    let git = object_or_empty("git")?;
-    let run = object_or_empty("run")?;
-    let paired = object_or_empty("paired")?;
+/// Metrics whose values may be below zero: slopes and changes. Every other metric is a
+/// latency, a size, a rate, a count, a share or a CPU time.
+pub fn may_be_negative(metric: &str) -> bool {
+    metric.contains("slope") || metric.ends_with("_increase_pct") || metric.ends_with("_change_pct")
+}
 
-    Ok(RunFile {
-        source: source.to_string(),
-        schema_version: top.get("schema_version").and_then(Value::as_u64),
-        timestamp: top
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        git_commit: git
-            .get("commit")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        git_dirty: git.get("dirty").and_then(Value::as_bool),
-        env: object_or_empty("env")?,
-        workload: top
-            .get("workload")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        trials: top.get("trials").and_then(Value::as_u64),
-        metrics,
-        samples,
-        run: RunStatus {
-            status: run
-                .get("status")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            exit_code: run.get("exit_code").and_then(Value::as_i64),
-            message: run
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        },
-        paired_against: paired
-            .get("against")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
+/// What serde cannot check: values that cannot be negative.
+fn validate(run: &RunFile) -> Result<()> {
+    let source = &run.source;
+    for (name, v) in &run.metrics {
+        if let MetricValue::Number(x) = v
+            && *x < 0.0
+            && !may_be_negative(name)
+        {
+            bail!(
+                "{source}: field `metrics.{name}`: is negative ({x}); `{name}` cannot be below 0"
+            );
+        }
+    }
+    for (name, s) in &run.samples {
+        let Samples::Values(values) = s else { continue };
+        if let Some(i) = values.iter().position(|x| *x < 0.0)
+            && !may_be_negative(name)
+        {
+            bail!(
+                "{source}: field `samples.{name}[{i}]`: is negative ({}); `{name}` cannot be below 0",
+                values[i]
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Classifies one JSON value as a metric number or the reason it is not one.
@@ -292,7 +592,6 @@ fn quote_non_finite_tokens(text: &str) -> std::borrow::Cow<'_, str> {
     }
     out.into()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,8 +617,8 @@ mod tests {
             run.samples["rps"],
             Samples::Values(vec![100.0, 101.0, 99.5])
         );
-        assert_eq!(run.paired_against.as_deref(), Some("main"));
-        assert_eq!(run.git_commit.as_deref(), Some("abc"));
+        assert_eq!(run.paired_against(), Some("main"));
+        assert_eq!(run.git.commit.as_deref(), Some("abc"));
         assert!(run.slowdown_knob());
         assert_eq!(run.run.failure(), None);
     }

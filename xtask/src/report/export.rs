@@ -89,7 +89,7 @@ impl Summary {
             .collect();
         Summary {
             workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
-            commit: run.git_commit.clone(),
+            commit: run.git.commit.clone(),
             verdict: verdict.map(str::to_string),
             metrics,
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use hdrhistogram::Histogram;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::gate::changepoint::{self, Params};
 use crate::gate::evaluate::{ENV_FIELDS, evaluate};
@@ -29,7 +29,6 @@ const HISTORY_RUNS: usize = 100;
 /// One side of the comparison, as read from its run file.
 pub struct Side {
     pub path: String,
-    pub raw: Value,
     pub run: RunFile,
 }
 
@@ -92,16 +91,9 @@ pub fn for_gate(
 
 fn load_side(path: &Path, notes: &mut Vec<String>) -> Option<Side> {
     let read = || -> Result<Side> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let shown = path.display().to_string();
-        let run = run_file::parse_str(&text, &shown)?;
-        // run_file::parse_str already accepted it, so only non-finite tokens can fail here;
-        // the histograms never hold those.
-        let raw = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let run = run_file::load(path)?;
         Ok(Side {
-            path: shown,
-            raw,
+            path: path.display().to_string(),
             run,
         })
     };
@@ -213,14 +205,16 @@ pub fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>>
 /// Each phase's trial histograms merged into one, in milliseconds per unit. `None` when the
 /// run has none for that phase; a trial that cannot be decoded is skipped with a note.
 fn merged(side: &Side, phase: &str, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)> {
-    let trials = side.raw["histograms"][phase].as_array()?;
+    // The run file keeps the latency phase's histograms.
+    if phase != "latency" || side.run.histograms.is_empty() {
+        return None;
+    }
+    let trials = &side.run.histograms.latency;
     let mut merged: Option<Histogram<u64>> = None;
     let mut per_ms = 1e-6;
     for (i, t) in trials.iter().enumerate() {
-        if t.is_null() {
-            continue;
-        }
-        per_ms = match t["unit"].as_str() {
+        let Some(t) = t else { continue };
+        per_ms = match t.unit.as_deref() {
             Some("us") => 1e-3,
             Some("ms") => 1.0,
             _ => 1e-6,
@@ -450,8 +444,8 @@ fn phases(r: &Report) -> Vec<String> {
     let mut names: Vec<String> = [&r.baseline, &r.candidate]
         .into_iter()
         .flatten()
-        .filter_map(|s| s.raw["histograms"].as_object())
-        .flat_map(|o| o.keys().cloned())
+        .filter(|s| !s.run.histograms.is_empty())
+        .map(|_| "latency".to_string())
         .collect();
     names.sort();
     names.dedup();
@@ -555,9 +549,16 @@ fn env_text(v: Option<&Value>) -> String {
 
 fn env_section(out: &mut String, r: &Report) {
     out.push_str("<h2 id=\"env\">Environment</h2>\n");
-    let empty = Map::new();
-    let b = r.baseline.as_ref().map_or(&empty, |s| &s.run.env);
-    let c = r.candidate.as_ref().map_or(&empty, |s| &s.run.env);
+    let b = r
+        .baseline
+        .as_ref()
+        .map(|s| s.run.env.to_map())
+        .unwrap_or_default();
+    let c = r
+        .candidate
+        .as_ref()
+        .map(|s| s.run.env.to_map())
+        .unwrap_or_default();
     let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
     keys.sort();
     keys.dedup();

@@ -32,7 +32,7 @@ pub struct Context<'a> {
 /// Where a run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z, 5 trials`.
 pub fn provenance(run: &RunFile) -> String {
     let mut parts = Vec::new();
-    match (&run.git_commit, run.git_dirty) {
+    match (&run.git.commit, run.git.dirty) {
         (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),
         (Some(c), _) => parts.push(format!("commit {}", short(c))),
         (None, _) => parts.push("commit unknown".to_string()),
@@ -55,8 +55,8 @@ fn run_json(run: Option<&RunFile>) -> Value {
         None => Value::Null,
         Some(r) => json!({
             "timestamp": r.timestamp,
-            "git_commit": r.git_commit,
-            "git_dirty": r.git_dirty,
+            "git_commit": r.git.commit,
+            "git_dirty": r.git.dirty,
             "workload": r.workload,
             "trials": r.trials,
             "run_status": r.run.status,
@@ -85,7 +85,9 @@ fn cells(row: &Row) -> [String; 7] {
         (None, _) => "(invalid)".to_string(),
     };
     let change = match (row.change, row.method) {
-        (Some(c), Method::PointEstimate) => format!("{c} (point estimate, no samples)"),
+        (Some(c), Method::PointEstimate) => {
+            format!("{c} (point estimate, {})", crate::gate::evaluate::few(row))
+        }
         (Some(c), Method::PairedBootstrap) => format!("{c} paired"),
         (Some(c), _) => c.to_string(),
         (None, _) => "-".to_string(),

@@ -90,7 +90,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|b| crate::model::histogram::decode(&b["histogram"]))
+        .map(|b| crate::model::histogram::decode_value(&b["histogram"]))
         .collect::<Result<Vec<_>>>()
         .map_err(|e| failed("decoding the after-burst timeline", e))?;
     // Only buckets inside the sending window: the drain after it is not steady load.

@@ -1,0 +1,125 @@
+//! SIGINT and SIGTERM during a benchmark: the run must not leave its router, load generator
+//! or nats-server running, and must still write its run file (status `interrupted`).
+//!
+//! Once a session starts children, a handler thread waits for either signal. On the first it
+//! remembers which one came and sends SIGTERM to every child still registered; the main
+//! thread then sees its child end, records the run as interrupted, writes the artifacts and
+//! exits with 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell would
+//! report a process killed by it. A second signal does not wait: the children get SIGKILL
+//! and xtask exits at once.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, Once};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::bench::trial::Status;
+
+/// The first signal received (0: none).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// Children of this process that must not outlive it.
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+static INSTALL: Once = Once::new();
+
+/// Starts watching for SIGINT and SIGTERM (once per process). Before this, the signals end
+/// xtask the default way: commands that start no children are not affected.
+pub fn install() {
+    INSTALL.call_once(|| {
+        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]);
+        let Ok(mut signals) = signals else {
+            eprintln!(
+                "perf-bench: warning: cannot watch for SIGINT/SIGTERM; an interrupted run may leave its router running"
+            );
+            return;
+        };
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if RECEIVED
+                    .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    eprintln!(
+                        "perf-bench: {}: stopping the router and load generator, then writing the artifacts (again to quit at once)",
+                        name(signal)
+                    );
+                    signal_children(rustix::process::Signal::TERM);
+                } else {
+                    signal_children(rustix::process::Signal::KILL);
+                    std::process::exit(128 + RECEIVED.load(Ordering::SeqCst));
+                }
+            }
+        });
+    });
+}
+
+fn signal_children(signal: rustix::process::Signal) {
+    let pids: Vec<u32> = lock().iter().copied().collect();
+    for pid in pids {
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    CHILDREN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A child to stop if xtask is interrupted; unregistered when the guard drops.
+#[must_use = "the child stays registered only while the guard lives"]
+pub struct Registered(Vec<u32>);
+
+/// Registers `pids` (a child and, for a wrapper, its own children are the same process).
+pub fn register(pids: Vec<u32>) -> Registered {
+    lock().extend(pids.iter().copied());
+    Registered(pids)
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut children = lock();
+        for pid in &self.0 {
+            children.remove(pid);
+        }
+    }
+}
+
+/// The signal received, by name, if any.
+pub fn received() -> Option<&'static str> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(name(s)),
+    }
+}
+
+/// The exit code of an interrupted command: 128 + the signal number.
+pub fn exit_code() -> Option<u8> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => u8::try_from(128 + s).ok(),
+    }
+}
+
+/// A failure that happened because the run was interrupted is reported as the interruption.
+pub fn explain(status: Status) -> Status {
+    match (received(), &status) {
+        (Some(signal), Status::Failed(why) | Status::Timeout(why)) => {
+            Status::Interrupted(format!("received {signal} ({why})"))
+        }
+        _ => status,
+    }
+}
+
+fn name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}

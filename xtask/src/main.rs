@@ -1,5 +1,6 @@
 //! `cargo xtask`: parses flags, runs the command (`xtask::commands`), and maps the result to
-//! the exit code: 0 ok, 1 regression, 2 bad usage or input, 3 the benchmark failed.
+//! the exit code: 0 ok, 1 regression, 2 bad usage or input, 3 the benchmark failed, 130/143
+//! a benchmark interrupted by SIGINT/SIGTERM (after writing its artifacts).
 
 use std::process::ExitCode;
 
@@ -20,13 +21,16 @@ fn main() -> ExitCode {
             };
         }
     };
-    match xtask::commands::run(cli.command) {
-        Ok(code) => ExitCode::from(code),
+    let code = match xtask::commands::run(cli.command) {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(exit::code_for(&err))
+            exit::code_for(&err)
         }
-    }
+    };
+    // An interrupted benchmark wrote its artifacts (status `interrupted`); it then exits as a
+    // shell reports a process the signal ended: 130 for SIGINT, 143 for SIGTERM.
+    ExitCode::from(xtask::bench::interrupt::exit_code().unwrap_or(code))
 }
 
 #[cfg(test)]

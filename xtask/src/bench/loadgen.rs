@@ -109,6 +109,7 @@ impl Loadgen {
             .start()
             .with_context(|| format!("starting load generator {}", self.bin.display()))
             .map_err(LoadError::Failed)?;
+        let _registered = crate::bench::interrupt::register(handle.pids());
         let out = match handle.wait_deadline(deadline) {
             Ok(Some(out)) => out,
             Ok(None) => {

@@ -13,6 +13,8 @@ pub const INSTALL_HINT: &str = "apt-get install nats-server";
 
 /// A running `nats-server`.
 pub struct NatsServer {
+    /// Stopped by the interrupt handler if xtask is interrupted.
+    _registered: crate::bench::interrupt::Registered,
     handle: Option<duct::Handle>,
     pid: u32,
     pub addr: SocketAddr,
@@ -71,6 +73,7 @@ impl NatsServer {
             .copied()
             .context("nats-server has no pid")?;
         let mut server = NatsServer {
+            _registered: crate::bench::interrupt::register(handle.pids()),
             handle: Some(handle),
             pid,
             addr,

@@ -33,6 +33,8 @@ pub struct RouterProcess {
     handle: duct::Handle,
     pub pid: u32,
     pub addr: SocketAddr,
+    /// Stopped by the interrupt handler if xtask is interrupted.
+    _registered: crate::bench::interrupt::Registered,
 }
 
 pub use crate::model::run_file::StopReport;
@@ -82,6 +84,7 @@ impl RouterProcess {
             .copied()
             .context("router process has no pid")?;
         let mut router = RouterProcess {
+            _registered: crate::bench::interrupt::register(handle.pids()),
             handle,
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),

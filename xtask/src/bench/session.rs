@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use crate::bench::counters::{self, Chosen, CountCtx};
 use crate::bench::interrupt;
@@ -217,6 +217,8 @@ impl<'a> Session<'a> {
             Some(p) => p.arms(),
             None => vec![Arm::candidate()],
         };
+        // From here on, SIGINT/SIGTERM stop the children and still write the run files.
+        interrupt::install();
         let root = crate::model::paths::root();
         let sh = Shell::new().context("creating a shell")?;
         sh.change_dir(&root);
@@ -758,9 +760,21 @@ fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Re
         for package in packages {
             progress.note(&format!("perf-bench: building {package} (release)"));
             log.line(&format!("build: {cargo} build --release -p {package}"));
-            cmd!(sh, "{cargo} build --release --quiet -p {package}")
-                .run()
+            // Started through duct so that an interrupt stops the build too.
+            let build = duct::cmd!(&cargo, "build", "--release", "--quiet", "-p", package)
+                .dir(sh.current_dir())
+                .start()
+                .with_context(|| format!("starting cargo build --release -p {package}"))?;
+            let _registered = interrupt::register(build.pids());
+            let done = build
+                .wait()
                 .with_context(|| format!("cargo build --release -p {package}"))?;
+            if !done.status.success() {
+                bail!(
+                    "cargo build --release -p {package} failed ({})",
+                    done.status
+                );
+            }
         }
     }
     for (what, path) in [("router", &router), ("load generator", &loadgen)] {

@@ -109,7 +109,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let archive_dir = baseline_path
         .parent()
         .map_or_else(|| PathBuf::from("baselines"), |p| p.join("baselines"));
-    let stamp = paths::unique_stamp(&artifacts_dir, "baseline_bump", "md");
+    let stamp = artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?;
     let plan = Plan {
         workload: &workload,
         decision,

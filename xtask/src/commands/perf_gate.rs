@@ -56,7 +56,16 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         }
     };
 
-    let stamp = paths::unique_stamp(&artifacts_dir, "perf_gate", "json");
+    let stamp = artifacts::claim(
+        &artifacts_dir,
+        &[
+            ("perf_gate", "log"),
+            ("perf_gate", "json"),
+            ("perf_gate", "md"),
+            ("perf_gate", "junit.xml"),
+            ("perf_report", "html"),
+        ],
+    )?;
     let timestamp = artifacts::now_rfc3339();
     let inputs = read_inputs(&baseline_path, &candidate_path, &policy_path);
     let verdict = match &inputs {
@@ -188,7 +197,7 @@ fn read_inputs(
 /// Writes the four gate artifacts, sharing one timestamp, and appends the Markdown to
 /// `$GITHUB_STEP_SUMMARY` when it is set.
 fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>) -> Result<()> {
-    let path = |ext: &str| artifacts::artifact_path(dir, "perf_gate", stamp, ext);
+    let path = |ext: &str| -> Result<PathBuf> { Ok(dir.join(format!("perf_gate_{stamp}.{ext}"))) };
     let markdown = verdict::markdown(verdict, ctx);
     let log = path("log")?;
     artifacts::write_atomic(&log, verdict::log_text(verdict, ctx).as_bytes())?;

@@ -42,7 +42,7 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
         }
     };
     report.history = html::history_for(&root, args.history.as_deref())?;
-    let stamp = paths::unique_stamp(&dir, "perf_report", "html");
+    let stamp = crate::model::artifacts::claim(&dir, &[("perf_report", "html")])?;
     let path = html::write(&dir, &stamp, &report)?;
     println!("{}", path.display());
     Ok(exit::OK)

@@ -2,7 +2,7 @@
 //! atomic replace (temp file + rename) so a crash never leaves half a baseline.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -15,13 +15,6 @@ pub fn now_rfc3339() -> String {
 /// A compact UTC timestamp for artifact file names, e.g. `20261122T080102Z`.
 pub fn file_stamp() -> String {
     now_rfc3339().replace(['-', ':'], "")
-}
-
-/// Creates the artifacts directory if needed and returns `dir/<prefix>_<stamp>.<ext>`.
-pub fn artifact_path(dir: &Path, prefix: &str, stamp: &str, ext: &str) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating artifacts directory {}", dir.display()))?;
-    Ok(dir.join(format!("{prefix}_{stamp}.{ext}")))
 }
 
 /// Claims a timestamp for one run's artifacts, `<dir>/<prefix>_<stamp>.<ext>` for each of

@@ -81,21 +81,6 @@ pub fn artifacts_dir(root: &Path, dir: &Path) -> PathBuf {
     }
 }
 
-/// The artifact timestamp, with `-2`, `-3`, ... appended when a run in the same second
-/// already wrote `<prefix>_<stamp>.<ext>`, so that two quick runs never overwrite each other's
-/// artifacts.
-pub fn unique_stamp(dir: &Path, prefix: &str, ext: &str) -> String {
-    let base = crate::model::artifacts::file_stamp();
-    let taken = |s: &str| dir.join(format!("{prefix}_{s}.{ext}")).exists();
-    if !taken(&base) {
-        return base;
-    }
-    (2..)
-        .map(|n| format!("{base}-{n}"))
-        .find(|s| !taken(s))
-        .expect("an unused suffix exists")
-}
-
 /// The workload's name for default file names: `--workload` is a name (`cp1`) or, as for
 /// perf-bench, a path to a workload file (`perf/workloads/quick.json` is named `quick`).
 pub fn workload_name(arg: &str) -> Result<String> {

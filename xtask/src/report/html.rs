@@ -61,7 +61,7 @@ pub fn write(dir: &Path, stamp: &str, report: &Report) -> Result<PathBuf> {
             eprintln!("perf-report: warning: {p}");
         }
     }
-    let path = artifacts::artifact_path(dir, "perf_report", stamp, "html")?;
+    let path = dir.join(format!("perf_report_{stamp}.html"));
     artifacts::write_atomic(&path, render(report).as_bytes())?;
     Ok(path)
 }

@@ -44,7 +44,7 @@ fn sigterm_stops_the_children_and_writes_an_interrupted_run() {
         let dir = tempfile::tempdir().unwrap();
         // Long phases: the signal arrives mid-trial.
         let w = tiny_workload(dir.path(), 3000);
-        let mut child = bench_command(dir.path(), &w, &["--trials", "3"])
+        let child = bench_command(dir.path(), &w, &["--trials", "3"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -180,5 +180,47 @@ fn concurrent_gates_into_one_directory_never_share_a_stamp() {
         let junit =
             std::fs::read_to_string(artifacts.join(format!("perf_gate_{s}.junit.xml"))).unwrap();
         assert!(junit.contains("<failure"), "{s}: {junit}");
+    }
+}
+
+#[test]
+fn negative_metrics_are_bad_input() {
+    for (metric, value) in [("latency_p99_ms", -5.0), ("mem_mb_rss", -1.0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, cand, policy) = write_inputs(dir.path(), |c| {
+            c["metrics"][metric] = value.into();
+        });
+        let out = gate(dir.path(), &cand, &base, &policy);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{metric}: {stderr}");
+        assert!(
+            stderr.contains(&format!("metrics.{metric}")) && stderr.contains("negative"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn wrong_typed_fields_the_gate_depends_on_are_bad_input() {
+    for (field, tweak) in [
+        (
+            "run.exit_code",
+            Box::new(|c: &mut Value| c["run"]["exit_code"] = "3".into()) as Box<dyn Fn(&mut Value)>,
+        ),
+        (
+            "trials",
+            Box::new(|c: &mut Value| c["trials"] = (-3).into()),
+        ),
+        (
+            "paired.against",
+            Box::new(|c: &mut Value| c["paired"] = serde_json::json!({"against": 1})),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (base, cand, policy) = write_inputs(dir.path(), |c| tweak(c));
+        let out = gate(dir.path(), &cand, &base, &policy);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
     }
 }

@@ -6,6 +6,7 @@ pub mod artifacts;
 pub mod counters;
 pub mod histogram;
 pub mod history;
+pub mod json;
 pub mod paths;
 pub mod policy;
 pub mod run_file;

@@ -31,7 +31,8 @@ pub struct Policy {
 }
 
 /// `gate`: settings that apply to the whole gate. Every key is optional; the defaults are
-/// those of `perf/policy_cp1.json`.
+/// those of `perf/policy_cp1.json` (`Default`), and for the adaptive-gate keys it leaves out
+/// (`max_trials`, `time_budget_s`, `looks`) the ones documented on each field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateSettings {
     /// Every baseline metric that has a rule must be in the candidate (else that rule fails).
@@ -46,6 +47,15 @@ pub struct GateSettings {
     pub inconclusive: Inconclusive,
     /// Paths whose changes make the pre-push hook run the quick gate.
     pub watch_paths: Vec<String>,
+    /// `max_trials`: the most paired trials an adaptive gate may run per side (3..=200,
+    /// default 15).
+    pub max_trials: u32,
+    /// `time_budget_s`: seconds an adaptive gate may spend on extra trials once the first
+    /// ones are in (1..=3600, default 120); when it runs out the gate decides on what it has.
+    pub time_budget_s: f64,
+    /// `looks`: how many times an adaptive gate may look at the data, deciding or asking for
+    /// more trials each time (1..=10, default 3).
+    pub looks: u32,
 }
 
 impl Default for GateSettings {
@@ -58,6 +68,9 @@ impl Default for GateSettings {
             env_mismatch: EnvMismatch::Warn,
             inconclusive: Inconclusive::Warn,
             watch_paths: Vec::new(),
+            max_trials: 15,
+            time_budget_s: 120.0,
+            looks: 3,
         }
     }
 }
@@ -288,6 +301,14 @@ fn gate_settings(g: RawGate, at: &At<'_>) -> Result<GateSettings> {
             "expected a non-empty path, found an empty string"
         ));
     }
+    let time_budget_s = match g.time_budget_s {
+        None => d.time_budget_s,
+        Some(Num(s)) if (1.0..=3600.0).contains(&s) => s,
+        Some(Num(s)) => bail!(at.field(
+            "gate.time_budget_s",
+            format!("must be from 1 to 3600 (seconds), got {}", fmt_num(s))
+        )),
+    };
     Ok(GateSettings {
         require_all_metrics_present: g
             .require_all_metrics_present
@@ -306,6 +327,9 @@ fn gate_settings(g: RawGate, at: &At<'_>) -> Result<GateSettings> {
         env_mismatch,
         inconclusive,
         watch_paths,
+        max_trials: int_in(g.max_trials, 3..=200, d.max_trials, "gate.max_trials", at)?,
+        time_budget_s,
+        looks: int_in(g.looks, 1..=10, d.looks, "gate.looks", at)?,
     })
 }
 
@@ -475,6 +499,12 @@ struct RawGate {
     inconclusive: Option<String>,
     #[serde(default, deserialize_with = "present")]
     watch_paths: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    max_trials: Option<Int>,
+    #[serde(default, deserialize_with = "present")]
+    time_budget_s: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    looks: Option<Int>,
 }
 
 #[derive(Deserialize)]
@@ -736,6 +766,75 @@ mod tests {
             }
         }
         assert!(names.iter().any(|n| n == "policy_cp1.json"), "{names:?}");
+    }
+
+    #[test]
+    fn adaptive_gate_keys_have_defaults_and_ranges() {
+        let ok_rule = r#"{"relative": {"max_pct_decrease": 10}}"#;
+        let p = parse_str(&with("", ok_rule), "p.json").unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (15, 120.0, 3)
+        );
+        let p = parse_str(
+            &with(
+                r#""max_trials": 200, "time_budget_s": 0.5e1, "looks": 10"#,
+                ok_rule,
+            ),
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (200, 5.0, 10)
+        );
+        let p = parse_str(
+            &with(
+                r#""max_trials": 3, "time_budget_s": 3600, "looks": 1"#,
+                ok_rule,
+            ),
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (3, 3600.0, 1)
+        );
+        for (gate, needle) in [
+            (
+                r#""max_trials": 2"#,
+                "field `gate.max_trials`: must be an integer from 3 to 200, got 2",
+            ),
+            (r#""max_trials": 201"#, "field `gate.max_trials`"),
+            (
+                r#""max_trials": 4294967299"#,
+                "from 3 to 200, got 4294967299",
+            ),
+            (
+                r#""max_trials": 5.5"#,
+                "field `gate.max_trials`: invalid type: floating point",
+            ),
+            (
+                r#""max_trials": -3"#,
+                "field `gate.max_trials`: invalid value: integer `-3`",
+            ),
+            (
+                r#""time_budget_s": 0.5"#,
+                "field `gate.time_budget_s`: must be from 1 to 3600",
+            ),
+            (r#""time_budget_s": 3601"#, "field `gate.time_budget_s`"),
+            (r#""time_budget_s": "2m""#, "expected a number"),
+            (
+                r#""looks": 0"#,
+                "field `gate.looks`: must be an integer from 1 to 10, got 0",
+            ),
+            (r#""looks": 11"#, "field `gate.looks`"),
+            (r#""looks": null"#, "field `gate.looks`: invalid type: null"),
+        ] {
+            let e = err(&with(gate, ok_rule));
+            assert!(e.starts_with("perf/policy_test.json: "), "{e}");
+            assert!(e.contains(needle), "{needle:?} not in {e:?} for {gate}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod counters;
 mod gate;
 mod history;
 mod hooks;
+mod inputs;
 mod report;
 mod scenarios;
 mod scenarios_memory;

@@ -736,13 +736,26 @@ mod tests {
         "cpu_model": "Test CPU", "cpu_count": 2, "kernel": "6.1.0", "os": "linux",
         "mem_total_mb": 24000, "slowdown_knob": false, "load": {}, "router_flags": []}"#;
 
-    /// A run file: the common parts, then `body` (later keys replace earlier ones).
+    /// A run file: the common parts, then `body`; a key `body` gives replaces the common
+    /// one (a run file itself may not repeat a key).
     fn run(source: &str, body: &str) -> RunFile {
-        let text = format!(
-            r#"{{"schema_version": 1, "timestamp": "2026-11-22T08:01:02Z",
-                "git": {{"commit": null, "dirty": false}}, {ENV}, "workload": "cp1",
-                "trials": 5, "run": {{"status": "ok", "exit_code": 0}}, {body}}}"#
-        );
+        let common = [
+            ("schema_version", "1".to_string()),
+            ("timestamp", r#""2026-11-22T08:01:02Z""#.to_string()),
+            ("git", r#"{"commit": null, "dirty": false}"#.to_string()),
+            ("env", ENV.trim_start_matches(r#""env": "#).to_string()),
+            ("workload", r#""cp1""#.to_string()),
+            ("trials", "5".to_string()),
+            ("run", r#"{"status": "ok", "exit_code": 0}"#.to_string()),
+        ];
+        let mut text = String::from("{");
+        for (key, value) in common {
+            if !body.contains(&format!("\"{key}\":")) {
+                text.push_str(&format!("\"{key}\": {value}, "));
+            }
+        }
+        text.push_str(body);
+        text.push('}');
         run_file::parse_str(&text, source).unwrap_or_else(|e| panic!("{e:#}\n{text}"))
     }
 

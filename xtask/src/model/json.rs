@@ -1,27 +1,608 @@
-//! One strict way to read JSON inputs (provisional; replaced by the strict-inputs branch).
+//! One strict way to read the JSON files xtask takes as input (policies, workloads, run
+//! files): a size limit before anything is read into memory, UTF-8, no duplicate keys, and
+//! errors that name the file and the field path (`{source}: field `rules.rps`: …`).
+//!
+//! serde_json keeps the last of two equal keys, and a derived struct takes an array for its
+//! fields by position; both would let a hand-edited file mean something else than it says,
+//! so `parse` refuses duplicates and `Object` refuses anything but an object.
 
-use std::io::Read as _;
+use std::collections::HashSet;
+use std::fmt;
+use std::io::Read;
+use std::marker::PhantomData;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, de::DeserializeOwned};
 
-/// Largest input file xtask reads.
+/// Largest input file xtask reads (a bigger file is refused with a message naming it, not
+/// read into memory).
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads a whole input file once, refusing more than `max` bytes.
+/// Reads a whole input file once, refusing more than `max` bytes (e.g. `--candidate
+/// /dev/zero` must fail fast with "…is larger than 64 MiB…", not read until memory runs out).
+/// Works for pipes and /dev/* too (read at most max+1 bytes through `Read::take`). Not UTF-8
+/// is an error naming the file and the byte offset.
 pub fn read_input(path: &Path, max: u64) -> Result<String> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() as u64 > max {
-        bail!("{}: is larger than {} MiB", path.display(), max >> 20);
+    let reading = || format!("reading {}", path.display());
+    let file = std::fs::File::open(path).with_context(reading)?;
+    let meta = file.metadata().with_context(reading)?;
+    // A regular file says its size: refuse it before reading a byte. Pipes and devices say 0
+    // (or nothing useful), so the read below is bounded on its own.
+    if meta.is_file() && meta.len() > max {
+        bail!(too_large(path, max));
     }
-    String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))
+    let capacity = if meta.is_file() { meta.len() } else { 0 };
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(reading)?;
+    if bytes.len() as u64 > max {
+        bail!(too_large(path, max));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{}: not UTF-8 (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
-/// The duplicate-key check alone.
-pub fn check_duplicates(_text: &str, _source: &str) -> Result<()> {
-    Ok(())
+fn too_large(path: &Path, max: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    let limit = if max >= MIB && max.is_multiple_of(MIB) {
+        format!("{} MiB", max / MIB)
+    } else {
+        format!("{max} bytes")
+    };
+    format!(
+        "{} is larger than {limit}, the most xtask reads from an input file (is it the right file?)",
+        path.display()
+    )
+}
+
+/// Parses `text` into `T`: duplicate keys anywhere are an error naming their field path
+/// ("{source}: field `rules.rps`: duplicate key; …"), and a wrong type, a missing field or an
+/// unknown field (with `#[serde(deny_unknown_fields)]` on T) names its field path through
+/// `serde_path_to_error` ("{source}: field `gate.confidence`: invalid type: string \"high\",
+/// expected f64").
+///
+/// Two of serde's messages are reworded to say what to do: a missing field is
+/// "field `a.b`: is required", and an unknown field is "field `a.typo`: unknown key; did you
+/// mean `type`? (field `a` takes one of: …)". Other messages are serde's, without the line
+/// and column (the field path says where). Invalid JSON is "parsing {source} as JSON: …" with
+/// the line and column.
+pub fn parse<T: DeserializeOwned>(text: &str, source: &str) -> Result<T> {
+    check_duplicates(text, source)?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().clone();
+        data_error(e.into_inner(), &path, source)
+    })?;
+    de.end().map_err(|e| not_json(e, source))?;
+    Ok(value)
+}
+
+/// The duplicate-key check alone, for readers that go through `serde_json::Value` (which
+/// keeps the last duplicate).
+pub fn check_duplicates(text: &str, source: &str) -> Result<()> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let mut walk = Walk::default();
+    let result = (&mut walk).deserialize(&mut de).and_then(|()| de.end());
+    match (result, walk.duplicate) {
+        (Ok(()), _) => Ok(()),
+        (Err(e), Some(field)) => bail!(
+            "{source}: field `{field}`: duplicate key; a key may appear only once in an object, \
+             else all but one of its values would be silently ignored (the second is at line {})",
+            e.line()
+        ),
+        (Err(e), None) => Err(not_json(e, source)),
+    }
+}
+
+/// A `T` read only from a JSON object. Serde's derived structs also take an array (their
+/// fields by position), which is no way to write a file by hand: wrap each struct of a
+/// strict format in this (`Option<Object<Gate>>`), and read the top level with
+/// [`from_object`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        from_object(deserializer, "an object").map(Object)
+    }
+}
+
+/// Deserializes `T` from a JSON object only; anything else is "expected {expecting}, found
+/// an array" (`expecting` such as "an object at the top level").
+pub fn from_object<'de, D, T>(deserializer: D, expecting: &'static str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_any(ObjectVisitor {
+        expecting,
+        marker: PhantomData,
+    })
+}
+
+struct ObjectVisitor<T> {
+    expecting: &'static str,
+    marker: PhantomData<T>,
+}
+
+impl<T> ObjectVisitor<T> {
+    fn found<E: de::Error>(&self, what: fmt::Arguments<'_>) -> E {
+        E::custom(format_args!("expected {}, found {what}", self.expecting))
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        Err(self.found(format_args!("an array")))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        Err(self.found(format_args!("a boolean ({v})")))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        Err(self.found(format_args!("a number ({v})")))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        Err(self.found(format_args!("a number ({v})")))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        Err(self.found(format_args!("a number ({v})")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        Err(self.found(format_args!("a string ({v:?})")))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Err(self.found(format_args!("null")))
+    }
+}
+
+/// Invalid JSON (or JSON nested too deep): serde_json's message with its line and column.
+fn not_json(e: serde_json::Error, source: &str) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!("parsing {source} as JSON"))
+}
+
+/// A value that is JSON but not a `T`, at `path`.
+fn data_error(
+    e: serde_json::Error,
+    path: &serde_path_to_error::Path,
+    source: &str,
+) -> anyhow::Error {
+    if !e.is_data() {
+        return not_json(e, source);
+    }
+    let full = e.to_string();
+    let location = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&location).unwrap_or(&full);
+    let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+    let field = |segments: &[String]| join_path(segments);
+
+    if let Some(rest) = msg.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        let mut at = segments.clone();
+        at.push(name.to_string());
+        return anyhow!("{source}: field `{}`: is required", field(&at));
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some((key, expected)) = rest.split_once('`')
+    {
+        // The path ends at the unknown key (serde_path_to_error records the key it read).
+        let parent = match segments.split_last() {
+            Some((last, parent)) if last == key => parent,
+            _ => &segments[..],
+        };
+        let mut at = parent.to_vec();
+        at.push(key.to_string());
+        let mut names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        names.sort_unstable();
+        let owner = if parent.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("field `{}`", field(parent))
+        };
+        let takes = if names.is_empty() {
+            format!("{owner} takes no keys")
+        } else {
+            format!("{owner} takes one of: {}", names.join(", "))
+        };
+        let hint = match closest(key, &names) {
+            Some(name) => format!("; did you mean `{name}`?"),
+            None => String::new(),
+        };
+        return anyhow!(
+            "{source}: field `{}`: unknown key{hint} ({takes})",
+            field(&at)
+        );
+    }
+    if segments.is_empty() {
+        anyhow!("{source}: {msg}")
+    } else {
+        anyhow!("{source}: field `{}`: {msg}", field(&segments))
+    }
+}
+
+/// `a.b[2].c` from its segments (`[2]` for an array index, as serde_path_to_error writes it).
+fn join_path(segments: &[String]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        if !out.is_empty() && !s.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(s);
+    }
+    out
+}
+
+/// The expected key nearest to a mistyped one, when it is near enough to be the likely
+/// intent: at most a third of the key's length in edits (one edit for short keys).
+fn closest<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_lowercase();
+    let allowed = (key.chars().count() / 3).max(1);
+    names
+        .iter()
+        .map(|n| (edit_distance(&key, &n.to_lowercase()), *n))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Damerau-Levenshtein distance (optimal string alignment): insertions, deletions,
+/// substitutions and swaps of two neighbours each count one. Keys are short, so the full
+/// table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Walks any JSON value, keeping the path to where it is, and stops at the first key that
+/// repeats in its object (remembered in `duplicate`, since serde's error carries only text).
+#[derive(Default)]
+struct Walk {
+    path: Vec<String>,
+    duplicate: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Walk {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Walk {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for index in 0.. {
+            self.path.push(format!("[{index}]"));
+            let more = seq.next_element_seed(&mut *self)?.is_some();
+            self.path.pop();
+            if !more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            self.path.push(key.clone());
+            if !seen.insert(key) {
+                self.duplicate = Some(join_path(&self.path));
+                return Err(de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(&mut *self)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        gate: Object<Gate>,
+        #[serde(default)]
+        rules: BTreeMap<String, Object<Rule>>,
+        #[serde(default)]
+        list: Vec<Object<Item>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Gate {
+        confidence: f64,
+        #[serde(default)]
+        looks: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Rule {
+        max_pct_increase: Option<f64>,
+        max_pct_decrease: Option<f64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Item {
+        c: u32,
+    }
+
+    fn err<T: DeserializeOwned + fmt::Debug>(text: &str) -> String {
+        format!("{:#}", parse::<T>(text, "p.json").unwrap_err())
+    }
+
+    #[test]
+    fn a_good_document_parses() {
+        let d: Doc = parse(
+            r#"{"gate": {"confidence": 0.9}, "rules": {"rps": {"max_pct_decrease": 10}},
+                "list": [{"c": 1}, {"c": 2}]}"#,
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(d.gate.0.confidence, 0.9);
+        assert_eq!(d.gate.0.looks, 0);
+        assert_eq!(d.rules["rps"].0.max_pct_decrease, Some(10.0));
+        assert_eq!(d.rules["rps"].0.max_pct_increase, None);
+        assert_eq!(d.list[1].0.c, 2);
+    }
+
+    #[test]
+    fn duplicate_keys_are_named_by_their_path() {
+        for (text, field) in [
+            (r#"{"a": 1, "b": 2, "a": 3}"#, "a"),
+            (
+                r#"{"rules": {"rps": {"x": 1}, "rps": {"x": 2}}}"#,
+                "rules.rps",
+            ),
+            (
+                r#"{"a": {"b": [{"c": 1}, {"d": 1}, {"c": 1, "c": 2}]}}"#,
+                "a.b[2].c",
+            ),
+            (r#"[{"c": 1}, [], {"e": {"c": 1, "c": 2}}]"#, "[2].e.c"),
+            // serde_json unescapes keys, so an escaped spelling is the same key.
+            (r#"{"ab": 1, "a\u0062": 2}"#, "ab"),
+        ] {
+            let e = format!("{:#}", check_duplicates(text, "p.json").unwrap_err());
+            let want = format!("p.json: field `{field}`: duplicate key; ");
+            assert!(e.starts_with(&want), "{text}: {e}");
+            // Through `parse` too, before any type is looked at.
+            let e = err::<serde_json::Value>(text);
+            assert!(e.starts_with(&want), "{text}: {e}");
+        }
+        let e = err::<Doc>(r#"{"gate": {"confidence": 0.9, "confidence": 0.99}}"#);
+        assert!(e.contains("field `gate.confidence`: duplicate key"), "{e}");
+        // Equal keys in different objects are fine.
+        check_duplicates(
+            r#"{"a": {"x": 1}, "b": {"x": 1}, "c": [{"x": 1}, {"x": 2}]}"#,
+            "p",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn invalid_json_says_where() {
+        for text in ["{ not json", "", r#"{"a": 1} x"#, r#"{"a": 1e400}"#] {
+            let e = format!("{:#}", check_duplicates(text, "p.json").unwrap_err());
+            assert!(e.starts_with("parsing p.json as JSON: "), "{text}: {e}");
+            assert!(e.contains(" line 1 column "), "{text}: {e}");
+            let e = err::<Doc>(text);
+            assert!(e.starts_with("parsing p.json as JSON: "), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_a_suggestion() {
+        let e = err::<Doc>(
+            r#"{"gate": {"confidence": 0.9}, "rules": {"rps": {"max_pct_increse": 5}}}"#,
+        );
+        assert_eq!(
+            e,
+            "p.json: field `rules.rps.max_pct_increse`: unknown key; did you mean \
+             `max_pct_increase`? (field `rules.rps` takes one of: max_pct_decrease, max_pct_increase)"
+        );
+        let e = err::<Doc>(r#"{"gate": {"confidnece": 0.9}}"#);
+        assert!(
+            e.starts_with(
+                "p.json: field `gate.confidnece`: unknown key; did you mean `confidence`?"
+            ),
+            "{e}"
+        );
+        let e = err::<Doc>(r#"{"gate": {"confidence": 0.9}, "list": [{"c": 1}, {"C": 1}]}"#);
+        assert!(e.starts_with("p.json: field `list[1].C`: unknown key; did you mean `c`? (field `list[1]` takes one of: c)"), "{e}");
+        // Nothing near: no guess, and the top level is named as such.
+        let e = err::<Doc>(r#"{"gate": {"confidence": 0.9}, "extra": 1}"#);
+        assert_eq!(
+            e,
+            "p.json: field `extra`: unknown key (the top level takes one of: gate, list, rules)"
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_name_the_field() {
+        let e = err::<Doc>(r#"{"gate": {"confidence": "high"}}"#);
+        assert_eq!(
+            e,
+            "p.json: field `gate.confidence`: invalid type: string \"high\", expected f64"
+        );
+        let e = err::<Doc>(r#"{"gate": {"confidence": 0.9}, "list": [{"c": 1}, {"c": -1}]}"#);
+        assert!(
+            e.starts_with("p.json: field `list[1].c`: invalid value: integer `-1`"),
+            "{e}"
+        );
+        assert_eq!(
+            err::<Doc>(r#"{"gate": {}}"#),
+            "p.json: field `gate.confidence`: is required"
+        );
+        assert_eq!(err::<Doc>("{}"), "p.json: field `gate`: is required");
+        // The top level is just the file.
+        assert_eq!(
+            err::<Vec<u32>>(r#"{"a": 1}"#),
+            "p.json: invalid type: map, expected a sequence"
+        );
+    }
+
+    #[test]
+    fn a_struct_is_read_only_from_an_object() {
+        // Serde's derived struct alone takes an array (the fields by position).
+        let positional: Gate = serde_json::from_str("[0.9, 3]").unwrap();
+        assert_eq!(positional.looks, 3);
+        assert_eq!(
+            err::<Doc>(r#"{"gate": [0.9, 3]}"#),
+            "p.json: field `gate`: expected an object, found an array"
+        );
+        assert_eq!(
+            err::<Doc>(r#"{"gate": {"confidence": 1}, "rules": {"rps": "fast"}}"#),
+            "p.json: field `rules.rps`: expected an object, found a string (\"fast\")"
+        );
+        assert_eq!(
+            err::<Doc>(r#"{"gate": null}"#),
+            "p.json: field `gate`: expected an object, found null"
+        );
+        assert_eq!(
+            err::<Object<Doc>>("[]"),
+            "p.json: expected an object, found an array"
+        );
+    }
+
+    #[test]
+    fn read_input_refuses_big_files_without_reading_them() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&[b'x'; 101]).unwrap();
+        let e = format!("{:#}", read_input(f.path(), 100).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "{} is larger than 100 bytes, the most xtask reads from an input file (is it \
+                 the right file?)",
+                f.path().display()
+            )
+        );
+        assert_eq!(read_input(f.path(), 101).unwrap().len(), 101);
+        assert!(too_large(f.path(), MAX_INPUT_BYTES).contains("is larger than 64 MiB"));
+    }
+
+    #[test]
+    fn read_input_bounds_a_stream_without_a_size() {
+        // /dev/zero has no end and says size 0: only `max + 1` bytes are read.
+        let e = format!(
+            "{:#}",
+            read_input(Path::new("/dev/zero"), 4096).unwrap_err()
+        );
+        assert!(e.starts_with("/dev/zero is larger than 4096 bytes"), "{e}");
+        let e = format!(
+            "{:#}",
+            read_input(Path::new("/nonexistent/p.json"), 100).unwrap_err()
+        );
+        assert!(e.starts_with("reading /nonexistent/p.json: "), "{e}");
+    }
+
+    #[test]
+    fn read_input_names_the_first_byte_that_is_not_utf8() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"{\"a\": \"\xff\"}").unwrap();
+        let e = format!("{:#}", read_input(f.path(), 100).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "{}: not UTF-8 (invalid byte at offset 7)",
+                f.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn suggestions_are_near_misses_only() {
+        assert_eq!(edit_distance("wran_pct", "warn_pct"), 1);
+        assert_eq!(edit_distance("max_pct_increse", "max_pct_increase"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            closest("wran_pct", &["warn_pct", "relative"]),
+            Some("warn_pct")
+        );
+        assert_eq!(closest("Confidence", &["confidence"]), Some("confidence"));
+        assert_eq!(closest("extra", &["gate", "rules", "schema_version"]), None);
+        assert_eq!(closest("ab", &["xy"]), None);
+    }
 }

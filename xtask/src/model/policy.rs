@@ -2,13 +2,21 @@
 //! and how the gate treats noise, environment differences and failed runs. Parsing is strict:
 //! an unknown key, a wrong type or a threshold that makes no sense is an error naming the file
 //! and the field path, because a typo in a policy must never silently turn a rule off.
+//!
+//! The file is read into private serde structs (`deny_unknown_fields`, every object through
+//! `json::Object`, duplicate keys refused by `json::parse`) and then checked and converted
+//! into the public types, with the checks serde cannot express (thresholds, ranges, one of
+//! two keys).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use serde_json::{Map, Value};
+use anyhow::{Result, anyhow, bail};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::model::json::{self, Object};
 
 /// The only policy schema this xtask reads.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -23,7 +31,8 @@ pub struct Policy {
 }
 
 /// `gate`: settings that apply to the whole gate. Every key is optional; the defaults are
-/// those of `perf/policy_cp1.json`.
+/// those of `perf/policy_cp1.json` (`Default`), and for the adaptive-gate keys it leaves out
+/// (`max_trials`, `time_budget_s`, `looks`) the ones documented on each field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateSettings {
     /// Every baseline metric that has a rule must be in the candidate (else that rule fails).
@@ -38,6 +47,15 @@ pub struct GateSettings {
     pub inconclusive: Inconclusive,
     /// Paths whose changes make the pre-push hook run the quick gate.
     pub watch_paths: Vec<String>,
+    /// `max_trials`: the most paired trials an adaptive gate may run per side (3..=200,
+    /// default 15).
+    pub max_trials: u32,
+    /// `time_budget_s`: seconds an adaptive gate may spend on extra trials once the first
+    /// ones are in (1..=3600, default 120); when it runs out the gate decides on what it has.
+    pub time_budget_s: f64,
+    /// `looks`: how many times an adaptive gate may look at the data, deciding or asking for
+    /// more trials each time (1..=10, default 3).
+    pub looks: u32,
 }
 
 impl Default for GateSettings {
@@ -50,6 +68,9 @@ impl Default for GateSettings {
             env_mismatch: EnvMismatch::Warn,
             inconclusive: Inconclusive::Warn,
             watch_paths: Vec::new(),
+            max_trials: 15,
+            time_budget_s: 120.0,
+            looks: 3,
         }
     }
 }
@@ -191,49 +212,37 @@ pub fn fmt_num(x: f64) -> String {
 
 /// Reads and validates a policy file.
 pub fn load(path: &Path) -> Result<Policy> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = json::read_input(path, json::MAX_INPUT_BYTES)?;
     parse_str(&text, &path.display().to_string())
 }
 
 /// Parses and validates policy text; `source` names it in messages.
 pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
-    let value: Value =
-        serde_json::from_str(text).with_context(|| format!("parsing {source} as JSON"))?;
-    let mut top = Obj::new(&value, "", source)?;
+    let TopLevel(raw) = json::parse(text, source)?;
+    let at = At { source };
 
-    let version = top.req("schema_version")?;
-    match version.as_u64() {
-        Some(SCHEMA_VERSION) => {}
-        Some(v) => bail!(top.err_at(
+    match raw.schema_version.0 {
+        SCHEMA_VERSION => {}
+        v => bail!(at.field(
             "schema_version",
-            &format!("unsupported version {v} (this xtask reads {SCHEMA_VERSION})")
-        )),
-        None => bail!(top.err_at(
-            "schema_version",
-            &format!("expected an integer, found {}", kind(version))
+            format!("unsupported version {v} (this xtask reads {SCHEMA_VERSION})")
         )),
     }
-
-    let gate = match top.opt("gate") {
+    let gate = match raw.gate {
         None => GateSettings::default(),
-        Some(v) => parse_gate(Obj::new(v, "gate", source)?)?,
+        Some(Object(g)) => gate_settings(g, &at)?,
     };
-
-    let rules_value = top.req("rules")?;
-    let rules_obj = Obj::new(rules_value, "rules", source)?;
-    if rules_obj.map.is_empty() {
-        bail!(rules_obj.err_here("a policy needs at least one rule"));
+    if raw.rules.is_empty() {
+        bail!(at.field("rules", "a policy needs at least one rule"));
     }
     let mut rules = BTreeMap::new();
-    for (metric, v) in rules_obj.map {
+    for (metric, Object(rule)) in raw.rules {
         if metric.trim().is_empty() {
-            bail!(rules_obj.err_here("a rule needs a metric name, found an empty key"));
+            bail!(at.field("rules", "a rule needs a metric name, found an empty key"));
         }
-        let rule = parse_rule(Obj::new(v, &format!("rules.{metric}"), source)?)?;
-        rules.insert(metric.clone(), rule);
+        let rule = convert_rule(rule, &format!("rules.{metric}"), &at)?;
+        rules.insert(metric, rule);
     }
-    top.finish()?;
     Ok(Policy {
         source: source.to_string(),
         gate,
@@ -241,153 +250,201 @@ pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
     })
 }
 
-fn parse_gate(mut o: Obj<'_>) -> Result<GateSettings> {
-    let d = GateSettings::default();
-    let g = GateSettings {
-        require_all_metrics_present: o
-            .opt_bool("require_all_metrics_present")?
-            .unwrap_or(d.require_all_metrics_present),
-        require_bench_exit_code_zero: o
-            .opt_bool("require_bench_exit_code_zero")?
-            .unwrap_or(d.require_bench_exit_code_zero),
-        confidence: match o.opt_num("confidence")? {
-            None => d.confidence,
-            Some(c) if c > 0.5 && c < 1.0 => c,
-            Some(c) => bail!(o.err_at(
-                "confidence",
-                &format!(
-                    "must be strictly between 0.5 and 1 (e.g. 0.95), got {}",
-                    fmt_num(c)
-                )
-            )),
-        },
-        bootstrap_resamples: match o.opt("bootstrap_resamples") {
-            None => d.bootstrap_resamples,
-            Some(v) => match v.as_u64() {
-                Some(n @ 100..=100_000) => n as u32,
-                _ => bail!(o.err_at(
-                    "bootstrap_resamples",
-                    &format!("must be an integer from 100 to 100000, found {}", kind(v))
-                )),
-            },
-        },
-        env_mismatch: match o.opt_str("env_mismatch")? {
-            None => d.env_mismatch,
-            Some("warn") => EnvMismatch::Warn,
-            Some("fail") => EnvMismatch::Fail,
-            Some("paired") => EnvMismatch::Paired,
-            Some(other) => bail!(o.err_at(
-                "env_mismatch",
-                &format!("must be \"warn\", \"fail\" or \"paired\", got {other:?}")
-            )),
-        },
-        inconclusive: match o.opt_str("inconclusive")? {
-            None => d.inconclusive,
-            Some("pass") => Inconclusive::Pass,
-            Some("warn") => Inconclusive::Warn,
-            Some("fail") => Inconclusive::Fail,
-            Some(other) => bail!(o.err_at(
-                "inconclusive",
-                &format!("must be \"pass\", \"warn\" or \"fail\", got {other:?}")
-            )),
-        },
-        watch_paths: match o.opt("watch_paths") {
-            None => d.watch_paths,
-            Some(Value::Array(items)) => {
-                let mut paths = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
-                    match item.as_str() {
-                        Some(s) if !s.is_empty() => paths.push(s.to_string()),
-                        _ => bail!(o.err_at(
-                            &format!("watch_paths[{i}]"),
-                            &format!("expected a non-empty path string, found {}", kind(item))
-                        )),
-                    }
-                }
-                paths
-            }
-            Some(other) => bail!(o.err_at(
-                "watch_paths",
-                &format!("expected an array of path strings, found {}", kind(other))
-            )),
-        },
-    };
-    o.finish()?;
-    Ok(g)
+/// Names the file in every message: `{source}: field `{path}`: {msg}`.
+struct At<'a> {
+    source: &'a str,
 }
 
-fn parse_rule(mut o: Obj<'_>) -> Result<Rule> {
-    let relative = o.opt("relative");
-    let absolute = o.opt("absolute");
-    let check = match (relative, absolute) {
-        (Some(_), Some(_)) => bail!(o.err_here(
+impl At<'_> {
+    fn field(&self, path: &str, msg: impl fmt::Display) -> anyhow::Error {
+        anyhow!("{}: field `{path}`: {msg}", self.source)
+    }
+}
+
+fn gate_settings(g: RawGate, at: &At<'_>) -> Result<GateSettings> {
+    let d = GateSettings::default();
+    let confidence = match g.confidence {
+        None => d.confidence,
+        Some(Num(c)) if c > 0.5 && c < 1.0 => c,
+        Some(Num(c)) => bail!(at.field(
+            "gate.confidence",
+            format!(
+                "must be strictly between 0.5 and 1 (e.g. 0.95), got {}",
+                fmt_num(c)
+            )
+        )),
+    };
+    let env_mismatch = match g.env_mismatch.as_deref() {
+        None => d.env_mismatch,
+        Some("warn") => EnvMismatch::Warn,
+        Some("fail") => EnvMismatch::Fail,
+        Some("paired") => EnvMismatch::Paired,
+        Some(other) => bail!(at.field(
+            "gate.env_mismatch",
+            format!("must be \"warn\", \"fail\" or \"paired\", got {other:?}")
+        )),
+    };
+    let inconclusive = match g.inconclusive.as_deref() {
+        None => d.inconclusive,
+        Some("pass") => Inconclusive::Pass,
+        Some("warn") => Inconclusive::Warn,
+        Some("fail") => Inconclusive::Fail,
+        Some(other) => bail!(at.field(
+            "gate.inconclusive",
+            format!("must be \"pass\", \"warn\" or \"fail\", got {other:?}")
+        )),
+    };
+    let watch_paths = g.watch_paths.unwrap_or(d.watch_paths);
+    if let Some(i) = watch_paths.iter().position(|p| p.is_empty()) {
+        bail!(at.field(
+            &format!("gate.watch_paths[{i}]"),
+            "expected a non-empty path, found an empty string"
+        ));
+    }
+    let time_budget_s = match g.time_budget_s {
+        None => d.time_budget_s,
+        Some(Num(s)) if (1.0..=3600.0).contains(&s) => s,
+        Some(Num(s)) => bail!(at.field(
+            "gate.time_budget_s",
+            format!("must be from 1 to 3600 (seconds), got {}", fmt_num(s))
+        )),
+    };
+    Ok(GateSettings {
+        require_all_metrics_present: g
+            .require_all_metrics_present
+            .map_or(d.require_all_metrics_present, |b| b.0),
+        require_bench_exit_code_zero: g
+            .require_bench_exit_code_zero
+            .map_or(d.require_bench_exit_code_zero, |b| b.0),
+        confidence,
+        bootstrap_resamples: int_in(
+            g.bootstrap_resamples,
+            100..=100_000,
+            d.bootstrap_resamples,
+            "gate.bootstrap_resamples",
+            at,
+        )?,
+        env_mismatch,
+        inconclusive,
+        watch_paths,
+        max_trials: int_in(g.max_trials, 3..=200, d.max_trials, "gate.max_trials", at)?,
+        time_budget_s,
+        looks: int_in(g.looks, 1..=10, d.looks, "gate.looks", at)?,
+    })
+}
+
+/// An optional integer setting within `range`, or `default` when it is absent.
+fn int_in(
+    value: Option<Int>,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+    path: &str,
+    at: &At<'_>,
+) -> Result<u32> {
+    match value {
+        None => Ok(default),
+        Some(Int(n)) => match u32::try_from(n) {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(at.field(
+                path,
+                format!(
+                    "must be an integer from {} to {}, got {n}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        },
+    }
+}
+
+fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
+    let check = match (r.relative, r.absolute) {
+        (Some(_), Some(_)) => bail!(at.field(
+            path,
             "a rule has either `relative` or `absolute`, not both (write two metrics if both are needed)"
         )),
-        (None, None) => bail!(o.err_here("a rule needs `relative` or `absolute`")),
-        (Some(v), None) => {
-            let mut r = Obj::new(v, &format!("{}.relative", o.path), o.source)?;
-            let inc = r.opt_num("max_pct_increase")?;
-            let dec = r.opt_num("max_pct_decrease")?;
-            let (direction, key, max_pct) = match (inc, dec) {
-                (Some(_), Some(_)) => bail!(r.err_here(
+        (None, None) => bail!(at.field(path, "a rule needs `relative` or `absolute`")),
+        (Some(Object(rel)), None) => {
+            let here = format!("{path}.relative");
+            let (direction, key, max_pct) = match (rel.max_pct_increase, rel.max_pct_decrease) {
+                (Some(_), Some(_)) => bail!(at.field(
+                    &here,
                     "has both `max_pct_increase` and `max_pct_decrease`; a relative rule bounds one direction"
                 )),
-                (None, None) => bail!(r.err_here("needs `max_pct_increase` or `max_pct_decrease`")),
-                (Some(x), None) => (Direction::Increase, "max_pct_increase", x),
-                (None, Some(x)) => (Direction::Decrease, "max_pct_decrease", x),
+                (None, None) => bail!(at.field(
+                    &here,
+                    "needs `max_pct_increase` or `max_pct_decrease`"
+                )),
+                (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
+                (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
             };
+            let key_path = format!("{here}.{key}");
             if max_pct < 0.0 {
-                bail!(r.err_at(key, &format!("must not be negative, got {}", fmt_num(max_pct))));
-            }
-            if direction == Direction::Decrease && max_pct >= 100.0 {
-                bail!(r.err_at(
-                    key,
-                    &format!("must be below 100 (a decrease of 100% or more cannot happen), got {}", fmt_num(max_pct))
+                bail!(at.field(
+                    &key_path,
+                    format!("must not be negative, got {}", fmt_num(max_pct))
                 ));
             }
-            r.finish()?;
+            if direction == Direction::Decrease && max_pct >= 100.0 {
+                bail!(at.field(
+                    &key_path,
+                    format!(
+                        "must be below 100 (a decrease of 100% or more cannot happen), got {}",
+                        fmt_num(max_pct)
+                    )
+                ));
+            }
             Check::Relative { direction, max_pct }
         }
-        (None, Some(v)) => {
-            let mut a = Obj::new(v, &format!("{}.absolute", o.path), o.source)?;
+        (None, Some(Object(abs))) => {
+            let here = format!("{path}.absolute");
             let b = Bounds {
-                equals: a.opt_num("equals")?,
-                min: a.opt_num("min")?,
-                max: a.opt_num("max")?,
+                equals: abs.equals.map(|n| n.0),
+                min: abs.min.map(|n| n.0),
+                max: abs.max.map(|n| n.0),
             };
             match b {
-                Bounds { equals: None, min: None, max: None } => {
-                    bail!(a.err_here("needs `equals`, `max` or `min`"))
-                }
-                Bounds { equals: Some(_), min, max } if min.is_some() || max.is_some() => {
-                    bail!(a.err_here("`equals` cannot be combined with `min` or `max`"))
-                }
-                Bounds { min: Some(lo), max: Some(hi), .. } if lo > hi => bail!(a.err_at(
-                    "min",
-                    &format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
+                Bounds {
+                    equals: None,
+                    min: None,
+                    max: None,
+                } => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
+                Bounds {
+                    equals: Some(_),
+                    min,
+                    max,
+                } if min.is_some() || max.is_some() => bail!(at.field(
+                    &here,
+                    "`equals` cannot be combined with `min` or `max`"
+                )),
+                Bounds {
+                    min: Some(lo),
+                    max: Some(hi),
+                    ..
+                } if lo > hi => bail!(at.field(
+                    &format!("{here}.min"),
+                    format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
                 )),
                 _ => {}
             }
-            a.finish()?;
             Check::Absolute(b)
         }
     };
-    let warn_pct = o.opt_num("warn_pct")?;
+    let warn_pct = r.warn_pct.map(|n| n.0);
     if let Some(w) = warn_pct {
+        let warn_path = format!("{path}.warn_pct");
         match check {
-            Check::Absolute(_) => bail!(o.err_at(
-                "warn_pct",
+            Check::Absolute(_) => bail!(at.field(
+                &warn_path,
                 "only relative rules have a warn tier (an absolute rule passes or fails)"
             )),
-            _ if w < 0.0 => {
-                bail!(o.err_at(
-                    "warn_pct",
-                    &format!("must not be negative, got {}", fmt_num(w))
-                ))
-            }
-            Check::Relative { max_pct, .. } if w >= max_pct => bail!(o.err_at(
-                "warn_pct",
-                &format!(
+            _ if w < 0.0 => bail!(at.field(
+                &warn_path,
+                format!("must not be negative, got {}", fmt_num(w))
+            )),
+            Check::Relative { max_pct, .. } if w >= max_pct => bail!(at.field(
+                &warn_path,
+                format!(
                     "must be below the fail threshold ({}), got {}",
                     fmt_num(max_pct),
                     fmt_num(w)
@@ -396,139 +453,164 @@ fn parse_rule(mut o: Obj<'_>) -> Result<Rule> {
             _ => {}
         }
     }
-    let description = o.opt_str("description")?.map(str::to_string);
-    o.finish()?;
     Ok(Rule {
         check,
         warn_pct,
-        description,
+        description: r.description,
     })
 }
 
-/// A JSON object being read strictly: remembers which keys were taken so that `finish` can
-/// reject the rest, and knows its field path for messages.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-    source: &'a str,
-    taken: Vec<&'static str>,
-}
+// The file as written. Every object goes through `json::Object` (an array is not an
+// object), and every optional key through `present` (`null` is not a way to leave a key out:
+// it is refused like any other wrong type, as it was before serde read these files).
 
-impl<'a> Obj<'a> {
-    fn new(v: &'a Value, path: &str, source: &'a str) -> Result<Self> {
-        match v {
-            Value::Object(map) => Ok(Self {
-                map,
-                path: path.to_string(),
-                source,
-                taken: Vec::new(),
-            }),
-            other => {
-                let what = if path.is_empty() {
-                    "the top level".to_string()
-                } else {
-                    format!("field `{path}`")
-                };
-                bail!(
-                    "{source}: {what}: expected an object, found {}",
-                    kind(other)
-                )
-            }
-        }
-    }
+/// The top level, read only from an object.
+struct TopLevel(RawPolicy);
 
-    fn field(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    fn err_at(&self, key: &str, msg: &str) -> anyhow::Error {
-        anyhow::anyhow!("{}: field `{}`: {msg}", self.source, self.field(key))
-    }
-
-    fn err_here(&self, msg: &str) -> anyhow::Error {
-        if self.path.is_empty() {
-            anyhow::anyhow!("{}: {msg}", self.source)
-        } else {
-            anyhow::anyhow!("{}: field `{}`: {msg}", self.source, self.path)
-        }
-    }
-
-    fn opt(&mut self, key: &'static str) -> Option<&'a Value> {
-        self.taken.push(key);
-        self.map.get(key)
-    }
-
-    fn req(&mut self, key: &'static str) -> Result<&'a Value> {
-        self.opt(key).ok_or_else(|| self.err_at(key, "is required"))
-    }
-
-    fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>> {
-        match self.opt(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.err_at(
-                key,
-                &format!("expected true or false, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn opt_num(&mut self, key: &'static str) -> Result<Option<f64>> {
-        match self.opt(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(self.err_at(key, "expected a finite number")),
-            },
-            Some(other) => {
-                Err(self.err_at(key, &format!("expected a number, found {}", kind(other))))
-            }
-        }
-    }
-
-    fn opt_str(&mut self, key: &'static str) -> Result<Option<&'a str>> {
-        match self.opt(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => {
-                Err(self.err_at(key, &format!("expected a string, found {}", kind(other))))
-            }
-        }
-    }
-
-    /// Rejects keys that were never taken: a typo must not silently disable a setting.
-    fn finish(self) -> Result<()> {
-        let unknown: Vec<&String> = self
-            .map
-            .keys()
-            .filter(|k| !self.taken.contains(&k.as_str()))
-            .collect();
-        match unknown.first() {
-            None => Ok(()),
-            Some(k) => {
-                let mut expected = self.taken.clone();
-                expected.sort_unstable();
-                Err(self.err_at(
-                    k,
-                    &format!("unknown key (expected one of: {})", expected.join(", ")),
-                ))
-            }
-        }
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        json::from_object(deserializer, "an object at the top level").map(TopLevel)
     }
 }
 
-fn kind(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("a boolean ({b})"),
-        Value::Number(n) => format!("a number ({n})"),
-        Value::String(s) => format!("a string ({s:?})"),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    schema_version: Int,
+    #[serde(default, deserialize_with = "present")]
+    gate: Option<Object<RawGate>>,
+    rules: BTreeMap<String, Object<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    #[serde(default, deserialize_with = "present")]
+    require_all_metrics_present: Option<Flag>,
+    #[serde(default, deserialize_with = "present")]
+    require_bench_exit_code_zero: Option<Flag>,
+    #[serde(default, deserialize_with = "present")]
+    confidence: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    bootstrap_resamples: Option<Int>,
+    #[serde(default, deserialize_with = "present")]
+    env_mismatch: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    inconclusive: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    watch_paths: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    max_trials: Option<Int>,
+    #[serde(default, deserialize_with = "present")]
+    time_budget_s: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    looks: Option<Int>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(default, deserialize_with = "present")]
+    relative: Option<Object<RawRelative>>,
+    #[serde(default, deserialize_with = "present")]
+    absolute: Option<Object<RawAbsolute>>,
+    #[serde(default, deserialize_with = "present")]
+    warn_pct: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelative {
+    #[serde(default, deserialize_with = "present")]
+    max_pct_increase: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    max_pct_decrease: Option<Num>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbsolute {
+    #[serde(default, deserialize_with = "present")]
+    equals: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    min: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    max: Option<Num>,
+}
+
+/// A key that is there must hold a `T`; `null` included, which serde's `Option` would read
+/// as "absent".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Any JSON number ("expected a number" when it is not one).
+struct Num(f64);
+
+/// A JSON integer from 0 up ("expected an integer": 5.0 is not one, as in the old reader).
+struct Int(u64);
+
+/// `true` or `false`.
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer from 0 up")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                u64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -666,6 +748,201 @@ mod tests {
                 e.contains("perf/policy_test.json"),
                 "no file name in {e:?} for {text}"
             );
+            assert!(e.contains(needle), "{needle:?} not in {e:?} for {text}");
+        }
+    }
+
+    #[test]
+    fn every_committed_policy_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../perf");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("policy_") && name.ends_with(".json") {
+                let p = load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+                assert!(!p.rules.is_empty(), "{name}");
+                names.push(name);
+            }
+        }
+        assert!(names.iter().any(|n| n == "policy_cp1.json"), "{names:?}");
+    }
+
+    #[test]
+    fn adaptive_gate_keys_have_defaults_and_ranges() {
+        let ok_rule = r#"{"relative": {"max_pct_decrease": 10}}"#;
+        let p = parse_str(&with("", ok_rule), "p.json").unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (15, 120.0, 3)
+        );
+        let p = parse_str(
+            &with(
+                r#""max_trials": 200, "time_budget_s": 0.5e1, "looks": 10"#,
+                ok_rule,
+            ),
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (200, 5.0, 10)
+        );
+        let p = parse_str(
+            &with(
+                r#""max_trials": 3, "time_budget_s": 3600, "looks": 1"#,
+                ok_rule,
+            ),
+            "p.json",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.gate.max_trials, p.gate.time_budget_s, p.gate.looks),
+            (3, 3600.0, 1)
+        );
+        for (gate, needle) in [
+            (
+                r#""max_trials": 2"#,
+                "field `gate.max_trials`: must be an integer from 3 to 200, got 2",
+            ),
+            (r#""max_trials": 201"#, "field `gate.max_trials`"),
+            (
+                r#""max_trials": 4294967299"#,
+                "from 3 to 200, got 4294967299",
+            ),
+            (
+                r#""max_trials": 5.5"#,
+                "field `gate.max_trials`: invalid type: floating point",
+            ),
+            (
+                r#""max_trials": -3"#,
+                "field `gate.max_trials`: invalid value: integer `-3`",
+            ),
+            (
+                r#""time_budget_s": 0.5"#,
+                "field `gate.time_budget_s`: must be from 1 to 3600",
+            ),
+            (r#""time_budget_s": 3601"#, "field `gate.time_budget_s`"),
+            (r#""time_budget_s": "2m""#, "expected a number"),
+            (
+                r#""looks": 0"#,
+                "field `gate.looks`: must be an integer from 1 to 10, got 0",
+            ),
+            (r#""looks": 11"#, "field `gate.looks`"),
+            (r#""looks": null"#, "field `gate.looks`: invalid type: null"),
+        ] {
+            let e = err(&with(gate, ok_rule));
+            assert!(e.starts_with("perf/policy_test.json: "), "{e}");
+            assert!(e.contains(needle), "{needle:?} not in {e:?} for {gate}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_nearest_known_key() {
+        let e = err(&with("", r#"{"relative": {"max_pct_increse": 10}}"#));
+        assert_eq!(
+            e,
+            "perf/policy_test.json: field `rules.rps.relative.max_pct_increse`: unknown key; \
+             did you mean `max_pct_increase`? (field `rules.rps.relative` takes one of: \
+             max_pct_decrease, max_pct_increase)"
+        );
+        let e = err(&with(
+            r#""confidance": 0.9"#,
+            r#"{"absolute": {"equals": 0}}"#,
+        ));
+        assert!(
+            e.contains("field `gate.confidance`: unknown key; did you mean `confidence`?"),
+            "{e}"
+        );
+        let e = err(&with("", r#"{"absolute": {"equals": 0}, "wran_pct": 1}"#));
+        assert!(e.contains("did you mean `warn_pct`?"), "{e}");
+        let e = err(r#"{"schema_versoin": 1, "rules": {"rps": {"absolute": {"equals": 0}}}}"#);
+        assert!(
+            e.contains("field `schema_versoin`: unknown key; did you mean `schema_version`? (the top level takes one of: gate, rules, schema_version)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_refused_rather_than_the_last_one_winning() {
+        // The second `rps` would loosen the rule from -10% to -50% if it silently won.
+        let text = r#"{"schema_version": 1, "rules": {
+            "rps": {"relative": {"max_pct_decrease": 10}},
+            "rps": {"relative": {"max_pct_decrease": 50}}}}"#;
+        let e = err(text);
+        assert!(
+            e.starts_with("perf/policy_test.json: field `rules.rps`: duplicate key; "),
+            "{e}"
+        );
+        assert!(e.contains("line 3"), "{e}");
+        let e = err(&with(
+            r#""confidence": 0.99, "confidence": 0.6"#,
+            r#"{"absolute": {"equals": 0}}"#,
+        ));
+        assert!(e.contains("field `gate.confidence`: duplicate key"), "{e}");
+        let e = err(&with(
+            "",
+            r#"{"relative": {"max_pct_decrease": 10, "max_pct_decrease": 90}}"#,
+        ));
+        assert!(
+            e.contains("field `rules.rps.relative.max_pct_decrease`: duplicate key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn null_and_arrays_are_not_objects_or_absent_keys() {
+        for (text, needle) in [
+            (
+                r#"{"schema_version": 1, "gate": null, "rules": {"m": {"absolute": {"min": 1}}}}"#
+                    .to_string(),
+                "field `gate`: expected an object, found null",
+            ),
+            (
+                with("", r#"{"relative": {"max_pct_decrease": null}}"#),
+                "field `rules.rps.relative.max_pct_decrease`: invalid type: null, expected a number",
+            ),
+            (
+                with(r#""confidence": null"#, r#"{"absolute": {"min": 1}}"#),
+                "field `gate.confidence`: invalid type: null",
+            ),
+            (
+                // Serde's derived structs alone would read this array as the fields in order.
+                with("", r#"{"relative": [10, null]}"#),
+                "field `rules.rps.relative`: expected an object, found an array",
+            ),
+            (
+                r#"[1, {"confidence": 0.9}, {"m": {"absolute": {"min": 1}}}]"#.to_string(),
+                "perf/policy_test.json: expected an object at the top level, found an array",
+            ),
+            (
+                with(
+                    "",
+                    r#"{"relative": {"max_pct_decrease": 10}, "warn_pct": 5, "description": null}"#,
+                ),
+                "field `rules.rps.description`: invalid type: null",
+            ),
+            (
+                with(
+                    r#""watch_paths": ["router/", ""]"#,
+                    r#"{"absolute": {"min": 1}}"#,
+                ),
+                "field `gate.watch_paths[1]`: expected a non-empty path",
+            ),
+            (
+                r#"{"schema_version": 1, "rules": {" ": {"absolute": {"min": 1}}}}"#.to_string(),
+                "field `rules`: a rule needs a metric name",
+            ),
+            (
+                r#"{"schema_version": "1", "rules": {"m": {"absolute": {"min": 1}}}}"#.to_string(),
+                "field `schema_version`: invalid type: string \"1\", expected an integer",
+            ),
+            (
+                r#"{"schema_version": 1}"#.to_string(),
+                "field `rules`: is required",
+            ),
+        ] {
+            let e = err(&text);
             assert!(e.contains(needle), "{needle:?} not in {e:?} for {text}");
         }
     }

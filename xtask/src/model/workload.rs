@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::model::json;
+
 /// A validated workload.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,19 +186,32 @@ impl Workload {
 
     /// Reads and validates a workload file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "reading workload {} (list them with `ls perf/workloads`)",
-                path.display()
-            )
+        let text = json::read_input(path, json::MAX_INPUT_BYTES).map_err(|e| {
+            // The error names the file already; a name that is not there gets the hint.
+            if path.exists() {
+                e
+            } else {
+                e.context("no such workload (list them with `ls perf/workloads`)")
+            }
         })?;
-        Self::parse(&text).with_context(|| format!("workload {}", path.display()))
+        Self::parse_named(&text, &format!("workload {}", path.display()))
     }
 
     /// Parses and validates workload JSON; errors name the field.
     pub fn parse(text: &str) -> Result<Self> {
-        let w: Workload = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        w.validate()?;
+        Self::parse_named(text, "workload")
+    }
+
+    /// `source` names the workload in messages (`workload perf/workloads/cp1.json: field ...`).
+    fn parse_named(text: &str, source: &str) -> Result<Self> {
+        // serde_json keeps the last of two equal keys; a repeated key must not silently
+        // change what is measured. The parse itself stays serde_json's, whose messages
+        // ("unknown field `rate_hz`, expected ...") the tests and users know.
+        json::check_duplicates(text, source)?;
+        let w: Workload = serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| source.to_string())?;
+        w.validate().with_context(|| source.to_string())?;
         Ok(w)
     }
 

@@ -10,6 +10,7 @@ mod gate;
 mod history;
 mod hooks;
 mod hostile;
+mod inputs;
 mod report;
 mod scenarios;
 mod scenarios_memory;

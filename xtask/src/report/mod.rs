@@ -1,8 +1,10 @@
 //! Rendering for people and other tools: the verdict as a terminal table, log, Markdown, JSON
 //! and JUnit; the HTML report with its SVG charts; exports and the history record.
 
+pub mod escape;
 pub mod export;
 pub mod html;
+pub mod junit;
 pub mod publish;
 pub mod svg;
 pub mod verdict;

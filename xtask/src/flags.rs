@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Developer automation for the router workspace: benchmark it, gate it, govern its baseline.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about)]
+#[command(name = "cargo xtask", version, about, after_help = crate::exit::help::ALL)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,18 +17,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the router in release mode, run a workload against it, write artifacts.
+    #[command(after_help = crate::exit::help::PERF_BENCH)]
     PerfBench(PerfBenchArgs),
     /// Run perf-bench (or take an existing run) and judge it against the baseline and policy.
+    #[command(after_help = crate::exit::help::PERF_GATE)]
     PerfGate(GateArgs),
     /// Replace the baseline from a candidate run, with a reason and a written justification.
+    #[command(after_help = crate::exit::help::PERF_BASELINE_BUMP)]
     PerfBaselineBump(BumpArgs),
     /// Install the git pre-push hook that runs a quick gate when perf-relevant paths change.
+    #[command(after_help = crate::exit::help::INSTALL_HOOKS)]
     InstallHooks(InstallHooksArgs),
     /// What to run before pushing: fmt check, clippy, tests, quick gate; stops at the first failure.
+    #[command(after_help = crate::exit::help::CI)]
     Ci(CiArgs),
     /// Write a self-contained HTML report: latency distributions, trials, gate table, history.
+    #[command(after_help = crate::exit::help::PERF_REPORT)]
     PerfReport(ReportArgs),
     /// Print per-metric trends from the history store and point at change points (advisory).
+    #[command(after_help = crate::exit::help::PERF_HISTORY)]
     PerfHistory(HistoryArgs),
 }
 

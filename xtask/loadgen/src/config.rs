@@ -242,14 +242,31 @@ pub fn read_bodies(path: &Path) -> Result<Vec<Bytes>, ConfigError> {
 }
 
 /// What answer a kind of request expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Expect {
     /// A 2xx is the expected answer; anything else is an error.
     Ok,
     /// A 4xx is the expected answer (a malformed or over-limit request refused as it
     /// should be); anything else, a 2xx included, is an error.
     Reject,
+}
+
+/// Read from a string rather than derived, so that a wrong value is told what the values
+/// mean instead of only `unknown variant`.
+impl TryFrom<String> for Expect {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "ok" => Ok(Expect::Ok),
+            "reject" => Ok(Expect::Reject),
+            _ => Err(format!(
+                "must be \"ok\" (a 2xx is the expected answer) or \"reject\" (a 4xx is), \
+                 not {s:?}"
+            )),
+        }
+    }
 }
 
 /// One kind of request in the mix.
@@ -334,89 +351,98 @@ pub fn read_body_kinds(path: &Path, bodies: usize) -> Result<BodyKinds, ConfigEr
     Ok(kinds)
 }
 
-/// Parses the file's JSON by hand rather than through derived serde types, so every error
+/// The `--body-kinds` file as written, before [`BodyKinds::check`]. The fields are `Option`s
+/// so that a missing one is reported at its own path (`kinds[0].name`): serde would name
+/// the object that lacks it. Unknown and repeated keys are errors that name the key.
+#[derive(serde::Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with `kinds` and `body_kind`"
+)]
+struct KindsFile {
+    kinds: Option<Vec<KindEntry>>,
+    body_kind: Option<Vec<KindIndex>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with `name` and `expect`")]
+struct KindEntry {
+    name: Option<String>,
+    expect: Option<Expect>,
+}
+
+/// An index into `kinds`, read from any JSON number so that a negative or fractional one is
+/// reported as what it is, not as a type mismatch.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "serde_json::Number")]
+struct KindIndex(usize);
+
+impl TryFrom<serde_json::Number> for KindIndex {
+    type Error = String;
+
+    fn try_from(n: serde_json::Number) -> Result<Self, Self::Error> {
+        n.as_u64()
+            .and_then(|k| usize::try_from(k).ok())
+            .map(KindIndex)
+            .ok_or_else(|| format!("{n} is not an index into kinds (a whole number from 0)"))
+    }
+}
+
+/// Parses the file through derived serde types and `serde_path_to_error`, so every error
 /// names the field at fault (`kinds[2].expect`), not only a line and column.
 fn parse_body_kinds(path: &Path, text: &str) -> Result<BodyKinds, ConfigError> {
-    use serde_json::Value;
-    let bad = |field: &str, problem: &str| ConfigError::BadBodyKinds {
+    let bad = |field: String, problem: String| ConfigError::BadBodyKinds {
         path: path.to_owned(),
-        field: field.to_owned(),
-        problem: problem.to_owned(),
+        field,
+        problem,
     };
-    let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::BodyKindsJson {
+    let not_json = |source| ConfigError::BodyKindsJson {
         path: path.to_owned(),
         source,
-    })?;
-    let Value::Object(top) = value else {
-        return Err(bad(
-            "(top level)",
-            "expected an object with `kinds` and `body_kind`",
-        ));
     };
-    if let Some(key) = top
-        .keys()
-        .find(|k| !["kinds", "body_kind"].contains(&k.as_str()))
-    {
-        return Err(bad(key, "unknown field (expected `kinds` and `body_kind`)"));
-    }
-    let Some(Value::Array(raw_kinds)) = top.get("kinds") else {
-        return Err(bad(
-            "kinds",
-            "missing or not a list of {\"name\": .., \"expect\": \"ok\"|\"reject\"}",
-        ));
-    };
-    let mut kinds = Vec::with_capacity(raw_kinds.len());
-    for (i, raw) in raw_kinds.iter().enumerate() {
-        let field = |name: &str| format!("kinds[{i}].{name}");
-        let Value::Object(raw) = raw else {
-            return Err(bad(
-                &format!("kinds[{i}]"),
-                "expected an object with `name` and `expect`",
-            ));
+    let mut de = serde_json::Deserializer::from_str(text);
+    let file: KindsFile = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = match err.path().iter().next() {
+            None => "(top level)".to_owned(),
+            Some(_) => err.path().to_string(),
         };
-        if let Some(key) = raw
-            .keys()
-            .find(|k| !["name", "expect"].contains(&k.as_str()))
-        {
-            return Err(bad(
-                &field(key),
-                "unknown field (expected `name` and `expect`)",
-            ));
+        let source = err.into_inner();
+        if source.is_data() {
+            bad(field, source.to_string())
+        } else {
+            not_json(source)
         }
-        let Some(Value::String(name)) = raw.get("name") else {
-            return Err(bad(&field("name"), "missing or not a string"));
-        };
-        let expect = match raw.get("expect").and_then(Value::as_str) {
-            Some("ok") => Expect::Ok,
-            Some("reject") => Expect::Reject,
-            _ => {
-                return Err(bad(
-                    &field("expect"),
-                    "must be \"ok\" (a 2xx is the expected answer) or \"reject\" (a 4xx is)",
-                ));
-            }
-        };
-        kinds.push(Kind {
-            name: name.clone(),
-            expect,
-        });
-    }
-    let Some(Value::Array(raw_body_kind)) = top.get("body_kind") else {
-        return Err(bad(
-            "body_kind",
-            "missing or not a list of indices into kinds",
-        ));
-    };
-    let mut body_kind = Vec::with_capacity(raw_body_kind.len());
-    for (i, raw) in raw_body_kind.iter().enumerate() {
-        let Some(k) = raw.as_u64().and_then(|k| usize::try_from(k).ok()) else {
-            return Err(bad(
-                &format!("body_kind[{i}]"),
-                &format!("{raw} is not an index into kinds (a whole number from 0)"),
-            ));
-        };
-        body_kind.push(k);
-    }
+    })?;
+    // Nothing but white space may follow the object.
+    de.end().map_err(not_json)?;
+
+    let missing = |field: String, what: &str| bad(field, format!("missing; expected {what}"));
+    let kinds = file
+        .kinds
+        .ok_or_else(|| {
+            let what = r#"a list of {"name": .., "expect": "ok"|"reject"}"#;
+            missing("kinds".into(), what)
+        })?
+        .into_iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let field = |name: &str| format!("kinds[{i}].{name}");
+            Ok(Kind {
+                name: kind
+                    .name
+                    .ok_or_else(|| missing(field("name"), "a string"))?,
+                expect: kind
+                    .expect
+                    .ok_or_else(|| missing(field("expect"), r#""ok" or "reject""#))?,
+            })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    let body_kind = file
+        .body_kind
+        .ok_or_else(|| missing("body_kind".into(), "a list of indices into kinds"))?
+        .into_iter()
+        .map(|KindIndex(k)| k)
+        .collect();
     Ok(BodyKinds {
         path: path.to_owned(),
         kinds,
@@ -596,6 +622,33 @@ mod tests {
         assert_eq!(kinds.kinds[1].name, "bad_json");
         assert_eq!(kinds.kinds[1].expect, Expect::Reject);
         assert!(kinds.check(3).is_ok());
+    }
+
+    #[test]
+    fn repeated_keys_and_trailing_text_are_errors() {
+        let cases = [
+            (
+                r#"{"kinds": [{"name": "a", "expect": "ok"}], "kinds": [], "body_kind": [0]}"#,
+                "(top level): duplicate field `kinds`",
+            ),
+            (
+                r#"{"kinds": [{"name": "a", "name": "b", "expect": "ok"}], "body_kind": [0]}"#,
+                "kinds[0]: duplicate field `name`",
+            ),
+            (
+                r#"{"kinds": [{"name": "a", "expect": "ok"}], "body_kind": [0]} {}"#,
+                "not valid JSON: trailing characters",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse_body_kinds(Path::new("k.json"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("--body-kinds k.json: ") && err.contains(want),
+                "{text}: {err:?} should contain {want:?}"
+            );
+        }
     }
 
     #[test]

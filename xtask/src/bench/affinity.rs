@@ -3,35 +3,30 @@
 
 use std::os::unix::process::CommandExt;
 
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+
 /// The CPUs this process may run on.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
+    match sched_getaffinity(None) {
+        Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
+        Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
     }
 }
 
 /// Makes `cmd`'s child run only on `cpus` (set between fork and exec, so every thread the
 /// child later starts inherits it).
 pub fn pin_child(cmd: &mut std::process::Command, cpus: Vec<usize>) {
-    // SAFETY: the closure only calls async-signal-safe libc functions on stack data.
+    // Built here, before the fork: the child only makes the one system call.
+    let mut set = CpuSet::new();
+    for c in cpus {
+        set.set(c);
+    }
+    // SAFETY: `pre_exec` is unsafe because the closure runs in the forked child, where only
+    // async-signal-safe work is allowed. It makes one raw sched_setaffinity system call on a
+    // copied stack value: no allocation, no lock. Pinning after spawn instead (by pid) would
+    // not be the same: threads the child started by then would keep the old mask.
     unsafe {
-        cmd.pre_exec(move || {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            for &c in &cpus {
-                libc::CPU_SET(c, &mut set);
-            }
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || Ok(sched_setaffinity(None, &set)?));
     }
 }
 
@@ -49,6 +44,39 @@ mod tests {
     #[test]
     fn this_process_may_run_somewhere() {
         assert!(!allowed_cpus().is_empty());
+    }
+
+    /// `Cpus_allowed_list` of a `/proc/.../status` text (`0-3,6`) as CPU numbers.
+    fn cpus_allowed_list(status: &str) -> Vec<usize> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap();
+        let mut cpus = Vec::new();
+        for part in line.trim().split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+        }
+        cpus
+    }
+
+    #[test]
+    fn allowed_cpus_are_what_the_kernel_reports() {
+        let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        assert_eq!(allowed_cpus(), cpus_allowed_list(&status));
+    }
+
+    #[test]
+    fn a_child_pinned_to_every_allowed_cpu_gets_them_all() {
+        let cpus = allowed_cpus();
+        let mut cmd = std::process::Command::new("cat");
+        cmd.arg("/proc/self/status");
+        pin_child(&mut cmd, cpus.clone());
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            cpus_allowed_list(&String::from_utf8_lossy(&out.stdout)),
+            cpus
+        );
     }
 
     #[test]

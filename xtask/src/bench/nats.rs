@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Signal, kill_process};
 
 /// The hint printed when `nats-server` is missing.
 pub const INSTALL_HINT: &str = "apt-get install nats-server";
@@ -111,9 +112,10 @@ impl NatsServer {
         let Some(handle) = self.handle.take() else {
             return;
         };
-        // SAFETY: kill(2) on the pid of a child we started and have not reaped (the handle
-        // still owns it), so the pid cannot belong to another process.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        // The handle still owns the child (not reaped), so the pid is still the server's.
+        if let Some(pid) = Pid::from_raw(self.pid as i32) {
+            let _ = kill_process(pid, Signal::TERM);
+        }
         if !matches!(handle.wait_timeout(Duration::from_secs(5)), Ok(Some(_))) {
             let _ = handle.kill();
         }

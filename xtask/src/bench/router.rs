@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Signal, kill_process};
 
 use crate::bench::affinity;
 
@@ -174,8 +175,7 @@ impl RouterProcess {
 
     /// SIGTERM, wait up to `grace`, then SIGKILL.
     pub fn stop(self, grace: Duration) -> StopReport {
-        // SAFETY: kill(2) with a pid we started and have not reaped (the handle still owns it).
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        signal(self.pid, Signal::TERM);
         match self.handle.wait_timeout(grace) {
             Ok(Some(out)) => {
                 let code = out.status.code();
@@ -204,8 +204,7 @@ impl RouterProcess {
     /// thread: the failover workload kills one router mid-phase while another thread waits
     /// on the load generator.
     pub fn sigkill(pid: u32) {
-        // SAFETY: kill(2) on a child we started; until it is reaped its pid cannot be reused.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        signal(pid, Signal::KILL);
     }
 
     /// Reaps a router that was sent SIGKILL on purpose (see [`RouterProcess::sigkill`]);
@@ -216,7 +215,7 @@ impl RouterProcess {
             Ok(Some(out)) => StopReport {
                 clean: false,
                 exit_code: out.status.code(),
-                killed: out.status.signal() == Some(libc::SIGKILL),
+                killed: out.status.signal() == Some(Signal::KILL.as_raw()),
             },
             _ => {
                 self.kill();
@@ -236,6 +235,15 @@ impl Drop for RouterProcess {
         if self.is_running() {
             self.kill();
         }
+    }
+}
+
+/// Sends `sig` to `pid`, a child this harness started and has not reaped (its handle still
+/// owns it), so the pid cannot belong to another process yet. A child that has already
+/// exited is no error: waiting on it tells how it ended.
+fn signal(pid: u32, sig: Signal) {
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        let _ = kill_process(pid, sig);
     }
 }
 
@@ -283,8 +291,7 @@ impl ProcStats {
                 .parse::<f64>()
                 .context("parsing /proc/PID/stat")
         };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
         Ok(ProcStats {
             peak_rss_mb: kb("VmHWM:")? / 1024.0,
             rss_mb: kb("VmRSS:")? / 1024.0,

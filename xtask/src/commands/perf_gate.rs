@@ -16,6 +16,7 @@ use crate::model::policy::Policy;
 use crate::model::run_file;
 use crate::model::run_file::RunFile;
 use crate::report::html;
+use crate::report::junit;
 use crate::report::verdict::{self, Context};
 
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
@@ -203,7 +204,7 @@ fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>
     artifacts::write_atomic(&log, verdict::log_text(verdict, ctx).as_bytes())?;
     artifacts::write_json(&path("json")?, &verdict::json(verdict, ctx))?;
     artifacts::write_atomic(&path("md")?, markdown.as_bytes())?;
-    artifacts::write_atomic(&path("junit.xml")?, verdict::junit(verdict, ctx).as_bytes())?;
+    artifacts::write_atomic(&path("junit.xml")?, junit::render(verdict, ctx).as_bytes())?;
     eprintln!(
         "perf-gate: wrote {}",
         dir.join(format!("perf_gate_{stamp}.{{log,json,md,junit.xml}}"))

@@ -18,8 +18,9 @@ use crate::model::policy;
 use crate::model::policy::fmt_num;
 use crate::model::run_file;
 use crate::model::run_file::{RunFile, Samples};
+use crate::report::escape::xml_escape as esc;
 use crate::report::svg::{self, BASELINE, CANDIDATE};
-use crate::report::verdict::{self, xml_escape as esc};
+use crate::report::verdict;
 
 /// Points per percentile curve: every 0.02 "nines" from 0 to 99.99%.
 pub const CURVE_POINTS: usize = 201;

@@ -2,8 +2,10 @@
 //! and JUnit; the HTML report with its SVG charts; exports and the history record.
 
 pub mod bench;
+pub mod escape;
 pub mod export;
 pub mod html;
+pub mod junit;
 pub mod publish;
 pub mod svg;
 pub mod verdict;

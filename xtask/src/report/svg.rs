@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::model::policy::fmt_num;
-use crate::report::verdict::xml_escape;
+use crate::report::escape::xml_escape;
 
 /// Colours of the two sides, used by every chart and the report's legend.
 pub const BASELINE: &str = "#4c72b0";

@@ -1,6 +1,7 @@
 //! Renders a gate `Verdict` for people and machines: the terminal table and one-line summary,
-//! the log, the Markdown summary (also for `$GITHUB_STEP_SUMMARY`), the verdict JSON and
-//! JUnit XML. Pure string building: `perf_gate` decides where the text goes.
+//! the log, the Markdown summary (also for `$GITHUB_STEP_SUMMARY`) and the verdict JSON
+//! (`report::junit` has the JUnit XML). Pure string building: `perf_gate` decides where the
+//! text goes.
 
 use std::fmt::Write as _;
 
@@ -402,132 +403,10 @@ pub fn json(verdict: &Verdict, ctx: &Context<'_>) -> Value {
     })
 }
 
-/// Escapes text for XML 1.0 content and attribute values, dropping characters XML cannot
-/// carry at all (control characters other than tab, newline and carriage return).
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// JUnit XML: one testcase per rule. A failing rule, and an inconclusive rule that blocks
-/// (`inconclusive: fail`), is a `<failure>`; an inconclusive rule that does not block and a
-/// skipped rule are `<skipped>`; a warning passes with the warning in `<system-out>`.
-/// Gate-level problems (benchmark failed, environment mismatch under `fail`, bad inputs) add
-/// one testcase each, named `[gate] ...`, only when they occur.
-pub fn junit(verdict: &Verdict, ctx: &Context<'_>) -> String {
-    let class = xml_escape(&format!("perf-gate.{}", ctx.workload));
-    let mut cases = String::new();
-    let (mut failures, mut errors, mut skipped, mut tests) = (0, 0, 0, 0);
-    for row in &verdict.rows {
-        tests += 1;
-        let message = format!("{} {}", row.metric, row.message);
-        let _ = write!(
-            cases,
-            "    <testcase classname=\"{class}\" name=\"{}\" time=\"0\"",
-            xml_escape(&row.metric)
-        );
-        let body = match row.status {
-            _ if row.blocking => {
-                failures += 1;
-                let kind = if row.status == Status::Inconclusive {
-                    "inconclusive"
-                } else {
-                    "regression"
-                };
-                format!(
-                    "      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n",
-                    xml_escape(&message),
-                    xml_escape(&message)
-                )
-            }
-            Status::Inconclusive | Status::Skipped => {
-                skipped += 1;
-                format!("      <skipped message=\"{}\"/>\n", xml_escape(&message))
-            }
-            Status::Warn => format!(
-                "      <system-out>warning: {}</system-out>\n",
-                xml_escape(&message)
-            ),
-            _ => String::new(),
-        };
-        if body.is_empty() {
-            cases.push_str("/>\n");
-        } else {
-            let _ = write!(cases, ">\n{body}    </testcase>\n");
-        }
-    }
-    let mut gate_case = |name: &str, tag: &str, message: &str| {
-        tests += 1;
-        let _ = write!(
-            cases,
-            "    <testcase classname=\"{class}\" name=\"{}\" time=\"0\">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>\n",
-            xml_escape(name),
-            xml_escape(message),
-            xml_escape(message)
-        );
-    };
-    if let Some(b) = &verdict.bench_failure {
-        errors += 1;
-        gate_case("[gate] benchmark run", "error", b);
-    }
-    let row_failures: usize = verdict.rows.iter().filter(|r| r.blocking).count();
-    for f in verdict.failures.iter().skip(row_failures) {
-        failures += 1;
-        gate_case("[gate] environment", "failure", f);
-    }
-    if !verdict.errors.is_empty() {
-        errors += 1;
-        gate_case("[gate] inputs", "error", &verdict.errors.join("\n"));
-    }
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"perf-gate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{class}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{}\">",
-        xml_escape(ctx.timestamp)
-    );
-    let _ = writeln!(out, "    <properties>");
-    for (name, value) in [
-        ("baseline", ctx.baseline),
-        ("candidate", ctx.candidate),
-        ("policy", ctx.policy_path),
-        ("overall", verdict.outcome.as_str()),
-    ] {
-        let _ = writeln!(
-            out,
-            "      <property name=\"{name}\" value=\"{}\"/>",
-            xml_escape(value)
-        );
-    }
-    let _ = writeln!(out, "    </properties>");
-    out.push_str(&cases);
-    let _ = writeln!(
-        out,
-        "    <system-out>{}</system-out>",
-        xml_escape(&summary_line(verdict))
-    );
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::junit::render as junit;
     use crate::{gate::evaluate, model::policy, model::run_file};
 
     fn verdict(candidate_metrics: &str) -> (Verdict, Policy) {
@@ -598,7 +477,6 @@ mod tests {
         assert_eq!(x.matches("<failure ").count(), 1, "{x}");
         assert!(x.contains("c &amp; &lt;d&gt;.json"), "{x}");
         assert!(!x.contains("c & <d>"), "{x}");
-        assert_eq!(xml_escape("a\u{1}b\"'"), "ab&quot;&apos;");
     }
 
     #[test]

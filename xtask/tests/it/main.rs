@@ -7,6 +7,7 @@ mod ci_templates;
 mod components;
 mod counters;
 mod gate;
+mod help;
 mod history;
 mod hooks;
 mod hostile;

@@ -115,9 +115,11 @@ struct Chart {
 }
 
 fn attr(e: &BytesStart<'_>, name: &str) -> Option<String> {
-    e.try_get_attribute(name)
-        .unwrap()
-        .map(|a| a.unescape_value().unwrap().into_owned())
+    e.try_get_attribute(name).unwrap().map(|a| {
+        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .unwrap()
+            .into_owned()
+    })
 }
 
 /// Parses the whole document as XML (the report is written to be well-formed: every element

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit};
 use serde_json::json;
 
 use crate::bench::loadgen::LoadSpec;
@@ -30,57 +31,35 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// A process's `RLIMIT_NOFILE`: `(soft, hard)`, `u64::MAX` for unlimited.
 type Limit = (u64, u64);
 
-// `rlim_t` is `u64` on 64-bit Linux but narrower on some 32-bit targets.
-#[allow(clippy::useless_conversion)]
-fn rlim(v: libc::rlim_t) -> u64 {
-    if v == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        u64::from(v)
-    }
-}
-
 /// Reads (and with `raise_to`, raises the soft limit as far as the hard one allows) the
 /// open-file limit of `pid`, 0 meaning this process.
-fn nofile(pid: u32, raise_to: Option<u64>) -> std::io::Result<Limit> {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+fn nofile(pid: u32, raise_to: Option<u64>) -> Result<Limit> {
+    // rustix says `None` for this process, and for an unlimited value.
+    let target = Pid::from_raw(pid as i32);
+    let (soft, hard) = match target {
+        None => {
+            let own = getrlimit(Resource::Nofile);
+            (
+                own.current.unwrap_or(u64::MAX),
+                own.maximum.unwrap_or(u64::MAX),
+            )
+        }
+        // prlimit(2) can read another process's limit without setting it, but rustix's
+        // `prlimit` always sets one; /proc has the same numbers.
+        Some(_) => router_nofile(pid)?,
     };
-    // SAFETY: prlimit with a null new limit only writes the current one into `old`.
-    if unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_NOFILE,
-            std::ptr::null(),
-            &mut old,
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    let (soft, hard) = (rlim(old.rlim_cur), rlim(old.rlim_max));
     let Some(want) = raise_to.filter(|&w| w > soft) else {
         return Ok((soft, hard));
     };
-    let new = libc::rlimit {
-        rlim_cur: want.min(hard) as libc::rlim_t,
-        rlim_max: old.rlim_max,
+    let soft = want.min(hard);
+    let new = Rlimit {
+        current: Some(soft),
+        maximum: (hard != u64::MAX).then_some(hard),
     };
-    // SAFETY: raising a soft limit up to the unchanged hard limit of this process or of a
-    // child it started (same user); the kernel checks the permission.
-    if unsafe {
-        libc::prlimit(
-            pid as libc::pid_t,
-            libc::RLIMIT_NOFILE,
-            &new,
-            std::ptr::null_mut(),
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((rlim(new.rlim_cur), hard))
+    // Raising a soft limit up to the unchanged hard limit of this process or of a child it
+    // started (same user); the kernel checks the permission.
+    prlimit(target, Resource::Nofile, new)?;
+    Ok((soft, hard))
 }
 
 /// The `Max open files` soft and hard limits from a `/proc/PID/limits` text.
@@ -382,6 +361,31 @@ mod tests {
         assert_eq!(nofile(0, Some(soft)).unwrap(), (soft, hard));
         let own = router_nofile(std::process::id()).unwrap();
         assert_eq!(own, (soft, hard));
+    }
+
+    #[test]
+    fn a_childs_limit_is_raised_in_place() {
+        // A child whose soft limit is below its hard one, as a router's may be.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "ulimit -Sn 256 && exec sleep 30"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (soft, hard) = loop {
+            let limit = nofile(pid, None).unwrap();
+            if limit.0 == 256 || Instant::now() > deadline {
+                break limit;
+            }
+            std::thread::yield_now();
+        };
+        let raised = nofile(pid, Some(300));
+        let seen = router_nofile(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(soft, 256);
+        assert_eq!(raised.unwrap(), (300.min(hard), hard));
+        assert_eq!(seen.unwrap(), (300.min(hard), hard));
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! The gate verdict as JUnit XML, the file CI's test report shows: one testcase per rule,
+//! plus one per gate-level problem. Built as a `quick-junit` report, which escapes the text,
+//! drops what XML cannot carry and keeps the counts in step with the cases.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::gate::evaluate::{Status, Verdict};
+use crate::report::verdict::{Context, summary_line};
+
+/// JUnit XML: one testcase per rule. A failing rule, and an inconclusive rule that blocks
+/// (`inconclusive: fail`), is a `<failure>`; an inconclusive rule that does not block and a
+/// skipped rule are `<skipped>`; a warning passes with the warning in `<system-out>`.
+/// Gate-level problems (benchmark failed, environment mismatch under `fail`, bad inputs) add
+/// one testcase each, named `[gate] ...`, only when they occur.
+pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
+    let class = format!("perf-gate.{}", ctx.workload);
+    let case = |name: &str, status: TestCaseStatus| {
+        let mut case = TestCase::new(name, status);
+        case.set_classname(class.as_str()).set_time(Duration::ZERO);
+        case
+    };
+    // A non-success carries its message twice, as the attribute CI shows in a list and as
+    // the text it shows when the case is opened.
+    let problem = |kind: NonSuccessKind, ty: Option<&str>, message: &str| {
+        let mut status = TestCaseStatus::non_success(kind);
+        status.set_message(message).set_description(message);
+        if let Some(ty) = ty {
+            status.set_type(ty);
+        }
+        status
+    };
+
+    let mut suite = TestSuite::new(class.as_str());
+    // The gate's own RFC 3339 text, as in its other artifacts, so the files of one run match.
+    suite.extra.insert("timestamp".into(), ctx.timestamp.into());
+    suite.add_properties([
+        ("baseline", ctx.baseline),
+        ("candidate", ctx.candidate),
+        ("policy", ctx.policy_path),
+        ("overall", verdict.outcome.as_str()),
+    ]);
+    for row in &verdict.rows {
+        let message = format!("{} {}", row.metric, row.message);
+        let mut warning = None;
+        let status = match row.status {
+            _ if row.blocking => {
+                let ty = if row.status == Status::Inconclusive {
+                    "inconclusive"
+                } else {
+                    "regression"
+                };
+                problem(NonSuccessKind::Failure, Some(ty), &message)
+            }
+            Status::Inconclusive | Status::Skipped => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(message);
+                status
+            }
+            Status::Warn => {
+                warning = Some(format!("warning: {message}"));
+                TestCaseStatus::success()
+            }
+            _ => TestCaseStatus::success(),
+        };
+        let mut case = case(&row.metric, status);
+        if let Some(w) = warning {
+            case.set_system_out(w);
+        }
+        suite.add_test_case(case);
+    }
+    if let Some(b) = &verdict.bench_failure {
+        let status = problem(NonSuccessKind::Error, None, b);
+        suite.add_test_case(case("[gate] benchmark run", status));
+    }
+    // `failures` lists the blocking rows first; what follows them is the environment's.
+    let row_failures = verdict.rows.iter().filter(|r| r.blocking).count();
+    for f in verdict.failures.iter().skip(row_failures) {
+        let status = problem(NonSuccessKind::Failure, None, f);
+        suite.add_test_case(case("[gate] environment", status));
+    }
+    if !verdict.errors.is_empty() {
+        let status = problem(NonSuccessKind::Error, None, &verdict.errors.join("\n"));
+        suite.add_test_case(case("[gate] inputs", status));
+    }
+    suite.set_system_out(summary_line(verdict));
+
+    let mut report = Report::new("perf-gate");
+    report.add_test_suite(suite);
+    report
+        .to_string()
+        .expect("a JUnit report held in memory serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{gate::evaluate, model::policy, model::run_file};
+
+    fn ctx() -> Context<'static> {
+        Context {
+            timestamp: "2026-11-22T08:01:02Z",
+            workload: "cp1",
+            baseline: "b.json",
+            candidate: "c.json",
+            policy_path: "p.json",
+            policy: None,
+            baseline_run: None,
+            candidate_run: None,
+        }
+    }
+
+    /// Counts as the attributes of the suite state them, and the whole as XML that parses.
+    #[test]
+    fn counts_match_the_cases() {
+        let policy = policy::parse_str(
+            r#"{"schema_version": 1, "gate": {"require_all_metrics_present": false}, "rules": {
+                "rps": {"relative": {"max_pct_decrease": 10}},
+                "errors_total": {"absolute": {"equals": 0}},
+                "latency_p95_ms": {"relative": {"max_pct_increase": 15}}}}"#,
+            "p.json",
+        )
+        .unwrap();
+        let b = run_file::parse_str(
+            r#"{"metrics": {"rps": 1000, "errors_total": 0, "latency_p95_ms": 2}}"#,
+            "b.json",
+        )
+        .unwrap();
+        let c = run_file::parse_str(r#"{"metrics": {"rps": 500, "errors_total": 1}}"#, "c.json")
+            .unwrap();
+        let mut v = evaluate::evaluate(&b, &c, &policy);
+        v.bench_failure = Some("router exited with \u{1b}[31mcode 101\u{1b}[0m".into());
+        let x = render(&v, &ctx());
+        assert!(x.starts_with("<?xml"), "{x}");
+        assert!(
+            x.contains(
+                r#"<testsuites name="perf-gate" tests="4" skipped="1" failures="2" errors="1">"#
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains(r#"<testsuite name="perf-gate.cp1" tests="4" skipped="1" errors="1" failures="2" timestamp="2026-11-22T08:01:02Z">"#),
+            "{x}"
+        );
+        assert!(x.contains(r#"<property name="overall" value="#), "{x}");
+        assert!(x.contains(r#"type="regression""#), "{x}");
+        // Terminal colours do not reach the XML.
+        assert!(x.contains("router exited with code 101"), "{x}");
+        let mut reader = quick_xml::Reader::from_str(&x);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("not well-formed: {e}\n{x}"),
+            }
+        }
+    }
+}

@@ -14,8 +14,6 @@ use std::sync::{Mutex, Once};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::bench::trial::Status;
-
 /// The first signal received (0: none).
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
 
@@ -103,16 +101,6 @@ pub fn exit_code() -> Option<u8> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
         s => u8::try_from(128 + s).ok(),
-    }
-}
-
-/// A failure that happened because the run was interrupted is reported as the interruption.
-pub fn explain(status: Status) -> Status {
-    match (received(), &status) {
-        (Some(signal), Status::Failed(why) | Status::Timeout(why)) => {
-            Status::Interrupted(format!("received {signal} ({why})"))
-        }
-        _ => status,
     }
 }
 

@@ -358,7 +358,14 @@ impl<'a> Session<'a> {
     }
 
     fn fail(&mut self, status: Status) {
-        let status = interrupt::explain(status);
+        // A failure that happened because the run was interrupted is reported as the
+        // interruption.
+        let status = match (interrupt::received(), status) {
+            (Some(signal), Status::Failed(why) | Status::Timeout(why)) => {
+                Status::Interrupted(format!("received {signal} ({why})"))
+            }
+            (_, status) => status,
+        };
         if let Some(m) = status.message() {
             self.log
                 .line(&format!("perf-bench: run {}: {m}", status.name()));

@@ -109,7 +109,12 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let archive_dir = baseline_path
         .parent()
         .map_or_else(|| PathBuf::from("baselines"), |p| p.join("baselines"));
-    let stamp = artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?;
+    // A dry run writes nothing, not even a claimed name.
+    let stamp = if args.dry_run {
+        artifacts::file_stamp()
+    } else {
+        artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?
+    };
     let plan = Plan {
         workload: &workload,
         decision,

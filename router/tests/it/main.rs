@@ -9,3 +9,4 @@ mod metrics;
 mod nats;
 mod sticky;
 mod support;
+mod timeouts;

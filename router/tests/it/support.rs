@@ -1,7 +1,7 @@
 //! Test support: start the real `router` binary on a free port and stop it on drop, a small
 //! HTTP/1.1 keep-alive client that writes request bytes exactly as given (so malformed
-//! requests can be sent), request builders, a strict OpenMetrics text parser, and the
-//! calibration of the test-only slowdown knob.
+//! requests can be sent), request builders, a strict OpenMetrics text parser, the
+//! calibration of the test-only slowdown knob, and a bounded wait for a metrics condition.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -845,4 +845,24 @@ pub fn slowdown_iters_for(target: Duration) -> u64 {
         fastest.as_nanos() as f64 / PROBE_ITERS as f64
     });
     ((target.as_nanos() as f64 / per_iter) as u64).max(1)
+}
+
+/// Scrapes `/metrics` until `done` holds or `timeout` passes; returns the last scrape and
+/// whether `done` held, so the caller's assertion can say what it saw.
+pub fn wait_for_metrics(
+    router: &Router,
+    timeout: Duration,
+    mut done: impl FnMut(&Metrics) -> bool,
+) -> (Metrics, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = router.metrics();
+        if done(&m) {
+            return (m, true);
+        }
+        if Instant::now() >= deadline {
+            return (m, false);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }

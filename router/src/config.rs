@@ -14,6 +14,8 @@ pub struct Config {
     pub sticky_capacity: usize,
     /// Extra CPU work per decision (test-only slowdown knob; 0 = off).
     pub slowdown_iters: u64,
+    /// Added latency per decision, no CPU (test-only delay knob; off by default).
+    pub test_delay: TestDelay,
     /// How long shutdown waits for in-flight requests before giving up on them.
     pub shutdown_timeout: Duration,
     /// Longest wait for a request's head (request line and headers), counted from when the
@@ -34,6 +36,7 @@ impl Default for Config {
             sticky_ttl: Duration::from_secs(300),
             sticky_capacity: 100_000,
             slowdown_iters: 0,
+            test_delay: TestDelay::OFF,
             shutdown_timeout: Duration::from_secs(10),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
@@ -58,6 +61,83 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The environment variable of the test-only slowdown knob.
 pub const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
+/// The environment variables of the test-only delay knob: microseconds of added latency,
+/// and which decisions get it (every N-th; 1 when unset).
+pub const DELAY_US_ENV: &str = "ROUTER_TEST_DELAY_US";
+pub const DELAY_EVERY_ENV: &str = "ROUTER_TEST_DELAY_EVERY";
+
+/// The test-only delay knob: every `every`-th decision waits `us` microseconds (an async
+/// sleep, no CPU) before its answer is sent, like a request to a slow dependency. It lets the
+/// perf gate prove it catches a tail-latency regression that instruction counts cannot see.
+///
+/// "No CPU" is relative: a delayed decision still costs the runtime a timer and a wake-up,
+/// about 5,800 instructions under callgrind (a decision is about 22,500). Delaying one
+/// decision in 50 or fewer keeps the count per request within about 0.5%; delaying every
+/// one adds about 25%.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestDelay {
+    /// Microseconds added to a delayed decision; 0 = off.
+    pub us: u64,
+    /// Every `every`-th decision is delayed; at least 1 when `us > 0`, 0 when off.
+    pub every: u64,
+}
+
+impl TestDelay {
+    pub const OFF: TestDelay = TestDelay { us: 0, every: 0 };
+    /// The largest accepted delay: more is surely a typo (and would outlast any benchmark).
+    pub const MAX_US: u64 = 60_000_000;
+
+    pub fn is_on(&self) -> bool {
+        self.us > 0
+    }
+
+    /// Reads the knob from the values of `ROUTER_TEST_DELAY_US` and `ROUTER_TEST_DELAY_EVERY`
+    /// (`None` = unset). The error names the variable and says what it expects.
+    pub fn from_env(us: Option<&str>, every: Option<&str>) -> Result<TestDelay, String> {
+        let whole = |name: &str, v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{name}=`{v}`: expected a whole number"))
+        };
+        let us = match us {
+            Some(v) => {
+                let n = whole(DELAY_US_ENV, v)?;
+                if n > Self::MAX_US {
+                    return Err(format!(
+                        "{DELAY_US_ENV}=`{v}`: at most {} microseconds (one minute)",
+                        Self::MAX_US
+                    ));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let every = match every {
+            Some(v) => {
+                let n = whole(DELAY_EVERY_ENV, v)?;
+                if n == 0 {
+                    return Err(format!(
+                        "{DELAY_EVERY_ENV}=`{v}`: must be at least 1 (1 delays every decision)"
+                    ));
+                }
+                if us.is_none() {
+                    return Err(format!(
+                        "{DELAY_EVERY_ENV}=`{v}` is set but {DELAY_US_ENV} is not: set the delay too"
+                    ));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        Ok(match us {
+            Some(us) if us > 0 => TestDelay {
+                us,
+                every: every.unwrap_or(1),
+            },
+            _ => TestDelay::OFF,
+        })
+    }
+}
 
 /// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -112,6 +192,34 @@ mod tests {
         assert_eq!(parse_timeout("24h"), Ok(MAX_TIMEOUT));
         for bad in ["0", "0ms", "25h", "5 parsecs"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn test_delay_from_env() {
+        let on = |us, every| TestDelay { us, every };
+        assert_eq!(TestDelay::from_env(None, None), Ok(TestDelay::OFF));
+        assert_eq!(TestDelay::from_env(Some("0"), None), Ok(TestDelay::OFF));
+        assert_eq!(
+            TestDelay::from_env(Some("0"), Some("3")),
+            Ok(TestDelay::OFF)
+        );
+        assert_eq!(TestDelay::from_env(Some("500"), None), Ok(on(500, 1)));
+        assert_eq!(
+            TestDelay::from_env(Some(" 500 "), Some("4")),
+            Ok(on(500, 4))
+        );
+        for (us, every, names) in [
+            (Some("fast"), None, DELAY_US_ENV),
+            (Some("-5"), None, DELAY_US_ENV),
+            (Some("1.5"), None, DELAY_US_ENV),
+            (Some("60000001"), None, DELAY_US_ENV),
+            (Some("500"), Some("0"), DELAY_EVERY_ENV),
+            (Some("500"), Some("half"), DELAY_EVERY_ENV),
+            (None, Some("2"), DELAY_EVERY_ENV),
+        ] {
+            let err = TestDelay::from_env(us, every).unwrap_err();
+            assert!(err.contains(names), "{us:?} {every:?}: {err}");
         }
     }
 }

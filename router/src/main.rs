@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use router::config::{SLOWDOWN_ENV, parse_duration, parse_timeout};
+use router::config::{
+    DELAY_EVERY_ENV, DELAY_US_ENV, SLOWDOWN_ENV, TestDelay, parse_duration, parse_timeout,
+};
 use router::nats::NatsConfig;
 use router::{AppState, Config, PolicySet};
 
@@ -118,12 +120,31 @@ fn main() -> ExitCode {
             "router: warning: test slowdown knob on ({SLOWDOWN_ENV}={slowdown_iters}); not a normal run"
         );
     }
+    let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let test_delay = match TestDelay::from_env(
+        var(DELAY_US_ENV).as_deref(),
+        var(DELAY_EVERY_ENV).as_deref(),
+    ) {
+        Ok(d) => d,
+        Err(err) => {
+            eprintln!("router: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if test_delay.is_on() {
+        eprintln!(
+            "router: warning: test delay knob on ({DELAY_US_ENV}={}, {DELAY_EVERY_ENV}={}): \
+             one decision in {} waits {} us before its answer; not a normal run",
+            test_delay.us, test_delay.every, test_delay.every, test_delay.us
+        );
+    }
     let config = Config {
         max_inflight: cli.max_inflight as usize,
         max_body_bytes: cli.max_body_bytes as usize,
         sticky_ttl: cli.sticky_ttl,
         sticky_capacity: cli.sticky_capacity as usize,
         slowdown_iters,
+        test_delay,
         shutdown_timeout: cli.shutdown_timeout,
         header_read_timeout: cli.header_read_timeout,
         body_read_timeout: cli.body_read_timeout,

@@ -85,6 +85,9 @@ pub struct Metrics {
     body_slot_releases: Family<TransportLabels, Counter>,
     pub sticky_entries: Gauge,
     pub slowdown_iterations: Gauge,
+    /// The test delay knob's settings (0 = off).
+    pub test_delay_us: Gauge,
+    pub test_delay_every: Gauge,
     /// Lost NATS connections (the client reconnects by itself); 0 without `--nats-url`.
     pub nats_disconnects: Counter,
 }
@@ -164,6 +167,18 @@ impl Metrics {
             "Extra CPU work per decision from ROUTER_TEST_SLOWDOWN_ITERS (0 = off; a run with it on is not a normal run)",
             slowdown_iterations.clone(),
         );
+        let test_delay_us = Gauge::default();
+        registry.register(
+            "router_test_delay_us",
+            "Latency added to a delayed decision by ROUTER_TEST_DELAY_US, in microseconds (0 = off; a run with it on is not a normal run)",
+            test_delay_us.clone(),
+        );
+        let test_delay_every = Gauge::default();
+        registry.register(
+            "router_test_delay_every",
+            "Every N-th decision is delayed (ROUTER_TEST_DELAY_EVERY; 0 = the delay knob is off)",
+            test_delay_every.clone(),
+        );
         let nats_disconnects = Counter::default();
         registry.register(
             "router_nats_disconnects",
@@ -182,6 +197,8 @@ impl Metrics {
             body_slot_releases,
             sticky_entries,
             slowdown_iterations,
+            test_delay_us,
+            test_delay_every,
             nats_disconnects,
         }
     }

@@ -187,7 +187,12 @@ async fn admit_and_decide(state: &AppState, req: Request<Incoming>) -> Result<Ve
                 slot = Some(state.admit(metrics)?);
                 started = Instant::now();
             }
-            state.decide_json(&body)
+            let result = state.decide_json(&body);
+            // The test delay knob (off in a normal run): latency without CPU, slot held.
+            if let Some(delay) = state.test_delay() {
+                tokio::time::sleep(delay).await;
+            }
+            result
         }
         Err(err) => Err(err),
     };

@@ -3,6 +3,7 @@
 
 mod backpressure;
 mod decide;
+mod delay;
 mod lifecycle;
 mod malformed;
 mod metrics;

@@ -22,6 +22,9 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable of the router's test-only slowdown knob.
 pub const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
+/// The environment variables of the router's test-only delay knob.
+pub const DELAY_US_ENV: &str = "ROUTER_TEST_DELAY_US";
+pub const DELAY_EVERY_ENV: &str = "ROUTER_TEST_DELAY_EVERY";
 
 /// How to start a router: its flags and extra environment.
 #[derive(Debug, Default, Clone)]
@@ -54,6 +57,8 @@ impl RouterCmd {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_router"));
         cmd.args(&self.args)
             .env_remove(SLOWDOWN_ENV)
+            .env_remove(DELAY_US_ENV)
+            .env_remove(DELAY_EVERY_ENV)
             .env_remove("ROUTER_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

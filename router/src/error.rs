@@ -15,13 +15,16 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     MethodNotAllowed,
     NotFound,
+    /// The request body did not arrive within `--body-read-timeout`: the client's (or its
+    /// network's) doing, so a 4xx.
+    RequestTimeout,
     Overloaded,
     Internal,
 }
 
 impl ErrorCode {
     /// All codes, in declaration order (`code as usize` indexes this).
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidRequest,
         ErrorCode::UnsupportedVersion,
         ErrorCode::TenantNotFound,
@@ -31,6 +34,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::MethodNotAllowed,
         ErrorCode::NotFound,
+        ErrorCode::RequestTimeout,
         ErrorCode::Overloaded,
         ErrorCode::Internal,
     ];
@@ -46,6 +50,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
         }
@@ -56,6 +61,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequest | ErrorCode::UnsupportedVersion => 400,
             ErrorCode::TenantNotFound | ErrorCode::PolicyNotFound | ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::NoEligibleProvider => 422,

@@ -2,6 +2,7 @@
 //! tenant under a policy, and gets a decision. HTTP/JSON front end over a pure decision core.
 
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod nats;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use router::config::{SLOWDOWN_ENV, parse_duration};
+use router::config::{
+    DELAY_EVERY_ENV, DELAY_US_ENV, SLOWDOWN_ENV, TestDelay, parse_duration, parse_timeout,
+};
 use router::nats::NatsConfig;
 use router::{AppState, Config, PolicySet};
 
@@ -39,6 +41,24 @@ struct Cli {
     /// How long shutdown waits for in-flight requests.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// How long a client may take to send a request's head (request line and headers);
+    /// then the connection is closed without an answer. The wait starts when the
+    /// connection is accepted and again when a response is ready, so this also closes a
+    /// keep-alive connection that sits idle this long (as hyper's own header timeout does).
+    /// It is checked every quarter of its length: a connection is closed after waiting this
+    /// to 1.25 times this. Counted in router_request_timeouts_total{phase="header"}, or in
+    /// router_idle_connections_closed_total when no byte of a next request had arrived.
+    /// Behind a proxy that reuses connections, set it above the proxy's idle timeout. 30 s
+    /// is in the range of nginx, Apache and Go servers (and hyper's default). (1ms to 24h)
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    header_read_timeout: Duration,
+    /// How long a client may take to send a request's body, counted from the end of its
+    /// head; then it gets 408 request_timeout with `connection: close`, counted in
+    /// router_request_timeouts_total{phase="body"}. A body still arriving 100 ms after
+    /// admission gives its --max-inflight slot back meanwhile and is admitted again once
+    /// complete. 30 s lets a 64 KiB body through at 2 KiB/s. (1ms to 24h)
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    body_read_timeout: Duration,
     /// Also answer decision requests over NATS request-reply on this server (e.g.
     /// nats://127.0.0.1:4222). The router exits 2 if it cannot connect at start; later
     /// disconnects are retried forever while HTTP keeps serving.
@@ -100,13 +120,34 @@ fn main() -> ExitCode {
             "router: warning: test slowdown knob on ({SLOWDOWN_ENV}={slowdown_iters}); not a normal run"
         );
     }
+    let var = |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let test_delay = match TestDelay::from_env(
+        var(DELAY_US_ENV).as_deref(),
+        var(DELAY_EVERY_ENV).as_deref(),
+    ) {
+        Ok(d) => d,
+        Err(err) => {
+            eprintln!("router: error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if test_delay.is_on() {
+        eprintln!(
+            "router: warning: test delay knob on ({DELAY_US_ENV}={}, {DELAY_EVERY_ENV}={}): \
+             one decision in {} waits {} us before its answer; not a normal run",
+            test_delay.us, test_delay.every, test_delay.every, test_delay.us
+        );
+    }
     let config = Config {
         max_inflight: cli.max_inflight as usize,
         max_body_bytes: cli.max_body_bytes as usize,
         sticky_ttl: cli.sticky_ttl,
         sticky_capacity: cli.sticky_capacity as usize,
         slowdown_iters,
+        test_delay,
         shutdown_timeout: cli.shutdown_timeout,
+        header_read_timeout: cli.header_read_timeout,
+        body_read_timeout: cli.body_read_timeout,
     };
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -27,6 +27,12 @@ struct TransportLabels {
     transport: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    transport: &'static str,
+    phase: &'static str,
+}
+
 /// The counters of one transport (HTTP today; NATS shares the decision core).
 #[derive(Debug, Clone)]
 pub struct TransportMetrics {
@@ -36,6 +42,14 @@ pub struct TransportMetrics {
     pub backpressure: Counter,
     pub inflight: Gauge,
     pub decision_seconds: Histogram,
+    /// Connections closed because a request head did not arrive in time (HTTP only).
+    pub header_timeouts: Counter,
+    /// Requests answered 408 because the body did not arrive in time (HTTP only).
+    pub body_timeouts: Counter,
+    /// Keep-alive connections closed by the header-read timer while idle (HTTP only).
+    pub idle_closed: Counter,
+    /// Slots given back by requests whose body was slow to arrive (HTTP only).
+    pub body_slot_releases: Counter,
 }
 
 impl TransportMetrics {
@@ -66,8 +80,14 @@ pub struct Metrics {
     backpressure: Family<TransportLabels, Counter>,
     inflight: Family<TransportLabels, Gauge>,
     decision_seconds: Family<TransportLabels, Histogram>,
+    request_timeouts: Family<PhaseLabels, Counter>,
+    idle_closed: Family<TransportLabels, Counter>,
+    body_slot_releases: Family<TransportLabels, Counter>,
     pub sticky_entries: Gauge,
     pub slowdown_iterations: Gauge,
+    /// The test delay knob's settings (0 = off).
+    pub test_delay_us: Gauge,
+    pub test_delay_every: Gauge,
     /// Lost NATS connections (the client reconnects by itself); 0 without `--nats-url`.
     pub nats_disconnects: Counter,
 }
@@ -111,8 +131,29 @@ impl Metrics {
         });
         registry.register(
             "router_decision_duration_seconds",
-            "Time from admission to the encoded decision: body read, decode, decide, encode",
+            "Time a decision holds its in-flight slot, from its (last) admission to the encoded decision: body read, decode, decide, encode",
             decision_seconds.clone(),
+        );
+        let request_timeouts = Family::<PhaseLabels, Counter>::default();
+        registry.register(
+            "router_request_timeouts",
+            "Requests whose head (phase=header: the connection is closed) or body (phase=body: \
+             408 request_timeout) did not arrive within --header-read-timeout or --body-read-timeout",
+            request_timeouts.clone(),
+        );
+        let idle_closed = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "router_idle_connections_closed",
+            "Keep-alive connections closed after --header-read-timeout with no byte of a next \
+             request (normal expiry, not a client fault)",
+            idle_closed.clone(),
+        );
+        let body_slot_releases = Family::<TransportLabels, Counter>::default();
+        registry.register(
+            "router_body_slot_releases",
+            "In-flight slots given back by requests whose body was not complete soon after \
+             admission; they read the rest outside --max-inflight and are admitted again",
+            body_slot_releases.clone(),
         );
         let sticky_entries = Gauge::default();
         registry.register(
@@ -125,6 +166,18 @@ impl Metrics {
             "router_test_slowdown_iterations",
             "Extra CPU work per decision from ROUTER_TEST_SLOWDOWN_ITERS (0 = off; a run with it on is not a normal run)",
             slowdown_iterations.clone(),
+        );
+        let test_delay_us = Gauge::default();
+        registry.register(
+            "router_test_delay_us",
+            "Latency added to a delayed decision by ROUTER_TEST_DELAY_US, in microseconds (0 = off; a run with it on is not a normal run)",
+            test_delay_us.clone(),
+        );
+        let test_delay_every = Gauge::default();
+        registry.register(
+            "router_test_delay_every",
+            "Every N-th decision is delayed (ROUTER_TEST_DELAY_EVERY; 0 = the delay knob is off)",
+            test_delay_every.clone(),
         );
         let nats_disconnects = Counter::default();
         registry.register(
@@ -139,8 +192,13 @@ impl Metrics {
             backpressure,
             inflight,
             decision_seconds,
+            request_timeouts,
+            idle_closed,
+            body_slot_releases,
             sticky_entries,
             slowdown_iterations,
+            test_delay_us,
+            test_delay_every,
             nats_disconnects,
         }
     }
@@ -169,6 +227,24 @@ impl Metrics {
                 }),
             })
             .collect();
+        // Timeouts and slot releases exist only where there are connections and bodies to
+        // wait for (HTTP); elsewhere detached counters keep always-0 series out.
+        let http = transport == "http";
+        let timeouts = |phase| {
+            if http {
+                self.request_timeouts
+                    .get_or_create_owned(&PhaseLabels { transport, phase })
+            } else {
+                Counter::default()
+            }
+        };
+        let per_transport = |family: &Family<TransportLabels, Counter>| {
+            if http {
+                family.get_or_create_owned(&labels)
+            } else {
+                Counter::default()
+            }
+        };
         TransportMetrics {
             ok: self.requests.get_or_create_owned(&OutcomeLabels {
                 transport,
@@ -179,6 +255,10 @@ impl Metrics {
             backpressure: self.backpressure.get_or_create_owned(&labels),
             inflight: self.inflight.get_or_create_owned(&labels),
             decision_seconds: self.decision_seconds.get_or_create_owned(&labels),
+            header_timeouts: timeouts("header"),
+            body_timeouts: timeouts("body"),
+            idle_closed: per_transport(&self.idle_closed),
+            body_slot_releases: per_transport(&self.body_slot_releases),
         }
     }
 

@@ -189,6 +189,10 @@ async fn answer(answerer: &Answerer, msg: Message) {
         Ok(_slot) => {
             let started = Instant::now();
             let result = decide(state, &msg);
+            // The test delay knob (off in a normal run): latency without CPU, slot held.
+            if let Some(delay) = state.test_delay() {
+                tokio::time::sleep(delay).await;
+            }
             metrics
                 .decision_seconds
                 .observe(started.elapsed().as_secs_f64());

@@ -2,8 +2,8 @@
 //! policy lookup, the sticky store, the decision core, encoding, and the metrics around them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
@@ -24,6 +24,8 @@ pub struct AppState {
     inflight: AtomicUsize,
     /// Cleared when shutdown starts, so `/ready` turns away new traffic first.
     ready: AtomicBool,
+    /// Decisions seen by the test delay knob, over all transports (untouched when it is off).
+    delay_count: AtomicU64,
 }
 
 impl AppState {
@@ -32,6 +34,13 @@ impl AppState {
         metrics
             .slowdown_iterations
             .set(i64::try_from(config.slowdown_iters).unwrap_or(i64::MAX));
+        let delay = config.test_delay;
+        metrics
+            .test_delay_us
+            .set(i64::try_from(delay.us).unwrap_or(i64::MAX));
+        metrics
+            .test_delay_every
+            .set(i64::try_from(delay.every).unwrap_or(i64::MAX));
         let http = metrics.transport("http");
         Arc::new(Self {
             sticky: StickyStore::new(config.sticky_capacity, config.sticky_ttl),
@@ -41,7 +50,25 @@ impl AppState {
             http,
             inflight: AtomicUsize::new(0),
             ready: AtomicBool::new(true),
+            delay_count: AtomicU64::new(0),
         })
+    }
+
+    /// The test delay knob's verdict for one decision: how long to wait before answering,
+    /// or `None` (always, when the knob is off). Every `every`-th call, counted over all
+    /// transports, starting with the first, gets the delay. The transport sleeps on the
+    /// tokio timer while the request keeps its in-flight slot, like a call to a slow
+    /// dependency: latency without CPU, which shows in the decision-duration histogram as a
+    /// slow dependency would. tokio's timer rounds a sleep up to the next whole millisecond,
+    /// so a delay of 1-1000 us is in effect about 1-2 ms.
+    pub fn test_delay(&self) -> Option<Duration> {
+        let delay = self.config.test_delay;
+        if !delay.is_on() {
+            return None;
+        }
+        let n = self.delay_count.fetch_add(1, Ordering::Relaxed);
+        n.is_multiple_of(delay.every)
+            .then(|| Duration::from_micros(delay.us))
     }
 
     pub fn is_ready(&self) -> bool {
@@ -258,6 +285,19 @@ mod tests {
         for (body, code) in cases {
             assert_eq!(decide(&s, body).unwrap_err(), code, "{body}");
         }
+    }
+
+    #[test]
+    fn test_delay_hits_every_nth_decision() {
+        let s = state(Config::default());
+        assert!((0..10).all(|_| s.test_delay().is_none()), "off by default");
+        let s = state(Config {
+            test_delay: crate::config::TestDelay { us: 1500, every: 3 },
+            ..Config::default()
+        });
+        let got: Vec<_> = (0..7).map(|_| s.test_delay()).collect();
+        let d = Some(Duration::from_micros(1500));
+        assert_eq!(got, [d, None, None, d, None, None, d]);
     }
 
     #[test]

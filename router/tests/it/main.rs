@@ -3,9 +3,11 @@
 
 mod backpressure;
 mod decide;
+mod delay;
 mod lifecycle;
 mod malformed;
 mod metrics;
 mod nats;
 mod sticky;
 mod support;
+mod timeouts;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Router, RouterCmd, decide_req, unique};
+use crate::support::{DELAY_EVERY_ENV, DELAY_US_ENV, Router, RouterCmd, decide_req, unique};
 
 const SUBJECT: &str = "beamline.router.v1.decide";
 /// How long one NATS request may wait for its reply.
@@ -138,6 +138,48 @@ fn decisions_over_nats_match_http() {
     let m = router.metrics();
     let ok = [("transport", "nats"), ("outcome", "ok")];
     assert_eq!(m.value("router_requests_total", &ok), f64::from(n));
+}
+
+#[test]
+fn the_delay_knob_delays_nats_decisions_too() {
+    if !have_nats_server("the_delay_knob_delays_nats_decisions_too") {
+        return;
+    }
+    const DELAY: Duration = Duration::from_millis(50);
+    let nats = NatsServer::start();
+    let router = RouterCmd::new()
+        .args(["--nats-url", &nats.url()])
+        .env(DELAY_US_ENV, DELAY.as_micros().to_string())
+        .env(DELAY_EVERY_ENV, "2")
+        .start();
+    let rt = runtime();
+    let nc = rt.block_on(client(&nats.url()));
+    let times: Vec<Duration> = (0..8)
+        .map(|i| {
+            let req = decide_req("acme", &format!("nats-delay-{i}"), json!({})).to_string();
+            let t = Instant::now();
+            let reply = rt
+                .block_on(request(&nc, req.as_bytes()))
+                .expect("a NATS reply");
+            assert!(reply.get("provider_id").is_some(), "{reply}");
+            t.elapsed()
+        })
+        .collect();
+    // The count is shared with HTTP, and nothing else decided: the first one is delayed.
+    for (i, t) in times.iter().enumerate().step_by(2) {
+        assert!(*t >= DELAY, "decision {i} took {t:?}: {times:?}");
+    }
+    let quick = times
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|t| **t < DELAY)
+        .count();
+    assert!(
+        quick >= 3,
+        "only {quick} of 4 undelayed decisions were fast: {times:?}"
+    );
+    drop(router);
 }
 
 #[test]

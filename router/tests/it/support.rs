@@ -1,7 +1,7 @@
 //! Test support: start the real `router` binary on a free port and stop it on drop, a small
 //! HTTP/1.1 keep-alive client that writes request bytes exactly as given (so malformed
-//! requests can be sent), request builders, a strict OpenMetrics text parser, and the
-//! calibration of the test-only slowdown knob.
+//! requests can be sent), request builders, a strict OpenMetrics text parser, the
+//! calibration of the test-only slowdown knob, and a bounded wait for a metrics condition.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -22,6 +22,9 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The environment variable of the router's test-only slowdown knob.
 pub const SLOWDOWN_ENV: &str = "ROUTER_TEST_SLOWDOWN_ITERS";
+/// The environment variables of the router's test-only delay knob.
+pub const DELAY_US_ENV: &str = "ROUTER_TEST_DELAY_US";
+pub const DELAY_EVERY_ENV: &str = "ROUTER_TEST_DELAY_EVERY";
 
 /// How to start a router: its flags and extra environment.
 #[derive(Debug, Default, Clone)]
@@ -54,6 +57,8 @@ impl RouterCmd {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_router"));
         cmd.args(&self.args)
             .env_remove(SLOWDOWN_ENV)
+            .env_remove(DELAY_US_ENV)
+            .env_remove(DELAY_EVERY_ENV)
             .env_remove("ROUTER_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -845,4 +850,24 @@ pub fn slowdown_iters_for(target: Duration) -> u64 {
         fastest.as_nanos() as f64 / PROBE_ITERS as f64
     });
     ((target.as_nanos() as f64 / per_iter) as u64).max(1)
+}
+
+/// Scrapes `/metrics` until `done` holds or `timeout` passes; returns the last scrape and
+/// whether `done` held, so the caller's assertion can say what it saw.
+pub fn wait_for_metrics(
+    router: &Router,
+    timeout: Duration,
+    mut done: impl FnMut(&Metrics) -> bool,
+) -> (Metrics, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = router.metrics();
+        if done(&m) {
+            return (m, true);
+        }
+        if Instant::now() >= deadline {
+            return (m, false);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }

@@ -90,7 +90,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub transport: Option<crate::model::workload::Transport>,
     /// After the trials, count the router's instructions per request over a fixed request
-    /// count (min(trials, 5) counting runs) and record `instructions_per_req`: `perf` reads
+    /// count (`--counting-runs` runs per router) and record `instructions_per_req`: `perf` reads
     /// hardware counters through perf_event_open (needs a PMU), `callgrind` runs the router
     /// under valgrind (needs valgrind on PATH), `auto` takes perf when the machine allows it,
     /// else callgrind. Default: the workload's `counters`, else none.
@@ -100,6 +100,11 @@ pub struct BenchArgs {
     /// cancel start-up and shutdown).
     #[arg(long, default_value_t = 2000, value_name = "N")]
     pub counter_requests: u64,
+    /// Counting runs per router with `--counters`. One is enough: ten callgrind runs of the
+    /// same router spread by 0.7% (xtask/BENCHMARKS.md), where the gate's rule is 2%.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub counting_runs: u32,
     /// Extra flag passed to the router (repeatable), e.g. `--router-arg=--max-inflight=64`.
     #[arg(long = "router-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub router_args: Vec<String>,

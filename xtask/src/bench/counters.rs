@@ -116,14 +116,6 @@ impl Chosen {
     }
 }
 
-/// Counting runs per bench run (at most `--trials`): five, for the five-run spread the
-/// gate's 2% rule is judged against; the --timeout can end them sooner.
-pub const MAX_RUNS: u32 = 5;
-
-/// Counting runs per arm for a run of `trials` trials.
-pub fn runs_for(trials: u32) -> u32 {
-    trials.min(MAX_RUNS)
-}
 
 /// valgrind's version line; an error with the install hint when it is not on PATH.
 pub fn valgrind_version() -> Result<String> {

@@ -7,11 +7,17 @@ use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::bench::session::Pairing;
+use crate::flags::BenchArgs;
 
-/// Resolves `against` to a commit and returns its release router, building it if this
-/// commit has not been built before. Builds share one target directory
-/// (`target/paired/build`), so a second ref rebuilds only what changed.
-pub fn reference(sh: &Shell, against: &str) -> Result<Pairing> {
+/// What decides the router binary: when none of these differ between the reference commit
+/// and the working tree, both sides are the same program, and one build serves both.
+const ROUTER_SOURCES: [&str; 4] = ["router", "Cargo.toml", "Cargo.lock", ".cargo"];
+
+/// Resolves `against` to a commit and returns its release router: the working tree's own
+/// build when the commit's router sources are the working tree's (building it again would
+/// only cost minutes), else a build of the commit, made once per commit. Builds share one
+/// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
+pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing> {
     let spec = format!("{against}^{{commit}}");
     let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
         .quiet()
@@ -25,6 +31,21 @@ pub fn reference(sh: &Shell, against: &str) -> Result<Pairing> {
             )
         })?;
     let commit = commit.trim().to_string();
+    if bench.router_bin.is_none() && same_sources(sh, &commit) {
+        eprintln!(
+            "perf-gate: {against} ({}) has the working tree's router sources ({}): both sides \
+             run the working tree's build",
+            short(&commit),
+            ROUTER_SOURCES.join(", ")
+        );
+        return Ok(Pairing {
+            against: against.to_string(),
+            commit,
+            reference_bin: crate::model::paths::target_dir()
+                .join("release")
+                .join("router"),
+        });
+    }
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let cached = paired_dir.join("routers").join(&commit).join("router");
     if !cached.is_file() {
@@ -40,6 +61,22 @@ pub fn reference(sh: &Shell, against: &str) -> Result<Pairing> {
         commit,
         reference_bin: cached,
     })
+}
+
+/// True when no router source differs between `commit` and the working tree, uncommitted
+/// and untracked files included.
+fn same_sources(sh: &Shell, commit: &str) -> bool {
+    let sources = ROUTER_SOURCES;
+    let unchanged = cmd!(sh, "git diff --quiet {commit} -- {sources...}")
+        .quiet()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    let untracked = cmd!(sh, "git ls-files --others --exclude-standard -- {sources...}")
+        .quiet()
+        .ignore_stderr()
+        .read();
+    unchanged && untracked.is_ok_and(|u| u.trim().is_empty())
 }
 
 fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path) -> Result<()> {

@@ -732,7 +732,7 @@ pub fn run(args: &BenchArgs, pairing: Option<Pairing>) -> Result<Vec<BenchOutcom
     let trials = plan.trials;
     let mut session = Session::open(args, plan, pairing)?;
     session.trials(trials);
-    session.count(counters::runs_for(trials));
+    session.count(args.counting_runs);
     session.finish()
 }
 

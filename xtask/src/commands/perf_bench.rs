@@ -14,7 +14,7 @@ use crate::report::bench::{metrics_table, noise_warnings, summary_markdown};
 pub fn run_command(args: &PerfBenchArgs) -> Result<BenchOutcome> {
     crate::report::publish::check(&args.record)?;
     let outcome = bench(&args.bench, None)?.remove(0);
-    crate::report::publish::record(&args.record, &outcome.artifact, "perf-bench", None)?;
+    crate::report::publish::record(&args.record, &outcome.run, "perf-bench", None)?;
     Ok(outcome)
 }
 

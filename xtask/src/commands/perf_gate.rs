@@ -1,64 +1,360 @@
-//! `cargo xtask perf-gate`: judge a candidate run (from `--candidate`, or a fresh perf-bench
-//! run) against the baseline under the policy, print the table and verdict, and write the gate
-//! artifacts (log, verdict JSON, Markdown summary, JUnit XML, HTML report) before exiting.
+//! `cargo xtask perf-gate`: judge a candidate run against the baseline under the policy, print
+//! the table and verdict, and write the gate artifacts (log, verdict JSON, Markdown summary,
+//! JUnit XML, HTML report) before exiting.
+//!
+//! Without `--candidate` it measures first, and decides how before anything runs: against
+//! the stored baseline when this machine matches the baseline's environment, else (or when
+//! the policy says `always_paired`, or with `--against REF`) paired with the baseline's (or
+//! REF's) router in one session. While a relative rule is inconclusive it adds trials, at
+//! most `gate.looks` times, within `gate.max_trials` and `gate.time_budget_s`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::flags::GateArgs;
-use crate::gate::evaluate::{Outcome, Verdict, evaluate};
+use crate::bench::session::{BenchOutcome, Pairing, Plan, Session};
+use crate::flags::{BenchArgs, GateArgs};
+use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::model::artifacts;
 use crate::model::paths;
-use crate::model::policy;
-use crate::model::policy::Policy;
-use crate::model::run_file;
-use crate::model::run_file::RunFile;
+use crate::model::policy::{self, EnvMismatch, Policy};
+use crate::model::run_file::{self, ENV_FIELDS, RunFile};
 use crate::report::html;
 use crate::report::junit;
 use crate::report::verdict::{self, Context};
+
+/// A run file as judged: where it came from, and what it holds.
+struct Input {
+    path: PathBuf,
+    run: RunFile,
+}
+
+impl Input {
+    fn load(path: &Path) -> Result<Input> {
+        Ok(Input {
+            path: path.to_path_buf(),
+            run: run_file::load(path)?,
+        })
+    }
+}
 
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
     crate::report::publish::check(&args.record)?;
-    let root = crate::model::paths::perf_root();
+    let root = paths::perf_root();
     let workload = paths::workload_name(&args.bench.workload)?;
-    let workload = workload.as_str();
     let (baseline_path, policy_path) = paths::default_inputs(
         &root,
-        workload,
+        &workload,
         args.baseline.as_deref(),
         args.policy.as_deref(),
     );
     let artifacts_dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
-    let (baseline_path, candidate_path) = match (&args.against, &args.candidate) {
+    // The policy and a stored baseline are read first: a bad one is exit 2 before anything
+    // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
+    let shown = |p: &Path| p.display().to_string();
+    let (judged, candidate_shown) = match (&args.against, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--against and --candidate do not go together: --against runs both routers itself"
         ),
-        (Some(against), None) => paired_run(&args.bench, against)?,
-        (None, Some(path)) => (baseline_path, path.clone()),
-        (None, None) => {
-            eprintln!("perf-gate: no --candidate given, running perf-bench first");
-            let candidate = crate::commands::perf_bench::bench(&args.bench, None)?
-                .remove(0)
-                .artifact;
-            match paired_rerun_commit(&baseline_path, &candidate, &policy_path) {
-                Some(commit) => {
-                    eprintln!(
-                        "perf-gate: this machine's environment differs from the baseline's and the policy says \
-                         `env_mismatch: paired`: re-running paired against the baseline's commit {commit}"
-                    );
-                    paired_run(&args.bench, &commit)?
+        (None, Some(path)) => {
+            let judged = Input::load(path).and_then(|candidate| {
+                let baseline = baseline_for(&candidate, args.baseline.is_some(), &baseline_path)?;
+                Ok((baseline, candidate, policy::load(&policy_path)?))
+            });
+            (judged, shown(path))
+        }
+        (against, None) => {
+            let inputs = policy::load(&policy_path).and_then(|policy| {
+                let stored = match against {
+                    Some(_) => None,
+                    None => Some(load_baseline(&baseline_path)?),
+                };
+                Ok((policy, stored))
+            });
+            match inputs {
+                Err(e) => (Err(e), "(not measured: the inputs were refused)".to_string()),
+                Ok((policy, stored)) => {
+                    let against =
+                        choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
+                    let (baseline, candidate) = measure(&args.bench, against, stored, &policy)?;
+                    let shown = shown(&candidate.path);
+                    (Ok((baseline, candidate, policy)), shown)
                 }
-                None => (baseline_path, candidate),
             }
         }
     };
-
-    let stamp = artifacts::claim(
+    let baseline_shown = match &judged {
+        Ok((b, _, _)) => shown(&b.path),
+        Err(_) => shown(&baseline_path),
+    };
+    judge(
+        args,
+        &root,
+        &workload,
         &artifacts_dir,
+        [baseline_shown, candidate_shown, shown(&policy_path)],
+        judged,
+    )
+}
+
+fn load_baseline(path: &Path) -> Result<Input> {
+    Input::load(path).map_err(|e| {
+        if path.exists() {
+            e
+        } else {
+            e.context(format!(
+                "no baseline at {} (record one with `cargo xtask perf-baseline-bump`, or pass \
+                 --baseline FILE)",
+                path.display()
+            ))
+        }
+    })
+}
+
+/// The baseline a candidate file is judged against. A paired candidate is only meaningful
+/// against its own reference run (trial i of one pairs with trial i of the other): without
+/// `--baseline` that is the reference file its run names, and a stored baseline is refused.
+fn baseline_for(candidate: &Input, given: bool, baseline_path: &Path) -> Result<Input> {
+    let Some(paired) = &candidate.run.paired else {
+        return load_baseline(baseline_path);
+    };
+    let shown = candidate.path.display();
+    if given {
+        let baseline = load_baseline(baseline_path)?;
+        if baseline.run.paired.is_none() {
+            bail!(
+                "{shown}: a paired run (against `{}`) is judged against its own reference run, \
+                 but {} is not one side of a paired session; pass its perf_reference_<ts>.json \
+                 with --baseline",
+                paired.against,
+                baseline_path.display()
+            );
+        }
+        return Ok(baseline);
+    }
+    let Some(name) = &paired.reference_file else {
+        bail!(
+            "{shown}: a paired run (against `{}`) that does not name its reference run; pass the \
+             perf_reference_<ts>.json of its session with --baseline",
+            paired.against
+        );
+    };
+    let path = candidate
+        .path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(name);
+    Input::load(&path).with_context(|| {
+        format!(
+            "{shown}: a paired run is judged against its reference run ({name}, field \
+             `paired.reference_file`), which is missing; pass it with --baseline"
+        )
+    })
+}
+
+/// Decides, before anything runs, whether the gate pairs the working tree with a reference
+/// router (returns the ref) or compares it with the stored baseline (returns `None`), and
+/// says which and why.
+fn choose_mode(
+    bench: &BenchArgs,
+    against: Option<&str>,
+    stored: Option<&Input>,
+    policy: &Policy,
+) -> Result<Option<String>> {
+    if let Some(against) = against {
+        crate::bench::components::refuse_paired(&bench.workload)?;
+        eprintln!("perf-gate: paired mode against {against} (--against)");
+        return Ok(Some(against.to_string()));
+    }
+    let stored = stored.expect("a stored baseline without --against");
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    let here = crate::bench::env_info::machine(&sh, serde_json::Map::new());
+    let differs: Vec<String> = ENV_FIELDS
+        .iter()
+        .filter(|f| here.get(f) != stored.run.env.get(f))
+        .map(|f| format!("{f} {} -> {}", stored.run.env.get(f), here.get(f)))
+        .collect();
+    let gate = &policy.gate;
+    let why = if gate.always_paired {
+        Some("the policy pairs every run (gate.always_paired: wall-clock numbers from another session do not compare on a shared VM)".to_string())
+    } else if !differs.is_empty() && gate.env_mismatch == EnvMismatch::Paired {
+        Some(format!(
+            "this machine differs from the baseline's ({})",
+            differs.join(", ")
+        ))
+    } else {
+        None
+    };
+    let commit = stored.run.git.commit.as_deref();
+    match (why, commit) {
+        (Some(why), Some(commit)) if bench.workload != crate::model::suite::COMPONENTS => {
+            let also = if gate.always_paired && !differs.is_empty() {
+                format!("; the environment differs too ({})", differs.join(", "))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "perf-gate: paired mode against the baseline's commit {}: {why}{also}",
+                &commit[..commit.len().min(12)]
+            );
+            Ok(Some(commit.to_string()))
+        }
+        (Some(why), _) => {
+            eprintln!(
+                "perf-gate: against the stored baseline {}, although {why}: it cannot be paired \
+                 (no commit recorded, or an in-process workload)",
+                stored.path.display()
+            );
+            Ok(None)
+        }
+        (None, _) => {
+            eprintln!(
+                "perf-gate: against the stored baseline {}: this machine matches its environment ({})",
+                stored.path.display(),
+                ENV_FIELDS.join(", ")
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Measures the working tree (alone, or paired with `against`'s router), adding trials
+/// while a relative rule is inconclusive, and returns (baseline, candidate).
+fn measure(
+    bench: &BenchArgs,
+    against: Option<String>,
+    stored: Option<Input>,
+    policy: &Policy,
+) -> Result<(Input, Input)> {
+    if bench.workload == crate::model::suite::COMPONENTS {
+        let outcome = crate::commands::perf_bench::bench(bench, None)?.remove(0);
+        let stored = stored.expect("components are judged against the stored baseline");
+        return Ok((stored, into_input(outcome)));
+    }
+    let plan = Plan::new(bench)?;
+    let pairing = against
+        .map(|a| reference(bench, &a))
+        .transpose()?;
+    let mut session = Session::open(bench, plan, pairing)?;
+    let first = session.plan().trials;
+    let started = Instant::now();
+    session.trials(first);
+    session.count(bench.counting_runs);
+    let per_trial = started.elapsed() / first.max(1);
+    add_evidence(&mut session, stored.as_ref().map(|s| &s.run), policy, per_trial);
+    let mut outcomes = session.finish()?;
+    crate::commands::perf_bench::show(&outcomes)?;
+    let candidate = into_input(outcomes.pop().expect("a candidate"));
+    let baseline = match stored {
+        Some(stored) => stored,
+        None => into_input(outcomes.pop().expect("a reference")),
+    };
+    Ok((baseline, candidate))
+}
+
+fn into_input(o: BenchOutcome) -> Input {
+    Input {
+        path: o.artifact,
+        run: o.run,
+    }
+}
+
+/// The reference router of a paired session.
+fn reference(bench: &BenchArgs, against: &str) -> Result<Pairing> {
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    sh.change_dir(paths::root());
+    crate::bench::paired::reference(&sh, against, bench)
+}
+
+/// More evidence while a relative rule is undecided: the gate looks again after each round
+/// of added trials, at most `looks` times in all (the first look is after the planned
+/// trials), never past `max_trials` per side, and only while the round fits in what is left
+/// of `time_budget_s`. Each look's intervals are at the Bonferroni-spent confidence
+/// (`GateSettings::look_confidence`), so looking again does not raise the false-alarm rate.
+fn add_evidence(
+    session: &mut Session<'_>,
+    stored: Option<&RunFile>,
+    policy: &Policy,
+    per_trial: Duration,
+) {
+    let gate = &policy.gate;
+    let budget = Duration::from_secs_f64(gate.time_budget_s);
+    let started = Instant::now();
+    let first = session.trials_done();
+    // Evenly spaced looks from the planned trials up to `max_trials`.
+    let step = gate
+        .max_trials
+        .saturating_sub(first)
+        .div_ceil(gate.looks.saturating_sub(1).max(1));
+    for look in 2..=gate.looks {
+        if !session.ok() || step == 0 {
+            return;
+        }
+        let runs = session.run_files();
+        let (baseline, candidate) = match stored {
+            Some(b) => (b, &runs[0]),
+            None => (&runs[0], &runs[1]),
+        };
+        let verdict = evaluate(baseline, candidate, policy);
+        let undecided: Vec<&str> = verdict
+            .rows
+            .iter()
+            .filter(|r| r.status == Status::Inconclusive)
+            .map(|r| r.metric.as_str())
+            .collect();
+        if undecided.is_empty() {
+            return;
+        }
+        let done = session.trials_done();
+        let left = budget.saturating_sub(started.elapsed());
+        let fits = u32::try_from(left.as_millis() / per_trial.as_millis().max(1)).unwrap_or(0);
+        let add = step.min(gate.max_trials.saturating_sub(done)).min(fits);
+        if add == 0 {
+            let why = if done >= gate.max_trials {
+                format!("gate.max_trials ({}) reached", gate.max_trials)
+            } else {
+                format!(
+                    "gate.time_budget_s ({:.0} s) cannot fit another trial of about {:.1} s",
+                    gate.time_budget_s,
+                    per_trial.as_secs_f64()
+                )
+            };
+            let line = format!(
+                "perf-gate: {} still undecided after {done} trials; {why}",
+                undecided.join(", ")
+            );
+            session.say(&line);
+            session.note(&line);
+            return;
+        }
+        let line = format!(
+            "perf-gate: look {} of {}: {} undecided after {done} trials; adding {add}",
+            look - 1,
+            gate.looks,
+            undecided.join(", ")
+        );
+        session.say(&line);
+        session.note(&line);
+        session.trials(add);
+    }
+}
+
+/// Evaluates, prints, writes every artifact, records the run; returns the exit code. Inputs
+/// that could not be read are judged as errors: the artifacts record them, then exit 2.
+fn judge(
+    args: &GateArgs,
+    root: &Path,
+    workload: &str,
+    dir: &Path,
+    [baseline_shown, candidate_shown, policy_shown]: [String; 3],
+    judged: Result<(Input, Input, Policy)>,
+) -> Result<u8> {
+    let stamp = artifacts::claim(
+        dir,
         &[
             ("perf_gate", "log"),
             ("perf_gate", "json"),
@@ -68,17 +364,11 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         ],
     )?;
     let timestamp = artifacts::now_rfc3339();
-    let inputs = read_inputs(&baseline_path, &candidate_path, &policy_path);
-    let verdict = match &inputs {
-        Ok((baseline, candidate, policy)) => evaluate(baseline, candidate, policy),
+    let verdict = match &judged {
+        Ok((baseline, candidate, policy)) => evaluate(&baseline.run, &candidate.run, policy),
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
     };
-    let (baseline_shown, candidate_shown, policy_shown) = (
-        baseline_path.display().to_string(),
-        candidate_path.display().to_string(),
-        policy_path.display().to_string(),
-    );
-    let loaded = inputs.as_ref().ok();
+    let loaded = judged.as_ref().ok();
     let ctx = Context {
         timestamp: &timestamp,
         workload,
@@ -86,8 +376,8 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         candidate: &candidate_shown,
         policy_path: &policy_shown,
         policy: loaded.map(|i| &i.2),
-        baseline_run: loaded.map(|i| &i.0),
-        candidate_run: loaded.map(|i| &i.1),
+        baseline_run: loaded.map(|i| &i.0.run),
+        candidate_run: loaded.map(|i| &i.1.run),
     };
 
     let mut stdout = String::new();
@@ -104,22 +394,29 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     print!("{stdout}");
     let _ = std::io::stdout().flush();
 
-    write_artifacts(&artifacts_dir, &stamp, &verdict, &ctx)?;
-    let recorded = if loaded.is_some() {
-        let outcome = verdict.outcome.as_str();
-        crate::report::publish::record(&args.record, &candidate_path, "perf-gate", Some(outcome))
-    } else {
-        Ok(())
+    write_artifacts(dir, &stamp, &verdict, &ctx)?;
+    let recorded = match loaded {
+        Some((_, candidate, _)) => crate::report::publish::record(
+            &args.record,
+            &candidate.run,
+            "perf-gate",
+            Some(verdict.outcome.as_str()),
+        ),
+        None => Ok(()),
     };
     // After the history append, so that the report's trends end with this run.
-    write_report(
-        &root,
-        &artifacts_dir,
-        &stamp,
-        args.record.history.as_deref(),
-        (&baseline_path, &candidate_path),
-        verdict::json(&verdict, &ctx),
-    );
+    if let Some((baseline, candidate, _)) = loaded {
+        write_report(
+            root,
+            dir,
+            &stamp,
+            args.record.history.as_deref(),
+            (baseline, candidate),
+            verdict::json(&verdict, &ctx),
+        );
+    } else {
+        let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
+    }
     recorded?;
 
     if verdict.outcome == Outcome::InputError {
@@ -135,76 +432,39 @@ fn write_report(
     dir: &Path,
     stamp: &str,
     history: Option<&Path>,
-    (baseline, candidate): (&Path, &Path),
+    (baseline, candidate): (&Input, &Input),
     verdict: serde_json::Value,
 ) {
+    let side = |i: &Input| html::Side {
+        path: i.path.display().to_string(),
+        run: i.run.clone(),
+    };
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let report = html::for_gate(root, baseline, candidate, history, verdict);
+        let report = html::for_gate(root, side(baseline), side(candidate), history, verdict);
         html::write(dir, stamp, &report)
     }));
-    match written {
-        Ok(Ok(path)) => eprintln!("perf-gate: wrote {}", path.display()),
-        Ok(Err(err)) => eprintln!("perf-gate: warning: could not write the HTML report: {err:#}"),
-        Err(_) => eprintln!("perf-gate: warning: writing the HTML report panicked (above)"),
-    }
-}
-
-/// Builds the reference router and runs both alternately; returns (reference, candidate)
-/// run files, which the evaluator compares pair by pair.
-fn paired_run(bench: &crate::flags::BenchArgs, against: &str) -> Result<(PathBuf, PathBuf)> {
-    crate::bench::components::refuse_paired(&bench.workload)?;
-    let sh = xshell::Shell::new().context("creating a shell")?;
-    sh.change_dir(crate::model::paths::root());
-    let pairing = crate::bench::paired::reference(&sh, against)?;
-    let mut outcomes = crate::commands::perf_bench::bench(bench, Some(pairing))?;
-    let candidate = outcomes.pop().expect("two arms");
-    let reference = outcomes.pop().expect("two arms");
-    Ok((reference.artifact, candidate.artifact))
-}
-
-/// The baseline's commit, when the policy wants a paired re-run because the candidate's
-/// environment differs from the baseline's (and the baseline says which commit it measured).
-fn paired_rerun_commit(baseline: &Path, candidate: &Path, policy: &Path) -> Option<String> {
-    let (baseline, candidate, policy) = read_inputs(baseline, candidate, policy).ok()?;
-    if candidate.run.failure().is_some()
-        || !crate::gate::evaluate::needs_paired_rerun(&baseline, &candidate, &policy)
-    {
-        return None;
-    }
-    baseline.git.commit.clone()
-}
-
-fn read_inputs(
-    baseline: &Path,
-    candidate: &Path,
-    policy_path: &Path,
-) -> Result<(RunFile, RunFile, Policy)> {
-    let policy = policy::load(policy_path)?;
-    let baseline = run_file::load(baseline).map_err(|e| {
-        if baseline.exists() {
-            e
-        } else {
-            e.context(format!(
-                "no baseline at {} (record one with `cargo xtask perf-baseline-bump`, or pass \
-                 --baseline FILE)",
-                baseline.display()
-            ))
+    let failed = match written {
+        Ok(Ok(path)) => {
+            eprintln!("perf-gate: wrote {}", path.display());
+            return;
         }
-    })?;
-    let candidate = run_file::load(candidate)?;
-    Ok((baseline, candidate, policy))
+        Ok(Err(err)) => format!("could not write the HTML report: {err:#}"),
+        Err(_) => "writing the HTML report panicked (above)".to_string(),
+    };
+    eprintln!("perf-gate: warning: {failed}");
+    // The claimed name must not stay behind as an empty report.
+    let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
 }
 
 /// Writes the four gate artifacts, sharing one timestamp, and appends the Markdown to
 /// `$GITHUB_STEP_SUMMARY` when it is set.
 fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>) -> Result<()> {
-    let path = |ext: &str| -> Result<PathBuf> { Ok(dir.join(format!("perf_gate_{stamp}.{ext}"))) };
+    let path = |ext: &str| dir.join(format!("perf_gate_{stamp}.{ext}"));
     let markdown = verdict::markdown(verdict, ctx);
-    let log = path("log")?;
-    artifacts::write_atomic(&log, verdict::log_text(verdict, ctx).as_bytes())?;
-    artifacts::write_json(&path("json")?, &verdict::json(verdict, ctx))?;
-    artifacts::write_atomic(&path("md")?, markdown.as_bytes())?;
-    artifacts::write_atomic(&path("junit.xml")?, junit::render(verdict, ctx).as_bytes())?;
+    artifacts::write_atomic(&path("log"), verdict::log_text(verdict, ctx).as_bytes())?;
+    artifacts::write_json(&path("json"), &verdict::json(verdict, ctx))?;
+    artifacts::write_atomic(&path("md"), markdown.as_bytes())?;
+    artifacts::write_atomic(&path("junit.xml"), junit::render(verdict, ctx).as_bytes())?;
     eprintln!(
         "perf-gate: wrote {}",
         dir.join(format!("perf_gate_{stamp}.{{log,json,md,junit.xml}}"))

@@ -111,6 +111,9 @@ pub struct Row {
     pub method: Method,
     /// Size of the change on the severity ladder; relative rules only.
     pub severity: Option<Severity>,
+    /// Half the interval's width in percent: the smallest change this run could tell from
+    /// noise. Relative rules with an interval only.
+    pub resolution_pct: Option<f64>,
     pub status: Status,
     /// The row counts against the gate: `Fail`, or `Inconclusive` under `inconclusive: fail`.
     pub blocking: bool,
@@ -469,6 +472,7 @@ fn evaluate_rule(
         change: None,
         method: Method::None,
         severity: None,
+        resolution_pct: None,
         status: Status::Fail,
         blocking: true,
         message: String::new(),
@@ -585,6 +589,7 @@ fn relative(
     }
 
     let gate = &policy.gate;
+    let confidence = gate.look_confidence();
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
     let paired = if enough && candidate.paired_against().is_some() {
@@ -610,14 +615,14 @@ fn relative(
     let (point, ci) = if let Some(ratios) = &paired {
         row.method = Method::PairedBootstrap;
         let point = stats::median(ratios).unwrap_or(1.0);
-        let ci = stats::bootstrap_median(ratios, gate.confidence, gate.bootstrap_resamples, seed);
+        let ci = stats::bootstrap_median(ratios, confidence, gate.bootstrap_resamples, seed);
         (point, Some(ci))
     } else if let Some((b, c)) = sample_medians {
         row.method = Method::Bootstrap;
         let ci = stats::bootstrap_ratio_of_medians(
             base_samples,
             cand_samples,
-            gate.confidence,
+            confidence,
             gate.bootstrap_resamples,
             seed,
         );
@@ -671,6 +676,9 @@ fn relative(
         _ => change.to_string(),
     };
     let warn = rule.warn_pct.filter(|w| adverse > *w);
+    if ci.is_some() {
+        row.resolution_pct = Some((adv_hi - adv_lo) / 2.0);
+    }
 
     if adv_lo > max_pct {
         row.status = Status::Fail;
@@ -692,9 +700,12 @@ fn relative(
         row.status = Status::Inconclusive;
         row.blocking = gate.inconclusive == Inconclusive::Fail;
         row.message = format!(
-            "{shown} straddles {limit}: inconclusive (gate.inconclusive is \"{}\"); more trials \
-             would narrow the interval",
-            gate.inconclusive.as_str()
+            "{shown} straddles {limit}: inconclusive (gate.inconclusive is \"{}\"); with {} \
+             trials this run resolves changes of about ±{:.1}% and no smaller; more trials would \
+             narrow the interval",
+            gate.inconclusive.as_str(),
+            row.n_candidate,
+            row.resolution_pct.unwrap_or(f64::NAN)
         );
     }
 }
@@ -760,7 +771,16 @@ mod tests {
     }
 
     /// The default test policy: p95 <= +15% (warn 10), rps >= -10% (warn 5), errors == 0.
+    /// A policy with `gate` settings; one look unless the case sets `looks`, so that the
+    /// intervals are at the plain `confidence`.
     fn policy_with(gate: &str, extra_rules: &str) -> Policy {
+        let gate = if gate.contains("looks") {
+            gate.to_string()
+        } else if gate.trim().is_empty() {
+            r#""looks": 1"#.to_string()
+        } else {
+            format!(r#"{gate}, "looks": 1"#)
+        };
         let text = format!(
             r#"{{"schema_version": 1, "gate": {{ {gate} }}, "rules": {{
                 "latency_p95_ms": {{"relative": {{"max_pct_increase": 15}}, "warn_pct": 10}},

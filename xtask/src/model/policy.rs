@@ -56,6 +56,22 @@ pub struct GateSettings {
     /// `looks`: how many times an adaptive gate may look at the data, deciding or asking for
     /// more trials each time (1..=10, default 3).
     pub looks: u32,
+    /// `always_paired`: `perf-gate` runs the baseline's commit alongside the working tree
+    /// even when this machine matches the baseline's environment (default false). On a
+    /// shared VM, wall-clock numbers from another session do not compare, whatever the
+    /// environment fields say.
+    pub always_paired: bool,
+}
+
+impl GateSettings {
+    /// The confidence of each interval the gate computes. An adaptive gate may look at its
+    /// data up to `looks` times, and a rule may be decided at any of them, so each look spends
+    /// an equal share of the error rate (Bonferroni): `1 - (1 - confidence) / looks`. The
+    /// chance that any look of a gate calls a change that is not there stays below
+    /// `1 - confidence`, however many looks it takes.
+    pub fn look_confidence(&self) -> f64 {
+        1.0 - (1.0 - self.confidence) / f64::from(self.looks.max(1))
+    }
 }
 
 impl Default for GateSettings {
@@ -71,6 +87,7 @@ impl Default for GateSettings {
             max_trials: 15,
             time_budget_s: 120.0,
             looks: 3,
+            always_paired: false,
         }
     }
 }
@@ -330,6 +347,7 @@ fn gate_settings(g: RawGate, at: &At<'_>) -> Result<GateSettings> {
         max_trials: int_in(g.max_trials, 3..=200, d.max_trials, "gate.max_trials", at)?,
         time_budget_s,
         looks: int_in(g.looks, 1..=10, d.looks, "gate.looks", at)?,
+        always_paired: g.always_paired.map_or(d.always_paired, |b| b.0),
     })
 }
 
@@ -505,6 +523,8 @@ struct RawGate {
     time_budget_s: Option<Num>,
     #[serde(default, deserialize_with = "present")]
     looks: Option<Int>,
+    #[serde(default, deserialize_with = "present")]
+    always_paired: Option<Flag>,
 }
 
 #[derive(Deserialize)]

@@ -71,8 +71,8 @@ pub fn write(dir: &Path, stamp: &str, report: &Report) -> Result<PathBuf> {
 /// perf-gate's `--history` (else `perf/history.jsonl` when it exists).
 pub fn for_gate(
     root: &Path,
-    baseline: &Path,
-    candidate: &Path,
+    baseline: Side,
+    candidate: Side,
     history: Option<&Path>,
     verdict: Value,
 ) -> Report {
@@ -80,8 +80,8 @@ pub fn for_gate(
         verdict: Some(verdict),
         ..Report::default()
     };
-    report.baseline = load_side(baseline, &mut report.notes);
-    report.candidate = load_side(candidate, &mut report.notes);
+    report.baseline = Some(baseline);
+    report.candidate = Some(candidate);
     let history = history.map(history::resolve);
     match history_for(root, history.as_deref()) {
         Ok(h) => report.history = h,

@@ -1,13 +1,13 @@
 //! What a bench or gate run leaves besides its artifacts, when asked: a line in the history
 //! store (`--history`) and exports for other tools (`--export KIND FILE`).
 
-use std::path::Path;
 
-use anyhow::{Context as _, Result};
+
+use anyhow::Result;
 
 use crate::flags::RecordArgs;
 use crate::model::history;
-use crate::model::run_file;
+use crate::model::run_file::RunFile;
 use crate::report::export;
 
 /// Checks the flags before anything runs, so a typo does not cost a benchmark.
@@ -15,26 +15,19 @@ pub fn check(args: &RecordArgs) -> Result<()> {
     export::parse_args(&args.export).map(drop)
 }
 
-/// Records the run in `run_path`: appends to the history and writes the exports that `args`
-/// ask for. `source` is the command (`perf-bench`, `perf-gate`); `verdict` the gate's outcome.
-pub fn record(
-    args: &RecordArgs,
-    run_path: &Path,
-    source: &str,
-    verdict: Option<&str>,
-) -> Result<()> {
+/// Records `run`: appends to the history and writes the exports that `args` ask for.
+/// `source` is the command (`perf-bench`, `perf-gate`); `verdict` the gate's outcome.
+pub fn record(args: &RecordArgs, run: &RunFile, source: &str, verdict: Option<&str>) -> Result<()> {
     let exports = export::parse_args(&args.export)?;
     if args.history.is_none() && exports.is_empty() {
         return Ok(());
     }
-    let run = run_file::load(run_path)
-        .with_context(|| format!("reading the run to record ({})", run_path.display()))?;
     if let Some(path) = &args.history {
         let path = history::resolve(path);
-        history::append(&path, &history::Record::from_run(&run, source, verdict))?;
+        history::append(&path, &history::Record::from_run(run, source, verdict))?;
         eprintln!("{source}: appended the run to {}", path.display());
     }
-    export::write_all(&exports, &export::Summary::from_run(&run, verdict))
+    export::write_all(&exports, &export::Summary::from_run(run, verdict))
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct Loadgen {
     pub progress_file: Option<PathBuf>,
     /// `Some(url)`: send over NATS request-reply through this server instead of HTTP.
     pub nats_url: Option<String>,
+    /// The NATS subject (`--subject`); `None`: the router's default.
+    pub subject: Option<String>,
 }
 
 /// How the run ended when it did not produce a result.
@@ -60,7 +62,10 @@ impl Loadgen {
                 "nats".into(),
                 "--nats-url".into(),
                 url.clone(),
-            ],
+            ]
+            .into_iter()
+            .chain(self.subject.iter().flat_map(|s| ["--subject".into(), s.clone()]))
+            .collect(),
             None => vec!["--target".into(), addr.to_string()],
         };
         let mut args: Vec<String> = target;

@@ -12,6 +12,9 @@ use rustix::process::{Pid, Signal, kill_process};
 /// The hint printed when `nats-server` is missing.
 pub const INSTALL_HINT: &str = "apt-get install nats-server";
 
+/// The router's default decision subject (its `--nats-subject`).
+pub const SUBJECT: &str = "beamline.router.v1.decide";
+
 /// A running `nats-server`.
 pub struct NatsServer {
     /// Stopped by the interrupt handler if xtask is interrupted.

@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Progress {
     tty: bool,
+    /// Follows each phase's name: which router of a pair it is.
+    label: String,
 }
 
 /// A phase in progress; `finish` reports its throughput.
@@ -27,6 +29,16 @@ impl Progress {
     pub fn new() -> Self {
         Self {
             tty: std::io::stderr().is_terminal(),
+            label: String::new(),
+        }
+    }
+
+    /// One plain line per phase, its name followed by `label`: for the second router of a
+    /// pair, whose phases run while the first one's are drawn.
+    pub fn plain(label: &str) -> Self {
+        Self {
+            tty: false,
+            label: label.to_string(),
         }
     }
 
@@ -47,7 +59,11 @@ impl Progress {
         if !self.tty {
             // One line when the phase ends, so CI logs carry the result with the name.
             return PhaseBar {
-                name: format!("{name} ({:.1} s)", duration_ms as f64 / 1000.0),
+                name: format!(
+                    "{name} ({:.1} s){}",
+                    duration_ms as f64 / 1000.0,
+                    self.label
+                ),
                 bar: None,
             };
         }

@@ -18,7 +18,7 @@ use crate::bench::loadgen::Loadgen;
 use crate::bench::nats::NatsServer;
 use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
-use crate::bench::trial::{Log, Status, Trial, TrialCtx, round3, run_trial};
+use crate::bench::trial::{Log, Rendezvous, Status, Trial, TrialCtx, round3, run_trial};
 use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
@@ -180,7 +180,8 @@ struct ArmRuns {
 struct Ready {
     /// Bodies and the load generator's files; removed when the session ends.
     tmp: tempfile::TempDir,
-    loadgen: Loadgen,
+    /// Per arm (they differ in the NATS subject when both routers run at once).
+    loadgens: Vec<Loadgen>,
     specs: Vec<RouterSpec>,
     /// Kept until the session ends: dropping it stops the server.
     _nats: Option<NatsServer>,
@@ -231,7 +232,7 @@ impl<'a> Session<'a> {
         }
         let stamp = artifacts::claim(&dir, &names)?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
-        let mut log = Log::create(&log_path)?;
+        let log = Log::create(&log_path)?;
         let progress = Progress::new();
         log.line(&format!(
             "perf-bench: workload {} ({}), {} trial(s){}",
@@ -307,8 +308,16 @@ impl<'a> Session<'a> {
         };
         let nats_url = nats.as_ref().map(NatsServer::url);
         let workload = &self.plan.workload;
+        // Both routers of a concurrent pair on one nats-server: each on a subject of its own,
+        // or their queue groups would share each other's requests.
+        let together = self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
+        let subject = |i: usize| {
+            (together && nats_url.is_some())
+                .then(|| format!("{}.{}", crate::bench::nats::SUBJECT, self.arms[i].prefix))
+        };
         let loadgen = Loadgen {
             nats_url: nats_url.clone(),
+            subject: None,
             bin: bins.loadgen,
             bodies,
             body_kinds: Some(body_kinds),
@@ -324,10 +333,19 @@ impl<'a> Session<'a> {
                 .is_live()
                 .then(|| tmp.path().join("loadgen.progress")),
         };
+        let loadgens = (0..self.arms.len())
+            .map(|i| Loadgen {
+                subject: subject(i),
+                // One live rate on the terminal: the first arm's.
+                progress_file: loadgen.progress_file.clone().filter(|_| i == 0),
+                ..loadgen.clone()
+            })
+            .collect();
         let specs = self
             .arms
             .iter()
-            .map(|arm| RouterSpec {
+            .enumerate()
+            .map(|(i, arm)| RouterSpec {
                 prefix_args: Vec::new(),
                 bin: arm
                     .router_bin
@@ -336,6 +354,7 @@ impl<'a> Session<'a> {
                 args: nats_url
                     .iter()
                     .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                    .chain(subject(i).into_iter().flat_map(|s| ["--nats-subject".to_string(), s]))
                     .chain(workload.router_args.iter().cloned())
                     .chain(self.args.router_args.iter().cloned())
                     .collect(),
@@ -351,7 +370,7 @@ impl<'a> Session<'a> {
             .collect();
         Ok(Ready {
             tmp,
-            loadgen,
+            loadgens,
             specs,
             _nats: nats,
         })
@@ -403,48 +422,85 @@ impl<'a> Session<'a> {
         self.done
     }
 
-    /// Runs `n` more trials per arm, alternating the arms' order (AB, BA, AB, ...) so that a
-    /// drift during the session favours neither side. Stops at the first failure.
+    /// Runs `n` more trials per arm. A paired session runs both routers at once, their loads
+    /// started together phase by phase (one load generator each), so that whatever else the
+    /// machine does at that moment hits both sides alike; a scenario or failover workload,
+    /// which drives its router in its own way, alternates the arms instead (AB, BA, AB, ...),
+    /// so that a drift favours neither side. Stops at the first failure.
     pub fn trials(&mut self, n: u32) {
         let Some(ready) = &self.ready else { return };
         let planned = self.done + n;
+        let w = &self.plan.workload;
+        let together = self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none();
         for _ in 0..n {
             if self.status != Status::Ok {
                 return;
             }
             self.done += 1;
             let trial = self.done;
-            let mut order: Vec<usize> = (0..self.arms.len()).collect();
-            if trial.is_multiple_of(2) {
-                order.reverse();
-            }
-            for i in order {
-                let ctx = TrialCtx {
-                    workload: &self.plan.workload,
-                    spec: &ready.specs[i],
-                    loadgen: &ready.loadgen,
-                    workdir: ready.tmp.path(),
-                    log_path: &self.log_path,
-                    deadline: self.deadline,
-                    warmup: !self.args.no_warmup,
-                };
-                let label = if self.arms.len() > 1 {
-                    format!(" ({})", self.arms[i].prefix)
-                } else {
-                    String::new()
-                };
-                self.progress
-                    .note(&format!("trial {trial}/{planned}{label}"));
-                match run_trial(&ctx, &self.progress, &mut self.log) {
-                    Ok(t) => self.runs[i].trials.push(t),
-                    Err(s) => {
-                        self.fail(s);
-                        return;
+            let rendezvous = Rendezvous::default();
+            let ctx = |i: usize| TrialCtx {
+                workload: w,
+                spec: &ready.specs[i],
+                loadgen: &ready.loadgens[i],
+                workdir: ready.tmp.path(),
+                log_path: &self.log_path,
+                deadline: self.deadline,
+                warmup: !self.args.no_warmup,
+                sync: together.then_some(&rendezvous),
+            };
+            let results: Vec<(usize, Result<Trial, Status>)> = if together {
+                self.progress.note(&format!(
+                    "trial {trial}/{planned} (both routers at once; the reference's phases below)"
+                ));
+                let quiet = Progress::plain(&format!(" [{}]", self.arms[1].prefix));
+                let (log, progress) = (&self.log, &self.progress);
+                let (a, b) = (ctx(0), ctx(1));
+                std::thread::scope(|s| {
+                    let first = s.spawn(|| run_trial(&a, progress, log));
+                    let second = s.spawn(|| run_trial(&b, &quiet, log));
+                    let join = |h: std::thread::ScopedJoinHandle<'_, Result<Trial, Status>>| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Status::Failed("a trial panicked".into())))
+                    };
+                    vec![(0, join(first)), (1, join(second))]
+                })
+            } else {
+                let mut order: Vec<usize> = (0..self.arms.len()).collect();
+                if trial.is_multiple_of(2) {
+                    order.reverse();
+                }
+                let mut results = Vec::new();
+                for i in order {
+                    let label = if self.arms.len() > 1 {
+                        format!(" ({})", self.arms[i].prefix)
+                    } else {
+                        String::new()
+                    };
+                    self.progress
+                        .note(&format!("trial {trial}/{planned}{label}"));
+                    let result = run_trial(&ctx(i), &self.progress, &self.log);
+                    let failed = result.is_err();
+                    results.push((i, result));
+                    if failed || interrupt::received().is_some() {
+                        break;
                     }
                 }
-                if let Some(signal) = interrupt::received() {
-                    self.fail(Status::Interrupted(format!("received {signal}")));
-                    return;
+                results
+            };
+            // A trial counts only when every arm finished it: the samples stay paired.
+            if let Some((_, Err(s))) = results.iter().find(|(_, r)| r.is_err()) {
+                let status = s.clone();
+                self.fail(status);
+                return;
+            }
+            if let Some(signal) = interrupt::received() {
+                self.fail(Status::Interrupted(format!("received {signal}")));
+                return;
+            }
+            for (i, result) in results {
+                if let Ok(t) = result {
+                    self.runs[i].trials.push(t);
                 }
             }
         }
@@ -466,7 +522,8 @@ impl<'a> Session<'a> {
             nats_url: None,
             progress_file: None,
             timeout_ms: 60_000,
-            ..ready.loadgen.clone()
+            subject: None,
+            ..ready.loadgens[0].clone()
         };
         let router_args: Vec<String> = self
             .plan

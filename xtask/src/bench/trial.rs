@@ -51,6 +51,48 @@ pub struct TrialCtx<'a> {
     pub log_path: &'a Path,
     pub deadline: Instant,
     pub warmup: bool,
+    /// Paired trials that run both routers at once start each phase together.
+    pub sync: Option<&'a Rendezvous>,
+}
+
+/// Where the two sides of a concurrent paired trial meet before each phase, so that their
+/// loads run at the same moments and whatever else the machine does hits both alike. A side
+/// that fails calls it off, and the other stops waiting.
+#[derive(Debug, Default)]
+pub struct Rendezvous {
+    /// (sides waiting, generation, called off)
+    state: std::sync::Mutex<(usize, u64, bool)>,
+    turn: std::sync::Condvar,
+}
+
+impl Rendezvous {
+    /// Waits until the other side arrives too; `false` when it was called off or `timeout`
+    /// passed.
+    fn meet(&self, timeout: Duration) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.2 {
+            return false;
+        }
+        s.0 += 1;
+        if s.0 == 2 {
+            *s = (0, s.1 + 1, false);
+            self.turn.notify_all();
+            return true;
+        }
+        let generation = s.1;
+        let (s, _) = self
+            .turn
+            .wait_timeout_while(s, timeout, |s| s.1 == generation && !s.2)
+            .unwrap_or_else(|e| e.into_inner());
+        s.1 != generation
+    }
+
+    /// Calls the rendezvous off: every wait, now and later, returns `false`.
+    pub fn call_off(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.2 = true;
+        self.turn.notify_all();
+    }
 }
 
 /// One trial's measurements.
@@ -78,8 +120,16 @@ pub struct Knobs {
 pub fn run_trial(
     ctx: &TrialCtx<'_>,
     progress: &Progress,
-    log: &mut Log,
+    log: &Log,
 ) -> std::result::Result<Trial, Status> {
+    let trial = trial(ctx, progress, log);
+    if let (Err(_), Some(sync)) = (&trial, ctx.sync) {
+        sync.call_off();
+    }
+    trial
+}
+
+fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, Status> {
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Status::Timeout(
@@ -151,7 +201,7 @@ fn measure(
     router: &RouterProcess,
     victim: Option<u32>,
     progress: &Progress,
-    log: &mut Log,
+    log: &Log,
 ) -> Result<Trial, Status> {
     let w = ctx.workload;
     if ctx.warmup && w.warmup.duration_ms > 0 {
@@ -229,7 +279,7 @@ pub struct Runner<'a, 'c> {
     pub router: &'a RouterProcess,
     victim: Option<u32>,
     progress: &'a Progress,
-    log: &'a mut Log,
+    log: &'a Log,
     trial: Trial,
     /// Responses and client-side errors over every phase, for the per-request numbers.
     responses: f64,
@@ -398,6 +448,13 @@ fn run_phase(
     progress: &Progress,
 ) -> Result<Value, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
+    if let Some(sync) = ctx.sync
+        && !sync.meet(budget)
+    {
+        return Err(Status::Failed(format!(
+            "phase {name}: the other router of the pair did not get there"
+        )));
+    }
     let deadline = ctx.deadline.min(Instant::now() + budget);
     let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
     let result = loadgen.run(router.addr, spec, deadline);
@@ -526,12 +583,14 @@ impl Log {
             .with_context(|| format!("creating {}", path.display()))?;
         Ok(Self { file })
     }
-    pub fn line(&mut self, text: &str) {
+    /// One line; the two sides of a paired trial write concurrently, each line whole.
+    pub fn line(&self, text: &str) {
         use std::io::Write;
-        let _ = writeln!(self.file, "[{}] {text}", artifacts::now_rfc3339());
+        let line = format!("[{}] {text}\n", artifacts::now_rfc3339());
+        let _ = (&self.file).write_all(line.as_bytes());
     }
-    pub fn flush(&mut self) {
+    pub fn flush(&self) {
         use std::io::Write;
-        let _ = self.file.flush();
+        let _ = (&self.file).flush();
     }
 }

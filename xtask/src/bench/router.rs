@@ -49,7 +49,10 @@ impl RouterProcess {
         log: &Path,
         ready_timeout: Duration,
     ) -> Result<Self> {
-        let stdout_path = workdir.join("router.stdout");
+        // A file of its own: the two routers of a paired trial start at the same moment.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stdout_path = workdir.join(format!("router.{n}.stdout"));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -239,6 +239,8 @@ fn measure(
     let pairing = against
         .map(|a| reference(bench, &a))
         .transpose()?;
+    // Paired, the reference run is the baseline; the stored one only chose the mode.
+    let stored = if pairing.is_some() { None } else { stored };
     let mut session = Session::open(bench, plan, pairing)?;
     let first = session.plan().trials;
     let started = Instant::now();

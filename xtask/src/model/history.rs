@@ -1,12 +1,14 @@
 //! The history store: one compact JSON record per bench or gate run, one per line, appended to
 //! `perf/history.jsonl` (or `--history PATH`). Appends never rewrite earlier lines: each is one
-//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, so a crash
-//! can at worst leave a torn last line, which reading reports with its line number and the next
-//! append starts on a fresh line. The format is documented in perf/README.md.
+//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, under an
+//! exclusive flock on the file, so concurrent appends never interleave, and a crash can at worst
+//! leave a torn last line, which reading reports with its line number and the next append starts
+//! on a fresh line. The format is documented in perf/README.md.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,10 @@ pub const DEFAULT_PATH: &str = "perf/history.jsonl";
 
 /// Version of the record shape; bumped only when a field changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// How long an append waits for another process's append to the same file: each holds the
+/// lock for one write and an fsync.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// One run in the history. Unknown fields are ignored on reading, so records may grow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +96,10 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// Appends one record as one line. When the file's last line is torn (no trailing newline),
-/// the record starts on a fresh line so that it stays readable.
+/// the record starts on a fresh line so that it stays readable. The file is locked (flock)
+/// from that check to the fsync, so concurrent appends neither interleave nor both "repair"
+/// the same torn line. A write that fails (a full disk) is an error at once, naming the file
+/// and the exit code the commands give it (2): it is not retried.
 pub fn append(path: &Path, record: &Record) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -101,6 +110,7 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
         .read(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
+    crate::model::lock::lock_waiting(&file, path, LOCK_WAIT)?;
     let mut line = String::new();
     if ends_torn(&mut file).with_context(|| format!("reading {}", path.display()))? {
         line.push('\n');
@@ -109,7 +119,14 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
     line.push('\n');
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("appending to {}", path.display()))
+        .with_context(|| {
+            format!(
+                "appending to {}: the run was not recorded in the history (the write is not \
+                 retried; exit 2)",
+                path.display()
+            )
+        })
+    // Closing the file releases the lock.
 }
 
 /// True when the file is not empty and does not end with a newline.
@@ -248,6 +265,53 @@ mod tests {
             "{:?}",
             h.problems
         );
+    }
+
+    #[test]
+    fn an_append_waits_for_another_append_to_finish() {
+        // Another process's append holds the file's lock: this one must not write meanwhile,
+        // or the two lines could interleave (a short write, a torn-line repair racing).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        append(&path, &record("a", 1.0)).unwrap();
+        let held = std::fs::File::open(&path).unwrap();
+        crate::model::lock::lock_waiting(&held, &path, Duration::ZERO).unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || append(&path, &record("b", 2.0)))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().count(),
+            1,
+            "appended while the file was locked"
+        );
+        drop(held);
+        writer.join().unwrap().unwrap();
+        let h = read(&path).unwrap();
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (2, record("b", 2.0))]
+        );
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        append(path, &record(&format!("{t}-{i}"), f64::from(i))).unwrap();
+                    }
+                });
+            }
+        });
+        let h = read(&path).unwrap();
+        assert!(h.problems.is_empty(), "{:?}", h.problems);
+        assert_eq!(h.records.len(), 200);
     }
 
     #[test]

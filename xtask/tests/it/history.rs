@@ -2,7 +2,7 @@
 //! run files: perf-gate appends and exports, perf-history reads trends and change points.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
@@ -340,4 +340,44 @@ fn perf_bench_records_even_a_failed_run() {
     let bmf: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("bmf.json")).unwrap()).unwrap();
     assert_eq!(bmf, json!({"router/quick": {}}));
+}
+
+#[test]
+fn concurrent_appends_keep_every_line_whole() {
+    // Eight gates append to one store at once.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = write(d, "baseline.json", &crate::support::cp1_run().to_string());
+    let policy = write(d, "policy.json", POLICY);
+    let hist = d.join("history.jsonl");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            xtask(d)
+                .arg("perf-gate")
+                .arg("--candidate")
+                .arg(&base)
+                .arg("--baseline")
+                .arg(&base)
+                .arg("--policy")
+                .arg(&policy)
+                .arg("--artifacts-dir")
+                .arg(d.join(format!("art{i}")))
+                .arg("--history")
+                .arg(&hist)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&hist).unwrap();
+    assert_eq!(text.lines().count(), 8, "{text}");
+    for line in text.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["source"], "perf-gate");
+    }
 }

@@ -3,7 +3,8 @@
 //! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, under an
 //! exclusive flock on the file, so concurrent appends never interleave, and a crash can at worst
 //! leave a torn last line, which reading reports with its line number and the next append starts
-//! on a fresh line. The format is documented in perf/README.md.
+//! on a fresh line. Reading is bounded and per line: a line that is not UTF-8 or not a record is
+//! a warning, never the end of the read. The format is documented in perf/README.md.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -20,6 +21,10 @@ pub const DEFAULT_PATH: &str = "perf/history.jsonl";
 
 /// Version of the record shape; bumped only when a field changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest history store read: about 150,000 records. A store is read whole, so a larger one
+/// (or an endless one, like `/dev/zero`) is refused rather than filling memory.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How long an append waits for another process's append to the same file: each holds the
 /// lock for one write and an fsync.
@@ -149,30 +154,82 @@ pub struct History {
     pub problems: Vec<String>,
 }
 
-/// Reads a history file; a missing file is an error naming the fix.
+/// Reads a history file: a missing file is an error naming the fix, and so is one larger than
+/// `MAX_BYTES`. It is read as bytes, so a line that is not UTF-8 is one warning among the
+/// problems, not the end of the read.
 pub fn read(path: &Path) -> Result<History> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
-             `cargo xtask perf-bench --history`)",
-            path.display()
+    let bytes = read_bounded(path, MAX_BYTES)?;
+    Ok(parse_bytes(&bytes, &path.display().to_string()))
+}
+
+/// The whole file, refusing more than `max` bytes without reading much beyond them.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let reading = || format!("reading {}", path.display());
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| {
+                format!(
+                    "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
+                     `cargo xtask perf-bench --history`)",
+                    path.display()
+                )
+            });
+        }
+        Err(e) => return Err(e).with_context(reading),
+    };
+    let too_large = || {
+        anyhow::anyhow!(
+            "{} is larger than the history store's limit of {} MiB; keep its newest lines \
+             (e.g. `tail -n 100000`) in a new file",
+            path.display(),
+            max >> 20
         )
-    })?;
-    Ok(parse(&text, &path.display().to_string()))
+    };
+    if file.metadata().with_context(reading)?.len() > max {
+        return Err(too_large());
+    }
+    // The size may be unknown (a device, a pipe) or grow meanwhile: read at most one byte
+    // more than allowed.
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(reading)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Parses history text; `source` names it in problems.
 pub fn parse(text: &str, source: &str) -> History {
+    parse_bytes(text.as_bytes(), source)
+}
+
+/// Parses a history file's bytes; `source` names it in problems. A line that is not UTF-8 is
+/// reported with its number and skipped, as any other line that is not a record.
+pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
     let mut history = History::default();
-    let torn_tail = !text.is_empty() && !text.ends_with('\n');
-    let lines: Vec<&str> = text.split('\n').collect();
-    let last = if text.ends_with('\n') {
+    let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = if bytes.ends_with(b"\n") {
         lines.len() - 1
     } else {
         lines.len()
     };
     for (i, line) in lines[..last].iter().enumerate() {
         let number = i + 1;
+        let line = match std::str::from_utf8(line) {
+            Ok(line) => line,
+            Err(e) => {
+                history.problems.push(format!(
+                    "{source}:{number}: not UTF-8 (invalid byte at column {}); the line is \
+                     ignored",
+                    e.valid_up_to() + 1
+                ));
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -312,6 +369,42 @@ mod tests {
         let h = read(&path).unwrap();
         assert!(h.problems.is_empty(), "{:?}", h.problems);
         assert_eq!(h.records.len(), 200);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_problem_and_the_others_are_read() {
+        let mut bytes = serde_json::to_vec(&record("a", 1.0)).unwrap();
+        bytes.extend_from_slice(b"\nab\xffcd\n");
+        bytes.extend(serde_json::to_vec(&record("b", 2.0)).unwrap());
+        bytes.push(b'\n');
+        let h = parse_bytes(&bytes, "h.jsonl");
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (3, record("b", 2.0))]
+        );
+        assert_eq!(
+            h.problems,
+            ["h.jsonl:2: not UTF-8 (invalid byte at column 3); the line is ignored"]
+        );
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(&path, [b'x'; 100]).unwrap();
+        assert_eq!(read_bounded(&path, 100).unwrap().len(), 100);
+        let err = read_bounded(&path, 99).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("history.jsonl is larger than"),
+            "{err:#}"
+        );
+        // An endless device stops one byte past the limit.
+        let err = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/dev/zero is larger than"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! its message, a good bump's four files, `--dry-run`, and the ratchet's bump and skips.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -647,4 +648,40 @@ fn ratchet_refuses_flags_it_does_not_take() {
         &out,
         &["--ratchet writes its own reason", "--ratchet never accepts"],
     );
+}
+
+/// A candidate that `a_good_bump_writes_the_four_files` accepts: rps -30% as a trade-off.
+fn accepted_trade_off(repo: &Repo, name: &str, commit: &str) -> (PathBuf, Vec<&'static str>) {
+    let doc = candidate_doc(|d| {
+        scale(d, "rps", 0.7);
+        d["git"]["commit"] = json!(commit);
+    });
+    let cand = repo.write(&format!("_artifacts/{name}"), &pretty(&doc));
+    let mut args = trade_off();
+    args.extend(["--accept", "rps"]);
+    (cand, args)
+}
+
+#[test]
+fn bumped_files_keep_their_mode_and_new_ones_get_a_plain_create_mode() {
+    let repo = Repo::new();
+    let baseline = repo.path("perf/baseline_cp1.json");
+    std::fs::set_permissions(&baseline, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (cand, args) = accepted_trade_off(&repo, "candidate.json", "fedcba9876543210");
+    let out = repo.bump(&cand, &args);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&baseline), 0o640, "the baseline's mode changed");
+    // What a plain create gives here (0644 under the usual umask 022).
+    let plain = repo.write("_artifacts/plain", "x");
+    let report = std::fs::read_dir(repo.artifacts())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let archive = repo.path("perf/baselines").join(&repo.archived()[0]);
+    for new in [archive, repo.path("perf/baselines/LOG.md"), report] {
+        assert_eq!(mode(&new), mode(&plain), "{}", new.display());
+    }
 }

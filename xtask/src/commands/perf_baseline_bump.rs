@@ -3,6 +3,18 @@
 //! against the baseline it replaces. The old baseline is archived, the bump is logged in
 //! `perf/baselines/LOG.md`, and a before/after report is written for the merge request.
 //! `--ratchet` is the scheduled variant: it only ever tightens the baseline.
+//!
+//! Safety against concurrency and crashes. A bump (not `--dry-run`) holds an exclusive flock on
+//! `perf/.lock` from before its first read of `perf/` to its last rename, taken without
+//! waiting: a second bump fails at once (exit 2) naming the holder's pid, start time and
+//! command line, which the holder writes into the lock file. Its files (archive, new
+//! baseline, new LOG.md, report) are written together through a journal,
+//! `perf/.bump-journal.json` (`artifacts::replace_together`): all are staged next to their
+//! targets first, the journal's `committed` record is the commit point, then the renames.
+//! A bump killed anywhere leaves the old files (and perhaps staged ones that nothing reads) or
+//! a committed journal; the next bump, under the lock and before it reads anything, finishes a
+//! committed journal (or undoes an uncommitted one, removing its staged files), so no archive
+//! is ever left without its LOG entry and no temp file is left behind.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +28,7 @@ use crate::flags::BumpArgs;
 use crate::gate::evaluate::{self, Outcome, Row, Status, Verdict};
 use crate::model::artifacts;
 use crate::model::json;
+use crate::model::lock::LockFile;
 use crate::model::paths;
 use crate::model::policy;
 use crate::model::policy::{Check, Direction, Policy};
@@ -39,6 +52,17 @@ const MIN_JUSTIFICATION_CHARS: usize = 40;
 const MIN_JUSTIFICATION_WORDS: usize = 6;
 /// Untracked files under this directory (the default artifacts) do not make the tree dirty.
 const ARTIFACTS: &str = "_artifacts";
+/// The bump's lock file, in the baseline's directory (`perf/`); present only while a bump
+/// runs (or after one was killed, until the next one takes it over).
+const LOCK_FILE: &str = ".lock";
+/// The journal of a bump's writes, in the baseline's directory; present only while a bump
+/// writes (or after one was killed, until the next one finishes or undoes it).
+const JOURNAL_FILE: &str = ".bump-journal.json";
+/// Test-only: `XTASK_BUMP_CRASH_AFTER=<step>` kills the bump with SIGKILL right after that
+/// step (`locked`, then `replace_together`'s `prepared`, `staged`, `committed`, `renamed-1`,
+/// ..., `finished`), as `kill -9` would, so the tests can check what an interrupted bump
+/// leaves. Not a user setting.
+const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
 
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
@@ -55,9 +79,28 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
 
+    // Held until the command returns, so two bumps never interleave; a dry run writes nothing
+    // and takes no lock.
+    let perf_dir = parent_dir(&baseline_path);
+    let journal = perf_dir.join(JOURNAL_FILE);
+    let lock = if args.dry_run {
+        if artifacts::journal_pending(&journal) {
+            eprintln!(
+                "perf-baseline-bump: warning: {} is left from an interrupted bump; the next bump \
+                 without --dry-run finishes or undoes it first, which may change the baseline \
+                 shown here",
+                journal.display()
+            );
+        }
+        None
+    } else {
+        Some(lock_and_recover(perf_dir, &journal)?)
+    };
+
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
-        refusals.extend(dirty_problem(&sh, &root, &artifacts_dir)?);
+        let lock_file = perf_dir.join(LOCK_FILE);
+        refusals.extend(dirty_problem(&sh, &root, &artifacts_dir, &lock_file)?);
     }
     // Without --candidate the benchmark takes minutes: refuse before it when the answer is
     // already known.
@@ -106,9 +149,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         }
     };
 
-    let archive_dir = baseline_path
-        .parent()
-        .map_or_else(|| PathBuf::from("baselines"), |p| p.join("baselines"));
+    let archive_dir = perf_dir.join("baselines");
     // A dry run writes nothing, not even a claimed name.
     let stamp = if args.dry_run {
         artifacts::file_stamp()
@@ -137,8 +178,39 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         eprintln!("perf-baseline-bump: dry run, nothing was written");
         return Ok(exit::OK);
     }
-    plan.write(&candidate_text, &report)?;
+    plan.write(&candidate_text, &report, &journal)?;
+    drop(lock);
     Ok(exit::OK)
+}
+
+/// The directory of the baseline, which holds the lock, the journal and `baselines/`.
+fn parent_dir(baseline: &Path) -> &Path {
+    match baseline.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Takes the bump's lock on `perf_dir` (failing at once when another bump holds it), then
+/// finishes or undoes what a killed bump left in `journal`, before anything reads the files.
+fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
+    std::fs::create_dir_all(perf_dir)
+        .with_context(|| format!("creating {}", perf_dir.display()))?;
+    let lock = LockFile::acquire(&perf_dir.join(LOCK_FILE), "another perf-baseline-bump")?;
+    crash_point("locked");
+    if let Some(done) = artifacts::recover_journal(journal)? {
+        eprintln!("perf-baseline-bump: {}: {done}", journal.display());
+    }
+    Ok(lock)
+}
+
+/// See `CRASH_ENV`: stops the process as `kill -9` would when the variable names `step`.
+fn crash_point(step: &str) {
+    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        std::process::abort();
+    }
 }
 
 /// What a bump records, once every check has passed.
@@ -219,17 +291,15 @@ impl Previous {
         if !path.exists() {
             return Ok(None);
         }
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let text = std::str::from_utf8(&bytes)
-            .with_context(|| format!("reading {} as UTF-8", path.display()))?;
-        let run = run_file::parse_str(text, &path.display().to_string())?;
-        let bump_date = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+        let text = json::read_input(path, json::MAX_INPUT_BYTES)?;
+        let run = run_file::parse_str(&text, &path.display().to_string())?;
+        let bump_date = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
             v.pointer("/bump/date")
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
         Ok(Some(Previous {
-            bytes,
+            bytes: text.into_bytes(),
             run,
             bump_date,
         }))
@@ -323,8 +393,14 @@ fn usage_problems(args: &BumpArgs) -> Vec<String> {
 }
 
 /// Uncommitted changes in the work tree, as one problem. Untracked artifacts do not count: they
-/// are never committed and the candidate usually lives among them.
-fn dirty_problem(sh: &Shell, root: &Path, artifacts_dir: &Path) -> Result<Option<String>> {
+/// are never committed and the candidate usually lives among them; nor does the bump's lock
+/// file, `lock_file`, which lives only as long as a bump (or a killed one's, until the next).
+fn dirty_problem(
+    sh: &Shell,
+    root: &Path,
+    artifacts_dir: &Path,
+    lock_file: &Path,
+) -> Result<Option<String>> {
     let top = cmd!(sh, "git rev-parse --show-toplevel")
         .quiet()
         .ignore_stderr()
@@ -342,6 +418,7 @@ fn dirty_problem(sh: &Shell, root: &Path, artifacts_dir: &Path) -> Result<Option
     let top = PathBuf::from(top.trim());
     let ignored: Vec<PathBuf> = [root.join(ARTIFACTS), artifacts_dir.to_path_buf()]
         .into_iter()
+        .chain([lock_file.to_path_buf()])
         .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
         .collect();
     let dirty: Vec<&str> = status
@@ -802,15 +879,13 @@ impl Plan<'_> {
         out
     }
 
-    /// Writes the archive first, so the old baseline is safe before anything replaces it,
-    /// then the new baseline, the log and the report; each file atomically.
-    fn write(&self, candidate_text: &str, report: &str) -> Result<()> {
+    /// Writes the archive, the new baseline, the log and the report as one
+    /// (`artifacts::replace_together` with `journal`): staged first, then renamed in that
+    /// order, the archive first so the old baseline is kept before anything replaces it.
+    fn write(&self, candidate_text: &str, report: &str, journal: &Path) -> Result<()> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         if let (Some(previous), Some(archive)) = (self.judged.previous, &self.archive) {
-            artifacts::write_atomic(archive, &previous.bytes)?;
-            eprintln!(
-                "perf-baseline-bump: archived the previous baseline as {}",
-                archive.display()
-            );
+            files.push((archive.clone(), previous.bytes.clone()));
         }
         // The new baseline is the candidate file as measured, byte for byte in its values,
         // with the bump record added: re-encoding it could change how a number is written.
@@ -827,12 +902,11 @@ impl Plan<'_> {
             "bump".to_string(),
             serde_json::to_value(self.record()).context("encoding the bump record")?,
         );
-        artifacts::write_json(self.baseline_path, &doc)?;
-        eprintln!("perf-baseline-bump: wrote {}", self.baseline_path.display());
+        let mut baseline = serde_json::to_string_pretty(&doc).context("encoding JSON")?;
+        baseline.push('\n');
 
         let mut log = if self.log.exists() {
-            std::fs::read_to_string(&self.log)
-                .with_context(|| format!("reading {}", self.log.display()))?
+            json::read_input(&self.log, json::MAX_INPUT_BYTES)?
         } else {
             LOG_HEADER.to_string()
         };
@@ -840,10 +914,24 @@ impl Plan<'_> {
             log.push('\n');
         }
         log.push_str(&self.log_entry());
-        artifacts::write_atomic(&self.log, log.as_bytes())?;
-        eprintln!("perf-baseline-bump: appended to {}", self.log.display());
+        files.push((self.log.clone(), log.into_bytes()));
+        files.push((self.baseline_path.to_path_buf(), baseline.into_bytes()));
+        files.push((self.report.clone(), report.as_bytes().to_vec()));
 
-        artifacts::write_atomic(&self.report, report.as_bytes())?;
+        artifacts::replace_together(
+            journal,
+            &files,
+            std::slice::from_ref(&self.report),
+            &mut crash_point,
+        )?;
+        if let Some(archive) = &self.archive {
+            eprintln!(
+                "perf-baseline-bump: archived the previous baseline as {}",
+                archive.display()
+            );
+        }
+        eprintln!("perf-baseline-bump: wrote {}", self.baseline_path.display());
+        eprintln!("perf-baseline-bump: appended to {}", self.log.display());
         eprintln!(
             "perf-baseline-bump: wrote {} (paste it as the merge-request description)",
             self.report.display()

@@ -10,7 +10,8 @@ use crate::flags::HistoryArgs;
 use crate::gate::changepoint::{self, Analysis, Params};
 use crate::model::history::{self, Record};
 
-/// Runs the command; returns exit code 0, or an error (exit 2) for bad flags or a missing file.
+/// Runs the command; returns exit code 0, or an error (exit 2) for bad flags or a file that
+/// cannot be read (missing, too large). Lines that are not records are warnings.
 pub fn run(args: &HistoryArgs) -> Result<u8> {
     let params = params(args)?;
     let path = history::resolve(&args.history);
@@ -48,24 +49,56 @@ pub fn run(args: &HistoryArgs) -> Result<u8> {
     Ok(crate::exit::OK)
 }
 
+/// Largest `--permutations`: with 100,000 the smallest p is 1e-5, and one test over a long
+/// history still takes seconds; beyond it a typo (`4000000000`) would run for days.
+const MAX_PERMUTATIONS: u32 = 100_000;
+/// Largest `--min-segment`: a level that must hold for more runs than this is no question a
+/// history answers.
+const MAX_MIN_SEGMENT: usize = 10_000;
+/// Largest `--width`, in sparkline characters.
+const MAX_WIDTH: usize = 10_000;
+
+/// The analysis parameters, each checked against its range: a bad one is an error naming the
+/// flag and the range (exit 2) before anything is read.
 fn params(args: &HistoryArgs) -> Result<Params> {
     if !(args.alpha > 0.0 && args.alpha < 1.0) {
         bail!(
-            "--alpha: expected a level between 0 and 1, got {}",
+            "--alpha: expected a level between 0 and 1 (exclusive), got {}",
             args.alpha
         );
     }
-    if args.min_segment < 2 {
+    if !(2..=MAX_MIN_SEGMENT).contains(&args.min_segment) {
         bail!(
-            "--min-segment: expected at least 2, got {}",
+            "--min-segment: expected 2 to {MAX_MIN_SEGMENT} runs, got {}",
             args.min_segment
         );
     }
-    if args.permutations == 0 {
-        bail!("--permutations: expected at least 1");
+    if !(1..=MAX_PERMUTATIONS).contains(&args.permutations) {
+        bail!(
+            "--permutations: expected 1 to {MAX_PERMUTATIONS}, got {}",
+            args.permutations
+        );
     }
-    if args.width == 0 {
-        bail!("--width: expected at least 1");
+    if !(1..=MAX_WIDTH).contains(&args.width) {
+        bail!(
+            "--width: expected 1 to {MAX_WIDTH} characters, got {}",
+            args.width
+        );
+    }
+    let smallest_p = 1.0 / (f64::from(args.permutations) + 1.0);
+    if args.alpha < smallest_p {
+        let needed = ((1.0 / args.alpha) - 1.0).ceil();
+        let fix = if needed <= f64::from(MAX_PERMUTATIONS) {
+            format!("raise --permutations to at least {needed}")
+        } else {
+            format!("no --permutations up to {MAX_PERMUTATIONS} reaches it")
+        };
+        eprintln!(
+            "perf-history: warning: with --permutations {} the smallest p-value is \
+             {smallest_p:.2e}, above --alpha {}: no change point can be found (drift still \
+             can); {fix}",
+            args.permutations, args.alpha
+        );
     }
     Ok(Params {
         min_segment: args.min_segment,

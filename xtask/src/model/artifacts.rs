@@ -1,11 +1,15 @@
 //! Where run artifacts go and how files that matter are written: timestamps for names,
-//! atomic replace (temp file + rename) so a crash never leaves half a baseline.
+//! atomic replace (temp file + rename) so a crash never leaves half a baseline, and
+//! `replace_together` with its journal so a crash never leaves half a set of files.
 
+use std::fs::{OpenOptions, Permissions};
 use std::io::Write;
-use std::path::Path;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 
 /// Current UTC time as RFC 3339 with seconds, e.g. `2026-11-22T08:01:02Z`.
 pub fn now_rfc3339() -> String {
@@ -66,20 +70,299 @@ pub fn claim<S: AsRef<str>>(dir: &Path, names: &[(S, &str)]) -> Result<String> {
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
+/// The file keeps the permissions of the one it replaces; a new file gets those of a plain
+/// create (0666 less the umask, so usually 0644), not the temp file's private 0600.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        .permissions(Permissions::from_mode(CREATE_MODE))
+        .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    keep_permissions(path, tmp.as_file())?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+/// The mode a new file is created with before the umask, as `File::create` does.
+const CREATE_MODE: u32 = 0o666;
+
+/// The directory a file at `path` lives in (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Gives `file`, about to replace `target`, the permissions `target` has, when it exists.
+fn keep_permissions(target: &Path, file: &std::fs::File) -> Result<()> {
+    match std::fs::metadata(target) {
+        Ok(meta) => file
+            .set_permissions(meta.permissions())
+            .with_context(|| format!("copying the permissions of {}", target.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("reading the permissions of {}", target.display()))
+        }
+    }
+}
+
+/// Where `replace_together` stages the new content of `target`: a hidden file next to it
+/// (same directory, so the rename is atomic), `.<name>.staged`.
+pub fn staged_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_dir(target).join(format!(".{name}.staged"))
+}
+
+/// Writes `bytes` to `staged_path(target)` and fsyncs it, with the permissions `target` will
+/// keep. A leftover file of that name (from an interrupted run) is replaced.
+fn stage(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let staged = staged_path(target);
+    let dir = parent_dir(target);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    remove_if_present(&staged)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(CREATE_MODE)
+        .open(&staged)
+        .with_context(|| format!("creating {}", staged.display()))?;
+    keep_permissions(target, &file)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", staged.display()))?;
+    Ok(staged)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Makes the entries of `dir` (new names, renames, removals) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` atomically through its staged name, then makes the rename durable.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let staged = stage(path, bytes)?;
+    std::fs::rename(&staged, path).with_context(|| format!("replacing {}", path.display()))?;
+    sync_dir(parent_dir(path))
+}
+
+/// Replaces several files as one: after a crash at any point, either none of them changed or,
+/// once the next `recover_journal` has run, all of them did. The journal (`journal`, a small
+/// JSON file) is what makes that so:
+///
+/// 1. the journal is written in state `staging`, naming every staged file, target and
+///    `claimed` file (files created empty beforehand, e.g. a claimed artifact name);
+/// 2. every new content is staged as `.<name>.staged` next to its target and fsynced;
+/// 3. the journal is rewritten in state `committed`: this atomic rename is the commit point;
+/// 4. each staged file is renamed over its target, in the order given;
+/// 5. the directories are synced and the journal is removed.
+///
+/// `recover_journal` undoes a crash before step 3 (removes the staged and claimed files) and
+/// finishes one after it (does the renames still to do: a staged file that is gone was
+/// already moved). The journal itself is written through a staged name too, so a crash while
+/// writing it leaves only a `.<journal>.staged` file, which recovery removes. Nothing is ever
+/// written under a random name, so after recovery nothing is left over. `step` is called
+/// after each step (`prepared`, `staged`, `committed`, `renamed-1`, `renamed-2`, ...,
+/// `finished`), which lets a test stop the process there. The caller must hold a lock that
+/// keeps every other writer of these files and of the journal out.
+pub fn replace_together(
+    journal: &Path,
+    files: &[(PathBuf, Vec<u8>)],
+    claimed: &[PathBuf],
+    step: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let absolute =
+        |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+    let mut record = JournalRecord {
+        journal_version: JOURNAL_VERSION,
+        state: JournalState::Staging,
+        written_by: format!("pid {} at {}", std::process::id(), now_rfc3339()),
+        renames: files
+            .iter()
+            .map(|(target, _)| {
+                Ok(Rename {
+                    staged: absolute(&staged_path(target))?,
+                    target: absolute(target)?,
+                })
+            })
+            .collect::<Result<_>>()?,
+        claimed: claimed.iter().map(|p| absolute(p)).collect::<Result<_>>()?,
+    };
+    if journal.exists() {
+        bail!(
+            "{} exists: an earlier write is unfinished; recover it first",
+            journal.display()
+        );
+    }
+    write_durably(journal, &record.to_json()?)?;
+    step("prepared");
+    let mut dirs: Vec<&Path> = Vec::new();
+    for (target, bytes) in files {
+        stage(target, bytes)?;
+        let dir = parent_dir(target);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in &dirs {
+        sync_dir(dir)?;
+    }
+    step("staged");
+    record.state = JournalState::Committed;
+    write_durably(journal, &record.to_json()?)?;
+    step("committed");
+    for (i, rename) in record.renames.iter().enumerate() {
+        std::fs::rename(&rename.staged, &rename.target)
+            .with_context(|| format!("replacing {}", rename.target.display()))?;
+        step(&format!("renamed-{}", i + 1));
+    }
+    for dir in &dirs {
+        sync_dir(dir)?;
+    }
+    std::fs::remove_file(journal).with_context(|| format!("removing {}", journal.display()))?;
+    sync_dir(parent_dir(journal))?;
+    step("finished");
+    Ok(())
+}
+
+/// Whether a `replace_together` left its journal behind (it was interrupted).
+pub fn journal_pending(journal: &Path) -> bool {
+    journal.exists()
+}
+
+/// Finishes or undoes what an interrupted `replace_together` left (see there): `None` when
+/// there was nothing to do, else a sentence saying what was done. The caller holds the same
+/// lock as the writer did.
+pub fn recover_journal(journal: &Path) -> Result<Option<String>> {
+    // A journal that was being written when the process died: the journal before it, if
+    // any, still says what to do.
+    remove_if_present(&staged_path(journal))?;
+    if !journal.exists() {
+        return Ok(None);
+    }
+    let text = crate::model::json::read_input(journal, MAX_JOURNAL_BYTES)?;
+    let record: JournalRecord = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a journal this xtask can read; look at the files it names and delete it",
+            journal.display()
+        )
+    })?;
+    let done = match record.state {
+        JournalState::Staging => {
+            for rename in &record.renames {
+                remove_if_present(&rename.staged)?;
+            }
+            for claimed in &record.claimed {
+                // Only while still empty: an artifact name claimed but never written.
+                if std::fs::metadata(claimed).is_ok_and(|m| m.len() == 0) {
+                    remove_if_present(claimed)?;
+                }
+            }
+            format!(
+                "undid an interrupted write ({}) that had not committed: removed what it had                  staged; none of its {} file(s) had been replaced",
+                record.written_by,
+                record.renames.len()
+            )
+        }
+        JournalState::Committed => {
+            let mut moved = Vec::new();
+            let mut missing = Vec::new();
+            for rename in &record.renames {
+                if rename.staged.exists() {
+                    std::fs::rename(&rename.staged, &rename.target).with_context(|| {
+                        format!(
+                            "finishing the write journalled in {}: replacing {}",
+                            journal.display(),
+                            rename.target.display()
+                        )
+                    })?;
+                    moved.push(rename.target.display().to_string());
+                } else if !rename.target.exists() {
+                    missing.push(rename.target.display().to_string());
+                }
+                let _ = sync_dir(parent_dir(&rename.target));
+            }
+            let mut done = format!(
+                "finished an interrupted write ({}) that had committed: {}",
+                record.written_by,
+                if moved.is_empty() {
+                    "every file was already in place".to_string()
+                } else {
+                    format!("moved {} into place", moved.join(", "))
+                }
+            );
+            if !missing.is_empty() {
+                done.push_str(&format!(
+                    "; {} neither staged nor in place (deleted by hand?)",
+                    missing.join(", ")
+                ));
+            }
+            done
+        }
+    };
+    std::fs::remove_file(journal).with_context(|| format!("removing {}", journal.display()))?;
+    sync_dir(parent_dir(journal))?;
+    Ok(Some(done))
+}
+
+/// Version of the journal's shape.
+const JOURNAL_VERSION: u32 = 1;
+/// A journal names a handful of files; anything larger is not one.
+const MAX_JOURNAL_BYTES: u64 = 1 << 20;
+
+/// The journal of a `replace_together`.
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalRecord {
+    journal_version: u32,
+    state: JournalState,
+    /// Which process wrote it and when, for the recovery message and a curious reader.
+    written_by: String,
+    /// In the order they are done; absolute paths, so recovery works from any directory.
+    renames: Vec<Rename>,
+    /// Files created empty for this write (claimed names), removed when it is undone.
+    #[serde(default)]
+    claimed: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum JournalState {
+    /// Files are being staged; nothing is replaced yet. Recovery undoes it.
+    Staging,
+    /// Every file is staged and durable; the renames are on. Recovery finishes it.
+    Committed,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Rename {
+    staged: PathBuf,
+    target: PathBuf,
+}
+
+impl JournalRecord {
+    fn to_json(&self) -> Result<Vec<u8>> {
+        let mut text = serde_json::to_string_pretty(self).context("encoding the journal")?;
+        text.push('\n');
+        Ok(text.into_bytes())
+    }
 }
 
 /// Pretty JSON with a trailing newline, written atomically.
@@ -114,6 +397,145 @@ mod tests {
         assert_eq!(distinct.len(), 8, "{stamps:?}");
         // Every claimed name exists, and nothing else does.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 16);
+    }
+
+    /// The mode bits of a file.
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn atomic_write_keeps_the_mode_of_the_file_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("baseline.json");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(mode(&p), 0o640);
+        std::fs::set_permissions(&p, Permissions::from_mode(0o664)).unwrap();
+        write_atomic(&p, b"newer").unwrap();
+        assert_eq!(mode(&p), 0o664);
+    }
+
+    #[test]
+    fn atomic_write_gives_a_new_file_the_mode_of_a_plain_create() {
+        // Not the temp file's 0600: what `File::create` gives under this umask (0644 under
+        // the usual 022).
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "x").unwrap();
+        let p = dir.path().join("new.json");
+        write_atomic(&p, b"new").unwrap();
+        assert_eq!(mode(&p), mode(&plain));
+        assert_ne!(mode(&p), 0o600);
+    }
+
+    /// Three files, one of them new, replaced together; `crash_at` makes the write stop
+    /// (panic) after that step, as a killed process would.
+    fn write_three(dir: &Path, crash_at: Option<&str>) -> std::thread::Result<Result<()>> {
+        let files = vec![
+            (dir.join("a/archive.json"), b"archived".to_vec()),
+            (dir.join("a/LOG.md"), b"log 2".to_vec()),
+            (dir.join("baseline.json"), b"baseline 2".to_vec()),
+        ];
+        let claimed = vec![dir.join("report.md")];
+        std::fs::write(&claimed[0], "").unwrap();
+        let journal = dir.join(".journal.json");
+        let crash_at = crash_at.map(str::to_string);
+        std::panic::catch_unwind(move || {
+            replace_together(&journal, &files, &claimed, &mut |step| {
+                if crash_at.as_deref() == Some(step) {
+                    panic!("crash after {step}");
+                }
+            })
+        })
+    }
+
+    /// Every file under `dir`, relative, with its content.
+    fn tree(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                    out.push((rel, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn old_tree(dir: &Path) {
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a/LOG.md"), "log 1").unwrap();
+        std::fs::write(dir.join("baseline.json"), "baseline 1").unwrap();
+    }
+
+    #[test]
+    fn files_replaced_together_end_up_all_old_or_all_new_whatever_step_a_crash_hits() {
+        let new = {
+            let dir = tempfile::tempdir().unwrap();
+            old_tree(dir.path());
+            write_three(dir.path(), None).unwrap().unwrap();
+            tree(dir.path())
+        };
+        let names: Vec<&str> = new.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a/LOG.md", "a/archive.json", "baseline.json", "report.md"]
+        );
+        let steps = [
+            ("prepared", false),
+            ("staged", false),
+            ("committed", true),
+            ("renamed-1", true),
+            ("renamed-2", true),
+            ("renamed-3", true),
+            ("finished", true),
+        ];
+        for (step, committed) in steps {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            old_tree(d);
+            let old = tree(d);
+            assert!(write_three(d, Some(step)).is_err(), "{step}");
+            let pending = journal_pending(&d.join(".journal.json"));
+            assert_eq!(pending, step != "finished", "{step}");
+            let note = recover_journal(&d.join(".journal.json")).unwrap();
+            assert_eq!(note.is_some(), pending, "{step}");
+            if committed {
+                assert_eq!(tree(d), new, "after a crash at {step}");
+            } else {
+                // Undone, down to the claimed empty report.
+                assert_eq!(tree(d), old, "after a crash at {step}");
+                assert!(note.unwrap().contains("had not committed"), "{step}");
+            }
+            // Recovering twice changes nothing.
+            assert_eq!(recover_journal(&d.join(".journal.json")).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn a_journal_torn_while_written_is_removed_and_the_previous_one_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        old_tree(d);
+        let old = tree(d);
+        // Crashed while staging, then while writing the commit record.
+        assert!(write_three(d, Some("staged")).is_err());
+        std::fs::write(d.join("..journal.json.staged"), "{\"journal_ver").unwrap();
+        let note = recover_journal(&d.join(".journal.json")).unwrap().unwrap();
+        assert!(note.contains("had not committed"), "{note}");
+        assert_eq!(tree(d), old);
+        // With no journal at all, a torn first journal is just removed.
+        std::fs::write(d.join("..journal.json.staged"), "{").unwrap();
+        assert_eq!(recover_journal(&d.join(".journal.json")).unwrap(), None);
+        assert!(!d.join("..journal.json.staged").exists());
     }
 
     #[test]

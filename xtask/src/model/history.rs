@@ -1,12 +1,15 @@
 //! The history store: one compact JSON record per bench or gate run, one per line, appended to
 //! `perf/history.jsonl` (or `--history PATH`). Appends never rewrite earlier lines: each is one
-//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, so a crash
-//! can at worst leave a torn last line, which reading reports with its line number and the next
-//! append starts on a fresh line. The format is documented in perf/README.md.
+//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, under an
+//! exclusive flock on the file, so concurrent appends never interleave, and a crash can at worst
+//! leave a torn last line, which reading reports with its line number and the next append starts
+//! on a fresh line. Reading is bounded and per line: a line that is not UTF-8 or not a record is
+//! a warning, never the end of the read. The format is documented in perf/README.md.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,14 @@ pub const DEFAULT_PATH: &str = "perf/history.jsonl";
 
 /// Version of the record shape; bumped only when a field changes meaning.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest history store read: about 150,000 records. A store is read whole, so a larger one
+/// (or an endless one, like `/dev/zero`) is refused rather than filling memory.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long an append waits for another process's append to the same file: each holds the
+/// lock for one write and an fsync.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// One run in the history. Unknown fields are ignored on reading, so records may grow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,7 +101,10 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// Appends one record as one line. When the file's last line is torn (no trailing newline),
-/// the record starts on a fresh line so that it stays readable.
+/// the record starts on a fresh line so that it stays readable. The file is locked (flock)
+/// from that check to the fsync, so concurrent appends neither interleave nor both "repair"
+/// the same torn line. A write that fails (a full disk) is an error at once, naming the file
+/// and the exit code the commands give it (2): it is not retried.
 pub fn append(path: &Path, record: &Record) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -101,6 +115,7 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
         .read(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))?;
+    crate::model::lock::lock_waiting(&file, path, LOCK_WAIT)?;
     let mut line = String::new();
     if ends_torn(&mut file).with_context(|| format!("reading {}", path.display()))? {
         line.push('\n');
@@ -109,7 +124,14 @@ pub fn append(path: &Path, record: &Record) -> Result<()> {
     line.push('\n');
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("appending to {}", path.display()))
+        .with_context(|| {
+            format!(
+                "appending to {}: the run was not recorded in the history (the write is not \
+                 retried; exit 2)",
+                path.display()
+            )
+        })
+    // Closing the file releases the lock.
 }
 
 /// True when the file is not empty and does not end with a newline.
@@ -132,30 +154,82 @@ pub struct History {
     pub problems: Vec<String>,
 }
 
-/// Reads a history file; a missing file is an error naming the fix.
+/// Reads a history file: a missing file is an error naming the fix, and so is one larger than
+/// `MAX_BYTES`. It is read as bytes, so a line that is not UTF-8 is one warning among the
+/// problems, not the end of the read.
 pub fn read(path: &Path) -> Result<History> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
-             `cargo xtask perf-bench --history`)",
-            path.display()
+    let bytes = read_bounded(path, MAX_BYTES)?;
+    Ok(parse_bytes(&bytes, &path.display().to_string()))
+}
+
+/// The whole file, refusing more than `max` bytes without reading much beyond them.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let reading = || format!("reading {}", path.display());
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| {
+                format!(
+                    "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
+                     `cargo xtask perf-bench --history`)",
+                    path.display()
+                )
+            });
+        }
+        Err(e) => return Err(e).with_context(reading),
+    };
+    let too_large = || {
+        anyhow::anyhow!(
+            "{} is larger than the history store's limit of {} MiB; keep its newest lines \
+             (e.g. `tail -n 100000`) in a new file",
+            path.display(),
+            max >> 20
         )
-    })?;
-    Ok(parse(&text, &path.display().to_string()))
+    };
+    if file.metadata().with_context(reading)?.len() > max {
+        return Err(too_large());
+    }
+    // The size may be unknown (a device, a pipe) or grow meanwhile: read at most one byte
+    // more than allowed.
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(reading)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Parses history text; `source` names it in problems.
 pub fn parse(text: &str, source: &str) -> History {
+    parse_bytes(text.as_bytes(), source)
+}
+
+/// Parses a history file's bytes; `source` names it in problems. A line that is not UTF-8 is
+/// reported with its number and skipped, as any other line that is not a record.
+pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
     let mut history = History::default();
-    let torn_tail = !text.is_empty() && !text.ends_with('\n');
-    let lines: Vec<&str> = text.split('\n').collect();
-    let last = if text.ends_with('\n') {
+    let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let last = if bytes.ends_with(b"\n") {
         lines.len() - 1
     } else {
         lines.len()
     };
     for (i, line) in lines[..last].iter().enumerate() {
         let number = i + 1;
+        let line = match std::str::from_utf8(line) {
+            Ok(line) => line,
+            Err(e) => {
+                history.problems.push(format!(
+                    "{source}:{number}: not UTF-8 (invalid byte at column {}); the line is \
+                     ignored",
+                    e.valid_up_to() + 1
+                ));
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -247,6 +321,89 @@ mod tests {
             h.problems[0].contains(":2: not a history record"),
             "{:?}",
             h.problems
+        );
+    }
+
+    #[test]
+    fn an_append_waits_for_another_append_to_finish() {
+        // Another process's append holds the file's lock: this one must not write meanwhile,
+        // or the two lines could interleave (a short write, a torn-line repair racing).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        append(&path, &record("a", 1.0)).unwrap();
+        let held = std::fs::File::open(&path).unwrap();
+        crate::model::lock::lock_waiting(&held, &path, Duration::ZERO).unwrap();
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || append(&path, &record("b", 2.0)))
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().lines().count(),
+            1,
+            "appended while the file was locked"
+        );
+        drop(held);
+        writer.join().unwrap().unwrap();
+        let h = read(&path).unwrap();
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (2, record("b", 2.0))]
+        );
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        append(path, &record(&format!("{t}-{i}"), f64::from(i))).unwrap();
+                    }
+                });
+            }
+        });
+        let h = read(&path).unwrap();
+        assert!(h.problems.is_empty(), "{:?}", h.problems);
+        assert_eq!(h.records.len(), 200);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_problem_and_the_others_are_read() {
+        let mut bytes = serde_json::to_vec(&record("a", 1.0)).unwrap();
+        bytes.extend_from_slice(b"\nab\xffcd\n");
+        bytes.extend(serde_json::to_vec(&record("b", 2.0)).unwrap());
+        bytes.push(b'\n');
+        let h = parse_bytes(&bytes, "h.jsonl");
+        assert_eq!(
+            h.records,
+            vec![(1, record("a", 1.0)), (3, record("b", 2.0))]
+        );
+        assert_eq!(
+            h.problems,
+            ["h.jsonl:2: not UTF-8 (invalid byte at column 3); the line is ignored"]
+        );
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        std::fs::write(&path, [b'x'; 100]).unwrap();
+        assert_eq!(read_bounded(&path, 100).unwrap().len(), 100);
+        let err = read_bounded(&path, 99).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("history.jsonl is larger than"),
+            "{err:#}"
+        );
+        // An endless device stops one byte past the limit.
+        let err = read_bounded(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/dev/zero is larger than"),
+            "{err:#}"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod histogram;
 pub mod history;
 pub mod json;
+pub mod lock;
 pub mod paths;
 pub mod policy;
 pub mod run_file;

@@ -181,8 +181,9 @@ pub fn newest_verdict(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The history store: the given path (an error when it cannot be read), else
-/// `perf/history.jsonl` when it exists, else none. Reading is `history::parse`: a torn last
-/// line (a crash mid-append) is reported, never silently dropped.
+/// `perf/history.jsonl` when it exists, else none. Reading is `history::read`: bounded in
+/// size, and a torn last line (a crash mid-append) or a line that is not UTF-8 is reported,
+/// never silently dropped and never the end of the report.
 pub fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>> {
     let path = match given {
         Some(p) => p.to_path_buf(),
@@ -194,12 +195,9 @@ pub fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>>
             p
         }
     };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let shown = path.display().to_string();
     Ok(Some(History {
-        history: history::parse(&text, &shown),
-        path: shown,
+        history: history::read(&path)?,
+        path: path.display().to_string(),
     }))
 }
 

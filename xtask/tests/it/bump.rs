@@ -1,10 +1,14 @@
 //! `cargo xtask perf-baseline-bump --candidate FILE` end to end, each test in a temporary git
 //! repository with its own `perf/` (baseline and the committed CP1 policy): every refusal and
-//! its message, a good bump's four files, `--dry-run`, and the ratchet's bump and skips.
+//! its message, a good bump's four files, `--dry-run`, and the ratchet's bump and skips; and
+//! what concurrent and killed bumps leave (issue 16: nothing lost, nothing left half-done).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -127,8 +131,15 @@ impl Repo {
 
     /// `perf-baseline-bump --candidate FILE --artifacts-dir DIR ARGS...` in the repository.
     fn bump(&self, candidate: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .arg("perf-baseline-bump")
+        self.bump_command(candidate, args)
+            .output()
+            .expect("running xtask")
+    }
+
+    /// The command `bump` runs, to spawn or to run with more settings.
+    fn bump_command(&self, candidate: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("perf-baseline-bump")
             .arg("--candidate")
             .arg(candidate)
             .arg("--artifacts-dir")
@@ -140,8 +151,8 @@ impl Repo {
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
-            .output()
-            .expect("running xtask")
+            .env_remove("XTASK_BUMP_CRASH_AFTER");
+        cmd
     }
 
     /// Every file outside `.git`, with its bytes.
@@ -647,4 +658,349 @@ fn ratchet_refuses_flags_it_does_not_take() {
         &out,
         &["--ratchet writes its own reason", "--ratchet never accepts"],
     );
+}
+
+/// A candidate that `a_good_bump_writes_the_four_files` accepts: rps -30% as a trade-off.
+fn accepted_trade_off(repo: &Repo, name: &str, commit: &str) -> (PathBuf, Vec<&'static str>) {
+    let doc = candidate_doc(|d| {
+        scale(d, "rps", 0.7);
+        d["git"]["commit"] = json!(commit);
+    });
+    let cand = repo.write(&format!("_artifacts/{name}"), &pretty(&doc));
+    let mut args = trade_off();
+    args.extend(["--accept", "rps"]);
+    (cand, args)
+}
+
+/// Files whose name starts with a dot under `perf/` and the artifacts: locks, journals, staged
+/// and temp files, none of which may outlive a bump.
+fn hidden_files(repo: &Repo) -> Vec<String> {
+    repo.snapshot()
+        .into_keys()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .map(|p| p.strip_prefix(&repo.root).unwrap().display().to_string())
+        .collect()
+}
+
+/// The archives in `perf/baselines/` a reader sees: without hidden (staged) files.
+fn visible_archives(repo: &Repo) -> Vec<String> {
+    repo.archived()
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
+/// A log's text without the lines that hold the time of the bump.
+fn without_times(log: &[u8]) -> String {
+    text(log)
+        .lines()
+        .filter(|l| !l.starts_with("- date: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A child process killed (and reaped) when the test ends, even by a failed assertion.
+struct Reaped(Option<std::process::Child>);
+
+impl Reaped {
+    fn id(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    fn wait_with_output(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The number of entries in `LOG.md` (0 without one).
+fn log_entries(repo: &Repo) -> usize {
+    std::fs::read_to_string(repo.path("perf/baselines/LOG.md"))
+        .map(|log| {
+            log.lines()
+                .filter(|l| l.starts_with("## ") && l.contains(" · "))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Asserts that `perf/` is consistent: every archive has its LOG entry and the baseline's
+/// `bump` record names the newest archive, which holds the baseline before it.
+fn assert_consistent(repo: &Repo) {
+    let archives: Vec<String> = visible_archives(repo)
+        .into_iter()
+        .filter(|n| n != "LOG.md")
+        .collect();
+    assert_eq!(
+        log_entries(repo),
+        archives.len(),
+        "archives {archives:?} and LOG.md disagree"
+    );
+    let log = text(&repo.read_or_empty("perf/baselines/LOG.md"));
+    for a in &archives {
+        assert!(log.contains(a.as_str()), "{a} has no LOG entry:\n{log}");
+    }
+    let baseline = repo.json("perf/baseline_cp1.json");
+    match baseline["bump"]["previous"]["archive"].as_str() {
+        None => assert!(archives.is_empty(), "{archives:?} but no bump record"),
+        Some(archive) => {
+            let bytes = repo.read(archive);
+            let sha = baseline["bump"]["previous"]["sha256"].as_str().unwrap();
+            assert_eq!(
+                sha256(&bytes),
+                sha,
+                "{archive} is not the replaced baseline"
+            );
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Repo {
+    fn read_or_empty(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path(rel)).unwrap_or_default()
+    }
+}
+
+#[test]
+fn a_second_bump_fails_at_once_naming_the_one_under_way() {
+    // The first bump reads its candidate from a FIFO, so it stays under way (holding the
+    // lock) until the test writes the candidate.
+    let repo = Repo::new();
+    std::fs::create_dir_all(repo.path("_artifacts")).unwrap();
+    let fifo = repo.path("_artifacts/candidate.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (_, args) = accepted_trade_off(&repo, "unused.json", "fedcba9876543210");
+    let first = Reaped(Some(
+        repo.bump_command(&fifo, &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let lock = repo.path("perf/.lock");
+    let holder = format!("pid {}\n", first.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.starts_with(&holder))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let (cand, args) = accepted_trade_off(&repo, "second.json", "aaaabbbbcccc");
+    let start = Instant::now();
+    let second = repo.bump(&cand, &args);
+    let stderr = text(&second.stderr);
+    assert_eq!(code(&second), 2, "{stderr}");
+    assert!(start.elapsed() < Duration::from_secs(10), "it waited");
+    for expected in [
+        "perf/.lock is locked: another perf-baseline-bump is already under way",
+        &format!("held by pid {} since 20", first.id()),
+        "running `",
+        "candidate.fifo",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(repo.archived().is_empty(), "{:?}", repo.archived());
+
+    // The first bump then finishes as if alone.
+    let doc = candidate_doc(|d| scale(d, "rps", 0.7));
+    std::fs::write(&fifo, pretty(&doc)).unwrap();
+    let first_out = first.wait_with_output();
+    assert_eq!(code(&first_out), 0, "{}", text(&first_out.stderr));
+    assert_eq!(log_entries(&repo), 1);
+    assert_consistent(&repo);
+    assert_eq!(
+        repo.json("perf/baseline_cp1.json")["git"]["commit"],
+        "fedcba9876543210"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+    assert!(hidden_files(&repo).is_empty(), "{:?}", hidden_files(&repo));
+}
+
+#[test]
+fn concurrent_bumps_never_lose_a_result() {
+    // Whatever the timing, a bump either completes (its archive, LOG entry and baseline all
+    // there) or is refused because another holds the lock.
+    let repo = Repo::new();
+    let bumps: Vec<_> = (0..4)
+        .map(|i| {
+            let (cand, mut args) =
+                accepted_trade_off(&repo, &format!("c{i}.json"), &format!("{i}{i}{i}{i}cafe"));
+            args.push("--allow-dirty");
+            repo.bump_command(&cand, &args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut bumped = 0;
+    for child in bumps {
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        match code(&out) {
+            0 => bumped += 1,
+            2 => assert!(stderr.contains("is locked"), "{stderr}"),
+            other => panic!("exit {other}: {stderr}"),
+        }
+    }
+    assert!(bumped >= 1);
+    assert_eq!(log_entries(&repo), bumped);
+    assert_consistent(&repo);
+    assert!(hidden_files(&repo).is_empty(), "{:?}", hidden_files(&repo));
+}
+
+/// The steps a bump can be killed after (`XTASK_BUMP_CRASH_AFTER`), and whether the bump had
+/// committed by then. `renamed-1` to `renamed-3` are inside the renames (archive, log,
+/// baseline, report): only the journal then says what is under way.
+const CRASH_STEPS: [(&str, bool); 9] = [
+    ("locked", false),
+    ("prepared", false),
+    ("staged", false),
+    ("committed", true),
+    ("renamed-1", true),
+    ("renamed-2", true),
+    ("renamed-3", true),
+    ("renamed-4", true),
+    ("finished", true),
+];
+
+#[test]
+fn a_killed_bump_leaves_the_old_state_or_the_new_one_and_the_next_bump_cleans_up() {
+    let new_state = {
+        let repo = Repo::new();
+        let (cand, args) = accepted_trade_off(&repo, "candidate.json", "fedcba9876543210");
+        let out = repo.bump(&cand, &args);
+        assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        (repo.archived(), repo.read("perf/baselines/LOG.md"))
+    };
+    for (step, committed) in CRASH_STEPS {
+        let repo = Repo::new();
+        let old = repo.read("perf/baseline_cp1.json");
+        let (cand, args) = accepted_trade_off(&repo, "candidate.json", "fedcba9876543210");
+        let out = repo
+            .bump_command(&cand, &args)
+            .env("XTASK_BUMP_CRASH_AFTER", step)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{step}: {:?}\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+        let journal = repo.path("perf/.bump-journal.json").exists();
+        let mid_rename = step.starts_with("renamed-") && step != "renamed-4";
+        // Right after the kill: the old state, or the new one; inside the renames, the
+        // journal marks the state as unfinished.
+        if mid_rename {
+            assert!(journal, "{step}: no journal");
+        } else if step == "renamed-4" || step == "finished" {
+            assert_eq!(visible_archives(&repo), new_state.0, "{step}");
+            assert_consistent(&repo);
+        } else {
+            assert_eq!(repo.read("perf/baseline_cp1.json"), old, "{step}");
+            assert!(visible_archives(&repo).is_empty(), "{step}");
+        }
+
+        // A dry run touches none of it, but says that a bump is unfinished.
+        if journal {
+            let before = repo.snapshot();
+            let mut dry = args.clone();
+            // The unfinished bump's files make the tree dirty.
+            dry.extend(["--dry-run", "--allow-dirty"]);
+            // Its exit code depends on the baseline it happens to see (inside the renames,
+            // already the candidate's, so there is nothing to --accept).
+            let out = repo.bump(&cand, &dry);
+            assert!(
+                text(&out.stderr).contains(".bump-journal.json is left from an interrupted bump"),
+                "{step}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(repo.snapshot(), before, "{step}: the dry run wrote");
+        }
+
+        // The next bump (here one refused for its flags) first finishes or undoes it.
+        let next = repo.bump(&cand, &["--reason", "nope"]);
+        let stderr = text(&next.stderr);
+        assert_eq!(code(&next), 2, "{step}: {stderr}");
+        if journal {
+            let said = if committed {
+                "finished an interrupted write"
+            } else {
+                "undid an interrupted write"
+            };
+            assert!(stderr.contains(said), "{step}: {stderr}");
+        }
+        assert!(
+            hidden_files(&repo).is_empty(),
+            "{step}: {:?}",
+            hidden_files(&repo)
+        );
+        assert_consistent(&repo);
+        if committed {
+            assert_eq!(repo.archived(), new_state.0, "{step}");
+            assert_eq!(
+                without_times(&repo.read("perf/baselines/LOG.md")),
+                without_times(&new_state.1),
+                "{step}"
+            );
+            let reports = std::fs::read_dir(repo.artifacts()).unwrap().count();
+            assert_eq!(reports, 1, "{step}: one report");
+        } else {
+            assert_eq!(repo.read("perf/baseline_cp1.json"), old, "{step}");
+            assert!(repo.archived().is_empty(), "{step}");
+            // Not even the report's claimed name is left.
+            let reports = std::fs::read_dir(repo.artifacts()).map_or(0, |d| d.count());
+            assert_eq!(reports, 0, "{step}");
+        }
+    }
+}
+
+#[test]
+fn bumped_files_keep_their_mode_and_new_ones_get_a_plain_create_mode() {
+    let repo = Repo::new();
+    let baseline = repo.path("perf/baseline_cp1.json");
+    std::fs::set_permissions(&baseline, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (cand, args) = accepted_trade_off(&repo, "candidate.json", "fedcba9876543210");
+    let out = repo.bump(&cand, &args);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&baseline), 0o640, "the baseline's mode changed");
+    // What a plain create gives here (0644 under the usual umask 022).
+    let plain = repo.write("_artifacts/plain", "x");
+    let report = std::fs::read_dir(repo.artifacts())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let archive = repo.path("perf/baselines").join(&repo.archived()[0]);
+    for new in [archive, repo.path("perf/baselines/LOG.md"), report] {
+        assert_eq!(mode(&new), mode(&plain), "{}", new.display());
+    }
 }

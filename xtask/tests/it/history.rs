@@ -1,8 +1,11 @@
 //! The history store, `cargo xtask perf-history` and `--export`, end to end on hand-written
-//! run files: perf-gate appends and exports, perf-history reads trends and change points.
+//! run files: perf-gate appends and exports, perf-history reads trends and change points; and
+//! hostile stores and flags (issue 16): a line that is not UTF-8, an endless file, a full disk,
+//! parameters that would run for days.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -340,4 +343,296 @@ fn perf_bench_records_even_a_failed_run() {
     let bmf: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("bmf.json")).unwrap()).unwrap();
     assert_eq!(bmf, json!({"router/quick": {}}));
+}
+
+/// Runs xtask with `args` in `dir` under a 2 GiB address-space limit (an endless read fails
+/// instead of filling the machine's memory), killed after `secs` seconds: a hang or a
+/// runaway fails the test rather than stalling it. Returns the output and the time taken.
+fn bounded(dir: &Path, args: &[&str], secs: u64) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 2097152 && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PERF_HISTORY")
+        .env_remove("CANDIDATE_FILE")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.join("stdout")).unwrap(),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("stderr")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "xtask {args:?} still ran after {secs} s; stderr:\n{}",
+                std::fs::read_to_string(dir.join("stderr")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Output {
+        status,
+        stdout: std::fs::read(dir.join("stdout")).unwrap(),
+        stderr: std::fs::read(dir.join("stderr")).unwrap(),
+    };
+    (out, start.elapsed())
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_a_warning_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = Vec::new();
+    for i in 0..10 {
+        if i == 3 {
+            body.extend_from_slice(b"{\"history_version\":1,\"commit\":\"\xff\xfe\"}\n");
+        } else {
+            body.extend_from_slice(record(i, 0.2, 60000.0).as_bytes());
+            body.push(b'\n');
+        }
+    }
+    let hist = dir.path().join("history.jsonl");
+    std::fs::write(&hist, &body).unwrap();
+    let (out, _) = bounded(
+        dir.path(),
+        &["perf-history", "--history", hist.to_str().unwrap()],
+        60,
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("history.jsonl:4: not UTF-8 (invalid byte at column 32)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("workload cp1: 9 run(s)"), "{stdout}");
+
+    // The report reads the store the same way.
+    let base = write(
+        dir.path(),
+        "run.json",
+        &crate::support::cp1_run().to_string(),
+    );
+    let policy = write(dir.path(), "policy.json", POLICY);
+    let (out, _) = bounded(
+        dir.path(),
+        &[
+            "perf-report",
+            "--candidate",
+            base.to_str().unwrap(),
+            "--baseline",
+            base.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--history",
+            hist.to_str().unwrap(),
+            "--artifacts-dir",
+            dir.path().join("art").to_str().unwrap(),
+        ],
+        60,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("history.jsonl:4: not UTF-8"), "{stderr}");
+}
+
+#[test]
+fn an_endless_history_fails_fast_naming_the_file_and_the_limit() {
+    // /dev/full reads as endless zeros.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, took) = bounded(dir.path(), &["perf-history", "--history", "/dev/full"], 60);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/dev/full is larger than the history store's limit of 64 MiB"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+
+    let base = write(
+        dir.path(),
+        "run.json",
+        &crate::support::cp1_run().to_string(),
+    );
+    let policy = write(dir.path(), "policy.json", POLICY);
+    let (out, _) = bounded(
+        dir.path(),
+        &[
+            "perf-report",
+            "--candidate",
+            base.to_str().unwrap(),
+            "--baseline",
+            base.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--history",
+            "/dev/full",
+            "--artifacts-dir",
+            dir.path().join("art").to_str().unwrap(),
+        ],
+        60,
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("/dev/full is larger than"), "{stderr}");
+}
+
+#[test]
+fn absurd_parameters_are_refused_naming_the_flag_and_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let hist = write(dir.path(), "h.jsonl", &format!("{}\n", record(0, 0.2, 1.0)));
+    let hist = hist.to_str().unwrap();
+    for (flag, value, expected) in [
+        (
+            "--permutations",
+            "4000000000",
+            "--permutations: expected 1 to 100000, got 4000000000",
+        ),
+        (
+            "--permutations",
+            "0",
+            "--permutations: expected 1 to 100000, got 0",
+        ),
+        (
+            "--min-segment",
+            "1",
+            "--min-segment: expected 2 to 10000 runs, got 1",
+        ),
+        (
+            "--min-segment",
+            "18446744073709551615",
+            "--min-segment: expected 2 to 10000 runs",
+        ),
+        (
+            "--width",
+            "0",
+            "--width: expected 1 to 10000 characters, got 0",
+        ),
+        (
+            "--width",
+            "1000000000",
+            "--width: expected 1 to 10000 characters",
+        ),
+        (
+            "--alpha",
+            "NaN",
+            "--alpha: expected a level between 0 and 1",
+        ),
+        (
+            "--alpha",
+            "inf",
+            "--alpha: expected a level between 0 and 1",
+        ),
+        ("--alpha", "0", "--alpha: expected a level between 0 and 1"),
+    ] {
+        let (out, took) = bounded(
+            dir.path(),
+            &["perf-history", "--history", hist, flag, value],
+            30,
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{flag} {value}: took {took:?}"
+        );
+    }
+    // The largest allowed value still answers.
+    let (out, _) = bounded(
+        dir.path(),
+        &[
+            "perf-history",
+            "--history",
+            hist,
+            "--permutations",
+            "100000",
+        ],
+        60,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_append_to_a_full_disk_fails_at_once_naming_the_file() {
+    // /dev/full takes no byte (ENOSPC); perf-gate must say so, not hang reading it back for
+    // the report's trends, and not retry.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = write(d, "baseline.json", &crate::support::cp1_run().to_string());
+    let policy = write(d, "policy.json", POLICY);
+    let (out, took) = bounded(
+        d,
+        &[
+            "perf-gate",
+            "--candidate",
+            base.to_str().unwrap(),
+            "--baseline",
+            base.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--artifacts-dir",
+            d.join("art").to_str().unwrap(),
+            "--history",
+            "/dev/full",
+        ],
+        60,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("appending to /dev/full: the run was not recorded in the history (the write is not retried; exit 2)")
+            && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn concurrent_appends_keep_every_line_whole() {
+    // Eight gates append to one store at once.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = write(d, "baseline.json", &crate::support::cp1_run().to_string());
+    let policy = write(d, "policy.json", POLICY);
+    let hist = d.join("history.jsonl");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            xtask(d)
+                .arg("perf-gate")
+                .arg("--candidate")
+                .arg(&base)
+                .arg("--baseline")
+                .arg(&base)
+                .arg("--policy")
+                .arg(&policy)
+                .arg("--artifacts-dir")
+                .arg(d.join(format!("art{i}")))
+                .arg("--history")
+                .arg(&hist)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let text = std::fs::read_to_string(&hist).unwrap();
+    assert_eq!(text.lines().count(), 8, "{text}");
+    for line in text.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(r["source"], "perf-gate");
+    }
 }

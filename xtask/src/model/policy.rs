@@ -675,7 +675,16 @@ mod tests {
     #[test]
     fn the_committed_cp1_policy_parses() {
         let p = parse_str(CP1, "perf/policy_cp1.json").unwrap();
-        assert_eq!(p.rules.len(), 8);
+        // The CP1 contract's eight rules, and the instruction count that decides on CPU.
+        assert_eq!(p.rules.len(), 9);
+        assert_eq!(
+            p.rules["instructions_per_req"].check,
+            Check::Relative {
+                direction: Direction::Increase,
+                max_pct: 2.0
+            }
+        );
+        assert!(p.gate.always_paired);
         assert_eq!(
             p.rules["rps"].check,
             Check::Relative {

@@ -306,7 +306,10 @@ fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
 /// Runs the router under callgrind for `requests` closed-loop requests on one connection and
 /// returns (total instructions, responses).
 fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, u64)> {
-    let out_file: PathBuf = ctx.workdir.join(format!("cg.{tag}.out"));
+    // A name of its own: the routers of a paired session are counted at the same time.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out_file: PathBuf = ctx.workdir.join(format!("cg.{n}.{tag}.out"));
     let _ = std::fs::remove_file(&out_file);
     let spec = ctx.spec(
         valgrind_path()?,

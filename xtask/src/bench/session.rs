@@ -549,37 +549,48 @@ impl<'a> Session<'a> {
                 ));
                 return;
             }
-            for (i, spec) in ready.specs.iter().enumerate() {
-                self.progress.note(&format!(
-                    "counting run {n}/{runs}{}: {}, {} requests",
-                    if self.arms.len() > 1 {
-                        format!(" ({})", self.arms[i].prefix)
-                    } else {
-                        String::new()
-                    },
-                    counter.name(),
-                    self.args.counter_requests
-                ));
-                self.log.flush();
-                let ctx = CountCtx {
-                    router_bin: &spec.bin,
-                    router_args: &router_args,
-                    router_env_remove: &spec.env_remove,
-                    cpus: spec.cpus.clone(),
-                    loadgen: &counting_loadgen,
-                    workdir: ready.tmp.path(),
-                    log: &self.log_path,
-                    deadline: self.deadline,
-                };
-                let run_started = Instant::now();
-                match counters::instructions_per_req(
-                    &ctx,
-                    counter.method,
-                    self.args.counter_requests,
-                ) {
+            self.progress.note(&format!(
+                "counting run {n}/{runs}: {}, {} requests{}",
+                counter.name(),
+                self.args.counter_requests,
+                if self.arms.len() > 1 {
+                    ", both routers at once (a count does not depend on load)"
+                } else {
+                    ""
+                }
+            ));
+            self.log.flush();
+            let run_started = Instant::now();
+            let counted: Vec<Result<f64>> = std::thread::scope(|s| {
+                let handles: Vec<_> = ready
+                    .specs
+                    .iter()
+                    .map(|spec| {
+                        let ctx = CountCtx {
+                            router_bin: &spec.bin,
+                            router_args: &router_args,
+                            router_env_remove: &spec.env_remove,
+                            cpus: spec.cpus.clone(),
+                            loadgen: &counting_loadgen,
+                            workdir: ready.tmp.path(),
+                            log: &self.log_path,
+                            deadline: self.deadline,
+                        };
+                        let requests = self.args.counter_requests;
+                        s.spawn(move || counters::instructions_per_req(&ctx, counter.method, requests))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked"))))
+                    .collect()
+            });
+            for (i, result) in counted.into_iter().enumerate() {
+                match result {
                     Ok(ipr) => {
                         self.log.line(&format!(
-                            "counting run {n} ({}): {ipr:.1} instructions/request",
+                            "counting run {n} ({}, {}): {ipr:.1} instructions/request",
+                            self.arms[i].prefix,
                             counter.name()
                         ));
                         self.runs[i].instructions_per_req.push(round3(ipr));
@@ -589,8 +600,8 @@ impl<'a> Session<'a> {
                         return;
                     }
                 }
-                slowest = slowest.max(run_started.elapsed());
             }
+            slowest = slowest.max(run_started.elapsed());
         }
     }
 

@@ -20,7 +20,8 @@ Exit codes:
   1  the gate failed: a regression
   2  bad usage or a bad input file (the message names the file and the field)
   3  the benchmark itself failed (the router did not start, crashed or timed out);
-     its artifacts are written first";
+     its artifacts are written first
+  130, 143  a benchmark interrupted by SIGINT or SIGTERM (its artifacts are written first)";
 
     pub const PERF_BENCH: &str = "\
 Exit codes:
@@ -28,6 +29,7 @@ Exit codes:
   2  bad usage or a bad input file (the message names the file and the field)
   3  the benchmark itself failed (the router did not start, crashed or timed out);
      its artifacts are written first
+  130, 143  interrupted by SIGINT or SIGTERM (the run files are written first)
 With --suite: the worst of its workloads' codes (3, then 2, then 0).";
 
     pub const PERF_GATE: &str = "\
@@ -37,6 +39,7 @@ Exit codes:
   2  bad usage or a bad input file (the message names the file and the field)
   3  the benchmark itself failed (the router did not start, crashed or timed out);
      the gate artifacts are written first
+  130, 143  interrupted by SIGINT or SIGTERM (the run files are written first)
 With --suite: the worst of its workloads' codes (3, then 1, then 2, then 0).";
 
     pub const PERF_BASELINE_BUMP: &str = "\
@@ -44,7 +47,9 @@ Exit codes:
   0  the baseline was bumped (or --dry-run printed the report, or --ratchet found
      nothing to bump)
   2  refused (every reason is listed), bad usage or a bad input file
-  3  the benchmark it ran itself failed";
+  3  the benchmark it ran itself failed
+  130, 143  interrupted by SIGINT or SIGTERM during its benchmark (the run file is
+            written first)";
 
     pub const INSTALL_HOOKS: &str = "\
 Exit codes:
@@ -64,6 +69,13 @@ It stops at the first failing step and exits with that step's code.";
 Exit codes:
   0  the report is written
   2  bad usage or a bad input file (the message names the file and the field)";
+
+    pub const PERF_CALIBRATE: &str = "\
+Exit codes:
+  0  the calibration is written
+  2  bad usage or a bad input file
+  3  the benchmark itself failed
+  130, 143  interrupted by SIGINT or SIGTERM (the run files are written first)";
 
     pub const PERF_HISTORY: &str = "\
 Exit codes:

@@ -37,6 +37,23 @@ pub enum Command {
     /// Print per-metric trends from the history store and point at change points (advisory).
     #[command(after_help = crate::exit::help::PERF_HISTORY)]
     PerfHistory(HistoryArgs),
+    /// A/A pairs on this machine: each gated metric's noise and the smallest change the gate
+    /// resolves; `--write` keeps it in perf/calibration_<workload>.json for the gate.
+    #[command(after_help = crate::exit::help::PERF_CALIBRATE)]
+    PerfCalibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The bench flags; `--trials` is the number of A/A pairs (default 10).
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// Policy whose relative rules are calibrated (default as for perf-gate).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also write perf/calibration_<workload>.json, which the gate reads.
+    #[arg(long)]
+    pub write: bool,
 }
 
 /// Flags shared by every command that runs the benchmark.

@@ -11,6 +11,7 @@ pub mod ci;
 pub mod install_hooks;
 pub mod perf_baseline_bump;
 pub mod perf_bench;
+pub mod perf_calibrate;
 pub mod perf_gate;
 pub mod perf_history;
 pub mod perf_report;
@@ -41,5 +42,6 @@ pub fn run(command: Command) -> Result<u8> {
         Command::Ci(args) => ci::run(&args),
         Command::PerfReport(args) => perf_report::run(&args),
         Command::PerfHistory(args) => perf_history::run(&args),
+        Command::PerfCalibrate(args) => perf_calibrate::run(&args),
     }
 }

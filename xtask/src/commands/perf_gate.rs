@@ -367,7 +367,11 @@ fn judge(
     )?;
     let timestamp = artifacts::now_rfc3339();
     let verdict = match &judged {
-        Ok((baseline, candidate, policy)) => evaluate(&baseline.run, &candidate.run, policy),
+        Ok((baseline, candidate, policy)) => {
+            let mut v = evaluate(&baseline.run, &candidate.run, policy);
+            v.warnings.extend(calibration_warnings(root, workload, policy, &candidate.run));
+            v
+        }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
     };
     let loaded = judged.as_ref().ok();
@@ -425,6 +429,26 @@ fn judge(
         bail!("{}", verdict.errors.join("\nerror: "));
     }
     Ok(verdict.exit_code())
+}
+
+/// What the machine's calibration (`perf-calibrate --write`) says about rules it cannot
+/// resolve; nothing when there is none. A calibration that cannot be read is a warning too.
+fn calibration_warnings(root: &Path, workload: &str, policy: &Policy, candidate: &RunFile) -> Vec<String> {
+    let path = crate::model::calibration::path_for(root, workload);
+    if !path.is_file() {
+        return Vec::new();
+    }
+    match crate::model::calibration::load(&path) {
+        Ok(c) => {
+            let planned = candidate.trials.unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+            let mut out = crate::gate::calibrate::warnings(policy, &c, planned, &path.display().to_string());
+            if c.env.fingerprint != candidate.env.fingerprint {
+                out.iter_mut().for_each(|w| w.push_str(" (calibrated on another environment)"));
+            }
+            out
+        }
+        Err(e) => vec![format!("the calibration is unreadable: {e:#}")],
+    }
 }
 
 /// Writes the HTML report next to the other artifacts. It is for people: a failure, even a

@@ -1,6 +1,7 @@
 //! The verdict as pure functions over model types: `evaluate` (baseline, candidate, policy →
 //! verdict), the statistics it uses, and change-point detection over the history. No IO.
 
+pub mod calibrate;
 pub mod changepoint;
 pub mod evaluate;
 pub mod stats;

@@ -3,6 +3,7 @@
 //! parsing only: nothing here starts a process or judges a run.
 
 pub mod artifacts;
+pub mod calibration;
 pub mod counters;
 pub mod histogram;
 pub mod history;

@@ -1,0 +1,100 @@
+//! `cargo xtask perf-calibrate`: A/A pairs on this machine (the working tree's router on both
+//! sides of a paired session, exactly as the gate runs them), then each relative rule's noise
+//! and the smallest change the gate resolves with the planned trials and with the most it
+//! may add. The gate reads `perf/calibration_<workload>.json` (`--write`) and warns about a
+//! rule this machine cannot resolve.
+
+use anyhow::{Context as _, Result};
+
+use crate::bench::session::{Pairing, Plan, Session};
+use crate::flags::CalibrateArgs;
+use crate::model::calibration::{self, Calibration};
+use crate::model::{artifacts, paths, policy};
+
+/// A/A pairs when `--trials` does not say.
+pub const DEFAULT_PAIRS: u32 = 10;
+
+pub fn run(args: &CalibrateArgs) -> Result<u8> {
+    crate::bench::components::refuse_paired(&args.bench.workload)?;
+    let root = paths::perf_root();
+    let workload = paths::workload_name(&args.bench.workload)?;
+    let (_, policy_path) = paths::default_inputs(&root, &workload, None, args.policy.as_deref());
+    let policy = policy::load(&policy_path)?;
+    let mut bench = args.bench.clone();
+    bench.trials = Some(bench.trials.unwrap_or(DEFAULT_PAIRS));
+    let plan = Plan::new(&bench)?;
+    let planned = plan.workload.trials.unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    sh.change_dir(paths::root());
+    // One binary on both sides: whatever differs between them is the machine.
+    let pairing = Pairing {
+        against: "itself (A/A)".into(),
+        commit: crate::bench::env_info::git(&sh).commit.unwrap_or_default(),
+        reference_bin: bench.router_bin.clone().unwrap_or_else(|| {
+            paths::target_dir().join("release").join("router")
+        }),
+    };
+    eprintln!(
+        "perf-calibrate: {} A/A pairs of workload {workload}, the working tree's router on both sides",
+        bench.trials.unwrap_or_default()
+    );
+    let mut session = Session::open(&bench, plan, Some(pairing))?;
+    let pairs = bench.trials.unwrap_or(DEFAULT_PAIRS);
+    session.trials(pairs);
+    // A few counting runs, so that the count's spread is measured too.
+    session.count(bench.counting_runs.max(3));
+    let outcomes = session.finish()?;
+    crate::commands::perf_bench::show(&outcomes)?;
+    if let Some(failed) = outcomes.iter().find(|o| o.failed) {
+        return Err(crate::exit::BenchFailed(format!(
+            "the benchmark failed (see {}): nothing calibrated",
+            failed.artifact.display()
+        ))
+        .into());
+    }
+    let (reference, candidate) = (&outcomes[0].run, &outcomes[1].run);
+    let trials = [planned, policy.gate.max_trials];
+    let calibration = Calibration {
+        schema_version: calibration::SCHEMA_VERSION,
+        workload: workload.clone(),
+        timestamp: artifacts::now_rfc3339(),
+        commit: candidate.git.commit.clone(),
+        pairs,
+        env: candidate.env.clone(),
+        metrics: crate::gate::calibrate::noise(reference, candidate, &policy, &trials),
+    };
+    println!(
+        "{:<22} {:>9} {:>9} {:>16} {:>16}",
+        "metric", "rule", "noise", format!("at {} trials", trials[0]), format!("at {} trials", trials[1])
+    );
+    for (metric, n) in &calibration.metrics {
+        let at = |t: u32| n.resolution_pct.get(&t).map_or("-".into(), |r| format!("±{r}%"));
+        let verdict = if at_least(n, trials[1]) { "  below the noise" } else { "" };
+        println!(
+            "{metric:<22} {:>8}% {:>8}% {:>16} {:>16}{verdict}",
+            n.threshold_pct,
+            n.noise_pct,
+            at(trials[0]),
+            at(trials[1])
+        );
+    }
+    let dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
+    let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
+    let text = serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
+    let written = dir.join(format!("perf_calibration_{stamp}.json"));
+    artifacts::write_atomic(&written, text.as_bytes())?;
+    eprintln!("perf-calibrate: wrote {}", written.display());
+    if args.write {
+        let path = calibration::path_for(&root, &workload);
+        artifacts::write_atomic(&path, text.as_bytes())?;
+        eprintln!("perf-calibrate: wrote {} (the gate reads it)", path.display());
+    }
+    Ok(crate::exit::OK)
+}
+
+/// Whether the rule's threshold is within what `trials` trials resolve.
+fn at_least(n: &calibration::Noise, trials: u32) -> bool {
+    n.resolution_pct
+        .get(&trials)
+        .is_some_and(|r| *r >= n.threshold_pct)
+}

@@ -116,7 +116,6 @@ impl Chosen {
     }
 }
 
-
 /// valgrind's version line; an error with the install hint when it is not on PATH.
 pub fn valgrind_version() -> Result<String> {
     let out = duct::cmd!("valgrind", "--version")

@@ -64,7 +64,11 @@ impl Loadgen {
                 url.clone(),
             ]
             .into_iter()
-            .chain(self.subject.iter().flat_map(|s| ["--subject".into(), s.clone()]))
+            .chain(
+                self.subject
+                    .iter()
+                    .flat_map(|s| ["--subject".into(), s.clone()]),
+            )
             .collect(),
             None => vec!["--target".into(), addr.to_string()],
         };

@@ -72,10 +72,13 @@ fn same_sources(sh: &Shell, commit: &str) -> bool {
         .ignore_stderr()
         .run()
         .is_ok();
-    let untracked = cmd!(sh, "git ls-files --others --exclude-standard -- {sources...}")
-        .quiet()
-        .ignore_stderr()
-        .read();
+    let untracked = cmd!(
+        sh,
+        "git ls-files --others --exclude-standard -- {sources...}"
+    )
+    .quiet()
+    .ignore_stderr()
+    .read();
     unchanged && untracked.is_ok_and(|u| u.trim().is_empty())
 }
 

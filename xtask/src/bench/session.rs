@@ -310,7 +310,8 @@ impl<'a> Session<'a> {
         let workload = &self.plan.workload;
         // Both routers of a concurrent pair on one nats-server: each on a subject of its own,
         // or their queue groups would share each other's requests.
-        let together = self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
+        let together =
+            self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
         let subject = |i: usize| {
             (together && nats_url.is_some())
                 .then(|| format!("{}.{}", crate::bench::nats::SUBJECT, self.arms[i].prefix))
@@ -354,7 +355,11 @@ impl<'a> Session<'a> {
                 args: nats_url
                     .iter()
                     .flat_map(|url| ["--nats-url".to_string(), url.clone()])
-                    .chain(subject(i).into_iter().flat_map(|s| ["--nats-subject".to_string(), s]))
+                    .chain(
+                        subject(i)
+                            .into_iter()
+                            .flat_map(|s| ["--nats-subject".to_string(), s]),
+                    )
                     .chain(workload.router_args.iter().cloned())
                     .chain(self.args.router_args.iter().cloned())
                     .collect(),
@@ -577,12 +582,17 @@ impl<'a> Session<'a> {
                             deadline: self.deadline,
                         };
                         let requests = self.args.counter_requests;
-                        s.spawn(move || counters::instructions_per_req(&ctx, counter.method, requests))
+                        s.spawn(move || {
+                            counters::instructions_per_req(&ctx, counter.method, requests)
+                        })
                     })
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked"))))
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked")))
+                    })
                     .collect()
             });
             for (i, result) in counted.into_iter().enumerate() {

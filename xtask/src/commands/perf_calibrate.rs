@@ -23,16 +23,20 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     let mut bench = args.bench.clone();
     bench.trials = Some(bench.trials.unwrap_or(DEFAULT_PAIRS));
     let plan = Plan::new(&bench)?;
-    let planned = plan.workload.trials.unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+    let planned = plan
+        .workload
+        .trials
+        .unwrap_or(crate::bench::session::DEFAULT_TRIALS);
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(paths::root());
     // One binary on both sides: whatever differs between them is the machine.
     let pairing = Pairing {
         against: "itself (A/A)".into(),
         commit: crate::bench::env_info::git(&sh).commit.unwrap_or_default(),
-        reference_bin: bench.router_bin.clone().unwrap_or_else(|| {
-            paths::target_dir().join("release").join("router")
-        }),
+        reference_bin: bench
+            .router_bin
+            .clone()
+            .unwrap_or_else(|| paths::target_dir().join("release").join("router")),
     };
     eprintln!(
         "perf-calibrate: {} A/A pairs of workload {workload}, the working tree's router on both sides",
@@ -65,11 +69,23 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     };
     println!(
         "{:<22} {:>9} {:>9} {:>16} {:>16}",
-        "metric", "rule", "noise", format!("at {} trials", trials[0]), format!("at {} trials", trials[1])
+        "metric",
+        "rule",
+        "noise",
+        format!("at {} trials", trials[0]),
+        format!("at {} trials", trials[1])
     );
     for (metric, n) in &calibration.metrics {
-        let at = |t: u32| n.resolution_pct.get(&t).map_or("-".into(), |r| format!("±{r}%"));
-        let verdict = if at_least(n, trials[1]) { "  below the noise" } else { "" };
+        let at = |t: u32| {
+            n.resolution_pct
+                .get(&t)
+                .map_or("-".into(), |r| format!("±{r}%"))
+        };
+        let verdict = if at_least(n, trials[1]) {
+            "  below the noise"
+        } else {
+            ""
+        };
         println!(
             "{metric:<22} {:>8}% {:>8}% {:>16} {:>16}{verdict}",
             n.threshold_pct,
@@ -80,14 +96,18 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     }
     let dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
     let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
-    let text = serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
+    let text =
+        serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
     let written = dir.join(format!("perf_calibration_{stamp}.json"));
     artifacts::write_atomic(&written, text.as_bytes())?;
     eprintln!("perf-calibrate: wrote {}", written.display());
     if args.write {
         let path = calibration::path_for(&root, &workload);
         artifacts::write_atomic(&path, text.as_bytes())?;
-        eprintln!("perf-calibrate: wrote {} (the gate reads it)", path.display());
+        eprintln!(
+            "perf-calibrate: wrote {} (the gate reads it)",
+            path.display()
+        );
     }
     Ok(crate::exit::OK)
 }

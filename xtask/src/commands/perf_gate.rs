@@ -76,7 +76,10 @@ pub fn run(args: &GateArgs) -> Result<u8> {
                 Ok((policy, stored))
             });
             match inputs {
-                Err(e) => (Err(e), "(not measured: the inputs were refused)".to_string()),
+                Err(e) => (
+                    Err(e),
+                    "(not measured: the inputs were refused)".to_string(),
+                ),
                 Ok((policy, stored)) => {
                     let against =
                         choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
@@ -143,11 +146,7 @@ fn baseline_for(candidate: &Input, given: bool, baseline_path: &Path) -> Result<
             paired.against
         );
     };
-    let path = candidate
-        .path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(name);
+    let path = candidate.path.parent().unwrap_or(Path::new(".")).join(name);
     Input::load(&path).with_context(|| {
         format!(
             "{shown}: a paired run is judged against its reference run ({name}, field \
@@ -236,9 +235,7 @@ fn measure(
         return Ok((stored, into_input(outcome)));
     }
     let plan = Plan::new(bench)?;
-    let pairing = against
-        .map(|a| reference(bench, &a))
-        .transpose()?;
+    let pairing = against.map(|a| reference(bench, &a)).transpose()?;
     // Paired, the reference run is the baseline; the stored one only chose the mode.
     let stored = if pairing.is_some() { None } else { stored };
     let mut session = Session::open(bench, plan, pairing)?;
@@ -247,7 +244,12 @@ fn measure(
     session.trials(first);
     session.count(bench.counting_runs);
     let per_trial = started.elapsed() / first.max(1);
-    add_evidence(&mut session, stored.as_ref().map(|s| &s.run), policy, per_trial);
+    add_evidence(
+        &mut session,
+        stored.as_ref().map(|s| &s.run),
+        policy,
+        per_trial,
+    );
     let mut outcomes = session.finish()?;
     crate::commands::perf_bench::show(&outcomes)?;
     let candidate = into_input(outcomes.pop().expect("a candidate"));
@@ -369,7 +371,8 @@ fn judge(
     let verdict = match &judged {
         Ok((baseline, candidate, policy)) => {
             let mut v = evaluate(&baseline.run, &candidate.run, policy);
-            v.warnings.extend(calibration_warnings(root, workload, policy, &candidate.run));
+            v.warnings
+                .extend(calibration_warnings(root, workload, policy, &candidate.run));
             v
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
@@ -433,17 +436,26 @@ fn judge(
 
 /// What the machine's calibration (`perf-calibrate --write`) says about rules it cannot
 /// resolve; nothing when there is none. A calibration that cannot be read is a warning too.
-fn calibration_warnings(root: &Path, workload: &str, policy: &Policy, candidate: &RunFile) -> Vec<String> {
+fn calibration_warnings(
+    root: &Path,
+    workload: &str,
+    policy: &Policy,
+    candidate: &RunFile,
+) -> Vec<String> {
     let path = crate::model::calibration::path_for(root, workload);
     if !path.is_file() {
         return Vec::new();
     }
     match crate::model::calibration::load(&path) {
         Ok(c) => {
-            let planned = candidate.trials.unwrap_or(crate::bench::session::DEFAULT_TRIALS);
-            let mut out = crate::gate::calibrate::warnings(policy, &c, planned, &path.display().to_string());
+            let planned = candidate
+                .trials
+                .unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+            let mut out =
+                crate::gate::calibrate::warnings(policy, &c, planned, &path.display().to_string());
             if c.env.fingerprint != candidate.env.fingerprint {
-                out.iter_mut().for_each(|w| w.push_str(" (calibrated on another environment)"));
+                out.iter_mut()
+                    .for_each(|w| w.push_str(" (calibrated on another environment)"));
             }
             out
         }

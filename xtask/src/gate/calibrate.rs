@@ -46,7 +46,13 @@ pub fn noise(
             .map(|&n| {
                 (
                     n,
-                    resolution(&ratios, n, confidence, policy.gate.bootstrap_resamples, seed),
+                    resolution(
+                        &ratios,
+                        n,
+                        confidence,
+                        policy.gate.bootstrap_resamples,
+                        seed,
+                    ),
                 )
             })
             .collect();
@@ -88,7 +94,12 @@ fn round2(x: f64) -> f64 {
 /// What a gate with `planned` first trials should know from a calibration of this machine:
 /// a rule whose threshold is below what even `gate.max_trials` resolves cannot be decided
 /// here, and one below what the planned trials resolve will need extra trials.
-pub fn warnings(policy: &Policy, calibration: &Calibration, planned: u32, source: &str) -> Vec<String> {
+pub fn warnings(
+    policy: &Policy,
+    calibration: &Calibration,
+    planned: u32,
+    source: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (metric, noise) in &calibration.metrics {
         let Some(Check::Relative { max_pct, .. }) = policy.rules.get(metric).map(|r| r.check)

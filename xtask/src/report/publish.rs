@@ -1,8 +1,6 @@
 //! What a bench or gate run leaves besides its artifacts, when asked: a line in the history
 //! store (`--history`) and exports for other tools (`--export KIND FILE`).
 
-
-
 use anyhow::Result;
 
 use crate::flags::RecordArgs;

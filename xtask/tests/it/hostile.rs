@@ -224,3 +224,107 @@ fn wrong_typed_fields_the_gate_depends_on_are_bad_input() {
         assert!(stderr.contains(field), "{field}: {stderr}");
     }
 }
+
+#[test]
+fn a_paired_candidate_is_judged_against_its_reference_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let paired = serde_json::json!({"against": "main", "reference_file": "perf_reference_x.json"});
+    let (base, cand, policy) = write_inputs(dir.path(), |c| c["paired"] = paired.clone());
+    // Against a stored baseline: refused, naming the reference it needs.
+    let out = gate(dir.path(), &cand, &base, &policy);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("its own reference run"), "{stderr}");
+    // Without --baseline, its reference file next to it is used; missing, it is refused.
+    let alone = |cand: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["perf-gate", "--candidate"])
+            .arg(cand)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--artifacts-dir")
+            .arg(dir.path().join("artifacts"))
+            .output()
+            .unwrap()
+    };
+    let out = alone(&cand);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("perf_reference_x.json"), "{stderr}");
+    let mut reference = super::support::cp1_run();
+    reference["paired"] = paired;
+    std::fs::write(
+        dir.path().join("perf_reference_x.json"),
+        reference.to_string(),
+    )
+    .unwrap();
+    let out = alone(&cand);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("paired"), "{stdout}");
+}
+
+#[test]
+fn a_piped_candidate_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, cand, policy) = write_inputs(dir.path(), |_| {});
+    let history = dir.path().join("history.jsonl");
+    // `--candidate <(cat FILE)`: a pipe that can be read only once.
+    let fifo = dir.path().join("candidate.fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let writer = {
+        let (fifo, cand) = (fifo.clone(), cand.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(cand).unwrap()))
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["perf-gate", "--candidate"])
+        .arg(&fifo)
+        .arg("--baseline")
+        .arg(&base)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--history")
+        .arg(&history)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("artifacts"))
+        .output()
+        .unwrap();
+    writer.join().unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&history).unwrap().lines().count(),
+        1
+    );
+}
+
+#[test]
+fn an_endless_candidate_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _, policy) = write_inputs(dir.path(), |_| {});
+    let started = Instant::now();
+    let out = gate(
+        dir.path(),
+        std::path::Path::new("/dev/zero"),
+        &base,
+        &policy,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero") && stderr.contains("larger than"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -17,6 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::bench::session::{BenchOutcome, Pairing, Plan, Session};
 use crate::flags::{BenchArgs, GateArgs};
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
+use crate::gate::evidence::{Next, next};
 use crate::model::artifacts;
 use crate::model::paths;
 use crate::model::policy::{self, EnvMismatch, Policy};
@@ -274,28 +275,20 @@ fn reference(bench: &BenchArgs, against: &str) -> Result<Pairing> {
     crate::bench::paired::reference(&sh, against, bench)
 }
 
-/// More evidence while a relative rule is undecided: the gate looks again after each round
-/// of added trials, at most `looks` times in all (the first look is after the planned
-/// trials), never past `max_trials` per side, and only while the round fits in what is left
-/// of `time_budget_s`. Each look's intervals are at the Bonferroni-spent confidence
-/// (`GateSettings::look_confidence`), so looking again does not raise the false-alarm rate.
+/// More evidence while a relative rule is undecided (`gate::evidence`). Each look's
+/// intervals are at the Bonferroni-spent confidence (`GateSettings::look_confidence`), so
+/// looking again does not raise the false-alarm rate.
 fn add_evidence(
     session: &mut Session<'_>,
     stored: Option<&RunFile>,
     policy: &Policy,
     per_trial: Duration,
 ) {
-    let gate = &policy.gate;
-    let budget = Duration::from_secs_f64(gate.time_budget_s);
+    let budget = Duration::from_secs_f64(policy.gate.time_budget_s);
     let started = Instant::now();
     let first = session.trials_done();
-    // Evenly spaced looks from the planned trials up to `max_trials`.
-    let step = gate
-        .max_trials
-        .saturating_sub(first)
-        .div_ceil(gate.looks.saturating_sub(1).max(1));
-    for look in 2..=gate.looks {
-        if !session.ok() || step == 0 {
+    for look in 1.. {
+        if !session.ok() {
             return;
         }
         let runs = session.run_files();
@@ -304,46 +297,36 @@ fn add_evidence(
             None => (&runs[0], &runs[1]),
         };
         let verdict = evaluate(baseline, candidate, policy);
-        let undecided: Vec<&str> = verdict
-            .rows
-            .iter()
-            .filter(|r| r.status == Status::Inconclusive)
-            .map(|r| r.metric.as_str())
-            .collect();
-        if undecided.is_empty() {
-            return;
-        }
         let done = session.trials_done();
         let left = budget.saturating_sub(started.elapsed());
-        let fits = u32::try_from(left.as_millis() / per_trial.as_millis().max(1)).unwrap_or(0);
-        let add = step.min(gate.max_trials.saturating_sub(done)).min(fits);
-        if add == 0 {
-            let why = if done >= gate.max_trials {
-                format!("gate.max_trials ({}) reached", gate.max_trials)
-            } else {
-                format!(
-                    "gate.time_budget_s ({:.0} s) cannot fit another trial of about {:.1} s",
-                    gate.time_budget_s,
-                    per_trial.as_secs_f64()
-                )
-            };
-            let line = format!(
+        let undecided = || {
+            let names: Vec<&str> = verdict
+                .rows
+                .iter()
+                .filter(|r| r.status == Status::Inconclusive)
+                .map(|r| r.metric.as_str())
+                .collect();
+            names.join(", ")
+        };
+        let decision = next(&verdict, &policy.gate, (look, first, done), left, per_trial);
+        let line = match &decision {
+            Next::Decided => return,
+            Next::Spent(why) => format!(
                 "perf-gate: {} still undecided after {done} trials; {why}",
-                undecided.join(", ")
-            );
-            session.say(&line);
-            session.note(&line);
-            return;
-        }
-        let line = format!(
-            "perf-gate: look {} of {}: {} undecided after {done} trials; adding {add}",
-            look - 1,
-            gate.looks,
-            undecided.join(", ")
-        );
+                undecided()
+            ),
+            Next::Add(add) => format!(
+                "perf-gate: look {look} of {}: {} undecided after {done} trials; adding {add}",
+                policy.gate.looks,
+                undecided()
+            ),
+        };
         session.say(&line);
         session.note(&line);
-        session.trials(add);
+        match decision {
+            Next::Add(add) => session.trials(add),
+            _ => return,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod bump;
 mod ci_templates;
 mod components;
 mod counters;
+mod evidence;
 mod gate;
 mod help;
 mod history;

@@ -451,6 +451,7 @@ mod tests {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
             transport: Transport::Http,
+            more_targets: Vec::new(),
             path: "/v1/decide".into(),
             method: Method::Post,
             bodies: vec!["{}".into(), "{".into(), "{}".into()],

@@ -1,6 +1,9 @@
 //! The closed model: every connection sends its next request as soon as the previous
 //! response is in. It measures the most the server can serve; its latencies hide stalls
 //! (a stalled server also stalls the sender), which is why latency is taken open-loop.
+//!
+//! With several targets, each has its own connections and budget; their connections share
+//! the threads, each running back to back on its own.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,41 +15,38 @@ use crate::error::Error;
 use crate::stats;
 
 /// Runs `cfg.worker_threads()` OS threads, each a tokio current_thread runtime owning an
-/// equal share of the connections (connection k goes to thread k mod T).
-pub fn run(cfg: &Config, target: &Arc<Target>) -> Result<Vec<WorkerResult>, Error> {
+/// equal share of every target's connections (connection k of each target goes to thread
+/// k mod T). Returns the connections' results grouped by target, indexed like `targets`.
+pub fn run(cfg: &Config, targets: &[Arc<Target>]) -> Result<Vec<Vec<WorkerResult>>, Error> {
     let threads = cfg.worker_threads();
     let gate = StartGate::new(threads);
-    let budget = Arc::new(Budget::new(cfg.max_requests));
+    let budgets: Vec<_> = targets
+        .iter()
+        .map(|_| Arc::new(Budget::new(cfg.max_requests)))
+        .collect();
     coord::run_workers(threads, cfg.cpu, &gate, |thread| {
-        let clients = (thread..cfg.connections)
-            .step_by(threads)
-            .map(|k| Client::new(Arc::clone(target), k))
-            .collect();
-        run_thread(cfg, clients, &gate, &budget)
+        let clients = coord::thread_clients(targets, thread, threads, cfg.connections);
+        run_thread(cfg, clients, &gate, &budgets)
     })
 }
 
+/// `clients[j]` and `budgets[j]` are target j's.
 fn run_thread(
     cfg: &Config,
-    mut clients: Vec<Client>,
+    mut clients: Vec<Vec<Client>>,
     gate: &StartGate,
-    budget: &Arc<Budget>,
-) -> Result<Vec<WorkerResult>, Error> {
+    budgets: &[Arc<Budget>],
+) -> Result<Vec<Vec<WorkerResult>>, Error> {
     let runtime = coord::connected_runtime(&mut clients)?;
     let Some(start) = gate.wait() else {
         return Ok(Vec::new());
     };
     let deadline = start + cfg.duration;
     runtime.block_on(async {
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .map(|client| tokio::spawn(drive(client, start, deadline, Arc::clone(budget))))
-            .collect();
-        let mut results = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            results.push(task.await.map_err(|_| Error::WorkerPanicked)?);
-        }
-        Ok(results)
+        let tasks = coord::spawn_interleaved(clients, |target, client| {
+            drive(client, start, deadline, Arc::clone(&budgets[target]))
+        });
+        coord::join_grouped(tasks).await
     })
 }
 

@@ -59,8 +59,37 @@ pub enum Method {
 /// connections that mostly sit idle.
 pub const MAX_OPEN_CONNECTIONS: usize = 4096;
 
+/// Most targets one run may drive (`--target` or `--subject` given this many times). Each
+/// gets the whole load, so this bounds the work the shared threads take on.
+pub const MAX_TARGETS: usize = 4;
+
+/// A target after the first, from `--target` or `--subject` given again. It uses the run's
+/// transport: another server for HTTP, another subject on the same server for NATS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoreTarget {
+    /// Another HTTP server; `host` is the target as the user wrote it (the `host` header).
+    Http { addr: SocketAddr, host: String },
+    /// Another subject on the NATS server at `Config::target`.
+    Nats { subject: String },
+}
+
+impl MoreTarget {
+    /// An HTTP target at `addr`, named by its address.
+    pub fn http(addr: SocketAddr) -> MoreTarget {
+        MoreTarget::Http {
+            addr,
+            host: addr.to_string(),
+        }
+    }
+}
+
 /// A complete, checked description of one run. Build it with [`Config::validate`] or by
 /// hand in tests; [`crate::run`] validates again so a hand-built one cannot slip through.
+///
+/// `target`, `host` and `transport` describe the first (usually only) target and
+/// `more_targets` the others; [`Config::per_target`] gives each target's load as a config of
+/// its own. Everything else is the load of *each* target: `connections`, `rate` and
+/// `max_requests` apply to every target alike.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Always a loopback address.
@@ -68,6 +97,9 @@ pub struct Config {
     /// The `host` header value, as the user wrote the target (for NATS: the URL).
     pub host: String,
     pub transport: Transport,
+    /// The targets after the first, in the order given: at most `MAX_TARGETS - 1`, each
+    /// of the variant of `transport` and (for HTTP) on loopback.
+    pub more_targets: Vec<MoreTarget>,
     pub path: String,
     pub method: Method,
     /// Non-empty for POST, empty for GET.
@@ -76,12 +108,15 @@ pub struct Config {
     /// `Some` only with bodies, and then with exactly one kind per body.
     pub body_kinds: Option<BodyKinds>,
     pub model: Model,
+    /// Connections per target.
     pub connections: usize,
     /// OS threads sharing the connections (each a current_thread runtime).
     pub threads: usize,
     pub duration: Duration,
-    /// Total requests per second; `Some` exactly for the open model.
+    /// Requests per second over all of a target's connections (each target gets this rate);
+    /// `Some` exactly for the open model.
     pub rate: Option<f64>,
+    /// Requests sent to each target at most.
     pub max_requests: u64,
     pub timeout: Duration,
     pub cpu: Option<usize>,
@@ -106,18 +141,12 @@ impl Config {
             });
         }
         if let Transport::Nats { subject } = &self.transport {
-            let bad = subject.is_empty()
-                || subject.contains(char::is_whitespace)
-                || subject.contains(['*', '>']);
-            if bad {
-                return Err(ConfigError::BadSubject {
-                    subject: subject.clone(),
-                });
-            }
+            check_subject(subject)?;
             if self.method != Method::Post {
                 return Err(ConfigError::NatsNeedsBodies);
             }
         }
+        self.check_more_targets()?;
         match (self.method, self.bodies.is_empty()) {
             (Method::Post, true) => return Err(ConfigError::BodiesMissing),
             (Method::Get, false) => return Err(ConfigError::BodiesWithGet),
@@ -159,11 +188,91 @@ impl Config {
     }
 
     /// OS threads the run uses: the closed model never needs more threads than connections.
+    /// With several targets this still counts one target's connections, so that every
+    /// thread holds the same number of connections of each target.
     pub fn worker_threads(&self) -> usize {
         match self.model {
             Model::Closed | Model::Open => self.threads.min(self.connections),
         }
     }
+
+    /// How many targets the run drives.
+    pub fn target_count(&self) -> usize {
+        1 + self.more_targets.len()
+    }
+
+    /// One config per target, in the order given: each describes that target's load as if
+    /// it ran alone (the first is this config without the others).
+    pub fn per_target(&self) -> Vec<Config> {
+        let first = Config {
+            more_targets: Vec::new(),
+            ..self.clone()
+        };
+        let mut configs = Vec::with_capacity(self.target_count());
+        for more in &self.more_targets {
+            let mut cfg = first.clone();
+            match more {
+                MoreTarget::Http { addr, host } => {
+                    cfg.target = *addr;
+                    cfg.host = host.clone();
+                }
+                // The same NATS server (`target`, `host`), another subject.
+                MoreTarget::Nats { subject } => {
+                    cfg.transport = Transport::Nats {
+                        subject: subject.clone(),
+                    };
+                }
+            }
+            configs.push(cfg);
+        }
+        configs.insert(0, first);
+        configs
+    }
+
+    /// Checks the invariants of `more_targets`.
+    fn check_more_targets(&self) -> Result<(), ConfigError> {
+        let flag = match self.transport {
+            Transport::Http => "--target",
+            Transport::Nats { .. } => "--subject",
+        };
+        if self.target_count() > MAX_TARGETS {
+            return Err(ConfigError::TooManyTargets {
+                flag,
+                count: self.target_count(),
+                max: MAX_TARGETS,
+            });
+        }
+        for more in &self.more_targets {
+            match (more, &self.transport) {
+                (MoreTarget::Http { addr, host }, Transport::Http) => {
+                    if !addr.ip().is_loopback() {
+                        return Err(ConfigError::NotLoopback {
+                            target: host.clone(),
+                        });
+                    }
+                }
+                (MoreTarget::Nats { subject }, Transport::Nats { .. }) => check_subject(subject)?,
+                _ => {
+                    return Err(ConfigError::MixedTargets {
+                        transport: self.transport.as_str(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A NATS subject requests can be sent to: no spaces, no wildcards.
+fn check_subject(subject: &str) -> Result<(), ConfigError> {
+    let bad =
+        subject.is_empty() || subject.contains(char::is_whitespace) || subject.contains(['*', '>']);
+    if bad {
+        return Err(ConfigError::BadSubject {
+            subject: subject.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses `HOST:PORT` and refuses anything but loopback.
@@ -536,6 +645,7 @@ mod tests {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
             transport: Transport::Http,
+            more_targets: Vec::new(),
             path: "/v1/decide".into(),
             method: Method::Post,
             bodies: vec![Bytes::from("{}")],
@@ -599,6 +709,36 @@ mod tests {
                 |c| c.target = "192.0.2.1:80".parse().unwrap(),
                 "not a loopback",
             ),
+            (
+                |c| {
+                    let addr = "127.0.0.1:2".parse().unwrap();
+                    c.more_targets = vec![MoreTarget::http(addr); 4];
+                },
+                "--target given 5 times: at most 4 targets",
+            ),
+            (
+                |c| c.more_targets = vec![MoreTarget::http("192.0.2.1:80".parse().unwrap())],
+                "--target 192.0.2.1:80: not a loopback",
+            ),
+            (
+                |c| {
+                    c.more_targets = vec![MoreTarget::Nats {
+                        subject: "b".into(),
+                    }]
+                },
+                "every target of a run uses its --transport http",
+            ),
+            (
+                |c| {
+                    c.transport = Transport::Nats {
+                        subject: "a".into(),
+                    };
+                    c.more_targets = vec![MoreTarget::Nats {
+                        subject: "b c".into(),
+                    }];
+                },
+                "--subject b c",
+            ),
         ];
         for (mutate, want) in cases {
             let mut cfg = base();
@@ -606,6 +746,54 @@ mod tests {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should contain {want:?}");
         }
+    }
+
+    #[test]
+    fn each_target_gets_a_config_of_its_own() {
+        let second: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let cfg = Config {
+            more_targets: vec![MoreTarget::Http {
+                addr: second,
+                host: "localhost:2".into(),
+            }],
+            ..base()
+        };
+        assert!(cfg.validate().is_ok());
+        let configs = cfg.per_target();
+        assert_eq!(configs.len(), 2);
+        assert_eq!(configs[0].target, cfg.target);
+        assert_eq!(
+            (configs[1].target, configs[1].host.as_str()),
+            (second, "localhost:2")
+        );
+        for one in &configs {
+            assert!(one.more_targets.is_empty());
+            assert_eq!(one.target_count(), 1);
+            // The load is each target's whole: nothing is divided between them.
+            assert_eq!((one.connections, one.max_requests), (4, 10));
+        }
+
+        let nats = Config {
+            transport: Transport::Nats {
+                subject: "a".into(),
+            },
+            more_targets: vec![MoreTarget::Nats {
+                subject: "b".into(),
+            }],
+            ..base()
+        };
+        assert!(nats.validate().is_ok());
+        let subjects: Vec<_> = nats
+            .per_target()
+            .into_iter()
+            .map(|c| (c.target, c.transport))
+            .collect();
+        let subject = |s: &str| Transport::Nats { subject: s.into() };
+        assert_eq!(
+            subjects,
+            [(nats.target, subject("a")), (nats.target, subject("b"))]
+        );
+        assert_eq!(base().per_target().len(), 1);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use tokio::task::AbortHandle;
 use crate::config::{Config, Method, Transport};
 use crate::stats::{KindStats, Outcome, Stats, Timeline};
 
-/// What every request of the run has in common; built once, shared by all connections.
+/// What every request to one target has in common; built once per target, shared by that
+/// target's connections.
 #[derive(Debug)]
 pub struct Target {
     addr: SocketAddr,
@@ -37,8 +38,8 @@ pub struct Target {
     timeout: Duration,
     /// `Some` for the NATS transport: the request subject (paths and headers are unused).
     subject: Option<async_nats::Subject>,
-    /// Responses so far over all connections, for live progress only (the report counts
-    /// per connection).
+    /// Responses so far over the target's connections, for live progress only (the report
+    /// counts per connection).
     pub responses: AtomicU64,
     /// `--timeline-ms`: every connection's stats keep a timeline with buckets this wide.
     timeline: Option<Duration>,

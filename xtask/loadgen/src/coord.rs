@@ -1,13 +1,17 @@
 //! What the worker threads share: a start gate so every connection starts measuring at the
-//! same instant, and the global request budget (`--max-requests`).
+//! same instant, the request budgets (`--max-requests`, one per target), and how the
+//! targets' connections are laid out over the threads.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use tokio::task::JoinHandle;
 
 use crate::affinity;
+use crate::conn::{Client, Target};
 use crate::error::Error;
 use crate::stats::Stats;
 
@@ -65,7 +69,7 @@ impl StartGate {
     }
 }
 
-/// The hard bound on requests sent, shared by all connections.
+/// The hard bound on requests sent to one target, shared by all its connections.
 #[derive(Debug)]
 pub struct Budget {
     max: u64,
@@ -102,34 +106,101 @@ pub struct WorkerResult {
     pub send_lag: Histogram<u64>,
 }
 
+/// Thread `thread`'s connections, grouped by target (indexed like `targets`): connection
+/// numbers `thread, thread + threads, ...` below `connections`, the same numbers for every
+/// target. Every thread thus holds the same number of connections of each target, and
+/// a target's connection k goes to the same thread as with that target alone.
+pub fn thread_clients(
+    targets: &[Arc<Target>],
+    thread: usize,
+    threads: usize,
+    connections: usize,
+) -> Vec<Vec<Client>> {
+    targets
+        .iter()
+        .map(|target| {
+            (thread..connections)
+                .step_by(threads)
+                .map(|k| Client::new(Arc::clone(target), k))
+                .collect()
+        })
+        .collect()
+}
+
 /// A worker thread's current_thread runtime, with its clients connected before the start so
 /// handshakes are not measured (a failure is counted and retried by the load loop).
-pub fn connected_runtime(
-    clients: &mut [crate::conn::Client],
-) -> Result<tokio::runtime::Runtime, Error> {
+pub fn connected_runtime(clients: &mut [Vec<Client>]) -> Result<tokio::runtime::Runtime, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
     runtime.block_on(async {
-        for client in clients.iter_mut() {
+        for client in clients.iter_mut().flatten() {
             let _ = client.ensure_connected(None).await;
         }
     });
     Ok(runtime)
 }
 
+/// Spawns `task(target, client)` for every client on the current runtime, the targets'
+/// clients interleaved (the first of each target, then the second of each, ...) so that
+/// the runtime's run queue, which is first in first out, favours no target. The handles
+/// come back grouped by target like `clients`.
+pub fn spawn_interleaved<F, Fut>(
+    clients: Vec<Vec<Client>>,
+    mut task: F,
+) -> Vec<Vec<JoinHandle<WorkerResult>>>
+where
+    F: FnMut(usize, Client) -> Fut,
+    Fut: Future<Output = WorkerResult> + Send + 'static,
+{
+    let mut handles: Vec<Vec<_>> = clients
+        .iter()
+        .map(|c| Vec::with_capacity(c.len()))
+        .collect();
+    let mut queues: Vec<_> = clients.into_iter().map(Vec::into_iter).collect();
+    loop {
+        let mut spawned = false;
+        for (target, queue) in queues.iter_mut().enumerate() {
+            if let Some(client) = queue.next() {
+                handles[target].push(tokio::spawn(task(target, client)));
+                spawned = true;
+            }
+        }
+        if !spawned {
+            return handles;
+        }
+    }
+}
+
+/// Awaits tasks from [`spawn_interleaved`], keeping their grouping by target.
+pub async fn join_grouped(
+    handles: Vec<Vec<JoinHandle<WorkerResult>>>,
+) -> Result<Vec<Vec<WorkerResult>>, Error> {
+    let mut results = Vec::with_capacity(handles.len());
+    for target in handles {
+        let mut mine = Vec::with_capacity(target.len());
+        for handle in target {
+            mine.push(handle.await.map_err(|_| Error::WorkerPanicked)?);
+        }
+        results.push(mine);
+    }
+    Ok(results)
+}
+
 /// Runs `work(i)` for `i in 0..count`, each on its own named OS thread (pinned to `cpu` if
-/// given), and collects their results. The first error wins; a worker that fails or panics
-/// aborts the gate so the others are not left waiting for it forever.
+/// given), and collects their results, which each worker returns grouped by target: the
+/// result's entry j holds target j's connections of every worker (a target no worker
+/// reported on may be missing at the end). The first error wins; a worker that fails or
+/// panics aborts the gate so the others are not left waiting for it forever.
 pub fn run_workers<F>(
     count: usize,
     cpu: Option<usize>,
     gate: &StartGate,
     work: F,
-) -> Result<Vec<WorkerResult>, Error>
+) -> Result<Vec<Vec<WorkerResult>>, Error>
 where
-    F: Fn(usize) -> Result<Vec<WorkerResult>, Error> + Sync,
+    F: Fn(usize) -> Result<Vec<Vec<WorkerResult>>, Error> + Sync,
 {
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(count);
@@ -161,10 +232,17 @@ where
                 }
             }
         }
-        let mut results = Vec::new();
+        let mut results: Vec<Vec<WorkerResult>> = Vec::new();
         for handle in handles {
             match handle.join() {
-                Ok(Ok(mut worker)) => results.append(&mut worker),
+                Ok(Ok(worker)) => {
+                    if results.len() < worker.len() {
+                        results.resize_with(worker.len(), Vec::new);
+                    }
+                    for (mine, mut theirs) in results.iter_mut().zip(worker) {
+                        mine.append(&mut theirs);
+                    }
+                }
                 Ok(Err(err)) => {
                     first_error.get_or_insert(err);
                 }

@@ -22,6 +22,24 @@ pub enum ConfigError {
     NatsNeedsBodies,
     #[error("--target is required with --transport http")]
     TargetMissing,
+    #[error("{flag} given {count} times: at most {max} targets per run")]
+    TooManyTargets {
+        flag: &'static str,
+        count: usize,
+        max: usize,
+    },
+    #[error(
+        "--subject given {count} times: several subjects (one target each) need \
+         --transport nats; with --transport http repeat --target instead"
+    )]
+    SubjectsWithoutNats { count: usize },
+    #[error(
+        "--target given {count} times with --transport nats: the NATS targets are subjects \
+         on --nats-url, so repeat --subject instead"
+    )]
+    TargetsWithNats { count: usize },
+    #[error("--target/--subject: every target of a run uses its --transport {transport}")]
+    MixedTargets { transport: &'static str },
     #[error("--nats-url is required with --transport nats")]
     NatsUrlMissing,
     #[error("--path {path}: must be a URI path starting with '/'")]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{self, Config, Method, Model, Transport};
+use crate::config::{self, Config, Method, Model, MoreTarget, Transport};
 use crate::error::ConfigError;
 
 /// Drives HTTP/1.1 (or NATS request-reply) load at a server on loopback and prints one JSON document of results on
@@ -15,18 +15,22 @@ use crate::error::ConfigError;
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 pub struct Flags {
-    /// Server address, HOST:PORT; must be loopback (127.0.0.0/8, ::1 or localhost).
+    /// Server address, HOST:PORT; must be loopback (127.0.0.0/8, ::1 or localhost). Give it
+    /// up to 4 times to drive several servers at once: each gets the whole load (its own
+    /// --connections, --rate and --max-requests) from the same threads, and the JSON is then
+    /// `{"targets": [...]}`, one result per target in the order given.
     #[arg(long, value_name = "HOST:PORT")]
-    pub target: Option<String>,
+    pub target: Vec<String>,
     /// http: POST to --target; nats: request-reply through the NATS server at --nats-url.
     #[arg(long, value_enum, default_value = "http")]
     pub transport: TransportFlag,
     /// NATS server, nats://HOST:PORT; must be loopback. Used with --transport nats.
     #[arg(long, value_name = "URL")]
     pub nats_url: Option<String>,
-    /// NATS subject of the requests (with --transport nats).
+    /// NATS subject of the requests (with --transport nats). Give it up to 4 times to drive
+    /// several subjects on the one server at once, each a target as with a repeated --target.
     #[arg(long, default_value = "beamline.router.v1.decide")]
-    pub subject: String,
+    pub subject: Vec<String>,
     /// Request path.
     #[arg(long, default_value = "/v1/decide")]
     pub path: String,
@@ -47,20 +51,21 @@ pub struct Flags {
     /// closed: back-to-back requests (throughput); open: constant arrival rate (latency).
     #[arg(long, value_enum)]
     pub model: ModelFlag,
-    /// Keep-alive connections.
+    /// Keep-alive connections to each target.
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
-    /// OS threads, each a runtime owning connections/threads of the connections (and, in
-    /// the open model, that share of the rate).
+    /// OS threads, each a runtime owning an equal share of every target's connections (and,
+    /// in the open model, that share of each target's rate).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// How long to send, in milliseconds.
     #[arg(long)]
     pub duration_ms: u64,
-    /// Total requests per second over all connections; required for --model open.
+    /// Requests per second over all connections to a target (each target gets this rate);
+    /// required for --model open.
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Hard bound on the number of requests sent.
+    /// Hard bound on the number of requests sent to each target.
     #[arg(long, default_value_t = 10_000_000)]
     pub max_requests: u64,
     /// Per-request timeout in milliseconds; a timed-out connection is dropped and reopened.
@@ -72,8 +77,8 @@ pub struct Flags {
     /// Include the serialized HDR histogram (nanoseconds) in the JSON.
     #[arg(long)]
     pub histogram: bool,
-    /// Keep this file updated with `ELAPSED_MS RESPONSES` about every 200 ms, so a harness
-    /// can show live throughput.
+    /// Keep this file updated with `ELAPSED_MS RESPONSES` (all targets together) about every
+    /// 200 ms, so a harness can show live throughput.
     #[arg(long, value_name = "FILE")]
     pub progress_file: Option<PathBuf>,
     /// Also report a timeline in buckets of N ms: per bucket, requests answered 2xx by
@@ -105,17 +110,41 @@ pub enum ModelFlag {
 impl Flags {
     /// Checks the flags and reads the bodies file.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let (target, host, transport) = match self.transport {
+        // A single --target with nats or --subject with http is ignored, as it always was;
+        // repeated, it asks for several targets the transport cannot give.
+        let (target, host, transport, more_targets) = match self.transport {
             TransportFlag::Http => {
-                let host = self.target.ok_or(ConfigError::TargetMissing)?;
-                (config::parse_target(&host)?, host, Transport::Http)
+                if self.subject.len() > 1 {
+                    return Err(ConfigError::SubjectsWithoutNats {
+                        count: self.subject.len(),
+                    });
+                }
+                let mut targets = self.target.into_iter();
+                let host = targets.next().ok_or(ConfigError::TargetMissing)?;
+                let addr = config::parse_target(&host)?;
+                let more = targets
+                    .map(|host| {
+                        let addr = config::parse_target(&host)?;
+                        Ok(MoreTarget::Http { addr, host })
+                    })
+                    .collect::<Result<_, ConfigError>>()?;
+                (addr, host, Transport::Http, more)
             }
             TransportFlag::Nats => {
+                if self.target.len() > 1 {
+                    return Err(ConfigError::TargetsWithNats {
+                        count: self.target.len(),
+                    });
+                }
                 let url = self.nats_url.ok_or(ConfigError::NatsUrlMissing)?;
-                let transport = Transport::Nats {
-                    subject: self.subject,
-                };
-                (config::parse_nats_url(&url)?, url, transport)
+                let mut subjects = self.subject.into_iter();
+                // clap's default fills the list when the flag is not given.
+                let subject = subjects.next().unwrap_or_default();
+                let more = subjects
+                    .map(|subject| MoreTarget::Nats { subject })
+                    .collect();
+                let transport = Transport::Nats { subject };
+                (config::parse_nats_url(&url)?, url, transport, more)
             }
         };
         let method = match self.method {
@@ -134,6 +163,7 @@ impl Flags {
             target,
             host,
             transport,
+            more_targets,
             path: self.path,
             method,
             bodies,
@@ -188,5 +218,98 @@ mod tests {
         assert_eq!((cfg.connections, cfg.threads), (1, 1));
         assert_eq!(cfg.max_requests, 10_000_000);
         assert_eq!(cfg.timeout, Duration::from_millis(2000));
+    }
+
+    /// Flags of a closed run with `args`: GET for HTTP, a bodies file for NATS.
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let base = ["loadgen", "--model", "closed", "--duration-ms", "10"];
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bodies =
+            std::env::temp_dir().join(format!("loadgen-flags-{}-{n}.jsonl", std::process::id()));
+        std::fs::write(&bodies, "{}\n").unwrap();
+        let bodies_flag = ["--bodies", bodies.to_str().unwrap()];
+        let extra: &[&str] = if args.contains(&"nats") {
+            &bodies_flag
+        } else {
+            &["--method", "get"]
+        };
+        let parsed = Flags::try_parse_from(base.iter().chain(extra).chain(args));
+        let cfg = parsed.unwrap().into_config();
+        let _ = std::fs::remove_file(&bodies);
+        cfg
+    }
+
+    #[test]
+    fn repeated_targets() {
+        let cfg = parse(&["--target", "127.0.0.1:9", "--target", "localhost:10"]).unwrap();
+        assert_eq!(cfg.host, "127.0.0.1:9");
+        assert_eq!(
+            cfg.more_targets,
+            [MoreTarget::Http {
+                addr: "127.0.0.1:10".parse().unwrap(),
+                host: "localhost:10".into(),
+            }]
+        );
+        // A single --subject with http is ignored, as it always was.
+        let cfg = parse(&["--target", "127.0.0.1:9", "--subject", "a"]).unwrap();
+        assert!(cfg.more_targets.is_empty());
+
+        let five: Vec<&str> = ["--target", "127.0.0.1:9"].repeat(5);
+        let refused = [
+            (five, "--target given 5 times: at most 4 targets"),
+            (
+                vec![
+                    "--target",
+                    "127.0.0.1:9",
+                    "--subject",
+                    "a",
+                    "--subject",
+                    "b",
+                ],
+                "--subject given 2 times: several subjects (one target each) need --transport nats",
+            ),
+            (
+                vec!["--target", "127.0.0.1:9", "--target", "192.0.2.1:80"],
+                "--target 192.0.2.1:80: not a loopback",
+            ),
+            (
+                vec!["--transport", "nats", "--nats-url", "nats://127.0.0.1:4222"]
+                    .into_iter()
+                    .chain(["--target", "127.0.0.1:9", "--target", "127.0.0.1:10"])
+                    .collect(),
+                "--target given 2 times with --transport nats",
+            ),
+        ];
+        for (args, want) in refused {
+            let err = parse(&args).unwrap_err().to_string();
+            assert!(
+                err.contains(want),
+                "{args:?}: {err:?} should contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeated_subjects() {
+        let url = ["--transport", "nats", "--nats-url", "nats://127.0.0.1:4222"];
+        let cfg = parse(&url).unwrap();
+        assert_eq!(
+            cfg.transport,
+            Transport::Nats {
+                subject: "beamline.router.v1.decide".into()
+            }
+        );
+        assert!(cfg.more_targets.is_empty());
+        let subjects = ["--subject", "a", "--subject", "b", "--subject", "c"];
+        let cfg = parse(&[&url[..], &subjects].concat()).unwrap();
+        let got: Vec<_> = cfg.per_target().into_iter().map(|c| c.transport).collect();
+        let want: Vec<_> = ["a", "b", "c"]
+            .map(|s| Transport::Nats { subject: s.into() })
+            .into();
+        assert_eq!(got, want);
+        let five = ["--subject", "a"].repeat(5);
+        let err = parse(&[&url[..], &five].concat()).unwrap_err().to_string();
+        assert!(err.contains("--subject given 5 times"), "{err}");
     }
 }

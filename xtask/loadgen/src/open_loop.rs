@@ -7,6 +7,12 @@
 //! releases requests at their intended times with a precise timer ([`crate::pacing`]) into
 //! a queue, and the thread's connections take them as they are free. Requests that find
 //! every connection busy wait in the queue, and that wait is part of their latency.
+//!
+//! With several targets, each thread holds a queue and a schedule per target, and its one
+//! dispatcher walks the schedules merged, so the targets' sends alternate on the same
+//! thread. A request is queued for its target when it is released and only that target's
+//! connections take it, so a slow or unreachable target changes nothing that the others
+//! are sent.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,6 +45,15 @@ impl Schedule {
         }
     }
 
+    /// The same schedule for target `target` of `targets` at `rate` each: shifted by
+    /// `target/targets` of a slot (`1/rate`), so the targets' sends alternate evenly.
+    pub fn for_target(self, target: usize, targets: usize, rate: f64) -> Schedule {
+        Schedule {
+            offset_ns: self.offset_ns + target as f64 / targets as f64 * (1e9 / rate),
+            ..self
+        }
+    }
+
     /// Time between two sends of this sender.
     pub fn period(&self) -> Duration {
         Duration::from_nanos(self.period_ns as u64)
@@ -52,46 +67,60 @@ impl Schedule {
 }
 
 /// Runs `cfg.worker_threads()` OS threads, each a current_thread runtime with its share of
-/// the connections and a share `1/T` of the rate (thread t's schedule is offset by t/R so
-/// the threads interleave).
-pub fn run(cfg: &Config, target: &Arc<Target>) -> Result<Vec<WorkerResult>, Error> {
+/// every target's connections and a share `1/T` of each target's rate (thread t's schedule
+/// is offset by t/R so the threads interleave, and target j's by a further j/(R·k) so the
+/// k targets alternate). Returns the connections' results grouped by target, indexed like
+/// `targets`.
+pub fn run(cfg: &Config, targets: &[Arc<Target>]) -> Result<Vec<Vec<WorkerResult>>, Error> {
     let rate = cfg
         .rate
         .expect("validated: the open model always has a rate");
     let threads = cfg.worker_threads();
     let gate = StartGate::new(threads);
-    let budget = Budget::new(cfg.max_requests);
+    let budgets: Vec<_> = targets
+        .iter()
+        .map(|_| Budget::new(cfg.max_requests))
+        .collect();
     coord::run_workers(threads, cfg.cpu, &gate, |t| {
-        let clients = (t..cfg.connections)
-            .step_by(threads)
-            .map(|k| Client::new(Arc::clone(target), k))
+        let clients = coord::thread_clients(targets, t, threads, cfg.connections);
+        let schedules = (0..targets.len())
+            .map(|j| Schedule::new(t, threads, rate).for_target(j, targets.len(), rate))
             .collect();
-        let schedule = Schedule::new(t, threads, rate);
-        run_thread(cfg, clients, schedule, &gate, &budget)
+        run_thread(cfg, clients, schedules, &gate, &budgets)
     })
 }
 
-/// Requests that are due but not yet taken by a connection, oldest first. Shared by one
-/// thread's tasks only, so the lock is never contended.
+/// One target's requests that are due but not yet taken by a connection, oldest first.
+/// Shared by one thread's tasks only, so the lock is never contended.
 #[derive(Default)]
 struct Queue {
     due: Mutex<VecDeque<Instant>>,
     ready: Notify,
-    /// Set when the schedule has ended; connections drain what is due and stop.
+    /// Set when the target's schedule has ended; its connections drain what is due and stop.
     done: AtomicBool,
-    /// Requests sent and not yet answered.
-    in_flight: AtomicUsize,
-    /// Wakes the busy poller (kept apart from `ready`, whose permits belong to connections).
-    sent: Notify,
 }
 
+/// What one thread's tasks share: a queue per target (indexed like the run's targets), and
+/// what the busy poller watches over all of them.
+struct Shared {
+    queues: Vec<Queue>,
+    /// Requests sent and not yet answered, all targets together.
+    in_flight: AtomicUsize,
+    /// Wakes the busy poller (kept apart from the queues' `ready`, whose permits belong to
+    /// connections).
+    sent: Notify,
+    /// Set when every target's schedule has ended.
+    done: AtomicBool,
+}
+
+/// `clients[j]`, `schedules[j]` and `budgets[j]` are target j's.
 fn run_thread(
     cfg: &Config,
-    mut clients: Vec<Client>,
-    schedule: Schedule,
+    mut clients: Vec<Vec<Client>>,
+    schedules: Vec<Schedule>,
     gate: &StartGate,
-    budget: &Budget,
-) -> Result<Vec<WorkerResult>, Error> {
+    budgets: &[Budget],
+) -> Result<Vec<Vec<WorkerResult>>, Error> {
     let runtime = coord::connected_runtime(&mut clients)?;
     let timer = runtime
         .block_on(async { PreciseTimer::new() })
@@ -101,75 +130,123 @@ fn run_thread(
     };
     let deadline = start + cfg.duration;
     let timeout = cfg.timeout;
+    // Sends of all targets together: the gap the pacing and polling decisions must fit.
+    let gap = schedules[0].period() / schedules.len() as u32;
     runtime.block_on(async {
-        let queue = Arc::new(Queue::default());
-        let tasks: Vec<_> = clients
-            .into_iter()
-            .map(|client| tokio::spawn(drive(client, Arc::clone(&queue), start, deadline, timeout)))
-            .collect();
-        if busy_poll_worth_it(schedule.period()) {
-            tokio::spawn(busy_poll(Arc::clone(&queue)));
+        let shared = Arc::new(Shared {
+            queues: schedules.iter().map(|_| Queue::default()).collect(),
+            in_flight: AtomicUsize::new(0),
+            sent: Notify::new(),
+            done: AtomicBool::new(false),
+        });
+        let tasks = coord::spawn_interleaved(clients, |target, client| {
+            drive(
+                client,
+                Arc::clone(&shared),
+                target,
+                start,
+                deadline,
+                timeout,
+            )
+        });
+        if busy_poll_worth_it(gap) {
+            tokio::spawn(busy_poll(Arc::clone(&shared)));
         }
-        let (sending_ended, send_lag) =
-            dispatch(&timer, &queue, schedule, start, deadline, budget).await;
-        let mut results = Vec::with_capacity(tasks.len());
-        for (i, task) in tasks.into_iter().enumerate() {
-            let mut result = task.await.map_err(|_| Error::WorkerPanicked)?;
-            result.sending_ended = sending_ended;
-            // The run lasts until the deadline even when the last response came in before it.
-            result.finished = result.finished.max(sending_ended);
-            if i == 0 {
-                result.send_lag = send_lag.clone();
+        let senders = dispatch(&timer, &shared, &schedules, gap, start, deadline, budgets).await;
+        let mut results = coord::join_grouped(tasks).await?;
+        for (target, sender) in results.iter_mut().zip(senders) {
+            for (i, result) in target.iter_mut().enumerate() {
+                result.sending_ended = sender.sending_ended;
+                // The run lasts until the deadline even when the last response came in
+                // before it.
+                result.finished = result.finished.max(sender.sending_ended);
+                if i == 0 {
+                    result.send_lag = sender.send_lag.clone();
+                }
             }
-            results.push(result);
         }
         Ok(results)
     })
 }
 
-/// Releases each scheduled request at its intended time. Returns when sending ended and
-/// how late, after its intended time, each request was released.
+/// How one target's schedule went on one thread.
+struct Sent {
+    /// When sending ended: the deadline, or earlier if the target's budget ran out.
+    sending_ended: Instant,
+    /// How late, after its intended time, each of the target's requests was released.
+    send_lag: hdrhistogram::Histogram<u64>,
+}
+
+/// Releases each scheduled request at its intended time into its target's queue, walking
+/// the targets' schedules merged: request i of target 0, request i of target 1, ..., then
+/// request i+1 of target 0. (Their offsets differ by less than a period, so this is time
+/// order.) A target whose budget runs out stops while the others go on. Returns, per
+/// target, when sending ended and how late each release was.
 async fn dispatch(
     timer: &PreciseTimer,
-    queue: &Queue,
-    schedule: Schedule,
+    shared: &Shared,
+    schedules: &[Schedule],
+    gap: Duration,
     start: Instant,
     deadline: Instant,
-    budget: &Budget,
-) -> (Instant, hdrhistogram::Histogram<u64>) {
-    let mut send_lag = stats::new_histogram();
-    let mut sending_ended = deadline;
-    let spin = pacing::spin_margin(schedule.period());
+    budgets: &[Budget],
+) -> Vec<Sent> {
+    // `Some(when sending ended)` once a target's schedule is over.
+    let mut ended: Vec<Option<Instant>> = vec![None; schedules.len()];
+    let mut send_lag: Vec<_> = schedules.iter().map(|_| stats::new_histogram()).collect();
+    let spin = pacing::spin_margin(gap);
     let mut i = 0;
-    loop {
-        let intended = start + schedule.at(i);
-        if intended >= deadline {
-            break;
+    while ended.iter().any(Option::is_none) {
+        for (j, schedule) in schedules.iter().enumerate() {
+            if ended[j].is_some() {
+                continue;
+            }
+            let queue = &shared.queues[j];
+            let intended = start + schedule.at(i);
+            let released = if intended >= deadline {
+                Err(deadline)
+            } else {
+                if timer.sleep_until(intended, spin).await.is_err() {
+                    // Without the precise timer, tokio's coarse one still keeps the
+                    // schedule; the lag histogram shows the cost.
+                    tokio::time::sleep_until(intended.into()).await;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    Err(deadline)
+                } else if !budgets[j].take() {
+                    Err(now)
+                } else {
+                    Ok(now)
+                }
+            };
+            match released {
+                Ok(now) => {
+                    stats::record_ns(&mut send_lag[j], now - intended);
+                    queue.due.lock().expect("queue lock").push_back(intended);
+                    queue.ready.notify_one();
+                    // Let a connection send it before this task arms the timer for the next.
+                    tokio::task::yield_now().await;
+                }
+                Err(at) => {
+                    ended[j] = Some(at);
+                    queue.done.store(true, Ordering::Release);
+                    queue.ready.notify_waiters();
+                }
+            }
         }
-        if timer.sleep_until(intended, spin).await.is_err() {
-            // Without the precise timer, tokio's coarse one still keeps the schedule; the
-            // lag histogram shows the cost.
-            tokio::time::sleep_until(intended.into()).await;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        if !budget.take() {
-            sending_ended = now;
-            break;
-        }
-        stats::record_ns(&mut send_lag, now - intended);
-        queue.due.lock().expect("queue lock").push_back(intended);
-        queue.ready.notify_one();
-        // Let a connection send it before this task arms the timer for the next one.
-        tokio::task::yield_now().await;
         i += 1;
     }
-    queue.done.store(true, Ordering::Release);
-    queue.ready.notify_waiters();
-    queue.sent.notify_one();
-    (sending_ended, send_lag)
+    shared.done.store(true, Ordering::Release);
+    shared.sent.notify_one();
+    ended
+        .into_iter()
+        .zip(send_lag)
+        .map(|(ended, send_lag)| Sent {
+            sending_ended: ended.unwrap_or(deadline),
+            send_lag,
+        })
+        .collect()
 }
 
 /// At low rates the thread would sleep in `epoll_wait` while each response is on its way,
@@ -183,28 +260,31 @@ fn busy_poll_worth_it(period: Duration) -> bool {
 
 /// While a request is in flight, keeps the runtime polling its I/O driver without
 /// sleeping (each `yield_now` lets the driver check for events with a zero timeout).
-async fn busy_poll(queue: Arc<Queue>) {
+async fn busy_poll(shared: Arc<Shared>) {
     loop {
-        if queue.in_flight.load(Ordering::Relaxed) > 0 {
+        if shared.in_flight.load(Ordering::Relaxed) > 0 {
             tokio::task::yield_now().await;
-        } else if queue.done.load(Ordering::Acquire) {
+        } else if shared.done.load(Ordering::Acquire) {
             return;
         } else {
-            queue.sent.notified().await;
+            shared.sent.notified().await;
         }
     }
 }
 
-/// One connection: takes due requests off the queue and sends them, each measured from its
-/// intended time. A request that has waited longer than the timeout before any connection
-/// was free is counted as a timeout without being sent, which also bounds the drain at the end.
+/// One connection of target `target`: takes due requests off that target's queue and sends
+/// them, each measured from its intended time. A request that has waited longer than the
+/// timeout before any connection was free is counted as a timeout without being sent, which
+/// also bounds the drain at the end.
 async fn drive(
     mut client: Client,
-    queue: Arc<Queue>,
+    shared: Arc<Shared>,
+    target: usize,
     start: Instant,
     deadline: Instant,
     timeout: Duration,
 ) -> WorkerResult {
+    let queue = &shared.queues[target];
     loop {
         let next = queue.due.lock().expect("queue lock").pop_front();
         let Some(intended) = next else {
@@ -241,10 +321,10 @@ async fn drive(
             client.record(body, Outcome::Timeout, intended - start, intended.elapsed());
             continue;
         }
-        queue.in_flight.fetch_add(1, Ordering::Relaxed);
-        queue.sent.notify_one();
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        shared.sent.notify_one();
         let (body, outcome) = client.exchange().await;
-        queue.in_flight.fetch_sub(1, Ordering::Relaxed);
+        shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         client.record(body, outcome, intended - start, intended.elapsed());
     }
     WorkerResult {
@@ -272,6 +352,32 @@ mod tests {
         times.sort();
         let want: Vec<Duration> = (0..12).map(Duration::from_millis).collect();
         assert_eq!(times, want);
+    }
+
+    #[test]
+    fn targets_alternate_and_each_keeps_its_rate() {
+        // 2 threads, 2 targets at 1000 req/s each: each target sends every millisecond,
+        // target 1 half a millisecond after target 0.
+        let us = Duration::from_micros;
+        let rate = 1000.0;
+        let mut per_target = vec![Vec::new(), Vec::new()];
+        for t in 0..2 {
+            for (j, times) in per_target.iter_mut().enumerate() {
+                let schedule = Schedule::new(t, 2, rate).for_target(j, 2, rate);
+                times.extend((0..3).map(|i| schedule.at(i)));
+            }
+        }
+        for times in &mut per_target {
+            times.sort();
+        }
+        let want: Vec<Duration> = (0..6).map(|i| us(1000 * i)).collect();
+        assert_eq!(per_target[0], want);
+        let shifted: Vec<Duration> = want.iter().map(|t| *t + us(500)).collect();
+        assert_eq!(per_target[1], shifted);
+        // One target: the schedule is the one of a single-target run.
+        let alone = Schedule::new(1, 2, rate);
+        let first = alone.for_target(0, 1, rate);
+        assert_eq!((first.at(0), first.at(5)), (alone.at(0), alone.at(5)));
     }
 
     #[test]

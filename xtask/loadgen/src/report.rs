@@ -1,6 +1,6 @@
 //! The result document printed on stdout: counts, error kinds, latency percentiles and,
 //! on request, the serialized HDR histogram and per-kind results. Units are in the field
-//! names.
+//! names. A run of several targets prints one such report per target ([`Output`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +15,37 @@ use crate::config::{Config, Expect, Transport};
 use crate::coord::WorkerResult;
 use crate::stats::{self, KindStats, Stats, Timeline};
 
-/// One run's results. Invariants:
+/// What the binary prints on stdout.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    /// One target: its report as the document itself, as before several targets existed.
+    One(Box<Report>),
+    /// Several targets: `{"targets": [...]}`, one report each, in the order they were given.
+    Several { targets: Vec<Report> },
+}
+
+impl Output {
+    /// `reports` in the order of the targets; a single one stands alone.
+    pub fn new(mut reports: Vec<Report>) -> Output {
+        if reports.len() == 1
+            && let Some(report) = reports.pop()
+        {
+            return Output::One(Box::new(report));
+        }
+        Output::Several { targets: reports }
+    }
+
+    /// The reports, in the order of the targets.
+    pub fn reports(&self) -> &[Report] {
+        match self {
+            Output::One(report) => std::slice::from_ref(&**report),
+            Output::Several { targets } => targets,
+        }
+    }
+}
+
+/// One target's results (with one target, the run's). Invariants:
 ///
 /// - `requests_sent == responses + errors.timeout + errors.io`;
 /// - `responses == ok + expected_rejections + errors.status`: every response is exactly one
@@ -70,6 +100,18 @@ pub struct Report {
     /// Open model: how late sends started after their intended time (stderr diagnostics).
     #[serde(skip)]
     pub send_lag: Option<SendLag>,
+    /// How stderr names the target: see [`target_name`].
+    #[serde(skip)]
+    pub name: String,
+}
+
+/// The target of a single-target config as stderr names it: `127.0.0.1:8080/v1/decide`, or
+/// `nats://127.0.0.1:4222 subject beamline.router.v1.decide`.
+pub fn target_name(cfg: &Config) -> String {
+    match &cfg.transport {
+        Transport::Http => format!("{}{}", cfg.host, cfg.path),
+        Transport::Nats { subject } => format!("{} subject {subject}", cfg.host),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -230,6 +272,8 @@ pub struct EncodedHistogram {
 }
 
 impl Report {
+    /// The report of the target of `cfg`, a single-target config (see
+    /// [`Config::per_target`]), from the results of that target's connections.
     pub fn new(cfg: &Config, workers: &[WorkerResult], affinity: Option<Vec<usize>>) -> Report {
         let start = workers
             .iter()
@@ -303,6 +347,7 @@ impl Report {
             }),
             connects: stats.connects,
             send_lag: cfg.rate.map(|_| SendLag::new(workers)),
+            name: target_name(cfg),
         }
     }
 
@@ -451,6 +496,7 @@ mod tests {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
             transport: Transport::Http,
+            more_targets: Vec::new(),
             path: "/v1/decide".into(),
             method: Method::Post,
             bodies: vec!["{}".into(), "{".into(), "{}".into()],
@@ -577,5 +623,35 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("kinds").is_none());
         assert_eq!(json["expected_rejections"], 0);
+    }
+
+    #[test]
+    fn one_target_prints_its_report_and_several_a_list() {
+        let now = Instant::now();
+        let report = |target: &str| {
+            let mut cfg = kinds_config();
+            cfg.body_kinds = None;
+            cfg.target = target.parse().unwrap();
+            let workers = [WorkerResult {
+                stats: Stats::default(),
+                started: now,
+                finished: now,
+                sending_ended: now,
+                send_lag: stats::new_histogram(),
+            }];
+            Report::new(&cfg, &workers, None)
+        };
+        let one = serde_json::to_value(Output::new(vec![report("127.0.0.1:1")])).unwrap();
+        assert_eq!(one, serde_json::to_value(report("127.0.0.1:1")).unwrap());
+        assert!(one.get("targets").is_none());
+
+        let output = Output::new(vec![report("127.0.0.1:1"), report("127.0.0.1:2")]);
+        assert_eq!(output.reports().len(), 2);
+        let several = serde_json::to_value(&output).unwrap();
+        let keys: Vec<_> = several.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["targets"]);
+        let targets = several["targets"].as_array().unwrap();
+        assert_eq!(targets[0], one);
+        assert_eq!(targets[1]["target"], "127.0.0.1:2");
     }
 }

@@ -8,3 +8,4 @@ mod kinds;
 mod nats;
 mod open;
 mod support;
+mod targets;

@@ -71,6 +71,11 @@ impl Drop for NatsServer {
 /// Answers every request on `SUBJECT` in a background thread: a body containing `bad` gets
 /// the router's error body, anything else a decision. Runs until the process ends.
 fn responder(url: &str) {
+    responder_on(url, SUBJECT);
+}
+
+/// [`responder`] on another subject.
+fn responder_on(url: &str, subject: &'static str) {
     let url = url.to_owned();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
@@ -81,7 +86,7 @@ fn responder(url: &str) {
         rt.block_on(async move {
             use futures_util::StreamExt;
             let client = async_nats::connect(url).await.unwrap();
-            let mut sub = client.subscribe(SUBJECT).await.unwrap();
+            let mut sub = client.subscribe(subject).await.unwrap();
             client.flush().await.unwrap();
             ready_tx.send(()).unwrap();
             while let Some(msg) = sub.next().await {
@@ -199,6 +204,41 @@ fn open_loop_over_nats_keeps_its_rate() {
     );
     assert_eq!(report.responses, report.requests_sent, "{report:#?}");
     assert!(report.histogram.is_some());
+}
+
+#[test]
+fn each_subject_is_a_target_with_its_own_report() {
+    if !have_nats_server("each_subject_is_a_target_with_its_own_report") {
+        return;
+    }
+    const OTHER: &str = "loadgen.test.other";
+    const NOBODY: &str = "loadgen.test.nobody";
+    let server = NatsServer::start();
+    responder(&server.url());
+    responder_on(&server.url(), OTHER);
+    let subject = |s: &str| loadgen::MoreTarget::Nats { subject: s.into() };
+    let cfg = Config {
+        model: Model::Open,
+        rate: Some(200.0),
+        connections: 2,
+        more_targets: vec![subject(OTHER), subject(NOBODY)],
+        ..nats_config(&server, Duration::from_millis(500))
+    };
+    let reports = loadgen::run_targets(&cfg).unwrap();
+    let paths: Vec<_> = reports.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, [SUBJECT, OTHER, NOBODY]);
+    for report in &reports {
+        assert_consistent(report);
+        assert_eq!(report.target, server.url());
+        // The subject nobody answers is sent its whole share all the same.
+        assert!((90..=110).contains(&report.requests_sent), "{report:#?}");
+    }
+    for answered in &reports[..2] {
+        assert_eq!(answered.responses, answered.requests_sent, "{answered:#?}");
+    }
+    let lost = &reports[2];
+    assert_eq!(lost.responses, 0, "{lost:#?}");
+    assert!(!lost.target_unreachable(), "the server itself was reached");
 }
 
 #[test]

@@ -176,6 +176,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
         target: addr,
         host: addr.to_string(),
         transport: loadgen::config::Transport::Http,
+        more_targets: Vec::new(),
         path: "/v1/decide".into(),
         method: Method::Post,
         bodies: vec![Bytes::from_static(b"{\"tenant_id\":\"t1\"}")],

@@ -55,24 +55,33 @@ impl Loadgen {
         spec: &LoadSpec,
         deadline: Instant,
     ) -> Result<Value, LoadError> {
-        let target = match &self.nats_url {
-            // The router answers on its default subject; the load generator's default is the same.
-            Some(url) => vec![
-                "--transport".into(),
-                "nats".into(),
-                "--nats-url".into(),
-                url.clone(),
-            ]
-            .into_iter()
-            .chain(
-                self.subject
-                    .iter()
-                    .flat_map(|s| ["--subject".into(), s.clone()]),
-            )
-            .collect(),
-            None => vec!["--target".into(), addr.to_string()],
+        let mut results = self.run_targets(&[(addr, self.subject.clone())], spec, deadline)?;
+        Ok(results.remove(0))
+    }
+
+    /// Runs one phase against several routers at once from one load generator process, each
+    /// target getting the whole `spec` (its connections, its rate), their requests interleaved
+    /// on the same threads; one result per target, in order. A target is an HTTP address, or
+    /// with NATS a subject (`None`: the router's default).
+    pub fn run_targets(
+        &self,
+        targets: &[(std::net::SocketAddr, Option<String>)],
+        spec: &LoadSpec,
+        deadline: Instant,
+    ) -> Result<Vec<Value>, LoadError> {
+        let mut args: Vec<String> = match &self.nats_url {
+            Some(url) => ["--transport", "nats", "--nats-url", url]
+                .map(String::from)
+                .into_iter()
+                .chain(targets.iter().flat_map(|(_, s)| {
+                    ["--subject".to_string(), s.clone().unwrap_or(crate::bench::nats::SUBJECT.into())]
+                }))
+                .collect(),
+            None => targets
+                .iter()
+                .flat_map(|(addr, _)| ["--target".to_string(), addr.to_string()])
+                .collect(),
         };
-        let mut args: Vec<String> = target;
         args.extend([
             "--bodies".into(),
             path_arg(&self.bodies),
@@ -131,7 +140,20 @@ impl Loadgen {
                 ));
             }
         };
-        parse_output(&out.stdout, &out.stderr, out.status.code()).map_err(LoadError::Failed)
+        let value =
+            parse_output(&out.stdout, &out.stderr, out.status.code()).map_err(LoadError::Failed)?;
+        match (targets.len(), value) {
+            (1, v) => Ok(vec![v]),
+            (n, Value::Object(mut o)) => match o.remove("targets") {
+                Some(Value::Array(rs)) if rs.len() == n => Ok(rs),
+                _ => Err(LoadError::Failed(anyhow::anyhow!(
+                    "the load generator did not report {n} targets"
+                ))),
+            },
+            (n, _) => Err(LoadError::Failed(anyhow::anyhow!(
+                "the load generator did not report {n} targets"
+            ))),
+        }
     }
 }
 

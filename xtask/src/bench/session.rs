@@ -18,7 +18,7 @@ use crate::bench::loadgen::Loadgen;
 use crate::bench::nats::NatsServer;
 use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
-use crate::bench::trial::{Log, Rendezvous, Status, Trial, TrialCtx, round3, run_trial};
+use crate::bench::trial::{Log, PairLoad, Status, Trial, TrialCtx, round3, run_trial};
 use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
@@ -443,7 +443,7 @@ impl<'a> Session<'a> {
             }
             self.done += 1;
             let trial = self.done;
-            let rendezvous = Rendezvous::default();
+            let pair = PairLoad::default();
             let ctx = |i: usize| TrialCtx {
                 workload: w,
                 spec: &ready.specs[i],
@@ -452,7 +452,7 @@ impl<'a> Session<'a> {
                 log_path: &self.log_path,
                 deadline: self.deadline,
                 warmup: !self.args.no_warmup,
-                sync: together.then_some(&rendezvous),
+                pair: together.then_some((&pair, i)),
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
                 self.progress.note(&format!(

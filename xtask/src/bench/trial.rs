@@ -51,46 +51,82 @@ pub struct TrialCtx<'a> {
     pub log_path: &'a Path,
     pub deadline: Instant,
     pub warmup: bool,
-    /// Paired trials that run both routers at once start each phase together.
-    pub sync: Option<&'a Rendezvous>,
+    /// A paired trial that runs both routers at once: the shared load, and this side's index.
+    pub pair: Option<(&'a PairLoad, usize)>,
 }
 
-/// Where the two sides of a concurrent paired trial meet before each phase, so that their
-/// loads run at the same moments and whatever else the machine does hits both alike. A side
-/// that fails calls it off, and the other stops waiting.
+/// The load of a concurrent paired trial: each side's thread brings its router's address for
+/// the next phase, and when both are there one load generator process drives both routers
+/// at once (their requests interleaved on its threads, so its own scheduling luck is shared
+/// too); each side then takes its own result. A side that fails calls the pair off, and the
+/// other stops waiting.
 #[derive(Debug, Default)]
-pub struct Rendezvous {
-    /// (sides waiting, generation, called off)
-    state: std::sync::Mutex<(usize, u64, bool)>,
+pub struct PairLoad {
+    state: std::sync::Mutex<PairState>,
     turn: std::sync::Condvar,
 }
 
-impl Rendezvous {
-    /// Waits until the other side arrives too; `false` when it was called off or `timeout`
-    /// passed.
-    fn meet(&self, timeout: Duration) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.2 {
-            return false;
+#[derive(Debug, Default)]
+struct PairState {
+    /// Each side's target, while it waits for the phase to run.
+    targets: [Option<(std::net::SocketAddr, Option<String>)>; 2],
+    /// Each side's result of the phase just run, until it takes it.
+    results: [Option<Result<Value, String>>; 2],
+    called_off: bool,
+}
+
+impl PairLoad {
+    /// Runs this phase for side `side` (0 or 1) together with the other side.
+    fn run(
+        &self,
+        side: usize,
+        ctx: &TrialCtx<'_>,
+        addr: std::net::SocketAddr,
+        spec: &LoadSpec,
+        budget: Duration,
+    ) -> Result<Value, Status> {
+        let off = || Status::Failed("the other router of the pair failed".into());
+        let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = lock();
+        if s.called_off {
+            return Err(off());
         }
-        s.0 += 1;
-        if s.0 == 2 {
-            *s = (0, s.1 + 1, false);
+        s.targets[side] = Some((addr, ctx.loadgen.subject.clone()));
+        if let [Some(a), Some(b)] = s.targets.clone() {
+            // The last to arrive runs the phase for both.
+            s.targets = [None, None];
+            drop(s);
+            let deadline = ctx.deadline.min(Instant::now() + budget);
+            let results = match ctx.loadgen.run_targets(&[a, b], spec, deadline) {
+                Ok(rs) => rs.into_iter().map(Ok).collect(),
+                Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
+                Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
+            };
+            let mut s = lock();
+            for (slot, r) in s.results.iter_mut().zip(results) {
+                *slot = Some(r);
+            }
             self.turn.notify_all();
-            return true;
         }
-        let generation = s.1;
-        let (s, _) = self
+        let s = lock();
+        let (mut s, _) = self
             .turn
-            .wait_timeout_while(s, timeout, |s| s.1 == generation && !s.2)
+            .wait_timeout_while(s, budget * 2, |s| s.results[side].is_none() && !s.called_off)
             .unwrap_or_else(|e| e.into_inner());
-        s.1 != generation
+        match s.results[side].take() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(why)) if why == "deadline" => Err(Status::Timeout(format!(
+                "the --timeout expired during a paired phase ({why})"
+            ))),
+            Some(Err(why)) => Err(Status::Failed(format!("paired phase: {why}"))),
+            None => Err(off()),
+        }
     }
 
-    /// Calls the rendezvous off: every wait, now and later, returns `false`.
+    /// Calls the pair off: every wait, now and later, returns an error.
     pub fn call_off(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.2 = true;
+        s.called_off = true;
         self.turn.notify_all();
     }
 }
@@ -123,8 +159,8 @@ pub fn run_trial(
     log: &Log,
 ) -> std::result::Result<Trial, Status> {
     let trial = trial(ctx, progress, log);
-    if let (Err(_), Some(sync)) = (&trial, ctx.sync) {
-        sync.call_off();
+    if let (Err(_), Some((pair, _))) = (&trial, ctx.pair) {
+        pair.call_off();
     }
     trial
 }
@@ -448,15 +484,20 @@ fn run_phase(
     progress: &Progress,
 ) -> Result<Value, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
-    if let Some(sync) = ctx.sync
-        && !sync.meet(budget)
-    {
-        return Err(Status::Failed(format!(
-            "phase {name}: the other router of the pair did not get there"
-        )));
+    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    if let Some((pair, side)) = ctx.pair {
+        let result = pair.run(side, ctx, router.addr, spec, budget);
+        bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+        let value = result.map_err(|s| match s {
+            Status::Failed(why) => Status::Failed(format!("phase {name}: {why}")),
+            other => other,
+        })?;
+        if !router.is_running() {
+            return Err(Status::Failed(format!("router exited during phase {name}")));
+        }
+        return Ok(value);
     }
     let deadline = ctx.deadline.min(Instant::now() + budget);
-    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
     let result = loadgen.run(router.addr, spec, deadline);
     bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
     let value = match result {

@@ -93,7 +93,7 @@ impl PairLoad {
         }
         s.targets[side] = Some((addr, ctx.loadgen.subject.clone()));
         if let [Some(a), Some(b)] = s.targets.clone() {
-            // The last to arrive runs the phase for both.
+            // The last to arrive runs the phase for both, without holding the lock.
             s.targets = [None, None];
             drop(s);
             let deadline = ctx.deadline.min(Instant::now() + budget);
@@ -102,13 +102,12 @@ impl PairLoad {
                 Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
                 Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
             };
-            let mut s = lock();
+            s = lock();
             for (slot, r) in s.results.iter_mut().zip(results) {
                 *slot = Some(r);
             }
             self.turn.notify_all();
         }
-        let s = lock();
         let (mut s, _) = self
             .turn
             .wait_timeout_while(s, budget * 2, |s| s.results[side].is_none() && !s.called_off)

@@ -4,9 +4,15 @@
 mod artifacts;
 mod changepoint;
 mod evaluate;
+mod export;
 mod history;
+mod html;
 mod json;
+mod junit;
 mod policy;
+mod publish;
 mod run_file;
 mod stats;
+mod svg;
+mod verdict;
 mod workload;

@@ -1,17 +1,29 @@
 //! Unit tests of the xtask library's pure functions, one file per source module: they import
 //! `xtask::...` like any other user instead of living in `#[cfg(test)]` modules in `src/`.
 
+mod affinity;
 mod artifacts;
+mod burst;
 mod changepoint;
+mod components;
+mod connections;
+mod env_info;
 mod evaluate;
 mod export;
 mod history;
 mod html;
 mod json;
 mod junit;
+mod loadgen;
+mod malformed;
+mod perf_counter;
 mod policy;
 mod publish;
+mod ramp;
+mod router;
 mod run_file;
+mod scaling;
+mod soak;
 mod stats;
 mod svg;
 mod verdict;

@@ -7,14 +7,14 @@ use crate::flags::{GateArgs, PerfBenchArgs};
 use crate::model::suite::{Suite, workloads};
 
 /// How one member of a suite ended: its exit code, or the error that stopped it (exit 2).
-struct Member {
-    workload: String,
-    result: Result<u8>,
+pub struct Member {
+    pub workload: String,
+    pub result: Result<u8>,
 }
 
 /// The suite's exit code: a failed benchmark (3) over a regression (1) over bad input (2)
 /// over a pass (0), so the worst thing that happened is what the caller sees.
-fn exit_code(members: &[Member]) -> u8 {
+pub fn exit_code(members: &[Member]) -> u8 {
     let codes: Vec<u8> = members
         .iter()
         .map(|m| match &m.result {
@@ -102,41 +102,4 @@ pub fn gate(args: &GateArgs, suite: Suite) -> Result<u8> {
     }
     print!("{}", summary("perf-gate", &members));
     Ok(exit_code(&members))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn member(result: Result<u8>) -> Member {
-        Member {
-            workload: "w".into(),
-            result,
-        }
-    }
-
-    #[test]
-    fn the_worst_outcome_is_the_suite_exit_code() {
-        assert_eq!(exit_code(&[member(Ok(0)), member(Ok(0))]), 0);
-        assert_eq!(exit_code(&[member(Ok(0)), member(Ok(1))]), 1);
-        assert_eq!(
-            exit_code(&[member(Err(anyhow::anyhow!("x"))), member(Ok(1))]),
-            1
-        );
-        assert_eq!(
-            exit_code(&[member(Err(anyhow::anyhow!("x"))), member(Ok(0))]),
-            2
-        );
-        assert_eq!(exit_code(&[member(Ok(1)), member(Ok(3))]), 3);
-    }
-
-    #[test]
-    fn suites_list_shipped_workloads() {
-        let all = workloads(Suite::All).unwrap();
-        assert!(all.contains(&"cp1".to_string()));
-        assert_eq!(all.last().map(String::as_str), Some("components"));
-        let scenarios = workloads(Suite::Scenarios).unwrap();
-        assert!(!scenarios.contains(&"cp1".to_string()));
-        assert_eq!(workloads(Suite::Components).unwrap(), ["components"]);
-    }
 }

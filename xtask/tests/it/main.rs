@@ -17,3 +17,4 @@ mod report;
 mod scenarios;
 mod scenarios_memory;
 mod support;
+mod unit;

@@ -1,0 +1,94 @@
+//! Unit tests of `xtask::bench::components`.
+//! Tests of its private helpers (`executable_from_messages`, `profile_of`) stay in its
+//! `#[cfg(test)]` module.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use xtask::bench::components::*;
+use xtask::bench::trial::Status;
+use xtask::model::run_file::{Env, Git};
+
+#[test]
+fn bench_output_parses() {
+    let text = r#"{"unit":"ns","sample_ms":10,"benchmarks":{
+            "decide_weighted":{"samples":[20.5,21.0,19.75],"iterations_per_sample":500000},
+            "json_small":{"samples":[300.0],"iterations_per_sample":30000}}}"#;
+    let parsed = parse_output(text).unwrap();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(parsed["decide_weighted"].samples, [20.5, 21.0, 19.75]);
+    assert_eq!(parsed["json_small"].iterations_per_sample, 30000);
+    assert_eq!(metric_name("json_small"), "component_json_small_ns");
+}
+
+#[test]
+fn bad_bench_output_names_the_field() {
+    for (text, field) in [
+        (r#"{"unit":"ms","benchmarks":{}}"#, "`unit`"),
+        (r#"{"unit":"ns"}"#, "`benchmarks`"),
+        (r#"{"unit":"ns","benchmarks":{}}"#, "no benchmarks"),
+        (
+            r#"{"unit":"ns","benchmarks":{"a":{"samples":[1,0],"iterations_per_sample":1}}}"#,
+            "`benchmarks.a.samples`[1]",
+        ),
+        (
+            r#"{"unit":"ns","benchmarks":{"a":{"samples":[1]}}}"#,
+            "`benchmarks.a.iterations_per_sample`",
+        ),
+        ("not json", "parsing"),
+    ] {
+        let err = format!("{:#}", parse_output(text).unwrap_err());
+        assert!(err.contains(field), "{text}: {err}");
+    }
+}
+
+#[test]
+fn run_file_has_the_run_file_shape() {
+    let measured = BTreeMap::from([(
+        "policy_lookup".to_string(),
+        Benchmark {
+            samples: vec![10.0, 30.0, 20.0],
+            iterations_per_sample: 7,
+        },
+    )]);
+    let run = run_file(
+        &measured,
+        3,
+        &Status::Ok,
+        Env::default(),
+        Git {
+            commit: Some("abc".into()),
+            dirty: Some(false),
+            reference: None,
+        },
+        Duration::from_secs(1),
+    );
+    // What is written reads back the same.
+    let run = xtask::model::run_file::parse_str(&run.to_json().unwrap(), "doc").unwrap();
+    assert_eq!(
+        run.metric("component_policy_lookup_ns"),
+        xtask::model::run_file::MetricValue::Number(20.0)
+    );
+    assert_eq!(run.run.failure(), None);
+    assert_eq!(run.spread["component_policy_lookup_ns"].spread_pct, 100.0);
+    // Fewer samples than asked for: the median is null, so the gate cannot use it.
+    let short = run_file(
+        &measured,
+        5,
+        &Status::Failed("x".into()),
+        Env::default(),
+        Git::default(),
+        Duration::ZERO,
+    );
+    let short: Value = serde_json::from_str(&short.to_json().unwrap()).unwrap();
+    assert_eq!(short["metrics"]["component_policy_lookup_ns"], Value::Null);
+    assert_eq!(short["run"]["exit_code"], 3);
+}
+
+#[test]
+fn paired_components_is_refused() {
+    assert!(refuse_paired("cp1").is_ok());
+    assert!(refuse_paired(WORKLOAD).is_err());
+}

@@ -1,0 +1,36 @@
+//! Unit tests of `xtask::report::publish`.
+
+use clap::Parser as _;
+
+use xtask::flags::{Cli, Command, RecordArgs};
+
+fn record_args(args: &[&str]) -> RecordArgs {
+    let argv = ["cargo xtask", "perf-gate"].iter().chain(args);
+    match Cli::try_parse_from(argv).unwrap().command {
+        Command::PerfGate(g) => g.record,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn history_takes_an_optional_path_and_export_takes_pairs() {
+    let r = record_args(&["--history", "--export", "bmf", "b.json"]);
+    assert_eq!(
+        r.history.as_deref(),
+        Some(std::path::Path::new(xtask::model::history::DEFAULT_PATH))
+    );
+    assert_eq!(r.export, ["bmf", "b.json"]);
+    let r = record_args(&[
+        "--history",
+        "h.jsonl",
+        "--export",
+        "github",
+        "g.json",
+        "--export",
+        "openmetrics",
+        "o.txt",
+    ]);
+    assert_eq!(r.history.as_deref(), Some(std::path::Path::new("h.jsonl")));
+    assert_eq!(r.export.len(), 4);
+    assert!(xtask::report::publish::check(&r).is_ok());
+}

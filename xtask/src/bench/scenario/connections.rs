@@ -291,8 +291,8 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         let phase = format!("active_{level}");
         let spec = LoadSpec::open(p.active_connections, p.active_ms, p.active_rate);
         let result = runner.phase(&phase, &spec)?;
-        // hyper closes an idle connection only on a header-read timeout, which needs a
-        // timer the router does not set; this checks that none was closed meanwhile.
+        // The router closes a connection idle for --header-read-timeout, which the workload
+        // sets far beyond the scenario; this checks that none was closed meanwhile.
         let closed = idle.iter().filter(|s| !still_open(s)).count();
         if closed > 0 {
             let line = format!(

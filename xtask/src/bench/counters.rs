@@ -287,8 +287,8 @@ fn per_request(instructions: u64, responses: u64) -> Result<f64> {
 /// the difference of the two totals over the difference of the responses is the cost of a
 /// request with start-up and shutdown cancelled out.
 fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
-    let (ir_full, resp_full) = callgrind_once(ctx, requests, "full")?;
-    let (ir_half, resp_half) = callgrind_once(ctx, requests / 2, "half")?;
+    let (ir_full, resp_full, _) = callgrind_once(ctx, requests, "full", &[])?;
+    let (ir_half, resp_half, _) = callgrind_once(ctx, requests / 2, "half", &[])?;
     if resp_full <= resp_half {
         bail!(
             "counting runs answered {resp_full} and {resp_half} requests; expected more in the first"
@@ -302,15 +302,21 @@ fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
     Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
 }
 
-/// Runs the router under callgrind for `requests` closed-loop requests on one connection and
-/// returns (total instructions, responses).
-fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, u64)> {
+/// Runs the router under callgrind, with `env` set for it, for `requests` closed-loop requests
+/// on one connection and returns (total instructions, responses, the callgrind out file,
+/// which `bench::profile` reads further).
+pub(crate) fn callgrind_once(
+    ctx: &CountCtx<'_>,
+    requests: u64,
+    tag: &str,
+    env: &[(String, String)],
+) -> Result<(u64, u64, PathBuf)> {
     // A name of its own: the routers of a paired session are counted at the same time.
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out_file: PathBuf = ctx.workdir.join(format!("cg.{n}.{tag}.out"));
     let _ = std::fs::remove_file(&out_file);
-    let spec = ctx.spec(
+    let mut spec = ctx.spec(
         valgrind_path()?,
         vec![
             "--tool=callgrind".into(),
@@ -318,9 +324,13 @@ fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, 
             "--trace-children=no".into(),
             "--dump-instr=no".into(),
             "--collect-atstart=yes".into(),
+            // Mangled names keep two instances of a generic function apart (a profile
+            // demangles them itself); counts do not depend on it.
+            "--demangle=no".into(),
             ctx.router_bin.display().to_string(),
         ],
     );
+    spec.env = env.to_vec();
     let remaining = ctx.remaining()?;
     // valgrind slows start-up by tens of times: a generous wait for the address and /ready.
     let router = RouterProcess::start(
@@ -341,7 +351,7 @@ fn callgrind_once(ctx: &CountCtx<'_>, requests: u64, tag: &str) -> Result<(u64, 
     }
     let text = std::fs::read_to_string(&out_file)
         .with_context(|| format!("reading {}", out_file.display()))?;
-    Ok((parse_total_ir(&text)?, responses))
+    Ok((parse_total_ir(&text)?, responses, out_file))
 }
 
 #[cfg(test)]

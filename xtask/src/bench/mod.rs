@@ -12,6 +12,7 @@ pub mod loadgen;
 pub mod nats;
 pub mod paired;
 pub mod perf_counter;
+pub mod profile;
 pub mod progress;
 pub mod router;
 pub mod scenario;

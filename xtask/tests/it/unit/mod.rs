@@ -21,6 +21,7 @@ mod malformed;
 mod perf_counter;
 mod perf_history;
 mod policy;
+mod profile;
 mod publish;
 mod ramp;
 mod router;

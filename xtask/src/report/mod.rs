@@ -6,6 +6,7 @@ pub mod escape;
 pub mod export;
 pub mod html;
 pub mod junit;
+pub mod profile;
 pub mod publish;
 pub mod svg;
 pub mod verdict;

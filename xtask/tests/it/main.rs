@@ -13,6 +13,7 @@ mod history;
 mod hooks;
 mod hostile;
 mod inputs;
+mod profile;
 mod report;
 mod scenarios;
 mod scenarios_memory;

@@ -1,0 +1,441 @@
+//! The differential profile: which functions execute more (or fewer) instructions per request
+//! in the candidate than in the reference, as a terminal table, Markdown, a JUnit message, an
+//! HTML table and a differential flame graph (inline SVG, no script); and, for a failure a
+//! CPU profile cannot explain, what to run instead.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::bench::profile::Profile;
+use crate::report::escape::xml_escape as esc;
+
+/// Less than this many instructions per request, either way, is no change worth a row.
+const NOISE_IR: f64 = 0.5;
+
+/// One function on both sides: (reference, candidate) instructions per request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FnChange {
+    pub name: String,
+    pub krate: String,
+    pub self_ir: (f64, f64),
+    pub inclusive_ir: (f64, f64),
+}
+
+impl FnChange {
+    /// Candidate minus reference, the function's own instructions per request.
+    pub fn self_delta(&self) -> f64 {
+        self.self_ir.1 - self.self_ir.0
+    }
+
+    /// Candidate minus reference, with what it calls.
+    pub fn inclusive_delta(&self) -> f64 {
+        self.inclusive_ir.1 - self.inclusive_ir.0
+    }
+}
+
+/// Every function that changed by half an instruction per request or more (self or
+/// inclusive), largest absolute self change first, then largest inclusive change.
+pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
+    let mut by_name: BTreeMap<&str, FnChange> = BTreeMap::new();
+    for (side, profile) in [(0, reference), (1, candidate)] {
+        for f in &profile.functions {
+            let row = by_name.entry(&f.name).or_insert_with(|| FnChange {
+                name: f.name.clone(),
+                krate: f.krate.clone(),
+                self_ir: (0.0, 0.0),
+                inclusive_ir: (0.0, 0.0),
+            });
+            let pick = |pair: &mut (f64, f64), v: f64| {
+                *(if side == 0 { &mut pair.0 } else { &mut pair.1 }) = v
+            };
+            pick(&mut row.self_ir, f.self_ir);
+            pick(&mut row.inclusive_ir, f.inclusive_ir);
+        }
+    }
+    let mut rows: Vec<FnChange> = by_name
+        .into_values()
+        .filter(|r| r.self_delta().abs() >= NOISE_IR || r.inclusive_delta().abs() >= NOISE_IR)
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |r: &FnChange| (r.self_delta().abs(), r.inclusive_delta().abs());
+        let (ka, kb) = (key(a), key(b));
+        kb.0.total_cmp(&ka.0)
+            .then(kb.1.total_cmp(&ka.1))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
+}
+
+const HEADERS: [&str; 6] = [
+    "Δ self Ir/req",
+    "self ref → cand",
+    "Δ incl Ir/req",
+    "incl ref → cand",
+    "function",
+    "crate",
+];
+
+fn cells(r: &FnChange) -> [String; 6] {
+    let pair = |(a, b): (f64, f64)| format!("{a:.1} → {b:.1}");
+    [
+        format!("{:+.1}", r.self_delta()),
+        pair(r.self_ir),
+        format!("{:+.1}", r.inclusive_delta()),
+        pair(r.inclusive_ir),
+        r.name.clone(),
+        r.krate.clone(),
+    ]
+}
+
+/// What follows the first `n` rows: how many more, or that nothing changed.
+fn more(rows: &[FnChange], n: usize) -> Option<String> {
+    match rows.len() {
+        0 => Some(format!(
+            "no function's instructions per request changed by {NOISE_IR} or more"
+        )),
+        len if len > n => Some(format!(
+            "... and {} more function(s): the full table is in the HTML report",
+            len - n
+        )),
+        _ => None,
+    }
+}
+
+/// The first `n` rows as an aligned table for the terminal.
+pub fn table(rows: &[FnChange], n: usize) -> String {
+    let shown: Vec<[String; 6]> = rows.iter().take(n).map(cells).collect();
+    let width = |i: usize| {
+        shown
+            .iter()
+            .map(|c| c[i].chars().count())
+            .chain([HEADERS[i].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..4).map(width).collect();
+    let mut out =
+        "Differential profile (candidate − reference, instructions per request):\n".to_string();
+    for line in std::iter::once(HEADERS.map(String::from)).chain(shown.iter().cloned()) {
+        let mut text = String::from(" ");
+        for (i, w) in widths.iter().enumerate() {
+            let _ = write!(text, " {:>w$}", line[i]);
+        }
+        let _ = writeln!(text, "  {} ({})", line[4], line[5]);
+        out.push_str(&text);
+    }
+    if let Some(m) = more(rows, n) {
+        let _ = writeln!(out, "  {m}");
+    }
+    out
+}
+
+/// The first `n` rows as a Markdown table (for the summary and the CI job summary).
+pub fn markdown(rows: &[FnChange], n: usize) -> String {
+    let mut out = "#### Differential profile (candidate − reference, instructions per request)\n\n"
+        .to_string();
+    let _ = writeln!(
+        out,
+        "| {} |\n|---:|---:|---:|---:|---|---|",
+        HEADERS.join(" | ")
+    );
+    for r in rows.iter().take(n) {
+        let mut c = cells(r).map(|s| s.replace('|', "\\|"));
+        c[4] = format!("`{}`", c[4]);
+        let _ = writeln!(out, "| {} |", c.join(" | "));
+    }
+    if let Some(m) = more(rows, n) {
+        let _ = writeln!(out, "\n{m}");
+    }
+    out
+}
+
+/// A few lines for a JUnit failure message: the first `n` functions.
+pub fn junit_text(rows: &[FnChange], n: usize) -> String {
+    let mut out =
+        "functions with the largest change in instructions per request (candidate − reference):"
+            .to_string();
+    for r in rows.iter().take(n) {
+        let _ = write!(
+            out,
+            "\n  {:+.1} self, {:+.1} inclusive: {} ({})",
+            r.self_delta(),
+            r.inclusive_delta(),
+            r.name,
+            r.krate
+        );
+    }
+    if let Some(m) = more(rows, n) {
+        let _ = write!(out, "\n  {m}");
+    }
+    out
+}
+
+/// Every row as an HTML table, for the report.
+pub fn html_table(rows: &[FnChange]) -> String {
+    let mut out = String::from("<table class=\"profile\">\n<tr>");
+    for h in HEADERS {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>\n");
+    for r in rows {
+        let c = cells(r);
+        out.push_str("<tr>");
+        for (i, cell) in c.iter().enumerate() {
+            let class = if i < 4 { " class=\"num\"" } else { "" };
+            let _ = write!(out, "<td{class}>{}</td>", esc(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+    if let Some(m) = more(rows, usize::MAX) {
+        let _ = writeln!(out, "<p>{}</p>", esc(&m));
+    }
+    out
+}
+
+/// Why a failure of `metric` is not explained by an instruction profile, and what to run
+/// instead; `None` for the CPU metrics a differential profile does explain.
+pub fn unexplained(metric: &str) -> Option<String> {
+    let bisect = format!("`cargo xtask perf-bisect --good REF --bad REF --metric {metric}`");
+    let cpu =
+        metric == "instructions_per_req" || metric.starts_with("cpu_") || metric.contains("rps");
+    if cpu {
+        None
+    } else if metric.contains("latency") || metric.ends_with("_ms") {
+        Some(format!(
+            "{metric}: a CPU profile counts the instructions a request executes, but latency also \
+             comes from waiting (queues, locks, timers, the scheduler), which it does not see. See \
+             the latency distribution in the HTML report (every percentile, both sides), and find \
+             the commit with {bisect} (paired wall-clock trials)."
+        ))
+    } else if metric.contains("mem") || metric.contains("rss") || metric.contains("sticky") {
+        Some(format!(
+            "{metric}: instruction counts say nothing about memory. Run the soak workload \
+             (`cargo xtask perf-gate --workload soak`: RSS over time and its slope), a heap \
+             profiler on the router (`valgrind --tool=dhat`) for the allocation sites, and find \
+             the commit with {bisect}."
+        ))
+    } else {
+        Some(format!(
+            "{metric}: counts requests that failed or were refused, not a cost: read the bench \
+             log (`bench_router_<ts>.log`, with the router's own messages) and find the commit \
+             with {bisect}."
+        ))
+    }
+}
+
+/// A differential flame graph of the candidate (inferno's, from each profile's folded
+/// stacks): a frame's width is its inclusive instructions per request in the
+/// candidate, red where it executes more than in the reference, blue where fewer. Inline
+/// SVG without script, styles scoped to it, readable offline; the frames' tooltips name the
+/// function and both counts.
+pub fn svg(reference: &Profile, candidate: &Profile) -> String {
+    let (r, c) = (&reference.stacks, &candidate.stacks);
+    // Whole instructions are too coarse for small frames: counts in hundredths, scaled back.
+    let count = |m: &BTreeMap<String, f64>, k: &str| {
+        (m.get(k).copied().unwrap_or(0.0).max(0.0) * 100.0).round() as u64
+    };
+    let mut lines: Vec<String> = r
+        .keys()
+        .chain(c.keys())
+        .map(|k| format!("{k} {} {}", count(r, k), count(c, k)))
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let mut opt = inferno::flamegraph::Options::default();
+    opt.title = "Differential flame graph: instructions per request".into();
+    opt.subtitle = Some(
+        "width: the candidate's; red: more than the reference, blue: fewer; stacks rebuilt from the call graph"
+            .into(),
+    );
+    opt.count_name = "instructions/request".into();
+    opt.factor = 0.01;
+    opt.image_width = Some(crate::report::svg::WIDE as usize);
+    opt.no_javascript = true;
+    let mut svg = Vec::new();
+    let drawn =
+        inferno::flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), &mut svg);
+    match drawn.map(|()| String::from_utf8_lossy(&svg).into_owned()) {
+        Ok(svg) => inline(&svg),
+        Err(e) => format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"flame\" width=\"600\" height=\"30\">\
+             <text x=\"4\" y=\"20\">no flame graph: {}</text></svg>\n",
+            esc(&e.to_string())
+        ),
+    }
+}
+
+/// inferno writes a standalone, scripted SVG file; inside an HTML page it must carry no
+/// script or handlers, and its style and ids must not reach the rest of the page.
+fn inline(svg: &str) -> String {
+    let mut s = svg[svg.find("<svg").unwrap_or(0)..]
+        .replacen(" onload=\"init(evt)\"", "", 1)
+        .replacen("<svg ", "<svg class=\"flame\" ", 1);
+    for (open, close) in [
+        ("<script", "</script>"),
+        ("<style", "</style>"),
+        ("<!--", "-->"),
+    ] {
+        while let Some(a) = s.find(open) {
+            let Some(b) = s[a..].find(close) else { break };
+            s.replace_range(a..a + b + close.len(), "");
+        }
+    }
+    let s = s
+        .replace(" id=\"", " id=\"flame-")
+        .replace("url(#", "url(#flame-");
+    let style = "<style>svg.flame text{font-family:monospace;font-size:11px} \
+        svg.flame #flame-title,svg.flame #flame-subtitle{text-anchor:middle} \
+        svg.flame #flame-title{font-size:15px} \
+        svg.flame #flame-details,svg.flame #flame-unzoom,svg.flame #flame-search,svg.flame #flame-matched{display:none} \
+        svg.flame #flame-frames>g:hover>rect{stroke:#000;stroke-width:.5}</style>";
+    match s.find('>') {
+        Some(end) => format!("{}{style}{}", &s[..=end], &s[end + 1..]),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::profile::Function;
+
+    fn f(name: &str, self_ir: f64, inclusive_ir: f64) -> Function {
+        Function {
+            name: name.into(),
+            krate: name.split("::").next().unwrap().into(),
+            self_ir,
+            inclusive_ir,
+        }
+    }
+
+    /// thread → serve → decide → burn; the candidate burns 900 more per request.
+    fn profiles() -> (Profile, Profile) {
+        let side = |burn: f64| Profile {
+            functions: vec![
+                f("std::thread", 10.0, 1210.0 + burn),
+                f("router::serve", 600.0, 1200.0 + burn),
+                f("router::decide", 500.0, 600.0 + burn),
+                f("router::burn", 100.0 + burn, 100.0 + burn),
+                f("tokio::park", 0.2, 0.2),
+            ],
+            stacks: [
+                ("std::thread", 10.0),
+                ("std::thread;router::serve", 600.0),
+                ("std::thread;router::serve;router::decide", 500.0),
+                (
+                    "std::thread;router::serve;router::decide;router::burn",
+                    100.0 + burn,
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            total_ir: 1210.2 + burn,
+            requests: 1000,
+            raw: Vec::new(),
+        };
+        (side(0.0), side(900.0))
+    }
+
+    #[test]
+    fn diff_ranks_by_self_change_and_drops_noise() {
+        let (r, c) = profiles();
+        let rows = diff(&r, &c);
+        assert_eq!(rows[0].name, "router::burn");
+        assert_eq!(rows[0].self_delta(), 900.0);
+        assert_eq!(rows[0].krate, "router");
+        // The callers: no self change, the same inclusive one, so by name.
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "router::burn",
+                "router::decide",
+                "router::serve",
+                "std::thread"
+            ]
+        );
+        assert!(diff(&r, &r).is_empty());
+    }
+
+    #[test]
+    fn renderings_show_the_top_rows_and_say_how_many_more() {
+        let (r, c) = profiles();
+        let rows = diff(&r, &c);
+        let t = table(&rows, 2);
+        assert!(
+            t.contains("+900.0") && t.contains("router::burn (router)"),
+            "{t}"
+        );
+        assert!(t.contains("2 more function(s)"), "{t}");
+        let m = markdown(&rows, 10);
+        assert!(
+            m.contains(
+                "| +900.0 | 100.0 → 1000.0 | +900.0 | 100.0 → 1000.0 | `router::burn` | router |"
+            ),
+            "{m}"
+        );
+        let j = junit_text(&rows, 1);
+        assert_eq!(j.lines().count(), 3, "{j}");
+        assert!(
+            j.contains("+900.0 self, +900.0 inclusive: router::burn (router)"),
+            "{j}"
+        );
+        assert!(html_table(&rows).contains("<td>router::burn</td>"));
+        assert!(table(&[], 10).contains("no function's instructions per request changed"));
+    }
+
+    #[test]
+    fn svg_is_well_formed_without_script_and_names_the_functions() {
+        let (r, c) = profiles();
+        let s = svg(&r, &c);
+        assert!(
+            s.starts_with("<svg class=\"flame\""),
+            "{}",
+            &s[..200.min(s.len())]
+        );
+        for banned in [
+            "<script",
+            "onload",
+            "onclick",
+            "<!DOCTYPE",
+            "<?xml",
+            " id=\"title\"",
+        ] {
+            assert!(!s.contains(banned), "{banned} in {s}");
+        }
+        assert!(s.contains("router::burn"), "{s}");
+        let mut reader = quick_xml::Reader::from_str(&s);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("not well-formed: {e}\n{s}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_non_cpu_metrics_are_unexplained() {
+        for m in [
+            "instructions_per_req",
+            "cpu_ms_per_1k_req",
+            "rps",
+            "sequential_rps",
+        ] {
+            assert_eq!(unexplained(m), None, "{m}");
+        }
+        let latency = unexplained("latency_p99_ms").unwrap();
+        assert!(
+            latency.contains("latency distribution") && latency.contains("--metric latency_p99_ms"),
+            "{latency}"
+        );
+        assert!(
+            unexplained("mem_mb_rss")
+                .unwrap()
+                .contains("--workload soak")
+        );
+        assert!(unexplained("errors_total").unwrap().contains("bench log"));
+    }
+}

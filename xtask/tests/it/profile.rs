@@ -1,0 +1,116 @@
+//! The differential profile on the real release router under callgrind: with the slowdown
+//! knob on one side only, the function at the top is the knob's, or the one it is inlined into.
+//! Release, as the gate profiles it: in a debug build the knob's loop runs in core's iterator
+//! functions (`Range::next`, `spec_next`, ...), which then top the self ranking instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use xtask::bench::counters::CountCtx;
+use xtask::bench::loadgen::Loadgen;
+use xtask::bench::profile::{self, Profile};
+use xtask::report::profile as diff_report;
+
+use super::bench::{binaries, have_valgrind, root, serial};
+
+/// The workspace's release router, built once per test run (a no-op after `perf-bench`).
+fn release_router() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "router"])
+            .current_dir(root())
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "building the release router failed");
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root().join("target"), PathBuf::from)
+            .join("release/router")
+    })
+}
+
+/// Profiles `router` over `requests` requests with `env` set for it; files under `dir`.
+pub(crate) fn profile_router(
+    dir: &Path,
+    router: &Path,
+    requests: u64,
+    env: &[(String, String)],
+) -> Profile {
+    let (_, loadgen_bin) = binaries();
+    let bodies = dir.join("bodies.jsonl");
+    std::fs::write(
+        &bodies,
+        "{\"version\":\"1\",\"tenant_id\":\"acme\",\"request_id\":\"r1\",\"task\":{\"type\":\"chat\"}}\n",
+    )
+    .unwrap();
+    let loadgen = Loadgen {
+        bin: loadgen_bin.clone(),
+        bodies,
+        body_kinds: None,
+        cpu: None,
+        timeout_ms: 60_000,
+        progress_file: None,
+        nats_url: None,
+        subject: None,
+    };
+    let ctx = CountCtx {
+        router_bin: router,
+        router_args: &[],
+        router_env_remove: &[],
+        cpus: None,
+        loadgen: &loadgen,
+        workdir: dir,
+        log: &dir.join("router.log"),
+        deadline: Instant::now() + Duration::from_secs(300),
+    };
+    profile::collect_with_env(&ctx, requests, env).unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(dir.join("router.log")).unwrap_or_default();
+        panic!("profile failed: {e:#}\nrouter log:\n{log}")
+    })
+}
+
+#[test]
+fn the_slowdown_knob_tops_the_differential_profile() {
+    if !have_valgrind("the_slowdown_knob_tops_the_differential_profile") {
+        return;
+    }
+    let router = release_router();
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let reference = profile_router(dir.path(), router, 200, &[]);
+    let knob = [(
+        "ROUTER_TEST_SLOWDOWN_ITERS".to_string(),
+        "20000".to_string(),
+    )];
+    let candidate = profile_router(dir.path(), router, 200, &knob);
+    let rows = diff_report::diff(&reference, &candidate);
+    eprintln!(
+        "two profiles in {:.1} s; {:.0} -> {:.0} instructions/request\n{}",
+        started.elapsed().as_secs_f64(),
+        reference.total_ir,
+        candidate.total_ir,
+        diff_report::table(&rows, 10)
+    );
+    let top = &rows[0];
+    assert!(
+        top.name == "router::service::burn_cpu" || top.name == "router::service::AppState::decide",
+        "top row {top:?}"
+    );
+    assert_eq!(top.krate, "router");
+    // 20,000 iterations of a few instructions each, per request.
+    assert!(top.self_delta() > 20_000.0, "{top:?}");
+    assert!(candidate.total_ir - reference.total_ir > 20_000.0);
+    // The raw files stay for kcachegrind.
+    assert!(
+        candidate.raw.iter().all(|p| p.is_file()),
+        "{:?}",
+        candidate.raw
+    );
+    assert_eq!(reference.requests, 100);
+    let svg = diff_report::svg(&reference, &candidate);
+    assert!(svg.contains("AppState::decide") && !svg.contains("<script"));
+}

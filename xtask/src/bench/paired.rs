@@ -18,19 +18,7 @@ const ROUTER_SOURCES: [&str; 4] = ["router", "Cargo.toml", "Cargo.lock", ".cargo
 /// only cost minutes), else a build of the commit, made once per commit. Builds share one
 /// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
 pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing> {
-    let spec = format!("{against}^{{commit}}");
-    let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .filter(|c| !c.trim().is_empty())
-        .with_context(|| {
-            format!(
-                "--against {against}: not a commit in this repository (try a branch, tag or sha)"
-            )
-        })?;
-    let commit = commit.trim().to_string();
+    let commit = resolve(sh, "--against", against)?;
     if bench.router_bin.is_none() && same_sources(sh, &commit) {
         eprintln!(
             "perf-gate: {against} ({}) has the working tree's router sources ({}): both sides \
@@ -46,21 +34,44 @@ pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing
                 .join("router"),
         });
     }
-    let paired_dir = crate::model::paths::target_dir().join("paired");
-    let cached = paired_dir.join("routers").join(&commit).join("router");
-    if !cached.is_file() {
-        build(sh, &commit, &paired_dir, &cached)?;
-    } else {
-        eprintln!(
-            "perf-gate: reusing the router built for {against} ({})",
-            short(&commit)
-        );
-    }
+    let reference_bin = router_of(sh, &commit, false)?;
     Ok(Pairing {
         against: against.to_string(),
         commit,
-        reference_bin: cached,
+        reference_bin,
     })
+}
+
+/// Resolves `r` (a branch, tag or sha) to a full commit id in `sh`'s repository; `flag`
+/// names where it came from in the error.
+pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
+    let spec = format!("{r}^{{commit}}");
+    let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+        .with_context(|| {
+            format!("{flag} {r}: not a commit in this repository (try a branch, tag or sha)")
+        })?;
+    Ok(commit.trim().to_string())
+}
+
+/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per commit and
+/// profile (`target/paired/routers/<commit>/router`, `router-debug` for `debug`, the dev
+/// profile: much faster to build, for tests). Builds share one target directory
+/// (`target/paired/build`), so a second commit rebuilds only what changed.
+pub fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
+    let paired_dir = crate::model::paths::target_dir().join("paired");
+    let name = if debug { "router-debug" } else { "router" };
+    let cached = paired_dir.join("routers").join(commit).join(name);
+    if cached.is_file() {
+        eprintln!("reusing the router built for {}", short(commit));
+    } else {
+        build(sh, commit, &paired_dir, &cached, debug)?;
+    }
+    Ok(cached)
 }
 
 /// True when no router source differs between `commit` and the working tree, uncommitted
@@ -82,11 +93,12 @@ fn same_sources(sh: &Shell, commit: &str) -> bool {
     unchanged && untracked.is_ok_and(|u| u.trim().is_empty())
 }
 
-fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path) -> Result<()> {
+fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) -> Result<()> {
     let tmp = tempfile::tempdir().context("creating a directory for the worktree")?;
     let worktree = tmp.path().join("ref");
+    let profile = if debug { "debug" } else { "release" };
     eprintln!(
-        "perf-gate: building the router of {} in a temporary worktree",
+        "building the router of {} ({profile}) in a temporary worktree",
         short(commit)
     );
     cmd!(sh, "git worktree add --detach --quiet {worktree} {commit}")
@@ -100,16 +112,17 @@ fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path) -> Result<()>
     let target = paired_dir.join("build");
     let cargo = crate::model::paths::cargo();
     let manifest = worktree.join("Cargo.toml");
+    let release = (!debug).then_some("--release");
     let built = cmd!(
         sh,
-        "{cargo} build --release --quiet -p router --manifest-path {manifest}"
+        "{cargo} build {release...} --quiet -p router --manifest-path {manifest}"
     )
     .env("CARGO_TARGET_DIR", &target)
     .run();
     built.with_context(|| {
         format!("building the router of {commit} (does that commit have a `router` package?)")
     })?;
-    let bin = target.join("release").join("router");
+    let bin = target.join(profile).join("router");
     if !bin.is_file() {
         bail!(
             "building {commit} left no router binary at {}",

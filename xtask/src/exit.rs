@@ -81,6 +81,16 @@ Exit codes:
 Exit codes:
   0  the trends are printed, whatever they show (the command is advisory)
   2  bad usage, or the history store is missing or unreadable";
+
+    pub const PERF_BISECT: &str = "\
+Exit codes:
+  0  found: the first commit where the metric regressed is printed
+  1  not found: --bad is not worse than --good beyond the threshold, or steps that
+     could not be decided (skipped) leave more than one candidate
+  2  bad usage or input: an unknown ref, --good not an ancestor of --bad, uncommitted
+     changes in the work tree, a metric the policy has no rule for
+  3  a step's benchmark itself failed (the router did not start, crashed or timed out);
+     the log is written first";
 }
 
 /// Marks an error as "the benchmark failed" so `main` exits 3 instead of 2.

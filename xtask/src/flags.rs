@@ -41,6 +41,10 @@ pub enum Command {
     /// resolves; `--write` keeps it in perf/calibration_<workload>.json for the gate.
     #[command(after_help = crate::exit::help::PERF_CALIBRATE)]
     PerfCalibrate(CalibrateArgs),
+    /// Find the first commit between --good and --bad where a metric regressed beyond the
+    /// policy's threshold, building each tried commit's router once.
+    #[command(after_help = crate::exit::help::PERF_BISECT)]
+    PerfBisect(BisectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +276,33 @@ pub struct BumpArgs {
     /// Policy to judge the candidate by (default as for perf-gate).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BisectArgs {
+    /// A commit (branch, tag, sha) where the metric is fine.
+    #[arg(long, value_name = "REF")]
+    pub good: String,
+    /// A later commit, descending from --good, where it has regressed.
+    #[arg(long, value_name = "REF")]
+    pub bad: String,
+    /// The metric to bisect. `instructions_per_req` and `cpu_ms_per_1k_req` go by instruction
+    /// counts (`--counters`, default callgrind): deterministic, one counting run per commit,
+    /// judged by the policy's `instructions_per_req` rule (2% without one). Any other metric
+    /// of the workload goes by paired wall-clock trials of each commit against --good, judged
+    /// by the metric's rule; a step the trials cannot decide is skipped.
+    #[arg(long, default_value = "instructions_per_req", value_name = "METRIC")]
+    pub metric: String,
+    /// Policy with the thresholds (default `perf/policy_<workload>.json`, else
+    /// `perf/policy_cp1.json`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Build the routers in the dev profile instead of release: far faster, and counts still
+    /// differ between commits. For perf-bisect's own tests.
+    #[arg(long, hide = true)]
+    pub debug_build: bool,
     #[command(flatten)]
     pub bench: BenchArgs,
 }

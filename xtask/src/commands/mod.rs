@@ -11,6 +11,7 @@ pub mod ci;
 pub mod install_hooks;
 pub mod perf_baseline_bump;
 pub mod perf_bench;
+pub mod perf_bisect;
 pub mod perf_calibrate;
 pub mod perf_gate;
 pub mod perf_history;
@@ -43,5 +44,6 @@ pub fn run(command: Command) -> Result<u8> {
         Command::PerfReport(args) => perf_report::run(&args),
         Command::PerfHistory(args) => perf_history::run(&args),
         Command::PerfCalibrate(args) => perf_calibrate::run(&args),
+        Command::PerfBisect(args) => perf_bisect::run(&args),
     }
 }

@@ -18,6 +18,7 @@ mod json;
 mod junit;
 mod loadgen;
 mod malformed;
+mod perf_bisect;
 mod perf_counter;
 mod perf_history;
 mod policy;

@@ -2,6 +2,7 @@
 //! temporary directory and checks its exit code, output and artifacts.
 
 mod bench;
+mod bisect;
 mod bump;
 mod ci_templates;
 mod components;

@@ -41,7 +41,7 @@ pub struct Profile {
     /// The responses the figures are per (the difference between the two runs).
     pub requests: u64,
     /// The callgrind out files of the two runs (N, then N/2 requests), for kcachegrind or
-    /// `callgrind_annotate`. They stay in the counting run's workdir.
+    /// `callgrind_annotate`: in the counting run's workdir until `keep` moves them.
     pub raw: Vec<PathBuf>,
 }
 
@@ -262,6 +262,20 @@ fn walk<'a>(g: &Graph<'a>, path: &mut Vec<&'a str>, amount: f64, out: &mut BTree
 }
 
 impl Profile {
+    /// Moves the raw callgrind files out of the counting run's workdir (often a temporary
+    /// directory) into `dir`, as `callgrind.out.<stem>.full` and `.half`: the names
+    /// kcachegrind lists.
+    pub fn keep(&mut self, dir: &Path, stem: &str) -> Result<()> {
+        for (raw, tag) in self.raw.iter_mut().zip(["full", "half"]) {
+            let dest = dir.join(format!("callgrind.out.{stem}.{tag}"));
+            std::fs::copy(&*raw, &dest)
+                .with_context(|| format!("copying {} to {}", raw.display(), dest.display()))?;
+            let _ = std::fs::remove_file(&*raw);
+            *raw = dest;
+        }
+        Ok(())
+    }
+
     /// The per-request profile from a run of N requests and one of N/2, `responses` apart.
     pub fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
         let n = responses.max(1) as f64;

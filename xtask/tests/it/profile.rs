@@ -104,12 +104,12 @@ fn the_slowdown_knob_tops_the_differential_profile() {
     // 20,000 iterations of a few instructions each, per request.
     assert!(top.self_delta() > 20_000.0, "{top:?}");
     assert!(candidate.total_ir - reference.total_ir > 20_000.0);
-    // The raw files stay for kcachegrind.
-    assert!(
-        candidate.raw.iter().all(|p| p.is_file()),
-        "{:?}",
-        candidate.raw
-    );
+    // The raw files stay for kcachegrind, where the caller wants them.
+    let mut candidate = candidate;
+    let kept = tempfile::tempdir().unwrap();
+    candidate.keep(kept.path(), "candidate").unwrap();
+    assert!(kept.path().join("callgrind.out.candidate.half").is_file());
+    assert!(candidate.raw.iter().all(|p| p.starts_with(kept.path())));
     assert_eq!(reference.requests, 100);
     let svg = diff_report::svg(&reference, &candidate);
     assert!(svg.contains("AppState::decide") && !svg.contains("<script"));

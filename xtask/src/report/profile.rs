@@ -208,18 +208,29 @@ pub fn unexplained(metric: &str) -> Option<String> {
              the latency distribution in the HTML report (every percentile, both sides), and find \
              the commit with {bisect} (paired wall-clock trials)."
         ))
-    } else if metric.contains("mem") || metric.contains("rss") || metric.contains("sticky") {
+    } else if ["mem", "rss", "sticky", "conn_"]
+        .iter()
+        .any(|m| metric.contains(m))
+    {
         Some(format!(
             "{metric}: instruction counts say nothing about memory. Run the soak workload \
              (`cargo xtask perf-gate --workload soak`: RSS over time and its slope), a heap \
              profiler on the router (`valgrind --tool=dhat`) for the allocation sites, and find \
              the commit with {bisect}."
         ))
-    } else {
+    } else if ["error", "_total", "rejected", "success", "5xx", "lost"]
+        .iter()
+        .any(|m| metric.contains(m))
+    {
         Some(format!(
             "{metric}: counts requests that failed or were refused, not a cost: read the bench \
              log (`bench_router_<ts>.log`, with the router's own messages) and find the commit \
              with {bisect}."
+        ))
+    } else {
+        Some(format!(
+            "{metric}: not a cost an instruction profile measures: see the trials and the \
+             latency distribution in the HTML report, and find the commit with {bisect}."
         ))
     }
 }
@@ -437,5 +448,6 @@ mod tests {
                 .contains("--workload soak")
         );
         assert!(unexplained("errors_total").unwrap().contains("bench log"));
+        assert!(unexplained("ramp_knee_pct").unwrap().contains("not a cost"));
     }
 }

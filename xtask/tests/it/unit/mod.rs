@@ -23,6 +23,7 @@ mod perf_counter;
 mod perf_history;
 mod policy;
 mod profile;
+mod profile_report;
 mod publish;
 mod ramp;
 mod router;

@@ -74,7 +74,10 @@ impl Loadgen {
                 .map(String::from)
                 .into_iter()
                 .chain(targets.iter().flat_map(|(_, s)| {
-                    ["--subject".to_string(), s.clone().unwrap_or(crate::bench::nats::SUBJECT.into())]
+                    [
+                        "--subject".to_string(),
+                        s.clone().unwrap_or(crate::bench::nats::SUBJECT.into()),
+                    ]
                 }))
                 .collect(),
             None => targets

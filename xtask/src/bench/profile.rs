@@ -5,45 +5,12 @@
 //! `report::profile` compares two profiles and draws them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{self, CountCtx, INSTALL_HINT};
-
-/// One function's instructions per request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Function {
-    /// Demangled, without the hash suffix: `router::service::AppState::decide`. Every
-    /// instance of a generic function shares it.
-    pub name: String,
-    /// Its crate, the first path segment (`router`, `tokio`, `core`); for a C symbol the
-    /// object file it is in (`libc.so.6`).
-    pub krate: String,
-    /// Executed in the function itself, code inlined into it included.
-    pub self_ir: f64,
-    /// Itself and everything it calls: the stacks it is on, each counted once.
-    pub inclusive_ir: f64,
-}
-
-/// A router's instructions per request by function, and the stacks they ran on.
-#[derive(Debug, Clone, Default)]
-pub struct Profile {
-    /// Every function that executed a different count in the two runs, by name.
-    pub functions: Vec<Function>,
-    /// Folded stacks, `outer;...;inner` (function names) → instructions per request executed
-    /// in the innermost function's own code on that stack: what a flame graph draws.
-    /// callgrind records caller→callee costs, not stacks, so they are rebuilt from the call
-    /// graph (see `fold`).
-    pub stacks: BTreeMap<String, f64>,
-    /// The whole router's instructions per request (every function's self cost).
-    pub total_ir: f64,
-    /// The responses the figures are per (the difference between the two runs).
-    pub requests: u64,
-    /// The callgrind out files of the two runs (N, then N/2 requests), for kcachegrind or
-    /// `callgrind_annotate`: in the counting run's workdir until `keep` moves them.
-    pub raw: Vec<PathBuf>,
-}
+use crate::model::profile::{Function, Profile};
 
 /// Profiles the router of `ctx` over `requests` requests (and `requests / 2`).
 pub fn collect(ctx: &CountCtx<'_>, requests: u64) -> Result<Profile> {
@@ -67,7 +34,7 @@ pub fn collect_with_env(
             "profile runs answered {full_resp} and {half_resp} requests; expected more in the first"
         );
     }
-    let profile = Profile::from_runs(&annotate(&full)?, &annotate(&half)?, full_resp - half_resp);
+    let profile = from_runs(&annotate(&full)?, &annotate(&half)?, full_resp - half_resp);
     Ok(Profile {
         raw: vec![full, half],
         ..profile
@@ -261,92 +228,88 @@ fn walk<'a>(g: &Graph<'a>, path: &mut Vec<&'a str>, amount: f64, out: &mut BTree
     }
 }
 
-impl Profile {
-    /// Moves the raw callgrind files out of the counting run's workdir (often a temporary
-    /// directory) into `dir`, as `callgrind.out.<stem>.full` and `.half`: the names
-    /// kcachegrind lists.
-    pub fn keep(&mut self, dir: &Path, stem: &str) -> Result<()> {
-        for (raw, tag) in self.raw.iter_mut().zip(["full", "half"]) {
-            let dest = dir.join(format!("callgrind.out.{stem}.{tag}"));
-            std::fs::copy(&*raw, &dest)
-                .with_context(|| format!("copying {} to {}", raw.display(), dest.display()))?;
-            let _ = std::fs::remove_file(&*raw);
-            *raw = dest;
-        }
-        Ok(())
+/// Moves a profile's raw callgrind files out of the counting run's workdir (often a temporary
+/// directory) into `dir`, as `callgrind.out.<stem>.full` and `.half`: the names kcachegrind
+/// lists.
+pub fn keep(profile: &mut Profile, dir: &Path, stem: &str) -> Result<()> {
+    for (raw, tag) in profile.raw.iter_mut().zip(["full", "half"]) {
+        let dest = dir.join(format!("callgrind.out.{stem}.{tag}"));
+        std::fs::copy(&*raw, &dest)
+            .with_context(|| format!("copying {} to {}", raw.display(), dest.display()))?;
+        let _ = std::fs::remove_file(&*raw);
+        *raw = dest;
     }
+    Ok(())
+}
 
-    /// The per-request profile from a run of N requests and one of N/2, `responses` apart.
-    pub fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
-        let n = responses.max(1) as f64;
-        let per_req = |a: Option<&u64>, b: Option<&u64>| {
-            (*a.unwrap_or(&0) as f64 - *b.unwrap_or(&0) as f64) / n
-        };
-        let symbols: BTreeSet<&str> = full
-            .self_ir
-            .keys()
-            .chain(half.self_ir.keys())
-            .map(String::as_str)
-            .collect();
-        let mut g = Graph {
-            self_ir: symbols
-                .iter()
-                .map(|&s| (s, per_req(full.self_ir.get(s), half.self_ir.get(s))))
-                .collect(),
-            inclusive: BTreeMap::new(),
-            callees: BTreeMap::new(),
-            names: symbols.iter().map(|&s| (s, demangle(s))).collect(),
-            floor: 0.0,
-        };
-        g.inclusive = g.self_ir.clone();
-        let edges: BTreeSet<&(String, String)> =
-            full.calls.keys().chain(half.calls.keys()).collect();
-        for key @ (caller, callee) in edges {
-            let ir = per_req(full.calls.get(key), half.calls.get(key));
-            // A recursive call's cost is already the caller's own; a call that costs less in
-            // the longer run (noise) carries nothing.
-            if caller != callee && ir > 0.0 && g.names.contains_key(callee.as_str()) {
-                *g.inclusive.entry(caller).or_default() += ir;
-                g.callees.entry(caller).or_default().push((callee, ir));
+/// The per-request profile from a run of N requests and one of N/2, `responses` apart.
+pub fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
+    let n = responses.max(1) as f64;
+    let per_req =
+        |a: Option<&u64>, b: Option<&u64>| (*a.unwrap_or(&0) as f64 - *b.unwrap_or(&0) as f64) / n;
+    let symbols: BTreeSet<&str> = full
+        .self_ir
+        .keys()
+        .chain(half.self_ir.keys())
+        .map(String::as_str)
+        .collect();
+    let mut g = Graph {
+        self_ir: symbols
+            .iter()
+            .map(|&s| (s, per_req(full.self_ir.get(s), half.self_ir.get(s))))
+            .collect(),
+        inclusive: BTreeMap::new(),
+        callees: BTreeMap::new(),
+        names: symbols.iter().map(|&s| (s, demangle(s))).collect(),
+        floor: 0.0,
+    };
+    g.inclusive = g.self_ir.clone();
+    let edges: BTreeSet<&(String, String)> = full.calls.keys().chain(half.calls.keys()).collect();
+    for key @ (caller, callee) in edges {
+        let ir = per_req(full.calls.get(key), half.calls.get(key));
+        // A recursive call's cost is already the caller's own; a call that costs less in
+        // the longer run (noise) carries nothing.
+        if caller != callee && ir > 0.0 && g.names.contains_key(callee.as_str()) {
+            *g.inclusive.entry(caller).or_default() += ir;
+            g.callees.entry(caller).or_default().push((callee, ir));
+        }
+    }
+    let total_ir: f64 = g.self_ir.values().sum();
+    g.floor = total_ir.abs() * MIN_SHARE;
+    let stacks = fold(&g);
+    // By name: instances of one generic function are one row.
+    let mut functions: BTreeMap<&str, Function> = BTreeMap::new();
+    for (&symbol, name) in &g.names {
+        let f = functions.entry(name).or_insert_with(|| Function {
+            name: name.clone(),
+            krate: crate_of(name, full.objects.get(symbol).or(half.objects.get(symbol))),
+            self_ir: 0.0,
+            inclusive_ir: 0.0,
+        });
+        f.self_ir += g.self_ir[symbol];
+    }
+    for (stack, ir) in &stacks {
+        let on: BTreeSet<&str> = stack.split(';').collect();
+        for name in on {
+            if let Some(f) = functions.get_mut(name) {
+                f.inclusive_ir += ir;
             }
         }
-        let total_ir: f64 = g.self_ir.values().sum();
-        g.floor = total_ir.abs() * MIN_SHARE;
-        let stacks = fold(&g);
-        // By name: instances of one generic function are one row.
-        let mut functions: BTreeMap<&str, Function> = BTreeMap::new();
-        for (&symbol, name) in &g.names {
-            let f = functions.entry(name).or_insert_with(|| Function {
-                name: name.clone(),
-                krate: crate_of(name, full.objects.get(symbol).or(half.objects.get(symbol))),
-                self_ir: 0.0,
-                inclusive_ir: 0.0,
-            });
-            f.self_ir += g.self_ir[symbol];
-        }
-        for (stack, ir) in &stacks {
-            let on: BTreeSet<&str> = stack.split(';').collect();
-            for name in on {
-                if let Some(f) = functions.get_mut(name) {
-                    f.inclusive_ir += ir;
-                }
-            }
-        }
-        let functions = functions
-            .into_values()
-            .map(|f| Function {
-                // A stack below the floor is not drawn, but the function's own cost counts.
-                inclusive_ir: f.inclusive_ir.max(f.self_ir),
-                ..f
-            })
-            .filter(|f| f.self_ir != 0.0 || f.inclusive_ir != 0.0)
-            .collect();
-        Profile {
-            functions,
-            stacks,
-            total_ir,
-            requests: responses,
-            raw: Vec::new(),
-        }
+    }
+    let functions = functions
+        .into_values()
+        .map(|f| Function {
+            // A stack below the floor is not drawn, but the function's own cost counts.
+            inclusive_ir: f.inclusive_ir.max(f.self_ir),
+            ..f
+        })
+        .filter(|f| f.self_ir != 0.0 || f.inclusive_ir != 0.0)
+        .collect();
+    Profile {
+        functions,
+        stacks,
+        total_ir,
+        requests: responses,
+        raw: Vec::new(),
     }
 }

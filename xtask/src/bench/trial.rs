@@ -110,7 +110,9 @@ impl PairLoad {
         }
         let (mut s, _) = self
             .turn
-            .wait_timeout_while(s, budget * 2, |s| s.results[side].is_none() && !s.called_off)
+            .wait_timeout_while(s, budget * 2, |s| {
+                s.results[side].is_none() && !s.called_off
+            })
             .unwrap_or_else(|e| e.into_inner());
         match s.results[side].take() {
             Some(Ok(v)) => Ok(v),

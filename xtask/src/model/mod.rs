@@ -11,6 +11,7 @@ pub mod json;
 pub mod lock;
 pub mod paths;
 pub mod policy;
+pub mod profile;
 pub mod run_file;
 pub mod scenario;
 pub mod suite;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::bench::profile::Profile;
+use crate::model::profile::Profile;
 use crate::report::escape::xml_escape as esc;
 
 /// Less than this many instructions per request, either way, is no change worth a row.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use xtask::bench::counters::CountCtx;
 use xtask::bench::loadgen::Loadgen;
-use xtask::bench::profile::{self, Profile};
+use xtask::bench::profile;
+use xtask::model::profile::Profile;
 use xtask::report::profile as diff_report;
 
 use super::bench::{binaries, have_valgrind, root, serial};
@@ -107,7 +108,7 @@ fn the_slowdown_knob_tops_the_differential_profile() {
     // The raw files stay for kcachegrind, where the caller wants them.
     let mut candidate = candidate;
     let kept = tempfile::tempdir().unwrap();
-    candidate.keep(kept.path(), "candidate").unwrap();
+    profile::keep(&mut candidate, kept.path(), "candidate").unwrap();
     assert!(kept.path().join("callgrind.out.candidate.half").is_file());
     assert!(candidate.raw.iter().all(|p| p.starts_with(kept.path())));
     assert_eq!(reference.requests, 100);

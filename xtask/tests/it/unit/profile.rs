@@ -61,7 +61,7 @@ fn names_are_demangled_and_crates_come_from_the_path_or_the_object() {
   10  *  x.rs:__memcpy_avx_unaligned_erms [/usr/lib/libc.so.6]
   10  *  x.rs:main
 ";
-    let p = Profile::from_runs(&parse_annotate(text), &Costs::default(), 1);
+    let p = from_runs(&parse_annotate(text), &Costs::default(), 1);
     let crates: Vec<(&str, &str)> = p
         .functions
         .iter()
@@ -88,7 +88,7 @@ fn per_request_is_the_difference_of_the_runs_with_stacks_from_the_call_graph() {
     for v in half.self_ir.values_mut().chain(half.calls.values_mut()) {
         *v /= 2;
     }
-    let p = Profile::from_runs(&full, &half, 500);
+    let p = from_runs(&full, &half, 500);
     let f = |n: &str| p.functions.iter().find(|f| f.name == n).unwrap().clone();
     let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} != {b}");
     let decide = f("router::service::decide");

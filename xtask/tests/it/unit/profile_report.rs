@@ -1,7 +1,7 @@
 //! Unit tests of `xtask::report::profile`: ranking, renderings, the flame graph, and which
 //! metrics a profile cannot explain.
 
-use xtask::bench::profile::{Function, Profile};
+use xtask::model::profile::{Function, Profile};
 use xtask::report::profile::*;
 
 fn f(name: &str, self_ir: f64, inclusive_ir: f64) -> Function {

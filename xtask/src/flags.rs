@@ -170,6 +170,11 @@ pub struct GateArgs {
     /// Judge this existing run instead of running the benchmark (also `CANDIDATE_FILE`).
     #[arg(long, env = "CANDIDATE_FILE", value_name = "FILE")]
     pub candidate: Option<PathBuf>,
+    /// Profile both routers under callgrind and rank the functions by their change in
+    /// instructions per request, even when no CPU rule fails (a failing CPU rule always
+    /// does it).
+    #[arg(long)]
+    pub explain: bool,
     /// Paired mode: build this git ref's router in a temporary worktree and run it and the
     /// working tree's alternately in one session; gate on the per-pair ratios.
     #[arg(long, value_name = "REF")]

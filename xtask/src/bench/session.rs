@@ -16,12 +16,14 @@ use crate::bench::counters::{self, Chosen, CountCtx};
 use crate::bench::interrupt;
 use crate::bench::loadgen::Loadgen;
 use crate::bench::nats::NatsServer;
+use crate::bench::profile;
 use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
 use crate::bench::trial::{Log, PairLoad, Status, Trial, TrialCtx, round3, run_trial};
 use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
+use crate::model::profile::Profile;
 use crate::model::run_file::{self, Failover, Git, Histograms, Paired, RunFile, RunStatus};
 use crate::model::workload::{Transport, Workload};
 
@@ -522,22 +524,7 @@ impl<'a> Session<'a> {
             return;
         }
         self.log.line(&counter.describe());
-        // Over HTTP, whatever the transport: the count is of the router's own work.
-        let counting_loadgen = Loadgen {
-            nats_url: None,
-            progress_file: None,
-            timeout_ms: 60_000,
-            subject: None,
-            ..ready.loadgens[0].clone()
-        };
-        let router_args: Vec<String> = self
-            .plan
-            .workload
-            .router_args
-            .iter()
-            .chain(&self.args.router_args)
-            .cloned()
-            .collect();
+        let (counting_loadgen, router_args) = self.counting(ready);
         let mut slowest = Duration::ZERO;
         for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
@@ -613,6 +600,72 @@ impl<'a> Session<'a> {
             }
             slowest = slowest.max(run_started.elapsed());
         }
+    }
+
+    /// What counting and profiling drive the router with: one HTTP connection whatever the
+    /// transport (the count is of the router's own work), and the run's router flags.
+    fn counting(&self, ready: &Ready) -> (Loadgen, Vec<String>) {
+        let loadgen = Loadgen {
+            nats_url: None,
+            progress_file: None,
+            timeout_ms: 60_000,
+            subject: None,
+            ..ready.loadgens[0].clone()
+        };
+        let w = &self.plan.workload;
+        let args = w
+            .router_args
+            .iter()
+            .chain(&self.args.router_args)
+            .cloned()
+            .collect();
+        (loadgen, args)
+    }
+
+    /// Profiles each arm's router under callgrind (at once), or with `reference` instead of
+    /// the first arm's (a stored baseline's commit has no arm), and keeps the raw callgrind
+    /// files next to the artifacts: (reference, candidate).
+    pub fn profile(&self, reference: Option<PathBuf>) -> Result<(Profile, Profile)> {
+        let ready = self.ready.as_ref().context("the session did not start")?;
+        let (loadgen, router_args) = self.counting(ready);
+        let candidate = ready.specs.last().expect("a candidate arm");
+        let bins = [
+            reference.unwrap_or_else(|| ready.specs[0].bin.clone()),
+            candidate.bin.clone(),
+        ];
+        self.progress
+            .note("perf-gate: profiling both routers under callgrind");
+        let requests = self.args.counter_requests;
+        let mut profiles = std::thread::scope(|s| {
+            let handles: Vec<_> = bins
+                .iter()
+                .map(|bin| {
+                    let ctx = CountCtx {
+                        router_bin: bin,
+                        router_args: &router_args,
+                        router_env_remove: &candidate.env_remove,
+                        cpus: candidate.cpus.clone(),
+                        loadgen: &loadgen,
+                        workdir: ready.tmp.path(),
+                        log: &self.log_path,
+                        deadline: self.deadline,
+                    };
+                    s.spawn(move || profile::collect(&ctx, requests))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("profiling panicked")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (p, side) in profiles.iter_mut().zip(["perf_reference", "perf_baseline"]) {
+            profile::keep(p, &self.dir, &format!("{side}_{}", self.stamp))?;
+        }
+        let candidate = profiles.pop().expect("two profiles");
+        Ok((profiles.pop().expect("two profiles"), candidate))
     }
 
     /// The run files as they stand: one per arm, in the arms' order (reference first).

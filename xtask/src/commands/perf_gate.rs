@@ -24,6 +24,7 @@ use crate::model::policy::{self, EnvMismatch, Policy};
 use crate::model::run_file::{self, ENV_FIELDS, RunFile};
 use crate::report::html;
 use crate::report::junit;
+use crate::report::profile::{self, Explanation};
 use crate::report::verdict::{self, Context};
 
 /// A run file as judged: where it came from, and what it holds.
@@ -57,6 +58,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     // The policy and a stored baseline are read first: a bad one is exit 2 before anything
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
     let shown = |p: &Path| p.display().to_string();
+    let mut explanation = None;
     let (judged, candidate_shown) = match (&args.against, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--against and --candidate do not go together: --against runs both routers itself"
@@ -84,7 +86,9 @@ pub fn run(args: &GateArgs) -> Result<u8> {
                 Ok((policy, stored)) => {
                     let against =
                         choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
-                    let (baseline, candidate) = measure(&args.bench, against, stored, &policy)?;
+                    let (baseline, candidate, why) =
+                        measure(&args.bench, against, stored, &policy, args.explain)?;
+                    explanation = why;
                     let shown = shown(&candidate.path);
                     (Ok((baseline, candidate, policy)), shown)
                 }
@@ -102,6 +106,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         &artifacts_dir,
         [baseline_shown, candidate_shown, shown(&policy_path)],
         judged,
+        explanation,
     )
 }
 
@@ -229,11 +234,12 @@ fn measure(
     against: Option<String>,
     stored: Option<Input>,
     policy: &Policy,
-) -> Result<(Input, Input)> {
+    explain: bool,
+) -> Result<(Input, Input, Option<Explanation>)> {
     if bench.workload == crate::model::suite::COMPONENTS {
         let outcome = crate::commands::perf_bench::bench(bench, None)?.remove(0);
         let stored = stored.expect("components are judged against the stored baseline");
-        return Ok((stored, into_input(outcome)));
+        return Ok((stored, into_input(outcome), None));
     }
     let plan = Plan::new(bench)?;
     let pairing = against.map(|a| reference(bench, &a)).transpose()?;
@@ -251,6 +257,7 @@ fn measure(
         policy,
         per_trial,
     );
+    let why = why_slower(&session, stored.as_ref(), policy, explain);
     let mut outcomes = session.finish()?;
     crate::commands::perf_bench::show(&outcomes)?;
     let candidate = into_input(outcomes.pop().expect("a candidate"));
@@ -258,7 +265,59 @@ fn measure(
         Some(stored) => stored,
         None => into_input(outcomes.pop().expect("a reference")),
     };
-    Ok((baseline, candidate))
+    Ok((baseline, candidate, why))
+}
+
+/// The differential profile of the reference and the candidate, when a CPU rule fails (the
+/// ones an instruction profile explains) or `--explain` asks for it. It explains, and never
+/// changes the verdict: a profile that cannot be made is a warning.
+fn why_slower(
+    session: &Session<'_>,
+    stored: Option<&Input>,
+    policy: &Policy,
+    explain: bool,
+) -> Option<Explanation> {
+    let runs = session.run_files();
+    let (baseline, candidate) = match stored {
+        Some(s) => (&s.run, &runs[0]),
+        None => (&runs[0], &runs[1]),
+    };
+    let verdict = evaluate(baseline, candidate, policy);
+    let cpu_failed = verdict
+        .rows
+        .iter()
+        .any(|r| r.status == Status::Fail && profile::unexplained(&r.metric).is_none());
+    if !(explain || cpu_failed) || !session.ok() {
+        return None;
+    }
+    let made = (|| {
+        // A stored baseline has no router in the session: its commit's, built (cached).
+        let reference = match stored {
+            None => None,
+            Some(s) => {
+                let commit = s
+                    .run
+                    .git
+                    .commit
+                    .as_deref()
+                    .context("the baseline records no commit")?;
+                let sh = xshell::Shell::new()?;
+                sh.change_dir(paths::root());
+                Some(crate::bench::paired::router_of(&sh, commit, false)?)
+            }
+        };
+        let (r, c) = session.profile(reference)?;
+        anyhow::Ok(Explanation::new(&r, &c))
+    })();
+    match made {
+        Ok(e) => Some(e),
+        Err(err) => {
+            session.say(&format!(
+                "perf-gate: warning: no differential profile: {err:#}"
+            ));
+            None
+        }
+    }
 }
 
 fn into_input(o: BenchOutcome) -> Input {
@@ -339,6 +398,7 @@ fn judge(
     dir: &Path,
     [baseline_shown, candidate_shown, policy_shown]: [String; 3],
     judged: Result<(Input, Input, Policy)>,
+    explanation: Option<Explanation>,
 ) -> Result<u8> {
     let stamp = artifacts::claim(
         dir,
@@ -356,6 +416,15 @@ fn judge(
             let mut v = evaluate(&baseline.run, &candidate.run, policy);
             v.warnings
                 .extend(calibration_warnings(root, workload, policy, &candidate.run));
+            // Where a profile cannot say why, what can.
+            let advice: Vec<String> = v
+                .rows
+                .iter()
+                .filter(|r| r.status == Status::Fail)
+                .filter_map(|r| profile::unexplained(&r.metric))
+                .map(|why| format!("why: {why}"))
+                .collect();
+            v.notes.extend(advice);
             v
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
@@ -370,6 +439,7 @@ fn judge(
         policy: loaded.map(|i| &i.2),
         baseline_run: loaded.map(|i| &i.0.run),
         candidate_run: loaded.map(|i| &i.1.run),
+        explain: explanation.as_ref(),
     };
 
     let mut stdout = String::new();
@@ -380,6 +450,9 @@ fn judge(
     if verdict.outcome != Outcome::InputError {
         // Errors go to stderr once, through `main`.
         stdout.push_str(&verdict::findings(&verdict));
+    }
+    if let Some(e) = &explanation {
+        stdout.push_str(&profile::table(&e.rows, profile::TOP));
     }
     stdout.push_str(&verdict::summary_line(&verdict));
     stdout.push('\n');

@@ -96,6 +96,7 @@ pub fn gate(args: &GateArgs, suite: Suite) -> Result<u8> {
             against: None,
             baseline: None,
             policy: None,
+            explain: args.explain,
         };
         let result = crate::commands::perf_gate::run(&one);
         members.push(Member { workload, result });

@@ -154,6 +154,7 @@ pub fn from_runs(
     let timestamp = artifacts::now_rfc3339();
     let policy_shown = policy.display().to_string();
     let ctx = verdict::Context {
+        explain: None,
         timestamp: &timestamp,
         workload,
         baseline: &b.path,
@@ -344,6 +345,7 @@ pub fn render(r: &Report) -> String {
     let mut notes = r.notes.clone();
     let mut body = String::new();
     gate_section(&mut body, v);
+    explain_section(&mut body, v);
     distribution_section(&mut body, r, &mut notes);
     trials_section(&mut body, r);
     env_section(&mut body, r);
@@ -436,6 +438,29 @@ fn gate_section(out: &mut String, v: Option<&Value>) {
         }
         out.push_str("</ul>\n");
     }
+}
+
+/// The differential profile the gate made (`explain` in the verdict): every changed function
+/// and the flame graph.
+fn explain_section(out: &mut String, v: Option<&Value>) {
+    let Some(e) = v.and_then(|v| {
+        serde_json::from_value::<crate::report::profile::Explanation>(v["explain"].clone()).ok()
+    }) else {
+        return;
+    };
+    out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
+    out.push_str(&e.svg);
+    out.push_str(&crate::report::profile::html_table(&e.rows));
+    let raw: Vec<String> = e
+        .raw
+        .iter()
+        .map(|p| esc(&p.display().to_string()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "<p>Raw callgrind files (kcachegrind, <code>callgrind_annotate</code>): <code>{}</code></p>",
+        raw.join("</code>, <code>")
+    );
 }
 
 /// The phases that have histograms, on either side, in name order.

@@ -42,7 +42,17 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
         ("overall", verdict.outcome.as_str()),
     ]);
     for row in &verdict.rows {
-        let message = format!("{} {}", row.metric, row.message);
+        let mut message = format!("{} {}", row.metric, row.message);
+        // A failing CPU rule says which functions cost more.
+        if let (Some(e), true) = (ctx.explain, row.status == Status::Fail)
+            && crate::report::profile::unexplained(&row.metric).is_none()
+        {
+            message.push('\n');
+            message.push_str(&crate::report::profile::junit_text(
+                &e.rows,
+                crate::report::profile::TOP,
+            ));
+        }
         let mut warning = None;
         let status = match row.status {
             _ if row.blocking => {

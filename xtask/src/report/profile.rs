@@ -13,7 +13,7 @@ use crate::report::escape::xml_escape as esc;
 const NOISE_IR: f64 = 0.5;
 
 /// One function on both sides: (reference, candidate) instructions per request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FnChange {
     pub name: String,
     pub krate: String,
@@ -100,6 +100,34 @@ fn more(rows: &[FnChange], n: usize) -> Option<String> {
         _ => None,
     }
 }
+
+/// A gate's differential profile: the ranked functions, the flame graph, and where the raw
+/// callgrind files are (for kcachegrind). The verdict JSON carries it (`explain`), so the HTML
+/// report drawn from a verdict has it too.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Explanation {
+    pub rows: Vec<FnChange>,
+    pub svg: String,
+    pub raw: Vec<std::path::PathBuf>,
+}
+
+impl Explanation {
+    pub fn new(reference: &Profile, candidate: &Profile) -> Explanation {
+        Explanation {
+            rows: diff(reference, candidate),
+            svg: svg(reference, candidate),
+            raw: reference
+                .raw
+                .iter()
+                .chain(&candidate.raw)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Rows the terminal, the Markdown summary and the JUnit message show.
+pub const TOP: usize = 10;
 
 /// The first `n` rows as an aligned table for the terminal.
 pub fn table(rows: &[FnChange], n: usize) -> String {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::gate::evaluate::{Method, Outcome, Row, Status, Verdict};
 use crate::model::policy::{Check, Policy, fmt_num};
 use crate::model::run_file::RunFile;
+use crate::report::profile::{self, Explanation};
 
 /// Version of the verdict JSON's shape.
 pub const VERDICT_SCHEMA_VERSION: u64 = 1;
@@ -28,6 +29,8 @@ pub struct Context<'a> {
     /// The parsed runs; `None` when they could not be read.
     pub baseline_run: Option<&'a RunFile>,
     pub candidate_run: Option<&'a RunFile>,
+    /// The differential profile, when the gate made one.
+    pub explain: Option<&'a Explanation>,
 }
 
 /// Where a run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z, 5 trials`.
@@ -291,6 +294,10 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
         out.push_str(&markdown_table(verdict));
         out.push('\n');
     }
+    if let Some(e) = ctx.explain {
+        out.push_str(&profile::markdown(&e.rows, profile::TOP));
+        out.push('\n');
+    }
     for (title, items) in [
         ("Errors", &verdict.errors),
         ("Failures", &verdict.failures),
@@ -391,6 +398,7 @@ pub fn json(verdict: &Verdict, ctx: &Context<'_>) -> Value {
         "candidate_run": run_json(ctx.candidate_run),
         "policy": policy,
         "rows": rows,
+        "explain": ctx.explain,
         "failures": verdict.failures,
         "warnings": verdict.warnings,
         "notes": verdict.notes,

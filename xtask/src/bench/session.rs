@@ -636,14 +636,18 @@ impl<'a> Session<'a> {
         self.progress
             .note("perf-gate: profiling both routers under callgrind");
         let requests = self.args.counter_requests;
+        // The reference never gets the test knobs; the candidate keeps its own settings.
+        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
+        let removed = [&knobs, &candidate.env_remove];
         let mut profiles = std::thread::scope(|s| {
             let handles: Vec<_> = bins
                 .iter()
-                .map(|bin| {
+                .zip(removed)
+                .map(|(bin, env_remove)| {
                     let ctx = CountCtx {
                         router_bin: bin,
                         router_args: &router_args,
-                        router_env_remove: &candidate.env_remove,
+                        router_env_remove: env_remove,
                         cpus: candidate.cpus.clone(),
                         loadgen: &loadgen,
                         workdir: ready.tmp.path(),
@@ -747,7 +751,12 @@ impl<'a> Session<'a> {
             crate::exit::BENCH_FAILED
         };
         RunFile {
-            source: String::new(),
+            // Where finish writes it: messages about an unwritten run name it already.
+            source: self
+                .dir
+                .join(format!("{}_{}.json", arm.prefix, self.stamp))
+                .display()
+                .to_string(),
             schema_version: Some(run_file::SCHEMA_VERSION),
             kind: Some(run_file::KIND.into()),
             timestamp: Some(artifacts::now_rfc3339()),

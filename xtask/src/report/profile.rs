@@ -34,7 +34,8 @@ impl FnChange {
 }
 
 /// Every function that changed by half an instruction per request or more (self or
-/// inclusive), largest absolute self change first, then largest inclusive change.
+/// inclusive): what grew most first (self, then inclusive), so the first rows name what got
+/// slower; what shrank (code that moved elsewhere, work saved) comes last.
 pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
     let mut by_name: BTreeMap<&str, FnChange> = BTreeMap::new();
     for (side, profile) in [(0, reference), (1, candidate)] {
@@ -57,7 +58,7 @@ pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
         .filter(|r| r.self_delta().abs() >= NOISE_IR || r.inclusive_delta().abs() >= NOISE_IR)
         .collect();
     rows.sort_by(|a, b| {
-        let key = |r: &FnChange| (r.self_delta().abs(), r.inclusive_delta().abs());
+        let key = |r: &FnChange| (r.self_delta(), r.inclusive_delta());
         let (ka, kb) = (key(a), key(b));
         kb.0.total_cmp(&ka.0)
             .then(kb.1.total_cmp(&ka.1))

@@ -14,6 +14,7 @@ fn ctx() -> Context<'static> {
         policy: None,
         baseline_run: None,
         candidate_run: None,
+        explain: None,
     }
 }
 

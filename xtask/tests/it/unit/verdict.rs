@@ -34,6 +34,7 @@ fn ctx(policy: &Policy) -> Context<'_> {
         policy: Some(policy),
         baseline_run: None,
         candidate_run: None,
+        explain: None,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Record {
 impl Record {
     /// The record of a run file; `source` and `verdict` say who appends it.
     pub fn from_run(run: &RunFile, source: &str, verdict: Option<&str>) -> Record {
+        // A run file without a status says by its failure whether it completed.
+        let status = run.run.failure().map_or("ok", |_| "failed");
         Record {
             history_version: FORMAT_VERSION,
             timestamp: run
@@ -69,11 +71,7 @@ impl Record {
             workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
             env_fingerprint: run.env.fingerprint.clone(),
             source: source.to_string(),
-            status: match (&run.run.status, run.run.failure()) {
-                (_, Some(_)) => run.run.status.clone().unwrap_or_else(|| "failed".into()),
-                (Some(s), None) => s.clone(),
-                (None, None) => "ok".into(),
-            },
+            status: run.run.status.clone().unwrap_or_else(|| status.into()),
             verdict: verdict.map(str::to_string),
             trials: run.trials.map(u64::from),
             metrics: run
@@ -104,9 +102,8 @@ pub fn resolve(path: &Path) -> PathBuf {
 /// the same torn line. A write that fails (a full disk) is an error at once, naming the file
 /// and the exit code the commands give it (2): it is not retried.
 pub fn append(path: &Path, record: &Record) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let dir = crate::model::artifacts::parent_dir(path);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -19,27 +19,19 @@ pub fn run(args: &HistoryArgs) -> Result<u8> {
     for problem in &store.problems {
         eprintln!("perf-history: warning: {problem}");
     }
-    let records: Vec<&Record> = store
-        .records
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.status == "ok")
-        .filter(|r| args.workload.as_ref().is_none_or(|w| &r.workload == w))
-        .collect();
-    if records.is_empty() {
-        println!(
-            "{}: no successful runs{}",
-            path.display(),
-            args.workload
-                .as_ref()
-                .map(|w| format!(" of workload {w}"))
-                .unwrap_or_default()
-        );
-        return Ok(crate::exit::OK);
-    }
     let mut workloads: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
-    for r in records {
-        workloads.entry(r.workload.as_str()).or_default().push(r);
+    for (_, r) in &store.records {
+        if r.status == "ok" && args.workload.as_ref().is_none_or(|w| &r.workload == w) {
+            workloads.entry(r.workload.as_str()).or_default().push(r);
+        }
+    }
+    if workloads.is_empty() {
+        let of = args
+            .workload
+            .as_ref()
+            .map_or(String::new(), |w| format!(" of workload {w}"));
+        println!("{}: no successful runs{of}", path.display());
+        return Ok(crate::exit::OK);
     }
     for (workload, runs) in &workloads {
         print!("{}", workload_report(workload, runs, args, &params));

@@ -4,17 +4,11 @@
 //! `perf/baselines/LOG.md`, and a before/after report is written for the merge request.
 //! `--ratchet` is the scheduled variant: it only ever tightens the baseline.
 //!
-//! Safety against concurrency and crashes. A bump (not `--dry-run`) holds an exclusive flock on
-//! `perf/.lock` from before its first read of `perf/` to its last rename, taken without
-//! waiting: a second bump fails at once (exit 2) naming the holder's pid, start time and
-//! command line, which the holder writes into the lock file. Its files (archive, new
-//! baseline, new LOG.md, report) are written together through a journal,
-//! `perf/.bump-journal.json` (`artifacts::replace_together`): all are staged next to their
-//! targets first, the journal's `committed` record is the commit point, then the renames.
-//! A bump killed anywhere leaves the old files (and perhaps staged ones that nothing reads) or
-//! a committed journal; the next bump, under the lock and before it reads anything, finishes a
-//! committed journal (or undoes an uncommitted one, removing its staged files), so no archive
-//! is ever left without its LOG entry and no temp file is left behind.
+//! A bump (not `--dry-run`) holds an exclusive flock on `perf/.lock` from before its first read
+//! of `perf/` to its last rename; a second bump fails at once (exit 2) naming the holder. Its
+//! files are written together through a journal (`artifacts::replace_together`), which the
+//! next bump, under the lock and before it reads anything, finishes or undoes: a killed bump
+//! never leaves an archive without its LOG entry, nor a temp file behind.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,16 +46,13 @@ const MIN_JUSTIFICATION_CHARS: usize = 40;
 const MIN_JUSTIFICATION_WORDS: usize = 6;
 /// Untracked files under this directory (the default artifacts) do not make the tree dirty.
 const ARTIFACTS: &str = "_artifacts";
-/// The bump's lock file, in the baseline's directory (`perf/`); present only while a bump
-/// runs (or after one was killed, until the next one takes it over).
+/// The bump's lock file and the journal of its writes, in the baseline's directory: each is
+/// there only while a bump runs, or after one was killed until the next one takes over.
 const LOCK_FILE: &str = ".lock";
-/// The journal of a bump's writes, in the baseline's directory; present only while a bump
-/// writes (or after one was killed, until the next one finishes or undoes it).
 const JOURNAL_FILE: &str = ".bump-journal.json";
 /// Test-only: `XTASK_BUMP_CRASH_AFTER=<step>` kills the bump with SIGKILL right after that
-/// step (`locked`, then `replace_together`'s `prepared`, `staged`, `committed`, `renamed-1`,
-/// ..., `finished`), as `kill -9` would, so the tests can check what an interrupted bump
-/// leaves. Not a user setting.
+/// step (`locked`, then `replace_together`'s steps), so the tests can check what an
+/// interrupted bump leaves. Not a user setting.
 const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
 
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
@@ -81,21 +72,19 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
 
     // Held until the command returns, so two bumps never interleave; a dry run writes nothing
     // and takes no lock.
-    let perf_dir = parent_dir(&baseline_path);
+    let perf_dir = artifacts::parent_dir(&baseline_path);
     let journal = perf_dir.join(JOURNAL_FILE);
-    let lock = if args.dry_run {
-        if artifacts::journal_pending(&journal) {
-            eprintln!(
-                "perf-baseline-bump: warning: {} is left from an interrupted bump; the next bump \
-                 without --dry-run finishes or undoes it first, which may change the baseline \
-                 shown here",
-                journal.display()
-            );
-        }
-        None
-    } else {
-        Some(lock_and_recover(perf_dir, &journal)?)
-    };
+    if args.dry_run && artifacts::journal_pending(&journal) {
+        eprintln!(
+            "perf-baseline-bump: warning: {} is left from an interrupted bump; the next bump \
+             without --dry-run finishes or undoes it first, which may change the baseline shown \
+             here",
+            journal.display()
+        );
+    }
+    let lock = (!args.dry_run)
+        .then(|| lock_and_recover(perf_dir, &journal))
+        .transpose()?;
 
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
@@ -118,32 +107,20 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let candidate_text = json::read_input(&candidate_path, json::MAX_INPUT_BYTES)?;
     let candidate = run_file::parse_str(&candidate_text, &candidate_path.display().to_string())?;
     let previous = Previous::load(&baseline_path)?;
-    let (verdict, judged_alone) = judge(previous.as_ref(), &candidate, &policy);
-
-    refusals.extend(candidate_problems(
-        &verdict,
-        &candidate,
-        previous.as_ref(),
-        &workload,
-    ));
+    let judged = judge(previous.as_ref(), &candidate, &policy);
+    refusals.extend(candidate_problems(&judged, &workload));
     let now = artifacts::now_rfc3339();
     let today = now.get(..10).unwrap_or(&now);
-    let judged = Judged {
-        verdict: &verdict,
-        candidate: &candidate,
-        previous: previous.as_ref(),
-        judged_alone: judged_alone.as_deref(),
-    };
     let decision = match decide(args, &judged, refusals, today) {
         Ok(decision) => decision,
         Err(Stop::Refused(problems)) => {
-            if !verdict.rows.is_empty() {
-                print!("{}", verdict::table(&verdict));
+            if !judged.verdict.rows.is_empty() {
+                print!("{}", verdict::table(&judged.verdict));
             }
             return Err(refusal(&problems));
         }
         Err(Stop::Skipped(why)) => {
-            print!("{}", verdict::table(&verdict));
+            print!("{}", verdict::table(&judged.verdict));
             println!("perf-baseline-bump: ratchet skipped: {why}");
             return Ok(exit::OK);
         }
@@ -183,14 +160,6 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// The directory of the baseline, which holds the lock, the journal and `baselines/`.
-fn parent_dir(baseline: &Path) -> &Path {
-    match baseline.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// Takes the bump's lock on `perf_dir` (failing at once when another bump holds it), then
 /// finishes or undoes what a killed bump left in `journal`, before anything reads the files.
 fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
@@ -207,8 +176,8 @@ fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
 /// See `CRASH_ENV`: stops the process as `kill -9` would when the variable names `step`.
 fn crash_point(step: &str) {
     if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
-        let _ =
-            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        use rustix::process::{Signal, getpid, kill_process};
+        let _ = kill_process(getpid(), Signal::KILL);
         std::process::abort();
     }
 }
@@ -231,11 +200,11 @@ enum Stop {
 
 /// The candidate as judged against the previous baseline.
 struct Judged<'a> {
-    verdict: &'a Verdict,
+    verdict: Verdict,
     candidate: &'a RunFile,
     previous: Option<&'a Previous>,
     /// Why the candidate was judged on its own, when it was.
-    judged_alone: Option<&'a str>,
+    judged_alone: Option<String>,
 }
 
 /// Decides whether to bump. `refusals` holds the problems found so far (flags, work tree,
@@ -259,19 +228,15 @@ fn decide(
         });
     }
     let trade_off = args.reason.as_deref() == Some(TRADE_OFF);
-    let (problems, accepted) = rule_problems(judged.verdict, &args.accept, trade_off);
+    let (problems, accepted) = rule_problems(&judged.verdict, &args.accept, trade_off);
     refusals.extend(problems);
     if !refusals.is_empty() {
         return Err(Stop::Refused(refusals));
     }
+    let justification = args.justification.as_deref().unwrap_or_default().trim();
     Ok(Decision {
         reason: args.reason.clone().unwrap_or_default(),
-        justification: args
-            .justification
-            .as_deref()
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        justification: justification.to_string(),
         accepted,
         improved: Vec::new(),
     })
@@ -281,8 +246,6 @@ fn decide(
 struct Previous {
     bytes: Vec<u8>,
     run: RunFile,
-    /// `bump.date`, when it was itself written by a bump: the ratchet moves once a day.
-    bump_date: Option<String>,
 }
 
 impl Previous {
@@ -293,28 +256,26 @@ impl Previous {
         }
         let text = json::read_input(path, json::MAX_INPUT_BYTES)?;
         let run = run_file::parse_str(&text, &path.display().to_string())?;
-        let bump_date = serde_json::from_str::<Value>(&text).ok().and_then(|v| {
-            v.pointer("/bump/date")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
-        Ok(Some(Previous {
-            bytes: text.into_bytes(),
-            run,
-            bump_date,
-        }))
+        let bytes = text.into_bytes();
+        Ok(Some(Previous { bytes, run }))
     }
 }
 
 /// Judges the candidate against the previous baseline. With no previous baseline, or one that
 /// no longer fits the policy (a rule for a metric it lacks: exactly what a bump fixes), the
 /// candidate is judged on its own: against itself, so only missing metrics and absolute rules
-/// can fail, with the "before" column blanked. The second value says why it was judged alone.
-fn judge(
-    previous: Option<&Previous>,
-    candidate: &RunFile,
+/// can fail, with the "before" column blanked.
+fn judge<'a>(
+    previous: Option<&'a Previous>,
+    candidate: &'a RunFile,
     policy: &Policy,
-) -> (Verdict, Option<String>) {
+) -> Judged<'a> {
+    let judged = |verdict, judged_alone| Judged {
+        verdict,
+        candidate,
+        previous,
+        judged_alone,
+    };
     // A paired run's samples pair with its own reference run, not with the stored baseline's:
     // against the baseline it is compared as an independent run.
     let mut unpaired = candidate.clone();
@@ -324,7 +285,7 @@ fn judge(
         Some(p) => {
             let verdict = evaluate::evaluate(&p.run, &unpaired, policy);
             if verdict.outcome != Outcome::InputError {
-                return (verdict, None);
+                return judged(verdict, None);
             }
             format!(
                 "the previous baseline does not fit the policy ({})",
@@ -338,7 +299,7 @@ fn judge(
         row.change = None;
         row.severity = None;
     }
-    (verdict, Some(why))
+    judged(verdict, Some(why))
 }
 
 /// Problems with the flags themselves, each naming what is expected.
@@ -416,11 +377,8 @@ fn dirty_problem(
         .read()
         .with_context(|| format!("running `git status --porcelain` in {}", root.display()))?;
     let top = PathBuf::from(top.trim());
-    let ignored: Vec<PathBuf> = [root.join(ARTIFACTS), artifacts_dir.to_path_buf()]
-        .into_iter()
-        .chain([lock_file.to_path_buf()])
-        .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
-        .collect();
+    let ignored = [root.join(ARTIFACTS), artifacts_dir.into(), lock_file.into()]
+        .map(|d: PathBuf| std::fs::canonicalize(&d).unwrap_or(d));
     let dirty: Vec<&str> = status
         .lines()
         .filter(|line| {
@@ -460,13 +418,9 @@ fn bench(args: &BumpArgs) -> Result<PathBuf> {
 
 /// What makes the candidate unfit to be any baseline, whatever the rules say: a run that did
 /// not complete, the slowdown knob, another workload, inputs that do not fit the policy.
-fn candidate_problems(
-    verdict: &Verdict,
-    candidate: &RunFile,
-    previous: Option<&Previous>,
-    workload: &str,
-) -> Vec<String> {
-    let mut problems = verdict.errors.clone();
+fn candidate_problems(judged: &Judged<'_>, workload: &str) -> Vec<String> {
+    let (candidate, previous) = (judged.candidate, judged.previous);
+    let mut problems = judged.verdict.errors.clone();
     let source = &candidate.source;
     if let Some(why) = candidate.run.failure() {
         problems.push(format!(
@@ -562,9 +516,9 @@ fn adverse(row: &Row) -> Option<(f64, f64, f64)> {
 
 /// The ratchet's decision: the rows that improved with confidence (the whole interval on the
 /// better side of 0), or why it does not bump.
-fn ratchet<'v>(judged: &Judged<'v>, today: &str) -> Result<Vec<&'v Row>, String> {
-    let verdict = judged.verdict;
-    if let Some(why) = judged.judged_alone {
+fn ratchet<'v>(judged: &'v Judged<'_>, today: &str) -> Result<Vec<&'v Row>, String> {
+    let verdict = &judged.verdict;
+    if let Some(why) = &judged.judged_alone {
         return Err(format!(
             "{why}; the ratchet only tightens an existing baseline, record one by hand with \
              `cargo xtask perf-baseline-bump --reason measurement-correction`"
@@ -572,7 +526,8 @@ fn ratchet<'v>(judged: &Judged<'v>, today: &str) -> Result<Vec<&'v Row>, String>
     }
     if let Some(date) = judged
         .previous
-        .and_then(|p| p.bump_date.as_deref())
+        .and_then(|p| p.run.bump.as_ref())
+        .map(|b| &b.date)
         .filter(|d| d.starts_with(today))
     {
         return Err(format!(
@@ -634,11 +589,8 @@ fn ratchet<'v>(judged: &Judged<'v>, today: &str) -> Result<Vec<&'v Row>, String>
 
 /// `metric +3.1% [..]`: a row's metric and its change, for messages.
 fn metric_change(r: &Row) -> String {
-    format!(
-        "{} {}",
-        r.metric,
-        r.change.map(|c| c.to_string()).unwrap_or_default()
-    )
+    let change = r.change.map(|c| c.to_string()).unwrap_or_default();
+    format!("{} {change}", r.metric)
 }
 
 /// The justification a ratchet bump writes for itself: the run and what improved.
@@ -712,10 +664,7 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// A path as shown in reports and records: relative to the workspace root when under it.
     fn shown(&self, path: &Path) -> String {
-        path.strip_prefix(self.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        format!("{}", path.strip_prefix(self.root).unwrap_or(path).display())
     }
 
     fn previous_sha256(&self) -> Option<String> {
@@ -744,28 +693,24 @@ impl Plan<'_> {
 
     /// One line on where the old baseline came from and where it goes.
     fn before_line(&self) -> String {
-        match self.judged.previous {
-            None => format!(
-                "Before: none ({}).",
-                self.judged.judged_alone.unwrap_or("no previous baseline")
-            ),
-            Some(p) => {
-                let mut line = format!(
-                    "Before: `{}` ({}), sha256 `{}`",
-                    self.shown(self.baseline_path),
-                    verdict::provenance(&p.run),
-                    self.previous_sha256().unwrap_or_default()
-                );
-                if let Some(a) = &self.archive {
-                    let _ = write!(line, ", archived as `{}`", self.shown(a));
-                }
-                line.push('.');
-                if let Some(why) = self.judged.judged_alone {
-                    let _ = write!(line, " Not compared: {why}.");
-                }
-                line
-            }
+        let why = self.judged.judged_alone.as_deref();
+        let Some(p) = self.judged.previous else {
+            return format!("Before: none ({}).", why.unwrap_or("no previous baseline"));
+        };
+        let mut line = format!(
+            "Before: `{}` ({}), sha256 `{}`",
+            self.shown(self.baseline_path),
+            verdict::provenance(&p.run),
+            self.previous_sha256().unwrap_or_default()
+        );
+        if let Some(a) = &self.archive {
+            let _ = write!(line, ", archived as `{}`", self.shown(a));
         }
+        line.push('.');
+        if let Some(why) = why {
+            let _ = write!(line, " Not compared: {why}.");
+        }
+        line
     }
 
     fn after_line(&self) -> String {
@@ -778,105 +723,75 @@ impl Plan<'_> {
 
     /// Accepted regressions and confident improvements, one line each when there are any.
     fn decisions(&self) -> String {
-        let mut out = String::new();
-        let list = |m: &[String]| {
-            m.iter()
-                .map(|m| format!("`{m}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !self.decision.accepted.is_empty() {
-            let _ = writeln!(
-                out,
-                "Regressions beyond policy accepted as a trade-off: {}.",
-                list(&self.decision.accepted)
-            );
-        }
-        if !self.decision.improved.is_empty() {
-            let _ = writeln!(
-                out,
-                "Improved with confidence: {}.",
-                list(&self.decision.improved)
-            );
-        }
-        out
+        [
+            (
+                "Regressions beyond policy accepted as a trade-off",
+                &self.decision.accepted,
+            ),
+            ("Improved with confidence", &self.decision.improved),
+        ]
+        .into_iter()
+        .filter(|(_, metrics)| !metrics.is_empty())
+        .map(|(what, metrics)| {
+            let list: Vec<String> = metrics.iter().map(|m| format!("`{m}`")).collect();
+            format!("{what}: {}.\n", list.join(", "))
+        })
+        .collect()
     }
 
     /// The before/after report, ready to paste as a merge-request description; also what
     /// `--dry-run` prints.
     fn mr_markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "## Performance baseline bump: `{}` ({})\n",
-            self.workload, self.decision.reason
-        );
-        let _ = writeln!(out, "**Justification.** {}\n", self.decision.justification);
-        let _ = writeln!(out, "### Before / after\n");
-        let _ = writeln!(out, "{}\n{}\n", self.before_line(), self.after_line());
-        out.push_str(&verdict::markdown_table(self.judged.verdict));
-        out.push('\n');
-        let decisions = self.decisions();
+        let verdict = &self.judged.verdict;
+        let mut decisions = self.decisions();
         if !decisions.is_empty() {
-            let _ = writeln!(out, "{decisions}");
+            decisions.push('\n');
         }
-        let findings = verdict::findings(self.judged.verdict);
+        let mut findings = prefixed("- ", &verdict::findings(verdict));
         if !findings.is_empty() {
-            let _ = writeln!(out, "Gate findings on the candidate:\n");
-            for line in findings.lines() {
-                let _ = writeln!(out, "- {line}");
-            }
-            out.push('\n');
+            findings = format!("Gate findings on the candidate:\n\n{findings}\n");
         }
-        let _ = writeln!(out, "### Files\n");
-        let _ = writeln!(
-            out,
-            "- new baseline: `{}` (with a `bump` record)",
-            self.shown(self.baseline_path)
-        );
-        if let Some(a) = &self.archive {
-            let _ = writeln!(out, "- previous baseline archived as `{}`", self.shown(a));
-        }
-        let _ = writeln!(out, "- log entry: `{}`", self.shown(&self.log));
-        let _ = writeln!(
-            out,
-            "- candidate run: `{}`",
-            self.shown(self.candidate_path)
-        );
-        let _ = writeln!(out, "- policy: `{}`", self.shown(self.policy_path));
-        let _ = writeln!(out, "- this report: `{}`\n", self.shown(&self.report));
-        let _ = writeln!(
-            out,
-            "<sub>Bumped by {} on {} with `cargo xtask perf-baseline-bump`.</sub>",
-            self.author, self.date
-        );
-        out
+        let archived = match &self.archive {
+            Some(a) => format!("- previous baseline archived as `{}`\n", self.shown(a)),
+            None => String::new(),
+        };
+        format!(
+            "## Performance baseline bump: `{}` ({})\n\n**Justification.** {}\n\n\
+             ### Before / after\n\n{}\n{}\n\n{}\n{decisions}{findings}\
+             ### Files\n\n- new baseline: `{}` (with a `bump` record)\n{archived}\
+             - log entry: `{}`\n- candidate run: `{}`\n- policy: `{}`\n- this report: `{}`\n\n\
+             <sub>Bumped by {} on {} with `cargo xtask perf-baseline-bump`.</sub>\n",
+            self.workload,
+            self.decision.reason,
+            self.decision.justification,
+            self.before_line(),
+            self.after_line(),
+            verdict::markdown_table(verdict),
+            self.shown(self.baseline_path),
+            self.shown(&self.log),
+            self.shown(self.candidate_path),
+            self.shown(self.policy_path),
+            self.shown(&self.report),
+            self.author,
+            self.date
+        )
     }
 
     /// The entry appended to `LOG.md`.
     fn log_entry(&self) -> String {
-        let mut out = String::new();
-        let day = self.date.get(..10).unwrap_or(&self.date);
-        let _ = writeln!(
-            out,
-            "## {day} · `{}` · {}\n",
-            self.workload, self.decision.reason
-        );
-        let _ = writeln!(out, "- date: {}", self.date);
-        let _ = writeln!(out, "- author: {}", self.author);
-        let _ = writeln!(out, "- {}", self.before_line());
-        let _ = writeln!(out, "- {}", self.after_line());
-        for line in self.decisions().lines() {
-            let _ = writeln!(out, "- {line}");
-        }
-        out.push('\n');
-        out.push_str(&verdict::markdown_table(self.judged.verdict));
-        out.push('\n');
-        for line in self.decision.justification.lines() {
-            let _ = writeln!(out, "> {line}");
-        }
-        out.push('\n');
-        out
+        format!(
+            "## {} · `{}` · {}\n\n- date: {}\n- author: {}\n- {}\n- {}\n{}\n{}\n{}\n",
+            self.date.get(..10).unwrap_or(&self.date),
+            self.workload,
+            self.decision.reason,
+            self.date,
+            self.author,
+            self.before_line(),
+            self.after_line(),
+            prefixed("- ", &self.decisions()),
+            verdict::markdown_table(&self.judged.verdict),
+            prefixed("> ", &self.decision.justification)
+        )
     }
 
     /// Writes the archive, the new baseline, the log and the report as one
@@ -889,22 +804,14 @@ impl Plan<'_> {
         }
         // The new baseline is the candidate file as measured, byte for byte in its values,
         // with the bump record added: re-encoding it could change how a number is written.
+        let candidate = self.candidate_path.display();
         let mut doc: Value = serde_json::from_str(candidate_text).with_context(|| {
-            format!(
-                "parsing {} as JSON (the new baseline is written from it)",
-                self.candidate_path.display()
-            )
+            format!("parsing {candidate} as JSON (the new baseline is written from it)")
         })?;
-        let obj = doc
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("{}: expected a JSON object", self.candidate_path.display()))?;
-        obj.insert(
-            "bump".to_string(),
-            serde_json::to_value(self.record()).context("encoding the bump record")?,
-        );
-        let mut baseline = serde_json::to_string_pretty(&doc).context("encoding JSON")?;
-        baseline.push('\n');
-
+        let record = serde_json::to_value(self.record()).context("encoding the bump record")?;
+        doc.as_object_mut()
+            .ok_or_else(|| anyhow!("{candidate}: expected a JSON object"))?
+            .insert("bump".to_string(), record);
         let mut log = if self.log.exists() {
             json::read_input(&self.log, json::MAX_INPUT_BYTES)?
         } else {
@@ -914,21 +821,19 @@ impl Plan<'_> {
             log.push('\n');
         }
         log.push_str(&self.log_entry());
-        files.push((self.log.clone(), log.into_bytes()));
-        files.push((self.baseline_path.to_path_buf(), baseline.into_bytes()));
-        files.push((self.report.clone(), report.as_bytes().to_vec()));
-
-        artifacts::replace_together(
-            journal,
-            &files,
-            std::slice::from_ref(&self.report),
-            &mut crash_point,
-        )?;
+        files.extend([
+            (self.log.clone(), log.into_bytes()),
+            (
+                self.baseline_path.to_path_buf(),
+                artifacts::pretty_json(&doc, "JSON")?,
+            ),
+            (self.report.clone(), report.as_bytes().to_vec()),
+        ]);
+        let claimed = std::slice::from_ref(&self.report);
+        artifacts::replace_together(journal, &files, claimed, &mut crash_point)?;
         if let Some(archive) = &self.archive {
-            eprintln!(
-                "perf-baseline-bump: archived the previous baseline as {}",
-                archive.display()
-            );
+            let archive = archive.display();
+            eprintln!("perf-baseline-bump: archived the previous baseline as {archive}");
         }
         eprintln!("perf-baseline-bump: wrote {}", self.baseline_path.display());
         eprintln!("perf-baseline-bump: appended to {}", self.log.display());
@@ -938,6 +843,13 @@ impl Plan<'_> {
         );
         Ok(())
     }
+}
+
+/// `text` with `prefix` before each of its lines (a Markdown list or quote).
+fn prefixed(prefix: &str, text: &str) -> String {
+    text.lines()
+        .map(|line| format!("{prefix}{line}\n"))
+        .collect()
 }
 
 const LOG_HEADER: &str = "# Baseline log\n\n\
@@ -961,10 +873,7 @@ fn refusal(problems: &[String]) -> anyhow::Error {
 /// Lowercase hex SHA-256 of `bytes`, as `sha256sum` prints it.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 #[cfg(test)]
@@ -974,25 +883,19 @@ mod tests {
     #[test]
     fn archives_are_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let first = archive_path(dir.path(), "2026-11-22", Some("abcdef0123456789"));
-        assert!(
-            first.ends_with("2026-11-22_abcdef0.json"),
-            "{}",
-            first.display()
-        );
+        let archive = |commit| archive_path(dir.path(), "2026-11-22", commit);
+        let first = archive(Some("abcdef0123456789"));
         std::fs::write(&first, "{}").unwrap();
-        let second = archive_path(dir.path(), "2026-11-22", Some("abcdef0123456789"));
-        assert!(
-            second.ends_with("2026-11-22_abcdef0-2.json"),
-            "{}",
-            second.display()
-        );
-        let unknown = archive_path(dir.path(), "2026-11-22", None);
-        assert!(
-            unknown.ends_with("2026-11-22_unknown.json"),
-            "{}",
-            unknown.display()
-        );
+        for (path, name) in [
+            (first, "2026-11-22_abcdef0.json"),
+            (
+                archive(Some("abcdef0123456789")),
+                "2026-11-22_abcdef0-2.json",
+            ),
+            (archive(None), "2026-11-22_unknown.json"),
+        ] {
+            assert!(path.ends_with(name), "{}", path.display());
+        }
     }
 
     #[test]

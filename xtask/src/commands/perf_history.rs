@@ -2,7 +2,7 @@
 //! sparkline, and points at the runs where a metric moved (change points) or keeps creeping
 //! (drift). Advisory: it exits 0 whatever it finds, and 2 only on bad input.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Result, bail};
 
@@ -19,33 +19,23 @@ pub fn run(args: &HistoryArgs) -> Result<u8> {
     for problem in &store.problems {
         eprintln!("perf-history: warning: {problem}");
     }
-    let records: Vec<&Record> = store
-        .records
-        .iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.status == "ok")
-        .filter(|r| args.workload.as_ref().is_none_or(|w| &r.workload == w))
-        .collect();
-    if records.is_empty() {
-        println!(
-            "{}: no successful runs{}",
-            path.display(),
-            args.workload
-                .as_ref()
-                .map(|w| format!(" of workload {w}"))
-                .unwrap_or_default()
-        );
+    let mut workloads: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
+    for (_, r) in &store.records {
+        if r.status == "ok" && args.workload.as_ref().is_none_or(|w| &r.workload == w) {
+            workloads.entry(r.workload.as_str()).or_default().push(r);
+        }
+    }
+    if workloads.is_empty() {
+        let of = args
+            .workload
+            .as_ref()
+            .map_or(String::new(), |w| format!(" of workload {w}"));
+        println!("{}: no successful runs{of}", path.display());
         return Ok(crate::exit::OK);
     }
-    let mut workloads: BTreeMap<&str, Vec<&Record>> = BTreeMap::new();
-    for r in records {
-        workloads.entry(r.workload.as_str()).or_default().push(r);
-    }
-    let mut out = String::new();
     for (workload, runs) in &workloads {
-        out.push_str(&workload_report(workload, runs, args, &params));
+        print!("{}", workload_report(workload, runs, args, &params));
     }
-    print!("{out}");
     Ok(crate::exit::OK)
 }
 
@@ -61,49 +51,38 @@ const MAX_WIDTH: usize = 10_000;
 /// The analysis parameters, each checked against its range: a bad one is an error naming the
 /// flag and the range (exit 2) before anything is read.
 fn params(args: &HistoryArgs) -> Result<Params> {
-    if !(args.alpha > 0.0 && args.alpha < 1.0) {
-        bail!(
-            "--alpha: expected a level between 0 and 1 (exclusive), got {}",
-            args.alpha
-        );
+    let (alpha, min_segment, permutations, width) =
+        (args.alpha, args.min_segment, args.permutations, args.width);
+    if !(alpha > 0.0 && alpha < 1.0) {
+        bail!("--alpha: expected a level between 0 and 1 (exclusive), got {alpha}");
     }
-    if !(2..=MAX_MIN_SEGMENT).contains(&args.min_segment) {
-        bail!(
-            "--min-segment: expected 2 to {MAX_MIN_SEGMENT} runs, got {}",
-            args.min_segment
-        );
+    if !(2..=MAX_MIN_SEGMENT).contains(&min_segment) {
+        bail!("--min-segment: expected 2 to {MAX_MIN_SEGMENT} runs, got {min_segment}");
     }
-    if !(1..=MAX_PERMUTATIONS).contains(&args.permutations) {
-        bail!(
-            "--permutations: expected 1 to {MAX_PERMUTATIONS}, got {}",
-            args.permutations
-        );
+    if !(1..=MAX_PERMUTATIONS).contains(&permutations) {
+        bail!("--permutations: expected 1 to {MAX_PERMUTATIONS}, got {permutations}");
     }
-    if !(1..=MAX_WIDTH).contains(&args.width) {
-        bail!(
-            "--width: expected 1 to {MAX_WIDTH} characters, got {}",
-            args.width
-        );
+    if !(1..=MAX_WIDTH).contains(&width) {
+        bail!("--width: expected 1 to {MAX_WIDTH} characters, got {width}");
     }
-    let smallest_p = 1.0 / (f64::from(args.permutations) + 1.0);
-    if args.alpha < smallest_p {
-        let needed = ((1.0 / args.alpha) - 1.0).ceil();
+    let smallest_p = 1.0 / (f64::from(permutations) + 1.0);
+    if alpha < smallest_p {
+        let needed = ((1.0 / alpha) - 1.0).ceil();
         let fix = if needed <= f64::from(MAX_PERMUTATIONS) {
             format!("raise --permutations to at least {needed}")
         } else {
             format!("no --permutations up to {MAX_PERMUTATIONS} reaches it")
         };
         eprintln!(
-            "perf-history: warning: with --permutations {} the smallest p-value is \
-             {smallest_p:.2e}, above --alpha {}: no change point can be found (drift still \
-             can); {fix}",
-            args.permutations, args.alpha
+            "perf-history: warning: with --permutations {permutations} the smallest p-value is \
+             {smallest_p:.2e}, above --alpha {alpha}: no change point can be found (drift still \
+             can); {fix}"
         );
     }
     Ok(Params {
-        min_segment: args.min_segment,
-        alpha: args.alpha,
-        permutations: args.permutations,
+        min_segment,
+        alpha,
+        permutations,
         ..Params::default()
     })
 }
@@ -115,12 +94,10 @@ fn workload_report(
     args: &HistoryArgs,
     params: &Params,
 ) -> String {
-    let mut fingerprints: Vec<&str> = runs
+    let fingerprints: BTreeSet<&str> = runs
         .iter()
         .filter_map(|r| r.env_fingerprint.as_deref())
         .collect();
-    fingerprints.sort_unstable();
-    fingerprints.dedup();
     let mut out = format!(
         "workload {workload}: {} run(s), {} to {}\n",
         runs.len(),
@@ -132,12 +109,10 @@ fn workload_report(
             "  note: runs come from {} different environments (fingerprints {}); a change \
              point may be a machine change\n",
             fingerprints.len(),
-            fingerprints.join(", ")
+            Vec::from_iter(fingerprints).join(", ")
         ));
     }
-    let mut names: Vec<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
-    names.sort();
-    names.dedup();
+    let mut names: BTreeSet<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
     if !args.metrics.is_empty() {
         for wanted in &args.metrics {
             if !names.contains(&wanted) {
@@ -162,13 +137,14 @@ fn workload_report(
         } else {
             ""
         };
+        let (lo, hi) = min_max(&series);
         out.push_str(&format!(
             "  {name:<width$}  {elided}{}  {} run(s), last {}, min {}, max {}\n",
             sparkline(shown),
             series.len(),
             fmt(series[series.len() - 1]),
-            fmt(series.iter().copied().fold(f64::INFINITY, f64::min)),
-            fmt(series.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            fmt(lo),
+            fmt(hi),
         ));
         let analysis = changepoint::analyze(&series, params);
         out.push_str(&findings(&analysis, &points, width));
@@ -218,8 +194,7 @@ fn fmt_p(p: f64) -> String {
 /// Unicode block sparkline scaled from the series' min (▁) to its max (█).
 pub fn sparkline(series: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let lo = series.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = series.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = min_max(series);
     series
         .iter()
         .map(|v| {
@@ -230,6 +205,11 @@ pub fn sparkline(series: &[f64]) -> String {
             }
         })
         .collect()
+}
+
+fn min_max(series: &[f64]) -> (f64, f64) {
+    let lo = series.iter().copied().fold(f64::INFINITY, f64::min);
+    (lo, series.iter().copied().fold(f64::NEG_INFINITY, f64::max))
 }
 
 fn short(commit: &str) -> &str {

@@ -2,8 +2,9 @@
 //! atomic replace (temp file + rename) so a crash never leaves half a baseline, and
 //! `replace_together` with its journal so a crash never leaves half a set of files.
 
-use std::fs::{OpenOptions, Permissions};
-use std::io::Write;
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -23,47 +24,35 @@ pub fn file_stamp() -> String {
 
 /// Claims a timestamp for one run's artifacts, `<dir>/<prefix>_<stamp>.<ext>` for each of
 /// `names`: each file is created empty with `create_new`, so two runs that start in the same
-/// second never share a name, whatever the timing (a check-then-write could not promise
-/// that). When any name is taken, the files just created are removed and the next stamp is
-/// tried: `-2`, `-3`, ... Writers then replace the claimed files (atomically) or append to
-/// them.
+/// second never share a name (a check-then-write could not promise that). When a name is
+/// taken, the files just created are removed and the next stamp is tried: `-2`, `-3`, ...
 pub fn claim<S: AsRef<str>>(dir: &Path, names: &[(S, &str)]) -> Result<String> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating artifacts directory {}", dir.display()))?;
     let base = file_stamp();
-    for n in 1..=10_000 {
+    'stamps: for n in 1..=10_000 {
         let stamp = if n == 1 {
             base.clone()
         } else {
             format!("{base}-{n}")
         };
         let mut created = Vec::with_capacity(names.len());
-        let mut taken = false;
         for (prefix, ext) in names {
             let path = dir.join(format!("{}_{stamp}.{ext}", prefix.as_ref()));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(_) => created.push(path),
-                Err(e) => {
-                    for p in &created {
-                        let _ = std::fs::remove_file(p);
-                    }
-                    if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        taken = true;
-                        break;
-                    }
-                    return Err(e).with_context(|| format!("creating {}", path.display()));
+            if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&path) {
+                for p in &created {
+                    let _ = std::fs::remove_file(p);
                 }
+                if e.kind() == ErrorKind::AlreadyExists {
+                    continue 'stamps;
+                }
+                return Err(e).with_context(|| format!("creating {}", path.display()));
             }
+            created.push(path);
         }
-        if !taken {
-            return Ok(stamp);
-        }
+        return Ok(stamp);
     }
-    anyhow::bail!(
+    bail!(
         "no free artifact name in {} after 10000 tries; clean it up",
         dir.display()
     )
@@ -79,10 +68,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .permissions(Permissions::from_mode(CREATE_MODE))
         .tempfile_in(dir)
         .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    keep_permissions(path, tmp.as_file())?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
+    fill(tmp.as_file_mut(), path, bytes, path)?;
     tmp.persist(path)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
@@ -92,24 +78,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 const CREATE_MODE: u32 = 0o666;
 
 /// The directory a file at `path` lives in (`.` for a bare name).
-fn parent_dir(path: &Path) -> &Path {
+pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
 }
 
-/// Gives `file`, about to replace `target`, the permissions `target` has, when it exists.
-fn keep_permissions(target: &Path, file: &std::fs::File) -> Result<()> {
+/// Gives `file`, about to replace `target`, the permissions `target` has (when it exists),
+/// then writes `bytes` to it and fsyncs it; a failed write names `shown`.
+fn fill(file: &mut File, target: &Path, bytes: &[u8], shown: &Path) -> Result<()> {
     match std::fs::metadata(target) {
         Ok(meta) => file
             .set_permissions(meta.permissions())
-            .with_context(|| format!("copying the permissions of {}", target.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            .with_context(|| format!("copying the permissions of {}", target.display()))?,
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => {
-            Err(e).with_context(|| format!("reading the permissions of {}", target.display()))
+            return Err(e)
+                .with_context(|| format!("reading the permissions of {}", target.display()));
         }
     }
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", shown.display()))
 }
 
 /// Where `replace_together` stages the new content of `target`: a hidden file next to it
@@ -135,24 +126,21 @@ fn stage(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
         .mode(CREATE_MODE)
         .open(&staged)
         .with_context(|| format!("creating {}", staged.display()))?;
-    keep_permissions(target, &file)?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", staged.display()))?;
+    fill(&mut file, target, bytes, &staged)?;
     Ok(staged)
 }
 
 fn remove_if_present(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
     }
 }
 
 /// Makes the entries of `dir` (new names, renames, removals) durable.
 fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
+    File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing directory {}", dir.display()))
 }
@@ -165,24 +153,14 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Replaces several files as one: after a crash at any point, either none of them changed or,
-/// once the next `recover_journal` has run, all of them did. The journal (`journal`, a small
-/// JSON file) is what makes that so:
-///
-/// 1. the journal is written in state `staging`, naming every staged file, target and
-///    `claimed` file (files created empty beforehand, e.g. a claimed artifact name);
-/// 2. every new content is staged as `.<name>.staged` next to its target and fsynced;
-/// 3. the journal is rewritten in state `committed`: this atomic rename is the commit point;
-/// 4. each staged file is renamed over its target, in the order given;
-/// 5. the directories are synced and the journal is removed.
-///
-/// `recover_journal` undoes a crash before step 3 (removes the staged and claimed files) and
-/// finishes one after it (does the renames still to do: a staged file that is gone was
-/// already moved). The journal itself is written through a staged name too, so a crash while
-/// writing it leaves only a `.<journal>.staged` file, which recovery removes. Nothing is ever
-/// written under a random name, so after recovery nothing is left over. `step` is called
-/// after each step (`prepared`, `staged`, `committed`, `renamed-1`, `renamed-2`, ...,
-/// `finished`), which lets a test stop the process there. The caller must hold a lock that
-/// keeps every other writer of these files and of the journal out.
+/// once the next `recover_journal` has run, all of them did. The journal is written (state
+/// `staging`, naming every staged, target and `claimed` file), each new content is staged as
+/// `.<name>.staged` next to its target and fsynced, the journal is rewritten as `committed`
+/// (the commit point), the staged files are renamed over their targets in order, and the
+/// journal is removed. The journal too is written through its staged name, and nothing under
+/// a random name, so recovery leaves nothing over. `step` is called after each step
+/// (`prepared`, `staged`, `committed`, `renamed-1`, ..., `finished`) so a test can stop the
+/// process there. The caller must hold a lock that keeps every other writer out.
 pub fn replace_together(
     journal: &Path,
     files: &[(PathBuf, Vec<u8>)],
@@ -212,22 +190,18 @@ pub fn replace_together(
             journal.display()
         );
     }
-    write_durably(journal, &record.to_json()?)?;
+    write_durably(journal, &pretty_json(&record, "the journal")?)?;
     step("prepared");
-    let mut dirs: Vec<&Path> = Vec::new();
     for (target, bytes) in files {
         stage(target, bytes)?;
-        let dir = parent_dir(target);
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
     }
+    let dirs: BTreeSet<&Path> = files.iter().map(|(target, _)| parent_dir(target)).collect();
     for dir in &dirs {
         sync_dir(dir)?;
     }
     step("staged");
     record.state = JournalState::Committed;
-    write_durably(journal, &record.to_json()?)?;
+    write_durably(journal, &pretty_json(&record, "the journal")?)?;
     step("committed");
     for (i, rename) in record.renames.iter().enumerate() {
         std::fs::rename(&rename.staged, &rename.target)
@@ -248,9 +222,10 @@ pub fn journal_pending(journal: &Path) -> bool {
     journal.exists()
 }
 
-/// Finishes or undoes what an interrupted `replace_together` left (see there): `None` when
-/// there was nothing to do, else a sentence saying what was done. The caller holds the same
-/// lock as the writer did.
+/// Finishes or undoes what an interrupted `replace_together` left: a journal still `staging`
+/// is undone (its staged and still-empty claimed files removed), a `committed` one finished
+/// (a staged file that is gone was already moved). `None` when there was nothing to do, else
+/// a sentence saying what was done. The caller holds the same lock as the writer did.
 pub fn recover_journal(journal: &Path) -> Result<Option<String>> {
     // A journal that was being written when the process died: the journal before it, if
     // any, still says what to do.
@@ -323,7 +298,6 @@ pub fn recover_journal(journal: &Path) -> Result<Option<String>> {
     Ok(Some(done))
 }
 
-/// Version of the journal's shape.
 const JOURNAL_VERSION: u32 = 1;
 /// A journal names a handful of files; anything larger is not one.
 const MAX_JOURNAL_BYTES: u64 = 1 << 20;
@@ -357,17 +331,15 @@ struct Rename {
     target: PathBuf,
 }
 
-impl JournalRecord {
-    fn to_json(&self) -> Result<Vec<u8>> {
-        let mut text = serde_json::to_string_pretty(self).context("encoding the journal")?;
-        text.push('\n');
-        Ok(text.into_bytes())
-    }
+/// Pretty JSON with a trailing newline, as xtask writes every JSON file; `what` names it in
+/// the error.
+pub fn pretty_json(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
+    let mut text = serde_json::to_vec_pretty(value).with_context(|| format!("encoding {what}"))?;
+    text.push(b'\n');
+    Ok(text)
 }
 
 /// Pretty JSON with a trailing newline, written atomically.
 pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("encoding JSON")?;
-    text.push('\n');
-    write_atomic(path, text.as_bytes())
+    write_atomic(path, &pretty_json(value, "JSON")?)
 }

@@ -1,10 +1,8 @@
 //! The history store: one compact JSON record per bench or gate run, one per line, appended to
-//! `perf/history.jsonl` (or `--history PATH`). Appends never rewrite earlier lines: each is one
-//! `write_all` of one complete line to a file opened with `O_APPEND`, then an fsync, under an
-//! exclusive flock on the file, so concurrent appends never interleave, and a crash can at worst
-//! leave a torn last line, which reading reports with its line number and the next append starts
-//! on a fresh line. Reading is bounded and per line: a line that is not UTF-8 or not a record is
-//! a warning, never the end of the read. The format is documented in perf/README.md.
+//! `perf/history.jsonl` (or `--history PATH`); the format is documented in perf/README.md.
+//! Appends never rewrite earlier lines (one `O_APPEND` write of a whole line under a flock),
+//! so a crash can at worst leave a torn last line. Reading is bounded and per line: a line
+//! that is not UTF-8 or not a record is a warning, never the end of the read.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -60,6 +58,8 @@ pub struct Record {
 impl Record {
     /// The record of a run file; `source` and `verdict` say who appends it.
     pub fn from_run(run: &RunFile, source: &str, verdict: Option<&str>) -> Record {
+        // A run file without a status says by its failure whether it completed.
+        let status = run.run.failure().map_or("ok", |_| "failed");
         Record {
             history_version: FORMAT_VERSION,
             timestamp: run
@@ -71,11 +71,7 @@ impl Record {
             workload: run.workload.clone().unwrap_or_else(|| "unknown".into()),
             env_fingerprint: run.env.fingerprint.clone(),
             source: source.to_string(),
-            status: match (&run.run.status, run.run.failure()) {
-                (_, Some(_)) => run.run.status.clone().unwrap_or_else(|| "failed".into()),
-                (Some(s), None) => s.clone(),
-                (None, None) => "ok".into(),
-            },
+            status: run.run.status.clone().unwrap_or_else(|| status.into()),
             verdict: verdict.map(str::to_string),
             trials: run.trials.map(u64::from),
             metrics: run
@@ -106,9 +102,8 @@ pub fn resolve(path: &Path) -> PathBuf {
 /// the same torn line. A write that fails (a full disk) is an error at once, naming the file
 /// and the exit code the commands give it (2): it is not retried.
 pub fn append(path: &Path, record: &Record) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let dir = crate::model::artifacts::parent_dir(path);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -155,8 +150,7 @@ pub struct History {
 }
 
 /// Reads a history file: a missing file is an error naming the fix, and so is one larger than
-/// `MAX_BYTES`. It is read as bytes, so a line that is not UTF-8 is one warning among the
-/// problems, not the end of the read.
+/// `MAX_BYTES`.
 pub fn read(path: &Path) -> Result<History> {
     let bytes = read_bounded(path, MAX_BYTES)?;
     Ok(parse_bytes(&bytes, &path.display().to_string()))
@@ -164,41 +158,26 @@ pub fn read(path: &Path) -> Result<History> {
 
 /// The whole file, refusing more than `max` bytes without reading much beyond them.
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let reading = || format!("reading {}", path.display());
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| {
-                format!(
-                    "reading {} (record runs into it with `cargo xtask perf-gate --history` or \
-                     `cargo xtask perf-bench --history`)",
-                    path.display()
-                )
-            });
-        }
-        Err(e) => return Err(e).with_context(reading),
-    };
-    let too_large = || {
-        anyhow::anyhow!(
-            "{} is larger than the history store's limit of {} MiB; keep its newest lines \
-             (e.g. `tail -n 100000`) in a new file",
-            path.display(),
-            max >> 20
-        )
-    };
-    if file.metadata().with_context(reading)?.len() > max {
-        return Err(too_large());
-    }
-    // The size may be unknown (a device, a pipe) or grow meanwhile: read at most one byte
-    // more than allowed.
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .with_context(reading)?;
-    if bytes.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    let file = std::fs::File::open(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                " (record runs into it with `cargo xtask perf-gate \
+                 --history` or `cargo xtask perf-bench --history`)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("reading {}{hint}", path.display()))
+    })?;
+    crate::model::json::read_limited(file, max)
+        .with_context(|| format!("reading {}", path.display()))?
+        .with_context(|| {
+            format!(
+                "{} is larger than the history store's limit of {} MiB; keep its newest lines \
+                 (e.g. `tail -n 100000`) in a new file",
+                path.display(),
+                max >> 20
+            )
+        })
 }
 
 /// Parses history text; `source` names it in problems.
@@ -211,13 +190,13 @@ pub fn parse(text: &str, source: &str) -> History {
 pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
     let mut history = History::default();
     let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let last = if bytes.ends_with(b"\n") {
-        lines.len() - 1
-    } else {
-        lines.len()
-    };
-    for (i, line) in lines[..last].iter().enumerate() {
+    let lines: Vec<&[u8]> = bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(bytes)
+        .split(|&b| b == b'\n')
+        .collect();
+    let last = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
         let number = i + 1;
         let line = match std::str::from_utf8(line) {
             Ok(line) => line,

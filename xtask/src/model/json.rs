@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::fs::File;
 use std::io::Read;
 use std::marker::PhantomData;
 use std::path::Path;
@@ -20,27 +21,15 @@ use serde::{Deserialize, de::DeserializeOwned};
 /// read into memory).
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads a whole input file once, refusing more than `max` bytes (e.g. `--candidate
-/// /dev/zero` must fail fast with "…is larger than 64 MiB…", not read until memory runs out).
-/// Works for pipes and /dev/* too (read at most max+1 bytes through `Read::take`). Not UTF-8
-/// is an error naming the file and the byte offset.
+/// Reads a whole input file once, refusing more than `max` bytes (`--candidate /dev/zero`
+/// must fail fast, not read until memory runs out). Not UTF-8 is an error naming the file
+/// and the byte offset.
 pub fn read_input(path: &Path, max: u64) -> Result<String> {
     let reading = || format!("reading {}", path.display());
-    let file = std::fs::File::open(path).with_context(reading)?;
-    let meta = file.metadata().with_context(reading)?;
-    // A regular file says its size: refuse it before reading a byte. Pipes and devices say 0
-    // (or nothing useful), so the read below is bounded on its own.
-    if meta.is_file() && meta.len() > max {
-        bail!(too_large(path, max));
-    }
-    let capacity = if meta.is_file() { meta.len() } else { 0 };
-    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .with_context(reading)?;
-    if bytes.len() as u64 > max {
-        bail!(too_large(path, max));
-    }
+    let file = File::open(path).with_context(reading)?;
+    let bytes = read_limited(file, max)
+        .with_context(reading)?
+        .ok_or_else(|| anyhow!(too_large(path, max)))?;
     String::from_utf8(bytes).map_err(|e| {
         anyhow!(
             "{}: not UTF-8 (invalid byte at offset {})",
@@ -48,6 +37,20 @@ pub fn read_input(path: &Path, max: u64) -> Result<String> {
             e.utf8_error().valid_up_to()
         )
     })
+}
+
+/// The whole of `file`, or `None` when it holds more than `max` bytes. A regular file says
+/// its size and is refused before a byte is read; a pipe or device says 0 (or nothing
+/// useful), so the read itself stops one byte past the limit.
+pub fn read_limited(file: File, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > max {
+        return Ok(None);
+    }
+    let capacity = if meta.is_file() { meta.len() } else { 0 };
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
 fn too_large(path: &Path, max: u64) -> String {
@@ -63,17 +66,10 @@ fn too_large(path: &Path, max: u64) -> String {
     )
 }
 
-/// Parses `text` into `T`: duplicate keys anywhere are an error naming their field path
-/// ("{source}: field `rules.rps`: duplicate key; …"), and a wrong type, a missing field or an
-/// unknown field (with `#[serde(deny_unknown_fields)]` on T) names its field path through
-/// `serde_path_to_error` ("{source}: field `gate.confidence`: invalid type: string \"high\",
-/// expected f64").
-///
-/// Two of serde's messages are reworded to say what to do: a missing field is
-/// "field `a.b`: is required", and an unknown field is "field `a.typo`: unknown key; did you
-/// mean `type`? (field `a` takes one of: …)". Other messages are serde's, without the line
-/// and column (the field path says where). Invalid JSON is "parsing {source} as JSON: …" with
-/// the line and column.
+/// Parses `text` into `T`, refusing duplicate keys. Every data error names its field path
+/// (`serde_path_to_error`) instead of a line and column; a missing field becomes "is
+/// required" and an unknown one "unknown key; did you mean `x`? (… takes one of: …)", so the
+/// message says what to do. Invalid JSON is "parsing {source} as JSON: …" with the position.
 pub fn parse<T: DeserializeOwned>(text: &str, source: &str) -> Result<T> {
     check_duplicates(text, source)?;
     let mut de = serde_json::Deserializer::from_str(text);
@@ -102,10 +98,8 @@ pub fn check_duplicates(text: &str, source: &str) -> Result<()> {
     }
 }
 
-/// A `T` read only from a JSON object. Serde's derived structs also take an array (their
-/// fields by position), which is no way to write a file by hand: wrap each struct of a
-/// strict format in this (`Option<Object<Gate>>`), and read the top level with
-/// [`from_object`].
+/// A `T` read only from a JSON object, never from an array (see the module comment): wrap
+/// each struct of a strict format in it, and read the top level with [`from_object`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object<T>(pub T);
 
@@ -122,20 +116,14 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    deserializer.deserialize_any(ObjectVisitor {
-        expecting,
-        marker: PhantomData,
-    })
+    deserializer.deserialize_any(ObjectVisitor(expecting, PhantomData))
 }
 
-struct ObjectVisitor<T> {
-    expecting: &'static str,
-    marker: PhantomData<T>,
-}
+struct ObjectVisitor<T>(&'static str, PhantomData<T>);
 
 impl<T> ObjectVisitor<T> {
-    fn found<E: de::Error>(&self, what: fmt::Arguments<'_>) -> E {
-        E::custom(format_args!("expected {}, found {what}", self.expecting))
+    fn found<E: de::Error>(&self, what: impl fmt::Display) -> E {
+        E::custom(format_args!("expected {}, found {what}", self.0))
     }
 }
 
@@ -143,7 +131,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.expecting)
+        f.write_str(self.0)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
@@ -151,7 +139,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        Err(self.found(format_args!("an array")))
+        Err(self.found("an array"))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
@@ -175,7 +163,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Err(self.found(format_args!("null")))
+        Err(self.found("null"))
     }
 }
 
@@ -196,51 +184,44 @@ fn data_error(
     let full = e.to_string();
     let location = format!(" at line {} column {}", e.line(), e.column());
     let msg = full.strip_suffix(&location).unwrap_or(&full);
-    let segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-    let field = |segments: &[String]| join_path(segments);
+    let mut segments: Vec<String> = path.iter().map(|s| s.to_string()).collect();
 
     if let Some(rest) = msg.strip_prefix("missing field `")
         && let Some((name, _)) = rest.split_once('`')
     {
-        let mut at = segments.clone();
-        at.push(name.to_string());
-        return anyhow!("{source}: field `{}`: is required", field(&at));
+        segments.push(name.to_string());
+        return anyhow!("{source}: field `{}`: is required", join_path(&segments));
     }
     if let Some(rest) = msg.strip_prefix("unknown field `")
         && let Some((key, expected)) = rest.split_once('`')
     {
         // The path ends at the unknown key (serde_path_to_error records the key it read).
-        let parent = match segments.split_last() {
-            Some((last, parent)) if last == key => parent,
-            _ => &segments[..],
-        };
-        let mut at = parent.to_vec();
-        at.push(key.to_string());
-        let mut names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        names.sort_unstable();
-        let owner = if parent.is_empty() {
+        if segments.last().is_some_and(|last| last == key) {
+            segments.pop();
+        }
+        let owner = if segments.is_empty() {
             "the top level".to_string()
         } else {
-            format!("field `{}`", field(parent))
+            format!("field `{}`", join_path(&segments))
         };
+        let mut names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        names.sort_unstable();
         let takes = if names.is_empty() {
             format!("{owner} takes no keys")
         } else {
             format!("{owner} takes one of: {}", names.join(", "))
         };
-        let hint = match closest(key, &names) {
-            Some(name) => format!("; did you mean `{name}`?"),
-            None => String::new(),
-        };
+        let hint = closest(key, &names).map_or(String::new(), |n| format!("; did you mean `{n}`?"));
+        segments.push(key.to_string());
         return anyhow!(
             "{source}: field `{}`: unknown key{hint} ({takes})",
-            field(&at)
+            join_path(&segments)
         );
     }
     if segments.is_empty() {
         anyhow!("{source}: {msg}")
     } else {
-        anyhow!("{source}: field `{}`: {msg}", field(&segments))
+        anyhow!("{source}: field `{}`: {msg}", join_path(&segments))
     }
 }
 
@@ -275,13 +256,9 @@ fn closest<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let mut d: Vec<Vec<usize>> = (0..=a.len())
+        .map(|i| (0..=b.len()).map(|j| if i == 0 { j } else { i }).collect())
+        .collect();
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);

@@ -13,8 +13,7 @@ use anyhow::{Context as _, Result, bail};
 use rustix::fs::{FlockOperation, flock};
 use rustix::io::Errno;
 
-/// Longest holder description read from a lock file: it is a few lines, and a lock file
-/// is no place to read megabytes from.
+/// Longest holder description read from a lock file (it is a few lines).
 const MAX_HOLDER_BYTES: u64 = 4096;
 /// Longest command line written into a lock file.
 const MAX_COMMAND_CHARS: usize = 300;
@@ -47,22 +46,15 @@ impl LockFile {
                 .open(path)
                 .with_context(|| format!("opening the lock file {}", path.display()))?;
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Err(Errno::WOULDBLOCK) => bail!(
+                    "{} is locked: {what} is already under way ({}); wait for it to finish (a \
+                     killed holder releases the lock by itself)",
+                    path.display(),
+                    read_holder(&mut file)
+                ),
+                Err(e) => return Err(locking(path, e)),
+                Ok(()) if !names_file(path, &file) => continue,
                 Ok(()) => {}
-                Err(Errno::WOULDBLOCK) => {
-                    let holder = read_holder(&mut file);
-                    bail!(
-                        "{} is locked: {what} is already under way ({holder}); wait for it to \
-                         finish (a killed holder releases the lock by itself)",
-                        path.display()
-                    );
-                }
-                Err(e) => {
-                    return Err(std::io::Error::from(e))
-                        .with_context(|| format!("locking {}", path.display()));
-                }
-            }
-            if !names_file(path, &file) {
-                continue;
             }
             let holder = holder_text();
             file.set_len(0)
@@ -112,12 +104,13 @@ pub fn lock_waiting(file: &File, path: &Path, wait: Duration) -> Result<()> {
                 wait.as_secs()
             ),
             Err(Errno::NOLCK | Errno::OPNOTSUPP | Errno::INVAL) => return Ok(()),
-            Err(e) => {
-                return Err(std::io::Error::from(e))
-                    .with_context(|| format!("locking {}", path.display()));
-            }
+            Err(e) => return Err(locking(path, e)),
         }
     }
+}
+
+fn locking(path: &Path, e: Errno) -> anyhow::Error {
+    anyhow::Error::new(std::io::Error::from(e)).context(format!("locking {}", path.display()))
 }
 
 /// Whether `path` still names the open `file` (same device and inode).
@@ -172,14 +165,12 @@ fn describe_holder(text: &str) -> String {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let mut out = format!("held by pid {}", field("pid").unwrap_or("unknown"));
-    if let Some(started) = field("started") {
-        out.push_str(&format!(" since {started}"));
-    }
-    if let Some(command) = field("command") {
-        out.push_str(&format!(", running `{command}`"));
-    }
-    out
+    format!(
+        "held by pid {}{}{}",
+        field("pid").unwrap_or("unknown"),
+        field("started").map_or(String::new(), |s| format!(" since {s}")),
+        field("command").map_or(String::new(), |c| format!(", running `{c}`"))
+    )
 }
 
 #[cfg(test)]

@@ -2,11 +2,8 @@
 //! and how the gate treats noise, environment differences and failed runs. Parsing is strict:
 //! an unknown key, a wrong type or a threshold that makes no sense is an error naming the file
 //! and the field path, because a typo in a policy must never silently turn a rule off.
-//!
-//! The file is read into private serde structs (`deny_unknown_fields`, every object through
-//! `json::Object`, duplicate keys refused by `json::parse`) and then checked and converted
-//! into the public types, with the checks serde cannot express (thresholds, ranges, one of
-//! two keys).
+//! It is read strictly (`json::parse`) into private serde structs, then checked (thresholds,
+//! ranges, one of two keys) and converted into the public types.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,19 +53,16 @@ pub struct GateSettings {
     /// `looks`: how many times an adaptive gate may look at the data, deciding or asking for
     /// more trials each time (1..=10, default 3).
     pub looks: u32,
-    /// `always_paired`: `perf-gate` runs the baseline's commit alongside the working tree
-    /// even when this machine matches the baseline's environment (default false). On a
-    /// shared VM, wall-clock numbers from another session do not compare, whatever the
-    /// environment fields say.
+    /// `always_paired`: `perf-gate` runs the baseline's commit alongside the working tree even
+    /// when the environments match (default false): on a shared VM, wall-clock numbers from
+    /// another session do not compare, whatever the environment fields say.
     pub always_paired: bool,
 }
 
 impl GateSettings {
-    /// The confidence of each interval the gate computes. An adaptive gate may look at its
-    /// data up to `looks` times, and a rule may be decided at any of them, so each look spends
-    /// an equal share of the error rate (Bonferroni): `1 - (1 - confidence) / looks`. The
-    /// chance that any look of a gate calls a change that is not there stays below
-    /// `1 - confidence`, however many looks it takes.
+    /// The confidence of each interval the gate computes: a rule may be decided at any of up
+    /// to `looks` looks, so each spends an equal share of the error rate (Bonferroni), and the
+    /// chance that any look calls a change that is not there stays below `1 - confidence`.
     pub fn look_confidence(&self) -> f64 {
         1.0 - (1.0 - self.confidence) / f64::from(self.looks.max(1))
     }
@@ -170,22 +164,12 @@ pub struct Bounds {
 impl Bounds {
     /// Why `x` breaks the bounds, or `None` when it is within them.
     pub fn violation(&self, x: f64) -> Option<String> {
-        if let Some(e) = self.equals
-            && x != e
-        {
-            return Some(format!("must equal {}", fmt_num(e)));
+        match (self.equals, self.min, self.max) {
+            (Some(e), _, _) if x != e => Some(format!("must equal {}", fmt_num(e))),
+            (_, Some(m), _) if x < m => Some(format!("must be >= {}", fmt_num(m))),
+            (_, _, Some(m)) if x > m => Some(format!("must be <= {}", fmt_num(m))),
+            _ => None,
         }
-        if let Some(m) = self.min
-            && x < m
-        {
-            return Some(format!("must be >= {}", fmt_num(m)));
-        }
-        if let Some(m) = self.max
-            && x > m
-        {
-            return Some(format!("must be <= {}", fmt_num(m)));
-        }
-        None
     }
 }
 
@@ -194,18 +178,10 @@ impl fmt::Display for Check {
     /// `== 0`, `<= 100`, `in [1, 5]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Check::Relative {
-                direction: Direction::Increase,
-                max_pct,
-            } => {
-                write!(f, "<= +{}%", fmt_num(*max_pct))
-            }
-            Check::Relative {
-                direction: Direction::Decrease,
-                max_pct,
-            } => {
-                write!(f, ">= -{}%", fmt_num(*max_pct))
-            }
+            Check::Relative { direction, max_pct } => match direction {
+                Direction::Increase => write!(f, "<= +{}%", fmt_num(*max_pct)),
+                Direction::Decrease => write!(f, ">= -{}%", fmt_num(*max_pct)),
+            },
             Check::Absolute(b) => match (b.equals, b.min, b.max) {
                 (Some(e), _, _) => write!(f, "== {}", fmt_num(e)),
                 (None, Some(lo), Some(hi)) => write!(f, "in [{}, {}]", fmt_num(lo), fmt_num(hi)),
@@ -236,18 +212,17 @@ pub fn load(path: &Path) -> Result<Policy> {
 /// Parses and validates policy text; `source` names it in messages.
 pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
     let TopLevel(raw) = json::parse(text, source)?;
-    let at = At { source };
-
-    match raw.schema_version.0 {
-        SCHEMA_VERSION => {}
-        v => bail!(at.field(
+    let at = &At(source);
+    let v = raw.schema_version.0;
+    if v != SCHEMA_VERSION {
+        bail!(at.field(
             "schema_version",
             format!("unsupported version {v} (this xtask reads {SCHEMA_VERSION})")
-        )),
+        ));
     }
     let gate = match raw.gate {
         None => GateSettings::default(),
-        Some(Object(g)) => gate_settings(g, &at)?,
+        Some(Object(g)) => gate_settings(g, at)?,
     };
     if raw.rules.is_empty() {
         bail!(at.field("rules", "a policy needs at least one rule"));
@@ -257,7 +232,7 @@ pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
         if metric.trim().is_empty() {
             bail!(at.field("rules", "a rule needs a metric name, found an empty key"));
         }
-        let rule = convert_rule(rule, &format!("rules.{metric}"), &at)?;
+        let rule = convert_rule(rule, &format!("rules.{metric}"), at)?;
         rules.insert(metric, rule);
     }
     Ok(Policy {
@@ -268,13 +243,11 @@ pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
 }
 
 /// Names the file in every message: `{source}: field `{path}`: {msg}`.
-struct At<'a> {
-    source: &'a str,
-}
+struct At<'a>(&'a str);
 
 impl At<'_> {
     fn field(&self, path: &str, msg: impl fmt::Display) -> anyhow::Error {
-        anyhow!("{}: field `{path}`: {msg}", self.source)
+        anyhow!("{}: field `{path}`: {msg}", self.0)
     }
 }
 
@@ -313,10 +286,8 @@ fn gate_settings(g: RawGate, at: &At<'_>) -> Result<GateSettings> {
     };
     let watch_paths = g.watch_paths.unwrap_or(d.watch_paths);
     if let Some(i) = watch_paths.iter().position(|p| p.is_empty()) {
-        bail!(at.field(
-            &format!("gate.watch_paths[{i}]"),
-            "expected a non-empty path, found an empty string"
-        ));
+        let path = format!("gate.watch_paths[{i}]");
+        bail!(at.field(&path, "expected a non-empty path, found an empty string"));
     }
     let time_budget_s = match g.time_budget_s {
         None => d.time_budget_s,
@@ -359,19 +330,19 @@ fn int_in(
     path: &str,
     at: &At<'_>,
 ) -> Result<u32> {
-    match value {
-        None => Ok(default),
-        Some(Int(n)) => match u32::try_from(n) {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(at.field(
-                path,
-                format!(
-                    "must be an integer from {} to {}, got {n}",
-                    range.start(),
-                    range.end()
-                ),
-            )),
-        },
+    let Some(Int(n)) = value else {
+        return Ok(default);
+    };
+    match u32::try_from(n) {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(at.field(
+            path,
+            format!(
+                "must be an integer from {} to {}, got {n}",
+                range.start(),
+                range.end()
+            ),
+        )),
     }
 }
 
@@ -379,7 +350,8 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
     let check = match (r.relative, r.absolute) {
         (Some(_), Some(_)) => bail!(at.field(
             path,
-            "a rule has either `relative` or `absolute`, not both (write two metrics if both are needed)"
+            "a rule has either `relative` or `absolute`, not both (write two metrics if both \
+             are needed)"
         )),
         (None, None) => bail!(at.field(path, "a rule needs `relative` or `absolute`")),
         (Some(Object(rel)), None) => {
@@ -387,88 +359,61 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
             let (direction, key, max_pct) = match (rel.max_pct_increase, rel.max_pct_decrease) {
                 (Some(_), Some(_)) => bail!(at.field(
                     &here,
-                    "has both `max_pct_increase` and `max_pct_decrease`; a relative rule bounds one direction"
+                    "has both `max_pct_increase` and `max_pct_decrease`; a relative rule \
+                     bounds one direction"
                 )),
-                (None, None) => bail!(at.field(
-                    &here,
-                    "needs `max_pct_increase` or `max_pct_decrease`"
-                )),
+                (None, None) => {
+                    bail!(at.field(&here, "needs `max_pct_increase` or `max_pct_decrease`"))
+                }
                 (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
                 (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
             };
             let key_path = format!("{here}.{key}");
             if max_pct < 0.0 {
-                bail!(at.field(
-                    &key_path,
-                    format!("must not be negative, got {}", fmt_num(max_pct))
-                ));
+                let msg = format!("must not be negative, got {}", fmt_num(max_pct));
+                bail!(at.field(&key_path, msg));
             }
             if direction == Direction::Decrease && max_pct >= 100.0 {
-                bail!(at.field(
-                    &key_path,
-                    format!(
-                        "must be below 100 (a decrease of 100% or more cannot happen), got {}",
-                        fmt_num(max_pct)
-                    )
-                ));
+                let msg = format!(
+                    "must be below 100 (a decrease of 100% or more cannot happen), got {}",
+                    fmt_num(max_pct)
+                );
+                bail!(at.field(&key_path, msg));
             }
             Check::Relative { direction, max_pct }
         }
         (None, Some(Object(abs))) => {
             let here = format!("{path}.absolute");
-            let b = Bounds {
-                equals: abs.equals.map(|n| n.0),
-                min: abs.min.map(|n| n.0),
-                max: abs.max.map(|n| n.0),
-            };
-            match b {
-                Bounds {
-                    equals: None,
-                    min: None,
-                    max: None,
-                } => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
-                Bounds {
-                    equals: Some(_),
-                    min,
-                    max,
-                } if min.is_some() || max.is_some() => bail!(at.field(
-                    &here,
-                    "`equals` cannot be combined with `min` or `max`"
-                )),
-                Bounds {
-                    min: Some(lo),
-                    max: Some(hi),
-                    ..
-                } if lo > hi => bail!(at.field(
+            let [equals, min, max] = [abs.equals, abs.min, abs.max].map(|n| n.map(|n| n.0));
+            match (equals, min, max) {
+                (None, None, None) => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
+                (Some(_), lo, hi) if lo.is_some() || hi.is_some() => {
+                    bail!(at.field(&here, "`equals` cannot be combined with `min` or `max`"))
+                }
+                (_, Some(lo), Some(hi)) if lo > hi => bail!(at.field(
                     &format!("{here}.min"),
                     format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
                 )),
-                _ => {}
+                _ => Check::Absolute(Bounds { equals, min, max }),
             }
-            Check::Absolute(b)
         }
     };
     let warn_pct = r.warn_pct.map(|n| n.0);
     if let Some(w) = warn_pct {
-        let warn_path = format!("{path}.warn_pct");
-        match check {
-            Check::Absolute(_) => bail!(at.field(
-                &warn_path,
-                "only relative rules have a warn tier (an absolute rule passes or fails)"
+        let msg = match check {
+            Check::Absolute(_) => Some(
+                "only relative rules have a warn tier (an absolute rule passes or fails)".into(),
+            ),
+            _ if w < 0.0 => Some(format!("must not be negative, got {}", fmt_num(w))),
+            Check::Relative { max_pct, .. } if w >= max_pct => Some(format!(
+                "must be below the fail threshold ({}), got {}",
+                fmt_num(max_pct),
+                fmt_num(w)
             )),
-            _ if w < 0.0 => bail!(at.field(
-                &warn_path,
-                format!("must not be negative, got {}", fmt_num(w))
-            )),
-            Check::Relative { max_pct, .. } if w >= max_pct => bail!(at.field(
-                &warn_path,
-                format!(
-                    "must be below the fail threshold ({}), got {}",
-                    fmt_num(max_pct),
-                    fmt_num(w)
-                )
-            )),
-            _ => {}
+            _ => None,
+        };
+        if let Some(msg) = msg {
+            bail!(at.field(&format!("{path}.warn_pct"), msg));
         }
     }
     Ok(Rule {

@@ -5,10 +5,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-/// The workspace root (the parent of the xtask crate).
+/// The workspace root (above xtask/core).
 pub fn root() -> PathBuf {
+    // This crate is xtask/core: the workspace is two levels up.
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+    manifest
+        .ancestors()
+        .nth(2)
+        .map_or(manifest.clone(), PathBuf::from)
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.

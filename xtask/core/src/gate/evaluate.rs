@@ -416,6 +416,11 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
     let Check::Relative { max_pct, .. } = row.check else {
         return;
     };
+    // Paired, each side's spread is the machine's drift, which the per-pair ratio cancels:
+    // the interval (and, when inconclusive, the resolution it states) is what counts.
+    if row.method == Method::PairedBootstrap {
+        return;
+    }
     for (side, mad) in [
         ("baseline", row.baseline_rel_mad),
         ("candidate", row.candidate_rel_mad),

@@ -93,6 +93,7 @@ fn cells(row: &Row) -> [String; 7] {
             format!("{c} (point estimate, {})", crate::gate::evaluate::few(row))
         }
         (Some(c), Method::PairedBootstrap) => format!("{c} paired"),
+        (Some(c), Method::PooledPaired) => format!("{c} pooled"),
         (Some(c), _) => c.to_string(),
         (None, _) => "-".to_string(),
     };

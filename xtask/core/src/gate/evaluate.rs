@@ -159,6 +159,9 @@ pub enum Method {
     Bootstrap,
     /// Bootstrap CI of the median of per-pair ratios.
     PairedBootstrap,
+    /// A latency percentile of a paired run: the ratio of each side's pooled histograms, with
+    /// a paired bootstrap over trials (`gate::pooled`).
+    PooledPaired,
     /// Fewer than `MIN_SAMPLES` samples on a side: medians compared directly.
     PointEstimate,
     /// Absolute rule: the candidate's median and every sample checked exactly.
@@ -172,6 +175,7 @@ impl Method {
         match self {
             Method::Bootstrap => "bootstrap",
             Method::PairedBootstrap => "paired_bootstrap",
+            Method::PooledPaired => "pooled_paired_bootstrap",
             Method::PointEstimate => "point_estimate",
             Method::Exact => "exact",
             Method::None => "none",
@@ -418,7 +422,7 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
     };
     // Paired, each side's spread is the machine's drift, which the per-pair ratio cancels:
     // the interval (and, when inconclusive, the resolution it states) is what counts.
-    if row.method == Method::PairedBootstrap {
+    if matches!(row.method, Method::PairedBootstrap | Method::PooledPaired) {
         return;
     }
     for (side, mad) in [
@@ -554,9 +558,8 @@ fn evaluate_rule(
                 rule,
                 direction,
                 max_pct,
-                base_samples,
-                cand_samples,
-                candidate,
+                (base_samples, cand_samples),
+                (baseline, candidate),
                 policy,
                 notes,
             );
@@ -571,9 +574,8 @@ fn relative(
     rule: &Rule,
     direction: Direction,
     max_pct: f64,
-    base_samples: &[f64],
-    cand_samples: &[f64],
-    candidate: &RunFile,
+    (base_samples, cand_samples): (&[f64], &[f64]),
+    (baseline, candidate): (&RunFile, &RunFile),
     policy: &Policy,
     notes: &mut Vec<String>,
 ) {
@@ -616,8 +618,22 @@ fn relative(
         _ => None,
     };
 
+    let pooled = paired.as_ref().and_then(|_| {
+        let q = crate::gate::pooled::percentile(&metric)?;
+        crate::gate::pooled::ratio(
+            baseline,
+            candidate,
+            q,
+            confidence,
+            gate.bootstrap_resamples,
+            seed,
+        )
+    });
     // (point ratio, interval of ratios, method)
-    let (point, ci) = if let Some(ratios) = &paired {
+    let (point, ci) = if let Some((point, ci)) = pooled {
+        row.method = Method::PooledPaired;
+        (point, Some(ci))
+    } else if let Some(ratios) = &paired {
         row.method = Method::PairedBootstrap;
         let point = stats::median(ratios).unwrap_or(1.0);
         let ci = stats::bootstrap_median(ratios, confidence, gate.bootstrap_resamples, seed);
@@ -678,6 +694,7 @@ fn relative(
     let shown = match row.method {
         Method::PointEstimate => format!("{change} (point estimate, {})", few(row)),
         Method::PairedBootstrap => format!("{change} (paired)"),
+        Method::PooledPaired => format!("{change} (paired, pooled)"),
         _ => change.to_string(),
     };
     let warn = rule.warn_pct.filter(|w| adverse > *w);

@@ -5,4 +5,5 @@ pub mod calibrate;
 pub mod changepoint;
 pub mod evaluate;
 pub mod evidence;
+pub mod pooled;
 pub mod stats;

@@ -1,0 +1,140 @@
+//! Latency percentiles of a paired run, decided on pooled histograms. A trial's p95 or p99
+//! rests on its few slowest requests, and a pair's ratio of them swings by tens of percent on
+//! a shared VM even when both routers ran at the same moments. Pooling every trial's HDR
+//! histogram per side and taking the percentile of the pool uses all the requests at once;
+//! the interval is a paired bootstrap over trials (resample the pairs, pool each side's
+//! chosen trials, take the ratio of the pools' percentiles), so a trial stays the unit of
+//! noise. Pure and seeded: the same run files give the same interval.
+
+use std::collections::BTreeSet;
+
+use crate::gate::stats::{Interval, SplitMix64, quantile_sorted};
+use crate::model::histogram;
+use crate::model::run_file::RunFile;
+
+/// The percentile a latency metric names: `latency_p95_ms` is 0.95.
+pub fn percentile(metric: &str) -> Option<f64> {
+    match metric {
+        "latency_p50_ms" => Some(0.50),
+        "latency_p90_ms" => Some(0.90),
+        "latency_p95_ms" => Some(0.95),
+        "latency_p99_ms" => Some(0.99),
+        "latency_p999_ms" => Some(0.999),
+        _ => None,
+    }
+}
+
+/// Per trial, the cumulative count of requests at or below each value of a grid shared by
+/// both sides: what pooling needs, without merging histograms for every resample.
+struct Cumulative {
+    /// Every distinct recorded value (the histograms' bucket values), ascending.
+    grid: Vec<u64>,
+    /// Per trial, per grid value: requests at or below it.
+    trials: Vec<Vec<u64>>,
+}
+
+impl Cumulative {
+    fn new(runs: &[&RunFile]) -> Option<(Cumulative, usize)> {
+        let decoded: Vec<Vec<Vec<(u64, u64)>>> = runs
+            .iter()
+            .map(|run| {
+                run.histograms
+                    .latency
+                    .iter()
+                    .map(|h| {
+                        let h = histogram::decode(h.as_ref()?).ok()?;
+                        Some(
+                            h.iter_recorded()
+                                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                                .collect(),
+                        )
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let per_side = decoded.first()?.len();
+        if per_side < 3 || decoded.iter().any(|d| d.len() != per_side) {
+            return None;
+        }
+        let grid: Vec<u64> = decoded
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|(v, _)| *v)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let trials = decoded
+            .iter()
+            .flatten()
+            .map(|values| {
+                let mut at = values.iter().peekable();
+                let mut total = 0;
+                grid.iter()
+                    .map(|g| {
+                        while let Some((_, n)) = at.next_if(|(v, _)| v <= g) {
+                            total += n;
+                        }
+                        total
+                    })
+                    .collect()
+            })
+            .collect();
+        Some((Cumulative { grid, trials }, per_side))
+    }
+
+    /// The `q` percentile of the pool of `trials` (indices), in the histograms' unit.
+    fn percentile(&self, trials: &[usize], q: f64, pool: &mut Vec<u64>) -> f64 {
+        pool.clear();
+        pool.resize(self.grid.len(), 0);
+        for &t in trials {
+            for (p, c) in pool.iter_mut().zip(&self.trials[t]) {
+                *p += c;
+            }
+        }
+        let total = pool.last().copied().unwrap_or(0);
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let i = pool.partition_point(|&c| c < rank);
+        self.grid.get(i).copied().unwrap_or(0) as f64
+    }
+}
+
+/// The ratio candidate/baseline of the pooled `q` percentile and its paired bootstrap
+/// interval, or `None` when the runs lack histograms for every trial (the caller falls back
+/// to the per-trial values).
+pub fn ratio(
+    baseline: &RunFile,
+    candidate: &RunFile,
+    q: f64,
+    confidence: f64,
+    resamples: u32,
+    seed: u64,
+) -> Option<(f64, Interval)> {
+    let (cum, n) = Cumulative::new(&[baseline, candidate])?;
+    let mut pool = Vec::new();
+    let side = |picks: &[usize], offset: usize, pool: &mut Vec<u64>| {
+        let trials: Vec<usize> = picks.iter().map(|i| i + offset).collect();
+        cum.percentile(&trials, q, pool)
+    };
+    let all: Vec<usize> = (0..n).collect();
+    let (b, c) = (side(&all, 0, &mut pool), side(&all, n, &mut pool));
+    if b <= 0.0 {
+        return None;
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut picks = vec![0; n];
+    let mut ratios: Vec<f64> = (0..resamples.min(1000))
+        .map(|_| {
+            picks.iter_mut().for_each(|p| *p = rng.below(n));
+            let b = side(&picks, 0, &mut pool);
+            side(&picks, n, &mut pool) / b.max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    ratios.sort_unstable_by(f64::total_cmp);
+    let alpha = 1.0 - confidence;
+    let ci = Interval {
+        lo: quantile_sorted(&ratios, alpha / 2.0),
+        hi: quantile_sorted(&ratios, 1.0 - alpha / 2.0),
+    };
+    Some((c / b, ci))
+}

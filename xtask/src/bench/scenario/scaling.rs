@@ -1,8 +1,8 @@
 //! The `scaling` scenario: the same router under more and more connections. A closed loop
-//! at each connection count measures throughput at that concurrency; then an open loop at a
-//! fixed share of the first count's throughput, spread over each count's connections (up
-//! and back down), measures latency: below capacity, it should barely move as connections
-//! grow. (A closed loop alone saturates the router at
+//! at each connection count (up and back down) measures throughput at that concurrency;
+//! then an open loop at a fixed share of the first count's throughput, spread over each
+//! count's connections (up and back down), measures latency: below capacity, it should
+//! barely move as connections grow. (A closed loop alone saturates the router at
 //! every step, where latency grows with connections by Little's law whatever the router
 //! does; its numbers are kept in the phases for reference.)
 
@@ -33,41 +33,79 @@ pub fn max_increase_pct(values: &[f64]) -> f64 {
         })
 }
 
+/// Each connection count's reading, up the counts and back down (ABC CBA), kept by `better`:
+/// a drift of the machine during the trial then favours no count, and a host stall (this VM
+/// has ~100 ms ones), which only ever lowers throughput or adds latency, spoils one reading,
+/// not the count. NaN (no responses) wins over any reading.
+fn up_and_down(
+    runner: &mut Runner<'_, '_>,
+    counts: &[u32],
+    mut phase: impl FnMut(&mut Runner<'_, '_>, u32, u32) -> Result<Vec<f64>, Status>,
+    better: fn(f64, f64) -> f64,
+) -> Result<Vec<Vec<f64>>, Status> {
+    let n = counts.len();
+    let mut best: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for (round, order) in [(1, (0..n).collect::<Vec<_>>()), (2, (0..n).rev().collect())] {
+        for i in order {
+            let read = phase(runner, counts[i], round)?;
+            best[i] = if best[i].is_empty() {
+                read
+            } else {
+                best[i]
+                    .iter()
+                    .zip(read)
+                    .map(|(a, b)| {
+                        if a.is_nan() || b.is_nan() {
+                            f64::NAN
+                        } else {
+                            better(*a, b)
+                        }
+                    })
+                    .collect()
+            };
+        }
+    }
+    Ok(best)
+}
+
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
-    let mut rps = Vec::new();
-    for &c in &p.connections {
-        let closed = runner.phase(&format!("closed_c{c}"), &LoadSpec::closed(c, p.closed_ms))?;
-        let throughput = num(&closed, &["rps"]);
-        runner.metric(&format!("scaling_rps_c{c}"), round3(throughput));
-        rps.push(throughput);
+    // Throughput: the higher of each count's two closed-loop readings.
+    let closed = up_and_down(
+        runner,
+        &p.connections,
+        |r, c, round| {
+            let phase = r.phase(
+                &format!("closed_c{c}_round{round}"),
+                &LoadSpec::closed(c, p.closed_ms),
+            )?;
+            Ok(vec![num(&phase, &["rps"])])
+        },
+        f64::max,
+    )?;
+    let rps: Vec<f64> = closed.iter().map(|v| v[0]).collect();
+    for (c, r) in p.connections.iter().zip(&rps) {
+        runner.metric(&format!("scaling_rps_c{c}"), round3(*r));
     }
     // The open loop's rate is fixed by the first step, so every step carries the same work.
     let rate = (rps[0] * p.rate_share).max(1.0) as u64;
-    // Up the connection counts and back down (ABC CBA), each count's latency the lower of
-    // its two readings: a drift of the machine during the trial then favours no count, and
-    // a host stall (this VM has ~100 ms ones), which only ever adds latency, spoils one
-    // reading, not the count. At 50 us medians either would otherwise read as scaling.
-    let n = p.connections.len();
-    let mut p50 = vec![f64::INFINITY; n];
-    let mut p99 = vec![f64::INFINITY; n];
-    for (round, order) in [(1, (0..n).collect::<Vec<_>>()), (2, (0..n).rev().collect())] {
-        for i in order {
-            let c = p.connections[i];
-            let open = runner.phase(
+    // Latency: the lower of each count's two readings (at 50 us medians a stall would
+    // otherwise read as scaling).
+    let open = up_and_down(
+        runner,
+        &p.connections,
+        |r, c, round| {
+            let phase = r.phase(
                 &format!("open_c{c}_round{round}"),
                 &LoadSpec::open(c, p.open_ms, rate),
             )?;
-            // NaN (no responses) must win over any reading: `f64::min` would drop it.
-            for (slot, q) in [(&mut p50[i], "p50"), (&mut p99[i], "p99")] {
-                let v = num(&open, &["latency_ms", q]);
-                *slot = if v.is_nan() || slot.is_nan() {
-                    f64::NAN
-                } else {
-                    slot.min(v)
-                };
-            }
-        }
-    }
+            Ok(vec![
+                num(&phase, &["latency_ms", "p50"]),
+                num(&phase, &["latency_ms", "p99"]),
+            ])
+        },
+        f64::min,
+    )?;
+    let (p50, p99): (Vec<f64>, Vec<f64>) = open.iter().map(|v| (v[0], v[1])).unzip();
     for (i, c) in p.connections.iter().enumerate() {
         runner.metric(&format!("scaling_p50_ms_c{c}"), round4(p50[i]));
         runner.metric(&format!("scaling_p99_ms_c{c}"), round4(p99[i]));

@@ -38,6 +38,9 @@ const REASONS: [&str; 3] = [
 ];
 /// The only reason under which a regression beyond policy may be accepted.
 const TRADE_OFF: &str = "trade-off";
+/// The reason that re-measures a baseline; across environments it is the only way to move
+/// a baseline that cannot be paired (an in-process workload measured on another machine).
+const MEASUREMENT_CORRECTION: &str = "measurement-correction";
 /// What the bump record says for a `--ratchet` bump, which takes no `--reason`.
 const RATCHET_REASON: &str = "ratchet";
 /// Below these a justification cannot say what changed, why it is acceptable and why the
@@ -107,7 +110,12 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let candidate_text = json::read_input(&candidate_path, json::MAX_INPUT_BYTES)?;
     let candidate = run_file::parse_str(&candidate_text, &candidate_path.display().to_string())?;
     let previous = Previous::load(&baseline_path)?;
-    let judged = judge(previous.as_ref(), &candidate, &policy);
+    let judged = judge(
+        previous.as_ref(),
+        &candidate,
+        &policy,
+        args.reason.as_deref() == Some(MEASUREMENT_CORRECTION),
+    );
     refusals.extend(candidate_problems(&judged, &workload));
     let now = artifacts::now_rfc3339();
     let today = now.get(..10).unwrap_or(&now);
@@ -261,14 +269,16 @@ impl Previous {
     }
 }
 
-/// Judges the candidate against the previous baseline. With no previous baseline, or one that
-/// no longer fits the policy (a rule for a metric it lacks: exactly what a bump fixes), the
-/// candidate is judged on its own: against itself, so only missing metrics and absolute rules
-/// can fail, with the "before" column blanked.
+/// Judges the candidate against the previous baseline. With no previous baseline, one that
+/// no longer fits the policy (a rule for a metric it lacks: exactly what a bump fixes), or a
+/// measurement correction of a baseline measured in another environment (its numbers say
+/// nothing about this machine's), the candidate is judged on its own: against itself, so only
+/// missing metrics and absolute rules can fail, with the "before" column blanked.
 fn judge<'a>(
     previous: Option<&'a Previous>,
     candidate: &'a RunFile,
     policy: &Policy,
+    correction: bool,
 ) -> Judged<'a> {
     let judged = |verdict, judged_alone| Judged {
         verdict,
@@ -282,6 +292,17 @@ fn judge<'a>(
     unpaired.paired = None;
     let why = match previous {
         None => "there is no previous baseline".to_string(),
+        Some(p) if correction && !evaluate::env_differences(&p.run, candidate).is_empty() => {
+            let differs: Vec<String> = evaluate::env_differences(&p.run, candidate)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!(
+                "the previous baseline was measured in another environment ({}): a measurement \
+                 correction replaces it without comparing",
+                differs.join(", ")
+            )
+        }
         Some(p) => {
             let verdict = evaluate::evaluate(&p.run, &unpaired, policy);
             if verdict.outcome != Outcome::InputError {

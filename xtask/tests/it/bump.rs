@@ -545,6 +545,54 @@ fn a_paired_candidate_is_compared_with_the_baseline_as_an_independent_run() {
     assert!(!stdout.contains(" paired |"), "{stdout}");
 }
 
+/// A measurement correction.
+fn correction() -> Vec<&'static str> {
+    vec![
+        "--reason",
+        "measurement-correction",
+        "--justification",
+        JUSTIFICATION,
+    ]
+}
+
+#[test]
+fn a_correction_from_another_machine_replaces_the_baseline_without_comparing() {
+    // A stored-only workload (in-process, not pairable) measured on another CPU: its old
+    // numbers say nothing about this machine, so the correction records the new ones as they are.
+    let repo = Repo::new();
+    let doc = candidate_doc(|d| {
+        scale(d, "rps", 0.5);
+        d["env"]["cpu_model"] = json!("Other CPU");
+    });
+    let cand = repo.candidate(&doc);
+    let out = repo.bump(&cand, &correction());
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let log = text(&repo.read("perf/baselines/LOG.md"));
+    assert!(
+        log.contains("Not compared: the previous baseline was measured in another environment (cpu_model \"Test CPU\" -> \"Other CPU\")"),
+        "{log}"
+    );
+    assert_eq!(
+        repo.json("perf/baseline_cp1.json")["metrics"],
+        doc["metrics"]
+    );
+}
+
+#[test]
+fn a_correction_on_the_same_machine_or_a_trade_off_from_another_is_still_compared() {
+    let repo = Repo::new();
+    let same = repo.candidate(&candidate_doc(|d| scale(d, "rps", 0.5)));
+    let out = repo.bump(&same, &correction());
+    assert_refused(&repo, &out, &["regression beyond policy: rps -50.0%"]);
+
+    let other = repo.candidate(&candidate_doc(|d| {
+        scale(d, "rps", 0.5);
+        d["env"]["cpu_model"] = json!("Other CPU");
+    }));
+    let out = repo.bump(&other, &trade_off());
+    assert_refused(&repo, &out, &["regression beyond policy: rps -50.0%"]);
+}
+
 #[test]
 fn dry_run_writes_nothing() {
     let repo = Repo::new();

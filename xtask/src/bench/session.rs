@@ -458,9 +458,9 @@ impl<'a> Session<'a> {
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
                 self.progress.note(&format!(
-                    "trial {trial}/{planned} (both routers at once; the reference's phases below)"
+                    "trial {trial}/{planned} (both routers at once; the candidate's phases are marked [candidate])"
                 ));
-                let quiet = Progress::plain(&format!(" [{}]", self.arms[1].prefix));
+                let quiet = Progress::plain(" [candidate]");
                 let (log, progress) = (&self.log, &self.progress);
                 let (a, b) = (ctx(0), ctx(1));
                 std::thread::scope(|s| {

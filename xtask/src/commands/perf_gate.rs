@@ -370,6 +370,13 @@ fn add_evidence(
         let decision = next(&verdict, &policy.gate, (look, first, done), left, per_trial);
         let line = match &decision {
             Next::Decided => return,
+            Next::Failed(failed) => format!(
+                "perf-gate: look {look} of {}: {} failed after {done} trials, so the verdict is FAIL \
+                 whatever more trials say of {}; no more trials",
+                policy.gate.looks,
+                failed.join(", "),
+                undecided()
+            ),
             Next::Spent(why) => format!(
                 "perf-gate: {} still undecided after {done} trials; {why}",
                 undecided()

@@ -1,5 +1,5 @@
 //! The adaptive gate's schedule (`xtask::gate::evidence::next`): more trials only while a
-//! rule is undecided, in evenly spaced looks, never past `max_trials`, the looks or the time
+//! rule is undecided and none has failed, in evenly spaced looks, never past `max_trials`, the looks or the time
 //! budget; and the per-look confidence that keeps repeated looks honest.
 
 use std::time::Duration;
@@ -47,6 +47,40 @@ fn adds_trials_only_while_a_rule_is_undecided() {
     let same = evaluate(&run(&BASE), &run(&SAME), &p);
     assert_eq!(same.rows[0].status, Status::Pass);
     assert_eq!(next(&same, &p.gate, (1, 5, 5), left, second), Next::Decided);
+}
+
+#[test]
+fn a_decisive_failure_ends_the_gate_though_other_rules_are_undecided() {
+    let text = r#"{"schema_version": 1, "gate": {"looks": 3, "max_trials": 15, "time_budget_s": 100},
+        "rules": {"rps": {"relative": {"max_pct_decrease": 10}},
+                  "instructions_per_req": {"relative": {"max_pct_increase": 2}}}}"#;
+    let p = policy::parse_str(text, "policy.json").unwrap();
+    let side = |rps: &[f64], instructions: f64| {
+        let text = serde_json::json!({
+            "metrics": {"rps": rps[0], "instructions_per_req": instructions},
+            "samples": {"rps": rps, "instructions_per_req": [instructions]},
+            "paired": {"against": "main"},
+        });
+        run_file::parse_str(&text.to_string(), "run.json").unwrap()
+    };
+    let (left, second) = (Duration::from_secs(100), Duration::from_secs(1));
+    let failing = evaluate(&side(&BASE, 20_000.0), &side(&WIDE, 22_000.0), &p);
+    let status = |v: &xtask::gate::evaluate::Verdict, m: &str| {
+        v.rows.iter().find(|r| r.metric == m).unwrap().status
+    };
+    assert_eq!(status(&failing, "rps"), Status::Inconclusive);
+    assert_eq!(status(&failing, "instructions_per_req"), Status::Fail);
+    assert_eq!(
+        next(&failing, &p.gate, (1, 5, 5), left, second),
+        Next::Failed(vec!["instructions_per_req".to_string()])
+    );
+    // The same undecided rps beside a passing count still gets its trials.
+    let passing = evaluate(&side(&BASE, 20_000.0), &side(&WIDE, 20_010.0), &p);
+    assert_eq!(status(&passing, "instructions_per_req"), Status::Pass);
+    assert_eq!(
+        next(&passing, &p.gate, (1, 5, 5), left, second),
+        Next::Add(5)
+    );
 }
 
 #[test]

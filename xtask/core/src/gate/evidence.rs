@@ -1,6 +1,6 @@
 //! When a gate adds evidence: after each look at the data, more trials while a relative rule
-//! is inconclusive, within the policy's looks, `max_trials` and time budget. Pure, so the
-//! schedule is tested without running anything.
+//! is inconclusive and none has failed, within the policy's looks, `max_trials` and time
+//! budget. Pure, so the schedule is tested without running anything.
 
 use std::time::Duration;
 
@@ -12,6 +12,9 @@ use crate::model::policy::GateSettings;
 pub enum Next {
     /// Every rule is decided.
     Decided,
+    /// These rules fail decisively: more trials could only settle the others, and the verdict
+    /// is FAIL whatever they say, so the gate stops (a failing gate answers sooner).
+    Failed(Vec<String>),
     /// Run this many more trials per side, then look again.
     Add(u32),
     /// Rules are undecided, but the budget is spent: why.
@@ -34,6 +37,15 @@ pub fn next(
         .any(|r| r.status == Status::Inconclusive)
     {
         return Next::Decided;
+    }
+    let failed: Vec<String> = verdict
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| r.metric.clone())
+        .collect();
+    if !failed.is_empty() {
+        return Next::Failed(failed);
     }
     if look >= gate.looks {
         return Next::Spent(format!("gate.looks ({}) used", gate.looks));

@@ -345,6 +345,28 @@ fn perf_bench_records_even_a_failed_run() {
     assert_eq!(bmf, json!({"router/quick": {}}));
 }
 
+/// `perf-report` of the CP1 fixture against itself, reading the history `history`.
+fn report_with_history(dir: &Path, history: &str) -> Output {
+    let base = write(dir, "run.json", &crate::support::cp1_run().to_string());
+    let policy = write(dir, "policy.json", POLICY);
+    let (base, policy) = (base.to_str().unwrap(), policy.to_str().unwrap());
+    let art = dir.join("art");
+    let args = [
+        "perf-report",
+        "--candidate",
+        base,
+        "--baseline",
+        base,
+        "--policy",
+        policy,
+        "--history",
+        history,
+        "--artifacts-dir",
+        art.to_str().unwrap(),
+    ];
+    bounded(dir, &args, 60).0
+}
+
 /// Runs xtask with `args` in `dir` under a 2 GiB address-space limit (an endless read fails
 /// instead of filling the machine's memory), killed after `secs` seconds: a hang or a
 /// runaway fails the test rather than stalling it. Returns the output and the time taken.
@@ -418,29 +440,7 @@ fn a_line_that_is_not_utf8_is_a_warning_and_the_rest_is_read() {
     assert!(stdout.contains("workload cp1: 9 run(s)"), "{stdout}");
 
     // The report reads the store the same way.
-    let base = write(
-        dir.path(),
-        "run.json",
-        &crate::support::cp1_run().to_string(),
-    );
-    let policy = write(dir.path(), "policy.json", POLICY);
-    let (out, _) = bounded(
-        dir.path(),
-        &[
-            "perf-report",
-            "--candidate",
-            base.to_str().unwrap(),
-            "--baseline",
-            base.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--history",
-            hist.to_str().unwrap(),
-            "--artifacts-dir",
-            dir.path().join("art").to_str().unwrap(),
-        ],
-        60,
-    );
+    let out = report_with_history(dir.path(), hist.to_str().unwrap());
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("history.jsonl:4: not UTF-8"), "{stderr}");
@@ -459,29 +459,7 @@ fn an_endless_history_fails_fast_naming_the_file_and_the_limit() {
     );
     assert!(took < Duration::from_secs(20), "took {took:?}");
 
-    let base = write(
-        dir.path(),
-        "run.json",
-        &crate::support::cp1_run().to_string(),
-    );
-    let policy = write(dir.path(), "policy.json", POLICY);
-    let (out, _) = bounded(
-        dir.path(),
-        &[
-            "perf-report",
-            "--candidate",
-            base.to_str().unwrap(),
-            "--baseline",
-            base.to_str().unwrap(),
-            "--policy",
-            policy.to_str().unwrap(),
-            "--history",
-            "/dev/full",
-            "--artifacts-dir",
-            dir.path().join("art").to_str().unwrap(),
-        ],
-        60,
-    );
+    let out = report_with_history(dir.path(), "/dev/full");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("/dev/full is larger than"), "{stderr}");
 }

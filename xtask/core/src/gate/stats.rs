@@ -123,6 +123,12 @@ impl SplitMix64 {
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
+
+    /// A standard normal draw (Box-Muller), for noise in tests and simulations.
+    pub fn normal(&mut self) -> f64 {
+        let (u1, u2) = (1.0 - self.unit(), self.unit());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
 }
 
 /// The seed the gate uses for one metric: a fixed constant mixed with the FNV-1a hash of the

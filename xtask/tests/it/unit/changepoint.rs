@@ -4,23 +4,11 @@
 use xtask::gate::changepoint::*;
 use xtask::gate::stats::SplitMix64;
 
-/// Gaussian noise (Box-Muller) from a fixed seed.
-fn noise(n: usize, seed: u64) -> Vec<f64> {
+/// `level(i) * (1 + 5% noise)`, Gaussian noise from a fixed seed.
+fn series(n: usize, seed: u64, level: impl Fn(usize) -> f64) -> Vec<f64> {
     let mut rng = SplitMix64::new(seed);
     (0..n)
-        .map(|_| {
-            let (u1, u2) = (1.0 - rng.unit(), rng.unit());
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        })
-        .collect()
-}
-
-/// `level(i) * (1 + 5% noise)`.
-fn series(n: usize, seed: u64, level: impl Fn(usize) -> f64) -> Vec<f64> {
-    noise(n, seed)
-        .iter()
-        .enumerate()
-        .map(|(i, e)| level(i) * (1.0 + 0.05 * e))
+        .map(|i| level(i) * (1.0 + 0.05 * rng.normal()))
         .collect()
 }
 

@@ -459,6 +459,10 @@ fn judge(
         stdout.push_str(&verdict::findings(&verdict));
     }
     if let Some(e) = &explanation {
+        if let Some(line) = profile::headline(e) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
         stdout.push_str(&profile::table(&e.rows, profile::TOP));
     }
     stdout.push_str(&verdict::summary_line(&verdict));

@@ -449,6 +449,9 @@ fn explain_section(out: &mut String, v: Option<&Value>) {
         return;
     };
     out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
+    if let Some(line) = crate::report::profile::headline(&e) {
+        let _ = writeln!(out, "<p>{}</p>", esc(&line));
+    }
     out.push_str(&e.svg);
     out.push_str(&crate::report::profile::html_table(&e.rows));
     let raw: Vec<String> = e

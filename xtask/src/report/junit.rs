@@ -48,6 +48,10 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
             && crate::report::profile::unexplained(&row.metric).is_none()
         {
             message.push('\n');
+            if let Some(line) = crate::report::profile::headline(e) {
+                message.push_str(&line);
+                message.push('\n');
+            }
             message.push_str(&crate::report::profile::junit_text(
                 &e.rows,
                 crate::report::profile::TOP,

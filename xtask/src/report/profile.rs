@@ -67,6 +67,87 @@ pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
     rows
 }
 
+/// The crate whose code the gate judges: the router binary's own.
+const OWN_CRATE: &str = "router";
+
+/// Whether a frame is the router's own code: its functions, closures and trait impls, and
+/// generic code instantiated for its types (`drop_in_place<router::policy::Policy>`).
+fn own(frame: &str) -> bool {
+    frame.starts_with("router::")
+        || frame.contains("<router::")
+        || frame.contains("&router::")
+        || frame.contains(" router::")
+}
+
+/// One of the router's own functions, charged with everything it runs outside the router's
+/// code (allocator, std, dependencies): (reference, candidate) instructions per request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Owned {
+    pub name: String,
+    pub ir: (f64, f64),
+}
+
+impl Owned {
+    pub fn delta(&self) -> f64 {
+        self.ir.1 - self.ir.0
+    }
+}
+
+/// Where a change is, in the router's own code: each stack's instructions are charged to its
+/// deepest own frame, so malloc and free called for a copy land on the function that made
+/// the copy, not on libc. The functions that grew most, largest first; stacks with no own
+/// frame (the runtime's idle loop, the kernel's threads) are left out.
+pub fn owners(reference: &Profile, candidate: &Profile) -> Vec<Owned> {
+    let mut by_name: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for (side, profile) in [(0, reference), (1, candidate)] {
+        for (stack, ir) in &profile.stacks {
+            if let Some(frame) = stack.rsplit(';').find(|f| own(f)) {
+                let e = by_name.entry(frame).or_default();
+                *(if side == 0 { &mut e.0 } else { &mut e.1 }) += ir;
+            }
+        }
+    }
+    let mut grew: Vec<Owned> = by_name
+        .into_iter()
+        .map(|(name, ir)| Owned {
+            name: name.to_string(),
+            ir,
+        })
+        .filter(|o| o.delta() >= NOISE_IR)
+        .collect();
+    grew.sort_by(|a, b| b.delta().total_cmp(&a.delta()).then(a.name.cmp(&b.name)));
+    grew
+}
+
+/// The first line of an explanation: which of the router's own functions the added
+/// instructions are charged to (with what they call outside the router), and how much of the
+/// whole change each carries. `None` when the router did not grow.
+pub fn headline(e: &Explanation) -> Option<String> {
+    let change = e.change_ir;
+    if change < NOISE_IR || e.owners.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = e
+        .owners
+        .iter()
+        .take(3)
+        .map(|o| {
+            format!(
+                "{} {:+.1} ({:.0}%)",
+                o.name,
+                o.delta(),
+                100.0 * o.delta() / change
+            )
+        })
+        .collect();
+    Some(format!(
+        "Where: {:+.1} instructions per request in all; charged to the {OWN_CRATE}'s own \
+         functions with what they call: {}",
+        change,
+        parts.join(", ")
+    ))
+}
+
 const HEADERS: [&str; 6] = [
     "Δ self Ir/req",
     "self ref → cand",
@@ -108,6 +189,12 @@ fn more(rows: &[FnChange], n: usize) -> Option<String> {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Explanation {
     pub rows: Vec<FnChange>,
+    /// The router's own functions that grew, see `owners`.
+    #[serde(default)]
+    pub owners: Vec<Owned>,
+    /// The whole router's change, instructions per request.
+    #[serde(default)]
+    pub change_ir: f64,
     pub svg: String,
     pub raw: Vec<std::path::PathBuf>,
 }
@@ -116,6 +203,8 @@ impl Explanation {
     pub fn new(reference: &Profile, candidate: &Profile) -> Explanation {
         Explanation {
             rows: diff(reference, candidate),
+            owners: owners(reference, candidate),
+            change_ir: candidate.total_ir - reference.total_ir,
             svg: svg(reference, candidate),
             raw: reference
                 .raw

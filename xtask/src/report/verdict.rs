@@ -296,6 +296,10 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
         out.push('\n');
     }
     if let Some(e) = ctx.explain {
+        if let Some(line) = profile::headline(e) {
+            out.push_str(&line.replace('|', "\\|"));
+            out.push_str("\n\n");
+        }
         out.push_str(&profile::markdown(&e.rows, profile::TOP));
         out.push('\n');
     }

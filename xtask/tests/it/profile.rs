@@ -105,6 +105,17 @@ fn the_slowdown_knob_tops_the_differential_profile() {
     // 20,000 iterations of a few instructions each, per request.
     assert!(top.self_delta() > 20_000.0, "{top:?}");
     assert!(candidate.total_ir - reference.total_ir > 20_000.0);
+    // The headline charges the growth to the knob's router function, nearly all of it.
+    let owners = diff_report::owners(&reference, &candidate);
+    assert!(
+        owners[0].name == "router::service::burn_cpu"
+            || owners[0].name == "router::service::AppState::decide",
+        "{owners:?}"
+    );
+    assert!(
+        owners[0].delta() > 0.9 * (candidate.total_ir - reference.total_ir),
+        "{owners:?}"
+    );
     // The raw files stay for kcachegrind, where the caller wants them.
     let mut candidate = candidate;
     let kept = tempfile::tempdir().unwrap();

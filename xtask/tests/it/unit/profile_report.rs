@@ -143,3 +143,61 @@ fn only_non_cpu_metrics_are_unexplained() {
     assert!(unexplained("errors_total").unwrap().contains("bench log"));
     assert!(unexplained("ramp_knee_pct").unwrap().contains("not a cost"));
 }
+
+/// A copy in `router::decide`: the candidate's malloc (libc) and the drop of the copied
+/// policy, with its free, cost 65 more per request; the runtime idles 10 more.
+fn copying() -> (Profile, Profile) {
+    let side = |stacks: &[(&str, f64)]| Profile {
+        stacks: stacks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        total_ir: stacks.iter().map(|(_, v)| v).sum(),
+        requests: 1000,
+        ..Profile::default()
+    };
+    let common = [
+        ("std::thread;tokio::park", 30.0),
+        ("std::thread;router::serve", 100.0),
+        ("std::thread;router::serve;router::decide", 200.0),
+        ("std::thread;router::serve;router::decide;malloc", 10.0),
+    ];
+    let mut candidate = common.to_vec();
+    candidate.extend([
+        ("std::thread;router::serve;router::decide;malloc;_int_malloc", 40.0),
+        (
+            "std::thread;router::serve;router::decide;core::ptr::drop_in_place<router::policy::Policy>",
+            5.0,
+        ),
+        (
+            "std::thread;router::serve;router::decide;core::ptr::drop_in_place<router::policy::Policy>;free",
+            20.0,
+        ),
+        ("std::thread;tokio::park;tokio::idle", 10.0),
+    ]);
+    (side(&common), side(&candidate))
+}
+
+#[test]
+fn owners_charge_what_libc_runs_to_the_router_function_that_asked() {
+    let (r, c) = copying();
+    let o = owners(&r, &c);
+    let grew: Vec<(&str, f64)> = o.iter().map(|o| (o.name.as_str(), o.delta())).collect();
+    // The allocator's 40 goes to decide, the drop's free to the drop of a router type; the
+    // runtime's idle work has no router frame and is nobody's.
+    assert_eq!(
+        grew,
+        [
+            ("router::decide", 40.0),
+            ("core::ptr::drop_in_place<router::policy::Policy>", 25.0)
+        ]
+    );
+    let e = Explanation::new(&r, &c);
+    assert_eq!(e.change_ir, 75.0);
+    let line = headline(&e).unwrap();
+    assert!(
+        line.contains("+75.0 instructions per request")
+            && line.contains("router::decide +40.0 (53%)")
+            && line.contains("drop_in_place<router::policy::Policy> +25.0 (33%)"),
+        "{line}"
+    );
+    // Nothing grew: no headline.
+    assert_eq!(headline(&Explanation::new(&r, &r)), None);
+}

@@ -33,6 +33,11 @@ impl FnChange {
     }
 }
 
+/// The reference's (side 0) or the candidate's (side 1) half of a pair.
+fn side_of(pair: &mut (f64, f64), side: usize) -> &mut f64 {
+    if side == 0 { &mut pair.0 } else { &mut pair.1 }
+}
+
 /// Every function that changed by half an instruction per request or more (self or
 /// inclusive): what grew most first (self, then inclusive), so the first rows name what got
 /// slower; what shrank (code that moved elsewhere, work saved) comes last.
@@ -46,11 +51,8 @@ pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
                 self_ir: (0.0, 0.0),
                 inclusive_ir: (0.0, 0.0),
             });
-            let pick = |pair: &mut (f64, f64), v: f64| {
-                *(if side == 0 { &mut pair.0 } else { &mut pair.1 }) = v
-            };
-            pick(&mut row.self_ir, f.self_ir);
-            pick(&mut row.inclusive_ir, f.inclusive_ir);
+            *side_of(&mut row.self_ir, side) = f.self_ir;
+            *side_of(&mut row.inclusive_ir, side) = f.inclusive_ir;
         }
     }
     let mut rows: Vec<FnChange> = by_name
@@ -102,8 +104,7 @@ pub fn owners(reference: &Profile, candidate: &Profile) -> Vec<Owned> {
     for (side, profile) in [(0, reference), (1, candidate)] {
         for (stack, ir) in &profile.stacks {
             if let Some(frame) = stack.rsplit(';').find(|f| own(f)) {
-                let e = by_name.entry(frame).or_default();
-                *(if side == 0 { &mut e.0 } else { &mut e.1 }) += ir;
+                *side_of(by_name.entry(frame).or_default(), side) += ir;
             }
         }
     }

@@ -33,25 +33,28 @@ pub fn max_increase_pct(values: &[f64]) -> f64 {
         })
 }
 
-/// Each connection count's reading, up the counts and back down (ABC CBA), kept by `better`:
-/// a drift of the machine during the trial then favours no count, and a host stall (this VM
-/// has ~100 ms ones), which only ever lowers throughput or adds latency, spoils one reading,
-/// not the count. NaN (no responses) wins over any reading.
+/// Each connection count's readings of `fields` from a phase `kind` (`closed_c10_round1`, ...),
+/// up the counts and back down (ABC CBA), kept by `better`: a drift of the machine during the
+/// trial then favours no count, and a host stall (this VM has ~100 ms ones), which only ever
+/// lowers throughput or adds latency, spoils one reading, not the count. NaN (no responses)
+/// wins over any reading.
 fn up_and_down(
     runner: &mut Runner<'_, '_>,
     counts: &[u32],
-    mut phase: impl FnMut(&mut Runner<'_, '_>, u32, u32) -> Result<Vec<f64>, Status>,
+    (kind, spec): (&str, &dyn Fn(u32) -> LoadSpec),
+    fields: &[&[&str]],
     better: fn(f64, f64) -> f64,
 ) -> Result<Vec<Vec<f64>>, Status> {
     let n = counts.len();
-    let mut best: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut best: Vec<Option<Vec<f64>>> = vec![None; n];
     for (round, order) in [(1, (0..n).collect::<Vec<_>>()), (2, (0..n).rev().collect())] {
         for i in order {
-            let read = phase(runner, counts[i], round)?;
-            best[i] = if best[i].is_empty() {
-                read
-            } else {
-                best[i]
+            let c = counts[i];
+            let phase = runner.phase(&format!("{kind}_c{c}_round{round}"), &spec(c))?;
+            let read = fields.iter().map(|f| num(&phase, f));
+            best[i] = Some(match best[i].take() {
+                None => read.collect(),
+                Some(kept) => kept
                     .iter()
                     .zip(read)
                     .map(|(a, b)| {
@@ -61,11 +64,11 @@ fn up_and_down(
                             better(*a, b)
                         }
                     })
-                    .collect()
-            };
+                    .collect(),
+            });
         }
     }
-    Ok(best)
+    Ok(best.into_iter().flatten().collect())
 }
 
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
@@ -73,13 +76,8 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let closed = up_and_down(
         runner,
         &p.connections,
-        |r, c, round| {
-            let phase = r.phase(
-                &format!("closed_c{c}_round{round}"),
-                &LoadSpec::closed(c, p.closed_ms),
-            )?;
-            Ok(vec![num(&phase, &["rps"])])
-        },
+        ("closed", &|c| LoadSpec::closed(c, p.closed_ms)),
+        &[&["rps"]],
         f64::max,
     )?;
     let rps: Vec<f64> = closed.iter().map(|v| v[0]).collect();
@@ -93,16 +91,8 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let open = up_and_down(
         runner,
         &p.connections,
-        |r, c, round| {
-            let phase = r.phase(
-                &format!("open_c{c}_round{round}"),
-                &LoadSpec::open(c, p.open_ms, rate),
-            )?;
-            Ok(vec![
-                num(&phase, &["latency_ms", "p50"]),
-                num(&phase, &["latency_ms", "p99"]),
-            ])
-        },
+        ("open", &|c| LoadSpec::open(c, p.open_ms, rate)),
+        &[&["latency_ms", "p50"], &["latency_ms", "p99"]],
         f64::min,
     )?;
     let (p50, p99): (Vec<f64>, Vec<f64>) = open.iter().map(|v| (v[0], v[1])).unzip();

@@ -44,34 +44,110 @@ pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing
 
 /// Resolves `r` (a branch, tag or sha) to a full commit id in `sh`'s repository; `flag`
 /// names where it came from in the error.
+///
+/// A shallow clone (GitHub's `actions/checkout` fetches one commit by default, GitLab's
+/// `GIT_DEPTH` often 20 or 50) lacks the baseline's commit: when `r` is a full sha and a
+/// remote is configured, that one commit is fetched (`--depth=1`: its tree is all a paired
+/// build needs); otherwise the error says how to get the history.
 pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
-    let spec = format!("{r}^{{commit}}");
-    let commit = cmd!(sh, "git rev-parse --verify --quiet {spec}")
+    if let Some(commit) = rev_parse(sh, r) {
+        return Ok(commit);
+    }
+    let shallow = cmd!(sh, "git rev-parse --is-shallow-repository")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok_and(|s| s.trim() == "true");
+    if !shallow {
+        bail!("{flag} {r}: not a commit in this repository (try a branch, tag or sha)");
+    }
+    let full_sha = r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit());
+    let remote = cmd!(sh, "git remote")
         .quiet()
         .ignore_stderr()
         .read()
         .ok()
-        .filter(|c| !c.trim().is_empty())
-        .with_context(|| {
-            format!("{flag} {r}: not a commit in this repository (try a branch, tag or sha)")
-        })?;
-    Ok(commit.trim().to_string())
+        .and_then(|out| {
+            let remotes: Vec<&str> = out.lines().collect();
+            let pick = remotes.iter().find(|r| **r == "origin").or(remotes.first());
+            pick.map(|r| r.to_string())
+        });
+    if let (true, Some(remote)) = (full_sha, &remote) {
+        eprintln!("{flag} {r}: not in this shallow clone; fetching that one commit from {remote}");
+        let fetched = cmd!(sh, "git fetch --quiet --no-tags --depth=1 {remote} {r}")
+            .quiet()
+            .run();
+        if fetched.is_ok()
+            && let Some(commit) = rev_parse(sh, r)
+        {
+            return Ok(commit);
+        }
+    }
+    let tried = match (full_sha, remote) {
+        (true, Some(remote)) => format!(" (fetching it from {remote} failed)"),
+        (true, None) => " (no remote to fetch it from)".to_string(),
+        (false, _) => String::new(),
+    };
+    bail!(
+        "{flag} {r}: not in this clone, which is shallow: it has only the newest commits{tried}. \
+         The gate builds that commit's router, so it needs the history: run `git fetch \
+         --unshallow`, or clone with it (GitHub actions/checkout: `fetch-depth: 0`; GitLab: \
+         `GIT_DEPTH: 0`)"
+    )
 }
 
-/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per commit and
-/// profile (`target/paired/routers/<commit>/router`, `router-debug` for `debug`, the dev
-/// profile: much faster to build, for tests). Builds share one target directory
-/// (`target/paired/build`), so a second commit rebuilds only what changed.
+/// `r` as a full commit id, when this repository has that commit.
+fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
+    let spec = format!("{r}^{{commit}}");
+    cmd!(sh, "git rev-parse --verify --quiet {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+}
+
+/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per commit,
+/// toolchain and profile (`target/paired/routers/<commit>-<toolchain>/router`,
+/// `router-debug` for `debug`, the dev profile: much faster to build, for tests). Builds
+/// share one target directory (`target/paired/build`), so a second commit rebuilds only what
+/// changed.
+///
+/// The toolchain is in the name because CI caches `target/` between pipelines: a reference
+/// router cached under last month's rustc, paired with a candidate built by today's, would
+/// charge the compiler's difference to the change.
 pub fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let name = if debug { "router-debug" } else { "router" };
-    let cached = paired_dir.join("routers").join(commit).join(name);
+    let key = format!("{commit}-{}", toolchain_key(sh));
+    let cached = paired_dir.join("routers").join(key).join(name);
     if cached.is_file() {
         eprintln!("reusing the router built for {}", short(commit));
     } else {
         build(sh, commit, &paired_dir, &cached, debug)?;
     }
     Ok(cached)
+}
+
+/// A short hash of what else decides the binary besides the commit: the compiler
+/// (`rustc -vV`: version, commit, host) and the flags it is given.
+fn toolchain_key(sh: &Shell) -> String {
+    use sha2::{Digest, Sha256};
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = cmd!(sh, "{rustc} -vV")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    let mut hash = Sha256::new();
+    hash.update(version.as_bytes());
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
+        hash.update(std::env::var(var).unwrap_or_default().as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// True when no router source differs between `commit` and the working tree, uncommitted
@@ -160,4 +236,83 @@ impl Drop for WorktreeGuard<'_> {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use xshell::{Shell, cmd};
+
+    /// A repository of three commits in `dir`; returns their shas, oldest first.
+    fn origin_with_history(sh: &Shell, dir: &std::path::Path) -> Vec<String> {
+        sh.change_dir(dir);
+        cmd!(sh, "git init --quiet -b main").run().unwrap();
+        let mut shas = Vec::new();
+        for i in 0..3 {
+            sh.write_file(dir.join("f"), format!("{i}")).unwrap();
+            cmd!(sh, "git add f").run().unwrap();
+            let message = format!("c{i}");
+            cmd!(
+                sh,
+                "git -c user.name=t -c user.email=t@t commit --quiet -m {message}"
+            )
+            .run()
+            .unwrap();
+            shas.push(cmd!(sh, "git rev-parse HEAD").read().unwrap());
+        }
+        shas
+    }
+
+    #[test]
+    fn a_shallow_clone_fetches_the_one_commit_it_lacks_or_says_how_to_get_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sh = Shell::new().unwrap();
+        let origin = tmp.path().join("origin");
+        std::fs::create_dir(&origin).unwrap();
+        let shas = origin_with_history(&sh, &origin);
+        // Fetching an unadvertised commit by sha is what hosted forges allow; a local origin
+        // must be told to.
+        cmd!(sh, "git config uploadpack.allowAnySHA1InWant true")
+            .run()
+            .unwrap();
+
+        let clone = tmp.path().join("clone");
+        let url = format!("file://{}", origin.display());
+        cmd!(sh, "git clone --quiet --depth 1 {url} {clone}")
+            .run()
+            .unwrap();
+        sh.change_dir(&clone);
+        assert_eq!(
+            super::rev_parse(&sh, &shas[0]),
+            None,
+            "the clone is shallow"
+        );
+
+        // A full sha is fetched from origin.
+        assert_eq!(super::resolve(&sh, "--against", &shas[0]).unwrap(), shas[0]);
+
+        // A name the clone does not have cannot be fetched by sha: the error says why and how.
+        let err = super::resolve(&sh, "--against", "v0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shallow"), "{err}");
+        assert!(err.contains("git fetch --unshallow"), "{err}");
+        assert!(
+            err.contains("fetch-depth: 0") && err.contains("GIT_DEPTH: 0"),
+            "{err}"
+        );
+
+        // Without a remote, the same advice, and why the fetch was not tried.
+        cmd!(sh, "git remote remove origin").run().unwrap();
+        let err = super::resolve(&sh, "--against", &shas[1])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no remote to fetch it from"), "{err}");
+
+        // A full clone keeps the old message: the ref is not there at all.
+        sh.change_dir(&origin);
+        let err = super::resolve(&sh, "--against", "nope")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a commit in this repository"), "{err}");
+    }
 }

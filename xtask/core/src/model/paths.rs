@@ -5,9 +5,34 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-/// The workspace root (above xtask/core).
+/// The workspace root: the workspace the command runs in, found from the current directory
+/// as `cargo locate-project --workspace` does (the nearest ancestor whose `Cargo.toml` has a
+/// `[workspace]` table and an `xtask/` beside it), else the one xtask was compiled in.
+///
+/// Not the compile-time path first: a shared or restored `target/` (two clones with one
+/// `CARGO_TARGET_DIR`, a CI cache restored into another build directory, git worktrees) runs
+/// a binary compiled in another checkout, and that checkout's perf/ and git history are not
+/// the ones the user asked about.
 pub fn root() -> PathBuf {
-    // This crate is xtask/core: the workspace is two levels up.
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| workspace_above(&cwd))
+        .unwrap_or_else(compiled_root)
+}
+
+/// The nearest ancestor of `dir` (itself included) that is this project's workspace root.
+pub fn workspace_above(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            d.join("xtask").is_dir()
+                && std::fs::read_to_string(d.join("Cargo.toml"))
+                    .is_ok_and(|toml| toml.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// The workspace xtask was compiled in (this crate is xtask/core: two levels up).
+fn compiled_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .ancestors()
@@ -36,15 +61,15 @@ pub fn cargo() -> String {
 }
 
 /// Where `perf/` is read from: the current directory when it has `perf/` (running from the root, or
-/// tests that lay out their own), else the workspace xtask was built in.
+/// tests that lay out their own), else the workspace the command runs in ([`root`]).
 pub fn perf_root() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     if cwd.join("perf").is_dir() {
         return cwd;
     }
-    let built = root();
-    if built.join("perf").is_dir() {
-        built
+    let workspace = root();
+    if workspace.join("perf").is_dir() {
+        workspace
     } else {
         cwd
     }
@@ -114,5 +139,36 @@ pub fn resolve_workload(root: &Path, name: &str) -> PathBuf {
         PathBuf::from(name)
     } else {
         crate::model::workload::Workload::path_for(root, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workspace_above;
+
+    #[test]
+    fn the_workspace_is_found_from_where_the_command_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let clone = tmp.path().join("clone");
+        std::fs::create_dir_all(clone.join("xtask/src")).unwrap();
+        std::fs::create_dir_all(clone.join("router/src")).unwrap();
+        std::fs::write(clone.join("Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        // A member's own manifest has no [workspace]: the search goes on up.
+        std::fs::write(
+            clone.join("router/Cargo.toml"),
+            "[package]\nname = \"router\"\n",
+        )
+        .unwrap();
+
+        assert_eq!(
+            workspace_above(&clone.join("router/src")),
+            Some(clone.clone())
+        );
+        assert_eq!(workspace_above(&clone), Some(clone.clone()));
+        // Another workspace (no xtask/ beside it) is not ours.
+        let other = tmp.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("Cargo.toml"), "[workspace]\n").unwrap();
+        assert_eq!(workspace_above(&other), None);
     }
 }

@@ -248,6 +248,11 @@ pub struct HistoryArgs {
     /// Show at most this many latest runs in each sparkline.
     #[arg(long, default_value_t = 60, value_name = "N")]
     pub width: usize,
+    /// Exit 1 when a metric shown has a recent change point: one within the newest
+    /// 2 x --min-segment runs of its series (an old, settled change does not fail every
+    /// later run). Without it the command is advisory and exits 0.
+    #[arg(long)]
+    pub fail_on_change_point: bool,
 }
 
 #[derive(Debug, Args)]

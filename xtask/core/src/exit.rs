@@ -79,7 +79,8 @@ Exit codes:
 
     pub const PERF_HISTORY: &str = "\
 Exit codes:
-  0  the trends are printed, whatever they show (the command is advisory)
+  0  the trends are printed (without --fail-on-change-point, whatever they show)
+  1  --fail-on-change-point: a metric has a change point among its newest runs
   2  bad usage, or the history store is missing or unreadable";
 
     pub const PERF_BISECT: &str = "\

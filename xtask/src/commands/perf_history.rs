@@ -1,6 +1,7 @@
 //! `cargo xtask perf-history`: reads the history store, prints each metric's trend with a
 //! sparkline, and points at the runs where a metric moved (change points) or keeps creeping
-//! (drift). Advisory: it exits 0 whatever it finds, and 2 only on bad input.
+//! (drift). Advisory: it exits 0 whatever it finds, and 2 only on bad input; with
+//! `--fail-on-change-point` it exits 1 when a change point is recent (a nightly job's alarm).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,8 +11,9 @@ use crate::flags::HistoryArgs;
 use crate::gate::changepoint::{self, Analysis, Params};
 use crate::model::history::{self, Record};
 
-/// Runs the command; returns exit code 0, or an error (exit 2) for bad flags or a file that
-/// cannot be read (missing, too large). Lines that are not records are warnings.
+/// Runs the command; returns exit code 0 (or 1 with `--fail-on-change-point` and a recent
+/// change point), or an error (exit 2) for bad flags or a file that cannot be read (missing,
+/// too large). Lines that are not records are warnings.
 pub fn run(args: &HistoryArgs) -> Result<u8> {
     let params = params(args)?;
     let path = history::resolve(&args.history);
@@ -33,10 +35,34 @@ pub fn run(args: &HistoryArgs) -> Result<u8> {
         println!("{}: no successful runs{of}", path.display());
         return Ok(crate::exit::OK);
     }
+    let mut recent = Vec::new();
     for (workload, runs) in &workloads {
-        print!("{}", workload_report(workload, runs, args, &params));
+        print!(
+            "{}",
+            workload_report(workload, runs, args, &params, &mut recent)
+        );
     }
-    Ok(crate::exit::OK)
+    if !args.fail_on_change_point || recent.is_empty() {
+        return Ok(crate::exit::OK);
+    }
+    for line in &recent {
+        println!("perf-history: {line}");
+    }
+    println!(
+        "perf-history: exit 1 (--fail-on-change-point): {} recent change point(s), within the \
+         newest {} runs (2 x --min-segment) of their series",
+        recent.len(),
+        recent_window(params.min_segment)
+    );
+    Ok(crate::exit::REGRESSION)
+}
+
+/// How many of a series' newest runs count as recent for `--fail-on-change-point`. A change
+/// point needs `min_segment` runs after it to be found at all, so it stays recent for the
+/// next `min_segment` runs or so: long enough for a nightly job to fail on it a few times,
+/// short enough that a settled change stops failing every later night.
+fn recent_window(min_segment: usize) -> usize {
+    2 * min_segment
 }
 
 /// Largest `--permutations`: with 100,000 the smallest p is 1e-5, and one test over a long
@@ -93,6 +119,7 @@ fn workload_report(
     runs: &[&Record],
     args: &HistoryArgs,
     params: &Params,
+    recent: &mut Vec<String>,
 ) -> String {
     let fingerprints: BTreeSet<&str> = runs
         .iter()
@@ -148,6 +175,30 @@ fn workload_report(
         ));
         let analysis = changepoint::analyze(&series, params);
         out.push_str(&findings(&analysis, &points, width));
+        // Recent means near the end of this metric's own series, which may be shorter than
+        // the workload's runs when older runs lack the metric.
+        let window_start = series
+            .len()
+            .saturating_sub(recent_window(params.min_segment));
+        for cp in analysis
+            .change_points
+            .iter()
+            .filter(|cp| cp.index >= window_start)
+        {
+            recent.push(format!(
+                "recent change point in {workload} {name} at run {} ({}): {}",
+                cp.index + 1,
+                points[cp.index]
+                    .0
+                    .commit
+                    .as_deref()
+                    .map_or("unknown commit", short),
+                cp.change_pct().map_or_else(
+                    || format!("{} -> {}", fmt(cp.mean_before), fmt(cp.mean_after)),
+                    |p| format!("{p:+.1}%")
+                )
+            ));
+        }
     }
     out
 }

@@ -63,7 +63,7 @@ fn every_command_states_what_it_exits_with() {
         ("install-hooks", &["0", "2"]),
         ("ci", &["0", "1", "2", "3"]),
         ("perf-report", &["0", "2"]),
-        ("perf-history", &["0", "2"]),
+        ("perf-history", &["0", "1", "2"]),
     ];
     for (command, codes) in commands {
         let text = help(&[command, "--help"]);

@@ -286,6 +286,87 @@ fn perf_history_reports_drift_and_a_torn_line_and_exits_zero() {
     assert!(drift[0].contains("over the series"), "{stdout}");
 }
 
+/// `runs` history lines whose p95 steps up 25% at index `shift` (rps stays flat), with the
+/// same fixed zig-zag noise as above.
+fn level_shift(runs: usize, shift: usize) -> String {
+    let mut body = String::new();
+    for i in 0..runs {
+        let wiggle = [0.0, 0.02, -0.015, 0.01, -0.02][i % 5];
+        let p95 = if i < shift { 0.2 } else { 0.25 } * (1.0 + wiggle);
+        body.push_str(&record(i, p95, 60000.0 * (1.0 - wiggle)));
+        body.push('\n');
+    }
+    body
+}
+
+/// perf-history on `hist` with `extra` flags.
+fn history_cmd(dir: &Path, hist: &Path, extra: &[&str]) -> Output {
+    xtask(dir)
+        .arg("perf-history")
+        .arg("--history")
+        .arg(hist)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fail_on_change_point_exits_one_on_a_recent_shift_and_zero_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    // 30 runs, p95 up 25% from index 23 (run 24): the newest 7 runs, inside the newest
+    // 2 * min_segment = 10.
+    let hist = write(dir.path(), "history.jsonl", &level_shift(30, 23));
+
+    let out = history_cmd(dir.path(), &hist, &["--fail-on-change-point"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let findings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("perf-history: recent change point in "))
+        .collect();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    // +24.8%, not 25: the segments' means hold different mixes of the zig-zag.
+    assert_eq!(
+        findings[0],
+        "perf-history: recent change point in cp1 latency_p95_ms at run 24 (c023aaaaaa): +24.8%",
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("perf-history: exit 1 (--fail-on-change-point): 1 recent change point"),
+        "{stdout}"
+    );
+    // The trend report is printed as without the flag.
+    assert!(stdout.contains("workload cp1: 30 run(s)"), "{stdout}");
+
+    // Advisory without the flag: the same change point, exit 0, no verdict lines.
+    let out = history_cmd(dir.path(), &hist, &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("change point at run 24"), "{stdout}");
+    assert!(!stdout.contains("perf-history:"), "{stdout}");
+
+    // Only metrics shown count: with --metric rps the shifted p95 is not looked at.
+    let out = history_cmd(
+        dir.path(),
+        &hist,
+        &["--fail-on-change-point", "--metric", "rps"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn fail_on_change_point_ignores_an_old_settled_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 runs, the shift at index 20: 20 runs ago, well before the newest 10.
+    let hist = write(dir.path(), "history.jsonl", &level_shift(40, 20));
+    let out = history_cmd(dir.path(), &hist, &["--fail-on-change-point"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    // It is still reported, only not failed on.
+    assert!(stdout.contains("change point at run 21"), "{stdout}");
+    assert!(!stdout.contains("recent change point"), "{stdout}");
+}
+
 #[test]
 fn perf_history_bad_input_exits_two() {
     let dir = tempfile::tempdir().unwrap();

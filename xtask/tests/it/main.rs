@@ -15,6 +15,7 @@ mod hooks;
 mod hostile;
 mod inputs;
 mod profile;
+mod pushgateway;
 mod report;
 mod scenarios;
 mod scenarios_memory;

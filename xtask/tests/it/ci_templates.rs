@@ -82,9 +82,9 @@ fn gitlab_jobs_gate_as_documented() {
     let nightly = script(&doc, "perf-nightly");
     for step in [
         "PERF_HISTORY_URL",
-        "cargo xtask perf-gate $PERF_NIGHTLY_ARGS --history",
+        "cargo xtask perf-gate --workload \"$PERF_NIGHTLY_WORKLOAD\" --trials \"$PERF_NIGHTLY_TRIALS\" --history",
         "cargo xtask perf-history --fail-on-change-point",
-        "perf-baseline-bump --ratchet",
+        "perf-baseline-bump --workload \"$PERF_NIGHTLY_WORKLOAD\" --ratchet",
         "public/index.html",
     ] {
         assert!(
@@ -99,9 +99,10 @@ fn gitlab_jobs_gate_as_documented() {
         kept.contains("perf/history.jsonl") && kept.contains("public/"),
         "{kept}"
     );
-    let url = gitlab_key(&doc, "perf-nightly", "variables")["PERF_HISTORY_URL"]
-        .as_str()
-        .unwrap_or_default();
+    let vars = gitlab_key(&doc, "perf-nightly", "variables");
+    assert_eq!(vars["PERF_NIGHTLY_WORKLOAD"].as_str(), Some("cp1"));
+    assert_eq!(vars["PERF_NIGHTLY_TRIALS"].as_str(), Some("10"));
+    let url = vars["PERF_HISTORY_URL"].as_str().unwrap_or_default();
     assert!(
         url.contains("/jobs/artifacts/") && url.contains("job=$CI_JOB_NAME"),
         "{url}"

@@ -9,9 +9,20 @@ use xshell::{Shell, cmd};
 use crate::bench::session::Pairing;
 use crate::flags::BenchArgs;
 
-/// What decides the router binary: when none of these differ between the reference commit
-/// and the working tree, both sides are the same program, and one build serves both.
-const ROUTER_SOURCES: [&str; 4] = ["router", "Cargo.toml", "Cargo.lock", ".cargo"];
+/// What goes into the router binary: its sources (the embedded policies among them), its
+/// manifest and a build script if it ever has one, the workspace manifest (profiles), the lock
+/// file and cargo's configuration. When none of these differ between the reference commit and
+/// the working tree, both sides are the same program, and one build serves both. The router's
+/// tests, benches and docs are not here: a change to them alone builds the router once.
+const ROUTER_SOURCES: [&str; 7] = [
+    "router/src",
+    "router/policies",
+    "router/Cargo.toml",
+    "router/build.rs",
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+];
 
 /// Resolves `against` to a commit and returns its release router: the working tree's own
 /// build when the commit's router sources are the working tree's (building it again would
@@ -260,6 +271,65 @@ mod tests {
             shas.push(cmd!(sh, "git rev-parse HEAD").read().unwrap());
         }
         shas
+    }
+
+    #[test]
+    fn only_what_goes_into_the_router_binary_needs_a_second_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sh = Shell::new().unwrap();
+        let repo = tmp.path();
+        sh.change_dir(repo);
+        for (path, text) in [
+            ("Cargo.toml", "[workspace]\n"),
+            ("router/Cargo.toml", "[package]\n"),
+            ("router/src/main.rs", "fn main() {}\n"),
+            ("router/policies/acme.json", "{}\n"),
+            ("router/tests/it/main.rs", "\n"),
+            ("router/BENCHMARKS.md", "\n"),
+            ("xtask/src/main.rs", "\n"),
+        ] {
+            sh.write_file(repo.join(path), text).unwrap();
+        }
+        cmd!(sh, "git init --quiet -b main").run().unwrap();
+        cmd!(sh, "git add .").run().unwrap();
+        cmd!(
+            sh,
+            "git -c user.name=t -c user.email=t@t commit --quiet -m base"
+        )
+        .run()
+        .unwrap();
+        let base = cmd!(sh, "git rev-parse HEAD").read().unwrap();
+        assert!(super::same_sources(&sh, &base));
+
+        // Tests, docs and the harness are not in the binary.
+        for path in [
+            "router/tests/it/main.rs",
+            "router/BENCHMARKS.md",
+            "xtask/src/main.rs",
+        ] {
+            sh.write_file(repo.join(path), "// edited\n").unwrap();
+        }
+        sh.write_file(repo.join("router/tests/it/new.rs"), "\n")
+            .unwrap();
+        assert!(super::same_sources(&sh, &base), "a test-only edit rebuilt");
+
+        // Sources, embedded policies, manifests are; so is a new, untracked source file.
+        for path in [
+            "router/src/main.rs",
+            "router/policies/acme.json",
+            "Cargo.toml",
+        ] {
+            let before = sh.read_file(repo.join(path)).unwrap();
+            sh.write_file(repo.join(path), format!("{before}// edited\n"))
+                .unwrap();
+            assert!(
+                !super::same_sources(&sh, &base),
+                "{path} changed the binary"
+            );
+            sh.write_file(repo.join(path), before).unwrap();
+        }
+        sh.write_file(repo.join("router/src/new.rs"), "\n").unwrap();
+        assert!(!super::same_sources(&sh, &base), "an untracked source file");
     }
 
     #[test]

@@ -205,14 +205,19 @@ impl CountCtx<'_> {
         Ok(remaining)
     }
 
-    /// Sends `requests` closed-loop requests over one HTTP connection; returns
-    /// (responses, failed requests).
-    fn drive(&self, router: &RouterProcess, requests: u64) -> Result<(u64, u64)> {
+    /// Sends `requests` closed-loop requests over one HTTP connection, for at most `window`
+    /// when one is given; returns (responses, failed requests).
+    fn drive(
+        &self,
+        router: &RouterProcess,
+        requests: u64,
+        window: Option<Duration>,
+    ) -> Result<(u64, u64)> {
         let load = LoadSpec {
             model: Model::Closed,
             connections: 1,
-            // Long enough never to end the run before the request budget does.
-            duration_ms: 600_000,
+            // Without a window, long enough never to end the run before the request budget.
+            duration_ms: window.map_or(600_000, |w| w.as_millis().max(1) as u64),
             rate: None,
             histogram: false,
             timeline_ms: None,
@@ -256,10 +261,10 @@ fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
         remaining.min(Duration::from_secs(30)),
     )
     .context("the router did not start for the counting run")?;
-    let (_, warm_errors) = ctx.drive(&router, requests / 2)?;
+    let (_, warm_errors) = ctx.drive(&router, requests / 2, None)?;
     let counter = ProcessCounter::open(router.pid, Event::Instructions)?;
     let before = counter.read()?;
-    let (responses, errors) = ctx.drive(&router, requests)?;
+    let (responses, errors) = ctx.drive(&router, requests, None)?;
     let after = counter.read()?;
     let stop = router.stop(Duration::from_secs(10));
     if warm_errors + errors > 0 {
@@ -283,34 +288,76 @@ fn per_request(instructions: u64, responses: u64) -> Result<f64> {
     Ok(instructions as f64 / responses as f64)
 }
 
-/// With callgrind: the router under callgrind for `requests`, then for `requests / 2`;
-/// the difference of the two totals over the difference of the responses is the cost of a
-/// request with start-up and shutdown cancelled out.
-fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
-    let (ir_full, resp_full, _) = callgrind_once(ctx, requests, "full", &[])?;
-    let (ir_half, resp_half, _) = callgrind_once(ctx, requests / 2, "half", &[])?;
-    if resp_full <= resp_half {
-        bail!(
-            "counting runs answered {resp_full} and {resp_half} requests; expected more in the first"
-        );
-    }
-    if ir_full <= ir_half {
-        bail!(
-            "callgrind counted {ir_full} instructions for {resp_full} requests but {ir_half} for {resp_half}"
-        );
-    }
-    Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
-}
+/// How long the first of a pair of callgrind runs may send requests. A release router answers
+/// the default 2,000 requests in about 2.5 s under callgrind, so this bounds only a router
+/// made many times slower (a big regression, a debug build with the slowdown knob): it then
+/// answers fewer requests, and the per-request figure, a difference over a difference, is as
+/// good, while the answer comes as fast as for a small regression.
+pub const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
 
-/// Runs the router under callgrind, with `env` set for it, for `requests` closed-loop requests
-/// on one connection and returns (total instructions, responses, the callgrind out file,
-/// which `bench::profile` reads further).
-pub(crate) fn callgrind_once(
+/// One callgrind run of a pair: (total instructions, responses, the callgrind out file).
+pub type CallgrindRun = (u64, u64, PathBuf);
+
+/// The router under callgrind for up to `requests` (at most [`CALLGRIND_WINDOW`]), then for
+/// half the responses the first run got: their difference over the difference of the
+/// responses is the cost of a request with start-up and shutdown cancelled out. `tag` names
+/// the out files, `env` is set for the router only.
+pub(crate) fn callgrind_pair(
     ctx: &CountCtx<'_>,
     requests: u64,
     tag: &str,
     env: &[(String, String)],
-) -> Result<(u64, u64, PathBuf)> {
+) -> Result<(CallgrindRun, CallgrindRun)> {
+    let full = callgrind_once(
+        ctx,
+        requests,
+        &format!("{tag}full"),
+        env,
+        Some(CALLGRIND_WINDOW),
+    )?;
+    if full.1 < 2 {
+        bail!(
+            "the router under callgrind answered {} request(s) in {} s; too slow to count",
+            full.1,
+            CALLGRIND_WINDOW.as_secs()
+        );
+    }
+    let half = callgrind_once(ctx, full.1 / 2, &format!("{tag}half"), env, None)?;
+    if full.1 <= half.1 {
+        bail!(
+            "counting runs answered {} and {} requests; expected more in the first",
+            full.1,
+            half.1
+        );
+    }
+    if full.0 <= half.0 {
+        bail!(
+            "callgrind counted {} instructions for {} requests but {} for {}",
+            full.0,
+            full.1,
+            half.0,
+            half.1
+        );
+    }
+    Ok((full, half))
+}
+
+fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
+    let ((ir_full, resp_full, _), (ir_half, resp_half, _)) =
+        callgrind_pair(ctx, requests, "", &[])?;
+    Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
+}
+
+/// Runs the router under callgrind, with `env` set for it, for `requests` closed-loop requests
+/// on one connection (for at most `window`) and returns (total instructions, responses, the
+/// callgrind out file, which `bench::profile` reads further).
+fn callgrind_once(
+    ctx: &CountCtx<'_>,
+    requests: u64,
+    tag: &str,
+    env: &[(String, String)],
+    window: Option<Duration>,
+) -> Result<CallgrindRun> {
     // A name of its own: the routers of a paired session are counted at the same time.
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -340,7 +387,7 @@ pub(crate) fn callgrind_once(
         remaining.min(Duration::from_secs(180)),
     )
     .context("the router under callgrind did not start")?;
-    let (responses, errors) = ctx.drive(&router, requests)?;
+    let (responses, errors) = ctx.drive(&router, requests, window)?;
     // SIGTERM lets the router shut down and callgrind write its totals.
     let stop = router.stop(Duration::from_secs(120));
     if !stop.clean {

@@ -246,17 +246,34 @@ fn measure(
     // Paired, the reference run is the baseline; the stored one only chose the mode.
     let stored = if pairing.is_some() { None } else { stored };
     let mut session = Session::open(bench, plan, pairing)?;
-    let first = session.plan().trials;
+    let stored_run = stored.as_ref().map(|s| &s.run);
+    // Count first: a count is decided by one counting run (seconds), the wall-clock rules by
+    // trials (tens of seconds). When the count already fails, more evidence cannot turn the
+    // verdict, so one trial gives the other rules a reading and the gate answers.
+    let count_failed = if session.plan().counts() {
+        session.count(bench.counting_runs);
+        failed_counts(&session, stored_run, policy)
+    } else {
+        Vec::new()
+    };
+    let first = if count_failed.is_empty() {
+        session.plan().trials
+    } else {
+        let line = format!(
+            "perf-gate: {} failed on the count: the verdict is FAIL whatever the wall-clock \
+             trials say, so one trial reads the other rules (more would only take time)",
+            count_failed.join(", ")
+        );
+        session.say(&line);
+        session.note(&line);
+        1
+    };
     let started = Instant::now();
     session.trials(first);
-    session.count(bench.counting_runs);
     let per_trial = started.elapsed() / first.max(1);
-    add_evidence(
-        &mut session,
-        stored.as_ref().map(|s| &s.run),
-        policy,
-        per_trial,
-    );
+    if count_failed.is_empty() {
+        add_evidence(&mut session, stored_run, policy, per_trial);
+    }
     let why = why_slower(&session, stored.as_ref(), policy, explain);
     let mut outcomes = session.finish()?;
     crate::commands::perf_bench::show(&outcomes)?;
@@ -266,6 +283,31 @@ fn measure(
         None => into_input(outcomes.pop().expect("a reference")),
     };
     Ok((baseline, candidate, why))
+}
+
+/// The metric a counting run measures.
+const COUNTED: &str = "instructions_per_req";
+
+/// The counted rules (instructions per request) that fail on the counts alone.
+fn failed_counts(session: &Session<'_>, stored: Option<&RunFile>, policy: &Policy) -> Vec<String> {
+    if !session.ok() {
+        return Vec::new();
+    }
+    let runs = session.run_files();
+    let (baseline, candidate) = match stored {
+        Some(b) => (b, &runs[0]),
+        None => (&runs[0], &runs[1]),
+    };
+    // Judged on the counted rules alone: before the trials, the other metrics are not there.
+    let mut counted = policy.clone();
+    counted.rules.retain(|metric, _| metric == COUNTED);
+    counted.gate.require_all_metrics_present = false;
+    evaluate(baseline, candidate, &counted)
+        .rows
+        .into_iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| r.metric)
+        .collect()
 }
 
 /// The differential profile of the reference and the candidate, when a CPU rule fails (the

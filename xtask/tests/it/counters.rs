@@ -219,3 +219,88 @@ fn workload_counters_field_counts_without_the_flag() {
     assert_eq!(run["env"]["counters"], "callgrind", "{}", run["env"]);
     assert!(run["env"]["counters_requested"].is_null(), "{}", run["env"]);
 }
+
+/// A gate whose count fails does not wait for the wall-clock trials: one trial reads the other
+/// rules, and the verdict is the count's FAIL.
+#[test]
+fn a_failing_count_answers_after_one_trial() {
+    if !have_valgrind("a_failing_count_answers_after_one_trial") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 200);
+    let counted = [
+        "--counters",
+        "callgrind",
+        "--counter-requests",
+        "100",
+        "--no-warmup",
+    ];
+    let out = bench(dir.path(), &w, &[&counted[..], &["--trials", "1"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let baseline = std::fs::read_dir(dir.path().join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("perf_baseline_"))
+        .unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"schema_version": 1,
+            "gate": {"require_all_metrics_present": true, "env_mismatch": "warn",
+                     "inconclusive": "pass", "watch_paths": ["router/"]},
+            "rules": {"instructions_per_req": {"relative": {"max_pct_increase": 2}},
+                      "rps": {"relative": {"max_pct_decrease": 90}}}}"#,
+    )
+    .unwrap();
+    let (router, loadgen) = binaries();
+    let gate = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("perf-gate")
+        .arg("--workload")
+        .arg(&w)
+        .args(["--no-build", "--trials", "5"])
+        .args(counted)
+        .arg("--router-bin")
+        .arg(router)
+        .arg("--loadgen-bin")
+        .arg(loadgen)
+        .arg("--baseline")
+        .arg(&baseline)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("gate"))
+        // A few hundred more instructions per decision in a debug router: the count grows
+        // well past +2%, the wall clock hardly.
+        .env("ROUTER_TEST_SLOWDOWN_ITERS", "2000")
+        .env_remove("CANDIDATE_FILE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&gate.stdout);
+    let stderr = String::from_utf8_lossy(&gate.stderr);
+    assert_eq!(gate.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL: instructions_per_req"), "{stdout}");
+    assert!(
+        stderr.contains("instructions_per_req failed on the count"),
+        "{stderr}"
+    );
+    // Five trials were asked for; one ran.
+    let run: Value = std::fs::read_dir(dir.path().join("gate"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("perf_baseline_"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .unwrap();
+    assert_eq!(
+        run["samples"]["rps"].as_array().unwrap().len(),
+        1,
+        "{}",
+        run["samples"]
+    );
+}

@@ -12,7 +12,9 @@
 #   --gate                      perf-gate (push to the default branch, cp1): passes
 # The clone shares this checkout's target directory and cargo home, so nothing is built or
 # downloaded twice (the gate finds its workspace from where it runs, not from where xtask was
-# built). Usage: ci/prove-gitlab.sh [--gate] [--nightly [--nightly-workload W] [--nightly-trials N]]
+# built). While it runs, do not build in the checkout: cargo's freshness is by file times, and
+# the clone's build of a file the checkout has changed lands in the same target directory.
+# Usage: ci/prove-gitlab.sh [--gate] [--nightly [--nightly-workload W] [--nightly-trials N]]
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

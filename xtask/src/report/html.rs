@@ -255,9 +255,14 @@ fn samples(side: Option<&Side>, metric: &str) -> Vec<f64> {
     }
 }
 
-/// Where a verdict row's rule fails, relative to the baseline's median for relative rules.
+/// Where a verdict row's rule fails, relative to the baseline's median for relative rules:
+/// the trials chart shows per-trial values and their median, so its line starts from the
+/// median (`baseline_median`; `baseline` in a verdict written before it existed), not from a
+/// pooled percentile the row may compare.
 pub fn threshold(row: &Value) -> svg::Threshold {
-    let base = row["baseline"].as_f64();
+    let base = row["baseline_median"]
+        .as_f64()
+        .or_else(|| row["baseline"].as_f64());
     let t = &row["threshold"];
     match (row["rule_kind"].as_str(), base) {
         (Some("max_pct_increase"), Some(b)) => svg::Threshold {

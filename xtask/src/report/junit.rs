@@ -43,6 +43,10 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
     ]);
     for row in &verdict.rows {
         let mut message = format!("{} {}", row.metric, row.message);
+        // JUnit has no columns: the message carries the two values the change is of.
+        if let Some(v) = crate::report::verdict::values(row) {
+            message.push_str(&format!("; {v}"));
+        }
         // A failing CPU rule says which functions cost more.
         if let (Some(e), true) = (ctx.explain, row.status == Status::Fail)
             && crate::report::profile::unexplained(&row.metric).is_none()

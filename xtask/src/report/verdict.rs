@@ -79,7 +79,11 @@ const HEADERS: [&str; 7] = [
     "verdict",
 ];
 
-/// The cells of one row, in `HEADERS` order.
+/// The cells of one row, in `HEADERS` order. The baseline and candidate cells are the row's
+/// `baseline` and `candidate`: the two values its change is computed from (for a pooled
+/// latency row the pooled percentiles, not the medians of the trials' percentiles), so the
+/// change reads as `candidate / baseline - 1` of the cells beside it. Every report (table,
+/// Markdown, log, JSON, JUnit, and the HTML from the JSON) shows these same fields.
 fn cells(row: &Row) -> [String; 7] {
     let value = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
     let candidate = match (row.candidate, row.status) {
@@ -110,6 +114,21 @@ fn cells(row: &Row) -> [String; 7] {
 
 fn verdict_cell(row: &Row) -> &'static str {
     row.status.as_str()
+}
+
+/// A row's two values and what they are, for the reports that have no columns for them
+/// (the log's reasoning, JUnit): `baseline 0.4027, candidate 0.4124 (pooled: ...)`. `None`
+/// for a row without a change (absolute rules, missing values).
+pub fn values(row: &Row) -> Option<String> {
+    let (Some(b), Some(c), Some(_)) = (row.baseline, row.candidate, row.change) else {
+        return None;
+    };
+    Some(format!(
+        "baseline {}, candidate {} ({})",
+        fmt_num(b),
+        fmt_num(c),
+        row.method.values()
+    ))
 }
 
 /// The terminal table: aligned columns, a header and a rule line.
@@ -238,14 +257,20 @@ pub fn log_text(verdict: &Verdict, ctx: &Context<'_>) -> String {
         out.push_str(&table(verdict));
         out.push('\n');
         for row in &verdict.rows {
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "{}: {} [{}; {} baseline / {} candidate samples]",
+                "{}: {} [{}; ",
                 row.metric,
                 row.message,
-                row.method.as_str(),
-                row.n_baseline,
-                row.n_candidate
+                row.method.as_str()
+            );
+            if let Some(v) = values(row) {
+                let _ = write!(out, "{v}; ");
+            }
+            let _ = writeln!(
+                out,
+                "{} baseline / {} candidate samples]",
+                row.n_baseline, row.n_candidate
             );
         }
         out.push('\n');
@@ -327,8 +352,11 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
     if let Some(p) = ctx.policy {
         let _ = writeln!(
             out,
-            "<sub>Changes are candidate/baseline ratios of medians with a percentile bootstrap \
-             interval ({}). See perf/README.md, \"How the gate decides\".</sub>\n",
+            "<sub>Each change is candidate / baseline of the two values beside it: medians over \
+             trials, or, for a latency percentile of a paired run (`pooled`), the percentile of \
+             all of a side's trials' requests pooled; the interval is a percentile bootstrap \
+             around it, over pairs of trials in a paired run ({}). See perf/README.md, \"How \
+             the gate decides\".</sub>\n",
             policy_settings(p)
         );
     }
@@ -361,8 +389,14 @@ pub fn json(verdict: &Verdict, ctx: &Context<'_>) -> Value {
                 "rule": r.check.to_string(),
                 "rule_kind": rule_kind,
                 "threshold": threshold,
+                // The values the change is computed from (`change_pct` is `(candidate /
+                // baseline - 1) * 100` of these); `values` says what they are, and the
+                // `*_median` fields keep each run file's `metrics.<m>`.
                 "baseline": r.baseline,
                 "candidate": r.candidate,
+                "values": r.method.values(),
+                "baseline_median": r.baseline_median,
+                "candidate_median": r.candidate_median,
                 "n_baseline": r.n_baseline,
                 "n_candidate": r.n_candidate,
                 "baseline_rel_mad_pct": r.baseline_rel_mad.map(|m| m * 100.0),
@@ -414,4 +448,168 @@ pub fn json(verdict: &Verdict, ctx: &Context<'_>) -> Value {
         })).collect::<Vec<_>>(),
         "needs_paired_rerun": verdict.needs_paired_rerun,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+
+    use super::*;
+    use crate::gate::evaluate::{Verdict, evaluate, fmt_pct};
+    use crate::model::{policy, run_file};
+
+    /// A paired run of five trials whose pooled latency percentiles are far from the medians
+    /// of the trials' percentiles (one trial a side with a heavy tail), and whose `rps` pairs
+    /// drift together (the ratio of medians is not the median of the per-pair ratios).
+    fn run(tail: (u64, u64), scale: u64, rps: [f64; 5], paired: bool) -> RunFile {
+        let trial = |buckets: &[(u64, u64)]| {
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+            for &(ns, n) in buckets {
+                h.record_n(ns * scale / 100, n).unwrap();
+            }
+            h
+        };
+        let mut trials = vec![trial(&[(100_000, 990), (200_000, 10)]); 4];
+        trials.push(trial(&[(100_000, 1000 - tail.1), tail]));
+        let p99: Vec<f64> = trials
+            .iter()
+            .map(|h| h.value_at_quantile(0.99) as f64 / 1e6)
+            .collect();
+        let histograms: Vec<Value> = trials
+            .iter()
+            .map(|h| {
+                let mut bytes = Vec::new();
+                V2DeflateSerializer::new().serialize(h, &mut bytes).unwrap();
+                json!({"encoding": "hdrhistogram-v2-deflate+base64", "unit": "ns",
+                       "data": base64::engine::general_purpose::STANDARD.encode(bytes)})
+            })
+            .collect();
+        let median = |v: &[f64]| crate::gate::stats::median(v).unwrap();
+        let mut doc = json!({
+            "metrics": {"latency_p99_ms": median(&p99), "rps": median(&rps), "errors_total": 0},
+            "samples": {"latency_p99_ms": p99, "rps": rps, "errors_total": [0, 0, 0, 0, 0]},
+            "histograms": {"latency": histograms},
+        });
+        if paired {
+            doc["paired"] = json!({"against": "main"});
+        }
+        run_file::parse_str(&doc.to_string(), "run.json").unwrap()
+    }
+
+    fn verdict() -> (Verdict, Policy) {
+        let policy = policy::parse_str(
+            r#"{"schema_version": 1, "gate": {"looks": 1}, "rules": {
+                "latency_p99_ms": {"relative": {"max_pct_increase": 20}},
+                "rps": {"relative": {"max_pct_decrease": 10}},
+                "errors_total": {"absolute": {"equals": 0}}}}"#,
+            "p.json",
+        )
+        .unwrap();
+        let b = run(
+            (1_000_000, 100),
+            100,
+            [1000.0, 1200.0, 800.0, 1100.0, 900.0],
+            false,
+        );
+        let c = run(
+            (1_200_000, 50),
+            110,
+            [1030.0, 1150.0, 850.0, 1120.0, 880.0],
+            true,
+        );
+        (evaluate(&b, &c, &policy), policy)
+    }
+
+    fn ctx(policy: &Policy) -> Context<'_> {
+        Context {
+            timestamp: "2026-11-22T08:01:02Z",
+            workload: "cp1",
+            baseline: "b.json",
+            candidate: "c.json",
+            policy_path: "p.json",
+            policy: Some(policy),
+            baseline_run: None,
+            candidate_run: None,
+            explain: None,
+        }
+    }
+
+    /// The change a reader computes from two cells as shown (four decimals at most): equal
+    /// to the row's change within what the rounding of the cells allows.
+    fn assert_cells_add_up(metric: &str, b: &str, c: &str, pct: f64) {
+        let (b, c): (f64, f64) = (b.parse().unwrap(), c.parse().unwrap());
+        let from_cells = (c / b - 1.0) * 100.0;
+        let rounding = 100.0 * 0.5e-4 * (1.0 / b + c / (b * b));
+        assert!(
+            (from_cells - pct).abs() <= rounding + 1e-9,
+            "{metric}: cells {b} -> {c} say {from_cells:+.3}%, the change is {pct:+.3}%"
+        );
+    }
+
+    #[test]
+    fn every_report_shows_the_values_each_change_is_computed_from() {
+        let (v, p) = verdict();
+        let table = table(&v);
+        let markdown = markdown(&v, &ctx(&p));
+        let json = json(&v, &ctx(&p));
+        let junit = crate::report::junit::render(&v, &ctx(&p));
+        let html = crate::report::html::render(&crate::report::html::Report {
+            verdict: Some(json.clone()),
+            ..Default::default()
+        });
+        let p99 = &v.rows[1];
+        assert_eq!(p99.metric, "latency_p99_ms");
+        assert_eq!(p99.method, Method::PooledPaired);
+        // The pooled p99s (1.0004 -> 0.22 ms, -78%), not the trials' medians (0.1 -> 0.11).
+        assert_eq!(p99.baseline.map(fmt_num).as_deref(), Some("1.0004"));
+        assert_eq!(p99.candidate.map(fmt_num).as_deref(), Some("0.22"));
+        assert_eq!(p99.baseline_median.map(fmt_num).as_deref(), Some("0.1"));
+
+        for (i, row) in v.rows.iter().enumerate() {
+            let (b, c) = (
+                fmt_num(row.baseline.unwrap()),
+                fmt_num(row.candidate.unwrap()),
+            );
+            // The terminal table and the Markdown table: one line each, these cells.
+            let line = table
+                .lines()
+                .find(|l| l.starts_with(&format!("{} ", row.metric)))
+                .unwrap();
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(cells[1..3], [b.as_str(), c.as_str()], "{table}");
+            let md = format!("| {} | {b} | {c} | ", row.metric);
+            assert!(markdown.contains(&md), "{md}\n{markdown}");
+            // The JSON (and the HTML, which renders the JSON) carries the same numbers.
+            let j = &json["rows"][i];
+            assert_eq!(j["baseline"].as_f64(), row.baseline, "{j}");
+            assert_eq!(j["candidate"].as_f64(), row.candidate, "{j}");
+            assert_eq!(j["change_pct"].as_f64(), row.change.map(|c| c.pct), "{j}");
+            let td = format!("<td class=\"num\">{b}</td>\n             <td class=\"num\">{c}</td>");
+            let td = td.replace("\n             ", "");
+            assert!(html.contains(&td), "{td}\n{html}");
+            let Some(change) = row.change else {
+                continue;
+            };
+            assert!(cells[3].starts_with(&fmt_pct(change.pct)), "{line}");
+            assert!(md_row_change(&markdown, &row.metric).starts_with(&fmt_pct(change.pct)));
+            assert_cells_add_up(&row.metric, &b, &c, change.pct);
+            assert_eq!(j["values"], row.method.values());
+            // JUnit has no columns: the message of a case that has one names the two values.
+            let named = format!("baseline {b}, candidate {c} (");
+            let has_message = row.status != crate::gate::evaluate::Status::Pass;
+            assert_eq!(junit.contains(&named), has_message, "{named}\n{junit}");
+        }
+        // Paired rps: 1000 -> 1030, +3.0% (the ratio of the medians shown).
+        assert!(table.contains("1000       1030  +3.0% ["), "{table}");
+    }
+
+    fn md_row_change<'m>(markdown: &'m str, metric: &str) -> &'m str {
+        let line = markdown
+            .lines()
+            .find(|l| l.starts_with(&format!("| {metric} |")))
+            .unwrap();
+        line.split(" | ").nth(3).unwrap()
+    }
 }

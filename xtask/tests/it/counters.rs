@@ -247,7 +247,10 @@ fn a_failing_count_answers_after_one_trial() {
     let baseline = std::fs::read_dir(dir.path().join("artifacts"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("perf_baseline_"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("perf_baseline_") && name.ends_with(".json")
+        })
         .unwrap();
     let policy = dir.path().join("policy.json");
     std::fs::write(
@@ -290,11 +293,14 @@ fn a_failing_count_answers_after_one_trial() {
         stderr.contains("instructions_per_req failed on the count"),
         "{stderr}"
     );
-    // Five trials were asked for; one ran.
+    // Five trials were asked for; one ran. (The run file, not the profile files beside it.)
     let run: Value = std::fs::read_dir(dir.path().join("gate"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("perf_baseline_"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("perf_baseline_") && name.ends_with(".json")
+        })
         .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
         .unwrap();
     assert_eq!(

@@ -31,7 +31,8 @@ pub fn noise(
             Some(Samples::Values(v)) => v.clone(),
             _ => Vec::new(),
         };
-        let Some(ratios) = stats::paired_ratios(&values(reference), &values(candidate))
+        let (base, cand) = (values(reference), values(candidate));
+        let Some(ratios) = stats::paired_ratios(&base, &cand)
             .filter(|r| !r.is_empty() && r.iter().all(|x| x.is_finite()))
         else {
             continue;
@@ -47,7 +48,7 @@ pub fn noise(
                 (
                     n,
                     resolution(
-                        &ratios,
+                        (&base, &cand),
                         n,
                         confidence,
                         policy.gate.bootstrap_resamples,
@@ -68,19 +69,34 @@ pub fn noise(
     out
 }
 
-/// The mean half-width, in percent, of the gate's paired interval over `n` ratios drawn from
-/// the A/A ratios: the smallest change a gate with `n` trials tells from noise here.
-fn resolution(ratios: &[f64], n: u32, confidence: f64, resamples: u32, seed: u64) -> f64 {
-    // A single ratio has no interval; two draws are the least the bootstrap takes.
-    if ratios.len() == 1 {
+/// The mean half-width, in percent, of the gate's paired interval (the ratio of medians,
+/// pairs resampled) over `n` pairs drawn from the A/A pairs: the smallest change a gate with
+/// `n` trials tells from noise here.
+fn resolution(
+    (base, cand): (&[f64], &[f64]),
+    n: u32,
+    confidence: f64,
+    resamples: u32,
+    seed: u64,
+) -> f64 {
+    // A single pair has no interval; two draws are the least the bootstrap takes.
+    if base.len() == 1 {
         return 0.0;
     }
     let mut rng = SplitMix64::new(seed ^ u64::from(n));
     let n = n.max(2) as usize;
     let total: f64 = (0..DRAWS)
         .map(|d| {
-            let draw: Vec<f64> = (0..n).map(|_| ratios[rng.below(ratios.len())]).collect();
-            let ci = stats::bootstrap_median(&draw, confidence, resamples, seed ^ d as u64);
+            let picks: Vec<usize> = (0..n).map(|_| rng.below(base.len())).collect();
+            let b: Vec<f64> = picks.iter().map(|&i| base[i]).collect();
+            let c: Vec<f64> = picks.iter().map(|&i| cand[i]).collect();
+            let ci = stats::bootstrap_paired_ratio_of_medians(
+                &b,
+                &c,
+                confidence,
+                resamples,
+                seed ^ d as u64,
+            );
             (ci.hi - ci.lo) * 50.0
         })
         .sum();

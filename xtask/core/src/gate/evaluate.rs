@@ -97,10 +97,19 @@ pub struct Row {
     pub metric: String,
     pub check: Check,
     pub description: Option<String>,
-    /// The baseline's median (`metrics.<name>`).
+    /// The baseline's value as the row compares it, the one every report shows in its
+    /// baseline column: for a relative rule with a change, the value the change is computed
+    /// from (see `Method::values`), so that `change.pct` is `(candidate / baseline - 1) *
+    /// 100`; otherwise the baseline's median (`metrics.<name>`).
     pub baseline: Option<f64>,
-    /// The candidate's median, `None` when missing or not a number.
+    /// The candidate's value, likewise; `None` when missing or not a number.
     pub candidate: Option<f64>,
+    /// The baseline's median over trials as its run file records it (`metrics.<name>`): the
+    /// same as `baseline` except where the change is computed from other values (pooled
+    /// percentiles, or samples whose median is not the recorded one).
+    pub baseline_median: Option<f64>,
+    /// The candidate's `metrics.<name>`, likewise.
+    pub candidate_median: Option<f64>,
     pub n_baseline: usize,
     pub n_candidate: usize,
     /// Spread of the samples: MAD as a fraction of the median.
@@ -152,15 +161,22 @@ pub fn fmt_pct(p: f64) -> String {
     format!("{p:+.1}%")
 }
 
-/// How a row was decided.
+/// How a row was decided. Every method with a change computes it from the two values the row
+/// shows (`Row::baseline`, `Row::candidate`): the change is their ratio, and the interval is
+/// around that ratio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Bootstrap CI of the ratio of medians, each side resampled independently.
     Bootstrap,
-    /// Bootstrap CI of the median of per-pair ratios.
+    /// A paired run: the ratio of the two sides' medians over trials, with a bootstrap CI
+    /// that resamples pairs of trials (both sides' medians over the same pairs), so drift
+    /// shared by a pair stays matched. It was the median of the per-pair ratios once; that is
+    /// not the ratio of any two numbers a table can show beside it, so a row's columns and
+    /// its change disagreed.
     PairedBootstrap,
     /// A latency percentile of a paired run: the ratio of each side's pooled histograms, with
-    /// a paired bootstrap over trials (`gate::pooled`).
+    /// a paired bootstrap over trials (`gate::pooled`). The values shown are the pooled
+    /// percentiles, not the medians of the per-trial percentiles.
     PooledPaired,
     /// Fewer than `MIN_SAMPLES` samples on a side: medians compared directly.
     PointEstimate,
@@ -179,6 +195,14 @@ impl Method {
             Method::PointEstimate => "point_estimate",
             Method::Exact => "exact",
             Method::None => "none",
+        }
+    }
+
+    /// What the row's baseline and candidate values are, for reports.
+    pub fn values(self) -> &'static str {
+        match self {
+            Method::PooledPaired => "pooled: the percentile of all of a side's trials' requests",
+            _ => "medians over trials",
         }
     }
 }
@@ -474,6 +498,8 @@ fn evaluate_rule(
         description: rule.description.clone(),
         baseline: Some(base),
         candidate: None,
+        baseline_median: Some(base),
+        candidate_median: None,
         n_baseline: base_samples.len(),
         n_candidate: 0,
         baseline_rel_mad: rel_mad(base_samples),
@@ -508,6 +534,7 @@ fn evaluate_rule(
         }
     };
     row.candidate = Some(cand);
+    row.candidate_median = Some(cand);
     let cand_samples = match sample_values(candidate, metric) {
         Ok(s) => s,
         Err(why) => {
@@ -599,81 +626,115 @@ fn relative(
     let confidence = gate.look_confidence();
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
-    let paired = if enough && candidate.paired_against().is_some() {
-        let ratios = stats::paired_ratios(base_samples, cand_samples);
-        if ratios.is_none() {
-            notes.push(format!(
-                "{metric}: the candidate is a paired run but the sample counts differ ({} vs {}) \
-                 or a baseline sample is 0; compared as independent runs",
-                base_samples.len(),
-                cand_samples.len()
-            ));
-        }
-        ratios
-    } else {
-        None
-    };
+    let paired = enough
+        && candidate.paired_against().is_some()
+        && match stats::paired_ratios(base_samples, cand_samples) {
+            Some(_) => true,
+            None => {
+                notes.push(format!(
+                    "{metric}: the candidate is a paired run but the sample counts differ ({} \
+                     vs {}) or a baseline sample is 0; compared as independent runs",
+                    base_samples.len(),
+                    cand_samples.len()
+                ));
+                false
+            }
+        };
     let sample_medians = match (stats::median(base_samples), stats::median(cand_samples)) {
-        (Some(b), Some(c)) if enough && b > 0.0 => Some((b, c)),
+        (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,
     };
-
-    let pooled = paired.as_ref().and_then(|_| {
-        let q = crate::gate::pooled::percentile(&metric)?;
-        crate::gate::pooled::ratio(
-            baseline,
-            candidate,
-            q,
-            confidence,
-            gate.bootstrap_resamples,
-            seed,
-        )
-    });
-    // (point ratio, interval of ratios, method)
-    let (point, ci) = if let Some((point, ci)) = pooled {
-        row.method = Method::PooledPaired;
-        (point, Some(ci))
-    } else if let Some(ratios) = &paired {
-        row.method = Method::PairedBootstrap;
-        let point = stats::median(ratios).unwrap_or(1.0);
-        let ci = stats::bootstrap_median(ratios, confidence, gate.bootstrap_resamples, seed);
-        (point, Some(ci))
-    } else if let Some((b, c)) = sample_medians {
-        row.method = Method::Bootstrap;
-        let ci = stats::bootstrap_ratio_of_medians(
-            base_samples,
-            cand_samples,
-            confidence,
-            gate.bootstrap_resamples,
-            seed,
-        );
+    // The samples decide where there are any: a recorded median that contradicts them must
+    // not pass on its own word, and the table shows what decided.
+    let mention_samples = |notes: &mut Vec<String>, (b, c): (f64, f64)| {
         if !close(b, base) || !close(c, cand) {
             notes.push(format!(
                 "{metric}: `metrics.{metric}` differs from the median of its samples; the \
-                 decision uses the samples"
+                 decision uses, and the table shows, the samples' medians ({} -> {})",
+                fmt_num(b),
+                fmt_num(c)
             ));
-        }
-        (c / b, Some(ci))
-    } else {
-        row.method = Method::PointEstimate;
-        // Too few samples for an interval, but what samples there are still decide: a
-        // median that contradicts them must not pass on its own word.
-        match (stats::median(base_samples), stats::median(cand_samples)) {
-            (Some(b), Some(c)) if b > 0.0 => {
-                if !close(b, base) || !close(c, cand) {
-                    notes.push(format!(
-                        "{metric}: `metrics.{metric}` differs from the median of its samples; \
-                         the decision uses the samples"
-                    ));
-                }
-                (c / b, None)
-            }
-            _ => (cand / base, None),
         }
     };
 
+    let pooled = if paired {
+        crate::gate::pooled::percentile(&metric).and_then(|q| {
+            crate::gate::pooled::pooled(
+                baseline,
+                candidate,
+                q,
+                confidence,
+                gate.bootstrap_resamples,
+                seed,
+            )
+        })
+    } else {
+        None
+    };
+    // The two values the row shows and compares, and the interval of their ratio. The change
+    // is always `candidate / baseline` of exactly these two values, so that a reader can
+    // check it against the columns beside it; the interval is a bootstrap around that ratio.
+    let (b, c, ci) = match (pooled, sample_medians) {
+        (Some(p), _) => {
+            row.method = Method::PooledPaired;
+            (p.baseline, p.candidate, Some(p.ci))
+        }
+        (None, Some((b, c))) if paired => {
+            row.method = Method::PairedBootstrap;
+            mention_samples(notes, (b, c));
+            let ci = stats::bootstrap_paired_ratio_of_medians(
+                base_samples,
+                cand_samples,
+                confidence,
+                gate.bootstrap_resamples,
+                seed,
+            );
+            (b, c, Some(ci))
+        }
+        (None, Some((b, c))) if enough => {
+            row.method = Method::Bootstrap;
+            mention_samples(notes, (b, c));
+            let ci = stats::bootstrap_ratio_of_medians(
+                base_samples,
+                cand_samples,
+                confidence,
+                gate.bootstrap_resamples,
+                seed,
+            );
+            (b, c, Some(ci))
+        }
+        (None, Some((b, c))) => {
+            // Too few samples for an interval, but what samples there are still decide.
+            row.method = Method::PointEstimate;
+            mention_samples(notes, (b, c));
+            (b, c, None)
+        }
+        (None, None) => {
+            row.method = Method::PointEstimate;
+            (base, cand, None)
+        }
+    };
+    row.baseline = Some(b);
+    row.candidate = Some(c);
+    let point = c / b;
     let pct = to_pct(point);
-    let ci_pct = ci.map(|i| (to_pct(i.lo), to_pct(i.hi)));
+    // A percentile interval over a few trials is lumpy (a median or a pooled percentile takes
+    // few distinct values) and can, rarely, miss the point estimate it is computed around.
+    // The row then shows an interval widened to reach the point: a change outside its own
+    // interval reads as an error, and widening can only make the decision less confident.
+    // (Compared in rounded percent: the bootstrap may compute the same ratio in other units.)
+    let ci_pct = ci.map(|ci| {
+        let (lo, hi) = (to_pct(ci.lo), to_pct(ci.hi));
+        if lo <= pct && pct <= hi {
+            (lo, hi)
+        } else {
+            notes.push(format!(
+                "{metric}: the bootstrap interval [{lo:+.3}%, {hi:+.3}%] does not contain the \
+                 change {pct:+.3}%; widened to reach it"
+            ));
+            (lo.min(pct), hi.max(pct))
+        }
+    });
     let change = Change { pct, ci_pct };
     row.change = Some(change);
     // Work in "adverse" percent: positive is the bad direction for this rule.
@@ -758,4 +819,255 @@ fn rel_mad(samples: &[f64]) -> Option<f64> {
         return None;
     }
     stats::relative_mad(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use hdrhistogram::Histogram;
+    use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::{policy, run_file};
+
+    /// One trial's latencies as the load generator stores them: `(ns, requests)` buckets.
+    fn trial(buckets: &[(u64, u64)]) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        for &(ns, n) in buckets {
+            h.record_n(ns, n).unwrap();
+        }
+        h
+    }
+
+    fn encoded(h: &Histogram<u64>) -> Value {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new().serialize(h, &mut bytes).unwrap();
+        json!({"encoding": "hdrhistogram-v2-deflate+base64", "unit": "ns",
+               "data": base64::engine::general_purpose::STANDARD.encode(bytes)})
+    }
+
+    /// A run of these trials: per-trial latency percentiles in `samples` (as the bench
+    /// writes them, `value_at_quantile / 1e6`) and their medians in `metrics`, plus the
+    /// other metrics' `samples` (a metric without samples only gets its `metrics` value).
+    fn run(trials: &[Histogram<u64>], other: &[(&str, f64, &[f64])], paired: bool) -> RunFile {
+        let mut metrics = serde_json::Map::new();
+        let mut samples = serde_json::Map::new();
+        for (metric, q) in [("latency_p50_ms", 0.5), ("latency_p99_ms", 0.99)] {
+            let per_trial: Vec<f64> = trials
+                .iter()
+                .map(|h| h.value_at_quantile(q) as f64 / 1e6)
+                .collect();
+            metrics.insert(metric.into(), json!(stats::median(&per_trial)));
+            samples.insert(metric.into(), json!(per_trial));
+        }
+        for (metric, median, values) in other {
+            metrics.insert((*metric).into(), json!(median));
+            if !values.is_empty() {
+                samples.insert((*metric).into(), json!(values));
+            }
+        }
+        let mut doc = json!({
+            "metrics": metrics,
+            "samples": samples,
+            "histograms": {"latency": trials.iter().map(encoded).collect::<Vec<_>>()},
+        });
+        if paired {
+            doc["paired"] = json!({"against": "main"});
+        }
+        run_file::parse_str(&doc.to_string(), "run.json").unwrap()
+    }
+
+    const POLICY: &str = r#"{"schema_version": 1, "gate": {"looks": 1}, "rules": {
+        "latency_p50_ms": {"relative": {"max_pct_increase": 15}},
+        "latency_p99_ms": {"relative": {"max_pct_increase": 20}},
+        "rps": {"relative": {"max_pct_decrease": 10}},
+        "cpu_ms_per_1k_req": {"relative": {"max_pct_increase": 15}},
+        "instructions_per_req": {"relative": {"max_pct_increase": 2}},
+        "mem_mb_rss": {"relative": {"max_pct_increase": 15}},
+        "errors_total": {"absolute": {"equals": 0}}}}"#;
+
+    /// Five trials a side whose pooled p99 is far from the median of the trials' p99s: one
+    /// trial of each side has a heavy tail, which the pool weighs with all its requests. The
+    /// baseline's pooled p99 is that trial's 1 ms (the trials' p99s have a median of 0.1 ms);
+    /// the candidate's tail trial is lighter, so its pooled p99 is 0.22 ms (median 0.11 ms):
+    /// pooled, the candidate is 78% faster; by the medians, 10% slower. `rps` and
+    /// `cpu_ms_per_1k_req` drift together within each pair, so the ratio of the medians is not
+    /// the median of the per-pair ratios; `metrics.cpu_ms_per_1k_req` is not its samples'
+    /// median; `instructions_per_req` has one counting run a side, `mem_mb_rss` no samples.
+    fn runs(paired: bool) -> (RunFile, RunFile) {
+        let mut b = vec![trial(&[(100_000, 990), (200_000, 10)]); 4];
+        b.push(trial(&[(100_000, 900), (1_000_000, 100)]));
+        let mut c = vec![trial(&[(110_000, 990), (220_000, 10)]); 4];
+        c.push(trial(&[(110_000, 950), (1_200_000, 50)]));
+        let baseline = run(
+            &b,
+            &[
+                ("rps", 1000.0, &[1000.0, 1200.0, 800.0, 1100.0, 900.0]),
+                ("cpu_ms_per_1k_req", 10.0, &[10.0, 12.0, 8.0, 11.0, 9.0]),
+                ("instructions_per_req", 20_000.0, &[20_000.0]),
+                ("mem_mb_rss", 8.0, &[]),
+                ("errors_total", 0.0, &[0.0; 5]),
+            ],
+            false,
+        );
+        let candidate = run(
+            &c,
+            &[
+                ("rps", 1030.0, &[1030.0, 1150.0, 850.0, 1120.0, 880.0]),
+                ("cpu_ms_per_1k_req", 10.5, &[10.2, 12.6, 8.1, 11.7, 9.0]),
+                ("instructions_per_req", 20_100.0, &[20_100.0]),
+                ("mem_mb_rss", 8.2, &[]),
+                ("errors_total", 0.0, &[0.0; 5]),
+            ],
+            paired,
+        );
+        (baseline, candidate)
+    }
+
+    fn verdict(paired: bool) -> Verdict {
+        let (b, c) = runs(paired);
+        evaluate(&b, &c, &policy::parse_str(POLICY, "policy.json").unwrap())
+    }
+
+    fn row<'v>(v: &'v Verdict, metric: &str) -> &'v Row {
+        v.rows.iter().find(|r| r.metric == metric).unwrap()
+    }
+
+    /// Every row with a change: the change is the ratio of the two values the row shows, and
+    /// its interval holds it.
+    fn assert_adds_up(v: &Verdict) {
+        for r in &v.rows {
+            let Some(change) = r.change else {
+                continue;
+            };
+            let (b, c) = (r.baseline.unwrap(), r.candidate.unwrap());
+            let from_columns = (c / b - 1.0) * 100.0;
+            assert!(
+                (change.pct - from_columns).abs() < 1e-6,
+                "{}: change {} but the columns {b} -> {c} say {from_columns}",
+                r.metric,
+                change.pct
+            );
+            if let Some((lo, hi)) = change.ci_pct {
+                assert!(
+                    lo <= change.pct && change.pct <= hi,
+                    "{}: {change}",
+                    r.metric
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_paired_row_shows_the_values_its_change_is_computed_from() {
+        let v = verdict(true);
+        assert_adds_up(&v);
+        assert_eq!(v.rows.len(), 7);
+        // The pooled bootstrap works in the histograms' unit, the row in milliseconds: the
+        // same ratio, so no interval needed widening to reach its point.
+        assert!(
+            v.notes.iter().all(|n| !n.contains("widened")),
+            "{:?}",
+            v.notes
+        );
+
+        // The pooled p99: each side's merged histogram, not the median of its trials' p99s.
+        let p99 = row(&v, "latency_p99_ms");
+        assert_eq!(p99.method, Method::PooledPaired);
+        let (b_hist, c_hist) = runs(true);
+        let merged = |run: &RunFile| {
+            let mut all = trial(&[]);
+            for h in &run.histograms.latency {
+                all.add(crate::model::histogram::decode(h.as_ref().unwrap()).unwrap())
+                    .unwrap();
+            }
+            all.value_at_quantile(0.99) as f64 / 1e6
+        };
+        assert_eq!(p99.baseline, Some(merged(&b_hist)));
+        assert_eq!(p99.candidate, Some(merged(&c_hist)));
+        assert!((p99.baseline.unwrap() - 1.0).abs() < 0.001, "{p99:?}");
+        assert!((p99.candidate.unwrap() - 0.22).abs() < 0.001, "{p99:?}");
+        // ... which the recorded medians are not: they stay in `*_median`.
+        assert!(
+            (p99.baseline_median.unwrap() - 0.1).abs() < 0.001,
+            "{p99:?}"
+        );
+        assert!(
+            (p99.candidate_median.unwrap() - 0.11).abs() < 0.001,
+            "{p99:?}"
+        );
+        assert!(p99.change.unwrap().pct < -70.0, "{p99:?}");
+        assert!(p99.message.starts_with("-78.0% ["), "{}", p99.message);
+        assert_eq!(row(&v, "latency_p50_ms").method, Method::PooledPaired);
+
+        // Paired without histograms: the ratio of the sides' medians (1030 / 1000), not the
+        // median of the per-pair ratios (1.018), which no two shown numbers give.
+        let rps = row(&v, "rps");
+        assert_eq!(rps.method, Method::PairedBootstrap);
+        assert_eq!((rps.baseline, rps.candidate), (Some(1000.0), Some(1030.0)));
+        assert!((rps.change.unwrap().pct - 3.0).abs() < 1e-9, "{rps:?}");
+
+        // The samples decide and are shown when `metrics` disagrees with their median.
+        let cpu = row(&v, "cpu_ms_per_1k_req");
+        assert_eq!(cpu.method, Method::PairedBootstrap);
+        assert_eq!((cpu.baseline, cpu.candidate), (Some(10.0), Some(10.2)));
+        assert_eq!(cpu.candidate_median, Some(10.5));
+        assert!(
+            v.notes.iter().any(|n| n.contains("cpu_ms_per_1k_req")
+                && n.contains("the table shows, the samples' medians (10 -> 10.2)")),
+            "{:?}",
+            v.notes
+        );
+
+        let count = row(&v, "instructions_per_req");
+        assert_eq!(count.method, Method::PointEstimate);
+        assert_eq!(
+            (count.baseline, count.candidate),
+            (Some(20_000.0), Some(20_100.0))
+        );
+        let mem = row(&v, "mem_mb_rss");
+        assert_eq!(
+            (mem.method, mem.baseline, mem.candidate),
+            (Method::PointEstimate, Some(8.0), Some(8.2))
+        );
+        let errors = row(&v, "errors_total");
+        assert_eq!((errors.method, errors.change), (Method::Exact, None));
+        assert_eq!((errors.baseline, errors.candidate), (Some(0.0), Some(0.0)));
+    }
+
+    #[test]
+    fn a_stored_row_shows_the_medians_its_change_is_computed_from() {
+        let v = verdict(false);
+        assert_adds_up(&v);
+        let p99 = row(&v, "latency_p99_ms");
+        assert_eq!(p99.method, Method::Bootstrap);
+        assert_eq!(p99.baseline, p99.baseline_median);
+        assert_eq!(p99.candidate, p99.candidate_median);
+        let cpu = row(&v, "cpu_ms_per_1k_req");
+        assert_eq!((cpu.method, cpu.candidate), (Method::Bootstrap, Some(10.2)));
+    }
+
+    #[test]
+    fn pooling_needs_one_known_unit() {
+        let (b, c) = runs(true);
+        let policy = policy::parse_str(POLICY, "policy.json").unwrap();
+        let in_us = |run: &RunFile| {
+            let mut run = run.clone();
+            for h in run.histograms.latency.iter_mut().flatten() {
+                h.unit = Some("us".into());
+            }
+            run
+        };
+        // Units that differ cannot be pooled: the per-trial values decide (and are shown).
+        let v = evaluate(&b, &in_us(&c), &policy);
+        assert_eq!(row(&v, "latency_p99_ms").method, Method::PairedBootstrap);
+        assert_adds_up(&v);
+        // Recorded in microseconds, the same counts are 1000 times longer in milliseconds.
+        let v = evaluate(&in_us(&b), &in_us(&c), &policy);
+        let p99 = row(&v, "latency_p99_ms");
+        assert_eq!(p99.method, Method::PooledPaired);
+        assert!((p99.baseline.unwrap() - 1000.0).abs() < 1.0, "{p99:?}");
+        assert_adds_up(&v);
+    }
 }

@@ -5,6 +5,11 @@
 //! the interval is a paired bootstrap over trials (resample the pairs, pool each side's
 //! chosen trials, take the ratio of the pools' percentiles), so a trial stays the unit of
 //! noise. Pure and seeded: the same run files give the same interval.
+//!
+//! The two pooled percentiles are what a verdict row shows in its baseline and candidate
+//! columns, and the row's change is their ratio: a pooled p99 is not the median of the
+//! trials' p99s (the slowest trials weigh in with all their requests), so showing those
+//! medians beside a change computed from the pools would make the row contradict itself.
 
 use std::collections::BTreeSet;
 
@@ -31,10 +36,34 @@ struct Cumulative {
     grid: Vec<u64>,
     /// Per trial, per grid value: requests at or below it.
     trials: Vec<Vec<u64>>,
+    /// What a recorded value is divided by to give milliseconds (the metric's unit).
+    per_ms: f64,
+}
+
+/// What a recorded value of a histogram in `unit` is divided by to give milliseconds; `None`
+/// for a unit the gate does not know. Dividing (rather than multiplying by 1e-6) is
+/// correctly rounded, as the load generator's own per-trial percentiles are.
+fn per_ms(unit: Option<&str>) -> Option<f64> {
+    match unit {
+        None | Some("ns") => Some(1e6),
+        Some("us") => Some(1e3),
+        Some("ms") => Some(1.0),
+        Some(_) => None,
+    }
 }
 
 impl Cumulative {
     fn new(runs: &[&RunFile]) -> Option<(Cumulative, usize)> {
+        // Pooling adds recorded values across trials and sides: they must share one unit.
+        let mut units = runs
+            .iter()
+            .flat_map(|run| &run.histograms.latency)
+            .map(|h| h.as_ref().map(|h| h.unit.as_deref()));
+        let unit = units.next()??;
+        if units.any(|u| u != Some(unit)) {
+            return None;
+        }
+        let per_ms = per_ms(unit)?;
         let decoded: Vec<Vec<Vec<(u64, u64)>>> = runs
             .iter()
             .map(|run| {
@@ -80,7 +109,14 @@ impl Cumulative {
                     .collect()
             })
             .collect();
-        Some((Cumulative { grid, trials }, per_side))
+        Some((
+            Cumulative {
+                grid,
+                trials,
+                per_ms,
+            },
+            per_side,
+        ))
     }
 
     /// The `q` percentile of the pool of `trials` (indices), in the histograms' unit.
@@ -99,17 +135,30 @@ impl Cumulative {
     }
 }
 
-/// The ratio candidate/baseline of the pooled `q` percentile and its paired bootstrap
-/// interval, or `None` when the runs lack histograms for every trial (the caller falls back
-/// to the per-trial values).
-pub fn ratio(
+/// A pooled latency percentile of a paired run: each side's value and the interval of their
+/// ratio.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pooled {
+    /// The `q` percentile of all the baseline's trials pooled, in milliseconds.
+    pub baseline: f64,
+    /// The same for the candidate.
+    pub candidate: f64,
+    /// Paired bootstrap interval of candidate/baseline over trials.
+    pub ci: Interval,
+}
+
+/// The pooled `q` percentile of each side and the paired bootstrap interval of their ratio,
+/// or `None` when the runs lack a histogram for some trial, their trial counts differ, their
+/// units differ, or the baseline's pooled value is 0 (the caller falls back to the per-trial
+/// values).
+pub fn pooled(
     baseline: &RunFile,
     candidate: &RunFile,
     q: f64,
     confidence: f64,
     resamples: u32,
     seed: u64,
-) -> Option<(f64, Interval)> {
+) -> Option<Pooled> {
     let (cum, n) = Cumulative::new(&[baseline, candidate])?;
     let mut pool = Vec::new();
     let side = |picks: &[usize], offset: usize, pool: &mut Vec<u64>| {
@@ -136,5 +185,9 @@ pub fn ratio(
         lo: quantile_sorted(&ratios, alpha / 2.0),
         hi: quantile_sorted(&ratios, 1.0 - alpha / 2.0),
     };
-    Some((c / b, ci))
+    Some(Pooled {
+        baseline: b / cum.per_ms,
+        candidate: c / cum.per_ms,
+        ci,
+    })
 }

@@ -222,6 +222,9 @@ fn valgrind() -> Result<PathBuf> {
         .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))
 }
 
+/// Per metric (`component_<name>_ir`), one value per counting run.
+pub type Counts = BTreeMap<String, Vec<f64>>;
+
 /// Counts, for each side's bench binary, every one of `benchmarks` `runs` times. Returns, per
 /// side in order, the metric name and one value per run, or the first error of that side.
 pub fn count_sides(
@@ -231,7 +234,7 @@ pub fn count_sides(
     iterations: u64,
     deadline: Instant,
     note: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<Result<BTreeMap<String, Vec<f64>>>>> {
+) -> Result<Vec<Result<Counts>>> {
     let tmp = tempfile::tempdir().context("creating a directory for the callgrind files")?;
     let mut jobs = Vec::new();
     for _ in 0..runs {
@@ -242,8 +245,7 @@ pub fn count_sides(
         }
     }
     let mut results = count_all(&jobs, iterations, tmp.path(), deadline, note).into_iter();
-    let mut per_side: Vec<Result<BTreeMap<String, Vec<f64>>>> =
-        sides.iter().map(|_| Ok(BTreeMap::new())).collect();
+    let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
     for _ in 0..runs {
         for side in per_side.iter_mut() {
             for b in benchmarks {

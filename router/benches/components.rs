@@ -17,7 +17,7 @@
 //! fixed number of times, untimed and uncalibrated: `--iterations N --filter NAME` (NAME
 //! exactly). The operations run inside `bench_loop`, the one function callgrind collects
 //! (`--toggle-collect`), so the setup of the benchmark is not counted. `--list` prints the
-//! benchmark names.
+//! benchmark names (those `--filter SUBSTR` selects, when given).
 
 mod fixtures;
 
@@ -126,7 +126,7 @@ struct Bench<'a> {
 struct Sampler<'a> {
     opts: Options,
     benches: Vec<Bench<'a>>,
-    /// Every benchmark's name, selected or not (for `--list`).
+    /// The selected benchmarks' names, setup or not (for `--list`).
     names: Vec<&'static str>,
 }
 
@@ -136,12 +136,14 @@ impl<'a> Sampler<'a> {
     /// before their setup, so that a counting run of one benchmark under callgrind (about
     /// 50x slower) does not first build the 100k-session stores of the others.
     fn wants(&mut self, name: &'static str) -> bool {
-        self.names.push(name);
         let selected = match (&self.opts.filter, self.opts.iterations) {
             (None, _) => true,
             (Some(f), Some(_)) => name == f,
             (Some(f), None) => name.contains(f.as_str()),
         };
+        if selected {
+            self.names.push(name);
+        }
         selected && !self.opts.list
     }
 

@@ -59,10 +59,13 @@ pub fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
     Ok((ir_full - ir_half) as f64 / (n_full - n_half) as f64)
 }
 
-/// The benchmarks `bin` offers (`--list`). A bench without `--list` predates counting: it
+/// The benchmarks `bin` offers (`--list`), those whose names contain `filter` when given.
+/// An empty list is an error naming the filter. A bench without `--list` predates counting: it
 /// cannot be counted, and the error says so.
-pub fn list(bin: &Path) -> Result<Vec<String>> {
-    let out = duct::cmd(bin, ["--list"])
+pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
+    let mut args = vec!["--list"];
+    args.extend(filter.map(|f| ["--filter", f]).into_iter().flatten());
+    let out = duct::cmd(bin, args)
         .stdin_null()
         .stdout_capture()
         .stderr_capture()
@@ -75,7 +78,13 @@ pub fn list(bin: &Path) -> Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    if !out.status.success() || names.is_empty() {
+    if out.status.success() && names.is_empty() {
+        bail!(
+            "no benchmark of {} matches the filter {filter:?}",
+            bin.display()
+        );
+    }
+    if !out.status.success() {
         bail!(
             "{} has no counting mode (`--list` failed: {}): it predates counted components",
             bin.display(),

@@ -38,6 +38,15 @@ pub const DEFAULT_SAMPLES: u32 = 20;
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
 
+/// Only the benchmarks whose names contain this, sampled and counted (the bench's
+/// `--filter`): for looking at a few benchmarks, and for tests that must stay quick. A gate
+/// run with it lacks the others' metrics and fails on them unless its policy leaves them out.
+const FILTER_ENV: &str = "PERF_COMPONENTS_FILTER";
+
+fn filter() -> Option<String> {
+    std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty())
+}
+
 /// One benchmark as the bench binary reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Benchmark {
@@ -156,6 +165,11 @@ pub fn run(args: &BenchArgs, reference: Option<&Reference>) -> Result<Vec<BenchO
             short(&r.commit)
         ))
     ));
+    if let Some(f) = filter() {
+        progress.note(&format!(
+            "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
+        ));
+    }
     match &valgrind {
         Some(v) => log.line(&format!(
             "counters: callgrind ({v}), collecting bench_loop only"
@@ -352,8 +366,8 @@ fn count(
     progress: &Progress,
 ) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
     let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
-    let benchmarks =
-        component_counts::list(sides[0]).map_err(|e| failed("listing the benchmarks", e))?;
+    let benchmarks = component_counts::list(sides[0], filter().as_deref())
+        .map_err(|e| failed("listing the benchmarks", e))?;
     progress.note(&format!(
         "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
         benchmarks.len(),
@@ -609,15 +623,22 @@ fn run_bench(
         .append(true)
         .open(log_path)
         .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
-    let args: Vec<String> = vec![
-        "--bench".into(),
+    let args: Vec<String> = [
+        "--bench".to_string(),
         "--samples".into(),
         samples.to_string(),
         "--sample-ms".into(),
         sample_ms.to_string(),
         "--json".into(),
         out_path.display().to_string(),
-    ];
+    ]
+    .into_iter()
+    .chain(
+        filter()
+            .into_iter()
+            .flat_map(|f| ["--filter".to_string(), f]),
+    )
+    .collect();
     log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
     log.flush();
     let mut expr = duct::cmd(bin, &args)

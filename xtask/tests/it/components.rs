@@ -26,6 +26,9 @@ const BENCHMARKS: &[&str] = &[
     "json_large",
 ];
 
+/// The decision benchmarks, which the paired test counts.
+const DECIDE: &[&str] = &["decide_weighted", "decide_sticky_hit", "decide_fallback"];
+
 /// Builds the components bench (dev profile) once per test run; its path from cargo's
 /// JSON messages.
 fn components_bin() -> &'static PathBuf {
@@ -217,6 +220,16 @@ fn the_bench_binary_lists_and_runs_one_benchmark_for_counting() {
         .map(str::to_string)
         .collect();
     assert_eq!(names, BENCHMARKS);
+    let some = Command::new(bin)
+        .args(["--list", "--filter", "decide_"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&some.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        DECIDE
+    );
 
     // One benchmark by its exact name, untimed: no JSON, just the iterations.
     let one = Command::new(bin)
@@ -275,13 +288,27 @@ fn components_gate_runs_paired_and_counted() {
     }
     let bin = components_bin();
     let dir = tempfile::tempdir().unwrap();
+    // The decide benchmarks only (the 100k stores take seconds to build in a debug bench
+    // under callgrind), judged by the shipped policy's rules for them.
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("perf/policy_components.json")).unwrap(),
+    )
+    .unwrap();
+    let rules = policy["rules"].as_object_mut().unwrap();
+    rules.retain(|metric, _| metric.starts_with("component_decide_"));
+    assert_eq!(rules.len(), DECIDE.len());
+    let policy_path = dir.path().join("policy.json");
+    std::fs::write(&policy_path, policy.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["perf-gate", "--workload", "components", "--against", "HEAD"])
         .args(["--no-build", "--trials", "0", "--components-bin"])
         .arg(bin)
+        .arg("--policy")
+        .arg(&policy_path)
         .arg("--artifacts-dir")
         .arg(dir.path())
         .env("PERF_COMPONENTS_COUNT_ITERS", COUNT_ITERS)
+        .env("PERF_COMPONENTS_FILTER", "decide_")
         .env_remove("CANDIDATE_FILE")
         .current_dir(root())
         .output()
@@ -309,7 +336,7 @@ fn components_gate_runs_paired_and_counted() {
         Some(true)
     );
     assert_eq!(reference["git"]["ref"], "HEAD");
-    for name in BENCHMARKS {
+    for name in DECIDE {
         let metric = format!("component_{name}_ir");
         let (r, c) = (
             reference["metrics"][&metric].as_f64(),
@@ -321,8 +348,13 @@ fn components_gate_runs_paired_and_counted() {
         assert!((c / r - 1.0).abs() < 0.01, "{metric}: {r} vs {c}");
         assert!(stdout.contains(&metric), "{stdout}");
     }
-    // `--trials 0`: counts only, no wall-clock samples.
-    assert!(candidate["metrics"]["component_json_small_ns"].is_null());
+    // `--trials 0`: counts only, no wall-clock samples; the filter: no other benchmark.
+    assert_eq!(
+        candidate["metrics"].as_object().unwrap().len(),
+        DECIDE.len(),
+        "{}",
+        candidate["metrics"]
+    );
 }
 
 /// Without valgrind the components gate cannot decide, and says so before building anything.

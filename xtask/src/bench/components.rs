@@ -414,7 +414,8 @@ fn reference_bench(
         return Ok(candidate.to_path_buf());
     }
     progress.note(&format!(
-        "perf-bench: building the reference bench: {}'s router with the working tree's harness",
+        "perf-bench: the reference bench: {}'s router with the working tree's harness (built \
+         once per commit, harness and toolchain)",
         short(&r.commit)
     ));
     let path = crate::bench::paired::components_of(sh, &r.commit)?;

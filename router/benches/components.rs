@@ -12,6 +12,12 @@
 //! `cargo bench -p router --bench components -- --samples 20 --json out.json`.
 //! Without `--bench` (which `cargo bench` passes) and without `--samples` it is a quick
 //! check that every benchmark runs, as `cargo test --benches` does with libtest's harness.
+//!
+//! For instruction counts (`xtask::bench::component_counts`) it also runs one benchmark a
+//! fixed number of times, untimed and uncalibrated: `--iterations N --filter NAME` (NAME
+//! exactly). The operations run inside `bench_loop`, the one function callgrind collects
+//! (`--toggle-collect`), so the setup of the benchmark is not counted. `--list` prints the
+//! benchmark names (those `--filter SUBSTR` selects, when given).
 
 mod fixtures;
 
@@ -44,6 +50,10 @@ struct Options {
     filter: Option<String>,
     /// `cargo test --benches` style: run each benchmark a few times, no measuring.
     check_only: bool,
+    /// `--iterations N`: run the one benchmark `filter` names exactly, N times, untimed.
+    iterations: Option<u64>,
+    /// `--list`: print the benchmark names and exit.
+    list: bool,
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
@@ -53,6 +63,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
         json: None,
         filter: None,
         check_only: true,
+        iterations: None,
+        list: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -76,12 +88,25 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String>
                     .ok_or("--sample-ms: expected a number of milliseconds in (0, 10000]")?;
                 opts.sample = Duration::from_secs_f64(ms / 1000.0);
             }
+            "--iterations" => {
+                opts.iterations = Some(
+                    value("--iterations")?
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or("--iterations: expected a positive integer")?,
+                );
+            }
+            "--list" => opts.list = true,
             "--json" => opts.json = Some(value("--json")?),
             "--filter" => opts.filter = Some(value("--filter")?),
             other if other.starts_with('-') => return Err(format!("unknown flag `{other}`")),
             // `cargo bench -- NAME`: a positional filter, as with libtest.
             other => opts.filter = Some(other.to_string()),
         }
+    }
+    if opts.iterations.is_some() && opts.filter.is_none() {
+        return Err("--iterations: also give --filter NAME, the one benchmark to run".into());
     }
     Ok(opts)
 }
@@ -101,20 +126,30 @@ struct Bench<'a> {
 struct Sampler<'a> {
     opts: Options,
     benches: Vec<Bench<'a>>,
+    /// The selected benchmarks' names, setup or not (for `--list`).
+    names: Vec<&'static str>,
 }
 
 impl<'a> Sampler<'a> {
-    /// Adds `op` (which must do one operation per call and return something that depends
-    /// on it) unless the filter leaves `name` out.
-    fn bench<T>(&mut self, name: &'static str, mut op: impl FnMut() -> T + 'a) {
-        if self
-            .opts
-            .filter
-            .as_deref()
-            .is_some_and(|f| !name.contains(f))
-        {
-            return;
+    /// Whether `name` is to run: the filter (a substring; the exact name with
+    /// `--iterations`) selects it, and this is not `--list`. The benchmark functions ask
+    /// before their setup, so that a counting run of one benchmark under callgrind (about
+    /// 50x slower) does not first build the 100k-session stores of the others.
+    fn wants(&mut self, name: &'static str) -> bool {
+        let selected = match (&self.opts.filter, self.opts.iterations) {
+            (None, _) => true,
+            (Some(f), Some(_)) => name == f,
+            (Some(f), None) => name.contains(f.as_str()),
+        };
+        if selected {
+            self.names.push(name);
         }
+        selected && !self.opts.list
+    }
+
+    /// Adds `op` (which must do one operation per call and return something that depends
+    /// on it). Call it only when `wants(name)`.
+    fn bench<T>(&mut self, name: &'static str, mut op: impl FnMut() -> T + 'a) {
         self.benches.push(Bench {
             name,
             run: Box::new(move |n| time(&mut op, n)),
@@ -128,6 +163,13 @@ impl<'a> Sampler<'a> {
     /// lands on a few samples of each benchmark, which the median shrugs off, instead of
     /// on every sample of whichever benchmark happened to be running.
     fn measure(&mut self) {
+        if let Some(n) = self.opts.iterations {
+            for b in &mut self.benches {
+                (b.run)(n);
+                eprintln!("{}: {n} iterations", b.name);
+            }
+            return;
+        }
         if self.opts.check_only {
             for b in &mut self.benches {
                 (b.run)(3);
@@ -188,10 +230,18 @@ impl<'a> Sampler<'a> {
 /// Wall time of `iters` calls of `op`.
 fn time<T>(op: &mut impl FnMut() -> T, iters: u64) -> Duration {
     let start = Instant::now();
+    bench_loop(op, iters);
+    start.elapsed()
+}
+
+/// `iters` calls of `op`: the only code a counting run collects (callgrind
+/// `--toggle-collect=*bench_loop*`), hence never inlined and named for that. The clock reads
+/// around it stay outside.
+#[inline(never)]
+fn bench_loop<T>(op: &mut impl FnMut() -> T, iters: u64) {
     for _ in 0..iters {
         black_box(op());
     }
-    start.elapsed()
 }
 
 /// The iteration count that makes one sample last about `target`: doubles until a run
@@ -217,10 +267,12 @@ fn decide(s: &mut Sampler) {
             .reason,
         Reason::Weighted
     );
-    let p = policy.clone();
-    s.bench("decide_weighted", move || {
-        routing::decide(black_box(&p), &input(black_box(KEY), None, None))
-    });
+    if s.wants("decide_weighted") {
+        let p = policy.clone();
+        s.bench("decide_weighted", move || {
+            routing::decide(black_box(&p), &input(black_box(KEY), None, None))
+        });
+    }
 
     assert_eq!(
         routing::decide(&policy, &input(SESSION, None, Some(2)))
@@ -228,13 +280,15 @@ fn decide(s: &mut Sampler) {
             .reason,
         Reason::Sticky
     );
-    let p = policy.clone();
-    s.bench("decide_sticky_hit", move || {
-        routing::decide(
-            black_box(&p),
-            &input(black_box(SESSION), None, black_box(Some(2))),
-        )
-    });
+    if s.wants("decide_sticky_hit") {
+        let p = policy.clone();
+        s.bench("decide_sticky_hit", move || {
+            routing::decide(
+                black_box(&p),
+                &input(black_box(SESSION), None, black_box(Some(2))),
+            )
+        });
+    }
 
     let primary = routing::decide(&policy, &input(KEY, None, None)).unwrap();
     let constraints = Constraints {
@@ -247,23 +301,37 @@ fn decide(s: &mut Sampler) {
             .reason,
         Reason::Fallback
     );
-    s.bench("decide_fallback", move || {
-        routing::decide(
-            black_box(&policy),
-            &input(black_box(KEY), Some(black_box(&constraints)), None),
-        )
-    });
+    if s.wants("decide_fallback") {
+        s.bench("decide_fallback", move || {
+            routing::decide(
+                black_box(&policy),
+                &input(black_box(KEY), Some(black_box(&constraints)), None),
+            )
+        });
+    }
 }
+
+/// Policy sets the lookup benchmark cycles through. Each `PolicySet` hashes with seeds of
+/// its own (std's `RandomState`), and which keys share a probe group depends on them: one
+/// set's lookup cost moved by 4.4% (535-559 instructions) from one process to the next.
+/// Over 256 sets the count is the mean over seeds, which is what a fleet of routers pays,
+/// and it holds still between runs.
+const POLICY_SETS: usize = 256;
 
 /// The policy lookup of every request: tenant, then the named or default policy.
 fn policy_lookup(s: &mut Sampler) {
-    let set = PolicySet::sample();
-    assert!(set.lookup("acme", Some("cost-saver")).is_ok());
-    let mut named = false;
+    if !s.wants("policy_lookup") {
+        return;
+    }
+    let sets: Vec<PolicySet> = (0..POLICY_SETS).map(|_| PolicySet::sample()).collect();
+    assert!(sets[0].lookup("acme", Some("cost-saver")).is_ok());
+    let mut k = 0usize;
     s.bench("policy_lookup", move || {
-        // Alternate the default and a named policy, as requests do.
-        named = !named;
-        let policy_id = if named { Some("cost-saver") } else { None };
+        // Alternate the default and a named policy, as requests do; each set serves both
+        // before the next one's turn.
+        k = k.wrapping_add(1);
+        let policy_id = if k % 2 == 1 { Some("cost-saver") } else { None };
+        let set = &sets[(k / 2) % POLICY_SETS];
         set.lookup(black_box("acme"), black_box(policy_id))
             .map(|p| p.uid)
     });
@@ -282,35 +350,43 @@ fn filled_store(n: usize, keys: &[u64], now: Instant, ttl: Duration) -> StickySt
 /// session into the full store (evicting the oldest), cycling through the keys so the
 /// caches see a realistic spread of entries. Each has its own store: the puts churn theirs.
 fn sticky(s: &mut Sampler, n: usize, get_name: &'static str, put_name: &'static str) {
+    let (get, put) = (s.wants(get_name), s.wants(put_name));
+    if !get && !put {
+        return;
+    }
     let now = Instant::now();
     let ttl = Duration::from_secs(3600);
     // Twice as many keys as the store holds: the second half are the sessions put later.
     let keys: Vec<u64> = (0..2 * n)
         .map(|i| StickyStore::key(7, &format!("session-{i:08}")))
         .collect();
-    let store = filled_store(n, &keys[..n], now, ttl);
-    // Read only keys that are still there: shards fill unevenly, so a few of the first n
-    // may have been evicted already.
-    let present: Vec<u64> = keys[..n]
-        .iter()
-        .copied()
-        .filter(|&k| store.get(k, now).is_some())
-        .collect();
-    assert!(present.len() >= n * 9 / 10, "{} of {n}", present.len());
-    let mut i = 0;
-    s.bench(get_name, move || {
-        i = if i + 1 == present.len() { 0 } else { i + 1 };
-        store.get(black_box(present[i]), now)
-    });
-    let store = filled_store(n, &keys[..n], now, ttl);
-    let mut j = n;
-    s.bench(put_name, move || {
-        // The store holds the last n keys put; key j is not among them, so this inserts
-        // and evicts, the steady state of a full store.
-        j = if j + 1 == keys.len() { 0 } else { j + 1 };
-        store.put(black_box(keys[j]), j % 3, now, ttl);
-        debug_assert!(store.len() <= store.capacity());
-    });
+    if get {
+        let store = filled_store(n, &keys[..n], now, ttl);
+        // Read only keys that are still there: shards fill unevenly, so a few of the first n
+        // may have been evicted already.
+        let present: Vec<u64> = keys[..n]
+            .iter()
+            .copied()
+            .filter(|&k| store.get(k, now).is_some())
+            .collect();
+        assert!(present.len() >= n * 9 / 10, "{} of {n}", present.len());
+        let mut i = 0;
+        s.bench(get_name, move || {
+            i = if i + 1 == present.len() { 0 } else { i + 1 };
+            store.get(black_box(present[i]), now)
+        });
+    }
+    if put {
+        let store = filled_store(n, &keys[..n], now, ttl);
+        let mut j = n;
+        s.bench(put_name, move || {
+            // The store holds the last n keys put; key j is not among them, so this inserts
+            // and evicts, the steady state of a full store.
+            j = if j + 1 == keys.len() { 0 } else { j + 1 };
+            store.put(black_box(keys[j]), j % 3, now, ttl);
+            debug_assert!(store.len() <= store.capacity());
+        });
+    }
 }
 
 /// A large request: many excluded providers and a metadata object of a few kilobytes,
@@ -359,6 +435,9 @@ fn json(s: &mut Sampler) {
         ("json_medium", MEDIUM.to_string()),
         ("json_large", large_request()),
     ] {
+        if !s.wants(name) {
+            continue;
+        }
         assert!(
             String::from_utf8(decode_encode(body.as_bytes()))
                 .unwrap()
@@ -373,7 +452,7 @@ fn main() -> ExitCode {
         Ok(opts) => opts,
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: components [--bench] [--samples N] [--sample-ms MS] [--json FILE] [--filter SUBSTR]"
+                "error: {e}\nusage: components [--bench] [--samples N] [--sample-ms MS] [--json FILE] [--filter SUBSTR]\n       components --iterations N --filter NAME\n       components --list"
             );
             return ExitCode::from(2);
         }
@@ -382,14 +461,28 @@ fn main() -> ExitCode {
     let mut s = Sampler {
         opts,
         benches: Vec::new(),
+        names: Vec::new(),
     };
     decide(&mut s);
     policy_lookup(&mut s);
     sticky(&mut s, 1_000, "sticky_get_1k", "sticky_put_1k");
     sticky(&mut s, 100_000, "sticky_get_100k", "sticky_put_100k");
     json(&mut s);
+    if s.opts.list {
+        for name in &s.names {
+            println!("{name}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if s.opts.iterations.is_some() && s.benches.is_empty() {
+        eprintln!(
+            "error: --filter {}: no benchmark has that name (--list prints them)",
+            s.opts.filter.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
     s.measure();
-    if s.opts.check_only {
+    if s.opts.check_only || s.opts.iterations.is_some() {
         return ExitCode::SUCCESS;
     }
     let text = s.to_json();

@@ -3,8 +3,11 @@
 //!
 //! The measuring is done by the router's `components` bench (router/benches/components.rs),
 //! built in release like the router and run as a process, so xtask does not link the router.
-//! Each of its benchmarks becomes one metric, `component_<name>_ns` (ns per operation, lower
-//! is better), whose samples are the bench's samples.
+//! Each of its benchmarks becomes two metrics: `component_<name>_ns` (ns per operation, the
+//! bench's samples; information, since wall-clock numbers do not compare across machines)
+//! and `component_<name>_ir` (instructions per operation under callgrind, counted by
+//! `component_counts`; what the gate decides on). Paired, the reference commit's router is
+//! counted with the same harness on this machine, so a verdict never compares two machines.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,13 +17,14 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+use crate::bench::component_counts;
 use crate::bench::progress::Progress;
 use crate::bench::session::BenchOutcome;
 use crate::bench::trial::{Log, Status, round3};
 use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
-use crate::model::run_file::{self, Components, Env, Git, RunFile, RunStatus};
+use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, RunStatus};
 
 /// The workload name the component suite runs under (its policy and baseline are
 /// `perf/policy_components.json` and `perf/baseline_components.json`).
@@ -33,6 +37,15 @@ pub const DEFAULT_SAMPLES: u32 = 20;
 /// use a fraction of a millisecond to stay quick).
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
+
+/// Only the benchmarks whose names contain this, sampled and counted (the bench's
+/// `--filter`): for looking at a few benchmarks, and for tests that must stay quick. A gate
+/// run with it lacks the others' metrics and fails on them unless its policy leaves them out.
+const FILTER_ENV: &str = "PERF_COMPONENTS_FILTER";
+
+fn filter() -> Option<String> {
+    std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty())
+}
 
 /// One benchmark as the bench binary reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,11 +106,20 @@ pub fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
     Ok(out)
 }
 
-pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
+/// The reference side of a paired components run: a commit whose router is benchmarked
+/// with the working tree's harness and counted on this machine, next to the working tree.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// The ref as given (`--against REF`, or the stored baseline's commit).
+    pub against: String,
+    pub commit: String,
+}
+
+/// Runs the component benchmarks: wall-clock samples (`--trials`, 0 for none) and, with
+/// valgrind, the instruction counts. With `reference`, the reference commit's bench is
+/// counted too, on this machine, and two run files are written (the reference's first).
+pub fn run(args: &BenchArgs, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
     let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
-    if samples == 0 {
-        bail!("--trials: expected at least 1");
-    }
     let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
         Ok(v) => v
             .parse::<f64>()
@@ -106,26 +128,58 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
             .with_context(|| format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]"))?,
         Err(_) => DEFAULT_SAMPLE_MS,
     };
+    let iterations = component_counts::iterations()?;
+    // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a run
+    // without them still has its wall-clock samples, and says what it lacks.
+    let valgrind = match crate::bench::counters::valgrind_version() {
+        Ok(v) => Some(v),
+        Err(e) if reference.is_some() || samples == 0 => {
+            return Err(e.context("the component instruction counts need callgrind"));
+        }
+        Err(_) => None,
+    };
     let root = crate::model::paths::root();
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
     let started = std::time::Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
     let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
-    let stamp = artifacts::claim(
-        &dir,
-        &[
-            ("bench_router", "log"),
-            ("perf_baseline", "json"),
-            ("perf_summary", "md"),
-        ],
-    )?;
+    let mut names = vec![
+        ("bench_router", "log"),
+        ("perf_baseline", "json"),
+        ("perf_summary", "md"),
+    ];
+    if reference.is_some() {
+        names.extend([("perf_reference", "json"), ("perf_reference_summary", "md")]);
+    }
+    let stamp = artifacts::claim(&dir, &names)?;
     let log_path = dir.join(format!("bench_router_{stamp}.log"));
     let mut log = Log::create(&log_path)?;
     let progress = Progress::new();
     log.line(&format!(
-        "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark"
+        "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark, \
+         counted over {iterations} iterations{}",
+        reference.map_or(String::new(), |r| format!(
+            ", paired with {} ({})",
+            r.against,
+            short(&r.commit)
+        ))
     ));
+    if let Some(f) = filter() {
+        progress.note(&format!(
+            "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
+        ));
+    }
+    match &valgrind {
+        Some(v) => log.line(&format!(
+            "counters: callgrind ({v}), collecting bench_loop only"
+        )),
+        None => progress.note(&format!(
+            "perf-bench: warning: `valgrind` is not on PATH, so no component_*_ir counts (the \
+             gate needs them); install it: `{}`",
+            crate::bench::counters::INSTALL_HINT
+        )),
+    }
     for (given, flag) in [
         (args.transport.is_some(), "--transport"),
         (args.counters.is_some(), "--counters"),
@@ -136,7 +190,8 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         if given {
             // Ignored rather than refused, so `--suite all` can pass its flags to every member.
             progress.note(&format!(
-                "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload; ignored"
+                "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it always \
+                 counts with callgrind); ignored"
             ));
         }
     }
@@ -151,54 +206,139 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         .flatten();
 
     let mut bin = None;
+    let mut reference_bin = None;
     let mut measured = BTreeMap::new();
-    let status = match bench_binary(&sh, args, &mut log, &progress) {
+    let mut counted = [BTreeMap::new(), BTreeMap::new()];
+    let mut status = match bench_binary(&sh, args, &mut log, &progress) {
         Err(err) => Status::Failed(format!("build failed: {err:#}")),
         Ok(path) => {
-            bin = Some(path.clone());
-            progress.note(&format!(
-                "perf-bench: running the component benchmarks ({samples} samples each)"
-            ));
-            match run_bench(
-                &path, samples, sample_ms, cpu, deadline, &log_path, &mut log,
-            ) {
-                Ok(m) => {
-                    measured = m;
-                    Status::Ok
-                }
-                Err(status) => status,
-            }
+            bin = Some(path);
+            Status::Ok
         }
     };
+    if let (Status::Ok, Some(r), Some(candidate)) = (&status, reference, &bin) {
+        match reference_bench(&sh, r, candidate, &mut log, &progress) {
+            Ok(path) => reference_bin = Some(path),
+            Err(err) => {
+                status = Status::Failed(format!(
+                    "the reference bench of {} ({}) could not be built: {err:#}; the component \
+                     rules cannot be decided on this machine (a count is never compared with \
+                     another machine's numbers)",
+                    r.against,
+                    short(&r.commit)
+                ))
+            }
+        }
+    }
+    if let (Status::Ok, Some(path), true) = (&status, &bin, samples > 0) {
+        progress.note(&format!(
+            "perf-bench: running the component benchmarks ({samples} samples each)"
+        ));
+        match run_bench(path, samples, sample_ms, cpu, deadline, &log_path, &mut log) {
+            Ok(m) => measured = m,
+            Err(s) => status = s,
+        }
+    }
+    if let (Status::Ok, Some(path), Some(_)) = (&status, &bin, &valgrind) {
+        let sides: Vec<&Path> = std::iter::once(path.as_path())
+            .chain(reference_bin.as_deref())
+            .collect();
+        match count(
+            &sides,
+            args.counting_runs,
+            iterations,
+            deadline,
+            &mut log,
+            &progress,
+        ) {
+            Ok(mut c) => {
+                // `count` returns the sides as given: the candidate, then the reference.
+                counted[0] = c.remove(0);
+                if let Some(r) = c.pop() {
+                    counted[1] = r;
+                }
+            }
+            Err(s) => status = s,
+        }
+    }
     if let Some(m) = status.message() {
         log.line(&format!("perf-bench: run {}: {m}", status.name()));
     }
 
-    let mut extra = serde_json::Map::new();
-    extra.insert("slowdown_knob".into(), json!(false));
-    extra.insert(
-        "affinity".into(),
-        cpu.map_or(Value::Null, |c| json!({"components": [c]})),
-    );
-    extra.insert(
-        "components_bin".into(),
-        json!(bin.as_ref().map(|p| p.display().to_string())),
-    );
-    extra.insert("sample_ms".into(), json!(sample_ms));
-    let mut env = crate::bench::env_info::machine(&sh, extra);
-    if let Some(profile) = bin.as_deref().and_then(profile_of) {
-        // A prebuilt binary (`--components-bin`) may be a test build.
-        env.profile = Some(profile.to_string());
-    }
-    let run = run_file(
+    let env_for = |bench: Option<&Path>| {
+        let mut extra = serde_json::Map::new();
+        extra.insert("slowdown_knob".into(), json!(false));
+        extra.insert(
+            "affinity".into(),
+            cpu.map_or(Value::Null, |c| json!({"components": [c]})),
+        );
+        extra.insert(
+            "components_bin".into(),
+            json!(bench.map(|p| p.display().to_string())),
+        );
+        extra.insert("sample_ms".into(), json!(sample_ms));
+        if let Some(v) = &valgrind {
+            extra.insert("counters".into(), json!("callgrind"));
+            extra.insert("valgrind_version".into(), json!(v));
+        }
+        let mut env = crate::bench::env_info::machine(&sh, extra);
+        if let Some(profile) = bench.and_then(profile_of) {
+            // A prebuilt binary (`--components-bin`) may be a test build.
+            env.profile = Some(profile.to_string());
+        }
+        env
+    };
+    let counted_with = valgrind.as_ref().map(|_| iterations);
+    let [counted_candidate, counted_reference] = counted;
+    let mut run = run_file(
         &measured,
-        samples,
+        &counted_candidate,
+        counted_with,
+        (samples, args.counting_runs),
         &status,
-        env,
+        env_for(bin.as_deref()),
         crate::bench::env_info::git(&sh),
         started.elapsed(),
     );
     let json_path = dir.join(format!("perf_baseline_{stamp}.json"));
+    let mut outcomes = Vec::new();
+    if let Some(r) = reference {
+        let reference_file = format!("perf_reference_{stamp}.json");
+        let mut reference_run = run_file(
+            &BTreeMap::new(),
+            &counted_reference,
+            counted_with,
+            (0, args.counting_runs),
+            &status,
+            env_for(reference_bin.as_deref().or(bin.as_deref())),
+            Git {
+                commit: Some(r.commit.clone()),
+                dirty: Some(false),
+                reference: Some(r.against.clone()),
+            },
+            started.elapsed(),
+        );
+        for side in [&mut reference_run, &mut run] {
+            side.paired = Some(Paired {
+                against: r.against.clone(),
+                reference_commit: Some(r.commit.clone()),
+                order: Some(
+                    "counted on this machine in one session; the reference's router with the \
+                     working tree's bench harness"
+                        .into(),
+                ),
+                reference_file: Some(reference_file.clone()),
+            });
+        }
+        let path = dir.join(&reference_file);
+        reference_run.write(&path)?;
+        outcomes.push(BenchOutcome {
+            artifact: path,
+            summary: dir.join(format!("perf_reference_summary_{stamp}.md")),
+            failed: status != Status::Ok,
+            run: reference_run,
+        });
+    }
     run.write(&json_path)?;
     progress.note(&format!(
         "perf-bench: {} — artifacts: {}, {}",
@@ -206,30 +346,110 @@ pub fn run(args: &BenchArgs) -> Result<BenchOutcome> {
         json_path.display(),
         log_path.display()
     ));
-    Ok(BenchOutcome {
+    outcomes.push(BenchOutcome {
         artifact: json_path,
         summary: dir.join(format!("perf_summary_{stamp}.md")),
         run,
         failed: status != Status::Ok,
-    })
+    });
+    Ok(outcomes)
 }
 
-/// `perf-gate --against` runs two routers side by side; the component benchmarks have no
-/// router process to pair, so that is bad usage (exit 2), said before anything is built.
-pub fn refuse_paired(workload: &str) -> Result<()> {
+/// Counts every benchmark of each side's bench, the candidate's first. The benchmarks are
+/// the candidate's (`--list`); the reference is built with the same harness, so it has them.
+fn count(
+    sides: &[&Path],
+    runs: u32,
+    iterations: u64,
+    deadline: Instant,
+    log: &mut Log,
+    progress: &Progress,
+) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
+    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
+    let benchmarks = component_counts::list(sides[0], filter().as_deref())
+        .map_err(|e| failed("listing the benchmarks", e))?;
+    progress.note(&format!(
+        "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
+        benchmarks.len(),
+        sides.len()
+    ));
+    let started = Instant::now();
+    let lines = std::sync::Mutex::new(Vec::new());
+    let note = |l: &str| lines.lock().expect("not poisoned").push(l.to_string());
+    let per_side =
+        component_counts::count_sides(sides, &benchmarks, runs, iterations, deadline, &note)
+            .map_err(|e| failed("counting", e))?;
+    for l in lines.into_inner().expect("not poisoned") {
+        log.line(&l);
+    }
+    log.line(&format!(
+        "counting took {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    per_side
+        .into_iter()
+        .zip(sides)
+        .map(|(r, bin)| r.map_err(|e| failed(&format!("counting {}", bin.display()), e)))
+        .collect()
+}
+
+/// The reference's bench: the candidate's own when the commit's router sources are the
+/// working tree's (one program, one build), else built from the commit with the working
+/// tree's harness (`paired::components_of`).
+fn reference_bench(
+    sh: &Shell,
+    r: &Reference,
+    candidate: &Path,
+    log: &mut Log,
+    progress: &Progress,
+) -> Result<PathBuf> {
+    if crate::bench::paired::same_sources(sh, &r.commit) {
+        let line = format!(
+            "perf-bench: {} ({}) has the working tree's router sources: one bench serves both sides",
+            r.against,
+            short(&r.commit)
+        );
+        progress.note(&line);
+        log.line(&line);
+        return Ok(candidate.to_path_buf());
+    }
+    progress.note(&format!(
+        "perf-bench: the reference bench: {}'s router with the working tree's harness (built \
+         once per commit, harness and toolchain)",
+        short(&r.commit)
+    ));
+    let path = crate::bench::paired::components_of(sh, &r.commit)?;
+    log.line(&format!("reference bench: {}", path.display()));
+    Ok(path)
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// `perf-calibrate` runs A/A pairs of routers under load; the component benchmarks have no
+/// router process to pair that way, so that is bad usage (exit 2), said before anything is
+/// built. Their gated numbers are counts, whose noise is measured by counting again.
+pub fn refuse_calibrate(workload: &str) -> Result<()> {
     if workload == WORKLOAD {
         bail!(
-            "--against: the {WORKLOAD} workload cannot run paired (it benchmarks the router's parts in process, not a router); \
-             compare against the stored baseline with `cargo xtask perf-gate --workload {WORKLOAD}`"
+            "perf-calibrate: the {WORKLOAD} workload runs no routers to pair (it benchmarks the \
+             router's parts in process, and gates their instruction counts); measure the \
+             counts' spread by repeating `cargo xtask perf-bench --suite {WORKLOAD} --trials 0`"
         );
     }
     Ok(())
 }
 
-/// The run file: the standard shape, one metric per benchmark, its samples as the trials.
+/// The run file: the standard shape, one `_ns` metric per benchmark (its samples as the
+/// trials) and one `_ir` metric per counted benchmark (one value per counting run);
+/// `counted_with` is the iterations of a full counting run, when there was counting.
+#[allow(clippy::too_many_arguments)]
 pub fn run_file(
     measured: &BTreeMap<String, Benchmark>,
-    samples: u32,
+    counted: &BTreeMap<String, Vec<f64>>,
+    counted_with: Option<u64>,
+    (samples, counting_runs): (u32, u32),
     status: &Status,
     env: Env,
     git: Git,
@@ -244,7 +464,12 @@ pub fn run_file(
             )
         })
         .collect();
-    let summary = summarize(&values, samples as usize);
+    let mut summary = summarize(&values, samples as usize);
+    let counts: BTreeMap<String, Vec<f64>> = counted
+        .iter()
+        .map(|(name, v)| (name.clone(), v.iter().map(|&x| round3(x)).collect()))
+        .collect();
+    summary.extend(summarize(&counts, counting_runs as usize));
     let completed = measured
         .values()
         .map(|b| b.samples.len())
@@ -258,7 +483,7 @@ pub fn run_file(
         env,
         workload: Some(WORKLOAD.into()),
         workload_description: Some(
-            "in-process component benchmarks of the router (router/benches/components.rs), ns per operation".into(),
+            "in-process component benchmarks of the router (router/benches/components.rs): ns per operation (information) and instructions per operation under callgrind (gated)".into(),
         ),
         trials: Some(samples),
         trials_completed: Some(completed as u32),
@@ -282,6 +507,7 @@ pub fn run_file(
                 .iter()
                 .map(|(name, b)| (name.clone(), b.iterations_per_sample))
                 .collect(),
+            count_iterations: counted_with,
         }),
         ..RunFile::default()
     }
@@ -338,7 +564,7 @@ fn bench_binary(
 }
 
 /// The `executable` of the components bench in cargo's `--message-format=json` output.
-fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
+pub(crate) fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -398,15 +624,22 @@ fn run_bench(
         .append(true)
         .open(log_path)
         .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
-    let args: Vec<String> = vec![
-        "--bench".into(),
+    let args: Vec<String> = [
+        "--bench".to_string(),
         "--samples".into(),
         samples.to_string(),
         "--sample-ms".into(),
         sample_ms.to_string(),
         "--json".into(),
         out_path.display().to_string(),
-    ];
+    ]
+    .into_iter()
+    .chain(
+        filter()
+            .into_iter()
+            .flat_map(|f| ["--filter".to_string(), f]),
+    )
+    .collect();
     log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
     log.flush();
     let mut expr = duct::cmd(bin, &args)

@@ -3,6 +3,7 @@
 //! logs but prints no results: the commands decide what to show.
 
 pub mod affinity;
+pub mod component_counts;
 pub mod components;
 pub mod counters;
 pub mod env_info;

@@ -1,5 +1,7 @@
 //! The reference side of paired mode: build a git ref's router in a temporary worktree, once
-//! per commit, so `perf-gate --against REF` can run it alternately with the working tree's.
+//! per commit, so `perf-gate --against REF` can run it alternately with the working tree's;
+//! and, for the component benchmarks, the ref's router linked into the working tree's bench
+//! harness (`components_of`).
 
 use std::path::{Path, PathBuf};
 
@@ -163,7 +165,7 @@ fn toolchain_key(sh: &Shell) -> String {
 
 /// True when no router source differs between `commit` and the working tree, uncommitted
 /// and untracked files included.
-fn same_sources(sh: &Shell, commit: &str) -> bool {
+pub(crate) fn same_sources(sh: &Shell, commit: &str) -> bool {
     let sources = ROUTER_SOURCES;
     let unchanged = cmd!(sh, "git diff --quiet {commit} -- {sources...}")
         .quiet()
@@ -222,6 +224,135 @@ fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) 
     let partial = dir.join("router.partial");
     std::fs::copy(&bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
     std::fs::rename(&partial, dest).with_context(|| format!("placing {}", dest.display()))?;
+    Ok(())
+}
+
+/// The working tree's component harness: the bench and the fixtures module it includes.
+const HARNESS: [&str; 2] = ["router/benches/components.rs", "router/benches/fixtures"];
+
+/// `commit`'s router in the working tree's component harness: the commit checked out in a
+/// temporary worktree, `HARNESS` copied over it from the working tree, and the bench built in
+/// release; cached per commit, harness and toolchain in
+/// `target/paired/components/<commit>-<harness>-<toolchain>/components`.
+///
+/// Why the working tree's harness and not the commit's own: the question is whether the
+/// router got slower, so both sides must run the same operations; a changed benchmark must
+/// not be charged to the router. It also counts commits whose bench predates counting. A
+/// commit whose router API the harness no longer compiles against is an error naming it:
+/// its components cannot be compared here.
+pub fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
+    let root = crate::model::paths::root();
+    let harness = harness_key(&root)?;
+    let paired_dir = crate::model::paths::target_dir().join("paired");
+    let key = format!("{commit}-{harness}-{}", toolchain_key(sh));
+    let cached = paired_dir.join("components").join(key).join("components");
+    if cached.is_file() {
+        eprintln!("reusing the component bench built for {}", short(commit));
+        return Ok(cached);
+    }
+    let tmp = tempfile::tempdir().context("creating a directory for the worktree")?;
+    let worktree = tmp.path().join("ref");
+    eprintln!(
+        "building {}'s router in the working tree's component bench (release) in a temporary worktree",
+        short(commit)
+    );
+    cmd!(sh, "git worktree add --detach --quiet {worktree} {commit}")
+        .quiet()
+        .run()
+        .with_context(|| format!("git worktree add for {commit}"))?;
+    let _cleanup = WorktreeGuard {
+        sh,
+        path: worktree.clone(),
+    };
+    for path in HARNESS {
+        let (from, to) = (root.join(path), worktree.join(path));
+        if to.is_dir() {
+            std::fs::remove_dir_all(&to).with_context(|| format!("removing {}", to.display()))?;
+        }
+        copy_tree(&from, &to)?;
+    }
+    let target = paired_dir.join("build");
+    let cargo = crate::model::paths::cargo();
+    let manifest = worktree.join("Cargo.toml");
+    let out = cmd!(
+        sh,
+        "{cargo} bench --quiet -p router --bench components --no-run --manifest-path {manifest} --message-format=json-render-diagnostics"
+    )
+    .env("CARGO_TARGET_DIR", &target)
+    .read()
+    .with_context(|| {
+        format!(
+            "building {commit}'s router with the working tree's component bench (does the \
+             bench still compile against that commit's router API, and does its \
+             router/Cargo.toml declare the `components` bench?)"
+        )
+    })?;
+    let bin = crate::bench::components::executable_from_messages(&out)
+        .with_context(|| format!("building {commit}'s component bench named no executable"))?;
+    let dir = cached.parent().expect("cached has a parent");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Copy, then rename: a half-copied binary must never look like a finished build.
+    let partial = dir.join("components.partial");
+    std::fs::copy(&bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
+    std::fs::rename(&partial, &cached).with_context(|| format!("placing {}", cached.display()))?;
+    Ok(cached)
+}
+
+/// A short hash of the harness files' paths and contents in the working tree.
+fn harness_key(root: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut files = Vec::new();
+    for path in HARNESS {
+        list_files(&root.join(path), &mut files)?;
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for f in files {
+        let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+        hash.update(
+            f.strip_prefix(root)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hash.update([0]);
+        hash.update(&bytes);
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    Ok(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Every file under `path` (or `path` itself when it is a file).
+fn list_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
+        list_files(&entry?.path(), out)?;
+    }
+    Ok(())
+}
+
+/// Copies the file or directory `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    list_files(from, &mut files)?;
+    for f in files {
+        let rel = f.strip_prefix(from).expect("listed under from");
+        // `from` itself when it is a file: joining an empty path would add a slash.
+        let dest = if rel.as_os_str().is_empty() {
+            to.to_path_buf()
+        } else {
+            to.join(rel)
+        };
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::copy(&f, &dest).with_context(|| format!("copying {}", f.display()))?;
+    }
     Ok(())
 }
 

@@ -23,7 +23,7 @@ pub fn run_command(args: &PerfBenchArgs) -> Result<BenchOutcome> {
 /// arms' order (reference first).
 pub fn bench(args: &BenchArgs, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
     let outcomes = if args.workload == crate::model::suite::COMPONENTS {
-        vec![crate::bench::components::run(args)?]
+        crate::bench::components::run(args, None)?
     } else {
         session::run(args, pairing)?
     };

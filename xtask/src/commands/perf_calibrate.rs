@@ -15,7 +15,7 @@ use crate::model::{artifacts, paths, policy};
 pub const DEFAULT_PAIRS: u32 = 10;
 
 pub fn run(args: &CalibrateArgs) -> Result<u8> {
-    crate::bench::components::refuse_paired(&args.bench.workload)?;
+    crate::bench::components::refuse_calibrate(&args.bench.workload)?;
     let root = paths::perf_root();
     let workload = paths::workload_name(&args.bench.workload)?;
     let (_, policy_path) = paths::default_inputs(&root, &workload, None, args.policy.as_deref());

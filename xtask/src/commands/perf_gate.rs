@@ -170,8 +170,13 @@ fn choose_mode(
     stored: Option<&Input>,
     policy: &Policy,
 ) -> Result<Option<String>> {
+    if bench.workload == crate::model::suite::COMPONENTS {
+        // The components are judged on counts alone: without callgrind nothing can decide,
+        // and the gate says so before building anything.
+        crate::bench::counters::valgrind_version()
+            .context("the components gate counts instructions per operation under callgrind")?;
+    }
     if let Some(against) = against {
-        crate::bench::components::refuse_paired(&bench.workload)?;
         eprintln!("perf-gate: paired mode against {against} (--against)");
         return Ok(Some(against.to_string()));
     }
@@ -195,8 +200,27 @@ fn choose_mode(
         None
     };
     let commit = stored.run.git.commit.as_deref();
+    if bench.workload == crate::model::suite::COMPONENTS {
+        // Counted on this machine, both sides: a stored count from another session (or
+        // machine) is never the reference.
+        let commit = commit.with_context(|| {
+            format!(
+                "{}: field `git.commit`: the components baseline records no commit, and the \
+                 component counts are only compared with the baseline commit's, counted here; \
+                 record one with `cargo xtask perf-baseline-bump`",
+                stored.path.display()
+            )
+        })?;
+        eprintln!(
+            "perf-gate: paired mode against the baseline's commit {}: the component benchmarks \
+             are counted (instructions per operation under callgrind) for both commits on this \
+             machine; their wall-clock ns are information only",
+            &commit[..commit.len().min(12)]
+        );
+        return Ok(Some(commit.to_string()));
+    }
     match (why, commit) {
-        (Some(why), Some(commit)) if bench.workload != crate::model::suite::COMPONENTS => {
+        (Some(why), Some(commit)) => {
             let also = if gate.always_paired && !differs.is_empty() {
                 format!("; the environment differs too ({})", differs.join(", "))
             } else {
@@ -237,9 +261,18 @@ fn measure(
     explain: bool,
 ) -> Result<(Input, Input, Option<Explanation>)> {
     if bench.workload == crate::model::suite::COMPONENTS {
-        let outcome = crate::commands::perf_bench::bench(bench, None)?.remove(0);
-        let stored = stored.expect("components are judged against the stored baseline");
-        return Ok((stored, into_input(outcome), None));
+        let against = against.expect("components always run paired (choose_mode)");
+        let sh = xshell::Shell::new().context("creating a shell")?;
+        sh.change_dir(paths::root());
+        let reference = crate::bench::components::Reference {
+            commit: crate::bench::paired::resolve(&sh, "--against", &against)?,
+            against,
+        };
+        let mut outcomes = crate::bench::components::run(bench, Some(&reference))?;
+        crate::commands::perf_bench::show(&outcomes)?;
+        let candidate = into_input(outcomes.pop().expect("a candidate"));
+        let baseline = into_input(outcomes.pop().expect("a reference"));
+        return Ok((baseline, candidate, None));
     }
     let plan = Plan::new(bench)?;
     let pairing = against.map(|a| reference(bench, &a)).transpose()?;

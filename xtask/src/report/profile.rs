@@ -315,6 +315,20 @@ pub fn html_table(rows: &[FnChange]) -> String {
 /// Why a failure of `metric` is not explained by an instruction profile, and what to run
 /// instead; `None` for the CPU metrics a differential profile does explain.
 pub fn unexplained(metric: &str) -> Option<String> {
+    // A component's count: no router ran, so there is no router profile; the same counting
+    // run with its function breakdown says where the instructions went.
+    if let Some(bench) = metric
+        .strip_prefix("component_")
+        .and_then(|m| m.strip_suffix("_ir"))
+    {
+        return Some(format!(
+            "{metric}: the `{bench}` component benchmark executes more instructions per \
+             operation. Profile both sides' benches (each run file's `env.components_bin`) with \
+             `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*bench_loop*' \
+             BENCH --iterations 2000 --filter {bench}` and compare the functions with \
+             `callgrind_annotate`."
+        ));
+    }
     let bisect = format!("`cargo xtask perf-bisect --good REF --bad REF --metric {metric}`");
     let cpu =
         metric == "instructions_per_req" || metric.starts_with("cpu_") || metric.contains("rps");

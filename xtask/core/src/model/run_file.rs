@@ -263,6 +263,10 @@ pub struct Failover {
 pub struct Components {
     pub unit: String,
     pub iterations_per_sample: BTreeMap<String, u64>,
+    /// Iterations of a full counting run (the half run does half as many), when the
+    /// benchmarks were counted (`component_<name>_ir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count_iterations: Option<u64>,
 }
 
 /// `bump`: why this baseline replaced the one before (written by perf-baseline-bump).

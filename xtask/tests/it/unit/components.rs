@@ -53,9 +53,12 @@ fn run_file_has_the_run_file_shape() {
             iterations_per_sample: 7,
         },
     )]);
+    let counted = BTreeMap::from([("component_policy_lookup_ir".to_string(), vec![559.0, 561.0])]);
     let run = run_file(
         &measured,
-        3,
+        &counted,
+        Some(2000),
+        (3, 2),
         &Status::Ok,
         Env::default(),
         Git {
@@ -73,10 +76,21 @@ fn run_file_has_the_run_file_shape() {
     );
     assert_eq!(run.run.failure(), None);
     assert_eq!(run.spread["component_policy_lookup_ns"].spread_pct, 100.0);
+    // The counts: one value per counting run, their median the metric.
+    assert_eq!(
+        run.metric("component_policy_lookup_ir"),
+        xtask::model::run_file::MetricValue::Number(560.0)
+    );
+    assert_eq!(
+        run.components.as_ref().unwrap().count_iterations,
+        Some(2000)
+    );
     // Fewer samples than asked for: the median is null, so the gate cannot use it.
     let short = run_file(
         &measured,
-        5,
+        &counted,
+        Some(2000),
+        (5, 3),
         &Status::Failed("x".into()),
         Env::default(),
         Git::default(),
@@ -84,11 +98,32 @@ fn run_file_has_the_run_file_shape() {
     );
     let short: Value = serde_json::from_str(&short.to_json().unwrap()).unwrap();
     assert_eq!(short["metrics"]["component_policy_lookup_ns"], Value::Null);
+    assert_eq!(short["metrics"]["component_policy_lookup_ir"], Value::Null);
     assert_eq!(short["run"]["exit_code"], 3);
 }
 
 #[test]
-fn paired_components_is_refused() {
-    assert!(refuse_paired("cp1").is_ok());
-    assert!(refuse_paired(WORKLOAD).is_err());
+fn calibrating_components_is_refused_with_what_to_do_instead() {
+    assert!(refuse_calibrate("cp1").is_ok());
+    let err = refuse_calibrate(WORKLOAD).unwrap_err().to_string();
+    assert!(err.contains("--trials 0"), "{err}");
+}
+
+#[test]
+fn instructions_per_operation_cancel_what_runs_once() {
+    use xtask::bench::component_counts::{metric_name, per_op};
+    // 21 instructions of loop entry and exit in both runs, 152 per operation.
+    assert_eq!(per_op((2000, 304_021), (1000, 152_021)).unwrap(), 152.0);
+    // Odd counts: the half run does N / 2 rounded down.
+    assert_eq!(per_op((5, 5 * 10 + 7), (2, 2 * 10 + 7)).unwrap(), 10.0);
+    assert_eq!(metric_name("json_small"), "component_json_small_ir");
+}
+
+#[test]
+fn counts_that_cannot_be_right_are_errors() {
+    use xtask::bench::component_counts::per_op;
+    // Fewer (or as many) instructions for more iterations: the loop was not collected.
+    let err = per_op((2000, 21), (1000, 21)).unwrap_err().to_string();
+    assert!(err.contains("bench_loop"), "{err}");
+    assert!(per_op((1000, 9), (1000, 5)).is_err());
 }

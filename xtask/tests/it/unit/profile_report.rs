@@ -141,6 +141,11 @@ fn only_non_cpu_metrics_are_unexplained() {
             .contains("--workload soak")
     );
     assert!(unexplained("errors_total").unwrap().contains("bench log"));
+    // A component's count is explained by profiling its bench, not the router (nor memory:
+    // `sticky` in the name once sent it to the soak workload).
+    let component = unexplained("component_sticky_get_1k_ir").unwrap();
+    assert!(component.contains("--filter sticky_get_1k"), "{component}");
+    assert!(!component.contains("soak"), "{component}");
     assert!(unexplained("ramp_knee_pct").unwrap().contains("not a cost"));
 }
 

@@ -1,0 +1,272 @@
+//! Instruction counts of the component benchmarks: `component_<name>_ir`, the instructions
+//! one operation of a benchmark costs, counted under callgrind. Deterministic for the same
+//! binary and nearly machine-independent, where the wall-clock ns per operation moved by tens
+//! of percent between weeks (and CPU models).
+//!
+//! Each benchmark is run by itself (`components --iterations N --filter NAME`) under
+//! callgrind collecting only inside the bench's `bench_loop` (`--toggle-collect`), once for
+//! N iterations and once for N/2: `(Ir(N) - Ir(N/2)) / (N - N/2)` is the cost of one
+//! operation with whatever runs once per process (first-call costs, the loop's entry) cancelled
+//! out, as `bench::counters` does for the router with requests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::counters::{INSTALL_HINT, parse_total_ir};
+
+/// Iterations of the full counting run when `PERF_COMPONENTS_COUNT_ITERS` does not say.
+/// Enough for the half-run difference to cover 1000 operations (sticky_put_100k cycles
+/// through that many different keys); the slowest benchmark (json_large) then takes about
+/// 2.5 s under callgrind.
+pub const DEFAULT_ITERATIONS: u64 = 2000;
+const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
+
+/// The metric a benchmark's count is gated as.
+pub fn metric_name(benchmark: &str) -> String {
+    format!("component_{benchmark}_ir")
+}
+
+/// The iterations of a full counting run: `PERF_COMPONENTS_COUNT_ITERS` (the tests use a
+/// few), else `DEFAULT_ITERATIONS`.
+pub fn iterations() -> Result<u64> {
+    match std::env::var(ITERATIONS_ENV) {
+        Ok(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 2)
+            .with_context(|| format!("{ITERATIONS_ENV}={v}: expected an integer of 2 or more")),
+        Err(_) => Ok(DEFAULT_ITERATIONS),
+    }
+}
+
+/// Instructions per operation from a full run and a half run, each (iterations, Ir).
+pub fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
+    let ((n_full, ir_full), (n_half, ir_half)) = (full, half);
+    if n_full <= n_half {
+        bail!("counting runs of {n_full} and {n_half} iterations; expected more in the first");
+    }
+    if ir_full <= ir_half {
+        bail!(
+            "callgrind counted {ir_full} instructions for {n_full} iterations but {ir_half} for \
+             {n_half}: the benchmark's loop was not collected (is `bench_loop` inlined?)"
+        );
+    }
+    Ok((ir_full - ir_half) as f64 / (n_full - n_half) as f64)
+}
+
+/// The benchmarks `bin` offers (`--list`), those whose names contain `filter` when given.
+/// An empty list is an error naming the filter. A bench without `--list` predates counting: it
+/// cannot be counted, and the error says so.
+pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
+    let mut args = vec!["--list"];
+    args.extend(filter.map(|f| ["--filter", f]).into_iter().flatten());
+    let out = duct::cmd(bin, args)
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("running {} --list", bin.display()))?;
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if out.status.success() && names.is_empty() {
+        bail!(
+            "no benchmark of {} matches the filter {filter:?}",
+            bin.display()
+        );
+    }
+    if !out.status.success() {
+        bail!(
+            "{} has no counting mode (`--list` failed: {}): it predates counted components",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(names)
+}
+
+/// One benchmark of one bench binary to count.
+#[derive(Debug, Clone)]
+pub struct Job<'a> {
+    pub bin: &'a Path,
+    pub benchmark: &'a str,
+}
+
+/// Counts `jobs`, each a full and a half run, two processes at a time (counts do not depend
+/// on load, so both CPUs can work); returns each job's instructions per operation, in order.
+/// `note` is told of each result as it comes.
+pub fn count_all(
+    jobs: &[Job<'_>],
+    iterations: u64,
+    workdir: &Path,
+    deadline: Instant,
+    note: &(dyn Fn(&str) + Sync),
+) -> Vec<Result<f64>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<f64>>>> = Mutex::new(jobs.iter().map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 2);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = count_one(job, iterations, workdir, deadline, i);
+                    match &r {
+                        Ok(v) => note(&format!(
+                            "count: {} {}: {v:.1} instructions per operation",
+                            job.bin.display(),
+                            job.benchmark
+                        )),
+                        Err(e) => note(&format!(
+                            "count: {} {}: failed: {e:#}",
+                            job.bin.display(),
+                            job.benchmark
+                        )),
+                    }
+                    results.lock().expect("no worker panics holding it")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no worker panicked holding it")
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not counted"))))
+        .collect()
+}
+
+/// One job: the full run, then the half run.
+fn count_one(
+    job: &Job<'_>,
+    iterations: u64,
+    workdir: &Path,
+    deadline: Instant,
+    i: usize,
+) -> Result<f64> {
+    let half = iterations / 2;
+    let full_ir = callgrind(
+        job,
+        iterations,
+        &workdir.join(format!("cg.{i}.full")),
+        deadline,
+    )?;
+    let half_ir = callgrind(job, half, &workdir.join(format!("cg.{i}.half")), deadline)?;
+    per_op((iterations, full_ir), (half, half_ir))
+}
+
+/// The instructions callgrind collected in `bench_loop` over `iterations` operations.
+fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> Result<u64> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if remaining.is_zero() {
+        bail!("the --timeout expired before the counting run");
+    }
+    let _ = std::fs::remove_file(out);
+    let args: Vec<String> = vec![
+        "--tool=callgrind".into(),
+        format!("--callgrind-out-file={}", out.display()),
+        // Only the operations: the setup (building a 100k-session store, ...) is not counted.
+        "--collect-atstart=no".into(),
+        "--toggle-collect=*bench_loop*".into(),
+        "--dump-instr=no".into(),
+        job.bin.display().to_string(),
+        "--iterations".into(),
+        iterations.to_string(),
+        "--filter".into(),
+        job.benchmark.to_string(),
+    ];
+    let handle = duct::cmd(valgrind()?, &args)
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .start()
+        .context("starting valgrind")?;
+    let output = match handle.wait_timeout(remaining)? {
+        Some(o) => o,
+        None => {
+            let _ = handle.kill();
+            bail!(
+                "the --timeout expired while counting {} (killed after {:.0} s)",
+                job.benchmark,
+                remaining.as_secs_f64()
+            );
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        bail!(
+            "{} --iterations {iterations} --filter {} under callgrind exited with {}: {}",
+            job.bin.display(),
+            job.benchmark,
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        );
+    }
+    let text =
+        std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
+    parse_total_ir(&text).with_context(|| format!("reading {}", out.display()))
+}
+
+/// valgrind's full path from PATH, with the install hint when it is missing.
+fn valgrind() -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("valgrind"))
+        .find(|p| p.is_file())
+        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))
+}
+
+/// Per metric (`component_<name>_ir`), one value per counting run.
+pub type Counts = BTreeMap<String, Vec<f64>>;
+
+/// Counts, for each side's bench binary, every one of `benchmarks` `runs` times. Returns, per
+/// side in order, the metric name and one value per run, or the first error of that side.
+pub fn count_sides(
+    sides: &[&Path],
+    benchmarks: &[String],
+    runs: u32,
+    iterations: u64,
+    deadline: Instant,
+    note: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<Result<Counts>>> {
+    let tmp = tempfile::tempdir().context("creating a directory for the callgrind files")?;
+    let mut jobs = Vec::new();
+    for _ in 0..runs {
+        for bin in sides {
+            for b in benchmarks {
+                jobs.push(Job { bin, benchmark: b });
+            }
+        }
+    }
+    let mut results = count_all(&jobs, iterations, tmp.path(), deadline, note).into_iter();
+    let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
+    for _ in 0..runs {
+        for side in per_side.iter_mut() {
+            for b in benchmarks {
+                let r = results.next().expect("one result per job");
+                if let Ok(m) = side {
+                    match r {
+                        Ok(v) => m.entry(metric_name(b)).or_default().push(v),
+                        Err(e) => *side = Err(e),
+                    }
+                }
+            }
+        }
+    }
+    Ok(per_side)
+}

@@ -10,14 +10,14 @@
 //! out, as `bench::counters` does for the router with requests.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::counters::{INSTALL_HINT, parse_total_ir};
+use crate::bench::counters::{parse_total_ir, valgrind_path};
 
 /// Iterations of the full counting run when `PERF_COMPONENTS_COUNT_ITERS` does not say.
 /// Enough for the half-run difference to cover 1000 operations (sticky_put_100k cycles
@@ -187,7 +187,7 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
         "--filter".into(),
         job.benchmark.to_string(),
     ];
-    let handle = duct::cmd(valgrind()?, &args)
+    let handle = duct::cmd(valgrind_path()?, &args)
         .stdin_null()
         .stdout_capture()
         .stderr_capture()
@@ -219,16 +219,6 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
     let text =
         std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
     parse_total_ir(&text).with_context(|| format!("reading {}", out.display()))
-}
-
-/// valgrind's full path from PATH, with the install hint when it is missing.
-fn valgrind() -> Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("valgrind"))
-        .find(|p| p.is_file())
-        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))
 }
 
 /// Per metric (`component_<name>_ir`), one value per counting run.

@@ -134,7 +134,7 @@ pub fn valgrind_version() -> Result<String> {
 
 /// valgrind's full path from PATH: the router is started in a working directory, where a
 /// bare program name would not be looked up the same way.
-fn valgrind_path() -> Result<PathBuf> {
+pub(crate) fn valgrind_path() -> Result<PathBuf> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)

@@ -183,21 +183,13 @@ pub(crate) fn same_sources(sh: &Shell, commit: &str) -> bool {
 }
 
 fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) -> Result<()> {
-    let tmp = tempfile::tempdir().context("creating a directory for the worktree")?;
-    let worktree = tmp.path().join("ref");
     let profile = if debug { "debug" } else { "release" };
     eprintln!(
         "building the router of {} ({profile}) in a temporary worktree",
         short(commit)
     );
-    cmd!(sh, "git worktree add --detach --quiet {worktree} {commit}")
-        .quiet()
-        .run()
-        .with_context(|| format!("git worktree add for {commit}"))?;
-    let _cleanup = WorktreeGuard {
-        sh,
-        path: worktree.clone(),
-    };
+    let checkout = Worktree::add(sh, commit)?;
+    let worktree = &checkout.path;
     let target = paired_dir.join("build");
     let cargo = crate::model::paths::cargo();
     let manifest = worktree.join("Cargo.toml");
@@ -250,20 +242,12 @@ pub fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
         eprintln!("reusing the component bench built for {}", short(commit));
         return Ok(cached);
     }
-    let tmp = tempfile::tempdir().context("creating a directory for the worktree")?;
-    let worktree = tmp.path().join("ref");
     eprintln!(
         "building {}'s router in the working tree's component bench (release) in a temporary worktree",
         short(commit)
     );
-    cmd!(sh, "git worktree add --detach --quiet {worktree} {commit}")
-        .quiet()
-        .run()
-        .with_context(|| format!("git worktree add for {commit}"))?;
-    let _cleanup = WorktreeGuard {
-        sh,
-        path: worktree.clone(),
-    };
+    let checkout = Worktree::add(sh, commit)?;
+    let worktree = &checkout.path;
     for path in HARNESS {
         let (from, to) = (root.join(path), worktree.join(path));
         if to.is_dir() {
@@ -356,13 +340,33 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes the worktree (and git's record of it) however the build ends.
-struct WorktreeGuard<'a> {
+/// `commit` checked out in a temporary git worktree, removed (with git's record of it) when
+/// dropped, however the build that uses it ends.
+struct Worktree<'a> {
     sh: &'a Shell,
     path: PathBuf,
+    /// Holds the directory the worktree is in; removed after the worktree (fields drop after
+    /// `Drop::drop`).
+    _dir: tempfile::TempDir,
 }
 
-impl Drop for WorktreeGuard<'_> {
+impl<'a> Worktree<'a> {
+    fn add(sh: &'a Shell, commit: &str) -> Result<Worktree<'a>> {
+        let dir = tempfile::tempdir().context("creating a directory for the worktree")?;
+        let path = dir.path().join("ref");
+        cmd!(sh, "git worktree add --detach --quiet {path} {commit}")
+            .quiet()
+            .run()
+            .with_context(|| format!("git worktree add for {commit}"))?;
+        Ok(Worktree {
+            sh,
+            path,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Worktree<'_> {
     fn drop(&mut self) {
         let path = &self.path;
         let _ = cmd!(self.sh, "git worktree remove --force {path}")

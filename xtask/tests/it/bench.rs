@@ -251,14 +251,28 @@ const E2E_POLICY: &str = r#"{
 }"#;
 
 fn gate(dir: &Path, workload: &Path, baseline: &Path, env: &[(&str, &str)]) -> Output {
+    gate_with(dir, workload, baseline, E2E_POLICY, &["--trials", "3"], env)
+}
+
+/// `xtask perf-gate` of the debug router (no warm-up) against `baseline` under `policy`
+/// (JSON text), with `extra` flags and `env` set; artifacts under `dir/gate`.
+pub(crate) fn gate_with(
+    dir: &Path,
+    workload: &Path,
+    baseline: &Path,
+    policy: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let (router, loadgen) = binaries();
-    let policy = dir.join("policy.json");
-    std::fs::write(&policy, E2E_POLICY).unwrap();
+    let policy_file = dir.join("policy.json");
+    std::fs::write(&policy_file, policy).unwrap();
     Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("perf-gate")
         .arg("--workload")
         .arg(workload)
-        .args(["--no-build", "--trials", "3", "--no-warmup"])
+        .args(["--no-build", "--no-warmup"])
+        .args(extra)
         .arg("--router-bin")
         .arg(router)
         .arg("--loadgen-bin")
@@ -266,7 +280,7 @@ fn gate(dir: &Path, workload: &Path, baseline: &Path, env: &[(&str, &str)]) -> O
         .arg("--baseline")
         .arg(baseline)
         .arg("--policy")
-        .arg(&policy)
+        .arg(&policy_file)
         .arg("--artifacts-dir")
         .arg(dir.join("gate"))
         .envs(env.iter().copied())

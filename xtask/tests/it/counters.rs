@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::bench::{artifacts, bench, binaries, f, have_valgrind, serial, tiny_workload};
+use super::bench::{
+    artifacts, bench, binaries, f, gate_with, have_valgrind, serial, tiny_workload,
+};
 
 use xtask::bench::perf_counter::{Event, ProcessCounter, probe};
 
@@ -220,6 +222,18 @@ fn workload_counters_field_counts_without_the_flag() {
     assert!(run["env"]["counters_requested"].is_null(), "{}", run["env"]);
 }
 
+/// The run file in an artifacts directory (not the profile files beside it).
+fn run_file_in(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("perf_baseline_") && name.ends_with(".json")
+        })
+        .unwrap_or_else(|| panic!("no run file in {}", dir.display()))
+}
+
 /// A gate whose count fails does not wait for the wall-clock trials: one trial reads the other
 /// rules, and the verdict is the count's FAIL.
 #[test]
@@ -230,61 +244,34 @@ fn a_failing_count_answers_after_one_trial() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 200);
-    let counted = [
-        "--counters",
-        "callgrind",
-        "--counter-requests",
-        "100",
-        "--no-warmup",
-    ];
-    let out = bench(dir.path(), &w, &[&counted[..], &["--trials", "1"]].concat());
+    let counted = ["--counters", "callgrind", "--counter-requests", "100"];
+    let out = bench(
+        dir.path(),
+        &w,
+        &[&counted[..], &["--trials", "1", "--no-warmup"]].concat(),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let baseline = std::fs::read_dir(dir.path().join("artifacts"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("perf_baseline_") && name.ends_with(".json")
-        })
-        .unwrap();
-    let policy = dir.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"schema_version": 1,
-            "gate": {"require_all_metrics_present": true, "env_mismatch": "warn",
-                     "inconclusive": "pass", "watch_paths": ["router/"]},
-            "rules": {"instructions_per_req": {"relative": {"max_pct_increase": 2}},
-                      "rps": {"relative": {"max_pct_decrease": 90}}}}"#,
-    )
-    .unwrap();
-    let (router, loadgen) = binaries();
-    let gate = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("perf-gate")
-        .arg("--workload")
-        .arg(&w)
-        .args(["--no-build", "--trials", "5"])
-        .args(counted)
-        .arg("--router-bin")
-        .arg(router)
-        .arg("--loadgen-bin")
-        .arg(loadgen)
-        .arg("--baseline")
-        .arg(&baseline)
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--artifacts-dir")
-        .arg(dir.path().join("gate"))
-        // A few hundred more instructions per decision in a debug router: the count grows
-        // well past +2%, the wall clock hardly.
-        .env("ROUTER_TEST_SLOWDOWN_ITERS", "2000")
-        .env_remove("CANDIDATE_FILE")
-        .output()
-        .unwrap();
+    let baseline = run_file_in(&dir.path().join("artifacts"));
+    let policy = r#"{"schema_version": 1,
+        "gate": {"require_all_metrics_present": true, "env_mismatch": "warn",
+                 "inconclusive": "pass", "watch_paths": ["router/"]},
+        "rules": {"instructions_per_req": {"relative": {"max_pct_increase": 2}},
+                  "rps": {"relative": {"max_pct_decrease": 90}}}}"#;
+    // A few hundred more instructions per decision in a debug router: the count grows well
+    // past +2%, the wall clock hardly.
+    let gate = gate_with(
+        dir.path(),
+        &w,
+        &baseline,
+        policy,
+        &[&counted[..], &["--trials", "5"]].concat(),
+        &[("ROUTER_TEST_SLOWDOWN_ITERS", "2000")],
+    );
     let stdout = String::from_utf8_lossy(&gate.stdout);
     let stderr = String::from_utf8_lossy(&gate.stderr);
     assert_eq!(gate.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -293,16 +280,9 @@ fn a_failing_count_answers_after_one_trial() {
         stderr.contains("instructions_per_req failed on the count"),
         "{stderr}"
     );
-    // Five trials were asked for; one ran. (The run file, not the profile files beside it.)
-    let run: Value = std::fs::read_dir(dir.path().join("gate"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("perf_baseline_") && name.ends_with(".json")
-        })
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .unwrap();
+    // Five trials were asked for; one ran.
+    let run = run_file_in(&dir.path().join("gate"));
+    let run: Value = serde_json::from_str(&std::fs::read_to_string(run).unwrap()).unwrap();
     assert_eq!(
         run["samples"]["rps"].as_array().unwrap().len(),
         1,

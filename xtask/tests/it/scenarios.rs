@@ -84,7 +84,7 @@ fn burst_engages_backpressure_and_measures_the_recovery() {
         // reads a busy test machine low, and at twice that reading the spike sometimes stayed
         // under the 16 slots (seen once in a full `cargo test` run, never alone).
         b["burst_factor"] = 4.0.into();
-        b["after_ms"] = 1000.into();
+        b["after_ms"] = 2000.into();
         b["window_buckets"] = 2.into();
     });
     let run = run(dir.path(), &w);
@@ -98,8 +98,14 @@ fn burst_engages_backpressure_and_measures_the_recovery() {
     );
     let success = f(&run, "burst_success_rate");
     assert!(success > 0.0 && success <= 1.0, "{success}");
+    // Counted from the burst's end: the spike's own drain comes first (up to about a second
+    // at four times capacity), then the after phase. Not recovering within it reports the
+    // drain plus the whole phase, which the workload's `max` rule then fails.
     let recovery = f(&run, "burst_recovery_ms");
-    assert!((0.0..=1500.0).contains(&recovery), "{recovery}");
+    assert!((0.0..=5000.0).contains(&recovery), "{recovery}");
+    if f(&run, "burst_recovered") == 0.0 {
+        assert!(recovery >= 2000.0, "{recovery}");
+    }
     assert!(f(&run, "burst_p99_before_ms") > 0.0);
 }
 

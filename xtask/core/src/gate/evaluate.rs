@@ -679,22 +679,20 @@ fn relative(
             row.method = Method::PooledPaired;
             (p.baseline, p.candidate, Some(p.ci))
         }
-        (None, Some((b, c))) if paired => {
-            row.method = Method::PairedBootstrap;
-            mention_samples(notes, (b, c));
-            let ci = stats::bootstrap_paired_ratio_of_medians(
-                base_samples,
-                cand_samples,
-                confidence,
-                gate.bootstrap_resamples,
-                seed,
-            );
-            (b, c, Some(ci))
-        }
         (None, Some((b, c))) if enough => {
-            row.method = Method::Bootstrap;
+            // Paired: resample pairs of trials, so drift that hit both runs of a pair stays
+            // matched; else each side on its own.
+            let (method, bootstrap): (_, stats::RatioBootstrap) = if paired {
+                (
+                    Method::PairedBootstrap,
+                    stats::bootstrap_paired_ratio_of_medians,
+                )
+            } else {
+                (Method::Bootstrap, stats::bootstrap_ratio_of_medians)
+            };
+            row.method = method;
             mention_samples(notes, (b, c));
-            let ci = stats::bootstrap_ratio_of_medians(
+            let ci = bootstrap(
                 base_samples,
                 cand_samples,
                 confidence,

@@ -159,6 +159,10 @@ fn percentile_interval(stats: &mut [f64], confidence: f64) -> Interval {
     }
 }
 
+/// A bootstrap of median(candidate) / median(baseline): (baseline, candidate, confidence,
+/// resamples, seed) to its interval.
+pub type RatioBootstrap = fn(&[f64], &[f64], f64, u32, u64) -> Interval;
+
 /// Percentile bootstrap interval for median(candidate) / median(baseline), resampling each
 /// side independently `resamples` times. Both slices must be non-empty and finite, and the
 /// baseline's values should be positive (a resample whose median is 0 gives an infinite

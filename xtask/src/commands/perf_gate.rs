@@ -318,6 +318,15 @@ fn measure(
     Ok((baseline, candidate, why))
 }
 
+/// (baseline, candidate) of a session's run files: the stored baseline and the session's one
+/// run, or the reference and the candidate of a paired session.
+fn sides<'a>(runs: &'a [RunFile], stored: Option<&'a RunFile>) -> (&'a RunFile, &'a RunFile) {
+    match stored {
+        Some(b) => (b, &runs[0]),
+        None => (&runs[0], &runs[1]),
+    }
+}
+
 /// The metric a counting run measures.
 const COUNTED: &str = "instructions_per_req";
 
@@ -327,10 +336,7 @@ fn failed_counts(session: &Session<'_>, stored: Option<&RunFile>, policy: &Polic
         return Vec::new();
     }
     let runs = session.run_files();
-    let (baseline, candidate) = match stored {
-        Some(b) => (b, &runs[0]),
-        None => (&runs[0], &runs[1]),
-    };
+    let (baseline, candidate) = sides(&runs, stored);
     // Judged on the counted rules alone: before the trials, the other metrics are not there.
     let mut counted = policy.clone();
     counted.rules.retain(|metric, _| metric == COUNTED);
@@ -353,10 +359,7 @@ fn why_slower(
     explain: bool,
 ) -> Option<Explanation> {
     let runs = session.run_files();
-    let (baseline, candidate) = match stored {
-        Some(s) => (&s.run, &runs[0]),
-        None => (&runs[0], &runs[1]),
-    };
+    let (baseline, candidate) = sides(&runs, stored.map(|s| &s.run));
     let verdict = evaluate(baseline, candidate, policy);
     let cpu_failed = verdict
         .rows
@@ -426,10 +429,7 @@ fn add_evidence(
             return;
         }
         let runs = session.run_files();
-        let (baseline, candidate) = match stored {
-            Some(b) => (b, &runs[0]),
-            None => (&runs[0], &runs[1]),
-        };
+        let (baseline, candidate) = sides(&runs, stored);
         let verdict = evaluate(baseline, candidate, policy);
         let done = session.trials_done();
         let left = budget.saturating_sub(started.elapsed());

@@ -400,6 +400,12 @@ impl<'a> Session<'a> {
     }
 
     /// True while nothing has failed.
+    /// The candidate's router binary, once the session is ready.
+    pub fn candidate_bin(&self) -> Option<&std::path::Path> {
+        let ready = self.ready.as_ref()?;
+        ready.specs.last().map(|spec| spec.bin.as_path())
+    }
+
     pub fn ok(&self) -> bool {
         self.status == Status::Ok
     }
@@ -517,14 +523,39 @@ impl<'a> Session<'a> {
     /// arm. Counting is deterministic: one run per arm already gives the number (the spread
     /// over runs is in xtask/BENCHMARKS.md), more only confirm it.
     pub fn count(&mut self, runs: u32) {
+        self.count_with(runs, None);
+    }
+
+    /// Counts as `count` does, and counts the router `reference` too, beside each arm's run:
+    /// the counts of a stored baseline's commit, made here, when only the count is paired
+    /// (the wall-clock trials run the candidate alone). Returns the reference's counts, one
+    /// per counting run; empty when nothing was counted.
+    pub fn count_also(&mut self, runs: u32, reference: &std::path::Path) -> Vec<f64> {
+        self.count_with(runs, Some(reference))
+    }
+
+    fn count_with(&mut self, runs: u32, reference: Option<&std::path::Path>) -> Vec<f64> {
+        let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
-            return;
+            return counted_reference;
         };
         if self.status != Status::Ok {
-            return;
+            return counted_reference;
         }
         self.log.line(&counter.describe());
         let (counting_loadgen, router_args) = self.counting(ready);
+        // Each arm's router, and the count-only reference with the candidate's CPUs and
+        // without the test knobs (a reference never gets them).
+        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
+        let candidate = ready.specs.last().expect("a candidate arm");
+        let mut routers: Vec<(&std::path::Path, &Vec<String>, _)> = ready
+            .specs
+            .iter()
+            .map(|spec| (spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
+            .collect();
+        if let Some(bin) = reference {
+            routers.push((bin, &knobs, candidate.cpus.clone()));
+        }
         let mut slowest = Duration::ZERO;
         for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
@@ -539,13 +570,13 @@ impl<'a> Session<'a> {
                     left.as_secs_f64(),
                     slowest.as_secs_f64()
                 ));
-                return;
+                return counted_reference;
             }
             self.progress.note(&format!(
                 "counting run {n}/{runs}: {}, {} requests{}",
                 counter.name(),
                 self.args.counter_requests,
-                if self.arms.len() > 1 {
+                if routers.len() > 1 {
                     ", both routers at once (a count does not depend on load)"
                 } else {
                     ""
@@ -554,15 +585,14 @@ impl<'a> Session<'a> {
             self.log.flush();
             let run_started = Instant::now();
             let counted: Vec<Result<f64>> = std::thread::scope(|s| {
-                let handles: Vec<_> = ready
-                    .specs
+                let handles: Vec<_> = routers
                     .iter()
-                    .map(|spec| {
+                    .map(|(bin, env_remove, cpus)| {
                         let ctx = CountCtx {
-                            router_bin: &spec.bin,
+                            router_bin: bin,
                             router_args: &router_args,
-                            router_env_remove: &spec.env_remove,
-                            cpus: spec.cpus.clone(),
+                            router_env_remove: env_remove,
+                            cpus: cpus.clone(),
                             loadgen: &counting_loadgen,
                             workdir: ready.tmp.path(),
                             log: &self.log_path,
@@ -583,23 +613,27 @@ impl<'a> Session<'a> {
                     .collect()
             });
             for (i, result) in counted.into_iter().enumerate() {
+                let side = self.arms.get(i).map_or("reference (count only)", |a| a.prefix);
                 match result {
                     Ok(ipr) => {
                         self.log.line(&format!(
-                            "counting run {n} ({}, {}): {ipr:.1} instructions/request",
-                            self.arms[i].prefix,
+                            "counting run {n} ({side}, {}): {ipr:.1} instructions/request",
                             counter.name()
                         ));
-                        self.runs[i].instructions_per_req.push(round3(ipr));
+                        match self.runs.get_mut(i) {
+                            Some(arm) => arm.instructions_per_req.push(round3(ipr)),
+                            None => counted_reference.push(round3(ipr)),
+                        }
                     }
                     Err(e) => {
-                        self.fail(Status::Failed(format!("counting run {n}: {e:#}")));
-                        return;
+                        self.fail(Status::Failed(format!("counting run {n} ({side}): {e:#}")));
+                        return counted_reference;
                     }
                 }
             }
             slowest = slowest.max(run_started.elapsed());
         }
+        counted_reference
     }
 
     /// What counting and profiling drive the router with: one HTTP connection whatever the

@@ -59,6 +59,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
     let shown = |p: &Path| p.display().to_string();
     let mut explanation = None;
+    let mut notes = Vec::new();
     let (judged, candidate_shown) = match (&args.against, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--against and --candidate do not go together: --against runs both routers itself"
@@ -86,11 +87,11 @@ pub fn run(args: &GateArgs) -> Result<u8> {
                 Ok((policy, stored)) => {
                     let against =
                         choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
-                    let (baseline, candidate, why) =
-                        measure(&args.bench, against, stored, &policy, args.explain)?;
-                    explanation = why;
-                    let shown = shown(&candidate.path);
-                    (Ok((baseline, candidate, policy)), shown)
+                    let m = measure(&args.bench, against, stored, &policy, args.explain)?;
+                    explanation = m.why;
+                    notes = m.notes;
+                    let shown = shown(&m.candidate.path);
+                    (Ok((m.baseline, m.candidate, policy)), shown)
                 }
             }
         }
@@ -106,7 +107,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         &artifacts_dir,
         [baseline_shown, candidate_shown, shown(&policy_path)],
         judged,
-        explanation,
+        (explanation, notes),
     )
 }
 
@@ -251,6 +252,16 @@ fn choose_mode(
     }
 }
 
+/// What `measure` gives the verdict.
+struct Measured {
+    baseline: Input,
+    candidate: Input,
+    /// The differential profile, when one was made.
+    why: Option<Explanation>,
+    /// What the verdict should say of how it was measured (a baseline count made here).
+    notes: Vec<String>,
+}
+
 /// Measures the working tree (alone, or paired with `against`'s router), adding trials
 /// while a relative rule is inconclusive, and returns (baseline, candidate).
 fn measure(
@@ -259,7 +270,7 @@ fn measure(
     stored: Option<Input>,
     policy: &Policy,
     explain: bool,
-) -> Result<(Input, Input, Option<Explanation>)> {
+) -> Result<Measured> {
     if bench.workload == crate::model::suite::COMPONENTS {
         let against = against.expect("components always run paired (choose_mode)");
         let sh = xshell::Shell::new().context("creating a shell")?;
@@ -272,23 +283,53 @@ fn measure(
         crate::commands::perf_bench::show(&outcomes)?;
         let candidate = into_input(outcomes.pop().expect("a candidate"));
         let baseline = into_input(outcomes.pop().expect("a reference"));
-        return Ok((baseline, candidate, None));
+        return Ok(Measured {
+            baseline,
+            candidate,
+            why: None,
+            notes: Vec::new(),
+        });
     }
     let plan = Plan::new(bench)?;
     let pairing = against.map(|a| reference(bench, &a)).transpose()?;
     // Paired, the reference run is the baseline; the stored one only chose the mode.
-    let stored = if pairing.is_some() { None } else { stored };
+    let mut stored = if pairing.is_some() { None } else { stored };
+    let count_reference = match &stored {
+        Some(s) if plan.counts() => count_reference(bench, s, policy),
+        _ => None,
+    };
     let mut session = Session::open(bench, plan, pairing)?;
-    let stored_run = stored.as_ref().map(|s| &s.run);
+    let mut notes = Vec::new();
     // Count first: a count is decided by one counting run (seconds), the wall-clock rules by
     // trials (tens of seconds). When the count already fails, more evidence cannot turn the
     // verdict, so one trial gives the other rules a reading and the gate answers.
     let count_failed = if session.plan().counts() {
-        session.count(bench.counting_runs);
-        failed_counts(&session, stored_run, policy)
+        match (&count_reference, stored.as_mut()) {
+            (Some(reference), Some(stored)) => {
+                let counts = if session.candidate_bin() == Some(reference.reference_bin.as_path())
+                {
+                    // The same program on both sides: its counts are the reference's too.
+                    session.count(bench.counting_runs);
+                    session.run_files()[0]
+                        .samples
+                        .get(COUNTED)
+                        .and_then(|s| match s {
+                            run_file::Samples::Values(v) => Some(v.clone()),
+                            run_file::Samples::Invalid { .. } => None,
+                        })
+                        .unwrap_or_default()
+                } else {
+                    session.count_also(bench.counting_runs, &reference.reference_bin)
+                };
+                notes.extend(recounted(stored, &reference.commit, counts));
+            }
+            _ => session.count(bench.counting_runs),
+        }
+        failed_counts(&session, stored.as_ref().map(|s| &s.run), policy)
     } else {
         Vec::new()
     };
+    let stored_run = stored.as_ref().map(|s| &s.run);
     let first = if count_failed.is_empty() {
         session.plan().trials
     } else {
@@ -315,7 +356,80 @@ fn measure(
         Some(stored) => stored,
         None => into_input(outcomes.pop().expect("a reference")),
     };
-    Ok((baseline, candidate, why))
+    Ok(Measured {
+        baseline,
+        candidate,
+        why,
+        notes,
+    })
+}
+
+/// In stored mode, the router whose count is the baseline's: the stored baseline's commit,
+/// built here (or the working tree's build when its router sources are the same). A count is
+/// a number of the code, but not of the code alone: the C library picks its string and memory
+/// routines by the CPU's features, so a count stored on another CPU model (or kernel, or
+/// toolchain) may differ by itself. Counted here, both sides are of this machine.
+///
+/// `None` (the stored count decides, and the log says why) when the policy has no counted
+/// rule, when `--router-bin` names the candidate (the gate cannot build its like for the
+/// baseline), or when the baseline's commit is unknown, dirty or cannot be built.
+fn count_reference(bench: &BenchArgs, stored: &Input, policy: &Policy) -> Option<Pairing> {
+    if !policy
+        .rules
+        .keys()
+        .any(|m| crate::model::counters::is_counted(m))
+    {
+        return None;
+    }
+    let shown = stored.path.display();
+    let why_not = if bench.router_bin.is_some() {
+        "--router-bin names the candidate's router, and the baseline's like cannot be built"
+            .to_string()
+    } else {
+        match (&stored.run.git.commit, stored.run.git.dirty) {
+            (None, _) => "it records no commit (`git.commit`)".to_string(),
+            (Some(_), Some(true)) => {
+                "it was measured on a dirty tree (`git.dirty`), not its commit".to_string()
+            }
+            (Some(commit), _) => match reference(bench, commit) {
+                Ok(pairing) => return Some(pairing),
+                Err(e) => format!("its commit's router could not be built: {e:#}"),
+            },
+        }
+    };
+    eprintln!(
+        "perf-gate: warning: the counts are compared with the count stored in {shown}, not \
+         with its commit's router counted here: {why_not}"
+    );
+    None
+}
+
+/// Puts the counts of the baseline's commit, made here, in place of the stored baseline's,
+/// and says so in the verdict's notes.
+fn recounted(stored: &mut Input, commit: &str, counts: Vec<f64>) -> Option<String> {
+    let median = crate::gate::stats::median(&counts)?;
+    let run = &mut stored.run;
+    let was = match run.metric(COUNTED) {
+        run_file::MetricValue::Number(x) => format!(
+            "the stored {} (counted on {})",
+            policy::fmt_num(x),
+            run.env.cpu_model.as_deref().unwrap_or("an unrecorded CPU")
+        ),
+        run_file::MetricValue::Invalid(_) => "the stored file has none".to_string(),
+    };
+    let line = format!(
+        "{COUNTED}: the baseline's count is its commit {}'s router counted on this machine \
+         beside the candidate ({} run(s), median {}); {was}",
+        &commit[..commit.len().min(12)],
+        counts.len(),
+        policy::fmt_num(median)
+    );
+    run.metrics
+        .insert(COUNTED.to_string(), run_file::MetricValue::Number(median));
+    run.samples
+        .insert(COUNTED.to_string(), run_file::Samples::Values(counts));
+    eprintln!("perf-gate: {line}");
+    Some(line)
 }
 
 /// (baseline, candidate) of a session's run files: the stored baseline and the session's one
@@ -480,7 +594,7 @@ fn judge(
     dir: &Path,
     [baseline_shown, candidate_shown, policy_shown]: [String; 3],
     judged: Result<(Input, Input, Policy)>,
-    explanation: Option<Explanation>,
+    (explanation, notes): (Option<Explanation>, Vec<String>),
 ) -> Result<u8> {
     let stamp = artifacts::claim(
         dir,
@@ -496,6 +610,7 @@ fn judge(
     let verdict = match &judged {
         Ok((baseline, candidate, policy)) => {
             let mut v = evaluate(&baseline.run, &candidate.run, policy);
+            v.notes.extend(notes);
             v.warnings
                 .extend(calibration_warnings(root, workload, policy, &candidate.run));
             // Where a profile cannot say why, what can.

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::exit;
 use crate::gate::stats;
-use crate::model::policy::{Check, Direction, EnvMismatch, Inconclusive, Policy, Rule, fmt_num};
+use crate::model::policy::{
+    Bounds, Check, Direction, EnvMismatch, Inconclusive, Judged, Policy, Rule, fmt_num,
+};
 use crate::model::run_file::{Invalid, MetricValue, RunFile, Samples};
 
 /// Below this many samples on either side, a relative rule compares the medians directly.
@@ -182,6 +184,9 @@ pub enum Method {
     PointEstimate,
     /// Absolute rule: the candidate's median and every sample checked exactly.
     Exact,
+    /// Absolute rule judged on the median (`judged: "median"`): the bootstrap interval of the
+    /// candidate's median over trials against the bounds.
+    MedianInterval,
     /// Nothing to compute (missing or invalid value, zero baseline).
     None,
 }
@@ -194,6 +199,7 @@ impl Method {
             Method::PooledPaired => "pooled_paired_bootstrap",
             Method::PointEstimate => "point_estimate",
             Method::Exact => "exact",
+            Method::MedianInterval => "median_interval",
             Method::None => "none",
         }
     }
@@ -546,6 +552,10 @@ fn evaluate_rule(
     row.candidate_rel_mad = rel_mad(cand_samples);
 
     match rule.check {
+        Check::Absolute(bounds) if bounds.judged == Judged::Median && cand_samples.len() > 1 => {
+            median_within(&mut row, bounds, cand_samples, policy);
+            row
+        }
         Check::Absolute(bounds) => {
             row.method = Method::Exact;
             let mut broken = Vec::new();
@@ -595,6 +605,77 @@ fn evaluate_rule(
     }
 }
 
+/// An absolute rule judged on the median over trials (`judged: "median"`): the bootstrap
+/// interval of the candidate's median decides, so one trial that a host stall pushed out of
+/// bounds does not fail the rule, while a change that moves every trial does.
+fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy) {
+    let gate = &policy.gate;
+    let median = stats::median(samples).expect("at least two samples");
+    let ci = stats::bootstrap_median(
+        samples,
+        gate.confidence,
+        gate.bootstrap_resamples,
+        stats::seed_for(&row.metric),
+    );
+    // The interval always holds the point it is around (a lumpy bootstrap over few trials
+    // can miss it).
+    let (lo, hi) = (ci.lo.min(median), ci.hi.max(median));
+    row.method = Method::MedianInterval;
+    row.candidate = Some(median);
+    row.resolution_pct = None;
+    let shown = format!(
+        "median {} [{}, {}] over {} trials",
+        fmt_num(median),
+        fmt_num(lo),
+        fmt_num(hi),
+        samples.len()
+    );
+    let (status, why) = match (bounds.violation(lo), bounds.violation(hi)) {
+        (None, None) => (Status::Pass, format!("within {}", row.check)),
+        (Some(why), Some(_)) if bounds.violation(median).is_some() => (
+            Status::Fail,
+            format!("the whole interval is out of bounds ({why})"),
+        ),
+        _ => (
+            Status::Inconclusive,
+            format!(
+                "the interval crosses the bound of {}: the trials cannot tell (more trials \
+                 would)",
+                row.check
+            ),
+        ),
+    };
+    row.status = status;
+    row.blocking = status == Status::Fail
+        || (status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
+    row.message = format!("{shown}: {why}");
+}
+
+/// Why a relative rule cannot be decided from these two runs: a wall-clock reading of one CPU
+/// model against one of another, not paired. The change would be the machines', not the
+/// code's (an AMD EPYC day read -11% to -55% "improvements" on components measured on an Intel
+/// Xeon), so the rule says so instead of passing or failing on it. Counts compare across
+/// machines; a paired run measured both sides here.
+fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+    let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
+    if candidate.paired_against().is_some()
+        || crate::model::counters::is_counted(metric)
+        || b.is_none()
+        || c.is_none()
+        || b == c
+    {
+        return None;
+    }
+    Some(format!(
+        "not decided: the baseline was measured on {} and the candidate on {}, so a change in \
+         this wall-clock reading is the machines' as much as the code's; pair the runs \
+         (`--against <the baseline's commit>`, or `gate.env_mismatch: \"paired\"`) or record \
+         a baseline on this CPU model",
+        b.as_deref().unwrap_or_default(),
+        c.as_deref().unwrap_or_default()
+    ))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn relative(
     row: &mut Row,
@@ -622,6 +703,12 @@ fn relative(
         return;
     }
 
+    if let Some(why) = across_machines(&metric, baseline, candidate) {
+        row.status = Status::Inconclusive;
+        row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
+        row.message = why;
+        return;
+    }
     let gate = &policy.gate;
     let confidence = gate.look_confidence();
     let seed = stats::seed_for(&metric);
@@ -1067,5 +1154,89 @@ mod tests {
         assert_eq!(p99.method, Method::PooledPaired);
         assert!((p99.baseline.unwrap() - 1000.0).abs() < 1.0, "{p99:?}");
         assert_adds_up(&v);
+    }
+
+    /// A run with these `(metric, samples)` on this CPU model; `metrics` the samples' medians.
+    fn on(cpu: &str, values: &[(&str, &[f64])], paired: bool) -> RunFile {
+        let mut doc = json!({"env": {"cpu_model": cpu}, "metrics": {}, "samples": {}});
+        for (metric, v) in values {
+            doc["metrics"][*metric] = json!(stats::median(v));
+            doc["samples"][*metric] = json!(v);
+        }
+        if paired {
+            doc["paired"] = json!({"against": "main"});
+        }
+        run_file::parse_str(&doc.to_string(), "run.json").unwrap()
+    }
+
+    const MEDIAN_RULE: &str = r#"{"schema_version": 1, "rules": {
+        "share": {"absolute": {"min": 0.8, "judged": "median"}}}}"#;
+
+    fn judged_share(samples: &[f64]) -> Row {
+        let policy = policy::parse_str(MEDIAN_RULE, "policy.json").unwrap();
+        let b = on("x", &[("share", &[0.9, 0.9, 0.9])], false);
+        let c = on("x", &[("share", samples)], false);
+        let v = evaluate(&b, &c, &policy);
+        v.rows.into_iter().next().unwrap()
+    }
+
+    /// `judged: "median"`: one trial out of bounds leaves the rule undecided, not failed;
+    /// every trial out of bounds fails it; all within passes.
+    #[test]
+    fn a_median_rule_is_decided_by_the_interval_of_the_median() {
+        let dip = judged_share(&[0.77, 0.86, 0.87]);
+        assert_eq!(dip.status, Status::Inconclusive, "{}", dip.message);
+        assert!(!dip.blocking);
+        assert_eq!(dip.method, Method::MedianInterval);
+        assert_eq!(dip.candidate, Some(0.86));
+        let regressed = judged_share(&[0.70, 0.72, 0.75]);
+        assert_eq!(regressed.status, Status::Fail, "{}", regressed.message);
+        assert!(regressed.blocking);
+        assert!(regressed.message.contains("must be >= 0.8"), "{}", regressed.message);
+        let fine = judged_share(&[0.84, 0.86, 0.9, 0.88, 0.85]);
+        assert_eq!(fine.status, Status::Pass, "{}", fine.message);
+        // The same samples under the default (every trial) fail on the dip.
+        let every = policy::parse_str(
+            r#"{"schema_version": 1, "rules": {"share": {"absolute": {"min": 0.8}}}}"#,
+            "p.json",
+        )
+        .unwrap();
+        let b = on("x", &[("share", &[0.9, 0.9, 0.9])], false);
+        let c = on("x", &[("share", &[0.77, 0.86, 0.87])], false);
+        assert_eq!(evaluate(&b, &c, &every).rows[0].status, Status::Fail);
+    }
+
+    /// A wall-clock reading against a baseline from another CPU model, not paired, is not
+    /// decided either way; a count is, and so is a paired run.
+    #[test]
+    fn a_reading_from_another_cpu_model_is_not_decided_but_a_count_is() {
+        let policy = policy::parse_str(
+            r#"{"schema_version": 1, "gate": {"env_mismatch": "warn"}, "rules": {
+                "rps": {"relative": {"max_pct_decrease": 10}},
+                "instructions_per_req": {"relative": {"max_pct_increase": 2}}}}"#,
+            "policy.json",
+        )
+        .unwrap();
+        let base: &[(&str, &[f64])] = &[
+            ("rps", &[100.0, 101.0, 99.0]),
+            ("instructions_per_req", &[1000.0]),
+        ];
+        let slower: &[(&str, &[f64])] = &[
+            ("rps", &[50.0, 51.0, 49.0]),
+            ("instructions_per_req", &[1100.0]),
+        ];
+        let b = on("Intel Xeon", base, false);
+        let v = evaluate(&b, &on("AMD EPYC", slower, false), &policy);
+        let rps = v.rows.iter().find(|r| r.metric == "rps").unwrap();
+        assert_eq!(rps.status, Status::Inconclusive, "{}", rps.message);
+        assert!(rps.message.contains("Intel Xeon") && rps.message.contains("AMD EPYC"));
+        let count = v.rows.iter().find(|r| r.metric == "instructions_per_req").unwrap();
+        assert_eq!(count.status, Status::Fail, "{}", count.message);
+        // Same CPU model, or paired: the reading decides.
+        let v = evaluate(&b, &on("Intel Xeon", slower, false), &policy);
+        assert_eq!(v.rows.iter().find(|r| r.metric == "rps").unwrap().status, Status::Fail);
+        let b = on("Intel Xeon", base, true);
+        let v = evaluate(&b, &on("AMD EPYC", slower, true), &policy);
+        assert_eq!(v.rows.iter().find(|r| r.metric == "rps").unwrap().status, Status::Fail);
     }
 }

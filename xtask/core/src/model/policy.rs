@@ -159,6 +159,23 @@ pub struct Bounds {
     pub equals: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// What must hold the bounds (`judged`): every trial, or the median over trials.
+    pub judged: Judged,
+}
+
+/// What an absolute rule's bounds apply to (`absolute.judged`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Judged {
+    /// `"every_trial"` (the default): the median and every trial's value; one trial out of
+    /// bounds fails the rule. For counts and for what must never happen (errors).
+    #[default]
+    EveryTrial,
+    /// `"median"`: the median over trials, with its bootstrap interval. Fails when the whole
+    /// interval is out of bounds, passes when all of it is within, and is inconclusive
+    /// between: for a reading whose single trials a shared host can push out of bounds
+    /// (a throughput ratio that follows the host's slow dips) while a real change moves them
+    /// all.
+    Median,
 }
 
 impl Bounds {
@@ -182,13 +199,21 @@ impl fmt::Display for Check {
                 Direction::Increase => write!(f, "<= +{}%", fmt_num(*max_pct)),
                 Direction::Decrease => write!(f, ">= -{}%", fmt_num(*max_pct)),
             },
-            Check::Absolute(b) => match (b.equals, b.min, b.max) {
-                (Some(e), _, _) => write!(f, "== {}", fmt_num(e)),
-                (None, Some(lo), Some(hi)) => write!(f, "in [{}, {}]", fmt_num(lo), fmt_num(hi)),
-                (None, Some(lo), None) => write!(f, ">= {}", fmt_num(lo)),
-                (None, None, Some(hi)) => write!(f, "<= {}", fmt_num(hi)),
-                (None, None, None) => f.write_str("(none)"),
-            },
+            Check::Absolute(b) => {
+                match (b.equals, b.min, b.max) {
+                    (Some(e), _, _) => write!(f, "== {}", fmt_num(e)),
+                    (None, Some(lo), Some(hi)) => {
+                        write!(f, "in [{}, {}]", fmt_num(lo), fmt_num(hi))
+                    }
+                    (None, Some(lo), None) => write!(f, ">= {}", fmt_num(lo)),
+                    (None, None, Some(hi)) => write!(f, "<= {}", fmt_num(hi)),
+                    (None, None, None) => f.write_str("(none)"),
+                }?;
+                match b.judged {
+                    Judged::EveryTrial => Ok(()),
+                    Judged::Median => f.write_str(" (median)"),
+                }
+            }
         }
     }
 }
@@ -385,6 +410,14 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
         (None, Some(Object(abs))) => {
             let here = format!("{path}.absolute");
             let [equals, min, max] = [abs.equals, abs.min, abs.max].map(|n| n.map(|n| n.0));
+            let judged = match abs.judged.as_deref() {
+                None | Some("every_trial") => Judged::EveryTrial,
+                Some("median") => Judged::Median,
+                Some(other) => bail!(at.field(
+                    &format!("{here}.judged"),
+                    format!("expected \"every_trial\" or \"median\", got {other:?}")
+                )),
+            };
             match (equals, min, max) {
                 (None, None, None) => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
                 (Some(_), lo, hi) if lo.is_some() || hi.is_some() => {
@@ -394,7 +427,12 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
                     &format!("{here}.min"),
                     format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
                 )),
-                _ => Check::Absolute(Bounds { equals, min, max }),
+                _ => Check::Absolute(Bounds {
+                    equals,
+                    min,
+                    max,
+                    judged,
+                }),
             }
         }
     };
@@ -503,6 +541,8 @@ struct RawAbsolute {
     min: Option<Num>,
     #[serde(default, deserialize_with = "present")]
     max: Option<Num>,
+    #[serde(default, deserialize_with = "present")]
+    judged: Option<String>,
 }
 
 /// A key that is there must hold a `T`; `null` included, which serde's `Option` would read

@@ -404,8 +404,13 @@ fn cases() -> Vec<Case> {
             name: "env mismatch, warn",
             gate: r#""env_mismatch": "warn""#,
             candidate: format!(r#"{GOOD}, "env": {{"rustc": "rustc 1.95.0", "profile": "release", "cpu_model": "Other CPU", "cpu_count": 2, "kernel": "6.1.0", "os": "linux"}}"#),
-            says: &[r#"env differs from the baseline (baseline -> candidate): cpu_model "Test CPU" -> "Other CPU""#],
-            warnings: Some(1),
+            // Another CPU model, not paired: each wall-clock rule says it was not decided.
+            rows: &[("latency_p95_ms", Status::Inconclusive), ("rps", Status::Inconclusive)],
+            says: &[
+                r#"env differs from the baseline (baseline -> candidate): cpu_model "Test CPU" -> "Other CPU""#,
+                "rps not decided: the baseline was measured on Test CPU and the candidate on Other CPU",
+            ],
+            warnings: Some(3),
             ..Case::default()
         },
         Case {

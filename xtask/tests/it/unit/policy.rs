@@ -99,6 +99,10 @@ fn rejects_bad_policies_naming_file_and_field() {
             "field `schema_version`: is required",
         ),
         (
+            with("", r#"{"absolute": {"min": 0.8, "judged": "mean"}}"#),
+            "field `rules.rps.absolute.judged`: expected \"every_trial\" or \"median\", got \"mean\"",
+        ),
+        (
             r#"{"schema_version": 2, "rules": {"rps": {"absolute": {"equals": 0}}}}"#.into(),
             "unsupported version 2",
         ),
@@ -448,6 +452,11 @@ fn rule_display_and_bounds() {
         ..Bounds::default()
     };
     assert_eq!(Check::Absolute(b).to_string(), "<= 3");
+    let median = Bounds {
+        judged: Judged::Median,
+        ..b
+    };
+    assert_eq!(Check::Absolute(median).to_string(), "<= 3 (median)");
     assert_eq!(b.violation(3.0), None);
     assert_eq!(b.violation(3.5).unwrap(), "must be <= 3");
     let e = Bounds {

@@ -259,6 +259,10 @@ pub struct ProcStats {
     pub rss_mb: f64,
     /// User + system CPU time, milliseconds.
     pub cpu_ms: f64,
+    /// Of which in user space (the router's own code) and in the kernel (system calls,
+    /// socket work, page faults).
+    pub user_ms: f64,
+    pub sys_ms: f64,
 }
 
 impl ProcStats {
@@ -299,6 +303,8 @@ impl ProcStats {
             peak_rss_mb: kb("VmHWM:")? / 1024.0,
             rss_mb: kb("VmRSS:")? / 1024.0,
             cpu_ms: (ticks(14)? + ticks(15)?) * 1000.0 / hz,
+            user_ms: ticks(14)? * 1000.0 / hz,
+            sys_ms: ticks(15)? * 1000.0 / hz,
         })
     }
 }

@@ -613,7 +613,10 @@ impl<'a> Session<'a> {
                     .collect()
             });
             for (i, result) in counted.into_iter().enumerate() {
-                let side = self.arms.get(i).map_or("reference (count only)", |a| a.prefix);
+                let side = self
+                    .arms
+                    .get(i)
+                    .map_or("reference (count only)", |a| a.prefix);
                 match result {
                     Ok(ipr) => {
                         self.log.line(&format!(

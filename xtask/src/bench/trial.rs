@@ -292,9 +292,18 @@ fn measure(
     m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
     m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
     if responses > 0.0 {
+        let per_1k = |before: f64, after: f64| round3((after - before) * 1000.0 / responses);
         m.insert(
             "cpu_ms_per_1k_req".into(),
-            round3((after.cpu_ms - before.cpu_ms) * 1000.0 / responses),
+            per_1k(before.cpu_ms, after.cpu_ms),
+        );
+        m.insert(
+            "cpu_user_ms_per_1k_req".into(),
+            per_1k(before.user_ms, after.user_ms),
+        );
+        m.insert(
+            "cpu_sys_ms_per_1k_req".into(),
+            per_1k(before.sys_ms, after.sys_ms),
         );
     }
     trial.knobs = Knobs {

@@ -306,8 +306,7 @@ fn measure(
     let count_failed = if session.plan().counts() {
         match (&count_reference, stored.as_mut()) {
             (Some(reference), Some(stored)) => {
-                let counts = if session.candidate_bin() == Some(reference.reference_bin.as_path())
-                {
+                let counts = if session.candidate_bin() == Some(reference.reference_bin.as_path()) {
                     // The same program on both sides: its counts are the reference's too.
                     session.count(bench.counting_runs);
                     session.run_files()[0]
@@ -377,7 +376,7 @@ fn count_reference(bench: &BenchArgs, stored: &Input, policy: &Policy) -> Option
     if !policy
         .rules
         .keys()
-        .any(|m| crate::model::counters::is_counted(m))
+        .any(|m| crate::model::metric::is_counted(m))
     {
         return None;
     }
@@ -442,7 +441,7 @@ fn sides<'a>(runs: &'a [RunFile], stored: Option<&'a RunFile>) -> (&'a RunFile, 
 }
 
 /// The metric a counting run measures.
-const COUNTED: &str = "instructions_per_req";
+const COUNTED: &str = crate::model::metric::INSTRUCTIONS_PER_REQ;
 
 /// The counted rules (instructions per request) that fail on the counts alone.
 fn failed_counts(session: &Session<'_>, stored: Option<&RunFile>, policy: &Policy) -> Vec<String> {

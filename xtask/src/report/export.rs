@@ -201,8 +201,8 @@ fn escape_label(v: &str) -> String {
 }
 
 /// github-action-benchmark's inputs: (`customSmallerIsBetter`, `customBiggerIsBetter`) arrays
-/// of `{"name", "unit", "value", "range", "extra"}`. Throughputs (`*rps`) are bigger-is-better,
-/// everything else smaller-is-better.
+/// of `{"name", "unit", "value", "range", "extra"}`. What the registry says gets better higher
+/// (throughput, success shares) is bigger-is-better, everything else smaller-is-better.
 pub fn github(summary: &Summary) -> (Value, Value) {
     let (mut smaller, mut bigger) = (Vec::new(), Vec::new());
     for m in &summary.metrics {
@@ -243,24 +243,13 @@ pub fn github_bigger_path(path: &Path) -> PathBuf {
 }
 
 fn bigger_is_better(metric: &str) -> bool {
-    metric.ends_with("rps")
+    crate::model::metric::find(metric)
+        .is_some_and(|m| m.better == crate::model::metric::Better::Higher)
 }
 
-/// The unit a metric's name carries.
+/// The metric's unit, from the registry; empty for a name it does not know.
 fn unit(metric: &str) -> &'static str {
-    if metric.ends_with("rps") {
-        "req/s"
-    } else if metric.ends_with("_per_1k_req") {
-        "ms/1k req"
-    } else if metric.ends_with("_ms") {
-        "ms"
-    } else if metric.contains("_mb") {
-        "MB"
-    } else if metric.ends_with("_total") {
-        "count"
-    } else {
-        ""
-    }
+    crate::model::metric::find(metric).map_or("", |m| m.unit)
 }
 
 fn round6(x: f64) -> f64 {

@@ -315,56 +315,52 @@ pub fn html_table(rows: &[FnChange]) -> String {
 /// Why a failure of `metric` is not explained by an instruction profile, and what to run
 /// instead; `None` for the CPU metrics a differential profile does explain.
 pub fn unexplained(metric: &str) -> Option<String> {
+    use crate::model::metric::{Kind, find};
     // A component's count: no router ran, so there is no router profile; the same counting
     // run with its function breakdown says where the instructions went.
     if let Some(bench) = metric
         .strip_prefix("component_")
-        .and_then(|m| m.strip_suffix("_ir"))
+        .and_then(|m| m.strip_suffix("_ir").or_else(|| m.strip_suffix("_ns")))
     {
         return Some(format!(
-            "{metric}: the `{bench}` component benchmark executes more instructions per \
-             operation. Profile both sides' benches (each run file's `env.components_bin`) with \
+            "{metric}: the `{bench}` component benchmark costs more per operation. Profile both \
+             sides' benches (each run file's `env.components_bin`) with \
              `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*bench_loop*' \
              BENCH --iterations 2000 --filter {bench}` and compare the functions with \
              `callgrind_annotate`."
         ));
     }
     let bisect = format!("`cargo xtask perf-bisect --good REF --bad REF --metric {metric}`");
-    let cpu =
-        metric == "instructions_per_req" || metric.starts_with("cpu_") || metric.contains("rps");
-    if cpu {
-        None
-    } else if metric.contains("latency") || metric.ends_with("_ms") {
-        Some(format!(
+    let kind = find(metric).map(|m| m.kind);
+    match kind {
+        _ if metric == "cpu_sys_ms_per_1k_req" => Some(format!(
+            "{metric}: the router spends more time in the kernel (system calls, socket reads and \
+             writes, page faults), which an instruction profile of its user-space code does not \
+             see. Count its system calls per request on both sides (`strace -f -c -p PID` under \
+             the same load) and find the commit with {bisect}."
+        )),
+        Some(Kind::Count | Kind::Cpu | Kind::Throughput) => None,
+        Some(Kind::Latency) => Some(format!(
             "{metric}: a CPU profile counts the instructions a request executes, but latency also \
              comes from waiting (queues, locks, timers, the scheduler), which it does not see. See \
              the latency distribution in the HTML report (every percentile, both sides), and find \
              the commit with {bisect} (paired wall-clock trials)."
-        ))
-    } else if ["mem", "rss", "sticky", "conn_"]
-        .iter()
-        .any(|m| metric.contains(m))
-    {
-        Some(format!(
+        )),
+        Some(Kind::Memory) => Some(format!(
             "{metric}: instruction counts say nothing about memory. Run the soak workload \
              (`cargo xtask perf-gate --workload soak`: RSS over time and its slope), a heap \
              profiler on the router (`valgrind --tool=dhat`) for the allocation sites, and find \
              the commit with {bisect}."
-        ))
-    } else if ["error", "_total", "rejected", "success", "5xx", "lost"]
-        .iter()
-        .any(|m| metric.contains(m))
-    {
-        Some(format!(
+        )),
+        Some(Kind::Errors) => Some(format!(
             "{metric}: counts requests that failed or were refused, not a cost: read the bench \
              log (`bench_router_<ts>.log`, with the router's own messages) and find the commit \
              with {bisect}."
-        ))
-    } else {
-        Some(format!(
+        )),
+        Some(Kind::Level) | None => Some(format!(
             "{metric}: not a cost an instruction profile measures: see the trials and the \
              latency distribution in the HTML report, and find the commit with {bisect}."
-        ))
+        )),
     }
 }
 

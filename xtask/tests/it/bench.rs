@@ -125,6 +125,16 @@ fn tiny_run_writes_a_complete_artifact() {
     let run = artifacts(dir.path());
     assert_eq!(run["schema_version"], 1);
     assert_eq!(run["run"]["status"], "ok");
+    let unknown = super::tidy::unknown_metrics(&run);
+    assert!(unknown.is_empty(), "{unknown:?}");
+    // The CPU time splits into user and kernel time, which add up to it.
+    let cpu = |m: &str| run["metrics"][m].as_f64().unwrap_or_else(|| panic!("{m}"));
+    let split = cpu("cpu_user_ms_per_1k_req") + cpu("cpu_sys_ms_per_1k_req");
+    assert!(
+        (split - cpu("cpu_ms_per_1k_req")).abs() <= 0.01 + 0.05 * cpu("cpu_ms_per_1k_req"),
+        "{}",
+        run["metrics"]
+    );
     assert_eq!(run["run"]["exit_code"], 0);
     assert_eq!(run["workload"], "tiny");
     assert_eq!(run["trials_completed"], 2);

@@ -20,4 +20,5 @@ mod report;
 mod scenarios;
 mod scenarios_memory;
 mod support;
+mod tidy;
 mod unit;

@@ -28,7 +28,10 @@ fn run(dir: &Path, path: &Path) -> Value {
     let out = bench(dir, path, &["--trials", "1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    artifacts(dir)
+    let run = artifacts(dir);
+    let unknown = super::tidy::unknown_metrics(&run);
+    assert!(unknown.is_empty(), "{unknown:?}");
+    run
 }
 
 fn phase_ms(w: &mut Value, ms: u64) {

@@ -30,6 +30,8 @@ fn run_ok(dir: &Path, workload: &Path) -> Value {
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     let run = artifacts(dir);
     assert_eq!(run["run"]["status"], "ok", "{}", run["run"]);
+    let unknown = super::tidy::unknown_metrics(&run);
+    assert!(unknown.is_empty(), "{unknown:?}");
     assert_eq!(f(&run, "errors_total"), 0.0);
     assert_eq!(f(&run, "client_errors_total"), 0.0);
     assert_eq!(

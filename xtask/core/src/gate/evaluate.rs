@@ -316,8 +316,14 @@ pub fn needs_paired_rerun(baseline: &RunFile, candidate: &RunFile, policy: &Poli
 /// the baseline lacks, a baseline value that is not a number, bad baseline samples, a
 /// negative baseline under a relative rule. Each names the file and the field.
 pub fn check_baseline(baseline: &RunFile, policy: &Policy) -> Vec<String> {
-    let mut errors = Vec::new();
     let (b, p) = (&baseline.source, &policy.source);
+    let mut errors: Vec<String> = baseline
+        .metrics
+        .keys()
+        .filter_map(|m| {
+            crate::model::metric::unknown(m).map(|why| format!("{b}: field `metrics.{m}`: {why}"))
+        })
+        .collect();
     for (metric, rule) in &policy.rules {
         match baseline.metric(metric) {
             MetricValue::Invalid(Invalid::Missing) => errors.push(format!(
@@ -659,7 +665,7 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
 fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
     let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
     if candidate.paired_against().is_some()
-        || crate::model::counters::is_counted(metric)
+        || crate::model::metric::is_counted(metric)
         || b.is_none()
         || c.is_none()
         || b == c
@@ -1170,12 +1176,12 @@ mod tests {
     }
 
     const MEDIAN_RULE: &str = r#"{"schema_version": 1, "rules": {
-        "share": {"absolute": {"min": 0.8, "judged": "median"}}}}"#;
+        "scaling_rps_min_share": {"absolute": {"min": 0.8, "judged": "median"}}}}"#;
 
     fn judged_share(samples: &[f64]) -> Row {
         let policy = policy::parse_str(MEDIAN_RULE, "policy.json").unwrap();
-        let b = on("x", &[("share", &[0.9, 0.9, 0.9])], false);
-        let c = on("x", &[("share", samples)], false);
+        let b = on("x", &[("scaling_rps_min_share", &[0.9, 0.9, 0.9])], false);
+        let c = on("x", &[("scaling_rps_min_share", samples)], false);
         let v = evaluate(&b, &c, &policy);
         v.rows.into_iter().next().unwrap()
     }
@@ -1192,17 +1198,25 @@ mod tests {
         let regressed = judged_share(&[0.70, 0.72, 0.75]);
         assert_eq!(regressed.status, Status::Fail, "{}", regressed.message);
         assert!(regressed.blocking);
-        assert!(regressed.message.contains("must be >= 0.8"), "{}", regressed.message);
+        assert!(
+            regressed.message.contains("must be >= 0.8"),
+            "{}",
+            regressed.message
+        );
         let fine = judged_share(&[0.84, 0.86, 0.9, 0.88, 0.85]);
         assert_eq!(fine.status, Status::Pass, "{}", fine.message);
         // The same samples under the default (every trial) fail on the dip.
         let every = policy::parse_str(
-            r#"{"schema_version": 1, "rules": {"share": {"absolute": {"min": 0.8}}}}"#,
+            r#"{"schema_version": 1, "rules": {"scaling_rps_min_share": {"absolute": {"min": 0.8}}}}"#,
             "p.json",
         )
         .unwrap();
-        let b = on("x", &[("share", &[0.9, 0.9, 0.9])], false);
-        let c = on("x", &[("share", &[0.77, 0.86, 0.87])], false);
+        let b = on("x", &[("scaling_rps_min_share", &[0.9, 0.9, 0.9])], false);
+        let c = on(
+            "x",
+            &[("scaling_rps_min_share", &[0.77, 0.86, 0.87])],
+            false,
+        );
         assert_eq!(evaluate(&b, &c, &every).rows[0].status, Status::Fail);
     }
 
@@ -1230,13 +1244,23 @@ mod tests {
         let rps = v.rows.iter().find(|r| r.metric == "rps").unwrap();
         assert_eq!(rps.status, Status::Inconclusive, "{}", rps.message);
         assert!(rps.message.contains("Intel Xeon") && rps.message.contains("AMD EPYC"));
-        let count = v.rows.iter().find(|r| r.metric == "instructions_per_req").unwrap();
+        let count = v
+            .rows
+            .iter()
+            .find(|r| r.metric == "instructions_per_req")
+            .unwrap();
         assert_eq!(count.status, Status::Fail, "{}", count.message);
         // Same CPU model, or paired: the reading decides.
         let v = evaluate(&b, &on("Intel Xeon", slower, false), &policy);
-        assert_eq!(v.rows.iter().find(|r| r.metric == "rps").unwrap().status, Status::Fail);
+        assert_eq!(
+            v.rows.iter().find(|r| r.metric == "rps").unwrap().status,
+            Status::Fail
+        );
         let b = on("Intel Xeon", base, true);
         let v = evaluate(&b, &on("AMD EPYC", slower, true), &policy);
-        assert_eq!(v.rows.iter().find(|r| r.metric == "rps").unwrap().status, Status::Fail);
+        assert_eq!(
+            v.rows.iter().find(|r| r.metric == "rps").unwrap().status,
+            Status::Fail
+        );
     }
 }

@@ -19,14 +19,7 @@ use crate::model::run_file::RunFile;
 
 /// The percentile a latency metric names: `latency_p95_ms` is 0.95.
 pub fn percentile(metric: &str) -> Option<f64> {
-    match metric {
-        "latency_p50_ms" => Some(0.50),
-        "latency_p90_ms" => Some(0.90),
-        "latency_p95_ms" => Some(0.95),
-        "latency_p99_ms" => Some(0.99),
-        "latency_p999_ms" => Some(0.999),
-        _ => None,
-    }
+    crate::model::metric::find(metric).and_then(|m| m.pooled)
 }
 
 /// Per trial, the cumulative count of requests at or below each value of a grid shared by

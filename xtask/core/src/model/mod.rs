@@ -9,6 +9,7 @@ pub mod histogram;
 pub mod history;
 pub mod json;
 pub mod lock;
+pub mod metric;
 pub mod paths;
 pub mod policy;
 pub mod profile;

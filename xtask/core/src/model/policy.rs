@@ -257,6 +257,9 @@ pub fn parse_str(text: &str, source: &str) -> Result<Policy> {
         if metric.trim().is_empty() {
             bail!(at.field("rules", "a rule needs a metric name, found an empty key"));
         }
+        if let Some(why) = crate::model::metric::unknown(&metric) {
+            bail!(at.field(&format!("rules.{metric}"), why));
+        }
         let rule = convert_rule(rule, &format!("rules.{metric}"), at)?;
         rules.insert(metric, rule);
     }

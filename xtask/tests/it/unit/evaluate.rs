@@ -53,13 +53,13 @@ fn policy_with(gate: &str, extra_rules: &str) -> Policy {
 }
 
 const BASE: &str = r#""metrics": {"latency_p95_ms": 0.20, "rps": 1000, "errors_total": 0,
-                                       "mem_mb_rss": 8.0, "fresh": 0},
+                                       "mem_mb_rss": 8.0, "conn_idle_closed_1000": 0},
         "samples": {"latency_p95_ms": [0.20, 0.199, 0.201, 0.2005, 0.1995],
                     "rps": [1000, 990, 1010, 1005, 995], "errors_total": [0, 0, 0, 0, 0]}"#;
 
 /// A candidate close to `BASE`: passes everything.
 const GOOD: &str = r#""metrics": {"latency_p95_ms": 0.202, "rps": 1002, "errors_total": 0,
-                                       "mem_mb_rss": 8.1, "fresh": 0},
+                                       "mem_mb_rss": 8.1, "conn_idle_closed_1000": 0},
         "samples": {"latency_p95_ms": [0.202, 0.201, 0.203, 0.2025, 0.2015],
                     "rps": [1002, 992, 1012, 1007, 997], "errors_total": [0, 0, 0, 0, 0]}"#;
 
@@ -279,18 +279,18 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "zero baseline, zero candidate",
-            extra_rules: r#", "fresh": {"relative": {"max_pct_increase": 10}}"#,
-            rows: &[("fresh", Status::Pass)],
-            says: &["fresh is 0 in both runs"],
+            extra_rules: r#", "conn_idle_closed_1000": {"relative": {"max_pct_increase": 10}}"#,
+            rows: &[("conn_idle_closed_1000", Status::Pass)],
+            says: &["conn_idle_closed_1000 is 0 in both runs"],
             ..Case::default()
         },
         Case {
             name: "zero baseline, nonzero candidate",
-            extra_rules: r#", "fresh": {"relative": {"max_pct_increase": 10}}"#,
-            candidate: cand("fresh", "2", None),
+            extra_rules: r#", "conn_idle_closed_1000": {"relative": {"max_pct_increase": 10}}"#,
+            candidate: cand("conn_idle_closed_1000", "2", None),
             outcome: Outcome::Fail,
-            rows: &[("fresh", Status::Fail)],
-            says: &["fresh changed from 0 to 2: baseline is 0, relative change undefined"],
+            rows: &[("conn_idle_closed_1000", Status::Fail)],
+            says: &["conn_idle_closed_1000 changed from 0 to 2: baseline is 0, relative change undefined"],
             ..Case::default()
         },
         Case {

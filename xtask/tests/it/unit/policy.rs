@@ -70,12 +70,12 @@ fn the_committed_cp1_policy_parses() {
 #[test]
 fn defaults_fill_a_missing_gate() {
     let p = parse_str(
-        r#"{"schema_version": 1, "rules": {"m": {"absolute": {"min": 1, "max": 5}}}}"#,
+        r#"{"schema_version": 1, "rules": {"ramp_knee_pct": {"absolute": {"min": 1, "max": 5}}}}"#,
         "p.json",
     )
     .unwrap();
     assert_eq!(p.gate, GateSettings::default());
-    assert_eq!(p.rules["m"].check.to_string(), "in [1, 5]");
+    assert_eq!(p.rules["ramp_knee_pct"].check.to_string(), "in [1, 5]");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The reference side of paired mode: build a git ref's router in a temporary worktree, once
-//! per commit, so `perf-gate --against REF` can run it alternately with the working tree's;
+//! per router sources, so `perf-gate --against REF` can run it alternately with the working tree's;
 //! and, for the component benchmarks, the ref's router linked into the working tree's bench
 //! harness (`components_of`).
 
@@ -28,7 +28,7 @@ const ROUTER_SOURCES: [&str; 7] = [
 
 /// Resolves `against` to a commit and returns its release router: the working tree's own
 /// build when the commit's router sources are the working tree's (building it again would
-/// only cost minutes), else a build of the commit, made once per commit. Builds share one
+/// only cost minutes), else a build of the commit, made once per router sources. Builds share one
 /// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
 pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing> {
     let commit = resolve(sh, "--against", against)?;
@@ -121,8 +121,8 @@ fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per commit,
-/// toolchain and profile (`target/paired/routers/<commit>-<toolchain>/router`,
+/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per router
+/// sources, toolchain and profile (`target/paired/routers/<sources>-<toolchain>/router`,
 /// `router-debug` for `debug`, the dev profile: much faster to build, for tests). Builds
 /// share one target directory (`target/paired/build`), so a second commit rebuilds only what
 /// changed.
@@ -133,14 +133,32 @@ fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
 pub fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let name = if debug { "router-debug" } else { "router" };
-    let key = format!("{commit}-{}", toolchain_key(sh));
+    let key = format!("{}-{}", sources_key(sh, commit)?, toolchain_key(sh));
     let cached = paired_dir.join("routers").join(key).join(name);
     if cached.is_file() {
-        eprintln!("reusing the router built for {}", short(commit));
+        eprintln!(
+            "reusing the router built for {} (or a commit with the same router sources)",
+            short(commit)
+        );
     } else {
         build(sh, commit, &paired_dir, &cached, debug)?;
     }
     Ok(cached)
+}
+
+/// A short hash of `commit`'s router sources (`ROUTER_SOURCES`: git's object ids of those
+/// trees and files): commits that differ elsewhere share one build. The scenario baselines are
+/// bumped one commit after another, and a suite pairs each scenario's count with its own
+/// baseline's commit: keyed by commit, that was one router build per scenario.
+fn sources_key(sh: &Shell, commit: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let sources = ROUTER_SOURCES;
+    let listing = cmd!(sh, "git ls-tree {commit} -- {sources...}")
+        .quiet()
+        .read()
+        .with_context(|| format!("listing the router sources of {commit}"))?;
+    let digest = Sha256::digest(listing.as_bytes());
+    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A short hash of what else decides the binary besides the commit: the compiler

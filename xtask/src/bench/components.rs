@@ -19,8 +19,8 @@ use xshell::{Shell, cmd};
 
 use crate::bench::component_counts;
 use crate::bench::progress::Progress;
+use crate::bench::runner::{Log, Status, round3};
 use crate::bench::session::BenchOutcome;
-use crate::bench::trial::{Log, Status, round3};
 use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;

@@ -16,6 +16,7 @@ pub mod perf_counter;
 pub mod profile;
 pub mod progress;
 pub mod router;
+pub mod runner;
 pub mod scenario;
 pub mod session;
 pub mod trial;

@@ -621,6 +621,18 @@ fn judge(
                 .map(|why| format!("why: {why}"))
                 .collect();
             v.notes.extend(advice);
+            // A failing CPU rule: was it the router's code or the kernel?
+            let cpu_failed = v.rows.iter().any(|r| {
+                r.status == Status::Fail
+                    && crate::model::metric::find(&r.metric)
+                        .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
+            });
+            if cpu_failed {
+                v.notes.extend(crate::gate::cpu_split::explain(
+                    &baseline.run,
+                    &candidate.run,
+                ));
+            }
             v
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),

@@ -3,6 +3,7 @@
 
 pub mod calibrate;
 pub mod changepoint;
+pub mod cpu_split;
 pub mod evaluate;
 pub mod evidence;
 pub mod pooled;

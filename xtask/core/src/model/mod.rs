@@ -8,6 +8,7 @@ pub mod counters;
 pub mod histogram;
 pub mod history;
 pub mod json;
+pub mod load;
 pub mod lock;
 pub mod metric;
 pub mod paths;

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use super::{capacity, success_rate};
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::router::counter_sum;
-use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
 pub use crate::model::scenario::burst::Params;
 
 /// When the p99 came back (pure): `buckets` are the after-phase's timeline histograms

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::router::ProcStats;
-use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
 pub use crate::model::scenario::connections::{MAX_IDLE, Params};
 
 /// File descriptors a process needs besides the idle connections: its listener, epoll,

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::bench::trial::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, num, round3, round4};
 pub use crate::model::scenario::kinds::Params;
 use crate::model::workload::Role;
 

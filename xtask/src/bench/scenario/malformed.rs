@@ -9,7 +9,7 @@ use super::kinds::{kinds, rejected_share};
 use super::success_rate;
 use crate::bench::loadgen::{LoadSpec, Loadgen};
 use crate::bench::router::http_get;
-use crate::bench::trial::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
 pub use crate::model::scenario::malformed::Params;
 use crate::model::workload::Expect;
 

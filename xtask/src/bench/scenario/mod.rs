@@ -6,7 +6,7 @@
 //! malformed run the workload's phases and read the load generator's per-kind results.
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::trial::{Runner, Status, num};
+use crate::bench::runner::{Runner, Status, num};
 use crate::model::scenario::Scenario;
 
 pub mod burst;

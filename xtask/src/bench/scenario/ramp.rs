@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::{capacity, success_rate};
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::trial::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, num, round3, round4};
 pub use crate::model::scenario::ramp::Params;
 
 /// One step's outcome.

@@ -9,7 +9,7 @@
 use anyhow::Result;
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::trial::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, num, round3, round4};
 pub use crate::model::scenario::scaling::Params;
 
 /// The largest relative increase, in percent, from one step's value to the next; NaN when

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::bench::loadgen::{LoadSpec, phase_budget};
 use crate::bench::router::{ProcStats, counter_sum, http_get};
-use crate::bench::trial::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, num, round3, round4};
 pub use crate::model::scenario::soak::{MIN_FIT_SAMPLES, Params};
 
 /// The router's `--sticky-capacity` when no flag sets it (router/src/main.rs).

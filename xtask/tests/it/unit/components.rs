@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use xtask::bench::components::*;
-use xtask::bench::trial::Status;
+use xtask::bench::runner::Status;
 use xtask::model::run_file::{Env, Git};
 
 #[test]

@@ -8,7 +8,7 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::model::workload::Phase;
+use crate::model::load::Phase;
 
 pub mod burst;
 pub mod connections;

@@ -1,0 +1,489 @@
+//! What a trial runs with and produces: the trial's context, the [`Runner`] that workload
+//! phases and scenarios drive the router through, the trial's measurements and status, the
+//! bench log. `trial` (which starts the router and measures around the runner) and every
+//! scenario build on this module, and it on neither of them: no import circle.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+use crate::bench::loadgen::{LoadError, LoadSpec, Loadgen, phase_budget};
+use crate::bench::progress::Progress;
+use crate::bench::router::{RouterProcess, RouterSpec, counter_sum};
+use crate::model::artifacts;
+use crate::model::histogram::Encoded;
+use crate::model::run_file::StopReport;
+use crate::model::workload::{Phase, Role, Workload};
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Failed(String),
+    Timeout(String),
+    /// SIGINT or SIGTERM stopped the run.
+    Interrupted(String),
+}
+
+impl Status {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed(_) => "failed",
+            Status::Timeout(_) => "timeout",
+            Status::Interrupted(_) => "interrupted",
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Status::Ok => None,
+            Status::Failed(m) | Status::Timeout(m) | Status::Interrupted(m) => Some(m),
+        }
+    }
+}
+
+pub struct TrialCtx<'a> {
+    pub workload: &'a Workload,
+    pub spec: &'a RouterSpec,
+    pub loadgen: &'a Loadgen,
+    pub workdir: &'a Path,
+    pub log_path: &'a Path,
+    pub deadline: Instant,
+    pub warmup: bool,
+    /// A paired trial that runs both routers at once: the shared load, and this side's index.
+    pub pair: Option<(&'a PairLoad, usize)>,
+}
+
+/// The load of a concurrent paired trial: each side's thread brings its router's address for
+/// the next phase, and when both are there one load generator process drives both routers
+/// at once (their requests interleaved on its threads, so its own scheduling luck is shared
+/// too); each side then takes its own result. A side that fails calls the pair off, and the
+/// other stops waiting.
+#[derive(Debug, Default)]
+pub struct PairLoad {
+    state: std::sync::Mutex<PairState>,
+    turn: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct PairState {
+    /// Each side's target, while it waits for the phase to run.
+    targets: [Option<(std::net::SocketAddr, Option<String>)>; 2],
+    /// Each side's result of the phase just run, until it takes it.
+    results: [Option<Result<Value, String>>; 2],
+    called_off: bool,
+}
+
+impl PairLoad {
+    /// Runs this phase for side `side` (0 or 1) together with the other side.
+    fn run(
+        &self,
+        side: usize,
+        ctx: &TrialCtx<'_>,
+        addr: std::net::SocketAddr,
+        spec: &LoadSpec,
+        budget: Duration,
+    ) -> Result<Value, Status> {
+        let off = || Status::Failed("the other router of the pair failed".into());
+        let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = lock();
+        if s.called_off {
+            return Err(off());
+        }
+        s.targets[side] = Some((addr, ctx.loadgen.subject.clone()));
+        if let [Some(a), Some(b)] = s.targets.clone() {
+            // The last to arrive runs the phase for both, without holding the lock.
+            s.targets = [None, None];
+            drop(s);
+            let deadline = ctx.deadline.min(Instant::now() + budget);
+            let results = match ctx.loadgen.run_targets(&[a, b], spec, deadline) {
+                Ok(rs) => rs.into_iter().map(Ok).collect(),
+                Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
+                Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
+            };
+            s = lock();
+            for (slot, r) in s.results.iter_mut().zip(results) {
+                *slot = Some(r);
+            }
+            self.turn.notify_all();
+        }
+        let (mut s, _) = self
+            .turn
+            .wait_timeout_while(s, budget * 2, |s| {
+                s.results[side].is_none() && !s.called_off
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        match s.results[side].take() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(why)) if why == "deadline" => Err(Status::Timeout(format!(
+                "the --timeout expired during a paired phase ({why})"
+            ))),
+            Some(Err(why)) => Err(Status::Failed(format!("paired phase: {why}"))),
+            None => Err(off()),
+        }
+    }
+
+    /// Calls the pair off: every wait, now and later, returns an error.
+    pub fn call_off(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.called_off = true;
+        self.turn.notify_all();
+    }
+}
+
+/// One trial's measurements.
+#[derive(Debug, Default)]
+pub struct Trial {
+    pub metrics: BTreeMap<String, f64>,
+    pub phases: BTreeMap<String, Value>,
+    /// The latency phase's histogram.
+    pub histogram: Option<Encoded>,
+    pub stop: Option<StopReport>,
+    /// Failover workload: how the SIGKILLed second router ended.
+    pub killed: Option<StopReport>,
+    /// The router's test knobs as its /metrics showed them (0: off).
+    pub knobs: Knobs,
+}
+
+/// The test knobs a router ran with, read from its own gauges.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Knobs {
+    pub slowdown_iterations: f64,
+    pub delay_us: f64,
+    pub delay_every: f64,
+}
+
+pub fn failed(what: &str, e: anyhow::Error) -> Status {
+    Status::Failed(format!("{what}: {e:#}"))
+}
+
+/// What a scenario drives a trial with: load phases against the trial's router, its
+/// process and metrics, the log, and the trial's metric table.
+pub struct Runner<'a, 'c> {
+    pub(crate) ctx: &'a TrialCtx<'c>,
+    pub router: &'a RouterProcess,
+    pub(crate) victim: Option<u32>,
+    pub(crate) progress: &'a Progress,
+    pub(crate) log: &'a Log,
+    pub(crate) trial: Trial,
+    /// Responses and client-side errors over every phase, for the per-request numbers.
+    pub(crate) responses: f64,
+    pub(crate) client_errors: f64,
+}
+
+impl Runner<'_, '_> {
+    /// The workload being run.
+    pub fn workload(&self) -> &Workload {
+        self.ctx.workload
+    }
+
+    /// Runs one load phase with the workload's bodies, keeps its result under `name` in the
+    /// run file's `phases`, and returns it.
+    pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Value, Status> {
+        let loadgen = self.ctx.loadgen.clone();
+        self.phase_with(&loadgen, name, spec)
+    }
+
+    /// As [`Runner::phase`], with another load generator set-up (other bodies, timeout).
+    pub fn phase_with(
+        &mut self,
+        loadgen: &Loadgen,
+        name: &str,
+        spec: &LoadSpec,
+    ) -> Result<Value, Status> {
+        let mut result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
+        self.tally(name, &mut result);
+        Ok(result)
+    }
+
+    fn tally(&mut self, name: &str, result: &mut Value) {
+        self.responses += num(result, &["responses"]);
+        self.client_errors += ["connect", "timeout", "io", "status"]
+            .iter()
+            .map(|k| num(result, &["errors", k]))
+            .sum::<f64>();
+        if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
+            self.trial.histogram = serde_json::from_value(h).ok();
+        }
+        self.log.line(&format!("phase {name}: {}", compact(result)));
+        self.trial.phases.insert(name.to_string(), result.clone());
+    }
+
+    /// The result of an earlier phase of this trial.
+    pub fn result(&self, name: &str) -> Option<&Value> {
+        self.trial.phases.get(name)
+    }
+
+    /// Records a metric of this trial.
+    pub fn metric(&mut self, name: &str, value: f64) {
+        self.trial.metrics.insert(name.to_string(), value);
+    }
+
+    /// A line in the bench log.
+    pub fn note(&mut self, line: &str) {
+        self.log.line(line);
+    }
+
+    /// Shown to the person running the bench.
+    pub fn say(&self, line: &str) {
+        self.progress.note(line);
+    }
+
+    /// Where the trial keeps its temporary files (bodies, kinds).
+    pub fn workdir(&self) -> &Path {
+        self.ctx.workdir
+    }
+
+    /// The load generator set-up of the trial (bodies, CPU, timeout).
+    pub fn loadgen(&self) -> &Loadgen {
+        self.ctx.loadgen
+    }
+
+    /// When the whole run must end.
+    pub fn deadline(&self) -> Instant {
+        self.ctx.deadline
+    }
+
+    /// The router's flags after `--listen` (the workload's `router_args`, then
+    /// `--router-arg`), for a scenario that must know a setting such as `--sticky-capacity`.
+    pub fn router_args(&self) -> &[String] {
+        &self.ctx.spec.args
+    }
+
+    /// Adds `value` under `key` to the stored result of the phase `name` (the run file's
+    /// `phases`): what a scenario observed beside the load, such as the soak's RSS samples.
+    pub fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
+        if let Some(phase) = self.trial.phases.get_mut(name) {
+            phase[key] = value;
+        }
+    }
+
+    /// The workload's own phases, each mapped onto metrics by its role (the failover kill
+    /// included): what a plain workload runs, and what mixed-traffic scenarios build on.
+    pub fn workload_phases(&mut self) -> Result<(), Status> {
+        let w = self.ctx.workload;
+        for phase in &w.phases {
+            let failover_here = w.failover.is_some() && phase.role == Role::Latency;
+            let spec = LoadSpec {
+                histogram: phase.role == Role::Latency,
+                timeline_ms: failover_here.then_some(crate::bench::failover::BUCKET_MS),
+                ..LoadSpec::of(phase)
+            };
+            let result = match (failover_here, self.victim) {
+                (true, Some(pid)) => self.failover_phase(phase, &spec, pid)?,
+                _ => self.phase(&phase.name, &spec)?,
+            };
+            record_phase_metrics(phase, &result, &mut self.trial.metrics);
+        }
+        Ok(())
+    }
+
+    fn failover_phase(
+        &mut self,
+        phase: &Phase,
+        spec: &LoadSpec,
+        pid: u32,
+    ) -> Result<Value, Status> {
+        let w = self.ctx.workload;
+        let kill_after = Duration::from_millis(w.failover.map_or(0, |f| f.kill_after_ms));
+        // The kill is timed from the load generator's start; its own start (after
+        // connecting) is read back from the timeline, so the offset is exact.
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(kill_after);
+            RouterProcess::sigkill(pid);
+            std::time::SystemTime::now()
+        });
+        let result = run_phase(
+            self.ctx,
+            self.ctx.loadgen,
+            self.router,
+            &phase.name,
+            spec,
+            self.progress,
+        );
+        let killed_at = killer.join().expect("the kill thread does not panic");
+        let mut result = result?;
+        let start_us = num(&result, &["timeline", "start_unix_us"]);
+        let killed_us = killed_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(f64::NAN, |d| d.as_micros() as f64);
+        let kill_ms = (killed_us - start_us) / 1e3;
+        self.log.line(&format!(
+            "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
+            phase.name
+        ));
+        let fm =
+            crate::bench::failover::metrics(&result["timeline"], kill_ms, phase.duration_ms as f64)
+                .map_err(|e| failed("failover metrics", e))?;
+        result["failover"] = json!({"kill_ms": round3(kill_ms)});
+        self.metric("failover_lost_requests", fm.lost_requests);
+        self.metric("failover_recovery_ms", round3(fm.recovery_ms));
+        self.metric("failover_p99_ms", round4(fm.p99_ms));
+        self.tally(&phase.name, &mut result);
+        Ok(result)
+    }
+}
+
+pub(crate) fn run_phase(
+    ctx: &TrialCtx<'_>,
+    loadgen: &Loadgen,
+    router: &RouterProcess,
+    name: &str,
+    spec: &LoadSpec,
+    progress: &Progress,
+) -> Result<Value, Status> {
+    let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
+    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    if let Some((pair, side)) = ctx.pair {
+        let result = pair.run(side, ctx, router.addr, spec, budget);
+        bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+        let value = result.map_err(|s| match s {
+            Status::Failed(why) => Status::Failed(format!("phase {name}: {why}")),
+            other => other,
+        })?;
+        if !router.is_running() {
+            return Err(Status::Failed(format!("router exited during phase {name}")));
+        }
+        return Ok(value);
+    }
+    let deadline = ctx.deadline.min(Instant::now() + budget);
+    let result = loadgen.run(router.addr, spec, deadline);
+    bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+    let value = match result {
+        Ok(v) => v,
+        Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
+            return Err(Status::Timeout(format!(
+                "the --timeout expired during phase {name}"
+            )));
+        }
+        Err(LoadError::Deadline) => {
+            return Err(Status::Failed(format!(
+                "phase {name} hung past its {budget:?} budget"
+            )));
+        }
+        Err(LoadError::Failed(e)) => return Err(Status::Failed(format!("phase {name}: {e:#}"))),
+    };
+    if !router.is_running() {
+        return Err(Status::Failed(format!("router exited during phase {name}")));
+    }
+    Ok(value)
+}
+
+impl LoadSpec {
+    /// Back-to-back requests on `connections` connections for `duration_ms`.
+    pub fn closed(connections: u32, duration_ms: u64) -> LoadSpec {
+        LoadSpec {
+            model: crate::model::workload::Model::Closed,
+            connections,
+            duration_ms,
+            rate: None,
+            histogram: false,
+            timeline_ms: None,
+            max_requests: None,
+        }
+    }
+
+    /// `rate` requests per second in all, on `connections` connections, for `duration_ms`.
+    pub fn open(connections: u32, duration_ms: u64, rate: u64) -> LoadSpec {
+        LoadSpec {
+            model: crate::model::workload::Model::Open,
+            rate: Some(rate.max(1)),
+            ..LoadSpec::closed(connections, duration_ms)
+        }
+    }
+
+    /// What a workload phase describes.
+    pub fn of(phase: &Phase) -> LoadSpec {
+        LoadSpec {
+            model: phase.model,
+            rate: phase.rate,
+            ..LoadSpec::closed(phase.connections, phase.duration_ms)
+        }
+    }
+}
+
+/// Maps a phase's load-generator numbers onto the run's metric names by the phase's role.
+fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, f64>) {
+    match phase.role {
+        Role::Sequential => {
+            m.insert("sequential_rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Throughput => {
+            m.insert("rps".into(), round3(num(result, &["rps"])));
+        }
+        Role::Latency => {
+            for (key, name) in [
+                ("p50", "latency_p50_ms"),
+                ("p95", "latency_p95_ms"),
+                ("p99", "latency_p99_ms"),
+                ("p999", "latency_p999_ms"),
+                ("max", "latency_max_ms"),
+            ] {
+                m.insert(name.into(), round4(num(result, &["latency_ms", key])));
+            }
+            m.insert(
+                "latency_rate_achieved_rps".into(),
+                round3(num(result, &["rate_achieved_rps"])),
+            );
+        }
+    }
+}
+
+pub fn num(v: &Value, path: &[&str]) -> f64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_f64)
+        .unwrap_or(f64::NAN)
+}
+
+pub(crate) fn gauge(text: &str, name: &str) -> f64 {
+    counter_sum(text, name).unwrap_or(0.0)
+}
+
+pub fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+pub fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}
+
+fn compact(v: &Value) -> String {
+    let keys = ["rps", "responses", "errors", "latency_ms"];
+    let small: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+        .collect();
+    Value::Object(small).to_string()
+}
+
+/// The harness's own log lines, written to the router log file between router output.
+pub struct Log {
+    file: std::fs::File,
+}
+
+impl Log {
+    pub fn create(path: &Path) -> Result<Self> {
+        // Append mode: the router's stderr is appended to the same file between our lines.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self { file })
+    }
+    /// One line; the two sides of a paired trial write concurrently, each line whole.
+    pub fn line(&self, text: &str) {
+        use std::io::Write;
+        let line = format!("[{}] {text}\n", artifacts::now_rfc3339());
+        let _ = (&self.file).write_all(line.as_bytes());
+    }
+    pub fn flush(&self) {
+        use std::io::Write;
+        let _ = (&self.file).flush();
+    }
+}

@@ -236,6 +236,7 @@ fn decide(
         });
     }
     let trade_off = args.reason.as_deref() == Some(TRADE_OFF);
+    refusals.extend(across_machines(judged));
     let (problems, accepted) = rule_problems(&judged.verdict, &args.accept, trade_off);
     refusals.extend(problems);
     if !refusals.is_empty() {
@@ -465,6 +466,31 @@ fn candidate_problems(judged: &Judged<'_>, workload: &str) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// The relative rules that a candidate from another CPU model cannot be compared on: the
+/// gate leaves them undecided, and a bump that compares (any reason but a measurement
+/// correction, which replaces without comparing) cannot say what it accepts.
+fn across_machines(judged: &Judged<'_>) -> Vec<String> {
+    let Some(previous) = judged.previous.filter(|_| judged.judged_alone.is_none()) else {
+        return Vec::new();
+    };
+    judged
+        .verdict
+        .rows
+        .iter()
+        .filter(|r| matches!(r.check, Check::Relative { .. }))
+        .filter_map(|r| evaluate::across_machines(&r.metric, &previous.run, judged.candidate))
+        .take(1)
+        .map(|why| {
+            format!(
+                "the candidate cannot be compared with the baseline: {why}. A baseline from \
+                 another CPU model is a measurement-correction (which replaces it without \
+                 comparing); to accept a regression, measure the candidate where the baseline \
+                 was measured"
+            )
+        })
+        .collect()
 }
 
 /// The rule-level problems (missing or invalid metrics, absolute failures, regressions beyond

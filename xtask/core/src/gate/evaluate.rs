@@ -662,7 +662,7 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
 /// code's (an AMD EPYC day read -11% to -55% "improvements" on components measured on an Intel
 /// Xeon), so the rule says so instead of passing or failing on it. Counts compare across
 /// machines; a paired run measured both sides here.
-fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
     let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
     if candidate.paired_against().is_some()
         || crate::model::metric::is_counted(metric)

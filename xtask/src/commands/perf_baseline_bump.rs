@@ -61,15 +61,18 @@ const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
 pub fn run(args: &BumpArgs) -> Result<u8> {
-    let root = paths::perf_root();
-    let workload = paths::workload_name(&args.bench.workload)?;
-    let (baseline_path, policy_path) = paths::default_inputs(
-        &root,
-        &workload,
+    let paths::Inputs {
+        root,
+        workload,
+        baseline: baseline_path,
+        policy: policy_path,
+        artifacts: artifacts_dir,
+    } = paths::Inputs::resolve(
+        &args.bench.workload,
         args.baseline.as_deref(),
         args.policy.as_deref(),
-    );
-    let artifacts_dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
+        &args.bench.artifacts_dir,
+    )?;
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
 

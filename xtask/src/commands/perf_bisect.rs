@@ -120,12 +120,12 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
         .read()?;
     let commits: Vec<String> = list.lines().map(str::to_string).collect();
 
-    let root = paths::perf_root();
-    let workload = paths::workload_name(&b.workload)?;
-    let (_, policy_path) = paths::default_inputs(&root, &workload, None, args.policy.as_deref());
+    let inputs =
+        paths::Inputs::resolve(&b.workload, None, args.policy.as_deref(), &b.artifacts_dir)?;
+    let policy_path = inputs.policy;
     let policy = policy::load(&policy_path)?;
     let mut bisect = Bisect::new(args, &sh, &policy, &policy_path, good)?;
-    let dir = paths::artifacts_dir(&root, &b.artifacts_dir);
+    let dir = inputs.artifacts;
     let stamp = artifacts::claim(&dir, &[("perf_bisect", "log")])?;
     bisect.log_path = dir.join(format!("perf_bisect_{stamp}.log"));
     bisect.bench.artifacts_dir = dir.join(format!("perf_bisect_{stamp}"));

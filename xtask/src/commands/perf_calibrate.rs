@@ -16,9 +16,18 @@ pub const DEFAULT_PAIRS: u32 = 10;
 
 pub fn run(args: &CalibrateArgs) -> Result<u8> {
     crate::bench::components::refuse_calibrate(&args.bench.workload)?;
-    let root = paths::perf_root();
-    let workload = paths::workload_name(&args.bench.workload)?;
-    let (_, policy_path) = paths::default_inputs(&root, &workload, None, args.policy.as_deref());
+    let paths::Inputs {
+        root,
+        workload,
+        policy: policy_path,
+        artifacts: dir,
+        ..
+    } = paths::Inputs::resolve(
+        &args.bench.workload,
+        None,
+        args.policy.as_deref(),
+        &args.bench.artifacts_dir,
+    )?;
     let policy = policy::load(&policy_path)?;
     let mut bench = args.bench.clone();
     bench.trials = Some(bench.trials.unwrap_or(DEFAULT_PAIRS));
@@ -94,7 +103,6 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
             at(trials[1])
         );
     }
-    let dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
     let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
     let text =
         serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";

@@ -46,15 +46,18 @@ impl Input {
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
     crate::report::publish::check(&args.record)?;
-    let root = paths::perf_root();
-    let workload = paths::workload_name(&args.bench.workload)?;
-    let (baseline_path, policy_path) = paths::default_inputs(
-        &root,
-        &workload,
+    let paths::Inputs {
+        root,
+        workload,
+        baseline: baseline_path,
+        policy: policy_path,
+        artifacts: artifacts_dir,
+    } = paths::Inputs::resolve(
+        &args.bench.workload,
         args.baseline.as_deref(),
         args.policy.as_deref(),
-    );
-    let artifacts_dir = paths::artifacts_dir(&root, &args.bench.artifacts_dir);
+        &args.bench.artifacts_dir,
+    )?;
     // The policy and a stored baseline are read first: a bad one is exit 2 before anything
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
     let shown = |p: &Path| p.display().to_string();

@@ -10,25 +10,21 @@ use crate::report::html;
 
 /// `cargo xtask perf-report`: gathers the inputs, writes the file, prints its path.
 pub fn run(args: &ReportArgs) -> Result<u8> {
-    let root = paths::perf_root();
-    let dir = paths::artifacts_dir(&root, &args.artifacts_dir);
+    let inputs = paths::Inputs::resolve(
+        &args.workload,
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+        &args.artifacts_dir,
+    )?;
+    let (root, dir) = (&inputs.root, &inputs.artifacts);
     let mut report = match (&args.verdict, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--verdict and --candidate do not go together: a verdict names its own baseline and candidate"
         ),
-        (Some(v), None) => html::from_verdict(&root, v)?,
-        (None, Some(c)) => {
-            let workload = paths::workload_name(&args.workload)?;
-            let (b, p) = paths::default_inputs(
-                &root,
-                &workload,
-                args.baseline.as_deref(),
-                args.policy.as_deref(),
-            );
-            html::from_runs(&b, c, &p, &workload)?
-        }
+        (Some(v), None) => html::from_verdict(root, v)?,
+        (None, Some(c)) => html::from_runs(&inputs.baseline, c, &inputs.policy, &inputs.workload)?,
         (None, None) => {
-            let newest = html::newest_verdict(&dir).with_context(|| {
+            let newest = html::newest_verdict(dir).with_context(|| {
                 format!(
                     "no --verdict or --candidate given and no perf_gate_*.json in {} (run `cargo xtask perf-gate` first)",
                     dir.display()
@@ -38,12 +34,12 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
                 "perf-report: using the newest verdict, {}",
                 newest.display()
             );
-            html::from_verdict(&root, &newest)?
+            html::from_verdict(root, &newest)?
         }
     };
-    report.history = html::history_for(&root, args.history.as_deref())?;
-    let stamp = crate::model::artifacts::claim(&dir, &[("perf_report", "html")])?;
-    let path = html::write(&dir, &stamp, &report)?;
+    report.history = html::history_for(root, args.history.as_deref())?;
+    let stamp = crate::model::artifacts::claim(dir, &[("perf_report", "html")])?;
+    let path = html::write(dir, &stamp, &report)?;
     println!("{}", path.display());
     Ok(exit::OK)
 }

@@ -100,6 +100,42 @@ pub fn default_inputs(
     (baseline, policy)
 }
 
+/// Where a command's files are: the workspace, the workload's name, its baseline and policy
+/// (the given ones, else the defaults of `default_inputs`) and the artifacts directory. Every
+/// command that reads a workload's files resolves them here, once.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub root: PathBuf,
+    pub workload: String,
+    pub baseline: PathBuf,
+    pub policy: PathBuf,
+    pub artifacts: PathBuf,
+}
+
+impl Inputs {
+    /// `workload` as `--workload` takes it (a name or a workload file's path); `baseline` and
+    /// `policy` as given on the command line; `artifacts` relative to the workspace unless
+    /// absolute.
+    pub fn resolve(
+        workload: &str,
+        baseline: Option<&Path>,
+        policy: Option<&Path>,
+        artifacts: &Path,
+    ) -> Result<Inputs> {
+        let root = perf_root();
+        let workload = workload_name(workload)?;
+        let (baseline, policy) = default_inputs(&root, &workload, baseline, policy);
+        let artifacts = artifacts_dir(&root, artifacts);
+        Ok(Inputs {
+            root,
+            workload,
+            baseline,
+            policy,
+            artifacts,
+        })
+    }
+}
+
 /// Like perf-bench: a relative artifacts directory is under the workspace root, so every
 /// command's artifacts land next to the bench's wherever the command is started.
 pub fn artifacts_dir(root: &Path, dir: &Path) -> PathBuf {

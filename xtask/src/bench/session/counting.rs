@@ -1,0 +1,206 @@
+//! Counting and profiling a session's routers: instructions per request for each arm (and a
+//! count-only reference), and the differential profile's callgrind runs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::{Ready, Session, TEST_KNOBS};
+use crate::bench::counters::{self, CountCtx};
+use crate::bench::loadgen::Loadgen;
+use crate::bench::profile;
+use crate::bench::runner::{Status, round3};
+use crate::model::profile::Profile;
+
+impl Session<'_> {
+    /// Counts instructions per request with the plan's counter, `runs` counting runs per
+    /// arm. Counting is deterministic: one run per arm already gives the number (the spread
+    /// over runs is in xtask/BENCHMARKS.md), more only confirm it.
+    pub fn count(&mut self, runs: u32) {
+        self.count_with(runs, None);
+    }
+
+    /// Counts as `count` does, and counts the router `reference` too, beside each arm's run:
+    /// the counts of a stored baseline's commit, made here, when only the count is paired
+    /// (the wall-clock trials run the candidate alone). Returns the reference's counts, one
+    /// per counting run; empty when nothing was counted.
+    pub fn count_also(&mut self, runs: u32, reference: &std::path::Path) -> Vec<f64> {
+        self.count_with(runs, Some(reference))
+    }
+
+    fn count_with(&mut self, runs: u32, reference: Option<&std::path::Path>) -> Vec<f64> {
+        let mut counted_reference = Vec::new();
+        let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
+            return counted_reference;
+        };
+        if self.status != Status::Ok {
+            return counted_reference;
+        }
+        self.log.line(&counter.describe());
+        let (counting_loadgen, router_args) = self.counting(ready);
+        // Each arm's router, and the count-only reference with the candidate's CPUs and
+        // without the test knobs (a reference never gets them).
+        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
+        let candidate = ready.specs.last().expect("a candidate arm");
+        let mut routers: Vec<(&std::path::Path, &Vec<String>, _)> = ready
+            .specs
+            .iter()
+            .map(|spec| (spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
+            .collect();
+        if let Some(bin) = reference {
+            routers.push((bin, &knobs, candidate.cpus.clone()));
+        }
+        let mut slowest = Duration::ZERO;
+        for n in 1..=runs {
+            // Bounded in time: a run that would not fit before the --timeout is not started;
+            // the runs done so far still make the metric.
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if n > 1 && left < slowest * 2 {
+                self.progress.note(&format!(
+                    "perf-bench: warning: {} of {runs} counting runs: the --timeout leaves \
+                     {:.0} s, a counting run took up to {:.0} s; a longer --timeout would allow \
+                     all of them",
+                    n - 1,
+                    left.as_secs_f64(),
+                    slowest.as_secs_f64()
+                ));
+                return counted_reference;
+            }
+            self.progress.note(&format!(
+                "counting run {n}/{runs}: {}, {} requests{}",
+                counter.name(),
+                self.args.counter_requests,
+                if routers.len() > 1 {
+                    ", both routers at once (a count does not depend on load)"
+                } else {
+                    ""
+                }
+            ));
+            self.log.flush();
+            let run_started = Instant::now();
+            let counted: Vec<Result<f64>> = std::thread::scope(|s| {
+                let handles: Vec<_> = routers
+                    .iter()
+                    .map(|(bin, env_remove, cpus)| {
+                        let ctx = CountCtx {
+                            router_bin: bin,
+                            router_args: &router_args,
+                            router_env_remove: env_remove,
+                            cpus: cpus.clone(),
+                            loadgen: &counting_loadgen,
+                            workdir: ready.tmp.path(),
+                            log: &self.log_path,
+                            deadline: self.deadline,
+                        };
+                        let requests = self.args.counter_requests;
+                        s.spawn(move || {
+                            counters::instructions_per_req(&ctx, counter.method, requests)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked")))
+                    })
+                    .collect()
+            });
+            for (i, result) in counted.into_iter().enumerate() {
+                let side = self
+                    .arms
+                    .get(i)
+                    .map_or("reference (count only)", |a| a.prefix);
+                match result {
+                    Ok(ipr) => {
+                        self.log.line(&format!(
+                            "counting run {n} ({side}, {}): {ipr:.1} instructions/request",
+                            counter.name()
+                        ));
+                        match self.runs.get_mut(i) {
+                            Some(arm) => arm.instructions_per_req.push(round3(ipr)),
+                            None => counted_reference.push(round3(ipr)),
+                        }
+                    }
+                    Err(e) => {
+                        self.fail(Status::Failed(format!("counting run {n} ({side}): {e:#}")));
+                        return counted_reference;
+                    }
+                }
+            }
+            slowest = slowest.max(run_started.elapsed());
+        }
+        counted_reference
+    }
+
+    /// What counting and profiling drive the router with: one HTTP connection whatever the
+    /// transport (the count is of the router's own work), and the run's router flags.
+    fn counting(&self, ready: &Ready) -> (Loadgen, Vec<String>) {
+        let loadgen = Loadgen {
+            nats_url: None,
+            progress_file: None,
+            timeout_ms: 60_000,
+            subject: None,
+            ..ready.loadgens[0].clone()
+        };
+        let w = &self.plan.workload;
+        let args = w
+            .router_args
+            .iter()
+            .chain(&self.args.router_args)
+            .cloned()
+            .collect();
+        (loadgen, args)
+    }
+
+    /// Profiles each arm's router under callgrind (at once), or with `reference` instead of
+    /// the first arm's (a stored baseline's commit has no arm), and keeps the raw callgrind
+    /// files next to the artifacts: (reference, candidate).
+    pub fn profile(&self, reference: Option<PathBuf>) -> Result<(Profile, Profile)> {
+        let ready = self.ready.as_ref().context("the session did not start")?;
+        let (loadgen, router_args) = self.counting(ready);
+        let candidate = ready.specs.last().expect("a candidate arm");
+        let bins = [
+            reference.unwrap_or_else(|| ready.specs[0].bin.clone()),
+            candidate.bin.clone(),
+        ];
+        self.progress
+            .note("perf-gate: profiling both routers under callgrind");
+        let requests = self.args.counter_requests;
+        // The reference never gets the test knobs; the candidate keeps its own settings.
+        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
+        let removed = [&knobs, &candidate.env_remove];
+        let mut profiles = std::thread::scope(|s| {
+            let handles: Vec<_> = bins
+                .iter()
+                .zip(removed)
+                .map(|(bin, env_remove)| {
+                    let ctx = CountCtx {
+                        router_bin: bin,
+                        router_args: &router_args,
+                        router_env_remove: env_remove,
+                        cpus: candidate.cpus.clone(),
+                        loadgen: &loadgen,
+                        workdir: ready.tmp.path(),
+                        log: &self.log_path,
+                        deadline: self.deadline,
+                    };
+                    s.spawn(move || profile::collect(&ctx, requests))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("profiling panicked")))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        for (p, side) in profiles.iter_mut().zip(["perf_reference", "perf_baseline"]) {
+            profile::keep(p, &self.dir, &format!("{side}_{}", self.stamp))?;
+        }
+        let candidate = profiles.pop().expect("two profiles");
+        Ok((profiles.pop().expect("two profiles"), candidate))
+    }
+}

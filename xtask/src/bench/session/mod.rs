@@ -1,0 +1,448 @@
+//! A bench session: one or more routers (the working tree's, and in paired mode a
+//! reference build) measured with one workload on this machine. Opening it checks the inputs
+//! and builds what it needs; trials can then be added in rounds (the gate adds evidence
+//! while a rule is undecided), instructions counted, and the run files taken at any point
+//! and written at the end, also when a trial failed or the run was interrupted.
+
+mod counting;
+mod plan;
+mod record;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use xshell::Shell;
+
+use crate::bench::interrupt;
+use crate::bench::loadgen::Loadgen;
+use crate::bench::nats::NatsServer;
+use crate::bench::progress::Progress;
+use crate::bench::router::RouterSpec;
+use crate::bench::runner::{Log, PairLoad, Status, Trial, TrialCtx};
+use crate::bench::trial::run_trial;
+use crate::flags::BenchArgs;
+use crate::model::artifacts;
+use crate::model::workload::Transport;
+pub use plan::{Arm, DEFAULT_TRIALS, Pairing, Plan, TEST_KNOBS};
+pub use record::BenchOutcome;
+
+/// Everything collected for one arm.
+#[derive(Debug, Default)]
+struct ArmRuns {
+    trials: Vec<Trial>,
+    /// `--counters`: one value per counting run (not per trial).
+    instructions_per_req: Vec<f64>,
+}
+
+/// What the trials run with once the binaries are built.
+struct Ready {
+    /// Bodies and the load generator's files; removed when the session ends.
+    tmp: tempfile::TempDir,
+    /// Per arm (they differ in the NATS subject when both routers run at once).
+    loadgens: Vec<Loadgen>,
+    specs: Vec<RouterSpec>,
+    /// Kept until the session ends: dropping it stops the server.
+    _nats: Option<NatsServer>,
+}
+
+/// An open session.
+pub struct Session<'a> {
+    args: &'a BenchArgs,
+    plan: Plan,
+    arms: Vec<Arm>,
+    pairing: Option<Pairing>,
+    sh: Shell,
+    started: Instant,
+    deadline: Instant,
+    stamp: String,
+    dir: PathBuf,
+    log_path: PathBuf,
+    log: Log,
+    progress: Progress,
+    pin: Option<(usize, usize)>,
+    ready: Option<Ready>,
+    runs: Vec<ArmRuns>,
+    status: Status,
+    /// Trials started so far per arm (the next round continues the AB/BA order).
+    done: u32,
+}
+
+impl<'a> Session<'a> {
+    /// Opens a session with `arms` (the candidate alone, or a pairing's two arms): claims the
+    /// artifact names, builds the binaries and starts what the whole session shares. A build
+    /// or start failure is recorded as the run's status, not returned: the run file says why.
+    pub fn open(args: &'a BenchArgs, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
+        let arms = match &pairing {
+            Some(p) => p.arms(),
+            None => vec![Arm::candidate()],
+        };
+        // From here on, SIGINT/SIGTERM stop the children and still write the run files.
+        interrupt::install();
+        let root = crate::model::paths::root();
+        let sh = Shell::new().context("creating a shell")?;
+        sh.change_dir(&root);
+        let started = Instant::now();
+        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
+        let mut names: Vec<(String, &str)> = vec![("bench_router".into(), "log")];
+        for arm in &arms {
+            names.push((arm.prefix.to_string(), "json"));
+            names.push((arm.summary_prefix(), "md"));
+        }
+        let stamp = artifacts::claim(&dir, &names)?;
+        let log_path = dir.join(format!("bench_router_{stamp}.log"));
+        let log = Log::create(&log_path)?;
+        let progress = Progress::new();
+        log.line(&format!(
+            "perf-bench: workload {} ({}), {} trial(s){}",
+            plan.workload.name,
+            plan.workload_path.display(),
+            plan.trials,
+            pairing.as_ref().map_or(String::new(), |p| format!(
+                ", paired with {} ({})",
+                p.against, p.commit
+            )),
+        ));
+        // `--pin` and `--no-pin` override each other; the last one given wins.
+        let want_pin = args.pin || !args.no_pin;
+        let pin = want_pin.then(crate::bench::affinity::split).flatten();
+        if want_pin && pin.is_none() {
+            progress.note(
+                "perf-bench: warning: only one CPU available: the router and the load generator share it",
+            );
+        }
+        let runs = arms.iter().map(|_| ArmRuns::default()).collect();
+        let mut session = Session {
+            args,
+            plan,
+            arms,
+            pairing,
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            stamp,
+            dir,
+            log_path,
+            log,
+            progress,
+            pin,
+            ready: None,
+            runs,
+            status: Status::Ok,
+            done: 0,
+        };
+        match session.prepare() {
+            Ok(ready) => session.ready = Some(ready),
+            Err(status) => session.fail(status),
+        }
+        Ok(session)
+    }
+
+    /// Builds the binaries, writes the bodies, starts nats-server when the transport needs it.
+    fn prepare(&mut self) -> Result<Ready, Status> {
+        let bins = build(&self.sh, self.args, &mut self.log, &self.progress)
+            .map_err(|e| Status::Failed(format!("build failed: {e:#}")))?;
+        let setup = |e: anyhow::Error| Status::Failed(format!("setting up the run: {e:#}"));
+        let tmp = tempfile::tempdir()
+            .context("creating a temporary directory")
+            .map_err(setup)?;
+        let bodies = tmp.path().join("bodies.jsonl");
+        let (body_text, kinds) = self.plan.workload.generate(|_| true);
+        std::fs::write(&bodies, body_text)
+            .context("writing request bodies")
+            .map_err(setup)?;
+        let body_kinds = tmp.path().join("body_kinds.json");
+        artifacts::write_json(&body_kinds, &kinds).map_err(setup)?;
+        let nats = match self.plan.transport {
+            Transport::Http => None,
+            Transport::Nats => {
+                self.log.flush();
+                let nats =
+                    NatsServer::start(tmp.path(), &self.log_path, Duration::from_secs(10))
+                        .map_err(|e| Status::Failed(format!("nats-server did not start: {e:#}")))?;
+                self.log
+                    .line(&format!("nats-server {} on {}", nats.version, nats.url()));
+                Some(nats)
+            }
+        };
+        let nats_url = nats.as_ref().map(NatsServer::url);
+        let workload = &self.plan.workload;
+        // Both routers of a concurrent pair on one nats-server: each on a subject of its own,
+        // or their queue groups would share each other's requests.
+        let together =
+            self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
+        let subject = |i: usize| {
+            (together && nats_url.is_some())
+                .then(|| format!("{}.{}", crate::bench::nats::SUBJECT, self.arms[i].prefix))
+        };
+        let loadgen = Loadgen {
+            nats_url: nats_url.clone(),
+            subject: None,
+            bin: bins.loadgen,
+            bodies,
+            body_kinds: Some(body_kinds),
+            cpu: self.pin.map(|p| p.1),
+            // The failover phase needs requests to the killed router to fail fast.
+            timeout_ms: if workload.failover.is_some() {
+                crate::bench::failover::REQUEST_TIMEOUT_MS
+            } else {
+                2000
+            },
+            progress_file: self
+                .progress
+                .is_live()
+                .then(|| tmp.path().join("loadgen.progress")),
+        };
+        let loadgens = (0..self.arms.len())
+            .map(|i| Loadgen {
+                subject: subject(i),
+                // One live rate on the terminal: the first arm's.
+                progress_file: loadgen.progress_file.clone().filter(|_| i == 0),
+                ..loadgen.clone()
+            })
+            .collect();
+        let specs = self
+            .arms
+            .iter()
+            .enumerate()
+            .map(|(i, arm)| RouterSpec {
+                prefix_args: Vec::new(),
+                bin: arm
+                    .router_bin
+                    .clone()
+                    .unwrap_or_else(|| bins.router.clone()),
+                args: nats_url
+                    .iter()
+                    .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                    .chain(
+                        subject(i)
+                            .into_iter()
+                            .flat_map(|s| ["--nats-subject".to_string(), s]),
+                    )
+                    .chain(workload.router_args.iter().cloned())
+                    .chain(self.args.router_args.iter().cloned())
+                    .collect(),
+                env: Vec::new(),
+                // A reference measured with a test knob would cancel the knob out.
+                env_remove: if arm.is_reference() {
+                    TEST_KNOBS.iter().map(|k| k.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
+                cpus: self.pin.map(|p| vec![p.0]),
+            })
+            .collect();
+        Ok(Ready {
+            tmp,
+            loadgens,
+            specs,
+            _nats: nats,
+        })
+    }
+
+    fn fail(&mut self, status: Status) {
+        // A failure that happened because the run was interrupted is reported as the
+        // interruption.
+        let status = match (interrupt::received(), status) {
+            (Some(signal), Status::Failed(why) | Status::Timeout(why)) => {
+                Status::Interrupted(format!("received {signal} ({why})"))
+            }
+            (_, status) => status,
+        };
+        if let Some(m) = status.message() {
+            self.log
+                .line(&format!("perf-bench: run {}: {m}", status.name()));
+        }
+        self.status = status;
+    }
+
+    /// True while nothing has failed.
+    /// The candidate's router binary, once the session is ready.
+    pub fn candidate_bin(&self) -> Option<&std::path::Path> {
+        let ready = self.ready.as_ref()?;
+        ready.specs.last().map(|spec| spec.bin.as_path())
+    }
+
+    pub fn ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    /// The plan the session runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// When the session must end (`--timeout`).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Shown to the person running the bench.
+    pub fn say(&self, line: &str) {
+        self.progress.note(line);
+    }
+
+    /// A line in the bench log.
+    pub fn note(&mut self, line: &str) {
+        self.log.line(line);
+    }
+
+    /// Trials done per arm.
+    pub fn trials_done(&self) -> u32 {
+        self.done
+    }
+
+    /// Runs `n` more trials per arm. A paired session runs both routers at once, their loads
+    /// started together phase by phase (one load generator each), so that whatever else the
+    /// machine does at that moment hits both sides alike; a scenario or failover workload,
+    /// which drives its router in its own way, alternates the arms instead (AB, BA, AB, ...),
+    /// so that a drift favours neither side. Stops at the first failure.
+    pub fn trials(&mut self, n: u32) {
+        let Some(ready) = &self.ready else { return };
+        let planned = self.done + n;
+        let w = &self.plan.workload;
+        let together = self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none();
+        for _ in 0..n {
+            if self.status != Status::Ok {
+                return;
+            }
+            self.done += 1;
+            let trial = self.done;
+            let pair = PairLoad::default();
+            let ctx = |i: usize| TrialCtx {
+                workload: w,
+                spec: &ready.specs[i],
+                loadgen: &ready.loadgens[i],
+                workdir: ready.tmp.path(),
+                log_path: &self.log_path,
+                deadline: self.deadline,
+                warmup: !self.args.no_warmup,
+                pair: together.then_some((&pair, i)),
+            };
+            let results: Vec<(usize, Result<Trial, Status>)> = if together {
+                self.progress.note(&format!(
+                    "trial {trial}/{planned} (both routers at once; the candidate's phases are marked [candidate])"
+                ));
+                let quiet = Progress::plain(" [candidate]");
+                let (log, progress) = (&self.log, &self.progress);
+                let (a, b) = (ctx(0), ctx(1));
+                std::thread::scope(|s| {
+                    let first = s.spawn(|| run_trial(&a, progress, log));
+                    let second = s.spawn(|| run_trial(&b, &quiet, log));
+                    let join = |h: std::thread::ScopedJoinHandle<'_, Result<Trial, Status>>| {
+                        h.join()
+                            .unwrap_or_else(|_| Err(Status::Failed("a trial panicked".into())))
+                    };
+                    vec![(0, join(first)), (1, join(second))]
+                })
+            } else {
+                let mut order: Vec<usize> = (0..self.arms.len()).collect();
+                if trial.is_multiple_of(2) {
+                    order.reverse();
+                }
+                let mut results = Vec::new();
+                for i in order {
+                    let label = if self.arms.len() > 1 {
+                        format!(" ({})", self.arms[i].prefix)
+                    } else {
+                        String::new()
+                    };
+                    self.progress
+                        .note(&format!("trial {trial}/{planned}{label}"));
+                    let result = run_trial(&ctx(i), &self.progress, &self.log);
+                    let failed = result.is_err();
+                    results.push((i, result));
+                    if failed || interrupt::received().is_some() {
+                        break;
+                    }
+                }
+                results
+            };
+            // A trial counts only when every arm finished it: the samples stay paired.
+            if let Some((_, Err(s))) = results.iter().find(|(_, r)| r.is_err()) {
+                let status = s.clone();
+                self.fail(status);
+                return;
+            }
+            if let Some(signal) = interrupt::received() {
+                self.fail(Status::Interrupted(format!("received {signal}")));
+                return;
+            }
+            for (i, result) in results {
+                if let Ok(t) = result {
+                    self.runs[i].trials.push(t);
+                }
+            }
+        }
+    }
+}
+
+/// Runs a whole bench with the plan's trials and counting, and writes it: what `perf-bench`
+/// does, and what `perf-gate` does when it has no reason to add trials.
+pub fn run(args: &BenchArgs, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
+    let plan = Plan::new(args)?;
+    let trials = plan.trials;
+    let mut session = Session::open(args, plan, pairing)?;
+    session.trials(trials);
+    session.count(args.counting_runs);
+    session.finish()
+}
+
+/// The binaries a run uses.
+struct Binaries {
+    router: PathBuf,
+    loadgen: PathBuf,
+}
+
+fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Result<Binaries> {
+    let release = crate::model::paths::target_dir().join("release");
+    let router = args
+        .router_bin
+        .clone()
+        .unwrap_or_else(|| release.join("router"));
+    let loadgen = args
+        .loadgen_bin
+        .clone()
+        .unwrap_or_else(|| release.join("loadgen"));
+    if !args.no_build {
+        // One cargo invocation per package: built together, cargo would unify hyper's
+        // client and server features into the router, and the router measured would differ
+        // from the one shipped (and from a paired reference, which is built alone).
+        let mut packages: Vec<&str> = Vec::new();
+        if args.router_bin.is_none() {
+            packages.push("router");
+        }
+        if args.loadgen_bin.is_none() {
+            packages.push("loadgen");
+        }
+        let cargo = crate::model::paths::cargo();
+        for package in packages {
+            progress.note(&format!("perf-bench: building {package} (release)"));
+            log.line(&format!("build: {cargo} build --release -p {package}"));
+            // Started through duct so that an interrupt stops the build too.
+            let build = duct::cmd!(&cargo, "build", "--release", "--quiet", "-p", package)
+                .dir(sh.current_dir())
+                .start()
+                .with_context(|| format!("starting cargo build --release -p {package}"))?;
+            let _registered = interrupt::register(build.pids());
+            let done = build
+                .wait()
+                .with_context(|| format!("cargo build --release -p {package}"))?;
+            if !done.status.success() {
+                bail!(
+                    "cargo build --release -p {package} failed ({})",
+                    done.status
+                );
+            }
+        }
+    }
+    for (what, path) in [("router", &router), ("load generator", &loadgen)] {
+        if !path.is_file() {
+            bail!(
+                "{what} binary {} does not exist (build it, or drop --no-build)",
+                path.display()
+            );
+        }
+    }
+    Ok(Binaries { router, loadgen })
+}

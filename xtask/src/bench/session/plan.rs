@@ -1,0 +1,141 @@
+//! What a session runs: the arms (the candidate, and a paired reference) and the plan checked
+//! before anything is built.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use crate::bench::counters::{self, Chosen};
+use crate::flags::BenchArgs;
+use crate::model::run_file::Git;
+use crate::model::workload::{Transport, Workload};
+
+/// The router's test-only knobs (see router/src/config.rs): they slow the router under test on
+/// purpose, so a reference build never gets them.
+pub const TEST_KNOBS: [&str; 3] = [
+    "ROUTER_TEST_SLOWDOWN_ITERS",
+    "ROUTER_TEST_DELAY_US",
+    "ROUTER_TEST_DELAY_EVERY",
+];
+
+/// Trials when neither `--trials` nor the workload says.
+pub const DEFAULT_TRIALS: u32 = 5;
+
+/// A router under test in one session: the working tree's, or a reference build.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// Artifact name prefix (`perf_baseline` for the candidate, as DESIGN.md names it).
+    pub prefix: &'static str,
+    /// A prebuilt router; `None` means the working tree's, built (or `--router-bin`).
+    pub router_bin: Option<PathBuf>,
+    /// Git identity to record; `None` means the working tree's.
+    pub git: Option<Git>,
+}
+
+impl Arm {
+    /// The working tree's router: the candidate.
+    pub fn candidate() -> Arm {
+        Arm {
+            prefix: "perf_baseline",
+            router_bin: None,
+            git: None,
+        }
+    }
+
+    pub(super) fn is_reference(&self) -> bool {
+        self.git.is_some()
+    }
+
+    /// Prefix of the arm's Markdown summary: `perf_summary` for the candidate.
+    pub fn summary_prefix(&self) -> String {
+        if self.prefix == "perf_baseline" {
+            "perf_summary".to_string()
+        } else {
+            format!("{}_summary", self.prefix)
+        }
+    }
+}
+
+/// A paired session: which reference the candidate alternates with.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub against: String,
+    pub commit: String,
+    pub reference_bin: PathBuf,
+}
+
+impl Pairing {
+    /// The two arms of a paired session: the reference first, then the candidate.
+    pub fn arms(&self) -> Vec<Arm> {
+        vec![
+            Arm {
+                prefix: "perf_reference",
+                router_bin: Some(self.reference_bin.clone()),
+                git: Some(Git {
+                    commit: Some(self.commit.clone()),
+                    dirty: Some(false),
+                    reference: Some(self.against.clone()),
+                }),
+            },
+            Arm::candidate(),
+        ]
+    }
+}
+
+/// The inputs of a run, checked before anything is built or started: a bad workload, a
+/// missing nats-server or a counter the machine lacks is bad input (exit 2).
+pub struct Plan {
+    pub workload: Workload,
+    pub(super) workload_path: PathBuf,
+    /// Trials of the first round.
+    pub trials: u32,
+    pub(super) transport: Transport,
+    pub(super) nats_version: Option<String>,
+    pub(super) counter: Option<Chosen>,
+}
+
+impl Plan {
+    pub fn new(args: &BenchArgs) -> Result<Plan> {
+        let workload_path = crate::model::paths::resolve_workload(
+            &crate::model::paths::perf_root(),
+            &args.workload,
+        );
+        let workload = Workload::load(&workload_path)?;
+        let trials = args.trials.or(workload.trials).unwrap_or(DEFAULT_TRIALS);
+        if trials == 0 {
+            bail!("--trials: expected at least 1");
+        }
+        let transport = args.transport.unwrap_or(workload.transport);
+        if workload.failover.is_some() && transport != Transport::Nats {
+            bail!(
+                "workload {} is a NATS failover workload; it cannot run with --transport {}",
+                workload.name,
+                transport.as_str()
+            );
+        }
+        let nats_version = match transport {
+            Transport::Nats => Some(crate::bench::nats::version()?),
+            Transport::Http => None,
+        };
+        // `auto` probes the machine here: `perf` without hardware counters, or callgrind
+        // without valgrind, is bad input before anything starts.
+        let counter = args
+            .counters
+            .or(workload.counters)
+            .map(counters::choose)
+            .transpose()?;
+        Ok(Plan {
+            workload,
+            workload_path,
+            trials,
+            transport,
+            nats_version,
+            counter,
+        })
+    }
+
+    /// Whether the run counts instructions.
+    pub fn counts(&self) -> bool {
+        self.counter.is_some()
+    }
+}

@@ -1,0 +1,222 @@
+//! A session's run files: one per arm, as they stand or written at the end.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use std::path::PathBuf;
+
+use super::{Arm, ArmRuns, Session, Status};
+use crate::bench::interrupt;
+use crate::bench::runner::{Trial, round3};
+use crate::gate::stats::summarize;
+use crate::model::artifacts;
+use crate::model::run_file::{self, Failover, Histograms, Paired, RunFile, RunStatus};
+
+/// What a bench run left behind.
+#[derive(Debug, Clone)]
+pub struct BenchOutcome {
+    /// The raw-run JSON (`perf_baseline_<ts>.json`), always written.
+    pub artifact: PathBuf,
+    /// Where its Markdown summary goes (claimed with the run's other artifacts).
+    pub summary: PathBuf,
+    /// The run as written.
+    pub run: RunFile,
+    /// True when the run did not complete (`run.status` is not `ok`).
+    pub failed: bool,
+}
+
+impl Session<'_> {
+    /// The run files as they stand: one per arm, in the arms' order (reference first).
+    pub fn run_files(&self) -> Vec<RunFile> {
+        let mut out: Vec<RunFile> = self
+            .arms
+            .iter()
+            .zip(&self.runs)
+            .map(|(arm, runs)| self.run_file(arm, runs))
+            .collect();
+        if let Some(p) = &self.pairing {
+            let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.stamp);
+            for run in &mut out {
+                run.paired = Some(Paired {
+                    against: p.against.clone(),
+                    reference_commit: Some(p.commit.clone()),
+                    order: Some("alternating per trial: AB, BA, AB, ...".into()),
+                    reference_file: Some(reference_file.clone()),
+                });
+            }
+        }
+        out
+    }
+
+    /// Writes the run files and returns them with their paths, in the arms' order. Artifacts
+    /// are written whatever the status; the status is in each file's `run`.
+    pub fn finish(mut self) -> Result<Vec<BenchOutcome>> {
+        if self.status == Status::Ok
+            && let Some(signal) = interrupt::received()
+        {
+            self.fail(Status::Interrupted(format!("received {signal}")));
+        }
+        let runs = self.run_files();
+        // Stop nats-server and remove the bodies before writing: nothing runs after this.
+        drop(self.ready.take());
+        let mut out = Vec::with_capacity(runs.len());
+        for (arm, run) in self.arms.iter().zip(runs) {
+            let path = self.dir.join(format!("{}_{}.json", arm.prefix, self.stamp));
+            run.write(&path)?;
+            out.push(BenchOutcome {
+                artifact: path,
+                summary: self
+                    .dir
+                    .join(format!("{}_{}.md", arm.summary_prefix(), self.stamp)),
+                failed: self.status != Status::Ok,
+                run,
+            });
+        }
+        self.progress.note(&format!(
+            "perf-bench: {} — artifacts: {}, {}",
+            self.status.name(),
+            out.iter()
+                .map(|o| o.artifact.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.log_path.display()
+        ));
+        Ok(out)
+    }
+
+    fn run_file(&self, arm: &Arm, runs: &ArmRuns) -> RunFile {
+        let w = &self.plan.workload;
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for t in &runs.trials {
+            for (name, v) in &t.metrics {
+                values.entry(name.clone()).or_default().push(*v);
+            }
+        }
+        let mut summary = summarize(&values, runs.trials.len());
+        if !runs.instructions_per_req.is_empty() {
+            // One value per counting run, not per trial: complete when every run counted.
+            let vals = &runs.instructions_per_req;
+            let counted = BTreeMap::from([("instructions_per_req".to_string(), vals.clone())]);
+            summary.extend(summarize(&counted, vals.len()));
+        }
+        let exit_code = if self.status == Status::Ok {
+            0
+        } else {
+            crate::exit::BENCH_FAILED
+        };
+        RunFile {
+            // Where finish writes it: messages about an unwritten run name it already.
+            source: self
+                .dir
+                .join(format!("{}_{}.json", arm.prefix, self.stamp))
+                .display()
+                .to_string(),
+            schema_version: Some(run_file::SCHEMA_VERSION),
+            kind: Some(run_file::KIND.into()),
+            timestamp: Some(artifacts::now_rfc3339()),
+            git: arm
+                .git
+                .clone()
+                .unwrap_or_else(|| crate::bench::env_info::git(&self.sh)),
+            env: self.environment(runs),
+            workload: Some(w.name.clone()),
+            workload_description: Some(w.description.clone()),
+            trials: Some(self.done.max(self.plan.trials)),
+            trials_completed: Some(runs.trials.len() as u32),
+            metrics: summary.metrics,
+            samples: summary.samples,
+            spread: summary.spread,
+            run: RunStatus {
+                status: Some(self.status.name().into()),
+                exit_code: Some(exit_code.into()),
+                message: self.status.message().map(str::to_string),
+                elapsed_s: Some(round3(self.started.elapsed().as_secs_f64())),
+                warmup: Some(!self.args.no_warmup),
+            },
+            phases: runs.trials.iter().map(|t| t.phases.clone()).collect(),
+            router_stop: runs.trials.iter().map(|t| t.stop).collect(),
+            histograms: Histograms {
+                latency: runs.trials.iter().map(|t| t.histogram.clone()).collect(),
+            },
+            paired: None,
+            failover: w.failover.map(|f| Failover {
+                kill_after_ms: Some(f.kill_after_ms),
+                router_killed: runs.trials.iter().map(|t| t.killed).collect(),
+            }),
+            components: None,
+            bump: None,
+            other: BTreeMap::new(),
+        }
+    }
+
+    fn environment(&self, runs: &ArmRuns) -> run_file::Env {
+        let w = &self.plan.workload;
+        let mut extra = serde_json::Map::new();
+        let knob = |f: fn(&Trial) -> f64| runs.trials.iter().map(f).fold(0.0, f64::max);
+        let slowdown = knob(|t| t.knobs.slowdown_iterations);
+        let delay_us = knob(|t| t.knobs.delay_us);
+        let delay_every = knob(|t| t.knobs.delay_every);
+        extra.insert(
+            "slowdown_knob".into(),
+            json!(slowdown > 0.0 || delay_us > 0.0),
+        );
+        extra.insert("slowdown_iterations".into(), json!(slowdown));
+        if delay_us > 0.0 {
+            extra.insert("delay_us".into(), json!(delay_us));
+            extra.insert("delay_every".into(), json!(delay_every));
+        }
+        extra.insert(
+            "affinity".into(),
+            self.pin
+                .map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
+        );
+        extra.insert(
+            "router_flags".into(),
+            json!(
+                w.router_args
+                    .iter()
+                    .chain(&self.args.router_args)
+                    .collect::<Vec<_>>()
+            ),
+        );
+        let router_bin = self.ready.as_ref().and_then(|r| {
+            let i = self.runs.iter().position(|x| std::ptr::eq(x, runs))?;
+            Some(r.specs[i].bin.display().to_string())
+        });
+        extra.insert("router_bin".into(), json!(router_bin));
+        extra.insert(
+            "load".into(),
+            json!({
+                "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
+                "warmup": w.warmup,
+                "phases": w.phases,
+                "scenario": w.scenario,
+                "distinct_bodies": w.mix.distinct_bodies,
+                "seed": w.mix.seed,
+            }),
+        );
+        extra.insert("transport".into(), json!(self.plan.transport.as_str()));
+        if let Some(counter) = &self.plan.counter {
+            // The counter used, `auto` resolved; what was asked for when it differs.
+            extra.insert("counters".into(), json!(counter.name()));
+            if counter.requested.as_str() != counter.name() {
+                extra.insert(
+                    "counters_requested".into(),
+                    json!(counter.requested.as_str()),
+                );
+            }
+            if let Some(version) = &counter.valgrind_version {
+                extra.insert("valgrind_version".into(), json!(version));
+            }
+            extra.insert("counter_requests".into(), json!(self.args.counter_requests));
+        }
+        if let Some(version) = &self.plan.nats_version {
+            // A real nats-server on loopback, not an in-process stand-in.
+            extra.insert("nats_mode".into(), json!("real"));
+            extra.insert("nats_server_version".into(), json!(version));
+        }
+        crate::bench::env_info::machine(&self.sh, extra)
+    }
+}

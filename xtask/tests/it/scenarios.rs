@@ -3,10 +3,11 @@
 //! second, and run for one trial; its metrics must be there and make sense.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
 
-use super::bench::{artifacts, bench, f, root, serial};
+use super::bench::{artifacts, bench, bench_command, f, root, serial};
 
 /// The shipped workload `name`, shortened by `edit`, written into `dir`.
 fn shortened(dir: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
@@ -25,7 +26,11 @@ fn shortened(dir: &Path, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
 
 /// Runs one trial of the workload at `path` and returns its run file.
 fn run(dir: &Path, path: &Path) -> Value {
-    let out = bench(dir, path, &["--trials", "1"]);
+    checked(dir, &bench(dir, path, &["--trials", "1"]))
+}
+
+/// The run file of a perf-bench that exited 0, every metric in it known.
+fn checked(dir: &Path, out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     let run = artifacts(dir);
@@ -86,14 +91,23 @@ fn burst_engages_backpressure_and_measures_the_recovery() {
         b["before_ms"] = 500.into();
         b["burst_ms"] = 500.into();
         b["burst_connections"] = 256.into();
-        // Four times the probed capacity, not the workload's two: the shortened probe (300 ms)
-        // reads a busy test machine low, and at twice that reading the spike sometimes stayed
-        // under the 16 slots (seen once in a full `cargo test` run, never alone).
         b["burst_factor"] = 4.0.into();
         b["after_ms"] = 2000.into();
         b["window_buckets"] = 2.into();
     });
-    let run = run(dir.path(), &w);
+    // Every decision waits 10 ms in its slot (the router's test delay knob), so how many are
+    // in flight is the arrival rate times 10 ms, whatever the machine's speed: the probe
+    // reads about 8 connections / 10 ms, the burst sends four times that (about 32 in
+    // flight against 16 slots), and the steady phases' 4 connections can hold 4 at most.
+    // Without it a debug router's decision is CPU work that finishes before the next one
+    // starts, the queue sits in the sockets instead, and whether the bound was hit depended
+    // on the machine (a CI runner once saw none).
+    let out = bench_command(dir.path(), &w, &["--trials", "1"])
+        .env("ROUTER_TEST_DELAY_US", "10000")
+        .env("ROUTER_TEST_DELAY_EVERY", "1")
+        .output()
+        .expect("running xtask");
+    let run = checked(dir.path(), &out);
     assert_eq!(run["env"]["router_flags"][0], "--max-inflight=16");
     // 256 connections with large bodies against 16 slots: the bound is hit.
     assert!(f(&run, "burst_backpressure_total") > 0.0);

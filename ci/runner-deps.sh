@@ -3,6 +3,7 @@
 #   valgrind      counts instructions (callgrind) where the runner has no hardware counters
 #                 (GitHub's ubuntu-latest, GitLab's SaaS runners and the `rust:` images have
 #                 none); where a PMU exists, `--counters auto` still prefers it
+#   strace        counts the router's system calls per request beside the instructions
 #   nats-server   with --nats (or PERF_NATS=1): the NATS workloads and scenarios
 # Anything already on PATH is left alone, so a prepared runner pays nothing.
 #
@@ -24,6 +25,7 @@ done
 
 need=""
 command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
+command -v strace >/dev/null 2>&1 || need="$need strace"
 if [ "$nats" = 1 ]; then
     command -v nats-server >/dev/null 2>&1 || need="$need nats-server"
 fi

@@ -132,15 +132,21 @@ pub fn valgrind_version() -> Result<String> {
     Ok(text)
 }
 
-/// valgrind's full path from PATH: the router is started in a working directory, where a
-/// bare program name would not be looked up the same way.
+/// valgrind's full path from PATH.
 pub(crate) fn valgrind_path() -> Result<PathBuf> {
+    on_path("valgrind", INSTALL_HINT)
+}
+
+/// A program's full path from PATH, or an error with its install hint: a wrapper (valgrind,
+/// strace) is started in a working directory, where a bare name would not be looked up the
+/// same way.
+pub(crate) fn on_path(program: &str, install_hint: &str) -> Result<PathBuf> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("valgrind"))
+        .map(|dir| dir.join(program))
         .find(|p| p.is_file())
-        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))
+        .with_context(|| format!("`{program}` is not on PATH; install it: `{install_hint}`"))
 }
 
 /// The total instruction count (`Ir`, the first event) from a callgrind out file: its
@@ -186,7 +192,7 @@ impl CountCtx<'_> {
 
     /// The counted router: `bin` with `prefix_args` before the router's own (valgrind and its
     /// flags, or nothing), with the run's flags, environment and CPUs.
-    fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
+    pub(crate) fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
         RouterSpec {
             bin,
             prefix_args,
@@ -197,7 +203,7 @@ impl CountCtx<'_> {
         }
     }
 
-    fn remaining(&self) -> Result<Duration> {
+    pub(crate) fn remaining(&self) -> Result<Duration> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             bail!("the --timeout expired before the counting run");
@@ -207,7 +213,7 @@ impl CountCtx<'_> {
 
     /// Sends `requests` closed-loop requests over one HTTP connection, for at most `window`
     /// when one is given; returns (responses, failed requests).
-    fn drive(
+    pub(crate) fn drive(
         &self,
         router: &RouterProcess,
         requests: u64,

@@ -19,4 +19,5 @@ pub mod router;
 pub mod runner;
 pub mod scenario;
 pub mod session;
+pub mod syscalls;
 pub mod trial;

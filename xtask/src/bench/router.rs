@@ -179,6 +179,28 @@ impl RouterProcess {
     /// SIGTERM, wait up to `grace`, then SIGKILL.
     pub fn stop(self, grace: Duration) -> StopReport {
         signal(self.pid, Signal::TERM);
+        self.wait_stopped(grace)
+    }
+
+    /// Stops a router started under a wrapper that runs it as its child and exits with it
+    /// (strace): SIGTERM to the router itself, then the wrapper waited for as `stop` does.
+    /// SIGTERM to strace would have it detach from every thread it traces, which can hang.
+    pub fn stop_wrapped(self, grace: Duration) -> StopReport {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid));
+        let child = children
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
+        match child {
+            Some(pid) => {
+                signal(pid, Signal::TERM);
+                self.wait_stopped(grace)
+            }
+            None => self.stop(grace),
+        }
+    }
+
+    /// Waits up to `grace` for the process to exit, then SIGKILL.
+    fn wait_stopped(self, grace: Duration) -> StopReport {
         match self.handle.wait_timeout(grace) {
             Ok(Some(out)) => {
                 let code = out.status.code();

@@ -8,17 +8,19 @@
 //! REF's) router in one session. While a relative rule is inconclusive it adds trials, at
 //! most `gate.looks` times, within `gate.max_trials` and `gate.time_budget_s`.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::bench::session::{BenchOutcome, Pairing, Plan, Session};
+use crate::bench::session::{BenchOutcome, Pairing, Plan, Session, by_metric};
 use crate::flags::{BenchArgs, GateArgs};
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::gate::evidence::{Next, next};
 use crate::model::artifacts;
+use crate::model::metric::{SYSCALLS_PER_REQ, syscall_of};
 use crate::model::paths;
 use crate::model::policy::{self, EnvMismatch, Policy};
 use crate::model::run_file::{self, ENV_FIELDS, RunFile};
@@ -76,6 +78,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         }
         (against, None) => {
             let inputs = policy::load(&policy_path).and_then(|policy| {
+                needs_strace(&policy, &policy_path)?;
                 let stored = match against {
                     Some(_) => None,
                     None => Some(load_baseline(&baseline_path)?),
@@ -112,6 +115,24 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         judged,
         (explanation, notes),
     )
+}
+
+/// A policy that gates system calls needs strace to count them: without it, bad input
+/// naming the rule and how to install it (not a run whose rule then finds nothing).
+fn needs_strace(policy: &Policy, path: &Path) -> Result<()> {
+    if let Some(metric) = policy
+        .rules
+        .keys()
+        .find(|m| m.as_str() == SYSCALLS_PER_REQ || syscall_of(m).is_some())
+    {
+        crate::bench::syscalls::strace_path().with_context(|| {
+            format!(
+                "{}: rules.{metric} counts system calls with strace",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn load_baseline(path: &Path) -> Result<Input> {
@@ -312,16 +333,9 @@ fn measure(
                 let counts = if session.candidate_bin() == Some(reference.reference_bin.as_path()) {
                     // The same program on both sides: its counts are the reference's too.
                     session.count(bench.counting_runs);
-                    session.run_files()[0]
-                        .samples
-                        .get(COUNTED)
-                        .and_then(|s| match s {
-                            run_file::Samples::Values(v) => Some(v.clone()),
-                            run_file::Samples::Invalid { .. } => None,
-                        })
-                        .unwrap_or_default()
+                    counted_samples(&session.run_files()[0])
                 } else {
-                    session.count_also(bench.counting_runs, &reference.reference_bin)
+                    by_metric(&session.count_also(bench.counting_runs, &reference.reference_bin))
                 };
                 notes.extend(recounted(stored, &reference.commit, counts));
             }
@@ -406,10 +420,32 @@ fn count_reference(bench: &BenchArgs, stored: &Input, policy: &Policy) -> Option
     None
 }
 
-/// Puts the counts of the baseline's commit, made here, in place of the stored baseline's,
-/// and says so in the verdict's notes.
-fn recounted(stored: &mut Input, commit: &str, counts: Vec<f64>) -> Option<String> {
-    let median = crate::gate::stats::median(&counts)?;
+/// A run's counting-run samples (instructions and system calls per request), by metric.
+fn counted_samples(run: &RunFile) -> BTreeMap<String, Vec<f64>> {
+    run.samples
+        .iter()
+        .filter(|(metric, _)| from_counting_run(metric))
+        .filter_map(|(metric, s)| match s {
+            run_file::Samples::Values(v) => Some((metric.clone(), v.clone())),
+            run_file::Samples::Invalid { .. } => None,
+        })
+        .collect()
+}
+
+/// Whether a counting run measures `metric` (not a component benchmark's count).
+fn from_counting_run(metric: &str) -> bool {
+    metric == COUNTED || metric == SYSCALLS_PER_REQ || syscall_of(metric).is_some()
+}
+
+/// Puts the counts of the baseline's commit, made here, in place of the stored baseline's
+/// (all of them: a system call the stored run listed and the recount did not is gone), and
+/// says so in the verdict's notes.
+fn recounted(
+    stored: &mut Input,
+    commit: &str,
+    counts: BTreeMap<String, Vec<f64>>,
+) -> Option<String> {
+    let median = crate::gate::stats::median(counts.get(COUNTED)?)?;
     let run = &mut stored.run;
     let was = match run.metric(COUNTED) {
         run_file::MetricValue::Number(x) => format!(
@@ -419,17 +455,28 @@ fn recounted(stored: &mut Input, commit: &str, counts: Vec<f64>) -> Option<Strin
         ),
         run_file::MetricValue::Invalid(_) => "the stored file has none".to_string(),
     };
+    let calls = counts
+        .get(SYSCALLS_PER_REQ)
+        .and_then(|c| crate::gate::stats::median(c))
+        .map(|m| format!(", {} system calls/request", policy::fmt_num(m)))
+        .unwrap_or_default();
     let line = format!(
         "{COUNTED}: the baseline's count is its commit {}'s router counted on this machine \
-         beside the candidate ({} run(s), median {}); {was}",
+         beside the candidate ({} run(s), median {}{calls}); {was}",
         &commit[..commit.len().min(12)],
-        counts.len(),
+        counts[COUNTED].len(),
         policy::fmt_num(median)
     );
-    run.metrics
-        .insert(COUNTED.to_string(), run_file::MetricValue::Number(median));
-    run.samples
-        .insert(COUNTED.to_string(), run_file::Samples::Values(counts));
+    run.metrics.retain(|m, _| !from_counting_run(m));
+    run.samples.retain(|m, _| !from_counting_run(m));
+    for (metric, values) in counts {
+        if let Some(m) = crate::gate::stats::median(&values) {
+            run.metrics
+                .insert(metric.clone(), run_file::MetricValue::Number(m));
+            run.samples
+                .insert(metric, run_file::Samples::Values(values));
+        }
+    }
     eprintln!("perf-gate: {line}");
     Some(line)
 }
@@ -446,7 +493,8 @@ fn sides<'a>(runs: &'a [RunFile], stored: Option<&'a RunFile>) -> (&'a RunFile, 
 /// The metric a counting run measures.
 const COUNTED: &str = crate::model::metric::INSTRUCTIONS_PER_REQ;
 
-/// The counted rules (instructions per request) that fail on the counts alone.
+/// The counted rules (instructions and system calls per request) that fail on the counts
+/// alone.
 fn failed_counts(session: &Session<'_>, stored: Option<&RunFile>, policy: &Policy) -> Vec<String> {
     if !session.ok() {
         return Vec::new();
@@ -455,7 +503,7 @@ fn failed_counts(session: &Session<'_>, stored: Option<&RunFile>, policy: &Polic
     let (baseline, candidate) = sides(&runs, stored);
     // Judged on the counted rules alone: before the trials, the other metrics are not there.
     let mut counted = policy.clone();
-    counted.rules.retain(|metric, _| metric == COUNTED);
+    counted.rules.retain(|metric, _| from_counting_run(metric));
     counted.gate.require_all_metrics_present = false;
     evaluate(baseline, candidate, &counted)
         .rows
@@ -636,6 +684,9 @@ fn judge(
                     &candidate.run,
                 ));
             }
+            // Work, kernel, waiting or memory: named from the counts where they were made.
+            let cause = crate::gate::cause::name(&v.rows, &baseline.run, &candidate.run);
+            v.notes.extend(cause);
             v
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),

@@ -336,8 +336,9 @@ pub fn unexplained(metric: &str) -> Option<String> {
         _ if metric == "cpu_sys_ms_per_1k_req" => Some(format!(
             "{metric}: the router spends more time in the kernel (system calls, socket reads and \
              writes, page faults), which an instruction profile of its user-space code does not \
-             see. Count its system calls per request on both sides (`strace -f -c -p PID` under \
-             the same load) and find the commit with {bisect}."
+             see. Its system calls per request (`syscalls_per_req` and `syscall_<name>_per_req`, \
+             counted with strace beside the instructions) say which calls grew; find the \
+             commit with {bisect}."
         )),
         Some(Kind::Count | Kind::Cpu | Kind::Throughput) => None,
         Some(Kind::Latency) => Some(format!(

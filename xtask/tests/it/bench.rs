@@ -538,6 +538,26 @@ fn callgrind_counts_instructions_per_request() {
             .len(),
         1
     );
+    // With strace, the same counting run's requests counted again for their system calls:
+    // a request on a kept-alive connection is read and answered (at least two calls), and
+    // the listed calls add up to the total.
+    if Command::new("strace").arg("-V").output().is_ok() {
+        let total = f(&run, "syscalls_per_req");
+        assert!((2.0..20.0).contains(&total), "syscalls_per_req = {total}");
+        let listed: f64 = run["metrics"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with("syscall_"))
+            .map(|(_, v)| v.as_f64().unwrap())
+            .sum();
+        assert!(
+            (listed - total).abs() < 0.1,
+            "{listed} listed, {total} in all"
+        );
+    } else {
+        eprintln!("\n*** SKIP the syscall part: `strace` is not on PATH ***\n");
+    }
 }
 
 #[test]

@@ -185,3 +185,29 @@ fn an_endless_policy_file_is_refused_at_the_size_limit() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("/dev/zero is larger than 64 MiB"), "{err}");
 }
+
+/// A policy that gates system calls, on a machine without strace: exit 2 before anything is
+/// built, naming the policy's rule and the install command.
+#[test]
+fn a_syscall_rule_without_strace_is_bad_input_with_the_install_hint() {
+    let inputs = Inputs::new();
+    let mut policy: serde_json::Value = serde_json::from_str(POLICY).unwrap();
+    policy["rules"]["syscalls_per_req"] = serde_json::json!({"relative": {"max_pct_increase": 5}});
+    let policy = inputs.write("policy.json", &policy.to_string());
+    let empty = inputs.dir.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let mut cmd = xtask(inputs.dir.path());
+    cmd.env("PATH", &empty)
+        .arg("perf-gate")
+        .arg("--baseline")
+        .arg(inputs.dir.path().join("run.json"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--artifacts-dir")
+        .arg(inputs.dir.path().join("art"));
+    let out = quick(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("rules.syscalls_per_req"), "{stderr}");
+    assert!(stderr.contains("apt-get install strace"), "{stderr}");
+}

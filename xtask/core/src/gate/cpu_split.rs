@@ -8,20 +8,27 @@ use crate::model::run_file::{MetricValue, RunFile};
 const USER: &str = "cpu_user_ms_per_1k_req";
 const SYS: &str = "cpu_sys_ms_per_1k_req";
 
-/// One sentence on how the CPU time per request split between user space and the kernel in
-/// each run, and which grew more; `None` when a run lacks the split.
-pub fn explain(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
-    let value = |run: &RunFile, m: &str| match run.metric(m) {
+fn split(run: &RunFile) -> Option<(f64, f64)> {
+    let value = |m: &str| match run.metric(m) {
         MetricValue::Number(x) if x >= 0.0 => Some(x),
         _ => None,
     };
-    let (bu, bs) = (value(baseline, USER)?, value(baseline, SYS)?);
-    let (cu, cs) = (value(candidate, USER)?, value(candidate, SYS)?);
+    Some((value(USER)?, value(SYS)?))
+}
+
+/// The kernel's share of the growth in CPU time per request, 0 to 1; `None` when a run lacks
+/// the split or the CPU time did not grow.
+pub fn kernel_share(baseline: &RunFile, candidate: &RunFile) -> Option<f64> {
+    let ((bu, bs), (cu, cs)) = (split(baseline)?, split(candidate)?);
     let grew = (cu + cs) - (bu + bs);
-    if grew <= 0.0 {
-        return None;
-    }
-    let kernel_share = ((cs - bs) / grew).clamp(0.0, 1.0);
+    (grew > 0.0).then(|| ((cs - bs) / grew).clamp(0.0, 1.0))
+}
+
+/// One sentence on how the CPU time per request split between user space and the kernel in
+/// each run, and which grew more; `None` when a run lacks the split.
+pub fn explain(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+    let kernel_share = kernel_share(baseline, candidate)?;
+    let ((bu, bs), (cu, cs)) = (split(baseline)?, split(candidate)?);
     let pct = |b: f64, c: f64| {
         if b > 0.0 {
             format!("{:+.1}%", (c / b - 1.0) * 100.0)
@@ -31,8 +38,8 @@ pub fn explain(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
     };
     let kind = if kernel_share >= 0.6 {
         "mostly kernel work (system calls, socket reads and writes, page faults): an \
-         instruction profile of the router does not see it; count system calls per request \
-         with `strace -f -c` on both sides"
+         instruction profile of the router does not see it; the system calls per request \
+         (`syscalls_per_req`, counted with strace beside the instructions) say which calls grew"
     } else if kernel_share <= 0.4 {
         "mostly the router's own code: the differential profile shows where"
     } else {

@@ -2,6 +2,7 @@
 //! verdict), the statistics it uses, and change-point detection over the history. No IO.
 
 pub mod calibrate;
+pub mod cause;
 pub mod changepoint;
 pub mod cpu_split;
 pub mod evaluate;

@@ -8,6 +8,18 @@
 
 /// The metric `--counters` records.
 pub const INSTRUCTIONS_PER_REQ: &str = "instructions_per_req";
+/// The system calls per request a counting run records beside it (with strace).
+pub const SYSCALLS_PER_REQ: &str = "syscalls_per_req";
+
+/// The metric of one system call's count per request (`syscall_write_per_req`).
+pub fn syscall_per_req(name: &str) -> String {
+    format!("syscall_{name}_per_req")
+}
+
+/// The system call a `syscall_<name>_per_req` metric counts.
+pub fn syscall_of(metric: &str) -> Option<&str> {
+    metric.strip_prefix("syscall_")?.strip_suffix("_per_req")
+}
 
 /// What kind of number a metric is: what a regression in it means, and what can explain it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +113,8 @@ use Kind::{Count, Cpu, Errors, Latency, Level, Memory, Throughput};
 pub const METRICS: &[Metric] = &[
     // Counts.
     m("instructions_per_req", "instr/req", Lower, Count, "router instructions per request, counted under callgrind or perf_event, start-up and shutdown excluded"),
+    m("syscalls_per_req", "calls/req", Lower, Count, "router system calls per request, counted with strace -f -c over the counting run's requests, start-up and shutdown excluded: what the router asks of the kernel"),
+    m("syscall_{name}_per_req", "calls/req", Lower, Count, "one system call's count per request (listed from 0.01, one call in 100 requests)"),
     m("component_{name}_ir", "instr/op", Lower, Count, "instructions per operation of a component benchmark, counted under callgrind"),
     m("component_{name}_ns", "ns/op", Lower, Cpu, "wall-clock nanoseconds per operation of a component benchmark (information: a shared VM's clock)"),
     // CPU.

@@ -1,22 +1,60 @@
-//! Counting and profiling a session's routers: instructions per request for each arm (and a
-//! count-only reference), and the differential profile's callgrind runs.
+//! Counting and profiling a session's routers: instructions (and system calls) per request
+//! for each arm and a count-only reference, and the differential profile's callgrind runs.
 
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use super::{Ready, Session, TEST_KNOBS};
-use crate::bench::counters::{self, CountCtx};
+use crate::bench::counters::{self, CountCtx, Method};
 use crate::bench::loadgen::Loadgen;
-use crate::bench::profile;
 use crate::bench::runner::{Status, round3};
+use crate::bench::{profile, syscalls};
+use crate::model::metric::{INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ, syscall_per_req};
 use crate::model::profile::Profile;
+
+/// One counting run's readings: metric -> value.
+pub type Counted = BTreeMap<String, f64>;
+
+/// Counting runs' readings as samples, metric by metric (a call one run did not list, 0).
+pub fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
+    let names: BTreeSet<&String> = runs.iter().flat_map(|r| r.keys()).collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let values = runs.iter().map(|r| r.get(name).copied().unwrap_or(0.0));
+            (name.clone(), values.collect())
+        })
+        .collect()
+}
+
+/// One counting run of one router: its instructions per request, then, with `strace`, its
+/// system calls per request (a run of its own: under valgrind they would be valgrind's).
+fn count_one(
+    ctx: &CountCtx<'_>,
+    method: Method,
+    strace: Option<&Path>,
+    requests: u64,
+) -> Result<Counted> {
+    let instructions = counters::instructions_per_req(ctx, method, requests)?;
+    let mut counted = Counted::from([(INSTRUCTIONS_PER_REQ.to_string(), round3(instructions))]);
+    if let Some(strace) = strace {
+        let calls = syscalls::per_req(ctx, strace, requests)?;
+        counted.insert(SYSCALLS_PER_REQ.to_string(), calls.total);
+        for (name, per) in calls.by_name {
+            counted.insert(syscall_per_req(&name), per);
+        }
+    }
+    Ok(counted)
+}
 
 impl Session<'_> {
     /// Counts instructions per request with the plan's counter, `runs` counting runs per
-    /// arm. Counting is deterministic: one run per arm already gives the number (the spread
-    /// over runs is in xtask/BENCHMARKS.md), more only confirm it.
+    /// arm, and system calls per request where strace is on PATH. Counting is deterministic:
+    /// one run per arm already gives the number (the spread over runs is in
+    /// xtask/BENCHMARKS.md), more only confirm it.
     pub fn count(&mut self, runs: u32) {
         self.count_with(runs, None);
     }
@@ -25,11 +63,11 @@ impl Session<'_> {
     /// the counts of a stored baseline's commit, made here, when only the count is paired
     /// (the wall-clock trials run the candidate alone). Returns the reference's counts, one
     /// per counting run; empty when nothing was counted.
-    pub fn count_also(&mut self, runs: u32, reference: &std::path::Path) -> Vec<f64> {
+    pub fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
         self.count_with(runs, Some(reference))
     }
 
-    fn count_with(&mut self, runs: u32, reference: Option<&std::path::Path>) -> Vec<f64> {
+    fn count_with(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
             return counted_reference;
@@ -38,12 +76,20 @@ impl Session<'_> {
             return counted_reference;
         }
         self.log.line(&counter.describe());
+        let strace = self.plan.strace.as_deref();
+        self.log.line(&match strace {
+            Some(path) => format!("system calls: counted with {} -f -c", path.display()),
+            None => format!(
+                "system calls: not counted, strace is not on PATH (`{}`)",
+                syscalls::INSTALL_HINT
+            ),
+        });
         let (counting_loadgen, router_args) = self.counting(ready);
         // Each arm's router, and the count-only reference with the candidate's CPUs and
         // without the test knobs (a reference never gets them).
         let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
         let candidate = ready.specs.last().expect("a candidate arm");
-        let mut routers: Vec<(&std::path::Path, &Vec<String>, _)> = ready
+        let mut routers: Vec<(&Path, &Vec<String>, _)> = ready
             .specs
             .iter()
             .map(|spec| (spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
@@ -79,7 +125,7 @@ impl Session<'_> {
             ));
             self.log.flush();
             let run_started = Instant::now();
-            let counted: Vec<Result<f64>> = std::thread::scope(|s| {
+            let counted: Vec<Result<Counted>> = std::thread::scope(|s| {
                 let handles: Vec<_> = routers
                     .iter()
                     .map(|(bin, env_remove, cpus)| {
@@ -94,9 +140,7 @@ impl Session<'_> {
                             deadline: self.deadline,
                         };
                         let requests = self.args.counter_requests;
-                        s.spawn(move || {
-                            counters::instructions_per_req(&ctx, counter.method, requests)
-                        })
+                        s.spawn(move || count_one(&ctx, counter.method, strace, requests))
                     })
                     .collect();
                 handles
@@ -113,14 +157,19 @@ impl Session<'_> {
                     .get(i)
                     .map_or("reference (count only)", |a| a.prefix);
                 match result {
-                    Ok(ipr) => {
+                    Ok(counted) => {
                         self.log.line(&format!(
-                            "counting run {n} ({side}, {}): {ipr:.1} instructions/request",
-                            counter.name()
+                            "counting run {n} ({side}, {}): {}",
+                            counter.name(),
+                            counted
+                                .iter()
+                                .map(|(k, v)| format!("{k} {v}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                         match self.runs.get_mut(i) {
-                            Some(arm) => arm.instructions_per_req.push(round3(ipr)),
-                            None => counted_reference.push(round3(ipr)),
+                            Some(arm) => arm.counted.push(counted),
+                            None => counted_reference.push(counted),
                         }
                     }
                     Err(e) => {

@@ -8,6 +8,7 @@ mod counting;
 mod plan;
 mod record;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::bench::trial::run_trial;
 use crate::flags::BenchArgs;
 use crate::model::artifacts;
 use crate::model::workload::Transport;
+pub use counting::{Counted, by_metric};
 pub use plan::{Arm, DEFAULT_TRIALS, Pairing, Plan, TEST_KNOBS};
 pub use record::BenchOutcome;
 
@@ -31,8 +33,9 @@ pub use record::BenchOutcome;
 #[derive(Debug, Default)]
 struct ArmRuns {
     trials: Vec<Trial>,
-    /// `--counters`: one value per counting run (not per trial).
-    instructions_per_req: Vec<f64>,
+    /// `--counters`: one reading per counting run (not per trial), metric by metric
+    /// (`instructions_per_req`, and with strace the system calls).
+    counted: Vec<BTreeMap<String, f64>>,
 }
 
 /// What the trials run with once the binaries are built.

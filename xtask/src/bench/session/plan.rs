@@ -92,6 +92,8 @@ pub struct Plan {
     pub(super) transport: Transport,
     pub(super) nats_version: Option<String>,
     pub(super) counter: Option<Chosen>,
+    /// strace, when counting and on PATH: system calls are counted beside the instructions.
+    pub(super) strace: Option<PathBuf>,
 }
 
 impl Plan {
@@ -124,6 +126,9 @@ impl Plan {
             .or(workload.counters)
             .map(counters::choose)
             .transpose()?;
+        let strace = counter
+            .as_ref()
+            .and_then(|_| crate::bench::syscalls::strace_path().ok());
         Ok(Plan {
             workload,
             workload_path,
@@ -131,6 +136,7 @@ impl Plan {
             transport,
             nats_version,
             counter,
+            strace,
         })
     }
 

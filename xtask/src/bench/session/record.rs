@@ -95,11 +95,10 @@ impl Session<'_> {
             }
         }
         let mut summary = summarize(&values, runs.trials.len());
-        if !runs.instructions_per_req.is_empty() {
+        if !runs.counted.is_empty() {
             // One value per counting run, not per trial: complete when every run counted.
-            let vals = &runs.instructions_per_req;
-            let counted = BTreeMap::from([("instructions_per_req".to_string(), vals.clone())]);
-            summary.extend(summarize(&counted, vals.len()));
+            let counted = super::counting::by_metric(&runs.counted);
+            summary.extend(summarize(&counted, runs.counted.len()));
         }
         let exit_code = if self.status == Status::Ok {
             0

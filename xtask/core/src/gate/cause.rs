@@ -1,0 +1,202 @@
+//! What kind of regression a failing verdict found: **work** (the router executes more
+//! instructions per request), **kernel** (it asks more of the kernel: more system calls per
+//! request, or CPU time that grew in the kernel), **waiting** (throughput or latency got worse
+//! while the work it does per request held: blocking calls, locks, sleeps, I/O), or
+//! **memory**. The counts decide between them where they were measured, so the name rests on
+//! the deterministic numbers, not on the wall-clock readings that failed.
+
+use crate::gate::evaluate::{Row, Status};
+use crate::model::metric::{INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, find, syscall_of};
+use crate::model::run_file::{MetricValue, RunFile};
+
+/// A change per request this small in one system call is not listed (the counts vary by a
+/// few thousandths between runs).
+const LISTED_CALLS: f64 = 0.01;
+
+/// The system calls per request whose count changed, largest change first, as
+/// `+1.000 statx/req`; empty when neither run counted them or none changed.
+pub fn syscall_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
+    let calls = |run: &RunFile| -> Vec<(String, f64)> {
+        run.metrics
+            .iter()
+            .filter_map(|(m, v)| match v {
+                MetricValue::Number(x) => syscall_of(m).map(|name| (name.to_string(), *x)),
+                MetricValue::Invalid(_) => None,
+            })
+            .collect()
+    };
+    let (b, c) = (calls(baseline), calls(candidate));
+    let value = |list: &[(String, f64)], name: &str| {
+        list.iter()
+            .find(|(n, _)| n == name)
+            .map_or(0.0, |(_, x)| *x)
+    };
+    let mut names: Vec<&String> = b.iter().chain(&c).map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    let mut changed: Vec<(f64, &String)> = names
+        .into_iter()
+        .map(|n| (value(&c, n) - value(&b, n), n))
+        .filter(|(d, _)| d.abs() >= LISTED_CALLS)
+        .collect();
+    changed.sort_by(|x, y| y.0.abs().total_cmp(&x.0.abs()));
+    changed
+        .into_iter()
+        .map(|(d, n)| format!("{d:+.3} {n}/req"))
+        .collect()
+}
+
+/// One line naming the kind of regression the failing rows show, with the evidence; `None`
+/// when nothing failed.
+pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Fail).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let kind_failed = |kind: Kind| {
+        failed
+            .iter()
+            .any(|r| find(&r.metric).is_some_and(|m| m.kind == kind))
+    };
+    let row = |metric: &str| rows.iter().find(|r| r.metric == metric);
+    let change = |r: &Row| {
+        r.change
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" {:+.1}%", c.pct))
+    };
+    let calls = syscall_changes(baseline, candidate);
+    let listed = if calls.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", calls.join(", "))
+    };
+    let mut kinds = Vec::new();
+    if let Some(r) = row(INSTRUCTIONS_PER_REQ).filter(|r| r.status == Status::Fail) {
+        kinds.push(format!(
+            "work: the router executes more instructions per request ({INSTRUCTIONS_PER_REQ}{})",
+            change(r)
+        ));
+    }
+    if let Some(r) = row(SYSCALLS_PER_REQ).filter(|r| r.status == Status::Fail) {
+        kinds.push(format!(
+            "kernel: the router makes more system calls per request ({SYSCALLS_PER_REQ}{}){listed}",
+            change(r)
+        ));
+    }
+    let counts_held = [INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ]
+        .iter()
+        .filter_map(|m| row(m))
+        .all(|r| r.status == Status::Pass)
+        && row(INSTRUCTIONS_PER_REQ).is_some();
+    let clock_failed = kind_failed(Kind::Throughput) || kind_failed(Kind::Latency);
+    if kinds.is_empty() && kind_failed(Kind::Cpu) {
+        kinds.push(
+            match crate::gate::cpu_split::kernel_share(baseline, candidate) {
+                Some(share) if share >= 0.6 => format!(
+                    "kernel: the CPU time that grew is {:.0}% the kernel's, with the instructions \
+                 per request unchanged{listed}",
+                    share * 100.0
+                ),
+                _ => "work: the router's CPU time per request grew".to_string(),
+            },
+        );
+    }
+    if kinds.is_empty() && clock_failed && counts_held {
+        let held: Vec<String> = [INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ]
+            .iter()
+            .filter_map(|m| row(m))
+            .map(|r| format!("{}{}", r.metric, change(r)))
+            .collect();
+        kinds.push(format!(
+            "waiting: throughput or latency got worse while the work per request held ({}): \
+             the router waits (a blocking call, a lock, a sleep, I/O) instead of working{listed}",
+            held.join(", ")
+        ));
+    }
+    if kind_failed(Kind::Memory) {
+        kinds.push("memory: the router holds more memory".to_string());
+    }
+    if kinds.is_empty() {
+        return None;
+    }
+    Some(format!("cause: {}", kinds.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::run_file::parse_str;
+
+    fn run(metrics: serde_json::Value) -> RunFile {
+        parse_str(
+            &serde_json::json!({ "metrics": metrics }).to_string(),
+            "run.json",
+        )
+        .unwrap()
+    }
+
+    fn verdict_cause(base: serde_json::Value, cand: serde_json::Value) -> Option<String> {
+        let policy = crate::model::policy::parse_str(
+            r#"{"schema_version": 1, "rules": {
+                "instructions_per_req": {"relative": {"max_pct_increase": 2}},
+                "syscalls_per_req": {"relative": {"max_pct_increase": 5}},
+                "rps": {"relative": {"max_pct_decrease": 10}}
+            }}"#,
+            "policy.json",
+        )
+        .unwrap();
+        let (b, c) = (run(base), run(cand));
+        name(
+            &crate::gate::evaluate::evaluate(&b, &c, &policy).rows,
+            &b,
+            &c,
+        )
+    }
+
+    #[test]
+    fn the_counts_name_the_kind() {
+        let base = serde_json::json!({
+            "instructions_per_req": 20000.0, "syscalls_per_req": 3.0, "rps": 1000.0,
+            "syscall_writev_per_req": 1.0, "syscall_recvfrom_per_req": 1.0,
+            "syscall_epoll_wait_per_req": 1.0
+        });
+        let mut kernel = base.clone();
+        kernel["syscalls_per_req"] = 4.0.into();
+        kernel["syscall_statx_per_req"] = 1.0.into();
+        let named = verdict_cause(base.clone(), kernel).unwrap();
+        assert!(named.starts_with("cause: kernel"), "{named}");
+        assert!(named.contains("+1.000 statx/req"), "{named}");
+
+        let mut work = base.clone();
+        work["instructions_per_req"] = 23000.0.into();
+        let named = verdict_cause(base.clone(), work).unwrap();
+        assert!(named.starts_with("cause: work"), "{named}");
+
+        let mut waiting = base.clone();
+        waiting["rps"] = 700.0.into();
+        waiting["syscall_clock_nanosleep_per_req"] = 0.02.into();
+        waiting["syscalls_per_req"] = 3.02.into();
+        let named = verdict_cause(base.clone(), waiting).unwrap();
+        assert!(named.starts_with("cause: waiting"), "{named}");
+        assert!(named.contains("+0.020 clock_nanosleep/req"), "{named}");
+
+        assert_eq!(verdict_cause(base.clone(), base), None);
+    }
+
+    #[test]
+    fn changed_calls_are_listed_largest_first() {
+        let b = run(serde_json::json!({
+            "syscall_sendto_per_req": 1.0, "syscall_recvfrom_per_req": 2.0,
+            "syscall_futex_per_req": 0.004
+        }));
+        let c = run(serde_json::json!({
+            "syscall_sendto_per_req": 1.0, "syscall_recvfrom_per_req": 2.0,
+            "syscall_statx_per_req": 1.0, "syscall_clock_nanosleep_per_req": 0.02
+        }));
+        assert_eq!(
+            syscall_changes(&b, &c),
+            ["+1.000 statx/req", "+0.020 clock_nanosleep/req"]
+        );
+        assert!(syscall_changes(&b, &b).is_empty());
+    }
+}

@@ -1,0 +1,196 @@
+//! What the router asks of the kernel per request: its system calls by name, counted with
+//! `strace -f -c` over a fixed number of requests on one connection. The kernel's own work
+//! is invisible to an instruction count (callgrind sees user space only), but the calls that
+//! ask for it are countable, and for one binary and request mix their number hardly moves
+//! (xtask/BENCHMARKS.md, "Kernel work counted"), where `cpu_sys_ms_per_1k_req` is a reading
+//! of a shared machine's clock.
+//!
+//! Like the instruction count, two runs of the router, one with half the requests of the
+//! other: their difference over the difference of the responses is a request's calls, with
+//! start-up and shutdown cancelled out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::bench::counters::{CALLGRIND_WINDOW, CountCtx, on_path};
+use crate::bench::router::RouterProcess;
+
+/// The install hint for a missing strace.
+pub const INSTALL_HINT: &str = "apt-get install strace";
+
+/// strace's full path, or an error with the install hint.
+pub fn strace_path() -> Result<PathBuf> {
+    on_path("strace", INSTALL_HINT)
+}
+
+/// The smallest per-request count a call is listed with: one call in 100 requests.
+pub const MIN_PER_REQUEST: f64 = 0.01;
+
+/// A request's system calls: their sum, and by name. A name whose count did not grow with the
+/// requests (start-up, shutdown), by less than [`MIN_PER_REQUEST`], is left out of `by_name`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PerRequest {
+    pub total: f64,
+    pub by_name: BTreeMap<String, f64>,
+}
+
+/// The calls by name in strace's `-c` summary table (`% time  seconds  usecs/call  calls
+/// [errors]  syscall`, between the dashed lines; the `total` row left out).
+pub fn parse_summary(text: &str) -> Result<BTreeMap<String, u64>> {
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("% time"));
+    if lines.next().is_none() {
+        bail!("no `% time ... syscall` header in strace's summary");
+    }
+    let mut calls = BTreeMap::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("---") || fields.is_empty() {
+            continue;
+        }
+        let name = fields[fields.len() - 1];
+        if name == "total" {
+            break;
+        }
+        let n = fields
+            .get(3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .with_context(|| format!("unreadable line in strace's summary: `{line}`"))?;
+        *calls.entry(name.to_string()).or_default() += n;
+    }
+    Ok(calls)
+}
+
+/// The calls of the requests between two runs: `(calls, responses)` of the longer and of the
+/// shorter run.
+pub fn difference(
+    (full, full_responses): (&BTreeMap<String, u64>, u64),
+    (half, half_responses): (&BTreeMap<String, u64>, u64),
+) -> Result<PerRequest> {
+    if full_responses <= half_responses {
+        bail!(
+            "syscall counting runs answered {full_responses} and {half_responses} requests; \
+             expected more in the first"
+        );
+    }
+    let requests = (full_responses - half_responses) as f64;
+    let per = |a: f64, b: f64| ((a - b) / requests * 1000.0).round() / 1000.0;
+    let calls = |m: &BTreeMap<String, u64>, name: &str| m.get(name).copied().unwrap_or(0) as f64;
+    let by_name = full
+        .keys()
+        .chain(half.keys())
+        .map(|name| (name.clone(), per(calls(full, name), calls(half, name))))
+        // A call made once more in one run than the other is no request's.
+        .filter(|(_, per)| per.abs() >= MIN_PER_REQUEST)
+        .collect();
+    let sum = |m: &BTreeMap<String, u64>| m.values().sum::<u64>() as f64;
+    let total = per(sum(full), sum(half));
+    Ok(PerRequest { total, by_name })
+}
+
+/// Counts the router's system calls per request: a run of up to `requests` (for at most
+/// [`CALLGRIND_WINDOW`], so a router made many times slower answers as fast), then one of
+/// half the responses it got.
+pub fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Result<PerRequest> {
+    let full = traced(ctx, strace, requests, Some(CALLGRIND_WINDOW))?;
+    if full.1 < 2 {
+        bail!("the router under strace answered {} request(s)", full.1);
+    }
+    let half = traced(ctx, strace, full.1 / 2, None)?;
+    difference((&full.0, full.1), (&half.0, half.1))
+}
+
+/// One run under `strace -f -c`: (calls by name, responses). SIGTERM to the router ends it,
+/// and strace writes its summary when the router has exited.
+fn traced(
+    ctx: &CountCtx<'_>,
+    strace: &Path,
+    requests: u64,
+    window: Option<Duration>,
+) -> Result<(BTreeMap<String, u64>, u64)> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out_file = ctx.workdir.join(format!("strace.{n}.txt"));
+    let _ = std::fs::remove_file(&out_file);
+    let spec = ctx.spec(
+        strace.to_path_buf(),
+        vec![
+            "-f".into(),
+            "-c".into(),
+            "-o".into(),
+            out_file.display().to_string(),
+            ctx.router_bin.display().to_string(),
+        ],
+    );
+    let router = RouterProcess::start(
+        &spec,
+        ctx.workdir,
+        ctx.log,
+        ctx.remaining()?.min(Duration::from_secs(30)),
+    )
+    .context("the router under strace did not start")?;
+    let (responses, errors) = ctx.drive(&router, requests, window)?;
+    let stop = router.stop_wrapped(Duration::from_secs(10));
+    if errors > 0 {
+        bail!("syscall counting run: {errors} request(s) failed");
+    }
+    if !stop.clean {
+        bail!("strace did not stop cleanly after the syscall counting run: {stop:?}");
+    }
+    let text = std::fs::read_to_string(&out_file)
+        .with_context(|| format!("reading strace's summary {}", out_file.display()))?;
+    let calls = parse_summary(&text).with_context(|| format!("in {}", out_file.display()))?;
+    Ok((calls, responses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUMMARY: &str = "\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 41.02    0.010000           5      2000           epoll_wait
+ 30.00    0.008000           2      4000      2000 recvfrom
+ 20.00    0.005000           2      2000           sendto
+  0.00    0.000000           0         3           mmap
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.023000           2      8003      2000 total
+";
+
+    #[test]
+    fn the_summary_gives_calls_by_name_with_or_without_errors() {
+        let calls = parse_summary(SUMMARY).unwrap();
+        assert_eq!(calls["recvfrom"], 4000);
+        assert_eq!(calls["epoll_wait"], 2000);
+        assert_eq!(calls["mmap"], 3);
+        assert!(!calls.contains_key("total"));
+        assert!(parse_summary("strace: exec failed\n").is_err());
+        assert!(parse_summary("% time  seconds\n 1.0 0.1 5 many  write\n").is_err());
+    }
+
+    #[test]
+    fn start_up_cancels_out_and_a_request_is_the_difference() {
+        let full = parse_summary(SUMMARY).unwrap();
+        let half: BTreeMap<String, u64> = [
+            ("epoll_wait", 1000),
+            ("recvfrom", 2000),
+            ("sendto", 1000),
+            ("mmap", 3),
+            ("openat", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let per = difference((&full, 2000), (&half, 1000)).unwrap();
+        assert_eq!(per.by_name["recvfrom"], 2.0);
+        assert_eq!(per.by_name["sendto"], 1.0);
+        assert_eq!(per.total, 3.999);
+        // Start-up calls, and a call only the shorter run made, are no request's.
+        assert!(!per.by_name.contains_key("mmap"));
+        assert!(!per.by_name.contains_key("openat"));
+        assert!(difference((&full, 1000), (&half, 1000)).is_err());
+    }
+}

@@ -234,8 +234,8 @@ fn a_pushgateway_accepts_the_openmetrics_export_and_serves_its_values() {
     let dir = tempfile::tempdir().unwrap();
     let om = export(dir.path());
     let exported = parse_samples(&std::fs::read_to_string(&om).unwrap());
-    // 9 CP1 metrics x (median, min, max), and the gate's verdict.
-    assert_eq!(exported.len(), 9 * 3 + 1, "{exported:?}");
+    // 10 CP1 metrics x (median, min, max), and the gate's verdict.
+    assert_eq!(exported.len(), 10 * 3 + 1, "{exported:?}");
     let types: Vec<String> = std::fs::read_to_string(&om)
         .unwrap()
         .lines()

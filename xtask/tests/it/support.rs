@@ -7,7 +7,7 @@ use xtask::model::run_file::{Env, Git, MetricValue, RunFile, RunStatus, Samples}
 /// A successful 5-trial run file with every metric the CP1 policy rules (the median of each
 /// is its first sample), as JSON for the tests to edit.
 pub fn cp1_run() -> Value {
-    let metrics: [(&str, &[f64]); 9] = [
+    let metrics: [(&str, &[f64]); 10] = [
         ("rps", &[61234.5, 60110.0, 62001.0, 61500.0, 60900.0]),
         ("latency_p95_ms", &[0.21, 0.205, 0.22, 0.212, 0.208]),
         ("latency_p99_ms", &[0.4, 0.39, 0.42, 0.41, 0.38]),
@@ -18,6 +18,7 @@ pub fn cp1_run() -> Value {
         ("cpu_ms_per_1k_req", &[14.2, 14.0, 14.5, 14.1, 14.3]),
         // One counting run: a count is deterministic.
         ("instructions_per_req", &[22850.0]),
+        ("syscalls_per_req", &[3.05]),
     ];
     let mut run = RunFile {
         schema_version: Some(1),

@@ -39,8 +39,15 @@ fn the_committed_failover_policy_parses_with_absolute_rules() {
 #[test]
 fn the_committed_cp1_policy_parses() {
     let p = parse_str(CP1, "perf/policy_cp1.json").unwrap();
-    // The CP1 contract's eight rules, and the instruction count that decides on CPU.
-    assert_eq!(p.rules.len(), 9);
+    // The CP1 contract's eight rules, and the counts that decide on CPU and kernel work.
+    assert_eq!(p.rules.len(), 10);
+    assert_eq!(
+        p.rules["syscalls_per_req"].check,
+        Check::Relative {
+            direction: Direction::Increase,
+            max_pct: 5.0
+        }
+    );
     assert_eq!(
         p.rules["instructions_per_req"].check,
         Check::Relative {

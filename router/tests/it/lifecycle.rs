@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    Client, RouterCmd, SLOWDOWN_ENV, ScratchDir, decide_req, policy_file, slowdown_iters_for,
+    Client, DELAY_EVERY_ENV, DELAY_US_ENV, RouterCmd, SLOWDOWN_ENV, ScratchDir, decide_req,
+    policy_file,
 };
 
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -15,11 +16,13 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 #[test]
 fn sigterm_finishes_in_flight_requests_then_exits_0() {
     const IN_FLIGHT: usize = 3;
-    let iters = slowdown_iters_for(Duration::from_millis(150));
-    // One worker per slow decision and one spare, so `/metrics` answers while they run.
+    // Each decision holds its slot for 2 s without using CPU (the test delay knob), so all
+    // three are in flight together however busy the machine is. With CPU work calibrated to
+    // 150 ms instead, a loaded CI runner once finished them one after another and the wait
+    // below never saw three at once.
     let mut router = RouterCmd::new()
-        .args(["--worker-threads", "4"])
-        .env(SLOWDOWN_ENV, iters.to_string())
+        .env(DELAY_US_ENV, "2000000")
+        .env(DELAY_EVERY_ENV, "1")
         .start();
     let addr = router.addr();
     let clients: Vec<_> = (0..IN_FLIGHT)

@@ -21,9 +21,26 @@ use crate::bench::router::RouterProcess;
 /// The install hint for a missing strace.
 pub const INSTALL_HINT: &str = "apt-get install strace";
 
-/// strace's full path, or an error with the install hint.
+/// strace's full path, once it has traced a short program here; else an error with the
+/// install hint, or with strace's own words when it cannot trace (a container that forbids
+/// ptrace), so a run does not fail midway on it.
 pub fn strace_path() -> Result<PathBuf> {
-    on_path("strace", INSTALL_HINT)
+    let path = on_path("strace", INSTALL_HINT)?;
+    let out = duct::cmd!(&path, "-f", "-c", "-o", "/dev/null", "true")
+        .stdin_null()
+        .stdout_null()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("running {}", path.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} cannot trace a program on this machine: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(path)
 }
 
 /// The smallest per-request count a call is listed with: one call in 100 requests.

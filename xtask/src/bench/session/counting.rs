@@ -76,14 +76,11 @@ impl Session<'_> {
             return counted_reference;
         }
         self.log.line(&counter.describe());
-        let strace = self.plan.strace.as_deref();
-        self.log.line(&match strace {
-            Some(path) => format!("system calls: counted with {} -f -c", path.display()),
-            None => format!(
-                "system calls: not counted, strace is not on PATH (`{}`)",
-                syscalls::INSTALL_HINT
-            ),
+        self.log.line(&match &self.plan.strace {
+            Ok(path) => format!("system calls: counted with {} -f -c", path.display()),
+            Err(why) => format!("system calls: not counted: {why}"),
         });
+        let strace = self.plan.strace.as_deref().ok();
         let (counting_loadgen, router_args) = self.counting(ready);
         // Each arm's router, and the count-only reference with the candidate's CPUs and
         // without the test knobs (a reference never gets them).

@@ -92,8 +92,9 @@ pub struct Plan {
     pub(super) transport: Transport,
     pub(super) nats_version: Option<String>,
     pub(super) counter: Option<Chosen>,
-    /// strace, when counting and on PATH: system calls are counted beside the instructions.
-    pub(super) strace: Option<PathBuf>,
+    /// strace, when counting and it can trace here: system calls are counted beside the
+    /// instructions. Else why not (for the log), when counting.
+    pub(super) strace: Result<PathBuf, String>,
 }
 
 impl Plan {
@@ -126,9 +127,10 @@ impl Plan {
             .or(workload.counters)
             .map(counters::choose)
             .transpose()?;
-        let strace = counter
-            .as_ref()
-            .and_then(|_| crate::bench::syscalls::strace_path().ok());
+        let strace = match counter {
+            Some(_) => crate::bench::syscalls::strace_path().map_err(|e| format!("{e:#}")),
+            None => Err("nothing is counted".to_string()),
+        };
         Ok(Plan {
             workload,
             workload_path,

@@ -563,36 +563,11 @@ fn evaluate_rule(
             row
         }
         Check::Absolute(bounds) => {
-            row.method = Method::Exact;
-            let mut broken = Vec::new();
-            if let Some(why) = bounds.violation(cand) {
-                broken.push(format!("= {}, {why}", fmt_num(cand)));
-            }
-            for (i, x) in cand_samples.iter().enumerate() {
-                if let Some(why) = bounds.violation(*x) {
-                    broken.push(format!(
-                        "was {} in trial {} (samples.{metric}[{i}]), {why}",
-                        fmt_num(*x),
-                        i + 1
-                    ));
-                }
-            }
-            if broken.is_empty() {
-                row.status = Status::Pass;
-                row.blocking = false;
-                row.message = if cand_samples.is_empty() {
-                    format!("= {} (rule {})", fmt_num(cand), rule.check)
-                } else {
-                    format!(
-                        "= {} and every one of {} trials within {}",
-                        fmt_num(cand),
-                        cand_samples.len(),
-                        rule.check
-                    )
-                };
-            } else {
-                row.message = broken.join("; ");
-            }
+            let reference = candidate
+                .paired_against()
+                .is_some()
+                .then_some((base, base_samples));
+            within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy);
             row
         }
         Check::Relative { direction, max_pct } => {
@@ -608,6 +583,86 @@ fn evaluate_rule(
             );
             row
         }
+    }
+}
+
+/// An absolute rule: the candidate's median and every trial checked exactly.
+///
+/// In a paired run, `reference` is the other side's median and trials, read in the same
+/// session on the same machine. When the reference (the baseline's code) broke the bound in at
+/// least as many trials as the candidate (and in its median, if the candidate's median broke
+/// it), the breaks are the machine's that day as much as the change's: nothing in the session
+/// says the change added one. Such a rule is not decided (inconclusive). A host that starved
+/// this VM made both routers of one suite run drop thousands of NATS requests a trial and
+/// pushed tails tenfold, while the same code passed the same bounds in the runs before and
+/// after; trials are compared by count, not one by one, because the sides of an alternating
+/// pair run at different moments and a stall hits one side's trial.
+fn within_bounds(
+    row: &mut Row,
+    bounds: Bounds,
+    (cand, samples): (f64, &[f64]),
+    reference: Option<(f64, &[f64])>,
+    policy: &Policy,
+) {
+    row.method = Method::Exact;
+    let metric = &row.metric;
+    let mut broken = Vec::new();
+    if let Some(why) = bounds.violation(cand) {
+        broken.push(format!("= {}, {why}", fmt_num(cand)));
+    }
+    for (i, x) in samples.iter().enumerate() {
+        if let Some(why) = bounds.violation(*x) {
+            broken.push(format!(
+                "was {} in trial {} (samples.{metric}[{i}]), {why}",
+                fmt_num(*x),
+                i + 1
+            ));
+        }
+    }
+    if broken.is_empty() {
+        row.status = Status::Pass;
+        row.blocking = false;
+        row.message = if samples.is_empty() {
+            format!("= {} (rule {})", fmt_num(cand), row.check)
+        } else {
+            format!(
+                "= {} and every one of {} trials within {}",
+                fmt_num(cand),
+                samples.len(),
+                row.check
+            )
+        };
+        return;
+    }
+    row.message = broken.join("; ");
+    let Some((ref_median, ref_trials)) = reference else {
+        return;
+    };
+    let breaks = |trials: &[f64]| {
+        trials
+            .iter()
+            .filter(|x| bounds.violation(**x).is_some())
+            .count()
+    };
+    let (mine, theirs) = (breaks(samples), breaks(ref_trials));
+    let median_too = bounds.violation(cand).is_none() || bounds.violation(ref_median).is_some();
+    if mine <= theirs && median_too {
+        row.status = Status::Inconclusive;
+        row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
+        row.message = format!(
+            "{}; the baseline's router broke it too on this machine, in {theirs} of its {} \
+             trials of the same session (median {}, trials {}; the candidate in {mine}): the \
+             machine could not hold the bound for either side, so this run cannot tell whether \
+             the change did (run it again on a quieter machine)",
+            row.message,
+            ref_trials.len(),
+            fmt_num(ref_median),
+            ref_trials
+                .iter()
+                .map(|x| fmt_num(*x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
 
@@ -1262,5 +1317,67 @@ mod tests {
             v.rows.iter().find(|r| r.metric == "rps").unwrap().status,
             Status::Fail
         );
+    }
+
+    /// An absolute bound both sides of a pair broke in the same trials is the machine's: not
+    /// decided. A trial only the candidate broke fails the rule, and so does any break in a
+    /// stored-mode comparison (nothing was read beside it).
+    #[test]
+    fn a_bound_the_reference_broke_too_in_a_pair_is_not_decided() {
+        let policy = policy::parse_str(
+            r#"{"schema_version": 1, "rules": {
+                "client_errors_total": {"absolute": {"equals": 0}}}}"#,
+            "policy.json",
+        )
+        .unwrap();
+        let judged = |reference: &[f64], candidate: &[f64], paired: bool| {
+            let b = on("x", &[("client_errors_total", reference)], paired);
+            let c = on("x", &[("client_errors_total", candidate)], paired);
+            evaluate(&b, &c, &policy).rows.remove(0)
+        };
+        let starved = judged(&[8442.0, 2451.0, 7944.0], &[8492.0, 2599.0, 7859.0], true);
+        assert_eq!(starved.status, Status::Inconclusive, "{}", starved.message);
+        assert!(!starved.blocking);
+        assert!(
+            starved
+                .message
+                .contains("the baseline's router broke it too")
+                && starved.message.contains("8442, 2451, 7944"),
+            "{}",
+            starved.message
+        );
+        // A stall in a different trial of each side (an alternating pair): not decided.
+        let apart = judged(&[12.0, 0.0, 0.0], &[0.0, 0.0, 9.0], true);
+        assert_eq!(apart.status, Status::Inconclusive, "{}", apart.message);
+        // One stalled trial on both sides, and the candidate alone breaking another: fail.
+        let own = judged(&[0.0, 12.0, 0.0], &[0.0, 9.0, 3.0], true);
+        assert_eq!(own.status, Status::Fail, "{}", own.message);
+        assert!(own.blocking);
+        // Both medians broken, as many trials each: not decided; more trials broken: fail.
+        let median = judged(&[1.0, 1.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 2.0, 2.0, 0.0], true);
+        assert_eq!(median.status, Status::Inconclusive, "{}", median.message);
+        let median = judged(&[1.0, 1.0, 1.0, 0.0, 0.0], &[0.0, 2.0, 2.0, 2.0, 0.0], true);
+        assert_eq!(median.status, Status::Inconclusive, "{}", median.message);
+        let median = judged(
+            &[5.0, 5.0, 5.0, 0.0, 0.0, 0.0],
+            &[0.0, 2.0, 2.0, 2.0, 2.0, 0.0],
+            true,
+        );
+        assert_eq!(median.status, Status::Fail, "{}", median.message);
+        let quiet_reference = judged(&[0.0, 0.0, 0.0], &[5.0, 9.0, 3.0], true);
+        assert_eq!(quiet_reference.status, Status::Fail);
+        let stored = judged(&[8442.0, 2451.0, 7944.0], &[8492.0, 2599.0, 7859.0], false);
+        assert_eq!(stored.status, Status::Fail, "{}", stored.message);
+        // A policy that fails on inconclusive rules still blocks.
+        let strict = policy::parse_str(
+            r#"{"schema_version": 1, "gate": {"inconclusive": "fail"}, "rules": {
+                "client_errors_total": {"absolute": {"equals": 0}}}}"#,
+            "policy.json",
+        )
+        .unwrap();
+        let b = on("x", &[("client_errors_total", &[1.0, 2.0])], true);
+        let c = on("x", &[("client_errors_total", &[1.0, 2.0])], true);
+        let row = evaluate(&b, &c, &strict).rows.remove(0);
+        assert_eq!((row.status, row.blocking), (Status::Inconclusive, true));
     }
 }

@@ -1319,9 +1319,10 @@ mod tests {
         );
     }
 
-    /// An absolute bound both sides of a pair broke in the same trials is the machine's: not
-    /// decided. A trial only the candidate broke fails the rule, and so does any break in a
-    /// stored-mode comparison (nothing was read beside it).
+    /// An absolute bound the reference side of a pair broke in as many trials as the
+    /// candidate is the machine's: not decided. More broken trials on the candidate's side
+    /// fail the rule, and so does any break in a stored-mode comparison (nothing was read
+    /// beside it).
     #[test]
     fn a_bound_the_reference_broke_too_in_a_pair_is_not_decided() {
         let policy = policy::parse_str(

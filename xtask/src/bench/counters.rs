@@ -304,31 +304,25 @@ pub const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
 /// One callgrind run of a pair: (total instructions, responses, the callgrind out file).
 pub type CallgrindRun = (u64, u64, PathBuf);
 
-/// The router under callgrind for up to `requests` (at most [`CALLGRIND_WINDOW`]), then for
-/// half the responses the first run got: their difference over the difference of the
-/// responses is the cost of a request with start-up and shutdown cancelled out. `tag` names
-/// the out files, `env` is set for the router only.
-pub(crate) fn callgrind_pair(
-    ctx: &CountCtx<'_>,
+/// The two runs every count makes: one of up to `requests` (for at most [`CALLGRIND_WINDOW`],
+/// so a router made many times slower answers as fast), then one of half the responses the
+/// first got. Their difference over the difference of the responses is a request's, with
+/// start-up and shutdown cancelled out. `run(requests, window, "full" | "half")` is one run
+/// under `tool`, returning its reading and its responses.
+pub(crate) fn full_and_half<T>(
+    tool: &str,
     requests: u64,
-    tag: &str,
-    env: &[(String, String)],
-) -> Result<(CallgrindRun, CallgrindRun)> {
-    let full = callgrind_once(
-        ctx,
-        requests,
-        &format!("{tag}full"),
-        env,
-        Some(CALLGRIND_WINDOW),
-    )?;
+    mut run: impl FnMut(u64, Option<Duration>, &str) -> Result<(T, u64)>,
+) -> Result<((T, u64), (T, u64))> {
+    let full = run(requests, Some(CALLGRIND_WINDOW), "full")?;
     if full.1 < 2 {
         bail!(
-            "the router under callgrind answered {} request(s) in {} s; too slow to count",
+            "the router under {tool} answered {} request(s) in {} s; too slow to count",
             full.1,
             CALLGRIND_WINDOW.as_secs()
         );
     }
-    let half = callgrind_once(ctx, full.1 / 2, &format!("{tag}half"), env, None)?;
+    let half = run(full.1 / 2, None, "half")?;
     if full.1 <= half.1 {
         bail!(
             "counting runs answered {} and {} requests; expected more in the first",
@@ -336,16 +330,29 @@ pub(crate) fn callgrind_pair(
             half.1
         );
     }
-    if full.0 <= half.0 {
+    Ok((full, half))
+}
+
+/// The router under callgrind, twice ([`full_and_half`]). `tag` names the out files, `env`
+/// is set for the router only.
+pub(crate) fn callgrind_pair(
+    ctx: &CountCtx<'_>,
+    requests: u64,
+    tag: &str,
+    env: &[(String, String)],
+) -> Result<(CallgrindRun, CallgrindRun)> {
+    let (((full_ir, full_out), full), ((half_ir, half_out), half)) =
+        full_and_half("callgrind", requests, |requests, window, which| {
+            let (ir, responses, out) =
+                callgrind_once(ctx, requests, &format!("{tag}{which}"), env, window)?;
+            Ok(((ir, out), responses))
+        })?;
+    if full_ir <= half_ir {
         bail!(
-            "callgrind counted {} instructions for {} requests but {} for {}",
-            full.0,
-            full.1,
-            half.0,
-            half.1
+            "callgrind counted {full_ir} instructions for {full} requests but {half_ir} for {half}"
         );
     }
-    Ok((full, half))
+    Ok(((full_ir, full, full_out), (half_ir, half, half_out)))
 }
 
 fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {

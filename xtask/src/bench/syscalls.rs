@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::counters::{CALLGRIND_WINDOW, CountCtx, on_path};
+use crate::bench::counters::{CountCtx, full_and_half, on_path};
 use crate::bench::router::RouterProcess;
 
 /// The install hint for a missing strace.
@@ -107,15 +107,12 @@ pub fn difference(
     Ok(PerRequest { total, by_name })
 }
 
-/// Counts the router's system calls per request: a run of up to `requests` (for at most
-/// [`CALLGRIND_WINDOW`], so a router made many times slower answers as fast), then one of
-/// half the responses it got.
+/// Counts the router's system calls per request, over the same two runs as the instructions
+/// ([`full_and_half`]).
 pub fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Result<PerRequest> {
-    let full = traced(ctx, strace, requests, Some(CALLGRIND_WINDOW))?;
-    if full.1 < 2 {
-        bail!("the router under strace answered {} request(s)", full.1);
-    }
-    let half = traced(ctx, strace, full.1 / 2, None)?;
+    let (full, half) = full_and_half("strace", requests, |requests, window, _| {
+        traced(ctx, strace, requests, window)
+    })?;
     difference((&full.0, full.1), (&half.0, half.1))
 }
 

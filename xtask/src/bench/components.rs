@@ -282,7 +282,7 @@ pub fn run(args: &BenchArgs, reference: Option<&Reference>) -> Result<Vec<BenchO
             extra.insert("valgrind_version".into(), json!(v));
         }
         let mut env = crate::bench::env_info::machine(&sh, extra);
-        if let Some(profile) = bench.and_then(profile_of) {
+        if let Some(profile) = bench.and_then(crate::bench::env_info::profile_of) {
             // A prebuilt binary (`--components-bin`) may be a test build.
             env.profile = Some(profile.to_string());
         }
@@ -513,18 +513,6 @@ pub fn run_file(
     }
 }
 
-/// `release` or `debug` from where cargo put the binary, when the path says.
-fn profile_of(bin: &Path) -> Option<&'static str> {
-    let parts: Vec<_> = bin.components().map(|c| c.as_os_str()).collect();
-    if parts.iter().any(|p| *p == "release") {
-        Some("release")
-    } else if parts.iter().any(|p| *p == "debug") {
-        Some("debug")
-    } else {
-        None
-    }
-}
-
 /// The bench binary: `--components-bin`, else built in release (the `bench` profile
 /// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
 fn bench_binary(
@@ -688,6 +676,7 @@ fn run_bench(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::env_info::profile_of;
 
     #[test]
     fn cargo_messages_give_the_bench_executable() {
@@ -700,5 +689,10 @@ mod tests {
         );
         assert_eq!(profile_of(Path::new("/t/release/deps/c")), Some("release"));
         assert_eq!(profile_of(Path::new("/t/debug/deps/c")), Some("debug"));
+        assert_eq!(
+            profile_of(Path::new("/t/paired/routers/k/router-debug")),
+            Some("debug")
+        );
+        assert_eq!(profile_of(Path::new("/usr/bin/router")), None);
     }
 }

@@ -1,6 +1,8 @@
 //! The environment a run was measured in, pinned into every artifact so two runs can be
 //! compared knowingly: git state, toolchain, CPU, kernel, OS, memory.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::model::run_file::{Env, Git};
@@ -75,6 +77,22 @@ pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
     let fingerprint = fingerprint(map);
     map.insert("fingerprint".into(), fingerprint.into());
     serde_json::from_value(env).expect("the fields written here have the types Env reads")
+}
+
+/// `release` or `debug` from where cargo put the binary (`target/<profile>/...`), or the
+/// name a paired debug build is cached under (`router-debug`), when the path says.
+pub fn profile_of(bin: &Path) -> Option<&'static str> {
+    let parts: Vec<_> = bin.components().map(|c| c.as_os_str()).collect();
+    let debug_build = bin
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with("-debug"));
+    if parts.iter().any(|p| *p == "release") {
+        Some("release")
+    } else if debug_build || parts.iter().any(|p| *p == "debug") {
+        Some("debug")
+    } else {
+        None
+    }
 }
 
 /// Fields that make two environments not comparable, hashed into a short identifier.

@@ -533,20 +533,9 @@ fn why_slower(
         return None;
     }
     let made = (|| {
-        // A stored baseline has no router in the session: its commit's, built (cached).
         let reference = match stored {
             None => None,
-            Some(s) => {
-                let commit = s
-                    .run
-                    .git
-                    .commit
-                    .as_deref()
-                    .context("the baseline records no commit")?;
-                let sh = xshell::Shell::new()?;
-                sh.change_dir(paths::root());
-                Some(crate::bench::paired::router_of(&sh, commit, false)?)
-            }
+            Some(s) => stored_reference(&s.run, candidate)?,
         };
         let (r, c) = session.profile(reference)?;
         anyhow::Ok(Explanation::new(&r, &c))
@@ -560,6 +549,25 @@ fn why_slower(
             None
         }
     }
+}
+
+/// The router to profile beside the candidate when the baseline is a stored run: none (the
+/// candidate's own program, without the test knobs) when the baseline's commit has the
+/// working tree's router sources; else that commit's router, built (cached) in the
+/// candidate's profile, so a debug candidate is not compared with a release reference.
+fn stored_reference(baseline: &RunFile, candidate: &RunFile) -> Result<Option<PathBuf>> {
+    let commit = baseline
+        .git
+        .commit
+        .as_deref()
+        .context("the baseline records no commit")?;
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(paths::root());
+    if crate::bench::paired::same_sources(&sh, commit) {
+        return Ok(None);
+    }
+    let debug = candidate.env.profile.as_deref() == Some("debug");
+    crate::bench::paired::router_of(&sh, commit, debug).map(Some)
 }
 
 fn into_input(o: BenchOutcome) -> Input {

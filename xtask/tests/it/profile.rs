@@ -1,11 +1,9 @@
-//! The differential profile on the real release router under callgrind: with the slowdown
-//! knob on one side only, the function at the top is the knob's, or the one it is inlined into.
-//! Release, as the gate profiles it: in a debug build the knob's loop runs in core's iterator
-//! functions (`Range::next`, `spec_next`, ...), which then top the self ranking instead.
+//! The differential profile on the real router under callgrind: with the slowdown knob on
+//! one side only, the function at the top is the knob's, or the one it is inlined into. The
+//! debug router the other tests use (a release build here cost a minute of the test run); the
+//! knob's loop is written so that a debug build keeps it in its own function.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xtask::bench::counters::CountCtx;
@@ -14,24 +12,7 @@ use xtask::bench::profile;
 use xtask::model::profile::Profile;
 use xtask::report::profile as diff_report;
 
-use super::bench::{binaries, have_valgrind, root, serial};
-
-/// The workspace's release router, built once per test run (a no-op after `perf-bench`).
-fn release_router() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "router"])
-            .current_dir(root())
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building the release router failed");
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root().join("target"), PathBuf::from)
-            .join("release/router")
-    })
-}
+use super::bench::{binaries, have_valgrind, serial};
 
 /// Profiles `router` over `requests` requests with `env` set for it; files under `dir`.
 pub(crate) fn profile_router(
@@ -78,7 +59,7 @@ fn the_slowdown_knob_tops_the_differential_profile() {
     if !have_valgrind("the_slowdown_knob_tops_the_differential_profile") {
         return;
     }
-    let router = release_router();
+    let (router, _) = binaries();
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -105,15 +86,26 @@ fn the_slowdown_knob_tops_the_differential_profile() {
     // 20,000 iterations of a few instructions each, per request.
     assert!(top.self_delta() > 20_000.0, "{top:?}");
     assert!(candidate.total_ir - reference.total_ir > 20_000.0);
-    // The headline charges the growth to the knob's router function, nearly all of it.
+    // In a debug build the knob's arithmetic calls `rotate_left` and `black_box`, so its own
+    // row holds most of the growth, not all (520,010 of 800,434 instructions here).
+    let change = candidate.total_ir - reference.total_ir;
+    assert!(top.self_delta() > 0.5 * change, "{top:?}");
+    // The headline charges the growth to the knob's router function. Not all of it in a debug
+    // build: its catch_unwinds nest three deep (`__rust_try`), and the stacks rebuilt from
+    // callgrind's merged call graph stop at a repeated symbol, losing part of each request
+    // (a third reached the knob here; in the release routers the gate profiles, over 90%).
     let owners = diff_report::owners(&reference, &candidate);
     assert!(
         owners[0].name == "router::service::burn_cpu"
             || owners[0].name == "router::service::AppState::decide",
         "{owners:?}"
     );
+    assert!(owners[0].delta() > 0.25 * change, "{owners:?}");
     assert!(
-        owners[0].delta() > 0.9 * (candidate.total_ir - reference.total_ir),
+        owners
+            .iter()
+            .skip(1)
+            .all(|o| o.delta() < owners[0].delta() / 10.0),
         "{owners:?}"
     );
     // The raw files stay for kcachegrind, where the caller wants them.

@@ -21,3 +21,4 @@ pub mod scenario;
 pub mod session;
 pub mod syscalls;
 pub mod trial;
+pub mod waits;

@@ -285,6 +285,10 @@ pub struct ProcStats {
     /// socket work, page faults).
     pub user_ms: f64,
     pub sys_ms: f64,
+    /// Context switches of all its threads so far: voluntary (a thread blocked: waiting on
+    /// a socket, a lock, a timer) and involuntary (the scheduler took the CPU away).
+    pub voluntary_switches: f64,
+    pub involuntary_switches: f64,
 }
 
 impl ProcStats {
@@ -321,14 +325,55 @@ impl ProcStats {
                 .context("parsing /proc/PID/stat")
         };
         let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
+        let (voluntary_switches, involuntary_switches) = context_switches(pid)?;
         Ok(ProcStats {
             peak_rss_mb: kb("VmHWM:")? / 1024.0,
             rss_mb: kb("VmRSS:")? / 1024.0,
             cpu_ms: (ticks(14)? + ticks(15)?) * 1000.0 / hz,
             user_ms: ticks(14)? * 1000.0 / hz,
             sys_ms: ticks(15)? * 1000.0 / hz,
+            voluntary_switches,
+            involuntary_switches,
         })
     }
+}
+
+/// The voluntary and involuntary context switches of every thread of `pid`, summed over
+/// /proc/PID/task/*/status (/proc/PID/status counts its main thread only, which in the
+/// router mostly sleeps while the runtime's workers answer). A thread that exits between
+/// two readings takes its switches with it; the router's workers live as long as it does.
+fn context_switches(pid: u32) -> Result<(f64, f64)> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut sums = (0.0, 0.0);
+    for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
+        let path = task
+            .with_context(|| format!("reading {tasks}"))?
+            .path()
+            .join("status");
+        // A thread that ended since the listing has no status any more.
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let (voluntary, involuntary) = switches_in_status(&status)
+            .with_context(|| format!("no context switch counts in {}", path.display()))?;
+        sums.0 += voluntary;
+        sums.1 += involuntary;
+    }
+    Ok(sums)
+}
+
+/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of one proc(5) status file.
+fn switches_in_status(status: &str) -> Option<(f64, f64)> {
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some((
+        field("voluntary_ctxt_switches:")?,
+        field("nonvoluntary_ctxt_switches:")?,
+    ))
 }
 
 /// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).
@@ -377,4 +422,40 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
         .and_then(|s| s.parse::<u16>().ok())
         .context("response without a status code")?;
     Ok((status, body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_switches_are_read_from_every_thread() {
+        let status =
+            "Name:\trouter\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n";
+        assert_eq!(switches_in_status(status), Some((120.0, 7.0)));
+        assert_eq!(switches_in_status("Name:\trouter\n"), None);
+
+        // This test's own process: a thread that slept 20 times switched voluntarily at
+        // least 20 times, and the sum over threads holds its switches though it is not the
+        // main thread. (Other tests' threads may come and go, so only a lower bound holds.)
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            for _ in 0..20 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero())
+                .unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let own = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+        let (slept, _) = switches_in_status(&own).unwrap();
+        let all = context_switches(std::process::id()).unwrap();
+        done_tx.send(()).unwrap();
+        sleeper.join().unwrap();
+        assert!(slept >= 20.0, "{own}");
+        assert!(all.0 >= slept, "{all:?} < {slept}");
+    }
 }

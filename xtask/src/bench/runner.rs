@@ -146,6 +146,8 @@ pub struct Trial {
     pub killed: Option<StopReport>,
     /// The router's test knobs as its /metrics showed them (0: off).
     pub knobs: Knobs,
+    /// Where the router's threads waited over the measured phases (bench/waits.rs).
+    pub waits: crate::bench::waits::Waits,
 }
 
 /// The test knobs a router ran with, read from its own gauges.

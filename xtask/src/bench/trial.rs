@@ -9,6 +9,8 @@ use crate::bench::router::{RouterProcess, counter_sum};
 use crate::bench::runner::{
     Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, run_phase,
 };
+use crate::bench::waits::Sampler;
+use crate::model::metric::VOLUNTARY_SWITCHES_PER_REQ;
 
 /// Runs one trial; a failed side of a concurrent pair calls the pair off, so the other side
 /// stops waiting for it.
@@ -109,6 +111,10 @@ fn measure(
     let before = router
         .proc_stats()
         .map_err(|e| failed("reading /proc", e))?;
+    let sampler = Sampler::start(
+        router.pid,
+        ctx.deadline.saturating_duration_since(Instant::now()),
+    );
     let mut runner = Runner {
         ctx,
         router,
@@ -119,10 +125,12 @@ fn measure(
         responses: 0.0,
         client_errors: 0.0,
     };
-    match &w.scenario {
-        Some(scenario) => crate::bench::scenario::run(scenario, &mut runner)?,
-        None => runner.workload_phases()?,
-    }
+    let ran = match &w.scenario {
+        Some(scenario) => crate::bench::scenario::run(scenario, &mut runner),
+        None => runner.workload_phases(),
+    };
+    let waits = sampler.finish();
+    ran?;
     let Runner {
         mut trial,
         responses,
@@ -163,7 +171,12 @@ fn measure(
             "cpu_sys_ms_per_1k_req".into(),
             per_1k(before.sys_ms, after.sys_ms),
         );
+        m.insert(
+            VOLUNTARY_SWITCHES_PER_REQ.into(),
+            round3((after.voluntary_switches - before.voluntary_switches) / responses),
+        );
     }
+    trial.waits = waits;
     trial.knobs = Knobs {
         slowdown_iterations: gauge(&after_text, "router_test_slowdown_iterations"),
         delay_us: gauge(&after_text, "router_test_delay_us"),

@@ -341,7 +341,7 @@ pub fn unexplained(metric: &str) -> Option<String> {
              commit with {bisect}."
         )),
         Some(Kind::Count | Kind::Cpu | Kind::Throughput) => None,
-        Some(Kind::Latency) => Some(format!(
+        Some(Kind::Latency | Kind::Waiting) => Some(format!(
             "{metric}: a CPU profile counts the instructions a request executes, but latency also \
              comes from waiting (queues, locks, timers, the scheduler), which it does not see. See \
              the latency distribution in the HTML report (every percentile, both sides), and find \

@@ -6,7 +6,10 @@
 //! the deterministic numbers, not on the wall-clock readings that failed.
 
 use crate::gate::evaluate::{Row, Status};
-use crate::model::metric::{INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, find, syscall_of};
+use crate::model::metric::{
+    INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, VOLUNTARY_SWITCHES_PER_REQ, find, syscall_of,
+    wait_of,
+};
 use crate::model::run_file::{MetricValue, RunFile};
 
 /// A change per request this small in one system call is not listed (the counts vary by a
@@ -44,6 +47,63 @@ pub fn syscall_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
         .into_iter()
         .map(|(d, n)| format!("{d:+.3} {n}/req"))
         .collect()
+}
+
+/// A wait point's share of thread samples must move this much (one percentage point) to be
+/// listed: A/A runs move the shares of a quick gate's points by a few tenths.
+const LISTED_WAIT_CHANGE: f64 = 0.01;
+
+/// The wait points whose share of the router's thread samples grew, largest growth first, as
+/// `+2.1 pts hrtimer_nanosleep`: the off-CPU view (bench/waits.rs). Empty when a run did
+/// not sample them or nothing grew.
+pub fn wait_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
+    let shares = |run: &RunFile| -> Vec<(String, f64)> {
+        run.metrics
+            .iter()
+            .filter_map(|(m, v)| match v {
+                MetricValue::Number(x) => wait_of(m).map(|p| (p.to_string(), *x)),
+                MetricValue::Invalid(_) => None,
+            })
+            .collect()
+    };
+    let (b, c) = (shares(baseline), shares(candidate));
+    if b.is_empty() || c.is_empty() {
+        return Vec::new();
+    }
+    let value = |list: &[(String, f64)], point: &str| {
+        list.iter()
+            .find(|(p, _)| p == point)
+            .map_or(0.0, |(_, x)| *x)
+    };
+    let mut grew: Vec<(f64, &String)> = c
+        .iter()
+        .map(|(p, x)| (x - value(&b, p), p))
+        .filter(|(d, _)| *d >= LISTED_WAIT_CHANGE)
+        .collect();
+    grew.sort_by(|x, y| y.0.total_cmp(&x.0));
+    grew.into_iter()
+        .map(|(d, p)| format!("{:+.1} pts {p}", d * 100.0))
+        .collect()
+}
+
+/// How the router's voluntary context switches per request moved, as
+/// `ctx_switches_voluntary_per_req 0.912 -> 0.951 (+4.3%)`; `None` unless both runs have it.
+/// The threads of a router that waits block more often per request: one more sleep or
+/// blocking call in every 50 decisions is +0.02.
+pub fn switch_change(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+    let value = |run: &RunFile| match run.metrics.get(VOLUNTARY_SWITCHES_PER_REQ) {
+        Some(MetricValue::Number(x)) => Some(*x),
+        _ => None,
+    };
+    let (b, c) = (value(baseline)?, value(candidate)?);
+    let pct = if b > 0.0 {
+        format!(" ({:+.1}%)", (c - b) / b * 100.0)
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{VOLUNTARY_SWITCHES_PER_REQ} {b:.3} -> {c:.3}{pct}"
+    ))
 }
 
 /// One line naming the kind of regression the failing rows show, with the evidence; `None`
@@ -107,9 +167,17 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
             .filter_map(|m| row(m))
             .map(|r| format!("{}{}", r.metric, change(r)))
             .collect();
+        let switches =
+            switch_change(baseline, candidate).map_or_else(String::new, |s| format!("; {s}"));
+        let waits = wait_changes(baseline, candidate);
+        let waits = if waits.is_empty() {
+            String::new()
+        } else {
+            format!("; threads blocked more at {}", waits.join(", "))
+        };
         kinds.push(format!(
             "waiting: throughput or latency got worse while the work per request held ({}): \
-             the router waits (a blocking call, a lock, a sleep, I/O) instead of working{listed}",
+             the router waits (a blocking call, a lock, a sleep, I/O) instead of working{listed}{switches}{waits}",
             held.join(", ")
         ));
     }
@@ -158,7 +226,8 @@ mod tests {
         let base = serde_json::json!({
             "instructions_per_req": 20000.0, "syscalls_per_req": 3.0, "rps": 1000.0,
             "syscall_writev_per_req": 1.0, "syscall_recvfrom_per_req": 1.0,
-            "syscall_epoll_wait_per_req": 1.0
+            "syscall_epoll_wait_per_req": 1.0, "ctx_switches_voluntary_per_req": 1.0,
+            "wait_ep_poll_share": 0.52
         });
         let mut kernel = base.clone();
         kernel["syscalls_per_req"] = 4.0.into();
@@ -174,11 +243,22 @@ mod tests {
 
         let mut waiting = base.clone();
         waiting["rps"] = 700.0.into();
+        waiting["ctx_switches_voluntary_per_req"] = 1.02.into();
+        waiting["wait_hrtimer_nanosleep_share"] = 0.021.into();
+        waiting["wait_ep_poll_share"] = 0.5.into();
         waiting["syscall_clock_nanosleep_per_req"] = 0.02.into();
         waiting["syscalls_per_req"] = 3.02.into();
         let named = verdict_cause(base.clone(), waiting).unwrap();
         assert!(named.starts_with("cause: waiting"), "{named}");
         assert!(named.contains("+0.020 clock_nanosleep/req"), "{named}");
+        assert!(
+            named.contains("ctx_switches_voluntary_per_req 1.000 -> 1.020 (+2.0%)"),
+            "{named}"
+        );
+        assert!(
+            named.ends_with("threads blocked more at +2.1 pts hrtimer_nanosleep"),
+            "{named}"
+        );
 
         assert_eq!(verdict_cause(base.clone(), base), None);
     }

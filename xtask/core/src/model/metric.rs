@@ -10,6 +10,8 @@
 pub const INSTRUCTIONS_PER_REQ: &str = "instructions_per_req";
 /// The system calls per request a counting run records beside it (with strace).
 pub const SYSCALLS_PER_REQ: &str = "syscalls_per_req";
+/// The router's voluntary context switches per response over a wall-clock trial.
+pub const VOLUNTARY_SWITCHES_PER_REQ: &str = "ctx_switches_voluntary_per_req";
 
 /// The metric of one system call's count per request (`syscall_write_per_req`).
 pub fn syscall_per_req(name: &str) -> String {
@@ -21,6 +23,17 @@ pub fn syscall_of(metric: &str) -> Option<&str> {
     metric.strip_prefix("syscall_")?.strip_suffix("_per_req")
 }
 
+/// The metric of the share of router thread samples blocked at one kernel wait point
+/// (`wait_hrtimer_nanosleep_share`).
+pub fn wait_share(point: &str) -> String {
+    format!("wait_{point}_share")
+}
+
+/// The wait point a `wait_<point>_share` metric samples.
+pub fn wait_of(metric: &str) -> Option<&str> {
+    metric.strip_prefix("wait_")?.strip_suffix("_share")
+}
+
 /// What kind of number a metric is: what a regression in it means, and what can explain it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,6 +43,9 @@ pub enum Kind {
     /// CPU time (user, kernel) or the time of an in-process operation: work, read off one
     /// machine's clock.
     Cpu,
+    /// How often the router's threads block: voluntary context switches (a socket with
+    /// nothing to read, a lock, a sleep, a blocking call), read off one machine's scheduler.
+    Waiting,
     /// Requests per second.
     Throughput,
     /// Time a request or a recovery waited: latency percentiles, recovery times.
@@ -48,6 +64,7 @@ impl Kind {
         match self {
             Kind::Count => "count",
             Kind::Cpu => "cpu",
+            Kind::Waiting => "waiting",
             Kind::Throughput => "throughput",
             Kind::Latency => "latency",
             Kind::Memory => "memory",
@@ -106,7 +123,7 @@ const fn pooled(name: &'static str, q: f64, doc: &'static str) -> Metric {
 }
 
 use Better::{Higher, Lower, Neither};
-use Kind::{Count, Cpu, Errors, Latency, Level, Memory, Throughput};
+use Kind::{Count, Cpu, Errors, Latency, Level, Memory, Throughput, Waiting};
 
 /// Every metric, exact names first. perf/README.md documents each (a test checks it).
 #[rustfmt::skip]
@@ -122,6 +139,9 @@ pub const METRICS: &[Metric] = &[
     m("cpu_user_ms_per_1k_req", "ms/1k req", Lower, Cpu, "router CPU time in user space per 1,000 responses: the router's own code"),
     m("cpu_sys_ms_per_1k_req", "ms/1k req", Lower, Cpu, "router CPU time in the kernel per 1,000 responses: system calls, socket work, page faults"),
     m("router_cpu_ms", "ms", Lower, Cpu, "router CPU time (user + kernel) over the measured phases"),
+    // Waiting.
+    m("ctx_switches_voluntary_per_req", "switches/req", Lower, Waiting, "voluntary context switches of all router threads per response over a trial's measured phases: how often a thread blocked (an idle socket, a lock, a sleep, a blocking call)"),
+    m("wait_{name}_share", "share", Neither, Waiting, "share of router thread samples blocked at this kernel wait point (its wchan), sampled at 500 Hz over all trials' measured phases: the off-CPU view (listed from 0.005)"),
     // Throughput.
     m("rps", "req/s", Higher, Throughput, "2xx responses per second of the closed-loop throughput phase"),
     m("sequential_rps", "req/s", Higher, Throughput, "responses per second on one connection, one request at a time"),

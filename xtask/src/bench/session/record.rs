@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use super::{Arm, ArmRuns, Session, Status};
 use crate::bench::interrupt;
 use crate::bench::runner::{Trial, round3};
+use crate::bench::waits::{LISTED_WAIT_SHARE, Waits};
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
-use crate::model::run_file::{self, Failover, Histograms, Paired, RunFile, RunStatus};
+use crate::model::metric::wait_share;
+use crate::model::run_file::{self, Failover, Histograms, MetricValue, Paired, RunFile, RunStatus};
 
 /// What a bench run left behind.
 #[derive(Debug, Clone)]
@@ -95,6 +97,18 @@ impl Session<'_> {
             }
         }
         let mut summary = summarize(&values, runs.trials.len());
+        // Where the threads waited, over all of the arm's trials together: one share per
+        // wait point, not a median of per-trial shares (a point seen in some trials only
+        // would be missing from the others).
+        let mut waits = Waits::default();
+        for t in &runs.trials {
+            waits.add(&t.waits);
+        }
+        for (point, share) in waits.shares(LISTED_WAIT_SHARE) {
+            summary
+                .metrics
+                .insert(wait_share(&point), MetricValue::Number(share));
+        }
         if !runs.counted.is_empty() {
             // One value per counting run, not per trial: complete when every run counted.
             let counted = super::counting::by_metric(&runs.counted);
@@ -180,10 +194,16 @@ impl Session<'_> {
                     .collect::<Vec<_>>()
             ),
         );
-        let router_bin = self.ready.as_ref().and_then(|r| {
+        let bin = self.ready.as_ref().and_then(|r| {
             let i = self.runs.iter().position(|x| std::ptr::eq(x, runs))?;
-            Some(r.specs[i].bin.display().to_string())
+            Some(r.specs[i].bin.clone())
         });
+        // A debug router (the tests', `--debug-build`) says so: its numbers are not a
+        // release build's, and the environment check compares profiles.
+        if let Some(profile) = bin.as_deref().and_then(crate::bench::env_info::profile_of) {
+            extra.insert("profile".into(), json!(profile));
+        }
+        let router_bin = bin.map(|b| b.display().to_string());
         extra.insert("router_bin".into(), json!(router_bin));
         extra.insert(
             "load".into(),

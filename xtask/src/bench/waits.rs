@@ -1,0 +1,174 @@
+//! The off-CPU view: where the router's threads wait, sampled without privileges. While a
+//! trial's load runs, a sampler thread reads every router thread's `/proc/PID/task/TID/wchan`
+//! (the kernel function a blocked thread sleeps in, `0` while it runs) a few hundred times a
+//! second. The share of thread samples at each wait point says where time off the CPU went:
+//! an idle worker sits in `ep_poll`, a parked one in a futex wait, a blocking
+//! `std::thread::sleep` in `hrtimer_nanosleep`, a contended lock in a futex wait.
+//!
+//! No stacks (those need ptrace or perf), but a change's new wait point is named, beside
+//! the system calls counted per request (bench/syscalls.rs).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the threads are sampled: 500 Hz reads a few files every 2 ms, well under 1% of
+/// one core (measured in xtask/BENCHMARKS.md, "Where the router waits"), and gives about
+/// 2,500 samples a thread over a five-second phase.
+pub const PERIOD: Duration = Duration::from_millis(2);
+
+/// A wait point is recorded from this share of thread samples up (half a percent): below
+/// it, a few hundred samples are chance.
+pub const LISTED_WAIT_SHARE: f64 = 0.005;
+
+/// Samples of one router's threads: how many thread samples were taken, and how many of
+/// them found a thread blocked, by wait point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Waits {
+    pub thread_samples: u64,
+    pub blocked: BTreeMap<String, u64>,
+}
+
+impl Waits {
+    /// Adds another trial's samples.
+    pub fn add(&mut self, other: &Waits) {
+        self.thread_samples += other.thread_samples;
+        for (point, n) in &other.blocked {
+            *self.blocked.entry(point.clone()).or_default() += n;
+        }
+    }
+
+    /// The share of thread samples blocked at each wait point, from `min_share` up, to four
+    /// decimals.
+    pub fn shares(&self, min_share: f64) -> BTreeMap<String, f64> {
+        if self.thread_samples == 0 {
+            return BTreeMap::new();
+        }
+        self.blocked
+            .iter()
+            .map(|(point, n)| {
+                let share = *n as f64 / self.thread_samples as f64;
+                (point.clone(), (share * 1e4).round() / 1e4)
+            })
+            .filter(|(_, share)| *share >= min_share)
+            .collect()
+    }
+
+    /// One sample of every thread of `pid`.
+    fn sample(&mut self, pid: u32) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return;
+        };
+        for task in tasks.flatten() {
+            // A thread that ended since the listing has no wchan any more.
+            let Ok(wchan) = std::fs::read_to_string(task.path().join("wchan")) else {
+                continue;
+            };
+            self.thread_samples += 1;
+            if let Some(point) = wait_point(&wchan) {
+                *self.blocked.entry(point).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// The wait point in a wchan file's text, as a metric-safe name; `None` for a running thread.
+pub fn wait_point(wchan: &str) -> Option<String> {
+    let name = wchan.trim();
+    if name.is_empty() || name == "0" {
+        return None;
+    }
+    Some(
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A sampler running beside the load; [`Sampler::finish`] stops it and gives its samples.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Waits>,
+}
+
+impl Sampler {
+    /// Samples `pid`'s threads every [`PERIOD`] until finished, and never past `limit`.
+    pub fn start(pid: u32, limit: Duration) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let until = Instant::now() + limit;
+            let mut waits = Waits::default();
+            while !flag.load(Ordering::Relaxed) && Instant::now() < until {
+                waits.sample(pid);
+                std::thread::sleep(PERIOD);
+            }
+            waits
+        });
+        Sampler { stop, handle }
+    }
+
+    pub fn finish(self) -> Waits {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_thread_has_no_wait_point_and_names_are_metric_safe() {
+        assert_eq!(wait_point("0"), None);
+        assert_eq!(wait_point(""), None);
+        assert_eq!(wait_point("ep_poll\n").as_deref(), Some("ep_poll"));
+        assert_eq!(
+            wait_point("futex_wait_queue.constprop.0").as_deref(),
+            Some("futex_wait_queue_constprop_0")
+        );
+    }
+
+    #[test]
+    fn shares_are_of_all_thread_samples() {
+        let mut w = Waits {
+            thread_samples: 100,
+            blocked: BTreeMap::from([("ep_poll".into(), 60), ("hrtimer_nanosleep".into(), 2)]),
+        };
+        w.add(&Waits {
+            thread_samples: 100,
+            blocked: BTreeMap::from([("ep_poll".into(), 40)]),
+        });
+        let shares = w.shares(0.005);
+        assert_eq!(shares["ep_poll"], 0.5);
+        assert_eq!(shares["hrtimer_nanosleep"], 0.01);
+        assert_eq!(w.shares(0.05).len(), 1);
+        assert!(Waits::default().shares(0.0).is_empty());
+    }
+
+    /// A child that sleeps is found sleeping, at a wait point this kernel names.
+    #[test]
+    fn a_sleeping_process_is_sampled_at_its_wait_point() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let sampler = Sampler::start(child.id(), Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(100));
+        let waits = sampler.finish();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(waits.thread_samples >= 5, "{waits:?}");
+        let blocked: u64 = waits.blocked.values().sum();
+        assert_eq!(blocked, waits.thread_samples, "{waits:?}");
+    }
+}

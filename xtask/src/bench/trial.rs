@@ -130,6 +130,7 @@ fn measure(
         None => runner.workload_phases(),
     };
     let waits = sampler.finish();
+    log.line(&Sampler::describe(&waits));
     ran?;
     let Runner {
         mut trial,

@@ -29,12 +29,17 @@ pub const LISTED_WAIT_SHARE: f64 = 0.005;
 pub struct Waits {
     pub thread_samples: u64,
     pub blocked: BTreeMap<String, u64>,
+    /// What sampling cost: the sampler thread's own CPU time and how long it ran, ms.
+    pub cpu_ms: f64,
+    pub wall_ms: f64,
 }
 
 impl Waits {
     /// Adds another trial's samples.
     pub fn add(&mut self, other: &Waits) {
         self.thread_samples += other.thread_samples;
+        self.cpu_ms += other.cpu_ms;
+        self.wall_ms += other.wall_ms;
         for (point, n) in &other.blocked {
             *self.blocked.entry(point.clone()).or_default() += n;
         }
@@ -105,15 +110,30 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let until = Instant::now() + limit;
+            let started = Instant::now();
+            let until = started + limit;
             let mut waits = Waits::default();
             while !flag.load(Ordering::Relaxed) && Instant::now() < until {
                 waits.sample(pid);
                 std::thread::sleep(PERIOD);
             }
+            let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+            waits.cpu_ms = cpu.tv_sec as f64 * 1e3 + cpu.tv_nsec as f64 / 1e6;
+            waits.wall_ms = started.elapsed().as_secs_f64() * 1e3;
             waits
         });
         Sampler { stop, handle }
+    }
+
+    /// One line for the bench log: what was sampled, and what sampling cost.
+    pub fn describe(waits: &Waits) -> String {
+        format!(
+            "wait sampler: {} thread samples over {:.1} s, {:.0} ms of its own CPU ({:.2}% of one core)",
+            waits.thread_samples,
+            waits.wall_ms / 1e3,
+            waits.cpu_ms,
+            100.0 * waits.cpu_ms / waits.wall_ms.max(1.0)
+        )
     }
 
     pub fn finish(self) -> Waits {
@@ -142,10 +162,12 @@ mod tests {
         let mut w = Waits {
             thread_samples: 100,
             blocked: BTreeMap::from([("ep_poll".into(), 60), ("hrtimer_nanosleep".into(), 2)]),
+            ..Waits::default()
         };
         w.add(&Waits {
             thread_samples: 100,
             blocked: BTreeMap::from([("ep_poll".into(), 40)]),
+            ..Waits::default()
         });
         let shares = w.shares(0.005);
         assert_eq!(shares["ep_poll"], 0.5);
@@ -168,6 +190,10 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(waits.thread_samples >= 5, "{waits:?}");
+        assert!(
+            waits.wall_ms >= 90.0 && waits.cpu_ms < waits.wall_ms,
+            "{waits:?}"
+        );
         let blocked: u64 = waits.blocked.values().sum();
         assert_eq!(blocked, waits.thread_samples, "{waits:?}");
     }

@@ -14,10 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the threads are sampled: 500 Hz reads a few files every 2 ms, well under 1% of
-/// one core (measured in xtask/BENCHMARKS.md, "Where the router waits"), and gives about
-/// 2,500 samples a thread over a five-second phase.
-pub const PERIOD: Duration = Duration::from_millis(2);
+/// How often the threads are sampled: 200 Hz, about 800 samples a thread over a four-second
+/// phase. Each sample re-reads files kept open (a `pread` of each thread's wchan); the
+/// thread list is read again every [`RELIST_EVERY`] samples. The sampler's own CPU time is
+/// in every trial's log line (xtask/BENCHMARKS.md, "Where the router waits": under 1% of one
+/// core this way; opening every file anew at 500 Hz cost 3%).
+pub const PERIOD: Duration = Duration::from_millis(5);
+const RELIST_EVERY: u32 = 100;
 
 /// A wait point is recorded from this share of thread samples up (half a percent): below
 /// it, a few hundred samples are chance.
@@ -61,22 +64,36 @@ impl Waits {
             .collect()
     }
 
-    /// One sample of every thread of `pid`.
-    fn sample(&mut self, pid: u32) {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return;
-        };
-        for task in tasks.flatten() {
-            // A thread that ended since the listing has no wchan any more.
-            let Ok(wchan) = std::fs::read_to_string(task.path().join("wchan")) else {
+    /// One sample of every thread in `threads`: the first bytes of each one's wchan, read
+    /// again from offset 0 of the open file.
+    fn sample(&mut self, threads: &[std::fs::File]) {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        for wchan in threads {
+            // A thread that has ended reads nothing (or fails) until the list is read again.
+            let Ok(n) = wchan.read_at(&mut buf, 0) else {
                 continue;
             };
+            if n == 0 {
+                continue;
+            }
             self.thread_samples += 1;
-            if let Some(point) = wait_point(&wchan) {
+            if let Some(point) = wait_point(&String::from_utf8_lossy(&buf[..n])) {
                 *self.blocked.entry(point).or_default() += 1;
             }
         }
     }
+}
+
+/// Every thread of `pid`, as its wchan file opened for reading.
+fn open_threads(pid: u32) -> Vec<std::fs::File> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::File::open(task.path().join("wchan")).ok())
+        .collect()
 }
 
 /// The wait point in a wchan file's text, as a metric-safe name; `None` for a running thread.
@@ -113,8 +130,14 @@ impl Sampler {
             let started = Instant::now();
             let until = started + limit;
             let mut waits = Waits::default();
+            let mut threads = Vec::new();
+            let mut round = 0u32;
             while !flag.load(Ordering::Relaxed) && Instant::now() < until {
-                waits.sample(pid);
+                if round.is_multiple_of(RELIST_EVERY) {
+                    threads = open_threads(pid);
+                }
+                round += 1;
+                waits.sample(&threads);
                 std::thread::sleep(PERIOD);
             }
             let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);

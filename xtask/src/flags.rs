@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// Skip the warm-up before each trial.
     #[arg(long)]
     pub no_warmup: bool,
+    /// In a paired run, measure the latency phase in turns (A B B A, each router alone with
+    /// the load generator for a quarter of it) instead of both routers at once.
+    #[arg(long)]
+    pub latency_turns: bool,
     /// Do not build; use the binaries already in `target/release`.
     #[arg(long)]
     pub no_build: bool,
@@ -183,7 +187,7 @@ pub struct GateArgs {
     /// written `_`).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
-    /// Policy to judge by (default `perf/policy_<workload>.json`, else `perf/policy_cp1.json`).
+    /// Policy to judge by (default `perf/policy_<workload>.json`, which must exist).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 }
@@ -305,8 +309,7 @@ pub struct BisectArgs {
     /// by the metric's rule; a step the trials cannot decide is skipped.
     #[arg(long, default_value = "instructions_per_req", value_name = "METRIC")]
     pub metric: String,
-    /// Policy with the thresholds (default `perf/policy_<workload>.json`, else
-    /// `perf/policy_cp1.json`).
+    /// Policy with the thresholds (default `perf/policy_<workload>.json`, which must exist).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Build the routers in the dev profile instead of release: far faster, and counts still

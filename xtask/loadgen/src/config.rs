@@ -12,23 +12,9 @@ use bytes::Bytes;
 
 use crate::error::ConfigError;
 
-/// How requests are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Model {
-    /// Each connection sends back-to-back: measures maximum throughput.
-    Closed,
-    /// A constant arrival rate, latency measured from the intended send time.
-    Open,
-}
-
-impl Model {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::Closed => "closed",
-            Model::Open => "open",
-        }
-    }
-}
+/// How requests are paced: the workload's own type (one definition for the harness and the
+/// generator).
+pub use perf_core::model::load::Model;
 
 /// How requests travel to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,33 +336,8 @@ pub fn read_bodies(path: &Path) -> Result<Vec<Bytes>, ConfigError> {
     Ok(bodies)
 }
 
-/// What answer a kind of request expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase", try_from = "String")]
-pub enum Expect {
-    /// A 2xx is the expected answer; anything else is an error.
-    Ok,
-    /// A 4xx is the expected answer (a malformed or over-limit request refused as it
-    /// should be); anything else, a 2xx included, is an error.
-    Reject,
-}
-
-/// Read from a string rather than derived, so that a wrong value is told what the values
-/// mean instead of only `unknown variant`.
-impl TryFrom<String> for Expect {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        match s.as_str() {
-            "ok" => Ok(Expect::Ok),
-            "reject" => Ok(Expect::Reject),
-            _ => Err(format!(
-                "must be \"ok\" (a 2xx is the expected answer) or \"reject\" (a 4xx is), \
-                 not {s:?}"
-            )),
-        }
-    }
-}
+/// What answer a kind of request expects: the workload's own type.
+pub use perf_core::model::workload::Expect;
 
 /// One kind of request in the mix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,7 +76,7 @@ pub fn run_targets(cfg: &Config) -> Result<Vec<Report>, Error> {
     let reports: Vec<Report> = configs
         .iter()
         .zip(&workers)
-        .map(|(cfg, workers)| Report::new(cfg, workers, affinity.clone()))
+        .map(|(cfg, workers)| report::build(cfg, workers, affinity.clone()))
         .collect();
     for report in &reports {
         warn_if_noisy(report, &stderr_prefix(report, reports.len()));

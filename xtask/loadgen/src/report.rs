@@ -1,109 +1,20 @@
-//! The result document printed on stdout: counts, error kinds, latency percentiles and,
-//! on request, the serialized HDR histogram and per-kind results. Units are in the field
-//! names. A run of several targets prints one such report per target ([`Output`]).
+//! The result document printed on stdout, built from the workers' statistics. Its types are
+//! perf-core's (`perf_core::model::load_report`), which the harness reads back with serde: one
+//! definition for the writer and the reader. A run of several targets prints one report per
+//! target ([`Output`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use serde::Serialize;
+pub use perf_core::model::histogram::{Encoded as EncodedHistogram, encode as encode_histogram};
+pub use perf_core::model::load_report::{
+    Errors, KindLatency, KindReport, Latency, Output, Report, SendLag, TimelineBucket,
+    TimelineReport,
+};
 
 use crate::config::{Config, Expect, Transport};
 use crate::coord::WorkerResult;
 use crate::stats::{self, KindStats, Stats, Timeline};
-
-/// What the binary prints on stdout.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Output {
-    /// One target: its report as the document itself, as before several targets existed.
-    One(Box<Report>),
-    /// Several targets: `{"targets": [...]}`, one report each, in the order they were given.
-    Several { targets: Vec<Report> },
-}
-
-impl Output {
-    /// `reports` in the order of the targets; a single one stands alone.
-    pub fn new(mut reports: Vec<Report>) -> Output {
-        if reports.len() == 1
-            && let Some(report) = reports.pop()
-        {
-            return Output::One(Box::new(report));
-        }
-        Output::Several { targets: reports }
-    }
-
-    /// The reports, in the order of the targets.
-    pub fn reports(&self) -> &[Report] {
-        match self {
-            Output::One(report) => std::slice::from_ref(&**report),
-            Output::Several { targets } => targets,
-        }
-    }
-}
-
-/// One target's results (with one target, the run's). Invariants:
-///
-/// - `requests_sent == responses + errors.timeout + errors.io`;
-/// - `responses == ok + expected_rejections + errors.status`: every response is exactly one
-///   of an expected success (`ok`: a 2xx to a kind that expects `ok`), an expected rejection
-///   (a 4xx to a kind that expects `reject`) or an unexpected status. Without `--body-kinds`
-///   every request expects `ok`, so `ok` is all 2xx and `expected_rejections` is 0, as
-///   before the flag existed;
-/// - with `--body-kinds`, the `kinds` partition the run: their `sent`, `responses`,
-///   `timeouts`, `io_errors` and `status_counts` add up to the run's own;
-/// - the latency percentiles never decrease.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub model: &'static str,
-    pub target: String,
-    pub path: String,
-    pub connections: usize,
-    /// OS threads that generated load.
-    pub threads: usize,
-    /// From the common start to the last completed request.
-    pub duration_s: f64,
-    pub rate_target_rps: Option<f64>,
-    /// Requests sent per second of the sending window (open model only).
-    pub rate_achieved_rps: Option<f64>,
-    pub requests_sent: u64,
-    /// Complete responses, any status.
-    pub responses: u64,
-    /// 2xx responses to requests that expect a 2xx (all requests without `--body-kinds`).
-    /// A 2xx to a kind that expects `reject` is not here but in `errors.status`.
-    pub ok: u64,
-    /// 4xx responses to kinds that expect `reject`: the server refused a request it should
-    /// refuse. Always 0 without `--body-kinds`.
-    pub expected_rejections: u64,
-    /// `ok / duration_s`.
-    pub rps: f64,
-    pub status_counts: BTreeMap<String, u64>,
-    pub errors: Errors,
-    pub latency_ms: Latency,
-    /// The CPUs the load generator was pinned to, or `null` when not pinned.
-    pub affinity: Option<Vec<usize>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub histogram: Option<EncodedHistogram>,
-    /// `--timeline-ms`: the run in buckets; absent without the flag. Its `ok` counts every
-    /// 2xx, whatever the request's kind expected.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeline: Option<TimelineReport>,
-    /// `--body-kinds`: each kind's results, keyed by kind name; absent without the flag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kinds: Option<BTreeMap<String, KindReport>>,
-    /// Successful connection attempts; zero means the target could not be reached at all.
-    #[serde(skip)]
-    pub connects: u64,
-    /// Open model: how late sends started after their intended time (stderr diagnostics).
-    #[serde(skip)]
-    pub send_lag: Option<SendLag>,
-    /// How stderr names the target: see [`target_name`].
-    #[serde(skip)]
-    pub name: String,
-}
 
 /// The target of a single-target config as stderr names it: `127.0.0.1:8080/v1/decide`, or
 /// `nats://127.0.0.1:4222 subject beamline.router.v1.decide`.
@@ -114,83 +25,26 @@ pub fn target_name(cfg: &Config) -> String {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Errors {
-    /// Failed connection attempts.
-    pub connect: u64,
-    /// Requests without a complete response within the timeout.
-    pub timeout: u64,
-    /// Responses with an unexpected status: non-2xx to kinds that expect `ok` (all
-    /// requests without `--body-kinds`) and non-4xx to kinds that expect `reject`.
-    pub status: u64,
-    /// Requests lost to a connection error.
-    pub io: u64,
-}
-
-/// Latency of completed responses in milliseconds; every field is `null` when there was none.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Latency {
-    pub min: Option<f64>,
-    pub mean: Option<f64>,
-    pub p50: Option<f64>,
-    pub p90: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-    pub p999: Option<f64>,
-    pub max: Option<f64>,
-}
-
-/// One kind of request (`--body-kinds`). Invariants: `sent == responses + timeouts +
-/// io_errors` and `status_counts` add up to `responses`. `ok`, `status_4xx` and `status_5xx`
-/// count statuses by class whatever the kind expects (a 1xx or 3xx is only in
-/// `status_counts`).
-#[derive(Debug, Clone, Serialize)]
-pub struct KindReport {
-    pub expect: Expect,
-    pub sent: u64,
-    pub responses: u64,
-    /// 2xx responses.
-    pub ok: u64,
-    pub status_4xx: u64,
-    pub status_5xx: u64,
-    pub timeouts: u64,
-    pub io_errors: u64,
-    pub status_counts: BTreeMap<String, u64>,
-    pub latency_ms: KindLatency,
-}
-
-/// Latency of one kind's responses (any status) in milliseconds, to two significant
-/// digits; every field is `null` when the kind had no response.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct KindLatency {
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-    pub p999: Option<f64>,
-    pub max: Option<f64>,
-}
-
-impl KindReport {
-    fn new(expect: Expect, stats: &KindStats) -> KindReport {
-        let l = Latency::from_histogram(&stats.hist);
-        KindReport {
-            expect,
-            sent: stats.sent,
-            responses: stats.responses(),
-            ok: stats.in_range(200..300),
-            status_4xx: stats.in_range(400..500),
-            status_5xx: stats.in_range(500..600),
-            timeouts: stats.timeouts,
-            io_errors: stats.io_errors,
-            status_counts: status_strings(&stats.status_counts),
-            latency_ms: KindLatency {
-                p50: l.p50,
-                p95: l.p95,
-                p99: l.p99,
-                p999: l.p999,
-                max: l.max,
-            },
-        }
+/// One kind's report from its statistics.
+fn kind_report(expect: Expect, stats: &KindStats) -> KindReport {
+    let l = Latency::from_histogram(&stats.hist);
+    KindReport {
+        expect,
+        sent: stats.sent,
+        responses: stats.responses(),
+        ok: stats.in_range(200..300),
+        status_4xx: stats.in_range(400..500),
+        status_5xx: stats.in_range(500..600),
+        timeouts: stats.timeouts,
+        io_errors: stats.io_errors,
+        status_counts: status_strings(&stats.status_counts),
+        latency_ms: KindLatency {
+            p50: l.p50,
+            p95: l.p95,
+            p99: l.p99,
+            p999: l.p999,
+            max: l.max,
+        },
     }
 }
 
@@ -217,170 +71,124 @@ fn status_strings(counts: &BTreeMap<u16, u64>) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The run over time. Bucket i covers `[i, i+1) * bucket_ms` after the common start, which
-/// was at `start_unix_us` on the wall clock (so a harness can place its own events on it).
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineReport {
-    pub bucket_ms: f64,
-    pub start_unix_us: u64,
-    pub buckets: Vec<TimelineBucket>,
+/// The timeline's buckets, placed on the wall clock at `start`.
+fn timeline_report(timeline: &Timeline, start: Instant) -> TimelineReport {
+    let start_wall = std::time::SystemTime::now()
+        .checked_sub(start.elapsed())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let start_unix_us = start_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    TimelineReport {
+        bucket_ms: timeline.bucket.as_secs_f64() * 1e3,
+        start_unix_us,
+        buckets: timeline
+            .buckets
+            .iter()
+            .map(|b| TimelineBucket {
+                ok: b.ok,
+                timeouts: b.timeouts,
+                errors: b.errors,
+                latency_p99_ms: (!b.hist.is_empty())
+                    .then(|| b.hist.value_at_quantile(0.99) as f64 / 1e6),
+                histogram: encode_histogram(&b.hist),
+            })
+            .collect(),
+    }
 }
 
-/// One bucket: `ok` by completion time; the rest by intended send time.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineBucket {
-    pub ok: u64,
-    pub timeouts: u64,
-    pub errors: u64,
-    pub latency_p99_ms: Option<f64>,
-    /// All latencies of the bucket, so windows of buckets merge exactly.
-    pub histogram: EncodedHistogram,
-}
-
-impl TimelineReport {
-    fn new(timeline: &Timeline, start: Instant) -> TimelineReport {
-        let start_wall = std::time::SystemTime::now()
-            .checked_sub(start.elapsed())
-            .unwrap_or(std::time::UNIX_EPOCH);
-        let start_unix_us = start_wall
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        TimelineReport {
-            bucket_ms: timeline.bucket.as_secs_f64() * 1e3,
-            start_unix_us,
-            buckets: timeline
-                .buckets
+/// The report of the target of `cfg`, a single-target config (see [`Config::per_target`]),
+/// from the results of that target's connections.
+pub fn build(cfg: &Config, workers: &[WorkerResult], affinity: Option<Vec<usize>>) -> Report {
+    let start = workers
+        .iter()
+        .map(|w| w.started)
+        .min()
+        .unwrap_or_else(Instant::now);
+    let mut stats = Stats::default();
+    for worker in workers {
+        stats.merge(&worker.stats);
+    }
+    let end = workers.iter().map(|w| w.finished).max().unwrap_or(start);
+    let duration_s = end.saturating_duration_since(start).as_secs_f64();
+    let sending_s = workers
+        .iter()
+        .map(|w| w.sending_ended)
+        .max()
+        .unwrap_or(start)
+        .saturating_duration_since(start)
+        .as_secs_f64();
+    let rate_achieved_rps = cfg.rate.map(|_| per_second(stats.sent, sending_s));
+    let (ok, expected_rejections) = expected_responses(cfg, &stats);
+    // A kind no request was recorded under (no worker ran) still shows, with zeros.
+    stats.kinds.resize_with(
+        cfg.body_kinds.as_ref().map_or(0, |k| k.kinds.len()),
+        Default::default,
+    );
+    Report {
+        model: cfg.model,
+        target: match &cfg.transport {
+            Transport::Http => cfg.target.to_string(),
+            Transport::Nats { .. } => format!("nats://{}", cfg.target),
+        },
+        // For NATS, where the requests went is the subject.
+        path: match &cfg.transport {
+            Transport::Http => cfg.path.clone(),
+            Transport::Nats { subject } => subject.clone(),
+        },
+        connections: cfg.connections,
+        threads: cfg.worker_threads(),
+        duration_s,
+        rate_target_rps: cfg.rate,
+        rate_achieved_rps,
+        requests_sent: stats.sent,
+        responses: stats.responses,
+        ok,
+        expected_rejections,
+        rps: per_second(ok, duration_s),
+        status_counts: status_strings(&stats.status_counts),
+        errors: Errors {
+            connect: stats.connect_errors,
+            timeout: stats.timeouts,
+            status: stats.responses.saturating_sub(ok + expected_rejections),
+            io: stats.io_errors,
+        },
+        latency_ms: Latency::from_histogram(&stats.hist),
+        affinity,
+        histogram: cfg.histogram.then(|| encode_histogram(&stats.hist)),
+        timeline: cfg.timeline.map(|width| {
+            let empty = Timeline::new(width);
+            timeline_report(stats.timeline.as_ref().unwrap_or(&empty), start)
+        }),
+        kinds: cfg.body_kinds.as_ref().map(|body_kinds| {
+            body_kinds
+                .kinds
                 .iter()
-                .map(|b| TimelineBucket {
-                    ok: b.ok,
-                    timeouts: b.timeouts,
-                    errors: b.errors,
-                    latency_p99_ms: (!b.hist.is_empty())
-                        .then(|| b.hist.value_at_quantile(0.99) as f64 / 1e6),
-                    histogram: encode_histogram(&b.hist),
-                })
-                .collect(),
-        }
+                .zip(&stats.kinds)
+                .map(|(kind, kind_stats)| (kind.name.clone(), kind_report(kind.expect, kind_stats)))
+                .collect()
+        }),
+        connects: stats.connects,
+        send_lag: cfg.rate.map(|_| send_lag(workers)),
+        name: target_name(cfg),
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct EncodedHistogram {
-    pub unit: &'static str,
-    pub encoding: &'static str,
-    pub data: String,
-}
+/// A send that started more than this late is late.
+const LATE_NS: u64 = 1_000_000;
 
-impl Report {
-    /// The report of the target of `cfg`, a single-target config (see
-    /// [`Config::per_target`]), from the results of that target's connections.
-    pub fn new(cfg: &Config, workers: &[WorkerResult], affinity: Option<Vec<usize>>) -> Report {
-        let start = workers
-            .iter()
-            .map(|w| w.started)
-            .min()
-            .unwrap_or_else(Instant::now);
-        let mut stats = Stats::default();
-        for worker in workers {
-            stats.merge(&worker.stats);
-        }
-        let end = workers.iter().map(|w| w.finished).max().unwrap_or(start);
-        let duration_s = end.saturating_duration_since(start).as_secs_f64();
-        let sending_s = workers
-            .iter()
-            .map(|w| w.sending_ended)
-            .max()
-            .unwrap_or(start)
-            .saturating_duration_since(start)
-            .as_secs_f64();
-        let rate_achieved_rps = cfg.rate.map(|_| per_second(stats.sent, sending_s));
-        let (ok, expected_rejections) = expected_responses(cfg, &stats);
-        // A kind no request was recorded under (no worker ran) still shows, with zeros.
-        stats.kinds.resize_with(
-            cfg.body_kinds.as_ref().map_or(0, |k| k.kinds.len()),
-            Default::default,
-        );
-        Report {
-            model: cfg.model.as_str(),
-            target: match &cfg.transport {
-                Transport::Http => cfg.target.to_string(),
-                Transport::Nats { .. } => format!("nats://{}", cfg.target),
-            },
-            // For NATS, where the requests went is the subject.
-            path: match &cfg.transport {
-                Transport::Http => cfg.path.clone(),
-                Transport::Nats { subject } => subject.clone(),
-            },
-            connections: cfg.connections,
-            threads: cfg.worker_threads(),
-            duration_s,
-            rate_target_rps: cfg.rate,
-            rate_achieved_rps,
-            requests_sent: stats.sent,
-            responses: stats.responses,
-            ok,
-            expected_rejections,
-            rps: per_second(ok, duration_s),
-            status_counts: status_strings(&stats.status_counts),
-            errors: Errors {
-                connect: stats.connect_errors,
-                timeout: stats.timeouts,
-                status: stats.responses.saturating_sub(ok + expected_rejections),
-                io: stats.io_errors,
-            },
-            latency_ms: Latency::from_histogram(&stats.hist),
-            affinity,
-            histogram: cfg.histogram.then(|| encode_histogram(&stats.hist)),
-            timeline: cfg.timeline.map(|width| {
-                let empty = Timeline::new(width);
-                TimelineReport::new(stats.timeline.as_ref().unwrap_or(&empty), start)
-            }),
-            kinds: cfg.body_kinds.as_ref().map(|body_kinds| {
-                body_kinds
-                    .kinds
-                    .iter()
-                    .zip(&stats.kinds)
-                    .map(|(kind, kind_stats)| {
-                        (kind.name.clone(), KindReport::new(kind.expect, kind_stats))
-                    })
-                    .collect()
-            }),
-            connects: stats.connects,
-            send_lag: cfg.rate.map(|_| SendLag::new(workers)),
-            name: target_name(cfg),
-        }
+/// How far behind schedule the open model's sends started, over all workers.
+fn send_lag(workers: &[WorkerResult]) -> SendLag {
+    let mut lag = stats::new_histogram();
+    for worker in workers {
+        lag.add(&worker.send_lag)
+            .expect("auto-resizing histograms always merge");
     }
-
-    /// True when no connection could ever be opened.
-    pub fn target_unreachable(&self) -> bool {
-        self.connects == 0
-    }
-}
-
-/// How well the open model kept its schedule.
-#[derive(Debug, Clone)]
-pub struct SendLag {
-    pub p50_us: f64,
-    pub p99_us: f64,
-    /// Sends that started more than 1 ms late.
-    pub late: u64,
-}
-
-impl SendLag {
-    const LATE_NS: u64 = 1_000_000;
-
-    fn new(workers: &[WorkerResult]) -> SendLag {
-        let mut lag = stats::new_histogram();
-        for worker in workers {
-            lag.add(&worker.send_lag)
-                .expect("auto-resizing histograms always merge");
-        }
-        let late = lag.count_between(Self::LATE_NS + 1, u64::MAX);
-        SendLag {
-            p50_us: lag.value_at_quantile(0.5) as f64 / 1e3,
-            p99_us: lag.value_at_quantile(0.99) as f64 / 1e3,
-            late,
-        }
+    let late = lag.count_between(LATE_NS + 1, u64::MAX);
+    SendLag {
+        p50_us: lag.value_at_quantile(0.5) as f64 / 1e3,
+        p99_us: lag.value_at_quantile(0.99) as f64 / 1e3,
+        late,
     }
 }
 
@@ -392,58 +200,12 @@ fn per_second(count: u64, seconds: f64) -> f64 {
     }
 }
 
-impl Latency {
-    /// Percentiles in order, each raised to at least the one before, so
-    /// `p50 <= p90 <= ... <= max` holds even where bucket rounding might disagree.
-    fn from_histogram(hist: &Histogram<u64>) -> Latency {
-        if hist.is_empty() {
-            return Latency::default();
-        }
-        // Division by 1e6 is correctly rounded, so the JSON shows e.g. 0.498432, not
-        // 0.49843200000000004.
-        let ms = |ns: u64| ns as f64 / 1e6;
-        let mut floor = 0;
-        let mut ordered = |ns: u64| {
-            floor = floor.max(ns);
-            Some(ms(floor))
-        };
-        let min = ordered(hist.min());
-        let p50 = ordered(hist.value_at_quantile(0.50));
-        let p90 = ordered(hist.value_at_quantile(0.90));
-        let p95 = ordered(hist.value_at_quantile(0.95));
-        let p99 = ordered(hist.value_at_quantile(0.99));
-        let p999 = ordered(hist.value_at_quantile(0.999));
-        let max = ordered(hist.max());
-        Latency {
-            min,
-            mean: Some(hist.mean() / 1e6),
-            p50,
-            p90,
-            p95,
-            p99,
-            p999,
-            max,
-        }
-    }
-}
-
-/// The histogram in HdrHistogram's V2 compressed format, base64-encoded: readable by every
-/// HdrHistogram implementation, so the harness can merge trials exactly.
-pub fn encode_histogram(hist: &Histogram<u64>) -> EncodedHistogram {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new()
-        .serialize(hist, &mut bytes)
-        .expect("serializing into memory cannot fail");
-    EncodedHistogram {
-        unit: "ns",
-        encoding: "hdrhistogram-v2-deflate+base64",
-        data: BASE64.encode(bytes),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use hdrhistogram::Histogram;
     use hdrhistogram::serialization::Deserializer;
 
     #[test]
@@ -454,7 +216,7 @@ mod tests {
         }
         stats.hist.record(30_000_000_000).unwrap();
         let encoded = encode_histogram(&stats.hist);
-        assert_eq!(encoded.unit, "ns");
+        assert_eq!(encoded.unit.as_deref(), Some("ns"));
         let bytes = BASE64.decode(encoded.data).unwrap();
         let decoded: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
@@ -487,7 +249,8 @@ mod tests {
     }
 
     fn kinds_config() -> Config {
-        use crate::config::{BodyKinds, Kind, Method, Model};
+        use crate::config::{BodyKinds, Kind, Method};
+        use perf_core::model::load::Model;
         let kind = |name: &str, expect| Kind {
             name: name.into(),
             expect,
@@ -555,7 +318,7 @@ mod tests {
                 (Io, 1),
             ]),
         ];
-        let report = Report::new(&kinds_config(), &workers, None);
+        let report = build(&kinds_config(), &workers, None);
         assert_eq!(report.requests_sent, 8);
         assert_eq!(report.responses, 6);
         assert_eq!(report.ok, 1);
@@ -617,7 +380,7 @@ mod tests {
             sending_ended: now,
             send_lag: stats::new_histogram(),
         }];
-        let report = Report::new(&cfg, &workers, None);
+        let report = build(&cfg, &workers, None);
         assert_eq!((report.ok, report.expected_rejections), (1, 0));
         assert_eq!(report.errors.status, 3);
         let json = serde_json::to_value(&report).unwrap();
@@ -639,7 +402,7 @@ mod tests {
                 sending_ended: now,
                 send_lag: stats::new_histogram(),
             }];
-            Report::new(&cfg, &workers, None)
+            build(&cfg, &workers, None)
         };
         let one = serde_json::to_value(Output::new(vec![report("127.0.0.1:1")])).unwrap();
         assert_eq!(one, serde_json::to_value(report("127.0.0.1:1")).unwrap());

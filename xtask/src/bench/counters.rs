@@ -228,18 +228,15 @@ impl CountCtx<'_> {
             histogram: false,
             timeline_ms: None,
             max_requests: Some(requests),
+            turns: false,
         };
         let result = match self.loadgen.run(router.addr, &load, self.deadline) {
             Ok(v) => v,
             Err(LoadError::Deadline) => bail!("the --timeout expired during the counting run"),
             Err(LoadError::Failed(e)) => return Err(e.context("counting run")),
         };
-        let responses = result["responses"].as_u64().unwrap_or(0);
-        let errors: u64 = ["connect", "timeout", "io", "status"]
-            .iter()
-            .map(|k| result["errors"][k].as_u64().unwrap_or(0))
-            .sum();
-        Ok((responses, errors))
+        let e = &result.errors;
+        Ok((result.responses, e.connect + e.timeout + e.io + e.status))
     }
 }
 

@@ -4,7 +4,8 @@
 
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use serde_json::Value;
+
+use crate::model::load_report::TimelineReport;
 
 /// Timeline bucket width the bench asks the load generator for.
 pub const BUCKET_MS: u64 = 100;
@@ -31,28 +32,22 @@ pub struct Metrics {
 
 /// `timeline` is the load generator's `timeline` object; `kill_ms` is when the router was
 /// killed, after the timeline's start; `phase_ms` is the phase's sending duration.
-pub fn metrics(timeline: &Value, kill_ms: f64, phase_ms: f64) -> Result<Metrics> {
-    let width = timeline["bucket_ms"]
-        .as_f64()
-        .filter(|w| *w > 0.0)
-        .context("timeline without a positive `bucket_ms`")?;
-    let buckets = timeline["buckets"]
-        .as_array()
-        .context("timeline without `buckets`")?;
-    let count = |b: &Value, k: &str| b[k].as_f64().unwrap_or(0.0);
+pub fn metrics(timeline: &TimelineReport, kill_ms: f64, phase_ms: f64) -> Result<Metrics> {
+    let width = timeline.bucket_ms;
+    if width <= 0.0 {
+        bail!("timeline without a positive `bucket_ms`");
+    }
+    let buckets = &timeline.buckets;
     if !(kill_ms.is_finite() && kill_ms >= width && kill_ms < phase_ms) {
         bail!("the kill at {kill_ms:.0} ms is not inside the phase after its first bucket");
     }
-    let lost_requests = buckets
-        .iter()
-        .map(|b| count(b, "timeouts") + count(b, "errors"))
-        .sum();
+    let lost_requests = buckets.iter().map(|b| (b.timeouts + b.errors) as f64).sum();
     // Buckets that ended before the kill give the level; the one holding the kill does not.
     let kill_bucket = (kill_ms / width).floor() as usize;
     let pre: Vec<f64> = buckets
         .iter()
         .take(kill_bucket)
-        .map(|b| count(b, "ok"))
+        .map(|b| b.ok as f64)
         .collect();
     if pre.is_empty() {
         bail!("no timeline bucket before the kill");
@@ -61,7 +56,7 @@ pub fn metrics(timeline: &Value, kill_ms: f64, phase_ms: f64) -> Result<Metrics>
     // Only whole buckets inside the sending window: the drain after it is not throughput.
     let full = (phase_ms / width).floor() as usize;
     let recovered = (kill_bucket..full)
-        .find(|&i| buckets.get(i).map_or(0.0, |b| count(b, "ok")) >= RECOVERED_SHARE * level);
+        .find(|&i| buckets.get(i).map_or(0.0, |b| b.ok as f64) >= RECOVERED_SHARE * level);
     let recovery_ms = match recovered {
         Some(i) => (i as f64 * width - kill_ms).max(0.0),
         None => phase_ms - kill_ms,
@@ -70,7 +65,7 @@ pub fn metrics(timeline: &Value, kill_ms: f64, phase_ms: f64) -> Result<Metrics>
     let last = ((kill_ms + WINDOW_AFTER_MS) / width).ceil() as usize;
     let mut window: Option<Histogram<u64>> = None;
     for b in buckets.iter().take(last).skip(first) {
-        let h = crate::model::histogram::decode_value(&b["histogram"])
+        let h = crate::model::histogram::decode(&b.histogram)
             .context("decoding a timeline bucket's histogram")?;
         match &mut window {
             Some(w) => w
@@ -94,7 +89,7 @@ mod tests {
     use super::*;
     use base64::Engine;
     use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn bucket(ok: u64, timeouts: u64, latency_ms: u64) -> Value {
         let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 2).unwrap();
@@ -108,8 +103,9 @@ mod tests {
             "data": base64::engine::general_purpose::STANDARD.encode(bytes)}})
     }
 
-    fn timeline(buckets: Vec<Value>) -> Value {
-        json!({"bucket_ms": 100.0, "start_unix_us": 0, "buckets": buckets})
+    fn timeline(buckets: Vec<Value>) -> TimelineReport {
+        serde_json::from_value(json!({"bucket_ms": 100.0, "start_unix_us": 0, "buckets": buckets}))
+            .unwrap()
     }
 
     #[test]

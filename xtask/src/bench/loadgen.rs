@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::model::load_report::{Output, Report};
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use crate::model::workload::Model;
 
@@ -20,6 +20,9 @@ pub struct LoadSpec {
     pub timeline_ms: Option<u64>,
     /// `Some(n)`: stop after n requests (`--max-requests`), for a fixed-count run.
     pub max_requests: Option<u64>,
+    /// In a concurrent pair: run the phase in turns, each router alone with the load
+    /// generator (A B B A, a quarter of the phase each), instead of both at once.
+    pub turns: bool,
 }
 
 /// Where the load generator is and what it sends.
@@ -54,7 +57,7 @@ impl Loadgen {
         addr: std::net::SocketAddr,
         spec: &LoadSpec,
         deadline: Instant,
-    ) -> Result<Value, LoadError> {
+    ) -> Result<Report, LoadError> {
         let mut results = self.run_targets(&[(addr, self.subject.clone())], spec, deadline)?;
         Ok(results.remove(0))
     }
@@ -68,7 +71,7 @@ impl Loadgen {
         targets: &[(std::net::SocketAddr, Option<String>)],
         spec: &LoadSpec,
         deadline: Instant,
-    ) -> Result<Vec<Value>, LoadError> {
+    ) -> Result<Vec<Report>, LoadError> {
         let mut args: Vec<String> = match &self.nats_url {
             Some(url) => ["--transport", "nats", "--nats-url", url]
                 .map(String::from)
@@ -143,24 +146,23 @@ impl Loadgen {
                 ));
             }
         };
-        let value =
-            parse_output(&out.stdout, &out.stderr, out.status.code()).map_err(LoadError::Failed)?;
-        match (targets.len(), value) {
-            (1, v) => Ok(vec![v]),
-            (n, Value::Object(mut o)) => match o.remove("targets") {
-                Some(Value::Array(rs)) if rs.len() == n => Ok(rs),
-                _ => Err(LoadError::Failed(anyhow::anyhow!(
-                    "the load generator did not report {n} targets"
-                ))),
-            },
-            (n, _) => Err(LoadError::Failed(anyhow::anyhow!(
-                "the load generator did not report {n} targets"
-            ))),
+        let reports = parse_output(&out.stdout, &out.stderr, out.status.code())
+            .map_err(LoadError::Failed)?
+            .into_reports();
+        let n = targets.len();
+        if reports.len() != n {
+            return Err(LoadError::Failed(anyhow::anyhow!(
+                "the load generator reported {} targets, not {n}",
+                reports.len()
+            )));
         }
+        Ok(reports)
     }
 }
 
-pub fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Value> {
+/// The load generator's report, read with its own types: a field it did not write is an
+/// error naming the field.
+pub fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Output> {
     if code != Some(0) {
         bail!(
             "load generator exited with {}: {}",
@@ -168,12 +170,7 @@ pub fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<V
             String::from_utf8_lossy(stderr).trim()
         );
     }
-    let value: Value =
-        serde_json::from_slice(stdout).context("load generator printed unreadable JSON")?;
-    if !value.is_object() {
-        bail!("load generator printed JSON that is not an object");
-    }
-    Ok(value)
+    Output::parse(stdout)
 }
 
 fn path_arg(p: &Path) -> String {

@@ -15,6 +15,7 @@ use crate::bench::progress::Progress;
 use crate::bench::router::{RouterProcess, RouterSpec, counter_sum};
 use crate::model::artifacts;
 use crate::model::histogram::Encoded;
+use crate::model::load_report::Report;
 use crate::model::run_file::StopReport;
 use crate::model::workload::{Phase, Role, Workload};
 
@@ -55,6 +56,8 @@ pub struct TrialCtx<'a> {
     pub warmup: bool,
     /// A paired trial that runs both routers at once: the shared load, and this side's index.
     pub pair: Option<(&'a PairLoad, usize)>,
+    /// In a concurrent pair, the latency phase runs in turns (`--latency-turns`).
+    pub latency_turns: bool,
 }
 
 /// The load of a concurrent paired trial: each side's thread brings its router's address for
@@ -73,8 +76,37 @@ struct PairState {
     /// Each side's target, while it waits for the phase to run.
     targets: [Option<(std::net::SocketAddr, Option<String>)>; 2],
     /// Each side's result of the phase just run, until it takes it.
-    results: [Option<Result<Value, String>>; 2],
+    results: [Option<Result<Report, String>>; 2],
     called_off: bool,
+}
+
+/// A phase in turns: A, B, B, A, each router alone with the load generator for a quarter
+/// of the phase at its full rate, so each gets half of the phase's requests (the phase takes
+/// as long as before) and neither shares the two CPUs with the other's load. The order
+/// cancels a drift of the machine over the phase. Each side's two quarters merge into one
+/// report (their histograms merged).
+pub fn in_turns(
+    loadgen: &Loadgen,
+    [a, b]: [(std::net::SocketAddr, Option<String>); 2],
+    spec: &LoadSpec,
+    deadline: Instant,
+) -> Result<Vec<Report>, LoadError> {
+    let quarter = LoadSpec {
+        duration_ms: (spec.duration_ms / 4).max(1),
+        turns: false,
+        ..spec.clone()
+    };
+    let turn = |target: &(std::net::SocketAddr, Option<String>)| {
+        loadgen
+            .run_targets(std::slice::from_ref(target), &quarter, deadline)
+            .map(|mut rs| rs.remove(0))
+    };
+    let (a1, b1, b2, a2) = (turn(&a)?, turn(&b)?, turn(&b)?, turn(&a)?);
+    let merged = [a1.merge(&a2), b1.merge(&b2)];
+    merged
+        .into_iter()
+        .map(|r| r.map_err(|e| LoadError::Failed(e.context("merging a phase's turns"))))
+        .collect()
 }
 
 impl PairLoad {
@@ -86,7 +118,7 @@ impl PairLoad {
         addr: std::net::SocketAddr,
         spec: &LoadSpec,
         budget: Duration,
-    ) -> Result<Value, Status> {
+    ) -> Result<Report, Status> {
         let off = || Status::Failed("the other router of the pair failed".into());
         let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut s = lock();
@@ -99,7 +131,12 @@ impl PairLoad {
             s.targets = [None, None];
             drop(s);
             let deadline = ctx.deadline.min(Instant::now() + budget);
-            let results = match ctx.loadgen.run_targets(&[a, b], spec, deadline) {
+            let ran = if spec.turns {
+                in_turns(ctx.loadgen, [a, b], spec, deadline)
+            } else {
+                ctx.loadgen.run_targets(&[a, b], spec, deadline)
+            };
+            let results = match ran {
                 Ok(rs) => rs.into_iter().map(Ok).collect(),
                 Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
                 Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
@@ -171,6 +208,8 @@ pub struct Runner<'a, 'c> {
     pub(crate) progress: &'a Progress,
     pub(crate) log: &'a Log,
     pub(crate) trial: Trial,
+    /// Every phase's report so far, by phase name, for scenarios that read an earlier one.
+    pub(crate) reports: BTreeMap<String, Report>,
     /// Responses and client-side errors over every phase, for the per-request numbers.
     pub(crate) responses: f64,
     pub(crate) client_errors: f64,
@@ -184,7 +223,7 @@ impl Runner<'_, '_> {
 
     /// Runs one load phase with the workload's bodies, keeps its result under `name` in the
     /// run file's `phases`, and returns it.
-    pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Value, Status> {
+    pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Report, Status> {
         let loadgen = self.ctx.loadgen.clone();
         self.phase_with(&loadgen, name, spec)
     }
@@ -195,28 +234,31 @@ impl Runner<'_, '_> {
         loadgen: &Loadgen,
         name: &str,
         spec: &LoadSpec,
-    ) -> Result<Value, Status> {
-        let mut result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
-        self.tally(name, &mut result);
-        Ok(result)
+    ) -> Result<Report, Status> {
+        let result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
+        Ok(self.tally(name, result))
     }
 
-    fn tally(&mut self, name: &str, result: &mut Value) {
-        self.responses += num(result, &["responses"]);
-        self.client_errors += ["connect", "timeout", "io", "status"]
-            .iter()
-            .map(|k| num(result, &["errors", k]))
-            .sum::<f64>();
-        if let Some(h) = result.as_object_mut().and_then(|o| o.remove("histogram")) {
-            self.trial.histogram = serde_json::from_value(h).ok();
+    /// Counts a phase's answers and errors into the trial, keeps its latency histogram, and
+    /// stores its report under `name` (the run file's `phases`, without the histogram).
+    fn tally(&mut self, name: &str, mut result: Report) -> Report {
+        self.responses += result.responses as f64;
+        let e = &result.errors;
+        self.client_errors += (e.connect + e.timeout + e.io + e.status) as f64;
+        if let Some(h) = result.histogram.take() {
+            self.trial.histogram = Some(h);
         }
-        self.log.line(&format!("phase {name}: {}", compact(result)));
-        self.trial.phases.insert(name.to_string(), result.clone());
+        let stored = serde_json::to_value(&result).expect("a load report serializes");
+        self.log
+            .line(&format!("phase {name}: {}", compact(&stored)));
+        self.trial.phases.insert(name.to_string(), stored);
+        self.reports.insert(name.to_string(), result.clone());
+        result
     }
 
     /// The result of an earlier phase of this trial.
-    pub fn result(&self, name: &str) -> Option<&Value> {
-        self.trial.phases.get(name)
+    pub fn result(&self, name: &str) -> Option<&Report> {
+        self.reports.get(name)
     }
 
     /// Records a metric of this trial.
@@ -272,6 +314,11 @@ impl Runner<'_, '_> {
             let spec = LoadSpec {
                 histogram: phase.role == Role::Latency,
                 timeline_ms: failover_here.then_some(crate::bench::failover::BUCKET_MS),
+                // Per-kind results and timelines do not merge across turns.
+                turns: self.ctx.latency_turns
+                    && phase.role == Role::Latency
+                    && !failover_here
+                    && self.ctx.loadgen.body_kinds.is_none(),
                 ..LoadSpec::of(phase)
             };
             let result = match (failover_here, self.victim) {
@@ -288,7 +335,7 @@ impl Runner<'_, '_> {
         phase: &Phase,
         spec: &LoadSpec,
         pid: u32,
-    ) -> Result<Value, Status> {
+    ) -> Result<Report, Status> {
         let w = self.ctx.workload;
         let kill_after = Duration::from_millis(w.failover.map_or(0, |f| f.kill_after_ms));
         // The kill is timed from the load generator's start; its own start (after
@@ -307,8 +354,8 @@ impl Runner<'_, '_> {
             self.progress,
         );
         let killed_at = killer.join().expect("the kill thread does not panic");
-        let mut result = result?;
-        let start_us = num(&result, &["timeline", "start_unix_us"]);
+        let result = result?;
+        let start_us = result.timeline_start_us();
         let killed_us = killed_at
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(f64::NAN, |d| d.as_micros() as f64);
@@ -317,14 +364,17 @@ impl Runner<'_, '_> {
             "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
             phase.name
         ));
-        let fm =
-            crate::bench::failover::metrics(&result["timeline"], kill_ms, phase.duration_ms as f64)
-                .map_err(|e| failed("failover metrics", e))?;
-        result["failover"] = json!({"kill_ms": round3(kill_ms)});
+        let timeline = result
+            .timeline
+            .as_ref()
+            .ok_or_else(|| Status::Failed("failover metrics: the phase has no timeline".into()))?;
+        let fm = crate::bench::failover::metrics(timeline, kill_ms, phase.duration_ms as f64)
+            .map_err(|e| failed("failover metrics", e))?;
         self.metric("failover_lost_requests", fm.lost_requests);
         self.metric("failover_recovery_ms", round3(fm.recovery_ms));
         self.metric("failover_p99_ms", round4(fm.p99_ms));
-        self.tally(&phase.name, &mut result);
+        let result = self.tally(&phase.name, result);
+        self.annotate_phase(&phase.name, "failover", json!({"kill_ms": round3(kill_ms)}));
         Ok(result)
     }
 }
@@ -336,12 +386,12 @@ pub(crate) fn run_phase(
     name: &str,
     spec: &LoadSpec,
     progress: &Progress,
-) -> Result<Value, Status> {
+) -> Result<Report, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
     let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
     if let Some((pair, side)) = ctx.pair {
         let result = pair.run(side, ctx, router.addr, spec, budget);
-        bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+        bar.finish(result.as_ref().ok().map(|r| r.rps));
         let value = result.map_err(|s| match s {
             Status::Failed(why) => Status::Failed(format!("phase {name}: {why}")),
             other => other,
@@ -353,7 +403,7 @@ pub(crate) fn run_phase(
     }
     let deadline = ctx.deadline.min(Instant::now() + budget);
     let result = loadgen.run(router.addr, spec, deadline);
-    bar.finish(result.as_ref().ok().map(|v| num(v, &["rps"])));
+    bar.finish(result.as_ref().ok().map(|r| r.rps));
     let value = match result {
         Ok(v) => v,
         Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
@@ -385,6 +435,7 @@ impl LoadSpec {
             histogram: false,
             timeline_ms: None,
             max_requests: None,
+            turns: false,
         }
     }
 
@@ -408,13 +459,13 @@ impl LoadSpec {
 }
 
 /// Maps a phase's load-generator numbers onto the run's metric names by the phase's role.
-fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, f64>) {
+fn record_phase_metrics(phase: &Phase, result: &Report, m: &mut BTreeMap<String, f64>) {
     match phase.role {
         Role::Sequential => {
-            m.insert("sequential_rps".into(), round3(num(result, &["rps"])));
+            m.insert("sequential_rps".into(), round3(result.rps));
         }
         Role::Throughput => {
-            m.insert("rps".into(), round3(num(result, &["rps"])));
+            m.insert("rps".into(), round3(result.rps));
         }
         Role::Latency => {
             for (key, name) in [
@@ -424,21 +475,14 @@ fn record_phase_metrics(phase: &Phase, result: &Value, m: &mut BTreeMap<String, 
                 ("p999", "latency_p999_ms"),
                 ("max", "latency_max_ms"),
             ] {
-                m.insert(name.into(), round4(num(result, &["latency_ms", key])));
+                m.insert(name.into(), round4(result.latency(key)));
             }
             m.insert(
                 "latency_rate_achieved_rps".into(),
-                round3(num(result, &["rate_achieved_rps"])),
+                round3(result.rate_achieved_rps.unwrap_or(f64::NAN)),
             );
         }
     }
-}
-
-pub fn num(v: &Value, path: &[&str]) -> f64 {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::NAN)
 }
 
 pub(crate) fn gauge(text: &str, name: &str) -> f64 {

@@ -122,6 +122,7 @@ fn measure(
         progress,
         log,
         trial: Trial::default(),
+        reports: Default::default(),
         responses: 0.0,
         client_errors: 0.0,
     };

@@ -362,6 +362,31 @@ pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A workload is judged by its own policy: one without `perf/policy_<name>.json` and without
+/// `--policy` is refused before anything runs, naming the file (it used to be judged by
+/// cp1's policy without a word).
+#[test]
+fn a_workload_without_its_own_policy_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = tiny_workload(dir.path(), 300);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["perf-gate", "--no-build", "--workload"])
+        .arg(&w)
+        .arg("--artifacts-dir")
+        .arg(dir.path().join("gate"))
+        .env_remove("CANDIDATE_FILE")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("perf/policy_tiny.json: no such policy file")
+            && stderr.contains("--policy"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn against_an_unknown_ref_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -375,6 +400,8 @@ fn against_an_unknown_ref_is_bad_input() {
         ])
         .arg("--workload")
         .arg(&w)
+        .arg("--policy")
+        .arg(root().join("perf/policy_quick.json"))
         .arg("--artifacts-dir")
         .arg(dir.path().join("gate"))
         .env_remove("CANDIDATE_FILE")
@@ -563,4 +590,97 @@ fn callgrind_counts_instructions_per_request() {
 #[test]
 fn missing_valgrind_is_bad_input_with_the_install_hint() {
     assert_missing_tool_hint(&["--counters", "callgrind"], "apt-get install valgrind");
+}
+
+/// A latency phase in turns (`--latency-turns`): A, B, B, A, each router alone with the load
+/// generator for a quarter of the phase, and each side's two quarters merged into one
+/// report: half the phase's requests each, every response in the merged histogram, the four
+/// turns one after the other, and the router that sleeps on every decision the slower.
+#[test]
+fn a_phase_in_turns_measures_each_router_alone() {
+    use xtask::bench::loadgen::{LoadSpec, Loadgen};
+    use xtask::bench::router::{RouterProcess, RouterSpec};
+    use xtask::bench::runner::in_turns;
+    use xtask::bench::session::TEST_KNOBS;
+
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (router, loadgen_bin) = binaries();
+    let start = |name: &str, env: &[(&str, &str)]| {
+        let spec = RouterSpec {
+            bin: router.clone(),
+            prefix_args: Vec::new(),
+            args: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            env_remove: TEST_KNOBS
+                .iter()
+                .filter(|k| !env.iter().any(|(e, _)| e == *k))
+                .map(|k| k.to_string())
+                .collect(),
+            cpus: None,
+        };
+        let log = dir.path().join(format!("{name}.log"));
+        RouterProcess::start(&spec, dir.path(), &log, Duration::from_secs(30)).unwrap()
+    };
+    let fast = start("fast", &[]);
+    let slow = start(
+        "slow",
+        &[
+            ("ROUTER_TEST_DELAY_US", "2000"),
+            ("ROUTER_TEST_DELAY_EVERY", "1"),
+        ],
+    );
+    let bodies = dir.path().join("bodies.jsonl");
+    std::fs::write(
+        &bodies,
+        "{\"version\":\"1\",\"tenant_id\":\"acme\",\"request_id\":\"r1\",\"task\":{\"type\":\"chat\"}}\n",
+    )
+    .unwrap();
+    let loadgen = Loadgen {
+        bin: loadgen_bin.clone(),
+        bodies,
+        body_kinds: None,
+        cpu: None,
+        timeout_ms: 5_000,
+        progress_file: None,
+        nats_url: None,
+        subject: None,
+    };
+    // 200 requests a second for 800 ms: a quarter is 200 ms, 40 requests.
+    let phase = LoadSpec {
+        histogram: true,
+        turns: true,
+        ..LoadSpec::open(2, 800, 200)
+    };
+    let started = Instant::now();
+    let reports = in_turns(
+        &loadgen,
+        [(fast.addr, None), (slow.addr, None)],
+        &phase,
+        Instant::now() + Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "the turns overlapped"
+    );
+    assert_eq!(reports.len(), 2);
+    for r in &reports {
+        assert!((78..=84).contains(&r.requests_sent), "{r:?}");
+        assert_eq!(r.ok, r.requests_sent, "{r:?}");
+        let h = xtask::model::histogram::decode(r.histogram.as_ref().unwrap()).unwrap();
+        assert_eq!(h.len(), r.responses);
+        assert!(r.timeline.is_none());
+    }
+    let (a, b) = (&reports[0], &reports[1]);
+    assert!(b.latency("p50") >= 1.0, "{:?}", b.latency_ms);
+    assert!(
+        a.latency("p50") < b.latency("p50"),
+        "{:?} {:?}",
+        a.latency_ms,
+        b.latency_ms
+    );
 }

@@ -6,7 +6,6 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The one encoding the load generator writes.
 pub const ENCODING: &str = "hdrhistogram-v2-deflate+base64";
@@ -35,14 +34,17 @@ pub fn decode(h: &Encoded) -> Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("decoding the histogram: {e:?}"))
 }
 
-/// Decodes a histogram inside a load-generator result (`result["histogram"]`).
-pub fn decode_value(v: &Value) -> Result<Histogram<u64>> {
-    decode(&Encoded {
-        encoding: v["encoding"].as_str().unwrap_or("").to_string(),
-        unit: None,
-        data: v["data"]
-            .as_str()
-            .context("histogram without `data`")?
-            .to_string(),
-    })
+/// Encodes a histogram as the load generator writes it: HdrHistogram's V2 compressed
+/// format, base64, values in ns. Readable by every HdrHistogram implementation.
+pub fn encode(hist: &Histogram<u64>) -> Encoded {
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(hist, &mut bytes)
+        .expect("serializing into memory cannot fail");
+    Encoded {
+        unit: Some("ns".into()),
+        encoding: ENCODING.into(),
+        data: base64::engine::general_purpose::STANDARD.encode(bytes),
+    }
 }

@@ -37,11 +37,23 @@ pub enum Role {
     Latency,
 }
 
+/// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
+    /// Each connection sends back-to-back: measures maximum throughput.
     Closed,
+    /// A constant arrival rate, latency measured from the intended send time.
     Open,
+}
+
+impl Model {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Closed => "closed",
+            Model::Open => "open",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -9,6 +9,7 @@ pub mod histogram;
 pub mod history;
 pub mod json;
 pub mod load;
+pub mod load_report;
 pub mod lock;
 pub mod metric;
 pub mod paths;

@@ -76,7 +76,7 @@ pub fn perf_root() -> PathBuf {
 }
 
 /// The baseline and policy files: the given ones, else `perf/baseline_<workload>.json` and
-/// `perf/policy_<workload>.json` (falling back to `perf/policy_cp1.json`).
+/// `perf/policy_<workload>.json`.
 pub fn default_inputs(
     root: &Path,
     workload: &str,
@@ -89,14 +89,11 @@ pub fn default_inputs(
     let baseline = baseline
         .map(Path::to_path_buf)
         .unwrap_or_else(|| perf.join(format!("baseline_{stem}.json")));
-    let policy = policy.map(Path::to_path_buf).unwrap_or_else(|| {
-        let own = perf.join(format!("policy_{stem}.json"));
-        if own.is_file() {
-            own
-        } else {
-            perf.join("policy_cp1.json")
-        }
-    });
+    // A workload is judged by its own policy, never silently by another's: a missing one is
+    // an error when it is read (`policy::load`), naming the file to write or `--policy`.
+    let policy = policy
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| perf.join(format!("policy_{stem}.json")));
     (baseline, policy)
 }
 

@@ -230,6 +230,13 @@ pub fn fmt_num(x: f64) -> String {
 
 /// Reads and validates a policy file.
 pub fn load(path: &Path) -> Result<Policy> {
+    if !path.exists() {
+        bail!(
+            "{}: no such policy file; every workload is judged by its own policy \
+             (perf/policy_<workload>.json): write one, or pass --policy FILE",
+            path.display()
+        );
+    }
     let text = json::read_input(path, json::MAX_INPUT_BYTES)?;
     parse_str(&text, &path.display().to_string())
 }

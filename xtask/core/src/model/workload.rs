@@ -97,13 +97,34 @@ pub struct Template {
     pub malformed: Option<Malformed>,
 }
 
-/// The answer a request kind should get.
+/// The answer a request kind should get (in a workload's templates, and in the body-kinds
+/// file the load generator reads).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum Expect {
+    /// A 2xx is the expected answer; anything else is an error.
     #[default]
     Ok,
+    /// A 4xx is the expected answer (a malformed or over-limit request refused as it
+    /// should be); anything else, a 2xx included, is an error.
     Reject,
+}
+
+/// Read from a string rather than derived, so that a wrong value is told what the values
+/// mean instead of only `unknown variant`.
+impl TryFrom<String> for Expect {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "ok" => Ok(Expect::Ok),
+            "reject" => Ok(Expect::Reject),
+            _ => Err(format!(
+                "must be \"ok\" (a 2xx is the expected answer) or \"reject\" (a 4xx is), \
+                 not {s:?}"
+            )),
+        }
+    }
 }
 
 /// Ways a template's bodies are broken.

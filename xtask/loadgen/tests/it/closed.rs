@@ -32,7 +32,7 @@ fn fixed_delay_server_gives_its_latency_and_throughput() {
         ),
         (0, 0, 0)
     );
-    assert_eq!(report.model, "closed");
+    assert_eq!(report.model, loadgen::Model::Closed);
     assert_eq!(report.rate_target_rps, None);
     assert_eq!(report.rate_achieved_rps, None);
     assert_eq!(report.affinity, None);

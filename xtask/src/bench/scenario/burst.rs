@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use super::{capacity, success_rate};
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::router::counter_sum;
-use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, round3, round4};
 pub use crate::model::scenario::burst::Params;
 
 /// When the p99 came back (pure): `buckets` are the after-phase's timeline histograms
@@ -82,15 +82,14 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             p.bucket_ms,
         ),
     )?;
-    let before_p99 = num(&before, &["latency_ms", "p99"]);
-    let burst_end_us = num(&burst, &["timeline", "start_unix_us"]) + p.burst_ms as f64 * 1e3;
-    let gap_ms = (num(&after, &["timeline", "start_unix_us"]) - burst_end_us) / 1e3;
-    let buckets = after["timeline"]["buckets"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let before_p99 = before.latency("p99");
+    let burst_end_us = burst.timeline_start_us() + p.burst_ms as f64 * 1e3;
+    let gap_ms = (after.timeline_start_us() - burst_end_us) / 1e3;
+    let buckets = after
+        .timeline
         .iter()
-        .map(|b| crate::model::histogram::decode_value(&b["histogram"]))
+        .flat_map(|t| &t.buckets)
+        .map(|b| crate::model::histogram::decode(&b.histogram))
         .collect::<Result<Vec<_>>>()
         .map_err(|e| failed("decoding the after-burst timeline", e))?;
     // Only buckets inside the sending window: the drain after it is not steady load.
@@ -107,10 +106,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.metric("burst_success_rate", round4(success_rate(&burst)));
     runner.metric("burst_backpressure_total", backpressure);
     runner.metric("burst_p99_before_ms", round4(before_p99));
-    runner.metric(
-        "burst_p99_after_ms",
-        round4(num(&after, &["latency_ms", "p99"])),
-    );
+    runner.metric("burst_p99_after_ms", round4(after.latency("p99")));
     runner.metric("burst_recovered", f64::from(u8::from(recovered.is_some())));
     // Never recovered: the whole after phase, which a `max` rule then fails.
     let recovery = recovered.unwrap_or(gap_ms.max(0.0) + p.after_ms as f64);

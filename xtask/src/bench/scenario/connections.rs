@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::router::ProcStats;
-use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, round3, round4};
 pub use crate::model::scenario::connections::{MAX_IDLE, Params};
 
 /// File descriptors a process needs besides the idle connections: its listener, epoll,
@@ -328,7 +328,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         for q in ["p50", "p99"] {
             runner.metric(
                 &format!("conn_active_{q}_ms_{level}"),
-                round4(num(&result, &["latency_ms", q])),
+                round4(result.latency(q)),
             );
         }
         runner.metric(&format!("conn_idle_closed_{level}"), closed as f64);

@@ -4,32 +4,32 @@
 //! metrics come from the load generator's per-kind results.
 
 use anyhow::Result;
-use serde_json::Value;
 
-use crate::bench::runner::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, round3, round4};
+use crate::model::load_report::{KindReport, Report};
 pub use crate::model::scenario::kinds::Params;
-use crate::model::workload::Role;
+use crate::model::workload::{Expect, Role};
 
 /// The result of the workload's phase with `role`, if it has one.
-pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Value> {
+pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Report> {
     let w = runner.workload();
     let phase = w.phases.iter().find(|p| p.role == role)?;
     runner.result(&phase.name).cloned()
 }
 
 /// Each kind of a phase result, by name, with its numbers.
-pub(crate) fn kinds(result: &Value) -> Vec<(String, &Value)> {
-    result["kinds"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v)).collect())
+pub(crate) fn kinds(result: &Report) -> Vec<(&String, &KindReport)> {
+    result
+        .kinds
+        .as_ref()
+        .map(|m| m.iter().collect())
         .unwrap_or_default()
 }
 
 /// Share of a reject-kind's requests answered 4xx; NaN when none was sent.
-pub(crate) fn rejected_share(kind: &Value) -> f64 {
-    let sent = num(kind, &["sent"]);
-    if sent > 0.0 {
-        num(kind, &["status_4xx"]) / sent
+pub(crate) fn rejected_share(kind: &KindReport) -> f64 {
+    if kind.sent > 0 {
+        kind.status_4xx as f64 / kind.sent as f64
     } else {
         f64::NAN
     }
@@ -42,9 +42,9 @@ fn latency_by_kind(runner: &mut Runner<'_, '_>, prefix: &str) {
         return;
     };
     for (name, kind) in kinds(&latency) {
-        if kind["expect"] == "ok" {
+        if kind.expect == Expect::Ok {
             for q in ["p50", "p99"] {
-                let v = round4(num(kind, &["latency_ms", q]));
+                let v = round4(kind.latency_ms.get(q));
                 runner.metric(&format!("{prefix}_{name}_{q}_ms"), v);
             }
         }
@@ -61,18 +61,22 @@ pub fn run_payloads(_p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Stat
     runner.workload_phases()?;
     latency_by_kind(runner, "payloads");
     if let Some(throughput) = role_result(runner, Role::Throughput) {
-        let secs = num(&throughput, &["duration_s"]);
+        let secs = throughput.duration_s;
         for (name, kind) in kinds(&throughput) {
-            if kind["expect"] == "ok" && secs > 0.0 {
-                let rps = round3(num(kind, &["ok"]) / secs);
-                runner.metric(&format!("payloads_{name}_rps"), rps);
-            } else if kind["expect"] == "reject" {
-                runner.metric(
-                    &format!("payloads_{name}_rejected_share"),
-                    round4(rejected_share(kind)),
-                );
-                let n413 = num(kind, &["status_counts", "413"]);
-                runner.metric(&format!("payloads_{name}_413_total"), n413.max(0.0));
+            match kind.expect {
+                Expect::Ok if secs > 0.0 => {
+                    let rps = round3(kind.ok as f64 / secs);
+                    runner.metric(&format!("payloads_{name}_rps"), rps);
+                }
+                Expect::Ok => {}
+                Expect::Reject => {
+                    runner.metric(
+                        &format!("payloads_{name}_rejected_share"),
+                        round4(rejected_share(kind)),
+                    );
+                    let n413 = kind.status_counts.get("413").copied().unwrap_or(0);
+                    runner.metric(&format!("payloads_{name}_413_total"), n413 as f64);
+                }
             }
         }
     }

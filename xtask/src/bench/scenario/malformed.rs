@@ -9,31 +9,30 @@ use super::kinds::{kinds, rejected_share};
 use super::success_rate;
 use crate::bench::loadgen::{LoadSpec, Loadgen};
 use crate::bench::router::http_get;
-use crate::bench::runner::{Runner, Status, failed, num, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, round3, round4};
+use crate::model::load_report::Report;
 pub use crate::model::scenario::malformed::Params;
 use crate::model::workload::Expect;
 
 /// Totals over the storm's phases: (requests of reject kinds, those answered 4xx, 5xx
 /// responses of any kind).
-pub fn storm_totals(phases: &[serde_json::Value]) -> (f64, f64, f64) {
-    let mut bad = 0.0;
-    let mut rejected = 0.0;
-    let mut server_errors = 0.0;
+pub fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
+    let (mut bad, mut rejected, mut server_errors) = (0, 0, 0);
     for result in phases {
         for (_, kind) in kinds(result) {
-            if kind["expect"] == "reject" {
-                bad += num(kind, &["sent"]);
-                rejected += num(kind, &["status_4xx"]);
+            if kind.expect == Expect::Reject {
+                bad += kind.sent;
+                rejected += kind.status_4xx;
             }
-            server_errors += num(kind, &["status_5xx"]);
+            server_errors += kind.status_5xx;
         }
     }
-    (bad, rejected, server_errors)
+    (bad as f64, rejected as f64, server_errors as f64)
 }
 
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
-    let storm: Vec<serde_json::Value> = runner
+    let storm: Vec<Report> = runner
         .workload()
         .phases
         .iter()
@@ -42,11 +41,11 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let (bad, rejected, server_errors) = storm_totals(&storm);
     // The storm's own `rps` counts only the few good requests; this is every answer.
     if let Some(first) = storm.first() {
-        let secs = num(first, &["duration_s"]);
+        let secs = first.duration_s;
         if secs > 0.0 {
             runner.metric(
                 "malformed_storm_answered_rps",
-                round3(num(first, &["responses"]) / secs),
+                round3(first.responses as f64 / secs),
             );
         }
     }
@@ -80,21 +79,18 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         "after",
         &LoadSpec::open(p.after_connections, p.after_ms, p.after_rate),
     )?;
-    let after_5xx: f64 = kinds(&after)
+    let after_5xx = kinds(&after)
         .iter()
-        .map(|(_, k)| num(k, &["status_5xx"]))
-        .sum();
+        .map(|(_, k)| k.status_5xx as f64)
+        .sum::<f64>();
     runner.metric("malformed_5xx_total", server_errors + after_5xx);
-    runner.metric(
-        "malformed_good_p99_after_ms",
-        round4(num(&after, &["latency_ms", "p99"])),
-    );
+    runner.metric("malformed_good_p99_after_ms", round4(after.latency("p99")));
     runner.metric("malformed_good_success_after", round4(success_rate(&after)));
     for (name, kind) in kinds(&storm[0]) {
-        if kind["expect"] == "reject" {
+        if kind.expect == Expect::Reject {
             runner.note(&format!(
                 "malformed: kind {name}: {} sent, {:.4} rejected 4xx",
-                num(kind, &["sent"]),
+                kind.sent,
                 rejected_share(kind)
             ));
         }

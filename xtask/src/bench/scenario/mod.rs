@@ -6,7 +6,8 @@
 //! malformed run the workload's phases and read the load generator's per-kind results.
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::runner::{Runner, Status, num};
+use crate::bench::runner::{Runner, Status};
+use crate::model::load_report::Report;
 use crate::model::scenario::Scenario;
 
 pub mod burst;
@@ -41,7 +42,7 @@ pub(crate) fn capacity(
     duration_ms: u64,
 ) -> Result<f64, Status> {
     let result = runner.phase(name, &LoadSpec::closed(connections, duration_ms))?;
-    let rps = num(&result, &["rps"]);
+    let rps = result.rps;
     if !(rps.is_finite() && rps > 0.0) {
         return Err(Status::Failed(format!(
             "phase {name}: no successful responses, so no capacity to scale the load from"
@@ -52,8 +53,11 @@ pub(crate) fn capacity(
 
 /// Share of the requests sent in a phase that were answered as expected (2xx, or 4xx for
 /// kinds that expect a rejection); NaN when nothing was sent.
-pub(crate) fn success_rate(result: &serde_json::Value) -> f64 {
-    let sent = num(result, &["requests_sent"]);
-    let good = num(result, &["ok"]) + num(result, &["expected_rejections"]).max(0.0);
-    if sent > 0.0 { good / sent } else { f64::NAN }
+pub(crate) fn success_rate(result: &Report) -> f64 {
+    let good = result.ok + result.expected_rejections;
+    if result.requests_sent > 0 {
+        good as f64 / result.requests_sent as f64
+    } else {
+        f64::NAN
+    }
 }

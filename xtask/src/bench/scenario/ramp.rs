@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::{capacity, success_rate};
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::runner::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, round3, round4};
 pub use crate::model::scenario::ramp::Params;
 
 /// One step's outcome.
@@ -64,7 +64,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             pct,
             rate,
             success_rate: success_rate(&result),
-            p99_ms: num(&result, &["latency_ms", "p99"]),
+            p99_ms: result.latency("p99"),
         });
     }
     let summary = summarize(&steps, p.p99_bound_ms);

@@ -9,7 +9,8 @@
 use anyhow::Result;
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::runner::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, round3, round4};
+use crate::model::load_report::Report;
 pub use crate::model::scenario::scaling::Params;
 
 /// The largest relative increase, in percent, from one step's value to the next; NaN when
@@ -42,7 +43,7 @@ fn up_and_down(
     runner: &mut Runner<'_, '_>,
     counts: &[u32],
     (kind, spec): (&str, &dyn Fn(u32) -> LoadSpec),
-    fields: &[&[&str]],
+    fields: &[fn(&Report) -> f64],
     better: fn(f64, f64) -> f64,
 ) -> Result<Vec<Vec<f64>>, Status> {
     let n = counts.len();
@@ -51,7 +52,7 @@ fn up_and_down(
         for i in order {
             let c = counts[i];
             let phase = runner.phase(&format!("{kind}_c{c}_round{round}"), &spec(c))?;
-            let read = fields.iter().map(|f| num(&phase, f));
+            let read = fields.iter().map(|f| f(&phase));
             best[i] = Some(match best[i].take() {
                 None => read.collect(),
                 Some(kept) => kept
@@ -77,7 +78,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         runner,
         &p.connections,
         ("closed", &|c| LoadSpec::closed(c, p.closed_ms)),
-        &[&["rps"]],
+        &[|r| r.rps],
         f64::max,
     )?;
     let rps: Vec<f64> = closed.iter().map(|v| v[0]).collect();
@@ -92,7 +93,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         runner,
         &p.connections,
         ("open", &|c| LoadSpec::open(c, p.open_ms, rate)),
-        &[&["latency_ms", "p50"], &["latency_ms", "p99"]],
+        &[|r| r.latency("p50"), |r| r.latency("p99")],
         f64::min,
     )?;
     let (p50, p99): (Vec<f64>, Vec<f64>) = open.iter().map(|v| (v[0], v[1])).unzip();

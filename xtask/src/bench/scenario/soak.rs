@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::bench::loadgen::{LoadSpec, phase_budget};
 use crate::bench::router::{ProcStats, counter_sum, http_get};
-use crate::bench::runner::{Runner, Status, num, round3, round4};
+use crate::bench::runner::{Runner, Status, round3, round4};
 pub use crate::model::scenario::soak::{MIN_FIT_SAMPLES, Params};
 
 /// The router's `--sticky-capacity` when no flag sets it (router/src/main.rs).
@@ -222,7 +222,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         g.late_slope,
         g.superlinear
     ));
-    let achieved = num(&result, &["rate_achieved_rps"]);
+    let achieved = result.rate_achieved_rps.unwrap_or(f64::NAN);
     if achieved < 0.9 * p.rate as f64 {
         runner.say(&format!(
             "warning: the soak load reached only {achieved:.0} of {} req/s; the machine may be \
@@ -237,10 +237,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.metric("soak_sticky_entries_max", sticky_max);
     runner.metric("soak_sticky_fill", round4(sticky_max / capacity));
     runner.metric("soak_rate_achieved_rps", round3(achieved));
-    runner.metric(
-        "soak_latency_p99_ms",
-        round4(num(&result, &["latency_ms", "p99"])),
-    );
+    runner.metric("soak_latency_p99_ms", round4(result.latency("p99")));
     Ok(())
 }
 

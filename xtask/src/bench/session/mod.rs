@@ -321,6 +321,7 @@ impl<'a> Session<'a> {
                 deadline: self.deadline,
                 warmup: !self.args.no_warmup,
                 pair: together.then_some((&pair, i)),
+                latency_turns: self.args.latency_turns,
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
                 self.progress.note(&format!(

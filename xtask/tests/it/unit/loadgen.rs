@@ -9,7 +9,8 @@ fn nonzero_exit_is_an_error_with_stderr() {
 }
 
 #[test]
-fn json_object_is_required() {
+fn a_report_missing_a_field_is_an_error_naming_it() {
     assert!(parse_output(b"[1]", b"", Some(0)).is_err());
-    assert!(parse_output(b"{\"rps\": 1}", b"", Some(0)).is_ok());
+    let err = parse_output(b"{\"rps\": 1}", b"", Some(0)).unwrap_err();
+    assert!(format!("{err:#}").contains("field"), "{err:#}");
 }

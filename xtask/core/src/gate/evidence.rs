@@ -1,5 +1,5 @@
 //! When a gate adds evidence: after each look at the data, more trials while a relative rule
-//! is inconclusive and no count has failed, within the policy's looks, `max_trials` and time
+//! is inconclusive and none has failed, within the policy's looks, `max_trials` and time
 //! budget. Pure, so the schedule is tested without running anything.
 
 use std::time::Duration;
@@ -12,9 +12,8 @@ use crate::model::policy::GateSettings;
 pub enum Next {
     /// Every rule is decided.
     Decided,
-    /// These rules fail decisively, a count among them: more trials could only settle the
-    /// others, and the verdict is FAIL whatever they say, so the gate stops (a failing count
-    /// answers sooner, and names the kind: work or kernel).
+    /// These rules fail decisively: more trials could only settle the others, and the verdict
+    /// is FAIL whatever they say, so the gate stops (a failing gate answers sooner).
     Failed(Vec<String>),
     /// Run this many more trials per side, then look again.
     Add(u32),
@@ -45,12 +44,7 @@ pub fn next(
         .filter(|r| r.status == Status::Fail)
         .map(|r| r.metric.clone())
         .collect();
-    // A failure on the wall clock alone goes on while looks and budget allow: the verdict is
-    // FAIL already, but whether latency failed beside throughput is what tells a stall
-    // (waiting) from lost capacity, and an undecided latency rule cannot say it. (The quick
-    // gate's blocking-stall series: rps failed at the first look in 10 of 10, and the gate
-    // stopped with its latency rules still undecided in 3.)
-    if failed.iter().any(|m| crate::model::metric::is_counted(m)) {
+    if !failed.is_empty() {
         return Next::Failed(failed);
     }
     if look >= gate.looks {

@@ -395,6 +395,71 @@ pub fn counter_sum(text: &str, name: &str) -> Option<f64> {
     found.then_some(sum)
 }
 
+/// The cumulative buckets of a histogram family in Prometheus text
+/// (`name_bucket{...,le="0.000004"} 12` lines), summed over its label sets: (upper bound,
+/// count at or below it), by bound, `+Inf` last.
+pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let le = labels
+            .split_once("le=\"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .and_then(|(le, _)| match le {
+                "+Inf" => Some(f64::INFINITY),
+                le => le.parse::<f64>().ok(),
+            });
+        let (Some(le), Ok(count)) = (le, value.parse::<f64>()) else {
+            continue;
+        };
+        match buckets.iter_mut().find(|(b, _)| *b == le) {
+            Some((_, sum)) => *sum += count,
+            None => buckets.push((le, count)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// The `q` quantile of what a histogram recorded between two readings of its cumulative
+/// buckets (`histogram_buckets`), interpolated linearly inside the bucket it falls in, as
+/// Prometheus's `histogram_quantile` does; NaN when nothing was recorded. A quantile in the
+/// `+Inf` bucket is the largest finite bound.
+pub fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
+    let count_before = |le: f64| {
+        before
+            .iter()
+            .find(|(b, _)| *b == le)
+            .map_or(0.0, |(_, c)| *c)
+    };
+    let delta: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, c)| (*le, c - count_before(*le)))
+        .collect();
+    let Some(&(_, total)) = delta.last() else {
+        return f64::NAN;
+    };
+    if total <= 0.0 {
+        return f64::NAN;
+    }
+    let target = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(le, cumulative) in &delta {
+        if cumulative >= target {
+            if le.is_infinite() {
+                return lower.0;
+            }
+            let share = (target - lower.1) / (cumulative - lower.1).max(f64::MIN_POSITIVE);
+            return lower.0 + (le - lower.0) * share;
+        }
+        lower = (le, cumulative);
+    }
+    lower.0
+}
+
 /// A minimal HTTP/1.1 GET for the router's own loopback endpoints. The harness only ever
 /// reads `/ready` and `/metrics`, so a full client library would cost xtask compile time for
 /// nothing; load itself comes from the load generator, which uses hyper.
@@ -427,6 +492,35 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantile_of_the_buckets_between_two_readings() {
+        let text = |counts: [u64; 4]| {
+            format!(
+                "# TYPE router_decision_duration_seconds histogram\n\
+                 router_decision_duration_seconds_sum{{transport=\"http\"}} 1.0\n\
+                 router_decision_duration_seconds_bucket{{transport=\"http\",le=\"0.00001\"}} {}\n\
+                 router_decision_duration_seconds_bucket{{transport=\"http\",le=\"0.00002\"}} {}\n\
+                 router_decision_duration_seconds_bucket{{transport=\"http\",le=\"0.0005\"}} {}\n\
+                 router_decision_duration_seconds_bucket{{transport=\"http\",le=\"+Inf\"}} {}\n\
+                 router_decision_duration_seconds_bucket{{transport=\"nats\",le=\"0.00001\"}} 0\n",
+                counts[0], counts[1], counts[2], counts[3]
+            )
+        };
+        let name = "router_decision_duration_seconds";
+        let before = histogram_buckets(&text([50, 100, 100, 100]), name);
+        assert_eq!(before.len(), 4);
+        assert_eq!(before[3], (f64::INFINITY, 100.0));
+        // Between the readings: 1000 decisions, 980 under 20 us, 20 at 20-500 us.
+        let after = histogram_buckets(&text([550, 1080, 1100, 1100]), name);
+        let p50 = quantile_between(&before, &after, 0.5);
+        assert!((p50 - 1e-5).abs() < 1e-9, "{p50}");
+        // The p99 is the 990th: half-way through the 20 slow ones, 260 us by interpolation.
+        let p99 = quantile_between(&before, &after, 0.99);
+        assert!((p99 - 2.6e-4).abs() < 1e-9, "{p99}");
+        assert!(quantile_between(&after, &after, 0.99).is_nan());
+        assert!(quantile_between(&[], &[], 0.99).is_nan());
+    }
 
     #[test]
     fn context_switches_are_read_from_every_thread() {

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::progress::Progress;
-use crate::bench::router::{RouterProcess, counter_sum};
+use crate::bench::router::{RouterProcess, counter_sum, histogram_buckets, quantile_between};
 use crate::bench::runner::{
-    Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, run_phase,
+    Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
 };
 use crate::bench::waits::Sampler;
-use crate::model::metric::VOLUNTARY_SWITCHES_PER_REQ;
+use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
 /// Runs one trial; a failed side of a concurrent pair calls the pair off, so the other side
 /// stops waiting for it.
@@ -156,6 +156,13 @@ fn measure(
         delta("router_backpressure_active_total"),
     );
     m.insert("client_errors_total".into(), client_errors);
+    // The router's own time per decision, from its histogram: no load generator, socket or
+    // queue in it, so its tail is the router's floor, not the machine's.
+    let decisions = |text: &str| histogram_buckets(text, "router_decision_duration_seconds");
+    m.insert(
+        DECISION_P99_MS.into(),
+        round4(quantile_between(&decisions(&before_text), &decisions(&after_text), 0.99) * 1e3),
+    );
     m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
     m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
     m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));

@@ -32,6 +32,28 @@ pub(crate) fn binaries() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// The load generator (debug build) sending one decision request body, from a file under
+/// `dir`, with a per-request timeout of `timeout_ms`.
+pub(crate) fn one_body_loadgen(dir: &Path, timeout_ms: u64) -> xtask::bench::loadgen::Loadgen {
+    let (_, bin) = binaries();
+    let bodies = dir.join("bodies.jsonl");
+    std::fs::write(
+        &bodies,
+        "{\"version\":\"1\",\"tenant_id\":\"acme\",\"request_id\":\"r1\",\"task\":{\"type\":\"chat\"}}\n",
+    )
+    .unwrap();
+    xtask::bench::loadgen::Loadgen {
+        bin: bin.clone(),
+        bodies,
+        body_kinds: None,
+        cpu: None,
+        timeout_ms,
+        progress_file: None,
+        nats_url: None,
+        subject: None,
+    }
+}
+
 pub(crate) fn tiny_workload(dir: &Path, phase_ms: u64) -> PathBuf {
     let text = format!(
         r#"{{
@@ -362,24 +384,32 @@ pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A workload is judged by its own policy: one without `perf/policy_<name>.json` and without
-/// `--policy` is refused before anything runs, naming the file (it used to be judged by
-/// cp1's policy without a word).
-#[test]
-fn a_workload_without_its_own_policy_is_bad_input() {
+/// `perf-gate --no-build` of a tiny workload with `extra` flags, expected to refuse its input
+/// before anything runs (exit 2); returns its stderr.
+fn gate_refuses(extra: &[&std::ffi::OsStr]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let w = tiny_workload(dir.path(), 300);
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["perf-gate", "--no-build", "--workload"])
         .arg(&w)
+        .args(extra)
         .arg("--artifacts-dir")
         .arg(dir.path().join("gate"))
         .env_remove("CANDIDATE_FILE")
         .current_dir(root())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
+/// A workload is judged by its own policy: one without `perf/policy_<name>.json` and without
+/// `--policy` is refused before anything runs, naming the file (it used to be judged by
+/// cp1's policy without a word).
+#[test]
+fn a_workload_without_its_own_policy_is_bad_input() {
+    let stderr = gate_refuses(&[]);
     assert!(
         stderr.contains("perf/policy_tiny.json: no such policy file")
             && stderr.contains("--policy"),
@@ -389,27 +419,13 @@ fn a_workload_without_its_own_policy_is_bad_input() {
 
 #[test]
 fn against_an_unknown_ref_is_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
-    let w = tiny_workload(dir.path(), 300);
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "perf-gate",
-            "--no-build",
-            "--against",
-            "no-such-ref-anywhere",
-        ])
-        .arg("--workload")
-        .arg(&w)
-        .arg("--policy")
-        .arg(root().join("perf/policy_quick.json"))
-        .arg("--artifacts-dir")
-        .arg(dir.path().join("gate"))
-        .env_remove("CANDIDATE_FILE")
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let policy = root().join("perf/policy_quick.json");
+    let stderr = gate_refuses(&[
+        "--against".as_ref(),
+        "no-such-ref-anywhere".as_ref(),
+        "--policy".as_ref(),
+        policy.as_os_str(),
+    ]);
     assert!(
         stderr.contains("--against no-such-ref-anywhere: not a commit"),
         "{stderr}"
@@ -598,14 +614,14 @@ fn missing_valgrind_is_bad_input_with_the_install_hint() {
 /// turns one after the other, and the router that sleeps on every decision the slower.
 #[test]
 fn a_phase_in_turns_measures_each_router_alone() {
-    use xtask::bench::loadgen::{LoadSpec, Loadgen};
+    use xtask::bench::loadgen::LoadSpec;
     use xtask::bench::router::{RouterProcess, RouterSpec};
     use xtask::bench::runner::in_turns;
     use xtask::bench::session::TEST_KNOBS;
 
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let (router, loadgen_bin) = binaries();
+    let (router, _) = binaries();
     let start = |name: &str, env: &[(&str, &str)]| {
         let spec = RouterSpec {
             bin: router.clone(),
@@ -633,22 +649,7 @@ fn a_phase_in_turns_measures_each_router_alone() {
             ("ROUTER_TEST_DELAY_EVERY", "1"),
         ],
     );
-    let bodies = dir.path().join("bodies.jsonl");
-    std::fs::write(
-        &bodies,
-        "{\"version\":\"1\",\"tenant_id\":\"acme\",\"request_id\":\"r1\",\"task\":{\"type\":\"chat\"}}\n",
-    )
-    .unwrap();
-    let loadgen = Loadgen {
-        bin: loadgen_bin.clone(),
-        bodies,
-        body_kinds: None,
-        cpu: None,
-        timeout_ms: 5_000,
-        progress_file: None,
-        nats_url: None,
-        subject: None,
-    };
+    let loadgen = one_body_loadgen(dir.path(), 5_000);
     // 200 requests a second for 800 ms: a quarter is 200 ms, 40 requests.
     let phase = LoadSpec {
         histogram: true,

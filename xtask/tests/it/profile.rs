@@ -7,12 +7,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xtask::bench::counters::CountCtx;
-use xtask::bench::loadgen::Loadgen;
 use xtask::bench::profile;
 use xtask::model::profile::Profile;
 use xtask::report::profile as diff_report;
 
-use super::bench::{binaries, have_valgrind, serial};
+use super::bench::{binaries, have_valgrind, one_body_loadgen, serial};
 
 /// Profiles `router` over `requests` requests with `env` set for it; files under `dir`.
 pub(crate) fn profile_router(
@@ -21,23 +20,7 @@ pub(crate) fn profile_router(
     requests: u64,
     env: &[(String, String)],
 ) -> Profile {
-    let (_, loadgen_bin) = binaries();
-    let bodies = dir.join("bodies.jsonl");
-    std::fs::write(
-        &bodies,
-        "{\"version\":\"1\",\"tenant_id\":\"acme\",\"request_id\":\"r1\",\"task\":{\"type\":\"chat\"}}\n",
-    )
-    .unwrap();
-    let loadgen = Loadgen {
-        bin: loadgen_bin.clone(),
-        bodies,
-        body_kinds: None,
-        cpu: None,
-        timeout_ms: 60_000,
-        progress_file: None,
-        nats_url: None,
-        subject: None,
-    };
+    let loadgen = one_body_loadgen(dir, 60_000);
     let ctx = CountCtx {
         router_bin: router,
         router_args: &[],

@@ -5,6 +5,8 @@
 //! **memory**. The counts decide between them where they were measured, so the name rests on
 //! the deterministic numbers, not on the wall-clock readings that failed.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::gate::evaluate::{Row, Status};
 use crate::model::metric::{
     INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, VOLUNTARY_SWITCHES_PER_REQ, find, syscall_of,
@@ -16,36 +18,48 @@ use crate::model::run_file::{MetricValue, RunFile};
 /// few thousandths between runs).
 const LISTED_CALLS: f64 = 0.01;
 
-/// The system calls per request whose count changed, largest change first, as
-/// `+1.000 statx/req`; empty when neither run counted them or none changed.
-pub fn syscall_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
-    let calls = |run: &RunFile| -> Vec<(String, f64)> {
+/// The members of a metric family in both runs (`of` names the member of a metric, as
+/// `syscall_of`), with the candidate's value less the baseline's, a member missing on one side
+/// counting 0 there. Empty unless both runs have the family.
+fn deltas(
+    baseline: &RunFile,
+    candidate: &RunFile,
+    of: fn(&str) -> Option<&str>,
+) -> Vec<(String, f64)> {
+    let members = |run: &RunFile| -> BTreeMap<String, f64> {
         run.metrics
             .iter()
             .filter_map(|(m, v)| match v {
-                MetricValue::Number(x) => syscall_of(m).map(|name| (name.to_string(), *x)),
+                MetricValue::Number(x) => of(m).map(|name| (name.to_string(), *x)),
                 MetricValue::Invalid(_) => None,
             })
             .collect()
     };
-    let (b, c) = (calls(baseline), calls(candidate));
-    let value = |list: &[(String, f64)], name: &str| {
-        list.iter()
-            .find(|(n, _)| n == name)
-            .map_or(0.0, |(_, x)| *x)
-    };
-    let mut names: Vec<&String> = b.iter().chain(&c).map(|(n, _)| n).collect();
-    names.sort();
-    names.dedup();
-    let mut changed: Vec<(f64, &String)> = names
+    let (b, c) = (members(baseline), members(candidate));
+    if b.is_empty() || c.is_empty() {
+        return Vec::new();
+    }
+    let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
+    names
         .into_iter()
-        .map(|n| (value(&c, n) - value(&b, n), n))
-        .filter(|(d, _)| d.abs() >= LISTED_CALLS)
+        .map(|n| {
+            let value = |m: &BTreeMap<String, f64>| m.get(n).copied().unwrap_or(0.0);
+            (n.clone(), value(&c) - value(&b))
+        })
+        .collect()
+}
+
+/// The system calls per request whose count changed, largest change first, as
+/// `+1.000 statx/req`; empty when a run did not count them or none changed.
+pub fn syscall_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
+    let mut changed: Vec<(String, f64)> = deltas(baseline, candidate, syscall_of)
+        .into_iter()
+        .filter(|(_, d)| d.abs() >= LISTED_CALLS)
         .collect();
-    changed.sort_by(|x, y| y.0.abs().total_cmp(&x.0.abs()));
+    changed.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
     changed
         .into_iter()
-        .map(|(d, n)| format!("{d:+.3} {n}/req"))
+        .map(|(n, d)| format!("{d:+.3} {n}/req"))
         .collect()
 }
 
@@ -57,32 +71,13 @@ const LISTED_WAIT_CHANGE: f64 = 0.01;
 /// `+2.1 pts hrtimer_nanosleep`: the off-CPU view (bench/waits.rs). Empty when a run did
 /// not sample them or nothing grew.
 pub fn wait_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
-    let shares = |run: &RunFile| -> Vec<(String, f64)> {
-        run.metrics
-            .iter()
-            .filter_map(|(m, v)| match v {
-                MetricValue::Number(x) => wait_of(m).map(|p| (p.to_string(), *x)),
-                MetricValue::Invalid(_) => None,
-            })
-            .collect()
-    };
-    let (b, c) = (shares(baseline), shares(candidate));
-    if b.is_empty() || c.is_empty() {
-        return Vec::new();
-    }
-    let value = |list: &[(String, f64)], point: &str| {
-        list.iter()
-            .find(|(p, _)| p == point)
-            .map_or(0.0, |(_, x)| *x)
-    };
-    let mut grew: Vec<(f64, &String)> = c
-        .iter()
-        .map(|(p, x)| (x - value(&b, p), p))
-        .filter(|(d, _)| *d >= LISTED_WAIT_CHANGE)
+    let mut grew: Vec<(String, f64)> = deltas(baseline, candidate, wait_of)
+        .into_iter()
+        .filter(|(_, d)| *d >= LISTED_WAIT_CHANGE)
         .collect();
-    grew.sort_by(|x, y| y.0.total_cmp(&x.0));
+    grew.sort_by(|x, y| y.1.total_cmp(&x.1));
     grew.into_iter()
-        .map(|(d, p)| format!("{:+.1} pts {p}", d * 100.0))
+        .map(|(p, d)| format!("{:+.1} pts {p}", d * 100.0))
         .collect()
 }
 

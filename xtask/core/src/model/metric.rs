@@ -10,6 +10,8 @@
 pub const INSTRUCTIONS_PER_REQ: &str = "instructions_per_req";
 /// The system calls per request a counting run records beside it (with strace).
 pub const SYSCALLS_PER_REQ: &str = "syscalls_per_req";
+/// The p99 of the router's own decision time over a wall-clock trial.
+pub const DECISION_P99_MS: &str = "decision_p99_ms";
 /// The router's voluntary context switches per response over a wall-clock trial.
 pub const VOLUNTARY_SWITCHES_PER_REQ: &str = "ctx_switches_voluntary_per_req";
 
@@ -160,6 +162,7 @@ pub const METRICS: &[Metric] = &[
     pooled("latency_p99_ms", 0.99, "99th percentile decision latency"),
     pooled("latency_p999_ms", 0.999, "99.9th percentile decision latency"),
     m("latency_max_ms", "ms", Lower, Latency, "slowest decision of the open-loop phase"),
+    m("decision_p99_ms", "ms", Lower, Latency, "p99 of the router's own decision time (its router_decision_duration_seconds histogram: admission to encoded decision) over a trial's measured phases, interpolated in buckets twice as wide as the one below: the router's floor, without the load generator, sockets or queues"),
     m("burst_p99_before_ms", "ms", Lower, Latency, "p99 of the steady load before the spike"),
     m("burst_p99_after_ms", "ms", Lower, Latency, "p99 of the steady load after the spike"),
     m("burst_recovery_ms", "ms", Lower, Latency, "time from the spike's end until the p99 is back"),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// How often the threads are sampled: 200 Hz, about 800 samples a thread over a four-second
 /// phase. Each sample re-reads files kept open (a `pread` of each thread's wchan); the
 /// thread list is read again every [`RELIST_EVERY`] samples. The sampler's own CPU time is
-/// in every trial's log line (xtask/BENCHMARKS.md, "Where the router waits": about 1% of one
+/// in every trial's log line (xtask/BENCHMARKS.md, "Where the router waits": 1.3% of one
 /// core this way; opening every file anew at 500 Hz cost 3.4%).
 pub const PERIOD: Duration = Duration::from_millis(5);
 const RELIST_EVERY: u32 = 100;

@@ -143,7 +143,8 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
         .filter_map(|m| row(m))
         .all(|r| r.status == Status::Pass)
         && row(INSTRUCTIONS_PER_REQ).is_some();
-    let clock_failed = kind_failed(Kind::Throughput) || kind_failed(Kind::Latency);
+    let clock_failed =
+        kind_failed(Kind::Throughput) || kind_failed(Kind::Latency) || kind_failed(Kind::Waiting);
     if kinds.is_empty() && kind_failed(Kind::Cpu) {
         kinds.push(
             match crate::gate::cpu_split::kernel_share(baseline, candidate) {
@@ -203,6 +204,7 @@ mod tests {
             r#"{"schema_version": 1, "rules": {
                 "instructions_per_req": {"relative": {"max_pct_increase": 2}},
                 "syscalls_per_req": {"relative": {"max_pct_increase": 5}},
+                "ctx_switches_voluntary_per_req": {"relative": {"max_pct_increase": 15}},
                 "rps": {"relative": {"max_pct_decrease": 10}}
             }}"#,
             "policy.json",
@@ -254,6 +256,13 @@ mod tests {
             named.ends_with("threads blocked more at +2.1 pts hrtimer_nanosleep"),
             "{named}"
         );
+
+        // A router that blocks more often per request, with its throughput held: waiting.
+        let mut blocking = base.clone();
+        blocking["ctx_switches_voluntary_per_req"] = 1.3.into();
+        let named = verdict_cause(base.clone(), blocking).unwrap();
+        assert!(named.starts_with("cause: waiting"), "{named}");
+        assert!(named.contains("1.000 -> 1.300 (+30.0%)"), "{named}");
 
         assert_eq!(verdict_cause(base.clone(), base), None);
     }

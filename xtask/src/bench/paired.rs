@@ -162,19 +162,33 @@ fn sources_key(sh: &Shell, commit: &str) -> Result<String> {
 }
 
 /// A short hash of what else decides the binary besides the commit: the compiler
-/// (`rustc -vV`: version, commit, host) and the flags it is given.
+/// (`rustc -vV`: version, commit, host), the flags it is given, and the profile settings the
+/// environment overrides (`CARGO_PROFILE_RELEASE_LTO=off` builds another binary from the same
+/// sources; a cached router of the shipped profile must not stand in for it).
 fn toolchain_key(sh: &Shell) -> String {
-    use sha2::{Digest, Sha256};
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = cmd!(sh, "{rustc} -vV")
         .quiet()
         .ignore_stderr()
         .read()
         .unwrap_or_default();
+    toolchain_key_of(&version, std::env::vars())
+}
+
+fn toolchain_key_of(version: &str, env: impl Iterator<Item = (String, String)>) -> String {
+    use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(version.as_bytes());
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"] {
-        hash.update(std::env::var(var).unwrap_or_default().as_bytes());
+    let mut vars: Vec<(String, String)> = env
+        .filter(|(k, _)| {
+            k == "RUSTFLAGS" || k == "CARGO_ENCODED_RUSTFLAGS" || k.starts_with("CARGO_PROFILE_")
+        })
+        .collect();
+    vars.sort();
+    for (k, v) in vars {
+        hash.update(k.as_bytes());
+        hash.update([0]);
+        hash.update(v.as_bytes());
         hash.update([0]);
     }
     let digest = hash.finalize();
@@ -404,6 +418,35 @@ fn short(commit: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_toolchain_key_changes_with_the_compiler_flags_and_profile_overrides() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let plain = super::toolchain_key_of("rustc 1.95.0", env(&[("HOME", "/root")]));
+        assert_eq!(plain, super::toolchain_key_of("rustc 1.95.0", env(&[])));
+        assert_ne!(plain, super::toolchain_key_of("rustc 1.96.0", env(&[])));
+        assert_ne!(
+            plain,
+            super::toolchain_key_of("rustc 1.95.0", env(&[("RUSTFLAGS", "-Ctarget-cpu=native")]))
+        );
+        let fast = env(&[
+            ("CARGO_PROFILE_RELEASE_LTO", "off"),
+            ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+        ]);
+        let reordered = env(&[
+            ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+            ("CARGO_PROFILE_RELEASE_LTO", "off"),
+        ]);
+        let fast = super::toolchain_key_of("rustc 1.95.0", fast);
+        assert_ne!(plain, fast);
+        assert_eq!(fast, super::toolchain_key_of("rustc 1.95.0", reordered));
+    }
+
     use xshell::{Shell, cmd};
 
     /// A repository of three commits in `dir`; returns their shas, oldest first.

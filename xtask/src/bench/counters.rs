@@ -235,8 +235,7 @@ impl CountCtx<'_> {
             Err(LoadError::Deadline) => bail!("the --timeout expired during the counting run"),
             Err(LoadError::Failed(e)) => return Err(e.context("counting run")),
         };
-        let e = &result.errors;
-        Ok((result.responses, e.connect + e.timeout + e.io + e.status))
+        Ok((result.responses, result.errors.total()))
     }
 }
 

@@ -243,8 +243,7 @@ impl Runner<'_, '_> {
     /// stores its report under `name` (the run file's `phases`, without the histogram).
     fn tally(&mut self, name: &str, mut result: Report) -> Report {
         self.responses += result.responses as f64;
-        let e = &result.errors;
-        self.client_errors += (e.connect + e.timeout + e.io + e.status) as f64;
+        self.client_errors += result.errors.total() as f64;
         if let Some(h) = result.histogram.take() {
             self.trial.histogram = Some(h);
         }

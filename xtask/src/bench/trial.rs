@@ -131,7 +131,7 @@ fn measure(
         None => runner.workload_phases(),
     };
     let waits = sampler.finish();
-    log.line(&Sampler::describe(&waits));
+    log.line(&waits.describe());
     ran?;
     let Runner {
         mut trial,

@@ -64,6 +64,17 @@ impl Waits {
             .collect()
     }
 
+    /// One line for the bench log: what was sampled, and what sampling cost.
+    pub fn describe(&self) -> String {
+        format!(
+            "wait sampler: {} thread samples over {:.1} s, {:.0} ms of its own CPU ({:.2}% of one core)",
+            self.thread_samples,
+            self.wall_ms / 1e3,
+            self.cpu_ms,
+            100.0 * self.cpu_ms / self.wall_ms.max(1.0)
+        )
+    }
+
     /// One sample of every thread in `threads`: the first bytes of each one's wchan, read
     /// again from offset 0 of the open file.
     fn sample(&mut self, threads: &[std::fs::File]) {
@@ -146,17 +157,6 @@ impl Sampler {
             waits
         });
         Sampler { stop, handle }
-    }
-
-    /// One line for the bench log: what was sampled, and what sampling cost.
-    pub fn describe(waits: &Waits) -> String {
-        format!(
-            "wait sampler: {} thread samples over {:.1} s, {:.0} ms of its own CPU ({:.2}% of one core)",
-            waits.thread_samples,
-            waits.wall_ms / 1e3,
-            waits.cpu_ms,
-            100.0 * waits.cpu_ms / waits.wall_ms.max(1.0)
-        )
     }
 
     pub fn finish(self) -> Waits {

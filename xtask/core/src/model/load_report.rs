@@ -229,10 +229,10 @@ pub struct Errors {
 }
 
 impl Errors {
-    /// Requests that got no expected answer: timeouts, I/O errors and unexpected statuses
-    /// (connect failures are attempts, not requests).
-    pub fn requests(&self) -> u64 {
-        self.timeout + self.io + self.status
+    /// Every request or connection attempt that failed: what the harness counts as client
+    /// errors.
+    pub fn total(&self) -> u64 {
+        self.connect + self.timeout + self.io + self.status
     }
 }
 

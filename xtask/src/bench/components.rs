@@ -17,11 +17,11 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use xshell::{Shell, cmd};
 
+use crate::bench::Options;
 use crate::bench::component_counts;
 use crate::bench::progress::Progress;
 use crate::bench::runner::{Log, Status, round3};
 use crate::bench::session::BenchOutcome;
-use crate::flags::BenchArgs;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
 use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, RunStatus};
@@ -118,7 +118,7 @@ pub struct Reference {
 /// Runs the component benchmarks: wall-clock samples (`--trials`, 0 for none) and, with
 /// valgrind, the instruction counts. With `reference`, the reference commit's bench is
 /// counted too, on this machine, and two run files are written (the reference's first).
-pub fn run(args: &BenchArgs, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
+pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
     let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
     let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
         Ok(v) => v
@@ -515,12 +515,7 @@ pub fn run_file(
 
 /// The bench binary: `--components-bin`, else built in release (the `bench` profile
 /// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
-fn bench_binary(
-    sh: &Shell,
-    args: &BenchArgs,
-    log: &mut Log,
-    progress: &Progress,
-) -> Result<PathBuf> {
+fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Result<PathBuf> {
     let path = match (&args.components_bin, args.no_build) {
         (Some(path), _) => path.clone(),
         (None, false) => {

@@ -11,6 +11,7 @@ pub mod failover;
 pub mod interrupt;
 pub mod loadgen;
 pub mod nats;
+pub mod options;
 pub mod paired;
 pub mod perf_counter;
 pub mod profile;
@@ -22,3 +23,18 @@ pub mod session;
 pub mod syscalls;
 pub mod trial;
 pub mod waits;
+
+pub use options::Options;
+
+/// Runs a bench: the component benchmarks, or a session of trials (paired when `pairing`
+/// is given). Returns the outcomes in the arms' order (reference first).
+pub fn run(
+    options: &Options,
+    pairing: Option<session::Pairing>,
+) -> anyhow::Result<Vec<session::BenchOutcome>> {
+    if options.workload == crate::model::suite::COMPONENTS {
+        components::run(options, None)
+    } else {
+        session::run(options, pairing)
+    }
+}

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
+use crate::bench::Options;
 use crate::bench::session::Pairing;
-use crate::flags::BenchArgs;
 
 /// What goes into the router binary: its sources (the embedded policies among them), its
 /// manifest and a build script if it ever has one, the workspace manifest (profiles), the lock
@@ -30,7 +30,7 @@ const ROUTER_SOURCES: [&str; 7] = [
 /// build when the commit's router sources are the working tree's (building it again would
 /// only cost minutes), else a build of the commit, made once per router sources. Builds share one
 /// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
-pub fn reference(sh: &Shell, against: &str, bench: &BenchArgs) -> Result<Pairing> {
+pub fn reference(sh: &Shell, against: &str, bench: &Options) -> Result<Pairing> {
     let commit = resolve(sh, "--against", against)?;
     if bench.router_bin.is_none() && same_sources(sh, &commit) {
         eprintln!(

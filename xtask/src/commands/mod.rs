@@ -2,10 +2,11 @@
 //! returns the exit code (`crate::exit`); bad input is an `Err` (exit 2, or 3 when the
 //! benchmark failed).
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
-use crate::exit;
+use crate::bench::session::BenchOutcome;
 use crate::flags::Command;
+use crate::report::bench::{metrics_table, noise_warnings, summary_markdown};
 
 pub mod ci;
 pub mod install_hooks;
@@ -21,18 +22,20 @@ pub mod suite;
 /// Runs one command and returns its exit code.
 pub fn run(command: Command) -> Result<u8> {
     match command {
+        // A suite runs the command once per workload, each with its own flags.
         Command::PerfBench(args) => match args.bench.suite {
-            Some(s) => suite::bench(&args, s),
-            None => perf_bench::run_command(&args).map(|o| {
-                if o.failed {
-                    exit::BENCH_FAILED
-                } else {
-                    exit::OK
-                }
+            Some(s) => suite::run("perf-bench", s, |w| {
+                perf_bench::run(&suite::bench_args(&args, w))
             }),
+            None => perf_bench::run(&args),
         },
         Command::PerfGate(args) => match args.bench.suite {
-            Some(s) => suite::gate(&args, s),
+            Some(s) => {
+                suite::check_gate_args(&args)?;
+                suite::run("perf-gate", s, |w| {
+                    perf_gate::run(&suite::gate_args(&args, w))
+                })
+            }
             None => perf_gate::run(&args),
         },
         Command::PerfBaselineBump(args) if args.bench.suite.is_some() => Err(anyhow::anyhow!(
@@ -46,4 +49,26 @@ pub fn run(command: Command) -> Result<u8> {
         Command::PerfCalibrate(args) => perf_calibrate::run(&args),
         Command::PerfBisect(args) => perf_bisect::run(&args),
     }
+}
+
+/// Shows bench outcomes, as every command that runs a bench does: writes each run's
+/// Markdown summary, prints its table on stdout and its noise warnings on stderr.
+pub fn show(outcomes: &[BenchOutcome]) -> Result<()> {
+    for o in outcomes {
+        std::fs::write(&o.summary, summary_markdown(&o.run))
+            .with_context(|| format!("writing {}", o.summary.display()))?;
+        let name = o
+            .artifact
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for warning in noise_warnings(&o.run) {
+            eprintln!("perf-bench: warning: {name}: {warning}");
+        }
+        if outcomes.len() > 1 {
+            println!("{name}:");
+        }
+        println!("{}", metrics_table(&o.run));
+    }
+    Ok(())
 }

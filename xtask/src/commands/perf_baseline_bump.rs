@@ -430,7 +430,9 @@ fn dirty_problem(
 /// Runs perf-bench for a candidate; a failed benchmark ends the command with exit 3.
 fn bench(args: &BumpArgs) -> Result<PathBuf> {
     eprintln!("perf-baseline-bump: no --candidate given, running perf-bench first");
-    let outcome = crate::commands::perf_bench::bench(&args.bench, None)?.remove(0);
+    let mut outcomes = crate::bench::run(&args.bench, None)?;
+    super::show(&outcomes)?;
+    let outcome = outcomes.remove(0);
     if outcome.failed {
         return Err(exit::BenchFailed(format!(
             "the benchmark failed (see {}): the baseline was not bumped",

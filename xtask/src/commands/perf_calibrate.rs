@@ -57,7 +57,7 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     // A few counting runs, so that the count's spread is measured too.
     session.count(bench.counting_runs.max(3));
     let outcomes = session.finish()?;
-    crate::commands::perf_bench::show(&outcomes)?;
+    super::show(&outcomes)?;
     if let Some(failed) = outcomes.iter().find(|o| o.failed) {
         return Err(crate::exit::BenchFailed(format!(
             "the benchmark failed (see {}): nothing calibrated",

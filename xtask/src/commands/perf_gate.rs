@@ -304,7 +304,7 @@ fn measure(
             against,
         };
         let mut outcomes = crate::bench::components::run(bench, Some(&reference))?;
-        crate::commands::perf_bench::show(&outcomes)?;
+        super::show(&outcomes)?;
         let candidate = into_input(outcomes.pop().expect("a candidate"));
         let baseline = into_input(outcomes.pop().expect("a reference"));
         return Ok(Measured {
@@ -366,7 +366,7 @@ fn measure(
     }
     let why = why_slower(&session, stored.as_ref(), policy, explain);
     let mut outcomes = session.finish()?;
-    crate::commands::perf_bench::show(&outcomes)?;
+    super::show(&outcomes)?;
     let candidate = into_input(outcomes.pop().expect("a candidate"));
     let baseline = match stored {
         Some(stored) => stored,

@@ -44,33 +44,32 @@ fn summary(command: &str, members: &[Member]) -> String {
     out
 }
 
-/// `perf-bench --suite`: every workload of the suite, one after the other.
-pub fn bench(args: &PerfBenchArgs, suite: Suite) -> Result<u8> {
+/// Runs `one` for every workload of the suite, one after the other, and reports them
+/// together. `command` names the command for the log (`perf-bench`, `perf-gate`).
+pub fn run(command: &str, suite: Suite, mut one: impl FnMut(&str) -> Result<u8>) -> Result<u8> {
     let mut members = Vec::new();
     for workload in workloads(suite)? {
-        eprintln!("perf-bench: suite {suite:?}: workload {workload}");
-        let mut one = PerfBenchArgs {
-            bench: args.bench.clone(),
-            record: args.record.clone(),
-        };
-        one.bench.suite = None;
-        one.bench.workload = workload.clone();
-        let result = crate::commands::perf_bench::run_command(&one).map(|o| {
-            if o.failed {
-                crate::exit::BENCH_FAILED
-            } else {
-                crate::exit::OK
-            }
-        });
+        eprintln!("{command}: suite {suite:?}: workload {workload}");
+        let result = one(&workload);
         members.push(Member { workload, result });
     }
-    eprint!("{}", summary("perf-bench", &members));
+    print!("{}", summary(command, &members));
     Ok(exit_code(&members))
 }
 
-/// `perf-gate --suite`: gates every workload of the suite against its own baseline and
-/// policy (`perf/baseline_<workload>.json`, `perf/policy_<workload>.json`).
-pub fn gate(args: &GateArgs, suite: Suite) -> Result<u8> {
+/// One workload's `perf-bench` flags, from the suite's.
+pub fn bench_args(args: &PerfBenchArgs, workload: &str) -> PerfBenchArgs {
+    let mut bench = args.bench.clone();
+    bench.suite = None;
+    bench.workload = workload.to_string();
+    PerfBenchArgs {
+        bench,
+        record: args.record.clone(),
+    }
+}
+
+/// Refuses the `perf-gate` flags that name one workload's files, before a suite runs.
+pub fn check_gate_args(args: &GateArgs) -> Result<()> {
     for (given, flag) in [
         (args.candidate.is_some(), "--candidate"),
         (args.against.is_some(), "--against"),
@@ -83,24 +82,22 @@ pub fn gate(args: &GateArgs, suite: Suite) -> Result<u8> {
             );
         }
     }
-    let mut members = Vec::new();
-    for workload in workloads(suite)? {
-        eprintln!("perf-gate: suite {suite:?}: workload {workload}");
-        let mut bench = args.bench.clone();
-        bench.suite = None;
-        bench.workload = workload.clone();
-        let one = GateArgs {
-            bench,
-            record: args.record.clone(),
-            candidate: None,
-            against: None,
-            baseline: None,
-            policy: None,
-            explain: args.explain,
-        };
-        let result = crate::commands::perf_gate::run(&one);
-        members.push(Member { workload, result });
+    Ok(())
+}
+
+/// One workload's `perf-gate` flags, from the suite's: the workload's own baseline and
+/// policy (`perf/baseline_<workload>.json`, `perf/policy_<workload>.json`).
+pub fn gate_args(args: &GateArgs, workload: &str) -> GateArgs {
+    let mut bench = args.bench.clone();
+    bench.suite = None;
+    bench.workload = workload.to_string();
+    GateArgs {
+        bench,
+        record: args.record.clone(),
+        candidate: None,
+        against: None,
+        baseline: None,
+        policy: None,
+        explain: args.explain,
     }
-    print!("{}", summary("perf-gate", &members));
-    Ok(exit_code(&members))
 }

@@ -1,21 +1,44 @@
 //! What a bench or gate run leaves besides its artifacts, when asked: a line in the history
 //! store (`--history`) and exports for other tools (`--export KIND FILE`).
 
-use anyhow::Result;
+use std::path::PathBuf;
 
-use crate::flags::RecordArgs;
+use anyhow::Result;
+use clap::Args;
+
 use crate::model::history;
 use crate::model::run_file::RunFile;
 use crate::report::export;
 
+/// Where a run is recorded besides its artifacts (the flags of perf-bench and perf-gate).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Record {
+    /// Append a compact record of the run to the history store: `--history` alone appends to
+    /// `perf/history.jsonl`, `--history PATH` (or `PERF_HISTORY=PATH`) to PATH. Without either
+    /// nothing is appended, so local runs leave the git tree clean.
+    #[arg(
+        long,
+        env = "PERF_HISTORY",
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = crate::model::history::DEFAULT_PATH
+    )]
+    pub history: Option<PathBuf>,
+    /// Also write the run as KIND to FILE (repeatable): `bmf` (Bencher Metric Format JSON),
+    /// `openmetrics` (text for a Pushgateway), `github` (github-action-benchmark arrays: FILE
+    /// gets customSmallerIsBetter, FILE with `.bigger` before its extension customBiggerIsBetter).
+    #[arg(long, num_args = 2, value_names = ["KIND", "FILE"])]
+    pub export: Vec<String>,
+}
+
 /// Checks the flags before anything runs, so a typo does not cost a benchmark.
-pub fn check(args: &RecordArgs) -> Result<()> {
+pub fn check(args: &Record) -> Result<()> {
     export::parse_args(&args.export).map(drop)
 }
 
 /// Records `run`: appends to the history and writes the exports that `args` ask for.
 /// `source` is the command (`perf-bench`, `perf-gate`); `verdict` the gate's outcome.
-pub fn record(args: &RecordArgs, run: &RunFile, source: &str, verdict: Option<&str>) -> Result<()> {
+pub fn record(args: &Record, run: &RunFile, source: &str, verdict: Option<&str>) -> Result<()> {
     let exports = export::parse_args(&args.export)?;
     if args.history.is_none() && exports.is_empty() {
         return Ok(());

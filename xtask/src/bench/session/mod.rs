@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use xshell::Shell;
 
+use crate::bench::Options;
 use crate::bench::interrupt;
 use crate::bench::loadgen::Loadgen;
 use crate::bench::nats::NatsServer;
@@ -22,7 +23,6 @@ use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
 use crate::bench::runner::{Log, PairLoad, Status, Trial, TrialCtx};
 use crate::bench::trial::run_trial;
-use crate::flags::BenchArgs;
 use crate::model::artifacts;
 use crate::model::workload::Transport;
 pub use counting::{Counted, by_metric};
@@ -51,7 +51,7 @@ struct Ready {
 
 /// An open session.
 pub struct Session<'a> {
-    args: &'a BenchArgs,
+    args: &'a Options,
     plan: Plan,
     arms: Vec<Arm>,
     pairing: Option<Pairing>,
@@ -75,7 +75,7 @@ impl<'a> Session<'a> {
     /// Opens a session with `arms` (the candidate alone, or a pairing's two arms): claims the
     /// artifact names, builds the binaries and starts what the whole session shares. A build
     /// or start failure is recorded as the run's status, not returned: the run file says why.
-    pub fn open(args: &'a BenchArgs, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
+    pub fn open(args: &'a Options, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
         let arms = match &pairing {
             Some(p) => p.arms(),
             None => vec![Arm::candidate()],
@@ -383,7 +383,7 @@ impl<'a> Session<'a> {
 
 /// Runs a whole bench with the plan's trials and counting, and writes it: what `perf-bench`
 /// does, and what `perf-gate` does when it has no reason to add trials.
-pub fn run(args: &BenchArgs, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
+pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
     let plan = Plan::new(args)?;
     let trials = plan.trials;
     let mut session = Session::open(args, plan, pairing)?;
@@ -398,7 +398,7 @@ struct Binaries {
     loadgen: PathBuf,
 }
 
-fn build(sh: &Shell, args: &BenchArgs, log: &mut Log, progress: &Progress) -> Result<Binaries> {
+fn build(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Result<Binaries> {
     let release = crate::model::paths::target_dir().join("release");
     let router = args
         .router_bin

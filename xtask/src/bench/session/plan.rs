@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+use crate::bench::Options;
 use crate::bench::counters::{self, Chosen};
-use crate::flags::BenchArgs;
 use crate::model::run_file::Git;
 use crate::model::workload::{Transport, Workload};
 
@@ -98,7 +98,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(args: &BenchArgs) -> Result<Plan> {
+    pub fn new(args: &Options) -> Result<Plan> {
         let workload_path = crate::model::paths::resolve_workload(
             &crate::model::paths::perf_root(),
             &args.workload,

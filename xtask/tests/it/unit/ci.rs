@@ -1,5 +1,6 @@
 //! Unit tests of `xtask::commands::ci`.
 
+use clap::Parser as _;
 use xtask::commands::ci::*;
 
 #[test]
@@ -13,7 +14,17 @@ fn failed_steps_map_to_our_exit_codes() {
 
 #[test]
 fn the_gate_step_is_the_quick_workload() {
-    let args = quick_gate_args().unwrap();
+    // The last step, parsed as the CLI parses it: the quick gate, unpaired, after the rest.
+    let gate = STEPS.last().unwrap();
+    let cli = xtask::flags::Cli::try_parse_from(gate.split_whitespace().skip(1)).unwrap();
+    let xtask::flags::Command::PerfGate(args) = cli.command else {
+        panic!("{gate} is not perf-gate");
+    };
     assert_eq!(args.bench.workload, "quick");
     assert!(args.against.is_none());
+    assert!(
+        STEPS[..STEPS.len() - 1]
+            .iter()
+            .all(|s| !s.contains("perf-gate"))
+    );
 }

@@ -751,7 +751,7 @@ fn judge(
             &stamp,
             args.record.history.as_deref(),
             (baseline, candidate),
-            verdict::json(&verdict, &ctx),
+            verdict::Record::new(&verdict, &ctx),
         );
     } else {
         let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
@@ -801,7 +801,7 @@ fn write_report(
     stamp: &str,
     history: Option<&Path>,
     (baseline, candidate): (&Input, &Input),
-    verdict: serde_json::Value,
+    verdict: verdict::Record,
 ) {
     let side = |i: &Input| html::Side {
         path: i.path.display().to_string(),
@@ -830,7 +830,7 @@ fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>
     let path = |ext: &str| dir.join(format!("perf_gate_{stamp}.{ext}"));
     let markdown = verdict::markdown(verdict, ctx);
     artifacts::write_atomic(&path("log"), verdict::log_text(verdict, ctx).as_bytes())?;
-    artifacts::write_json(&path("json"), &verdict::json(verdict, ctx))?;
+    artifacts::write_json(&path("json"), &verdict::Record::new(verdict, ctx))?;
     artifacts::write_atomic(&path("md"), markdown.as_bytes())?;
     artifacts::write_atomic(&path("junit.xml"), junit::render(verdict, ctx).as_bytes())?;
     eprintln!(

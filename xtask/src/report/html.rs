@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ use crate::model::run_file;
 use crate::model::run_file::{RunFile, Samples};
 use crate::report::escape::xml_escape as esc;
 use crate::report::svg::{self, BASELINE, CANDIDATE};
-use crate::report::verdict;
+use crate::report::verdict::{self, Record, RowRecord, Threshold};
 
 /// Points per percentile curve: every 0.02 "nines" from 0 to 99.99%.
 pub const CURVE_POINTS: usize = 201;
@@ -38,8 +38,8 @@ pub struct Side {
 pub struct Report {
     pub baseline: Option<Side>,
     pub candidate: Option<Side>,
-    /// The verdict as perf-gate writes it (`verdict::json`).
-    pub verdict: Option<Value>,
+    /// The verdict as perf-gate writes it.
+    pub verdict: Option<Record>,
     pub history: Option<History>,
     /// Problems met while gathering the inputs; shown at the top of the report.
     pub notes: Vec<String>,
@@ -74,7 +74,7 @@ pub fn for_gate(
     baseline: Side,
     candidate: Side,
     history: Option<&Path>,
-    verdict: Value,
+    verdict: Record,
 ) -> Report {
     let mut report = Report {
         verdict: Some(verdict),
@@ -119,20 +119,10 @@ fn resolve(root: &Path, p: &str) -> PathBuf {
 }
 
 pub fn from_verdict(root: &Path, path: &Path) -> Result<Report> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let verdict: Value = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {} as JSON", path.display()))?;
-    let input = |k: &str| verdict["inputs"][k].as_str().map(str::to_string);
-    let (Some(b), Some(c)) = (input("baseline"), input("candidate")) else {
-        bail!(
-            "{}: field `inputs`: expected the `baseline` and `candidate` paths of a perf-gate verdict",
-            path.display()
-        );
-    };
+    let verdict = Record::load(path)?;
     let mut report = Report::default();
-    report.baseline = load_side(&resolve(root, &b), &mut report.notes);
-    report.candidate = load_side(&resolve(root, &c), &mut report.notes);
+    report.baseline = load_side(&resolve(root, &verdict.inputs.baseline), &mut report.notes);
+    report.candidate = load_side(&resolve(root, &verdict.inputs.candidate), &mut report.notes);
     report.verdict = Some(verdict);
     Ok(report)
 }
@@ -164,7 +154,7 @@ pub fn from_runs(
         baseline_run: Some(&b.run),
         candidate_run: Some(&c.run),
     };
-    report.verdict = Some(verdict::json(&verdict, &ctx));
+    report.verdict = Some(Record::new(&verdict, &ctx));
     Ok(report)
 }
 
@@ -259,23 +249,20 @@ fn samples(side: Option<&Side>, metric: &str) -> Vec<f64> {
 /// the trials chart shows per-trial values and their median, so its line starts from the
 /// median (`baseline_median`; `baseline` in a verdict written before it existed), not from a
 /// pooled percentile the row may compare.
-pub fn threshold(row: &Value) -> svg::Threshold {
-    let base = row["baseline_median"]
-        .as_f64()
-        .or_else(|| row["baseline"].as_f64());
-    let t = &row["threshold"];
-    match (row["rule_kind"].as_str(), base) {
-        (Some("max_pct_increase"), Some(b)) => svg::Threshold {
-            fail_above: t.as_f64().map(|p| b * (1.0 + p / 100.0)),
+pub fn threshold(row: &RowRecord) -> svg::Threshold {
+    let base = row.baseline_median.or(row.baseline);
+    match (row.rule_kind.as_str(), row.threshold, base) {
+        ("max_pct_increase", Threshold::Pct(p), Some(b)) => svg::Threshold {
+            fail_above: Some(b * (1.0 + p / 100.0)),
             fail_below: None,
         },
-        (Some("max_pct_decrease"), Some(b)) => svg::Threshold {
+        ("max_pct_decrease", Threshold::Pct(p), Some(b)) => svg::Threshold {
             fail_above: None,
-            fail_below: t.as_f64().map(|p| b * (1.0 - p / 100.0)),
+            fail_below: Some(b * (1.0 - p / 100.0)),
         },
-        (Some("absolute"), _) => svg::Threshold {
-            fail_above: t["equals"].as_f64().or(t["max"].as_f64()),
-            fail_below: t["equals"].as_f64().or(t["min"].as_f64()),
+        (_, Threshold::Bounds { equals, min, max }, _) => svg::Threshold {
+            fail_above: equals.or(max),
+            fail_below: equals.or(min),
         },
         _ => svg::Threshold::default(),
     }
@@ -304,7 +291,7 @@ code{font-size:12px;word-break:break-all}
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let v = r.verdict.as_ref();
-    let workload = v.and_then(|v| v["workload"].as_str()).unwrap_or("");
+    let workload = v.map_or("", |v| v.workload.as_str());
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
@@ -317,20 +304,19 @@ pub fn render(r: &Report) -> String {
         esc(workload)
     );
     if let Some(v) = v {
-        let overall = v["overall"].as_str().unwrap_or("error");
         let _ = writeln!(
             out,
             "<div class=\"verdict o-{}\">{}</div>",
-            esc(overall),
-            esc(v["summary"].as_str().unwrap_or(""))
+            esc(&v.overall),
+            esc(&v.summary)
         );
         let _ = writeln!(
             out,
             "<p>Gate run {}; baseline <code>{}</code>, candidate <code>{}</code>, policy <code>{}</code>.</p>",
-            esc(v["timestamp"].as_str().unwrap_or("?")),
-            esc(v["inputs"]["baseline"].as_str().unwrap_or("?")),
-            esc(v["inputs"]["candidate"].as_str().unwrap_or("?")),
-            esc(v["inputs"]["policy"].as_str().unwrap_or("?")),
+            esc(&v.timestamp),
+            esc(&v.inputs.baseline),
+            esc(&v.inputs.candidate),
+            esc(&v.inputs.policy),
         );
     }
     for (side, label) in [(&r.baseline, "Baseline"), (&r.candidate, "Candidate")] {
@@ -369,13 +355,11 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-fn rows(v: Option<&Value>) -> &[Value] {
-    v.and_then(|v| v["rows"].as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+fn rows(v: Option<&Record>) -> &[RowRecord] {
+    v.map_or(&[], |v| v.rows.as_slice())
 }
 
-fn gate_section(out: &mut String, v: Option<&Value>) {
+fn gate_section(out: &mut String, v: Option<&Record>) {
     out.push_str("<h2 id=\"gate\">Gate</h2>\n");
     let Some(v) = v else {
         out.push_str("<p>No verdict.</p>\n");
@@ -385,14 +369,11 @@ fn gate_section(out: &mut String, v: Option<&Value>) {
         "<table class=\"gate\">\n<tr><th>metric</th><th>baseline</th><th>candidate</th>\
          <th>change</th><th>interval</th><th>method</th><th>rule</th><th>severity</th><th>verdict</th></tr>\n",
     );
-    let num = |x: &Value| x.as_f64().map_or_else(|| "-".to_string(), fmt_num);
-    let pct = |x: &Value| {
-        x.as_f64()
-            .map_or_else(|| "-".to_string(), crate::gate::evaluate::fmt_pct)
-    };
-    for row in rows(Some(v)) {
-        let verdict = row["verdict"].as_str().unwrap_or("");
-        let interval = match (row["ci_low_pct"].as_f64(), row["ci_high_pct"].as_f64()) {
+    let num = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), crate::gate::evaluate::fmt_pct);
+    for row in &v.rows {
+        let verdict = row.verdict.as_str();
+        let interval = match (row.ci_low_pct, row.ci_high_pct) {
             (Some(lo), Some(hi)) => format!(
                 "[{}, {}]",
                 crate::gate::evaluate::fmt_pct(lo),
@@ -400,40 +381,32 @@ fn gate_section(out: &mut String, v: Option<&Value>) {
             ),
             _ => "-".to_string(),
         };
-        let blocking = if row["blocking"].as_bool() == Some(true) {
-            " blocking"
-        } else {
-            ""
-        };
+        let blocking = if row.blocking { " blocking" } else { "" };
         let _ = writeln!(
             out,
             "<tr class=\"v-{}{blocking}\" title=\"{}\"><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td class=\"v\">{}</td></tr>",
             esc(verdict),
-            esc(row["message"].as_str().unwrap_or("")),
-            esc(row["metric"].as_str().unwrap_or("")),
-            num(&row["baseline"]),
-            num(&row["candidate"]),
-            pct(&row["change_pct"]),
+            esc(&row.message),
+            esc(&row.metric),
+            num(row.baseline),
+            num(row.candidate),
+            pct(row.change_pct),
             esc(&interval),
-            esc(row["method"].as_str().unwrap_or("")),
-            esc(row["rule"].as_str().unwrap_or("")),
-            esc(row["severity"].as_str().unwrap_or("-")),
+            esc(&row.method),
+            esc(&row.rule),
+            esc(row.severity.as_deref().unwrap_or("-")),
             esc(verdict),
         );
     }
     out.push_str("</table>\n");
-    for (title, key) in [
-        ("Errors", "errors"),
-        ("Failures", "failures"),
-        ("Warnings", "warnings"),
-        ("Notes", "notes"),
+    for (title, items) in [
+        ("Errors", &v.errors),
+        ("Failures", &v.failures),
+        ("Warnings", &v.warnings),
+        ("Notes", &v.notes),
     ] {
-        let items: Vec<&str> = v[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         if items.is_empty() {
             continue;
         }
@@ -447,14 +420,12 @@ fn gate_section(out: &mut String, v: Option<&Value>) {
 
 /// The differential profile the gate made (`explain` in the verdict): every changed function
 /// and the flame graph.
-fn explain_section(out: &mut String, v: Option<&Value>) {
-    let Some(e) = v.and_then(|v| {
-        serde_json::from_value::<crate::report::profile::Explanation>(v["explain"].clone()).ok()
-    }) else {
+fn explain_section(out: &mut String, v: Option<&Record>) {
+    let Some(e) = v.and_then(|v| v.explain.as_ref()) else {
         return;
     };
     out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
-    if let Some(line) = crate::report::profile::headline(&e) {
+    if let Some(line) = crate::report::profile::headline(e) {
         let _ = writeln!(out, "<p>{}</p>", esc(&line));
     }
     out.push_str(&e.svg);
@@ -529,12 +500,12 @@ fn distribution_section(out: &mut String, r: &Report, notes: &mut Vec<String>) {
 }
 
 /// The metrics to draw trials for: the verdict's rows, else every metric with samples.
-fn trial_metrics(r: &Report) -> Vec<(String, Option<&Value>)> {
+fn trial_metrics(r: &Report) -> Vec<(String, Option<&RowRecord>)> {
     let rows = rows(r.verdict.as_ref());
     if !rows.is_empty() {
         return rows
             .iter()
-            .filter_map(|row| row["metric"].as_str().map(|m| (m.to_string(), Some(row))))
+            .map(|row| (row.metric.clone(), Some(row)))
             .collect();
     }
     let mut names: Vec<String> = [&r.baseline, &r.candidate]
@@ -564,7 +535,7 @@ fn trials_section(out: &mut String, r: &Report) {
             baseline: &baseline,
             candidate: &candidate,
             threshold: row.map(threshold).unwrap_or_default(),
-            rule: row.and_then(|r| r["rule"].as_str()).unwrap_or(""),
+            rule: row.map_or("", |r| r.rule.as_str()),
         }));
     }
     out.push_str("</div>\n");
@@ -623,12 +594,12 @@ fn env_section(out: &mut String, r: &Report) {
     out.push_str("</table>\n");
 }
 
-fn history_section(out: &mut String, h: &History, v: Option<&Value>) {
+fn history_section(out: &mut String, h: &History, v: Option<&Record>) {
     let records: Vec<&history::Record> = h.history.records.iter().map(|(_, r)| r).collect();
     // Trends compare like with like: the report's workload (else the newest record's), and
     // only runs that finished.
     let workload = v
-        .and_then(|v| v["workload"].as_str())
+        .map(|v| v.workload.as_str())
         .filter(|w| !w.is_empty())
         .or_else(|| records.last().map(|r| r.workload.as_str()))
         .unwrap_or("");
@@ -655,10 +626,7 @@ fn history_section(out: &mut String, h: &History, v: Option<&Value>) {
         }
         out.push_str("</ul>\n");
     }
-    let mut metrics: Vec<String> = rows(v)
-        .iter()
-        .filter_map(|r| r["metric"].as_str().map(str::to_string))
-        .collect();
+    let mut metrics: Vec<String> = rows(v).iter().map(|r| r.metric.clone()).collect();
     if metrics.is_empty() {
         metrics = runs
             .iter()

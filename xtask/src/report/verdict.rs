@@ -5,7 +5,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::gate::evaluate::{Method, Outcome, Row, Status, Verdict};
 use crate::model::policy::{Check, Policy, fmt_num};
@@ -52,21 +53,6 @@ pub fn provenance(run: &RunFile) -> String {
 
 fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
-}
-
-fn run_json(run: Option<&RunFile>) -> Value {
-    match run {
-        None => Value::Null,
-        Some(r) => json!({
-            "timestamp": r.timestamp,
-            "git_commit": r.git.commit,
-            "git_dirty": r.git.dirty,
-            "workload": r.workload,
-            "trials": r.trials,
-            "run_status": r.run.status,
-            "run_exit_code": r.run.exit_code,
-        }),
-    }
 }
 
 const HEADERS: [&str; 7] = [
@@ -363,91 +349,235 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
     out
 }
 
-/// The verdict JSON: overall outcome, one object per rule with its numbers, every finding,
-/// the inputs and the exit code. Units are in the field names.
-pub fn json(verdict: &Verdict, ctx: &Context<'_>) -> Value {
-    let rows: Vec<Value> = verdict
-        .rows
-        .iter()
-        .map(|r| {
-            let (rule_kind, threshold) = match r.check {
-                Check::Relative { direction, max_pct } => (
-                    match direction {
-                        crate::model::policy::Direction::Increase => "max_pct_increase",
-                        crate::model::policy::Direction::Decrease => "max_pct_decrease",
-                    },
-                    json!(max_pct),
-                ),
-                Check::Absolute(b) => (
-                    "absolute",
-                    json!({"equals": b.equals, "min": b.min, "max": b.max}),
-                ),
-            };
-            json!({
-                "metric": r.metric,
-                "description": r.description,
-                "rule": r.check.to_string(),
-                "rule_kind": rule_kind,
-                "threshold": threshold,
-                // The values the change is computed from (`change_pct` is `(candidate /
-                // baseline - 1) * 100` of these); `values` says what they are, and the
-                // `*_median` fields keep each run file's `metrics.<m>`.
-                "baseline": r.baseline,
-                "candidate": r.candidate,
-                "values": r.method.values(),
-                "baseline_median": r.baseline_median,
-                "candidate_median": r.candidate_median,
-                "n_baseline": r.n_baseline,
-                "n_candidate": r.n_candidate,
-                "baseline_rel_mad_pct": r.baseline_rel_mad.map(|m| m * 100.0),
-                "candidate_rel_mad_pct": r.candidate_rel_mad.map(|m| m * 100.0),
-                "change_pct": r.change.map(|c| c.pct),
-                "ci_low_pct": r.change.and_then(|c| c.ci_pct).map(|c| c.0),
-                "ci_high_pct": r.change.and_then(|c| c.ci_pct).map(|c| c.1),
-                "method": r.method.as_str(),
-                "severity": r.severity.map(|s| s.as_str()),
-                "verdict": r.status.as_str().to_ascii_lowercase(),
-                "blocking": r.blocking,
-                "message": format!("{} {}", r.metric, r.message),
-            })
-        })
-        .collect();
-    let policy = ctx.policy.map(|p| {
-        let g = &p.gate;
-        json!({
-            "confidence": g.confidence,
-            "bootstrap_resamples": g.bootstrap_resamples,
-            "inconclusive": g.inconclusive.as_str(),
-            "env_mismatch": g.env_mismatch.as_str(),
-            "require_all_metrics_present": g.require_all_metrics_present,
-            "require_bench_exit_code_zero": g.require_bench_exit_code_zero,
-            "watch_paths": g.watch_paths,
-        })
-    });
-    json!({
-        "schema_version": VERDICT_SCHEMA_VERSION,
-        "tool": "perf-gate",
-        "timestamp": ctx.timestamp,
-        "workload": ctx.workload,
-        "overall": verdict.outcome.as_str(),
-        "exit_code": verdict.exit_code(),
-        "summary": summary_line(verdict),
-        "inputs": {"baseline": ctx.baseline, "candidate": ctx.candidate, "policy": ctx.policy_path},
-        "baseline_run": run_json(ctx.baseline_run),
-        "candidate_run": run_json(ctx.candidate_run),
-        "policy": policy,
-        "rows": rows,
-        "explain": ctx.explain,
-        "failures": verdict.failures,
-        "warnings": verdict.warnings,
-        "notes": verdict.notes,
-        "errors": verdict.errors,
-        "bench_failure": verdict.bench_failure,
-        "env_differences": verdict.env_differences.iter().map(|d| json!({
-            "field": d.field, "baseline": &d.baseline, "candidate": &d.candidate,
-        })).collect::<Vec<_>>(),
-        "needs_paired_rerun": verdict.needs_paired_rerun,
-    })
+/// The verdict JSON (`perf_gate_<ts>.json`): overall outcome, one object per rule with its
+/// numbers, every finding, the inputs and the exit code. Units are in the field names. The
+/// HTML report reads it back: a field it lacks is an error naming the field, except the
+/// optional ones (`Option`), which a verdict written before them lacks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub schema_version: u64,
+    pub tool: String,
+    pub timestamp: String,
+    pub workload: String,
+    /// `pass`, `fail`, `bench_failed` or `error`.
+    pub overall: String,
+    pub exit_code: u8,
+    pub summary: String,
+    pub inputs: Inputs,
+    pub baseline_run: Option<RunRecord>,
+    pub candidate_run: Option<RunRecord>,
+    pub policy: Option<PolicyRecord>,
+    pub rows: Vec<RowRecord>,
+    pub explain: Option<Explanation>,
+    pub failures: Vec<String>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+    pub errors: Vec<String>,
+    pub bench_failure: Option<String>,
+    pub env_differences: Vec<EnvDifferenceRecord>,
+    pub needs_paired_rerun: bool,
+}
+
+/// The files the gate judged, as it was given them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inputs {
+    pub baseline: String,
+    pub candidate: String,
+    pub policy: String,
+}
+
+/// Where a run came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub timestamp: Option<String>,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub workload: Option<String>,
+    pub trials: Option<u32>,
+    pub run_status: Option<String>,
+    pub run_exit_code: Option<i64>,
+}
+
+/// The policy's gate settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub confidence: f64,
+    pub bootstrap_resamples: u32,
+    pub inconclusive: String,
+    pub env_mismatch: String,
+    pub require_all_metrics_present: bool,
+    pub require_bench_exit_code_zero: bool,
+    pub watch_paths: Vec<String>,
+}
+
+/// One rule's row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RowRecord {
+    pub metric: String,
+    pub description: Option<String>,
+    pub rule: String,
+    /// `max_pct_increase`, `max_pct_decrease` or `absolute`.
+    pub rule_kind: String,
+    pub threshold: Threshold,
+    // The values the change is computed from (`change_pct` is `(candidate / baseline - 1) *
+    // 100` of these); `values` says what they are, and the `*_median` fields keep each run
+    // file's `metrics.<m>`.
+    pub baseline: Option<f64>,
+    pub candidate: Option<f64>,
+    pub values: Option<String>,
+    pub baseline_median: Option<f64>,
+    pub candidate_median: Option<f64>,
+    pub n_baseline: usize,
+    pub n_candidate: usize,
+    pub baseline_rel_mad_pct: Option<f64>,
+    pub candidate_rel_mad_pct: Option<f64>,
+    pub change_pct: Option<f64>,
+    pub ci_low_pct: Option<f64>,
+    pub ci_high_pct: Option<f64>,
+    pub method: String,
+    pub severity: Option<String>,
+    /// The row's status in lower case: `pass`, `warn`, `fail`, `inconclusive`, `skipped`.
+    pub verdict: String,
+    pub blocking: bool,
+    pub message: String,
+}
+
+/// A rule's threshold: a percentage for a relative rule, bounds for an absolute one.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Pct(f64),
+    Bounds {
+        equals: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
+}
+
+/// An environment field that differs between the two runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvDifferenceRecord {
+    pub field: String,
+    pub baseline: Value,
+    pub candidate: Value,
+}
+
+impl RunRecord {
+    fn new(r: &RunFile) -> RunRecord {
+        RunRecord {
+            timestamp: r.timestamp.clone(),
+            git_commit: r.git.commit.clone(),
+            git_dirty: r.git.dirty,
+            workload: r.workload.clone(),
+            trials: r.trials,
+            run_status: r.run.status.clone(),
+            run_exit_code: r.run.exit_code,
+        }
+    }
+}
+
+impl RowRecord {
+    fn new(r: &Row) -> RowRecord {
+        let (rule_kind, threshold) = match r.check {
+            Check::Relative { direction, max_pct } => (
+                match direction {
+                    crate::model::policy::Direction::Increase => "max_pct_increase",
+                    crate::model::policy::Direction::Decrease => "max_pct_decrease",
+                },
+                Threshold::Pct(max_pct),
+            ),
+            Check::Absolute(b) => (
+                "absolute",
+                Threshold::Bounds {
+                    equals: b.equals,
+                    min: b.min,
+                    max: b.max,
+                },
+            ),
+        };
+        RowRecord {
+            metric: r.metric.clone(),
+            description: r.description.clone(),
+            rule: r.check.to_string(),
+            rule_kind: rule_kind.to_string(),
+            threshold,
+            baseline: r.baseline,
+            candidate: r.candidate,
+            values: Some(r.method.values().to_string()),
+            baseline_median: r.baseline_median,
+            candidate_median: r.candidate_median,
+            n_baseline: r.n_baseline,
+            n_candidate: r.n_candidate,
+            baseline_rel_mad_pct: r.baseline_rel_mad.map(|m| m * 100.0),
+            candidate_rel_mad_pct: r.candidate_rel_mad.map(|m| m * 100.0),
+            change_pct: r.change.map(|c| c.pct),
+            ci_low_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.0),
+            ci_high_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.1),
+            method: r.method.as_str().to_string(),
+            severity: r.severity.map(|s| s.as_str().to_string()),
+            verdict: r.status.as_str().to_ascii_lowercase(),
+            blocking: r.blocking,
+            message: format!("{} {}", r.metric, r.message),
+        }
+    }
+}
+
+impl Record {
+    /// The record of `verdict`, in the context the gate judged it.
+    pub fn new(verdict: &Verdict, ctx: &Context<'_>) -> Record {
+        let policy = ctx.policy.map(|p| {
+            let g = &p.gate;
+            PolicyRecord {
+                confidence: g.confidence,
+                bootstrap_resamples: g.bootstrap_resamples,
+                inconclusive: g.inconclusive.as_str().to_string(),
+                env_mismatch: g.env_mismatch.as_str().to_string(),
+                require_all_metrics_present: g.require_all_metrics_present,
+                require_bench_exit_code_zero: g.require_bench_exit_code_zero,
+                watch_paths: g.watch_paths.clone(),
+            }
+        });
+        Record {
+            schema_version: VERDICT_SCHEMA_VERSION,
+            tool: "perf-gate".to_string(),
+            timestamp: ctx.timestamp.to_string(),
+            workload: ctx.workload.to_string(),
+            overall: verdict.outcome.as_str().to_string(),
+            exit_code: verdict.exit_code(),
+            summary: summary_line(verdict),
+            inputs: Inputs {
+                baseline: ctx.baseline.to_string(),
+                candidate: ctx.candidate.to_string(),
+                policy: ctx.policy_path.to_string(),
+            },
+            baseline_run: ctx.baseline_run.map(RunRecord::new),
+            candidate_run: ctx.candidate_run.map(RunRecord::new),
+            policy,
+            rows: verdict.rows.iter().map(RowRecord::new).collect(),
+            explain: ctx.explain.cloned(),
+            failures: verdict.failures.clone(),
+            warnings: verdict.warnings.clone(),
+            notes: verdict.notes.clone(),
+            errors: verdict.errors.clone(),
+            bench_failure: verdict.bench_failure.clone(),
+            env_differences: verdict
+                .env_differences
+                .iter()
+                .map(|d| EnvDifferenceRecord {
+                    field: d.field.to_string(),
+                    baseline: d.baseline.clone(),
+                    candidate: d.candidate.clone(),
+                })
+                .collect(),
+            needs_paired_rerun: verdict.needs_paired_rerun,
+        }
+    }
+
+    /// Reads a verdict JSON that perf-gate wrote.
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Record> {
+        let text = crate::model::json::read_input(path, crate::model::json::MAX_INPUT_BYTES)?;
+        crate::model::json::parse(&text, &path.display().to_string())
+    }
 }
 
 #[cfg(test)]
@@ -455,6 +585,8 @@ mod tests {
     use base64::Engine as _;
     use hdrhistogram::Histogram;
     use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+
+    use serde_json::json;
 
     use super::*;
     use crate::gate::evaluate::{Verdict, evaluate, fmt_pct};
@@ -553,10 +685,10 @@ mod tests {
         let (v, p) = verdict();
         let table = table(&v);
         let markdown = markdown(&v, &ctx(&p));
-        let json = json(&v, &ctx(&p));
+        let record = Record::new(&v, &ctx(&p));
         let junit = crate::report::junit::render(&v, &ctx(&p));
         let html = crate::report::html::render(&crate::report::html::Report {
-            verdict: Some(json.clone()),
+            verdict: Some(record.clone()),
             ..Default::default()
         });
         let p99 = &v.rows[1];
@@ -582,10 +714,10 @@ mod tests {
             let md = format!("| {} | {b} | {c} | ", row.metric);
             assert!(markdown.contains(&md), "{md}\n{markdown}");
             // The JSON (and the HTML, which renders the JSON) carries the same numbers.
-            let j = &json["rows"][i];
-            assert_eq!(j["baseline"].as_f64(), row.baseline, "{j}");
-            assert_eq!(j["candidate"].as_f64(), row.candidate, "{j}");
-            assert_eq!(j["change_pct"].as_f64(), row.change.map(|c| c.pct), "{j}");
+            let j = &record.rows[i];
+            assert_eq!(j.baseline, row.baseline, "{j:?}");
+            assert_eq!(j.candidate, row.candidate, "{j:?}");
+            assert_eq!(j.change_pct, row.change.map(|c| c.pct), "{j:?}");
             let td = format!("<td class=\"num\">{b}</td>\n             <td class=\"num\">{c}</td>");
             let td = td.replace("\n             ", "");
             assert!(html.contains(&td), "{td}\n{html}");
@@ -595,7 +727,7 @@ mod tests {
             assert!(cells[3].starts_with(&fmt_pct(change.pct)), "{line}");
             assert!(md_row_change(&markdown, &row.metric).starts_with(&fmt_pct(change.pct)));
             assert_cells_add_up(&row.metric, &b, &c, change.pct);
-            assert_eq!(j["values"], row.method.values());
+            assert_eq!(j.values.as_deref(), Some(row.method.values()));
             // JUnit has no columns: the message of a case that has one names the two values.
             let named = format!("baseline {b}, candidate {c} (");
             let has_message = row.status != crate::gate::evaluate::Status::Pass;

@@ -396,7 +396,10 @@ fn bad_inputs_exit_2_naming_the_file() {
         &art,
     ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("v.json: field `inputs`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("v.json: field `inputs.baseline`: is required")
+    );
     assert!(d.reports().is_empty());
 }
 

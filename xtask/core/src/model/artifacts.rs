@@ -340,6 +340,6 @@ pub fn pretty_json(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
 }
 
 /// Pretty JSON with a trailing newline, written atomically.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_atomic(path, &pretty_json(value, "JSON")?)
 }

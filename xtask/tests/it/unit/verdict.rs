@@ -83,7 +83,7 @@ fn json_and_markdown_carry_the_numbers() {
         r#"{"metrics": {"rps": 1001, "errors_total": 0},
             "samples": {"rps": [1001, 991, 1011, 1006, 996]}}"#,
     );
-    let j = json(&v, &ctx(&p));
+    let j = serde_json::to_value(Record::new(&v, &ctx(&p))).unwrap();
     assert_eq!(j["overall"], "pass");
     assert_eq!(j["exit_code"], 0);
     assert_eq!(j["rows"].as_array().unwrap().len(), 2);
@@ -106,6 +106,6 @@ fn input_errors_render_without_rows() {
     assert!(summary_line(&v).starts_with("perf-gate: ERROR"));
     let x = junit(&v, &c);
     assert!(x.contains("[gate] inputs") && x.contains("<error "), "{x}");
-    assert_eq!(json(&v, &c)["exit_code"], 2);
+    assert_eq!(Record::new(&v, &c).exit_code, 2);
     assert!(log_text(&v, &c).contains("error: p.json: field `rules.x`: bad"));
 }

@@ -10,7 +10,7 @@ use crate::flags::PerfBenchArgs;
 /// history and the exports the flags ask for (also a failed run, whose record says so).
 /// Exit 3 when the benchmark failed.
 pub fn run(args: &PerfBenchArgs) -> Result<u8> {
-    crate::report::publish::check(&args.record)?;
+    crate::report::publish::check(&args.record, false)?;
     let outcomes = crate::bench::run(&args.bench, None)?;
     super::show(&outcomes)?;
     let outcome = outcomes

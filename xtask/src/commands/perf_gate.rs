@@ -24,8 +24,8 @@ use crate::model::metric::{SYSCALLS_PER_REQ, syscall_of};
 use crate::model::paths;
 use crate::model::policy::{self, EnvMismatch, Policy};
 use crate::model::run_file::{self, ENV_FIELDS, RunFile};
+use crate::report::export;
 use crate::report::html;
-use crate::report::junit;
 use crate::report::profile::{self, Explanation};
 use crate::report::verdict::{self, Context};
 
@@ -47,7 +47,7 @@ impl Input {
 /// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
-    crate::report::publish::check(&args.record)?;
+    crate::report::publish::check(&args.record, true)?;
     let paths::Inputs {
         root,
         workload,
@@ -733,14 +733,15 @@ fn judge(
     print!("{stdout}");
     let _ = std::io::stdout().flush();
 
-    write_artifacts(dir, &stamp, &verdict, &ctx)?;
+    let gate = export::Gate {
+        verdict: &verdict,
+        ctx: &ctx,
+    };
+    write_artifacts(dir, &stamp, gate)?;
     let recorded = match loaded {
-        Some((_, candidate, _)) => crate::report::publish::record(
-            &args.record,
-            &candidate.run,
-            "perf-gate",
-            Some(verdict.outcome.as_str()),
-        ),
+        Some((_, candidate, _)) => {
+            crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(gate))
+        }
         None => Ok(()),
     };
     // After the history append, so that the report's trends end with this run.
@@ -824,18 +825,27 @@ fn write_report(
     let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
 }
 
-/// Writes the four gate artifacts, sharing one timestamp, and appends the Markdown to
-/// `$GITHUB_STEP_SUMMARY` when it is set.
-fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>) -> Result<()> {
-    let path = |ext: &str| dir.join(format!("perf_gate_{stamp}.{ext}"));
-    let markdown = verdict::markdown(verdict, ctx);
-    artifacts::write_atomic(&path("log"), verdict::log_text(verdict, ctx).as_bytes())?;
-    artifacts::write_json(&path("json"), &verdict::Record::new(verdict, ctx))?;
-    artifacts::write_atomic(&path("md"), markdown.as_bytes())?;
-    artifacts::write_atomic(&path("junit.xml"), junit::render(verdict, ctx).as_bytes())?;
+/// Writes the gate artifacts (every exporter that has one), sharing one timestamp, and
+/// appends the Markdown to `$GITHUB_STEP_SUMMARY` when it is set.
+fn write_artifacts(dir: &Path, stamp: &str, gate: export::Gate<'_>) -> Result<()> {
+    let subject = export::Subject {
+        run: None,
+        gate: Some(gate),
+    };
+    let mut extensions = Vec::new();
+    for exporter in export::EXPORTERS {
+        if let Some(ext) = exporter.gate_artifact() {
+            export::write(
+                exporter,
+                &dir.join(format!("perf_gate_{stamp}.{ext}")),
+                &subject,
+            )?;
+            extensions.push(ext);
+        }
+    }
     eprintln!(
         "perf-gate: wrote {}",
-        dir.join(format!("perf_gate_{stamp}.{{log,json,md,junit.xml}}"))
+        dir.join(format!("perf_gate_{stamp}.{{{}}}", extensions.join(",")))
             .display()
     );
 
@@ -845,7 +855,7 @@ fn write_artifacts(dir: &Path, stamp: &str, verdict: &Verdict, ctx: &Context<'_>
             .create(true)
             .append(true)
             .open(&summary)
-            .and_then(|mut f| f.write_all(markdown.as_bytes()))
+            .and_then(|mut f| f.write_all(verdict::markdown(gate.verdict, gate.ctx).as_bytes()))
             .with_context(|| {
                 format!("appending to $GITHUB_STEP_SUMMARY ({})", summary.display())
             })?;

@@ -1,45 +1,218 @@
-//! `--export KIND FILE`: a run's medians (with the min and max over trials) in the formats
+//! Every output format in one list, `EXPORTERS`: the gate's artifacts (`perf_gate_<ts>.log`,
+//! `.json`, `.md`, `.junit.xml`, written by every gate) and the `--export KIND FILE` formats
 //! other tools read: Bencher Metric Format (`bmf`), OpenMetrics text for a Pushgateway
-//! (`openmetrics`), and github-action-benchmark's custom arrays (`github`). The shapes are
-//! documented in perf/README.md; the text builders are pure and the writers are atomic.
+//! (`openmetrics`), and github-action-benchmark's custom arrays (`github`); any gate
+//! artifact's kind can be exported to a file of one's choosing too. A new format is one
+//! `Exporter` and one line in the list. The shapes are documented in perf/README.md; the
+//! text builders are pure and the writers are atomic.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
+use crate::gate::evaluate::Verdict;
 use crate::model::run_file::{MetricValue, RunFile, Samples};
+use crate::report::verdict::{self, Context};
 
-/// The export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Bmf,
-    OpenMetrics,
-    Github,
+/// What an exporter renders from: the run, when there is one (a gate whose inputs could not
+/// be read has none), and the gate's verdict, when a gate exports.
+pub struct Subject<'a> {
+    pub run: Option<Summary>,
+    pub gate: Option<Gate<'a>>,
 }
 
-impl Kind {
-    fn parse(s: &str) -> Result<Kind> {
-        Ok(match s {
-            "bmf" => Kind::Bmf,
-            "openmetrics" => Kind::OpenMetrics,
-            "github" => Kind::Github,
-            other => {
-                bail!("--export: unknown kind {other:?}; expected bmf, openmetrics or github")
-            }
+/// A gate's verdict and what it was judged in.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    pub verdict: &'a Verdict,
+    pub ctx: &'a Context<'a>,
+}
+
+/// An output format.
+pub trait Exporter: Sync {
+    /// Its `--export` KIND.
+    fn kind(&self) -> &'static str;
+    /// The extension of the artifact every gate writes in this format
+    /// (`perf_gate_<ts>.<ext>`); none for a format written only when asked.
+    fn gate_artifact(&self) -> Option<&'static str> {
+        None
+    }
+    /// The files to write for `path` (the one asked for), with their text; an error when
+    /// the subject lacks what the format shows.
+    fn render(&self, path: &Path, subject: &Subject<'_>) -> Result<Vec<(PathBuf, String)>>;
+}
+
+/// Every format, gate artifacts first (in the order the gate writes them).
+pub static EXPORTERS: [&dyn Exporter; 7] = [
+    &Log,
+    &VerdictJson,
+    &Markdown,
+    &Junit,
+    &Bmf,
+    &OpenMetrics,
+    &Github,
+];
+
+struct Log;
+struct VerdictJson;
+struct Markdown;
+struct Junit;
+struct Bmf;
+struct OpenMetrics;
+struct Github;
+
+impl Subject<'_> {
+    fn run(&self, kind: &str) -> Result<&Summary> {
+        self.run
+            .as_ref()
+            .ok_or_else(|| anyhow!("--export {kind}: there is no run to export"))
+    }
+
+    fn gate(&self, kind: &str) -> Result<Gate<'_>> {
+        self.gate.ok_or_else(|| {
+            anyhow!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
         })
     }
 }
 
+/// One file, the one asked for.
+fn one(path: &Path, text: String) -> Result<Vec<(PathBuf, String)>> {
+    Ok(vec![(path.to_path_buf(), text)])
+}
+
+impl Exporter for Log {
+    fn kind(&self) -> &'static str {
+        "log"
+    }
+    fn gate_artifact(&self) -> Option<&'static str> {
+        Some("log")
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        let g = s.gate(self.kind())?;
+        one(path, verdict::log_text(g.verdict, g.ctx))
+    }
+}
+
+impl Exporter for VerdictJson {
+    fn kind(&self) -> &'static str {
+        "verdict"
+    }
+    fn gate_artifact(&self) -> Option<&'static str> {
+        Some("json")
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        let g = s.gate(self.kind())?;
+        one(path, pretty(&verdict::Record::new(g.verdict, g.ctx)))
+    }
+}
+
+impl Exporter for Markdown {
+    fn kind(&self) -> &'static str {
+        "markdown"
+    }
+    fn gate_artifact(&self) -> Option<&'static str> {
+        Some("md")
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        let g = s.gate(self.kind())?;
+        one(path, verdict::markdown(g.verdict, g.ctx))
+    }
+}
+
+impl Exporter for Junit {
+    fn kind(&self) -> &'static str {
+        "junit"
+    }
+    fn gate_artifact(&self) -> Option<&'static str> {
+        Some("junit.xml")
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        let g = s.gate(self.kind())?;
+        one(path, crate::report::junit::render(g.verdict, g.ctx))
+    }
+}
+
+impl Exporter for Bmf {
+    fn kind(&self) -> &'static str {
+        "bmf"
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        one(path, pretty(&bmf(s.run(self.kind())?)))
+    }
+}
+
+impl Exporter for OpenMetrics {
+    fn kind(&self) -> &'static str {
+        "openmetrics"
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        one(path, openmetrics(s.run(self.kind())?))
+    }
+}
+
+impl Exporter for Github {
+    fn kind(&self) -> &'static str {
+        "github"
+    }
+    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
+        let (smaller, bigger) = github(s.run(self.kind())?);
+        Ok(vec![
+            (path.to_path_buf(), pretty(&smaller)),
+            (github_bigger_path(path), pretty(&bigger)),
+        ])
+    }
+}
+
+/// The exporter whose kind is `name`.
+pub fn find(name: &str) -> Result<&'static dyn Exporter> {
+    EXPORTERS
+        .iter()
+        .copied()
+        .find(|e| e.kind() == name)
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
+            anyhow!(
+                "--export: unknown kind {name:?}; expected one of {}",
+                kinds.join(", ")
+            )
+        })
+}
+
 /// Pairs up `--export KIND FILE` values (clap hands them over flat) and checks the kinds, so
 /// a typo fails before the benchmark runs.
-pub fn parse_args(flat: &[String]) -> Result<Vec<(Kind, PathBuf)>> {
+pub fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, PathBuf)>> {
     if !flat.len().is_multiple_of(2) {
         bail!("--export: expected KIND FILE pairs");
     }
     flat.chunks(2)
-        .map(|p| Ok((Kind::parse(&p[0])?, PathBuf::from(&p[1]))))
+        .map(|p| Ok((find(&p[0])?, PathBuf::from(&p[1]))))
         .collect()
+}
+
+/// Writes what `exporter` renders of `subject` for `path`, atomically, and returns the files
+/// written; an error names the file.
+pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Result<Vec<PathBuf>> {
+    let files = exporter.render(path, subject)?;
+    for (file, text) in &files {
+        crate::model::artifacts::write_atomic(file, text.as_bytes())
+            .with_context(|| format!("--export {}: writing {}", exporter.kind(), file.display()))?;
+    }
+    Ok(files.into_iter().map(|(f, _)| f).collect())
+}
+
+/// Writes every requested export of `subject`; the first failure is an error naming the
+/// file.
+pub fn write_all(
+    exports: &[(&'static dyn Exporter, PathBuf)],
+    subject: &Subject<'_>,
+) -> Result<()> {
+    for (exporter, path) in exports {
+        for file in write(*exporter, path, subject)? {
+            eprintln!("export: wrote {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 /// One metric of a run, as exported.
@@ -96,39 +269,7 @@ impl Summary {
     }
 }
 
-/// Writes every requested export of `summary`; the first failure is an error naming the file.
-pub fn write_all(exports: &[(Kind, PathBuf)], summary: &Summary) -> Result<()> {
-    for (kind, path) in exports {
-        let files: Vec<(PathBuf, String)> = match kind {
-            Kind::Bmf => vec![(path.clone(), pretty(&bmf(summary)))],
-            Kind::OpenMetrics => vec![(path.clone(), openmetrics(summary))],
-            Kind::Github => {
-                let (smaller, bigger) = github(summary);
-                vec![
-                    (path.clone(), pretty(&smaller)),
-                    (github_bigger_path(path), pretty(&bigger)),
-                ]
-            }
-        };
-        for (file, text) in files {
-            crate::model::artifacts::write_atomic(&file, text.as_bytes()).with_context(|| {
-                format!("--export {}: writing {}", kind_name(*kind), file.display())
-            })?;
-            eprintln!("export: wrote {}", file.display());
-        }
-    }
-    Ok(())
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Bmf => "bmf",
-        Kind::OpenMetrics => "openmetrics",
-        Kind::Github => "github",
-    }
-}
-
-fn pretty(v: &Value) -> String {
+fn pretty(v: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("JSON values encode");
     s.push('\n');
     s

@@ -26,19 +26,36 @@ pub struct Record {
     pub history: Option<PathBuf>,
     /// Also write the run as KIND to FILE (repeatable): `bmf` (Bencher Metric Format JSON),
     /// `openmetrics` (text for a Pushgateway), `github` (github-action-benchmark arrays: FILE
-    /// gets customSmallerIsBetter, FILE with `.bigger` before its extension customBiggerIsBetter).
+    /// gets customSmallerIsBetter, FILE with `.bigger` before its extension customBiggerIsBetter);
+    /// perf-gate also `log`, `verdict`, `markdown`, `junit` (its artifacts, to FILE).
     #[arg(long, num_args = 2, value_names = ["KIND", "FILE"])]
     pub export: Vec<String>,
 }
 
-/// Checks the flags before anything runs, so a typo does not cost a benchmark.
-pub fn check(args: &Record) -> Result<()> {
-    export::parse_args(&args.export).map(drop)
+/// Checks the flags before anything runs, so a typo does not cost a benchmark; `gate` says
+/// whether the command has a verdict to export (perf-gate), which the gate artifacts' formats
+/// show.
+pub fn check(args: &Record, gate: bool) -> Result<()> {
+    for (exporter, _) in export::parse_args(&args.export)? {
+        if !gate && exporter.gate_artifact().is_some() {
+            anyhow::bail!(
+                "--export {}: the format shows a gate verdict; only perf-gate has one",
+                exporter.kind()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Records `run`: appends to the history and writes the exports that `args` ask for.
-/// `source` is the command (`perf-bench`, `perf-gate`); `verdict` the gate's outcome.
-pub fn record(args: &Record, run: &RunFile, source: &str, verdict: Option<&str>) -> Result<()> {
+/// `source` is the command (`perf-bench`, `perf-gate`); `gate` the gate's verdict.
+pub fn record(
+    args: &Record,
+    run: &RunFile,
+    source: &str,
+    gate: Option<export::Gate<'_>>,
+) -> Result<()> {
+    let verdict = gate.map(|g| g.verdict.outcome.as_str());
     let exports = export::parse_args(&args.export)?;
     if args.history.is_none() && exports.is_empty() {
         return Ok(());
@@ -48,5 +65,9 @@ pub fn record(args: &Record, run: &RunFile, source: &str, verdict: Option<&str>)
         history::append(&path, &history::Record::from_run(run, source, verdict))?;
         eprintln!("{source}: appended the run to {}", path.display());
     }
-    export::write_all(&exports, &export::Summary::from_run(run, verdict))
+    let subject = export::Subject {
+        run: Some(export::Summary::from_run(run, verdict)),
+        gate,
+    };
+    export::write_all(&exports, &subject)
 }

@@ -31,16 +31,60 @@ fn summary() -> Summary {
 #[test]
 fn export_args_pair_up_and_kinds_are_checked() {
     let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let pairs: Vec<(&str, PathBuf)> = a(&["bmf", "a.json", "junit", "g.xml"])
+        .unwrap()
+        .into_iter()
+        .map(|(e, p)| (e.kind(), p))
+        .collect();
     assert_eq!(
-        a(&["bmf", "a.json", "github", "g.json"]).unwrap(),
-        vec![
-            (Kind::Bmf, PathBuf::from("a.json")),
-            (Kind::Github, PathBuf::from("g.json"))
+        pairs,
+        [
+            ("bmf", PathBuf::from("a.json")),
+            ("junit", PathBuf::from("g.xml"))
         ]
     );
-    let err = a(&["csv", "x"]).unwrap_err().to_string();
-    assert!(err.contains("unknown kind \"csv\""), "{err}");
+    let err = a(&["csv", "x"]).err().unwrap().to_string();
+    assert!(
+        err.contains("unknown kind \"csv\"") && err.contains("openmetrics"),
+        "{err}"
+    );
     assert!(a(&["bmf"]).is_err());
+}
+
+#[test]
+fn one_list_has_every_format_once_and_the_gate_artifacts() {
+    let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
+    let mut unique = kinds.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), kinds.len(), "{kinds:?}");
+    let artifacts: Vec<&str> = EXPORTERS.iter().filter_map(|e| e.gate_artifact()).collect();
+    assert_eq!(artifacts, ["log", "json", "md", "junit.xml"]);
+}
+
+#[test]
+fn a_verdict_format_without_a_gate_is_an_error_and_a_run_format_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = Subject {
+        run: Some(summary()),
+        gate: None,
+    };
+    let junit = find("junit").unwrap();
+    let err = write(junit, &dir.path().join("j.xml"), &subject)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("only perf-gate"), "{err}");
+    let written = write(
+        find("github").unwrap(),
+        &dir.path().join("g.json"),
+        &subject,
+    )
+    .unwrap();
+    assert_eq!(
+        written,
+        [dir.path().join("g.json"), dir.path().join("g.bigger.json")]
+    );
+    assert!(written.iter().all(|f| f.is_file()));
 }
 
 #[test]

@@ -32,5 +32,11 @@ fn history_takes_an_optional_path_and_export_takes_pairs() {
     ]);
     assert_eq!(r.history.as_deref(), Some(std::path::Path::new("h.jsonl")));
     assert_eq!(r.export.len(), 4);
-    assert!(xtask::report::publish::check(&r).is_ok());
+    assert!(xtask::report::publish::check(&r, false).is_ok());
+    // The gate's formats need its verdict: perf-gate takes them, perf-bench refuses them
+    // before it runs.
+    let r = record_args(&["--export", "junit", "j.xml"]);
+    assert!(xtask::report::publish::check(&r, true).is_ok());
+    let err = xtask::report::publish::check(&r, false).err().unwrap();
+    assert!(err.to_string().contains("only perf-gate"), "{err}");
 }

@@ -1,0 +1,149 @@
+//! The candidate judged against the baseline it would replace, and the bump's decision.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::checks::{across_machines, rule_problems};
+use super::ratchet::{ratchet, ratchet_justification};
+use super::{RATCHET_REASON, TRADE_OFF};
+use crate::flags::BumpArgs;
+use crate::gate::evaluate::{self, Outcome, Verdict};
+use crate::model::json;
+use crate::model::policy::Policy;
+use crate::model::run_file;
+use crate::model::run_file::RunFile;
+
+/// What a bump records, once every check has passed.
+pub(super) struct Decision {
+    pub(super) reason: String,
+    pub(super) justification: String,
+    /// Regressions beyond policy accepted as a trade-off.
+    pub(super) accepted: Vec<String>,
+    /// Metrics that improved with confidence (ratchet bumps only).
+    pub(super) improved: Vec<String>,
+}
+
+/// Why there is no bump: refused (exit 2, every problem) or, for the ratchet, skipped (exit 0).
+pub(super) enum Stop {
+    Refused(Vec<String>),
+    Skipped(String),
+}
+
+/// The candidate as judged against the previous baseline.
+pub(super) struct Judged<'a> {
+    pub(super) verdict: Verdict,
+    pub(super) candidate: &'a RunFile,
+    pub(super) previous: Option<&'a Previous>,
+    /// Why the candidate was judged on its own, when it was.
+    pub(super) judged_alone: Option<String>,
+}
+
+/// Decides whether to bump. `refusals` holds the problems found so far (flags, work tree,
+/// candidate); a ratchet run refuses on those but only skips on what the rules say.
+pub(super) fn decide(
+    args: &BumpArgs,
+    judged: &Judged<'_>,
+    mut refusals: Vec<String>,
+    today: &str,
+) -> Result<Decision, Stop> {
+    if args.ratchet {
+        if !refusals.is_empty() {
+            return Err(Stop::Refused(refusals));
+        }
+        let improved = ratchet(judged, today).map_err(Stop::Skipped)?;
+        return Ok(Decision {
+            reason: RATCHET_REASON.to_string(),
+            justification: ratchet_justification(judged.candidate, &improved),
+            accepted: Vec::new(),
+            improved: improved.iter().map(|r| r.metric.clone()).collect(),
+        });
+    }
+    let trade_off = args.reason.as_deref() == Some(TRADE_OFF);
+    refusals.extend(across_machines(judged));
+    let (problems, accepted) = rule_problems(&judged.verdict, &args.accept, trade_off);
+    refusals.extend(problems);
+    if !refusals.is_empty() {
+        return Err(Stop::Refused(refusals));
+    }
+    let justification = args.justification.as_deref().unwrap_or_default().trim();
+    Ok(Decision {
+        reason: args.reason.clone().unwrap_or_default(),
+        justification: justification.to_string(),
+        accepted,
+        improved: Vec::new(),
+    })
+}
+
+/// The baseline being replaced, as bytes (for the archive and its sha256) and as a run.
+pub(super) struct Previous {
+    pub(super) bytes: Vec<u8>,
+    pub(super) run: RunFile,
+}
+
+impl Previous {
+    /// `None` when there is no baseline yet: the bump then records the first one.
+    pub(super) fn load(path: &Path) -> Result<Option<Previous>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = json::read_input(path, json::MAX_INPUT_BYTES)?;
+        let run = run_file::parse_str(&text, &path.display().to_string())?;
+        let bytes = text.into_bytes();
+        Ok(Some(Previous { bytes, run }))
+    }
+}
+
+/// Judges the candidate against the previous baseline. With no previous baseline, one that
+/// no longer fits the policy (a rule for a metric it lacks: exactly what a bump fixes), or a
+/// measurement correction of a baseline measured in another environment (its numbers say
+/// nothing about this machine's), the candidate is judged on its own: against itself, so only
+/// missing metrics and absolute rules can fail, with the "before" column blanked.
+pub(super) fn judge<'a>(
+    previous: Option<&'a Previous>,
+    candidate: &'a RunFile,
+    policy: &Policy,
+    correction: bool,
+) -> Judged<'a> {
+    let judged = |verdict, judged_alone| Judged {
+        verdict,
+        candidate,
+        previous,
+        judged_alone,
+    };
+    // A paired run's samples pair with its own reference run, not with the stored baseline's:
+    // against the baseline it is compared as an independent run.
+    let mut unpaired = candidate.clone();
+    unpaired.paired = None;
+    let why = match previous {
+        None => "there is no previous baseline".to_string(),
+        Some(p) if correction && !evaluate::env_differences(&p.run, candidate).is_empty() => {
+            let differs: Vec<String> = evaluate::env_differences(&p.run, candidate)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!(
+                "the previous baseline was measured in another environment ({}): a measurement \
+                 correction replaces it without comparing",
+                differs.join(", ")
+            )
+        }
+        Some(p) => {
+            let verdict = evaluate::evaluate(&p.run, &unpaired, policy);
+            if verdict.outcome != Outcome::InputError {
+                return judged(verdict, None);
+            }
+            format!(
+                "the previous baseline does not fit the policy ({})",
+                verdict.errors.join("; ")
+            )
+        }
+    };
+    let mut verdict = evaluate::evaluate(&unpaired, &unpaired, policy);
+    for row in &mut verdict.rows {
+        row.baseline = None;
+        row.change = None;
+        row.severity = None;
+    }
+    judged(verdict, Some(why))
+}

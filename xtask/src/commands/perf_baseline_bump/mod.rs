@@ -1,0 +1,240 @@
+//! `cargo xtask perf-baseline-bump`: replace `perf/baseline_<workload>.json` with a candidate
+//! run, only for a stated reason with a written justification, after judging the candidate
+//! against the baseline it replaces. The old baseline is archived, the bump is logged in
+//! `perf/baselines/LOG.md`, and a before/after report is written for the merge request.
+//! `--ratchet` is the scheduled variant: it only ever tightens the baseline.
+//!
+//! A bump (not `--dry-run`) holds an exclusive flock on `perf/.lock` from before its first read
+//! of `perf/` to its last rename; a second bump fails at once (exit 2) naming the holder. Its
+//! files are written together through a journal (`artifacts::replace_together`), which the
+//! next bump, under the lock and before it reads anything, finishes or undoes: a killed bump
+//! never leaves an archive without its LOG entry, nor a temp file behind.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, anyhow};
+use xshell::Shell;
+
+use crate::exit;
+use crate::flags::BumpArgs;
+use crate::model::artifacts;
+use crate::model::json;
+use crate::model::lock::LockFile;
+use crate::model::paths;
+use crate::model::policy;
+use crate::model::run_file;
+use crate::report::verdict;
+
+mod checks;
+mod judge;
+mod ratchet;
+mod write;
+
+use checks::{candidate_problems, dirty_problem, usage_problems};
+use judge::{Previous, Stop, decide, judge};
+use write::{Writes, archive_path, author};
+
+/// The reasons a baseline may change, as `--reason` takes them.
+const REASONS: [&str; 3] = [
+    "trade-off",
+    "architectural-improvement",
+    "measurement-correction",
+];
+/// The only reason under which a regression beyond policy may be accepted.
+const TRADE_OFF: &str = "trade-off";
+/// The reason that re-measures a baseline; across environments it is the only way to move
+/// a baseline that cannot be paired (an in-process workload measured on another machine).
+const MEASUREMENT_CORRECTION: &str = "measurement-correction";
+/// What the bump record says for a `--ratchet` bump, which takes no `--reason`.
+const RATCHET_REASON: &str = "ratchet";
+/// Below these a justification cannot say what changed, why it is acceptable and why the
+/// policy still makes sense, which is what a reviewer needs to read.
+const MIN_JUSTIFICATION_CHARS: usize = 40;
+const MIN_JUSTIFICATION_WORDS: usize = 6;
+/// Untracked files under this directory (the default artifacts) do not make the tree dirty.
+const ARTIFACTS: &str = "_artifacts";
+/// The bump's lock file and the journal of its writes, in the baseline's directory: each is
+/// there only while a bump runs, or after one was killed until the next one takes over.
+const LOCK_FILE: &str = ".lock";
+const JOURNAL_FILE: &str = ".bump-journal.json";
+/// Test-only: `XTASK_BUMP_CRASH_AFTER=<step>` kills the bump with SIGKILL right after that
+/// step (`locked`, then `replace_together`'s steps), so the tests can check what an
+/// interrupted bump leaves. Not a user setting.
+const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
+
+/// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
+/// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
+pub fn run(args: &BumpArgs) -> Result<u8> {
+    let paths::Inputs {
+        root,
+        workload,
+        baseline: baseline_path,
+        policy: policy_path,
+        artifacts: artifacts_dir,
+    } = paths::Inputs::resolve(
+        &args.bench.workload,
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+        &args.bench.artifacts_dir,
+    )?;
+    let sh = Shell::new().context("creating a shell")?;
+    sh.change_dir(&root);
+
+    // Held until the command returns, so two bumps never interleave; a dry run writes nothing
+    // and takes no lock.
+    let perf_dir = artifacts::parent_dir(&baseline_path);
+    let journal = perf_dir.join(JOURNAL_FILE);
+    if args.dry_run && artifacts::journal_pending(&journal) {
+        eprintln!(
+            "perf-baseline-bump: warning: {} is left from an interrupted bump; the next bump \
+             without --dry-run finishes or undoes it first, which may change the baseline shown \
+             here",
+            journal.display()
+        );
+    }
+    let lock = (!args.dry_run)
+        .then(|| lock_and_recover(perf_dir, &journal))
+        .transpose()?;
+
+    let mut refusals = usage_problems(args);
+    if !args.allow_dirty {
+        let lock_file = perf_dir.join(LOCK_FILE);
+        refusals.extend(dirty_problem(&sh, &root, &artifacts_dir, &lock_file)?);
+    }
+    // Without --candidate the benchmark takes minutes: refuse before it when the answer is
+    // already known.
+    if args.candidate.is_none() && !refusals.is_empty() {
+        return Err(refusal(&refusals));
+    }
+
+    let policy = policy::load(&policy_path)?;
+    let candidate_path = match &args.candidate {
+        Some(path) => path.clone(),
+        None => bench(args)?,
+    };
+    // Read once: the candidate may be a pipe (`--candidate <(...)`), and the new baseline is
+    // written from this text.
+    let candidate_text = json::read_input(&candidate_path, json::MAX_INPUT_BYTES)?;
+    let candidate = run_file::parse_str(&candidate_text, &candidate_path.display().to_string())?;
+    let previous = Previous::load(&baseline_path)?;
+    let judged = judge(
+        previous.as_ref(),
+        &candidate,
+        &policy,
+        args.reason.as_deref() == Some(MEASUREMENT_CORRECTION),
+    );
+    refusals.extend(candidate_problems(&judged, &workload));
+    let now = artifacts::now_rfc3339();
+    let today = now.get(..10).unwrap_or(&now);
+    let decision = match decide(args, &judged, refusals, today) {
+        Ok(decision) => decision,
+        Err(Stop::Refused(problems)) => {
+            if !judged.verdict.rows.is_empty() {
+                print!("{}", verdict::table(&judged.verdict));
+            }
+            return Err(refusal(&problems));
+        }
+        Err(Stop::Skipped(why)) => {
+            print!("{}", verdict::table(&judged.verdict));
+            println!("perf-baseline-bump: ratchet skipped: {why}");
+            return Ok(exit::OK);
+        }
+    };
+
+    let archive_dir = perf_dir.join("baselines");
+    // A dry run writes nothing, not even a claimed name.
+    let stamp = if args.dry_run {
+        artifacts::file_stamp()
+    } else {
+        artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?
+    };
+    let plan = Writes {
+        workload: &workload,
+        decision,
+        author: author(&sh),
+        date: now.clone(),
+        archive: previous
+            .as_ref()
+            .map(|p| archive_path(&archive_dir, today, p.run.git.commit.as_deref())),
+        log: archive_dir.join("LOG.md"),
+        report: artifacts_dir.join(format!("baseline_bump_{stamp}.md")),
+        baseline_path: &baseline_path,
+        candidate_path: &candidate_path,
+        policy_path: &policy_path,
+        root: &root,
+        judged,
+    };
+    let report = plan.mr_markdown();
+    print!("{report}");
+    if args.dry_run {
+        eprintln!("perf-baseline-bump: dry run, nothing was written");
+        return Ok(exit::OK);
+    }
+    plan.write(&candidate_text, &report, &journal)?;
+    drop(lock);
+    Ok(exit::OK)
+}
+
+/// Takes the bump's lock on `perf_dir` (failing at once when another bump holds it), then
+/// finishes or undoes what a killed bump left in `journal`, before anything reads the files.
+fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
+    std::fs::create_dir_all(perf_dir)
+        .with_context(|| format!("creating {}", perf_dir.display()))?;
+    let lock = LockFile::acquire(&perf_dir.join(LOCK_FILE), "another perf-baseline-bump")?;
+    crash_point("locked");
+    if let Some(done) = artifacts::recover_journal(journal)? {
+        eprintln!("perf-baseline-bump: {}: {done}", journal.display());
+    }
+    Ok(lock)
+}
+
+/// See `CRASH_ENV`: stops the process as `kill -9` would when the variable names `step`.
+fn crash_point(step: &str) {
+    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
+        use rustix::process::{Signal, getpid, kill_process};
+        let _ = kill_process(getpid(), Signal::KILL);
+        std::process::abort();
+    }
+}
+
+/// Runs perf-bench for a candidate; a failed benchmark ends the command with exit 3.
+fn bench(args: &BumpArgs) -> Result<PathBuf> {
+    eprintln!("perf-baseline-bump: no --candidate given, running perf-bench first");
+    let mut outcomes = crate::bench::run(&args.bench, None)?;
+    super::show(&outcomes)?;
+    let outcome = outcomes.remove(0);
+    if outcome.failed {
+        return Err(exit::BenchFailed(format!(
+            "the benchmark failed (see {}): the baseline was not bumped",
+            outcome.artifact.display()
+        ))
+        .into());
+    }
+    Ok(outcome.artifact)
+}
+
+/// The error that refuses a bump: every problem, one per line.
+fn refusal(problems: &[String]) -> anyhow::Error {
+    let mut text = format!(
+        "perf-baseline-bump refused ({} problem{}), nothing was written:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        let _ = write!(text, "\n  - {p}");
+    }
+    anyhow!(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lists_every_problem() {
+        let err = refusal(&["one".into(), "two".into()]);
+        let text = format!("{err:#}");
+        assert!(text.contains("2 problems") && text.contains("- one") && text.contains("- two"));
+    }
+}

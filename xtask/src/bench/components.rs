@@ -119,240 +119,323 @@ pub struct Reference {
 /// valgrind, the instruction counts. With `reference`, the reference commit's bench is
 /// counted too, on this machine, and two run files are written (the reference's first).
 pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
-    let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
-    let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
-        Ok(v) => v
-            .parse::<f64>()
-            .ok()
-            .filter(|ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0)
-            .with_context(|| format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]"))?,
-        Err(_) => DEFAULT_SAMPLE_MS,
-    };
-    let iterations = component_counts::iterations()?;
-    // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a run
-    // without them still has its wall-clock samples, and says what it lacks.
-    let valgrind = match crate::bench::counters::valgrind_version() {
-        Ok(v) => Some(v),
-        Err(e) if reference.is_some() || samples == 0 => {
-            return Err(e.context("the component instruction counts need callgrind"));
+    let mut setup = Setup::new(args, reference)?;
+    let measured = setup.measure(args, reference);
+    setup.write(args, reference, measured)
+}
+
+/// What a components run settles before it measures: its settings, its artifacts, its log.
+struct Setup {
+    samples: u32,
+    sample_ms: f64,
+    iterations: u64,
+    /// valgrind's version; `None` when it is missing (no counts).
+    valgrind: Option<String>,
+    sh: Shell,
+    started: Instant,
+    deadline: Instant,
+    dir: PathBuf,
+    stamp: String,
+    log_path: PathBuf,
+    log: Log,
+    progress: Progress,
+    /// The CPU the bench is pinned to, with `--pin`.
+    cpu: Option<usize>,
+}
+
+/// What a components run measured, and how it ended.
+struct Measured {
+    status: Status,
+    bin: Option<PathBuf>,
+    reference_bin: Option<PathBuf>,
+    samples: BTreeMap<String, Benchmark>,
+    /// Instruction counts of the candidate's bench, then the reference's.
+    counted: [BTreeMap<String, Vec<f64>>; 2],
+}
+
+impl Setup {
+    fn new(args: &Options, reference: Option<&Reference>) -> Result<Setup> {
+        let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
+        let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
+            Ok(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0)
+                .with_context(|| {
+                    format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]")
+                })?,
+            Err(_) => DEFAULT_SAMPLE_MS,
+        };
+        let iterations = component_counts::iterations()?;
+        // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a
+        // run without them still has its wall-clock samples, and says what it lacks.
+        let valgrind = match crate::bench::counters::valgrind_version() {
+            Ok(v) => Some(v),
+            Err(e) if reference.is_some() || samples == 0 => {
+                return Err(e.context("the component instruction counts need callgrind"));
+            }
+            Err(_) => None,
+        };
+        let root = crate::model::paths::root();
+        let sh = xshell::Shell::new().context("creating a shell")?;
+        sh.change_dir(&root);
+        let started = std::time::Instant::now();
+        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
+        let mut names = vec![
+            ("bench_router", "log"),
+            ("perf_baseline", "json"),
+            ("perf_summary", "md"),
+        ];
+        if reference.is_some() {
+            names.extend([("perf_reference", "json"), ("perf_reference_summary", "md")]);
         }
-        Err(_) => None,
-    };
-    let root = crate::model::paths::root();
-    let sh = xshell::Shell::new().context("creating a shell")?;
-    sh.change_dir(&root);
-    let started = std::time::Instant::now();
-    let deadline = started + Duration::from_secs(args.timeout);
-    let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
-    let mut names = vec![
-        ("bench_router", "log"),
-        ("perf_baseline", "json"),
-        ("perf_summary", "md"),
-    ];
-    if reference.is_some() {
-        names.extend([("perf_reference", "json"), ("perf_reference_summary", "md")]);
+        let stamp = artifacts::claim(&dir, &names)?;
+        let log_path = dir.join(format!("bench_router_{stamp}.log"));
+        let log = Log::create(&log_path)?;
+        // Pinned only on request (`--pin`; `--no-pin` given later wins). Unlike the router
+        // and the load generator there is no second process to keep apart, and on a shared
+        // machine a pinned benchmark cannot move off a CPU that another process keeps busy:
+        // measured on the 2-vCPU VM with a neighbour's build running, pinned medians came
+        // out up to 2x slower than unpinned ones taken a minute apart.
+        let cpu = args
+            .pin
+            .then(|| crate::bench::affinity::allowed_cpus().first().copied())
+            .flatten();
+        let mut setup = Setup {
+            samples,
+            sample_ms,
+            iterations,
+            valgrind,
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            dir,
+            stamp,
+            log_path,
+            log,
+            progress: Progress::new(),
+            cpu,
+        };
+        setup.announce(args, reference);
+        Ok(setup)
     }
-    let stamp = artifacts::claim(&dir, &names)?;
-    let log_path = dir.join(format!("bench_router_{stamp}.log"));
-    let mut log = Log::create(&log_path)?;
-    let progress = Progress::new();
-    log.line(&format!(
-        "perf-bench: workload {WORKLOAD}, {samples} sample(s) of ~{sample_ms} ms per benchmark, \
-         counted over {iterations} iterations{}",
-        reference.map_or(String::new(), |r| format!(
-            ", paired with {} ({})",
-            r.against,
-            short(&r.commit)
-        ))
-    ));
-    if let Some(f) = filter() {
-        progress.note(&format!(
-            "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
+
+    /// Says what the run will do, and which flags it ignores.
+    fn announce(&mut self, args: &Options, reference: Option<&Reference>) {
+        self.log.line(&format!(
+            "perf-bench: workload {WORKLOAD}, {} sample(s) of ~{} ms per benchmark, \
+             counted over {} iterations{}",
+            self.samples,
+            self.sample_ms,
+            self.iterations,
+            reference.map_or(String::new(), |r| format!(
+                ", paired with {} ({})",
+                r.against,
+                short(&r.commit)
+            ))
         ));
-    }
-    match &valgrind {
-        Some(v) => log.line(&format!(
-            "counters: callgrind ({v}), collecting bench_loop only"
-        )),
-        None => progress.note(&format!(
-            "perf-bench: warning: `valgrind` is not on PATH, so no component_*_ir counts (the \
-             gate needs them); install it: `{}`",
-            crate::bench::counters::INSTALL_HINT
-        )),
-    }
-    for (given, flag) in [
-        (args.transport.is_some(), "--transport"),
-        (args.counters.is_some(), "--counters"),
-        (!args.router_args.is_empty(), "--router-arg"),
-        (args.router_bin.is_some(), "--router-bin"),
-        (args.loadgen_bin.is_some(), "--loadgen-bin"),
-    ] {
-        if given {
-            // Ignored rather than refused, so `--suite all` can pass its flags to every member.
-            progress.note(&format!(
-                "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it always \
-                 counts with callgrind); ignored"
+        if let Some(f) = filter() {
+            self.progress.note(&format!(
+                "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
             ));
         }
-    }
-    // Pinned only on request (`--pin`; `--no-pin` given later wins). Unlike the router and
-    // the load generator there is no second process to keep apart, and on a shared machine
-    // a pinned benchmark cannot move off a CPU that another process keeps busy: measured on
-    // the 2-vCPU VM with a neighbour's build running, pinned medians came out up to 2x
-    // slower than unpinned ones taken a minute apart.
-    let cpu = args
-        .pin
-        .then(|| crate::bench::affinity::allowed_cpus().first().copied())
-        .flatten();
-
-    let mut bin = None;
-    let mut reference_bin = None;
-    let mut measured = BTreeMap::new();
-    let mut counted = [BTreeMap::new(), BTreeMap::new()];
-    let mut status = match bench_binary(&sh, args, &mut log, &progress) {
-        Err(err) => Status::Failed(format!("build failed: {err:#}")),
-        Ok(path) => {
-            bin = Some(path);
-            Status::Ok
+        match &self.valgrind {
+            Some(v) => self.log.line(&format!(
+                "counters: callgrind ({v}), collecting bench_loop only"
+            )),
+            None => self.progress.note(&format!(
+                "perf-bench: warning: `valgrind` is not on PATH, so no component_*_ir counts \
+                 (the gate needs them); install it: `{}`",
+                crate::bench::counters::INSTALL_HINT
+            )),
         }
-    };
-    if let (Status::Ok, Some(r), Some(candidate)) = (&status, reference, &bin) {
-        match reference_bench(&sh, r, candidate, &mut log, &progress) {
-            Ok(path) => reference_bin = Some(path),
-            Err(err) => {
-                status = Status::Failed(format!(
-                    "the reference bench of {} ({}) could not be built: {err:#}; the component \
-                     rules cannot be decided on this machine (a count is never compared with \
-                     another machine's numbers)",
-                    r.against,
-                    short(&r.commit)
-                ))
+        for (given, flag) in [
+            (args.transport.is_some(), "--transport"),
+            (args.counters.is_some(), "--counters"),
+            (!args.router_args.is_empty(), "--router-arg"),
+            (args.router_bin.is_some(), "--router-bin"),
+            (args.loadgen_bin.is_some(), "--loadgen-bin"),
+        ] {
+            if given {
+                // Ignored rather than refused, so `--suite all` can pass its flags to every
+                // member.
+                self.progress.note(&format!(
+                    "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it \
+                     always counts with callgrind); ignored"
+                ));
             }
         }
     }
-    if let (Status::Ok, Some(path), true) = (&status, &bin, samples > 0) {
-        progress.note(&format!(
-            "perf-bench: running the component benchmarks ({samples} samples each)"
-        ));
-        match run_bench(path, samples, sample_ms, cpu, deadline, &log_path, &mut log) {
-            Ok(m) => measured = m,
-            Err(s) => status = s,
+
+    /// Builds the benches, takes the samples, counts the instructions; the first step that
+    /// fails sets the status and the later ones do not run.
+    fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
+        let mut m = Measured {
+            status: Status::Ok,
+            bin: None,
+            reference_bin: None,
+            samples: BTreeMap::new(),
+            counted: [BTreeMap::new(), BTreeMap::new()],
+        };
+        match bench_binary(&self.sh, args, &mut self.log, &self.progress) {
+            Err(err) => m.status = Status::Failed(format!("build failed: {err:#}")),
+            Ok(path) => m.bin = Some(path),
         }
-    }
-    if let (Status::Ok, Some(path), Some(_)) = (&status, &bin, &valgrind) {
-        let sides: Vec<&Path> = std::iter::once(path.as_path())
-            .chain(reference_bin.as_deref())
-            .collect();
-        match count(
-            &sides,
-            args.counting_runs,
-            iterations,
-            deadline,
-            &mut log,
-            &progress,
-        ) {
-            Ok(mut c) => {
-                // `count` returns the sides as given: the candidate, then the reference.
-                counted[0] = c.remove(0);
-                if let Some(r) = c.pop() {
-                    counted[1] = r;
+        if let (Status::Ok, Some(r), Some(candidate)) = (&m.status, reference, &m.bin) {
+            match reference_bench(&self.sh, r, candidate, &mut self.log, &self.progress) {
+                Ok(path) => m.reference_bin = Some(path),
+                Err(err) => {
+                    m.status = Status::Failed(format!(
+                        "the reference bench of {} ({}) could not be built: {err:#}; the \
+                         component rules cannot be decided on this machine (a count is never \
+                         compared with another machine's numbers)",
+                        r.against,
+                        short(&r.commit)
+                    ))
                 }
             }
-            Err(s) => status = s,
         }
-    }
-    if let Some(m) = status.message() {
-        log.line(&format!("perf-bench: run {}: {m}", status.name()));
+        if let (Status::Ok, Some(path), true) = (&m.status, &m.bin, self.samples > 0) {
+            self.progress.note(&format!(
+                "perf-bench: running the component benchmarks ({} samples each)",
+                self.samples
+            ));
+            let (n, ms, cpu, deadline) = (self.samples, self.sample_ms, self.cpu, self.deadline);
+            match run_bench(path, n, ms, cpu, deadline, &self.log_path, &mut self.log) {
+                Ok(samples) => m.samples = samples,
+                Err(s) => m.status = s,
+            }
+        }
+        if let (Status::Ok, Some(path), Some(_)) = (&m.status, &m.bin, &self.valgrind) {
+            let sides: Vec<&Path> = std::iter::once(path.as_path())
+                .chain(m.reference_bin.as_deref())
+                .collect();
+            let (runs, iterations) = (args.counting_runs, self.iterations);
+            match count(
+                &sides,
+                runs,
+                iterations,
+                self.deadline,
+                &mut self.log,
+                &self.progress,
+            ) {
+                Ok(mut c) => {
+                    // `count` returns the sides as given: the candidate, then the reference.
+                    m.counted[0] = c.remove(0);
+                    if let Some(r) = c.pop() {
+                        m.counted[1] = r;
+                    }
+                }
+                Err(s) => m.status = s,
+            }
+        }
+        if let Some(msg) = m.status.message() {
+            self.log
+                .line(&format!("perf-bench: run {}: {msg}", m.status.name()));
+        }
+        m
     }
 
-    let env_for = |bench: Option<&Path>| {
+    /// The environment a run file records for `bench`.
+    fn env_for(&self, bench: Option<&Path>) -> Env {
         let mut extra = serde_json::Map::new();
         extra.insert("slowdown_knob".into(), json!(false));
         extra.insert(
             "affinity".into(),
-            cpu.map_or(Value::Null, |c| json!({"components": [c]})),
+            self.cpu.map_or(Value::Null, |c| json!({"components": [c]})),
         );
         extra.insert(
             "components_bin".into(),
             json!(bench.map(|p| p.display().to_string())),
         );
-        extra.insert("sample_ms".into(), json!(sample_ms));
-        if let Some(v) = &valgrind {
+        extra.insert("sample_ms".into(), json!(self.sample_ms));
+        if let Some(v) = &self.valgrind {
             extra.insert("counters".into(), json!("callgrind"));
             extra.insert("valgrind_version".into(), json!(v));
         }
-        let mut env = crate::bench::env_info::machine(&sh, extra);
+        let mut env = crate::bench::env_info::machine(&self.sh, extra);
         if let Some(profile) = bench.and_then(crate::bench::env_info::profile_of) {
             // A prebuilt binary (`--components-bin`) may be a test build.
             env.profile = Some(profile.to_string());
         }
         env
-    };
-    let counted_with = valgrind.as_ref().map(|_| iterations);
-    let [counted_candidate, counted_reference] = counted;
-    let mut run = run_file(
-        &measured,
-        &counted_candidate,
-        counted_with,
-        (samples, args.counting_runs),
-        &status,
-        env_for(bin.as_deref()),
-        crate::bench::env_info::git(&sh),
-        started.elapsed(),
-    );
-    let json_path = dir.join(format!("perf_baseline_{stamp}.json"));
-    let mut outcomes = Vec::new();
-    if let Some(r) = reference {
-        let reference_file = format!("perf_reference_{stamp}.json");
-        let mut reference_run = run_file(
-            &BTreeMap::new(),
-            &counted_reference,
+    }
+
+    /// Writes the run files (the reference's first) and returns the outcomes.
+    fn write(
+        self,
+        args: &Options,
+        reference: Option<&Reference>,
+        m: Measured,
+    ) -> Result<Vec<BenchOutcome>> {
+        let counted_with = self.valgrind.as_ref().map(|_| self.iterations);
+        let [counted_candidate, counted_reference] = &m.counted;
+        let failed = m.status != Status::Ok;
+        let mut run = run_file(
+            &m.samples,
+            counted_candidate,
             counted_with,
-            (0, args.counting_runs),
-            &status,
-            env_for(reference_bin.as_deref().or(bin.as_deref())),
-            Git {
-                commit: Some(r.commit.clone()),
-                dirty: Some(false),
-                reference: Some(r.against.clone()),
-            },
-            started.elapsed(),
+            (self.samples, args.counting_runs),
+            &m.status,
+            self.env_for(m.bin.as_deref()),
+            crate::bench::env_info::git(&self.sh),
+            self.started.elapsed(),
         );
-        for side in [&mut reference_run, &mut run] {
-            side.paired = Some(Paired {
-                against: r.against.clone(),
-                reference_commit: Some(r.commit.clone()),
-                order: Some(
-                    "counted on this machine in one session; the reference's router with the \
-                     working tree's bench harness"
-                        .into(),
-                ),
-                reference_file: Some(reference_file.clone()),
+        let stamp = &self.stamp;
+        let json_path = self.dir.join(format!("perf_baseline_{stamp}.json"));
+        let mut outcomes = Vec::new();
+        if let Some(r) = reference {
+            let reference_file = format!("perf_reference_{stamp}.json");
+            let mut reference_run = run_file(
+                &BTreeMap::new(),
+                counted_reference,
+                counted_with,
+                (0, args.counting_runs),
+                &m.status,
+                self.env_for(m.reference_bin.as_deref().or(m.bin.as_deref())),
+                Git {
+                    commit: Some(r.commit.clone()),
+                    dirty: Some(false),
+                    reference: Some(r.against.clone()),
+                },
+                self.started.elapsed(),
+            );
+            for side in [&mut reference_run, &mut run] {
+                side.paired = Some(Paired {
+                    against: r.against.clone(),
+                    reference_commit: Some(r.commit.clone()),
+                    order: Some(
+                        "counted on this machine in one session; the reference's router with \
+                         the working tree's bench harness"
+                            .into(),
+                    ),
+                    reference_file: Some(reference_file.clone()),
+                });
+            }
+            let path = self.dir.join(&reference_file);
+            reference_run.write(&path)?;
+            outcomes.push(BenchOutcome {
+                artifact: path,
+                summary: self.dir.join(format!("perf_reference_summary_{stamp}.md")),
+                failed,
+                run: reference_run,
             });
         }
-        let path = dir.join(&reference_file);
-        reference_run.write(&path)?;
+        run.write(&json_path)?;
+        self.progress.note(&format!(
+            "perf-bench: {} — artifacts: {}, {}",
+            m.status.name(),
+            json_path.display(),
+            self.log_path.display()
+        ));
         outcomes.push(BenchOutcome {
-            artifact: path,
-            summary: dir.join(format!("perf_reference_summary_{stamp}.md")),
-            failed: status != Status::Ok,
-            run: reference_run,
+            artifact: json_path,
+            summary: self.dir.join(format!("perf_summary_{stamp}.md")),
+            run,
+            failed,
         });
+        Ok(outcomes)
     }
-    run.write(&json_path)?;
-    progress.note(&format!(
-        "perf-bench: {} — artifacts: {}, {}",
-        status.name(),
-        json_path.display(),
-        log_path.display()
-    ));
-    outcomes.push(BenchOutcome {
-        artifact: json_path,
-        summary: dir.join(format!("perf_summary_{stamp}.md")),
-        run,
-        failed: status != Status::Ok,
-    });
-    Ok(outcomes)
 }
 
 /// Counts every benchmark of each side's bench, the candidate's first. The benchmarks are

@@ -10,7 +10,8 @@ use serde_json::Value;
 use crate::exit;
 use crate::gate::stats;
 use crate::model::policy::{
-    Bounds, Check, Direction, EnvMismatch, Inconclusive, Judged, Policy, Rule, fmt_num,
+    Bounds, Check, Direction, EnvMismatch, GateSettings, Inconclusive, Judged, Policy, Rule,
+    fmt_num,
 };
 use crate::model::run_file::{Invalid, MetricValue, RunFile, Samples};
 
@@ -571,16 +572,11 @@ fn evaluate_rule(
             row
         }
         Check::Relative { direction, max_pct } => {
-            relative(
-                &mut row,
-                rule,
-                direction,
-                max_pct,
-                (base_samples, cand_samples),
-                (baseline, candidate),
-                policy,
-                notes,
-            );
+            let sides = Sides {
+                samples: (base_samples, cand_samples),
+                runs: (baseline, candidate),
+            };
+            relative(&mut row, rule, (direction, max_pct), &sides, policy, notes);
             row
         }
     }
@@ -737,19 +733,24 @@ pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) ->
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The two sides a relative rule compares: each one's per-trial samples of the metric, and
+/// its run file.
+struct Sides<'a> {
+    samples: (&'a [f64], &'a [f64]),
+    runs: (&'a RunFile, &'a RunFile),
+}
+
+/// A relative rule: the change from the baseline to the candidate, with its interval where
+/// the samples allow one, judged against `max_pct` in the rule's bad `direction`.
 fn relative(
     row: &mut Row,
     rule: &Rule,
-    direction: Direction,
-    max_pct: f64,
-    (base_samples, cand_samples): (&[f64], &[f64]),
-    (baseline, candidate): (&RunFile, &RunFile),
+    (direction, max_pct): (Direction, f64),
+    sides: &Sides<'_>,
     policy: &Policy,
     notes: &mut Vec<String>,
 ) {
     let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
-    let metric = row.metric.clone();
     if base == 0.0 {
         if cand == 0.0 {
             row.status = Status::Pass;
@@ -763,14 +764,52 @@ fn relative(
         }
         return;
     }
-
-    if let Some(why) = across_machines(&metric, baseline, candidate) {
+    if let Some(why) = across_machines(&row.metric, sides.runs.0, sides.runs.1) {
         row.status = Status::Inconclusive;
         row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
         row.message = why;
         return;
     }
-    let gate = &policy.gate;
+    let (b, c, ci) = compared(row, sides, &policy.gate, notes);
+    row.baseline = Some(b);
+    row.candidate = Some(c);
+    let pct = to_pct(c / b);
+    // A percentile interval over a few trials is lumpy (a median or a pooled percentile takes
+    // few distinct values) and can, rarely, miss the point estimate it is computed around.
+    // The row then shows an interval widened to reach the point: a change outside its own
+    // interval reads as an error, and widening can only make the decision less confident.
+    // (Compared in rounded percent: the bootstrap may compute the same ratio in other units.)
+    let ci_pct = ci.map(|ci| {
+        let (lo, hi) = (to_pct(ci.lo), to_pct(ci.hi));
+        if lo <= pct && pct <= hi {
+            (lo, hi)
+        } else {
+            notes.push(format!(
+                "{}: the bootstrap interval [{lo:+.3}%, {hi:+.3}%] does not contain the \
+                 change {pct:+.3}%; widened to reach it",
+                row.metric
+            ));
+            (lo.min(pct), hi.max(pct))
+        }
+    });
+    row.change = Some(Change { pct, ci_pct });
+    judge_change(row, rule, (direction, max_pct), &policy.gate);
+}
+
+/// The two values a relative row shows and compares, and the interval of their ratio; sets
+/// the row's method. The change is always `candidate / baseline` of exactly these two values,
+/// so that a reader can check it against the columns beside it; the interval is a bootstrap
+/// around that ratio.
+fn compared(
+    row: &mut Row,
+    sides: &Sides<'_>,
+    gate: &GateSettings,
+    notes: &mut Vec<String>,
+) -> (f64, f64, Option<stats::Interval>) {
+    let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
+    let metric = row.metric.clone();
+    let (base_samples, cand_samples) = sides.samples;
+    let (baseline, candidate) = sides.runs;
     let confidence = gate.look_confidence();
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
@@ -804,7 +843,6 @@ fn relative(
             ));
         }
     };
-
     let pooled = if paired {
         crate::gate::pooled::percentile(&metric).and_then(|q| {
             crate::gate::pooled::pooled(
@@ -819,10 +857,7 @@ fn relative(
     } else {
         None
     };
-    // The two values the row shows and compares, and the interval of their ratio. The change
-    // is always `candidate / baseline` of exactly these two values, so that a reader can
-    // check it against the columns beside it; the interval is a bootstrap around that ratio.
-    let (b, c, ci) = match (pooled, sample_medians) {
+    match (pooled, sample_medians) {
         (Some(p), _) => {
             row.method = Method::PooledPaired;
             (p.baseline, p.candidate, Some(p.ci))
@@ -859,38 +894,27 @@ fn relative(
             row.method = Method::PointEstimate;
             (base, cand, None)
         }
-    };
-    row.baseline = Some(b);
-    row.candidate = Some(c);
-    let point = c / b;
-    let pct = to_pct(point);
-    // A percentile interval over a few trials is lumpy (a median or a pooled percentile takes
-    // few distinct values) and can, rarely, miss the point estimate it is computed around.
-    // The row then shows an interval widened to reach the point: a change outside its own
-    // interval reads as an error, and widening can only make the decision less confident.
-    // (Compared in rounded percent: the bootstrap may compute the same ratio in other units.)
-    let ci_pct = ci.map(|ci| {
-        let (lo, hi) = (to_pct(ci.lo), to_pct(ci.hi));
-        if lo <= pct && pct <= hi {
-            (lo, hi)
-        } else {
-            notes.push(format!(
-                "{metric}: the bootstrap interval [{lo:+.3}%, {hi:+.3}%] does not contain the \
-                 change {pct:+.3}%; widened to reach it"
-            ));
-            (lo.min(pct), hi.max(pct))
-        }
-    });
-    let change = Change { pct, ci_pct };
-    row.change = Some(change);
+    }
+}
+
+/// Judges a relative row's change against its rule: it fails when the whole interval is past
+/// `max_pct` in the bad direction, passes (or warns past the warn tier) when the whole
+/// interval is within it, and is inconclusive when the interval straddles it.
+fn judge_change(
+    row: &mut Row,
+    rule: &Rule,
+    (direction, max_pct): (Direction, f64),
+    gate: &GateSettings,
+) {
+    let Some(change) = row.change else { return };
     // Work in "adverse" percent: positive is the bad direction for this rule.
     let sign = match direction {
         Direction::Increase => 1.0,
         Direction::Decrease => -1.0,
     };
-    let adverse = sign * pct;
+    let adverse = sign * change.pct;
     row.severity = Some(Severity::of(adverse));
-    let (adv_lo, adv_hi) = match ci_pct {
+    let (adv_lo, adv_hi) = match change.ci_pct {
         Some((lo, hi)) => {
             let (a, b) = (sign * lo, sign * hi);
             (a.min(b), a.max(b))
@@ -905,10 +929,9 @@ fn relative(
         _ => change.to_string(),
     };
     let warn = rule.warn_pct.filter(|w| adverse > *w);
-    if ci.is_some() {
+    if change.ci_pct.is_some() {
         row.resolution_pct = Some((adv_hi - adv_lo) / 2.0);
     }
-
     if adv_lo > max_pct {
         row.status = Status::Fail;
         row.blocking = true;

@@ -101,6 +101,36 @@ pub fn switch_change(baseline: &RunFile, candidate: &RunFile) -> Option<String> 
     ))
 }
 
+/// The waiting kind's line: the clock got worse while the counts held; with the counts that
+/// held, and where the router's threads blocked more.
+fn waiting(rows: &[Row], baseline: &RunFile, candidate: &RunFile, listed: &str) -> String {
+    let held: Vec<String> = [INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ]
+        .iter()
+        .filter_map(|m| rows.iter().find(|r| r.metric == *m))
+        .map(|r| format!("{}{}", r.metric, change(r)))
+        .collect();
+    let switches =
+        switch_change(baseline, candidate).map_or_else(String::new, |s| format!("; {s}"));
+    let waits = wait_changes(baseline, candidate);
+    let waits = if waits.is_empty() {
+        String::new()
+    } else {
+        format!("; threads blocked more at {}", waits.join(", "))
+    };
+    format!(
+        "waiting: throughput or latency got worse while the work per request held ({}): the \
+         router waits (a blocking call, a lock, a sleep, I/O) instead of working{listed}{switches}{waits}",
+        held.join(", ")
+    )
+}
+
+/// A row's change, ` +3.1%`, or nothing when it has none.
+fn change(r: &Row) -> String {
+    r.change
+        .as_ref()
+        .map_or_else(String::new, |c| format!(" {:+.1}%", c.pct))
+}
+
 /// One line naming the kind of regression the failing rows show, with the evidence; `None`
 /// when nothing failed.
 pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<String> {
@@ -114,11 +144,6 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
             .any(|r| find(&r.metric).is_some_and(|m| m.kind == kind))
     };
     let row = |metric: &str| rows.iter().find(|r| r.metric == metric);
-    let change = |r: &Row| {
-        r.change
-            .as_ref()
-            .map_or_else(String::new, |c| format!(" {:+.1}%", c.pct))
-    };
     let calls = syscall_changes(baseline, candidate);
     let listed = if calls.is_empty() {
         String::new()
@@ -158,24 +183,7 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
         );
     }
     if kinds.is_empty() && clock_failed && counts_held {
-        let held: Vec<String> = [INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ]
-            .iter()
-            .filter_map(|m| row(m))
-            .map(|r| format!("{}{}", r.metric, change(r)))
-            .collect();
-        let switches =
-            switch_change(baseline, candidate).map_or_else(String::new, |s| format!("; {s}"));
-        let waits = wait_changes(baseline, candidate);
-        let waits = if waits.is_empty() {
-            String::new()
-        } else {
-            format!("; threads blocked more at {}", waits.join(", "))
-        };
-        kinds.push(format!(
-            "waiting: throughput or latency got worse while the work per request held ({}): \
-             the router waits (a blocking call, a lock, a sleep, I/O) instead of working{listed}{switches}{waits}",
-            held.join(", ")
-        ));
+        kinds.push(waiting(rows, baseline, candidate, &listed));
     }
     if kind_failed(Kind::Memory) {
         kinds.push("memory: the router holds more memory".to_string());

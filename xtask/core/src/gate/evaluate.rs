@@ -392,29 +392,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
         }
     }
 
-    v.env_differences = env_differences(baseline, candidate);
-    if !v.env_differences.is_empty() {
-        let fields: Vec<String> = v.env_differences.iter().map(ToString::to_string).collect();
-        let fields = fields.join(", ");
-        match policy.gate.env_mismatch {
-            EnvMismatch::Warn => v.warnings.push(format!(
-                "env differs from the baseline (baseline -> candidate): {fields}; numbers from \
-                 different machines or toolchains compare poorly"
-            )),
-            EnvMismatch::Fail => v.failures.push(format!(
-                "env differs from the baseline (baseline -> candidate): {fields} \
-                 (gate.env_mismatch is \"fail\")"
-            )),
-            EnvMismatch::Paired if candidate.paired_against().is_some() => v.notes.push(format!(
-                "env differs from the baseline ({fields}), but the candidate is a paired run"
-            )),
-            EnvMismatch::Paired => {
-                v.warnings.push(format!(
-                    "env differs: paired mode needed (baseline -> candidate: {fields})"
-                ));
-            }
-        }
-    }
+    env_findings(&mut v, baseline, candidate, policy);
     v.needs_paired_rerun = needs_paired_rerun(baseline, candidate, policy);
 
     for (run, side) in [(candidate, "candidate"), (baseline, "baseline")] {
@@ -450,6 +428,34 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
         Outcome::Fail
     };
     v
+}
+
+/// The environment fields that differ between the runs, and what the policy makes of them
+/// (`gate.env_mismatch`): a warning, a failure, or, paired, a note.
+fn env_findings(v: &mut Verdict, baseline: &RunFile, candidate: &RunFile, policy: &Policy) {
+    v.env_differences = env_differences(baseline, candidate);
+    if !v.env_differences.is_empty() {
+        let fields: Vec<String> = v.env_differences.iter().map(ToString::to_string).collect();
+        let fields = fields.join(", ");
+        match policy.gate.env_mismatch {
+            EnvMismatch::Warn => v.warnings.push(format!(
+                "env differs from the baseline (baseline -> candidate): {fields}; numbers from \
+                 different machines or toolchains compare poorly"
+            )),
+            EnvMismatch::Fail => v.failures.push(format!(
+                "env differs from the baseline (baseline -> candidate): {fields} \
+                 (gate.env_mismatch is \"fail\")"
+            )),
+            EnvMismatch::Paired if candidate.paired_against().is_some() => v.notes.push(format!(
+                "env differs from the baseline ({fields}), but the candidate is a paired run"
+            )),
+            EnvMismatch::Paired => {
+                v.warnings.push(format!(
+                    "env differs: paired mode needed (baseline -> candidate: {fields})"
+                ));
+            }
+        }
+    }
 }
 
 /// Warns when a side's spread is large next to the rule's threshold, and says what helps.
@@ -491,6 +497,33 @@ fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String
     }
 }
 
+impl Row {
+    /// A row for `metric` as it starts, before the candidate is read: failing and blocking
+    /// until a check decides otherwise.
+    fn fresh(metric: &str, rule: &Rule, base: f64, base_samples: &[f64]) -> Row {
+        Row {
+            metric: metric.to_string(),
+            check: rule.check,
+            description: rule.description.clone(),
+            baseline: Some(base),
+            candidate: None,
+            baseline_median: Some(base),
+            candidate_median: None,
+            n_baseline: base_samples.len(),
+            n_candidate: 0,
+            baseline_rel_mad: rel_mad(base_samples),
+            candidate_rel_mad: None,
+            change: None,
+            method: Method::None,
+            severity: None,
+            resolution_pct: None,
+            status: Status::Fail,
+            blocking: true,
+            message: String::new(),
+        }
+    }
+}
+
 fn evaluate_rule(
     metric: &str,
     rule: &Rule,
@@ -505,26 +538,7 @@ fn evaluate_rule(
         MetricValue::Invalid(_) => unreachable!("check_baseline rejects invalid baseline values"),
     };
     let base_samples = sample_values(baseline, metric).unwrap_or(&[]);
-    let mut row = Row {
-        metric: metric.to_string(),
-        check: rule.check,
-        description: rule.description.clone(),
-        baseline: Some(base),
-        candidate: None,
-        baseline_median: Some(base),
-        candidate_median: None,
-        n_baseline: base_samples.len(),
-        n_candidate: 0,
-        baseline_rel_mad: rel_mad(base_samples),
-        candidate_rel_mad: None,
-        change: None,
-        method: Method::None,
-        severity: None,
-        resolution_pct: None,
-        status: Status::Fail,
-        blocking: true,
-        message: String::new(),
-    };
+    let mut row = Row::fresh(metric, rule, base, base_samples);
 
     let cand = match candidate.metric(metric) {
         MetricValue::Number(x) => x,
@@ -813,20 +827,7 @@ fn compared(
     let confidence = gate.look_confidence();
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
-    let paired = enough
-        && candidate.paired_against().is_some()
-        && match stats::paired_ratios(base_samples, cand_samples) {
-            Some(_) => true,
-            None => {
-                notes.push(format!(
-                    "{metric}: the candidate is a paired run but the sample counts differ ({} \
-                     vs {}) or a baseline sample is 0; compared as independent runs",
-                    base_samples.len(),
-                    cand_samples.len()
-                ));
-                false
-            }
-        };
+    let paired = enough && compared_in_pairs(&metric, sides, notes);
     let sample_medians = match (stats::median(base_samples), stats::median(cand_samples)) {
         (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,
@@ -843,20 +844,14 @@ fn compared(
             ));
         }
     };
-    let pooled = if paired {
-        crate::gate::pooled::percentile(&metric).and_then(|q| {
-            crate::gate::pooled::pooled(
-                baseline,
-                candidate,
-                q,
-                confidence,
-                gate.bootstrap_resamples,
-                seed,
-            )
-        })
-    } else {
-        None
-    };
+    // Paired latency percentiles pool every request of a side's trials.
+    let pooled = paired
+        .then(|| crate::gate::pooled::percentile(&metric))
+        .flatten()
+        .and_then(|q| {
+            let resamples = gate.bootstrap_resamples;
+            crate::gate::pooled::pooled(baseline, candidate, q, confidence, resamples, seed)
+        });
     match (pooled, sample_medians) {
         (Some(p), _) => {
             row.method = Method::PooledPaired;
@@ -895,6 +890,25 @@ fn compared(
             (base, cand, None)
         }
     }
+}
+
+/// Whether a paired candidate's samples can be compared pair by pair: as many on each side,
+/// and no baseline sample 0 (a note says why not).
+fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -> bool {
+    let (base_samples, cand_samples) = sides.samples;
+    if sides.runs.1.paired_against().is_none() {
+        return false;
+    }
+    if stats::paired_ratios(base_samples, cand_samples).is_some() {
+        return true;
+    }
+    notes.push(format!(
+        "{metric}: the candidate is a paired run but the sample counts differ ({} vs {}) or a \
+         baseline sample is 0; compared as independent runs",
+        base_samples.len(),
+        cand_samples.len()
+    ));
+    false
 }
 
 /// Judges a relative row's change against its rule: it fails when the whole interval is past

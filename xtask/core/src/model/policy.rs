@@ -381,6 +381,66 @@ fn int_in(
     }
 }
 
+/// A `relative` rule: one direction and its bound, a percentage.
+fn relative_check(rel: RawRelative, path: &str, at: &At<'_>) -> Result<Check> {
+    let here = format!("{path}.relative");
+    let (direction, key, max_pct) = match (rel.max_pct_increase, rel.max_pct_decrease) {
+        (Some(_), Some(_)) => bail!(at.field(
+            &here,
+            "has both `max_pct_increase` and `max_pct_decrease`; a relative rule \
+             bounds one direction"
+        )),
+        (None, None) => {
+            bail!(at.field(&here, "needs `max_pct_increase` or `max_pct_decrease`"))
+        }
+        (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
+        (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
+    };
+    let key_path = format!("{here}.{key}");
+    if max_pct < 0.0 {
+        let msg = format!("must not be negative, got {}", fmt_num(max_pct));
+        bail!(at.field(&key_path, msg));
+    }
+    if direction == Direction::Decrease && max_pct >= 100.0 {
+        let msg = format!(
+            "must be below 100 (a decrease of 100% or more cannot happen), got {}",
+            fmt_num(max_pct)
+        );
+        bail!(at.field(&key_path, msg));
+    }
+    Ok(Check::Relative { direction, max_pct })
+}
+
+/// An `absolute` rule: `equals`, or `min` and/or `max`, judged on every trial or the median.
+fn absolute_check(abs: RawAbsolute, path: &str, at: &At<'_>) -> Result<Check> {
+    let here = format!("{path}.absolute");
+    let [equals, min, max] = [abs.equals, abs.min, abs.max].map(|n| n.map(|n| n.0));
+    let judged = match abs.judged.as_deref() {
+        None | Some("every_trial") => Judged::EveryTrial,
+        Some("median") => Judged::Median,
+        Some(other) => bail!(at.field(
+            &format!("{here}.judged"),
+            format!("expected \"every_trial\" or \"median\", got {other:?}")
+        )),
+    };
+    match (equals, min, max) {
+        (None, None, None) => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
+        (Some(_), lo, hi) if lo.is_some() || hi.is_some() => {
+            bail!(at.field(&here, "`equals` cannot be combined with `min` or `max`"))
+        }
+        (_, Some(lo), Some(hi)) if lo > hi => bail!(at.field(
+            &format!("{here}.min"),
+            format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
+        )),
+        _ => Ok(Check::Absolute(Bounds {
+            equals,
+            min,
+            max,
+            judged,
+        })),
+    }
+}
+
 fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
     let check = match (r.relative, r.absolute) {
         (Some(_), Some(_)) => bail!(at.field(
@@ -389,62 +449,8 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
              are needed)"
         )),
         (None, None) => bail!(at.field(path, "a rule needs `relative` or `absolute`")),
-        (Some(Object(rel)), None) => {
-            let here = format!("{path}.relative");
-            let (direction, key, max_pct) = match (rel.max_pct_increase, rel.max_pct_decrease) {
-                (Some(_), Some(_)) => bail!(at.field(
-                    &here,
-                    "has both `max_pct_increase` and `max_pct_decrease`; a relative rule \
-                     bounds one direction"
-                )),
-                (None, None) => {
-                    bail!(at.field(&here, "needs `max_pct_increase` or `max_pct_decrease`"))
-                }
-                (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
-                (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
-            };
-            let key_path = format!("{here}.{key}");
-            if max_pct < 0.0 {
-                let msg = format!("must not be negative, got {}", fmt_num(max_pct));
-                bail!(at.field(&key_path, msg));
-            }
-            if direction == Direction::Decrease && max_pct >= 100.0 {
-                let msg = format!(
-                    "must be below 100 (a decrease of 100% or more cannot happen), got {}",
-                    fmt_num(max_pct)
-                );
-                bail!(at.field(&key_path, msg));
-            }
-            Check::Relative { direction, max_pct }
-        }
-        (None, Some(Object(abs))) => {
-            let here = format!("{path}.absolute");
-            let [equals, min, max] = [abs.equals, abs.min, abs.max].map(|n| n.map(|n| n.0));
-            let judged = match abs.judged.as_deref() {
-                None | Some("every_trial") => Judged::EveryTrial,
-                Some("median") => Judged::Median,
-                Some(other) => bail!(at.field(
-                    &format!("{here}.judged"),
-                    format!("expected \"every_trial\" or \"median\", got {other:?}")
-                )),
-            };
-            match (equals, min, max) {
-                (None, None, None) => bail!(at.field(&here, "needs `equals`, `max` or `min`")),
-                (Some(_), lo, hi) if lo.is_some() || hi.is_some() => {
-                    bail!(at.field(&here, "`equals` cannot be combined with `min` or `max`"))
-                }
-                (_, Some(lo), Some(hi)) if lo > hi => bail!(at.field(
-                    &format!("{here}.min"),
-                    format!("is above `max` ({} > {})", fmt_num(lo), fmt_num(hi))
-                )),
-                _ => Check::Absolute(Bounds {
-                    equals,
-                    min,
-                    max,
-                    judged,
-                }),
-            }
-        }
+        (Some(Object(rel)), None) => relative_check(rel, path, at)?,
+        (None, Some(Object(abs))) => absolute_check(abs, path, at)?,
     };
     let warn_pct = r.warn_pct.map(|n| n.0);
     if let Some(w) = warn_pct {

@@ -205,6 +205,27 @@ impl Workload {
         if self.warmup.connections == 0 || self.warmup.connections > MAX_CONNECTIONS {
             bail!("field `warmup.connections`: expected 1..={MAX_CONNECTIONS}");
         }
+        self.validate_phases()?;
+        if let Some(f) = &self.failover {
+            if self.transport != Transport::Nats {
+                bail!("field `failover`: needs `\"transport\": \"nats\"` (a queue group)");
+            }
+            let Some(phase) = self.phases.iter().find(|p| p.role == Role::Latency) else {
+                bail!("field `failover`: the kill happens in the latency phase, and there is none");
+            };
+            if f.kill_after_ms == 0 || f.kill_after_ms >= phase.duration_ms {
+                bail!(
+                    "field `failover.kill_after_ms`: expected inside the latency phase, 1..{}",
+                    phase.duration_ms
+                );
+            }
+        }
+        self.validate_mix()
+    }
+
+    /// Each phase on its own (name, duration, connections, rate) and with the others (names
+    /// and roles unique; latency open loop, throughput closed).
+    fn validate_phases(&self) -> Result<()> {
         for (i, p) in self.phases.iter().enumerate() {
             let at = |f: &str| format!("field `phases[{i}].{f}`");
             if p.name.trim().is_empty() {
@@ -251,20 +272,11 @@ impl Workload {
                 );
             }
         }
-        if let Some(f) = &self.failover {
-            if self.transport != Transport::Nats {
-                bail!("field `failover`: needs `\"transport\": \"nats\"` (a queue group)");
-            }
-            let Some(phase) = self.phases.iter().find(|p| p.role == Role::Latency) else {
-                bail!("field `failover`: the kill happens in the latency phase, and there is none");
-            };
-            if f.kill_after_ms == 0 || f.kill_after_ms >= phase.duration_ms {
-                bail!(
-                    "field `failover.kill_after_ms`: expected inside the latency phase, 1..{}",
-                    phase.duration_ms
-                );
-            }
-        }
+        Ok(())
+    }
+
+    /// The request mix: its bodies and templates.
+    fn validate_mix(&self) -> Result<()> {
         if self.mix.distinct_bodies == 0 || self.mix.distinct_bodies > 1_000_000 {
             bail!("field `mix.distinct_bodies`: expected 1..=1000000");
         }

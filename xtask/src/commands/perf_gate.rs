@@ -226,23 +226,7 @@ fn choose_mode(
     };
     let commit = stored.run.git.commit.as_deref();
     if bench.workload == crate::model::suite::COMPONENTS {
-        // Counted on this machine, both sides: a stored count from another session (or
-        // machine) is never the reference.
-        let commit = commit.with_context(|| {
-            format!(
-                "{}: field `git.commit`: the components baseline records no commit, and the \
-                 component counts are only compared with the baseline commit's, counted here; \
-                 record one with `cargo xtask perf-baseline-bump`",
-                stored.path.display()
-            )
-        })?;
-        eprintln!(
-            "perf-gate: paired mode against the baseline's commit {}: the component benchmarks \
-             are counted (instructions per operation under callgrind) for both commits on this \
-             machine; their wall-clock ns are information only",
-            &commit[..commit.len().min(12)]
-        );
-        return Ok(Some(commit.to_string()));
+        return components_mode(stored, commit).map(Some);
     }
     match (why, commit) {
         (Some(why), Some(commit)) => {
@@ -276,6 +260,26 @@ fn choose_mode(
     }
 }
 
+/// The components gate's mode: always paired with the stored baseline's commit, counted on
+/// this machine (a stored count from another session or machine is never the reference).
+fn components_mode(stored: &Input, commit: Option<&str>) -> Result<String> {
+    let commit = commit.with_context(|| {
+        format!(
+            "{}: field `git.commit`: the components baseline records no commit, and the \
+             component counts are only compared with the baseline commit's, counted here; \
+             record one with `cargo xtask perf-baseline-bump`",
+            stored.path.display()
+        )
+    })?;
+    eprintln!(
+        "perf-gate: paired mode against the baseline's commit {}: the component benchmarks \
+         are counted (instructions per operation under callgrind) for both commits on this \
+         machine; their wall-clock ns are information only",
+        &commit[..commit.len().min(12)]
+    );
+    Ok(commit.to_string())
+}
+
 /// What `measure` gives the verdict.
 struct Measured {
     baseline: Input,
@@ -297,22 +301,7 @@ fn measure(
 ) -> Result<Measured> {
     if bench.workload == crate::model::suite::COMPONENTS {
         let against = against.expect("components always run paired (choose_mode)");
-        let sh = xshell::Shell::new().context("creating a shell")?;
-        sh.change_dir(paths::root());
-        let reference = crate::bench::components::Reference {
-            commit: crate::bench::paired::resolve(&sh, "--against", &against)?,
-            against,
-        };
-        let mut outcomes = crate::bench::components::run(bench, Some(&reference))?;
-        super::show(&outcomes)?;
-        let candidate = into_input(outcomes.pop().expect("a candidate"));
-        let baseline = into_input(outcomes.pop().expect("a reference"));
-        return Ok(Measured {
-            baseline,
-            candidate,
-            why: None,
-            notes: Vec::new(),
-        });
+        return measure_components(bench, against);
     }
     let plan = Plan::new(bench)?;
     let pairing = against.map(|a| reference(bench, &a)).transpose()?;
@@ -377,6 +366,27 @@ fn measure(
         candidate,
         why,
         notes,
+    })
+}
+
+/// The components, always paired: the reference commit's benches counted beside the working
+/// tree's, on this machine.
+fn measure_components(bench: &BenchArgs, against: String) -> Result<Measured> {
+    let sh = xshell::Shell::new().context("creating a shell")?;
+    sh.change_dir(paths::root());
+    let reference = crate::bench::components::Reference {
+        commit: crate::bench::paired::resolve(&sh, "--against", &against)?,
+        against,
+    };
+    let mut outcomes = crate::bench::components::run(bench, Some(&reference))?;
+    super::show(&outcomes)?;
+    let candidate = into_input(outcomes.pop().expect("a candidate"));
+    let baseline = into_input(outcomes.pop().expect("a reference"));
+    Ok(Measured {
+        baseline,
+        candidate,
+        why: None,
+        notes: Vec::new(),
     })
 }
 
@@ -654,51 +664,15 @@ fn judge(
     judged: Result<(Input, Input, Policy)>,
     (explanation, notes): (Option<Explanation>, Vec<String>),
 ) -> Result<u8> {
-    let stamp = artifacts::claim(
-        dir,
-        &[
-            ("perf_gate", "log"),
-            ("perf_gate", "json"),
-            ("perf_gate", "md"),
-            ("perf_gate", "junit.xml"),
-            ("perf_report", "html"),
-        ],
-    )?;
+    let mut names: Vec<(&str, &str)> = export::EXPORTERS
+        .iter()
+        .filter_map(|e| e.gate_artifact())
+        .map(|ext| ("perf_gate", ext))
+        .collect();
+    names.push(("perf_report", "html"));
+    let stamp = artifacts::claim(dir, &names)?;
     let timestamp = artifacts::now_rfc3339();
-    let verdict = match &judged {
-        Ok((baseline, candidate, policy)) => {
-            let mut v = evaluate(&baseline.run, &candidate.run, policy);
-            v.notes.extend(notes);
-            v.warnings
-                .extend(calibration_warnings(root, workload, policy, &candidate.run));
-            // Where a profile cannot say why, what can.
-            let advice: Vec<String> = v
-                .rows
-                .iter()
-                .filter(|r| r.status == Status::Fail)
-                .filter_map(|r| profile::unexplained(&r.metric))
-                .map(|why| format!("why: {why}"))
-                .collect();
-            v.notes.extend(advice);
-            // A failing CPU rule: was it the router's code or the kernel?
-            let cpu_failed = v.rows.iter().any(|r| {
-                r.status == Status::Fail
-                    && crate::model::metric::find(&r.metric)
-                        .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
-            });
-            if cpu_failed {
-                v.notes.extend(crate::gate::cpu_split::explain(
-                    &baseline.run,
-                    &candidate.run,
-                ));
-            }
-            // Work, kernel, waiting or memory: named from the counts where they were made.
-            let cause = crate::gate::cause::name(&v.rows, &baseline.run, &candidate.run);
-            v.notes.extend(cause);
-            v
-        }
-        Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
-    };
+    let verdict = verdict_of(&judged, notes, root, workload);
     let loaded = judged.as_ref().ok();
     let ctx = Context {
         timestamp: &timestamp,
@@ -712,24 +686,7 @@ fn judge(
         explain: explanation.as_ref(),
     };
 
-    let mut stdout = String::new();
-    if !verdict.rows.is_empty() {
-        stdout.push_str(&verdict::table(&verdict));
-        stdout.push('\n');
-    }
-    if verdict.outcome != Outcome::InputError {
-        // Errors go to stderr once, through `main`.
-        stdout.push_str(&verdict::findings(&verdict));
-    }
-    if let Some(e) = &explanation {
-        if let Some(line) = profile::headline(e) {
-            stdout.push_str(&line);
-            stdout.push('\n');
-        }
-        stdout.push_str(&profile::table(&e.rows, profile::TOP));
-    }
-    stdout.push_str(&verdict::summary_line(&verdict));
-    stdout.push('\n');
+    let stdout = terminal(&verdict, explanation.as_ref());
     print!("{stdout}");
     let _ = std::io::stdout().flush();
 
@@ -763,6 +720,74 @@ fn judge(
         bail!("{}", verdict.errors.join("\nerror: "));
     }
     Ok(verdict.exit_code())
+}
+
+/// The verdict on what was judged, with what explains it: the calibration's warnings, what
+/// a profile cannot say, the CPU split and the kind of regression. Inputs that could not be
+/// read are the verdict's errors.
+fn verdict_of(
+    judged: &Result<(Input, Input, Policy)>,
+    notes: Vec<String>,
+    root: &Path,
+    workload: &str,
+) -> Verdict {
+    match judged {
+        Ok((baseline, candidate, policy)) => {
+            let mut v = evaluate(&baseline.run, &candidate.run, policy);
+            v.notes.extend(notes);
+            v.warnings
+                .extend(calibration_warnings(root, workload, policy, &candidate.run));
+            // Where a profile cannot say why, what can.
+            let advice: Vec<String> = v
+                .rows
+                .iter()
+                .filter(|r| r.status == Status::Fail)
+                .filter_map(|r| profile::unexplained(&r.metric))
+                .map(|why| format!("why: {why}"))
+                .collect();
+            v.notes.extend(advice);
+            // A failing CPU rule: was it the router's code or the kernel?
+            let cpu_failed = v.rows.iter().any(|r| {
+                r.status == Status::Fail
+                    && crate::model::metric::find(&r.metric)
+                        .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
+            });
+            if cpu_failed {
+                v.notes.extend(crate::gate::cpu_split::explain(
+                    &baseline.run,
+                    &candidate.run,
+                ));
+            }
+            // Work, kernel, waiting or memory: named from the counts where they were made.
+            let cause = crate::gate::cause::name(&v.rows, &baseline.run, &candidate.run);
+            v.notes.extend(cause);
+            v
+        }
+        Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
+    }
+}
+
+/// What the gate prints on stdout: the table, the findings, the profile, the summary line.
+fn terminal(verdict: &Verdict, explanation: Option<&Explanation>) -> String {
+    let mut stdout = String::new();
+    if !verdict.rows.is_empty() {
+        stdout.push_str(&verdict::table(verdict));
+        stdout.push('\n');
+    }
+    if verdict.outcome != Outcome::InputError {
+        // Errors go to stderr once, through `main`.
+        stdout.push_str(&verdict::findings(verdict));
+    }
+    if let Some(e) = explanation {
+        if let Some(line) = profile::headline(e) {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
+        stdout.push_str(&profile::table(&e.rows, profile::TOP));
+    }
+    stdout.push_str(&verdict::summary_line(verdict));
+    stdout.push('\n');
+    stdout
 }
 
 /// What the machine's calibration (`perf-calibrate --write`) says about rules it cannot

@@ -4,6 +4,8 @@
 //! may add. The gate reads `perf/calibration_<workload>.json` (`--write`) and warns about a
 //! rule this machine cannot resolve.
 
+use std::fmt::Write as _;
+
 use anyhow::{Context as _, Result};
 
 use crate::bench::session::{Pairing, Plan, Session};
@@ -76,7 +78,30 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
         env: candidate.env.clone(),
         metrics: crate::gate::calibrate::noise(reference, candidate, &policy, &trials),
     };
-    println!(
+    print!("{}", table(&calibration, trials));
+    let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
+    let text =
+        serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
+    let written = dir.join(format!("perf_calibration_{stamp}.json"));
+    artifacts::write_atomic(&written, text.as_bytes())?;
+    eprintln!("perf-calibrate: wrote {}", written.display());
+    if args.write {
+        let path = calibration::path_for(&root, &workload);
+        artifacts::write_atomic(&path, text.as_bytes())?;
+        eprintln!(
+            "perf-calibrate: wrote {} (the gate reads it)",
+            path.display()
+        );
+    }
+    Ok(crate::exit::OK)
+}
+
+/// The calibration as a table: each rule's threshold, its noise, and what the planned and
+/// the most trials resolve.
+fn table(calibration: &Calibration, trials: [u32; 2]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<22} {:>9} {:>9} {:>16} {:>16}",
         "metric",
         "rule",
@@ -95,7 +120,8 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
         } else {
             ""
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{metric:<22} {:>8}% {:>8}% {:>16} {:>16}{verdict}",
             n.threshold_pct,
             n.noise_pct,
@@ -103,21 +129,7 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
             at(trials[1])
         );
     }
-    let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
-    let text =
-        serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
-    let written = dir.join(format!("perf_calibration_{stamp}.json"));
-    artifacts::write_atomic(&written, text.as_bytes())?;
-    eprintln!("perf-calibrate: wrote {}", written.display());
-    if args.write {
-        let path = calibration::path_for(&root, &workload);
-        artifacts::write_atomic(&path, text.as_bytes())?;
-        eprintln!(
-            "perf-calibrate: wrote {} (the gate reads it)",
-            path.display()
-        );
-    }
-    Ok(crate::exit::OK)
+    out
 }
 
 /// Whether the rule's threshold is within what `trials` trials resolve.

@@ -32,6 +32,39 @@ pub fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
 
 /// One counting run of one router: its instructions per request, then, with `strace`, its
 /// system calls per request (a run of its own: under valgrind they would be valgrind's).
+/// One router to count: its binary, the environment variables it must not see, its CPUs.
+type Counting<'a> = (&'a Path, &'a Vec<String>, Option<Vec<usize>>);
+
+/// Counts every router at once, one thread each (a count does not depend on load), each in
+/// `shared`'s context with its own binary, environment and CPUs; results in their order.
+fn count_at_once(
+    routers: &[Counting<'_>],
+    shared: &CountCtx<'_>,
+    (method, strace, requests): (Method, Option<&Path>, u64),
+) -> Vec<Result<Counted>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = routers
+            .iter()
+            .map(|(bin, env_remove, cpus)| {
+                let ctx = CountCtx {
+                    router_bin: bin,
+                    router_env_remove: env_remove,
+                    cpus: cpus.clone(),
+                    ..*shared
+                };
+                s.spawn(move || count_one(&ctx, method, strace, requests))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked")))
+            })
+            .collect()
+    })
+}
+
 fn count_one(
     ctx: &CountCtx<'_>,
     method: Method,
@@ -67,6 +100,9 @@ impl Session<'_> {
         self.count_with(runs, Some(reference))
     }
 
+    // Long (about 90 lines) because the loop keeps each run's counts in `self.runs` and fails
+    // the session while `counter` and `ready` still borrow other fields of `self`: a
+    // `&mut self` helper cannot take over that bookkeeping, so it stays inline.
     fn count_with(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
@@ -86,7 +122,7 @@ impl Session<'_> {
         // without the test knobs (a reference never gets them).
         let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
         let candidate = ready.specs.last().expect("a candidate arm");
-        let mut routers: Vec<(&Path, &Vec<String>, _)> = ready
+        let mut routers: Vec<Counting<'_>> = ready
             .specs
             .iter()
             .map(|spec| (spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
@@ -98,16 +134,7 @@ impl Session<'_> {
         for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
             // the runs done so far still make the metric.
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            if n > 1 && left < slowest * 2 {
-                self.progress.note(&format!(
-                    "perf-bench: warning: {} of {runs} counting runs: the --timeout leaves \
-                     {:.0} s, a counting run took up to {:.0} s; a longer --timeout would allow \
-                     all of them",
-                    n - 1,
-                    left.as_secs_f64(),
-                    slowest.as_secs_f64()
-                ));
+            if n > 1 && !self.time_for_another(n, runs, slowest) {
                 return counted_reference;
             }
             self.progress.note(&format!(
@@ -122,32 +149,18 @@ impl Session<'_> {
             ));
             self.log.flush();
             let run_started = Instant::now();
-            let counted: Vec<Result<Counted>> = std::thread::scope(|s| {
-                let handles: Vec<_> = routers
-                    .iter()
-                    .map(|(bin, env_remove, cpus)| {
-                        let ctx = CountCtx {
-                            router_bin: bin,
-                            router_args: &router_args,
-                            router_env_remove: env_remove,
-                            cpus: cpus.clone(),
-                            loadgen: &counting_loadgen,
-                            workdir: ready.tmp.path(),
-                            log: &self.log_path,
-                            deadline: self.deadline,
-                        };
-                        let requests = self.args.counter_requests;
-                        s.spawn(move || count_one(&ctx, counter.method, strace, requests))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked")))
-                    })
-                    .collect()
-            });
+            let shared = CountCtx {
+                router_bin: Path::new(""),
+                router_args: &router_args,
+                router_env_remove: &[],
+                cpus: None,
+                loadgen: &counting_loadgen,
+                workdir: ready.tmp.path(),
+                log: &self.log_path,
+                deadline: self.deadline,
+            };
+            let how = (counter.method, strace, self.args.counter_requests);
+            let counted = count_at_once(&routers, &shared, how);
             for (i, result) in counted.into_iter().enumerate() {
                 let side = self
                     .arms
@@ -178,6 +191,23 @@ impl Session<'_> {
             slowest = slowest.max(run_started.elapsed());
         }
         counted_reference
+    }
+
+    /// Whether counting run `n` fits before the --timeout, when the slowest so far took
+    /// `slowest`; a warning says what was left out when it does not.
+    fn time_for_another(&self, n: u32, runs: u32, slowest: Duration) -> bool {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left >= slowest * 2 {
+            return true;
+        }
+        self.progress.note(&format!(
+            "perf-bench: warning: {} of {runs} counting runs: the --timeout leaves {:.0} s, a \
+             counting run took up to {:.0} s; a longer --timeout would allow all of them",
+            n - 1,
+            left.as_secs_f64(),
+            slowest.as_secs_f64()
+        ));
+        false
     }
 
     /// What counting and profiling drive the router with: one HTTP connection whatever the

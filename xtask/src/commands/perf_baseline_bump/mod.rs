@@ -81,21 +81,10 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&root);
 
-    // Held until the command returns, so two bumps never interleave; a dry run writes nothing
-    // and takes no lock.
+    // Held until the command returns, so two bumps never interleave.
     let perf_dir = artifacts::parent_dir(&baseline_path);
     let journal = perf_dir.join(JOURNAL_FILE);
-    if args.dry_run && artifacts::journal_pending(&journal) {
-        eprintln!(
-            "perf-baseline-bump: warning: {} is left from an interrupted bump; the next bump \
-             without --dry-run finishes or undoes it first, which may change the baseline shown \
-             here",
-            journal.display()
-        );
-    }
-    let lock = (!args.dry_run)
-        .then(|| lock_and_recover(perf_dir, &journal))
-        .transpose()?;
+    let lock = take_lock(args, perf_dir, &journal)?;
 
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
@@ -109,14 +98,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     }
 
     let policy = policy::load(&policy_path)?;
-    let candidate_path = match &args.candidate {
-        Some(path) => path.clone(),
-        None => bench(args)?,
-    };
-    // Read once: the candidate may be a pipe (`--candidate <(...)`), and the new baseline is
-    // written from this text.
-    let candidate_text = json::read_input(&candidate_path, json::MAX_INPUT_BYTES)?;
-    let candidate = run_file::parse_str(&candidate_text, &candidate_path.display().to_string())?;
+    let (candidate_path, candidate_text, candidate) = read_candidate(args)?;
     let previous = Previous::load(&baseline_path)?;
     let judged = judge(
         previous.as_ref(),
@@ -127,27 +109,15 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     refusals.extend(candidate_problems(&judged, &workload));
     let now = artifacts::now_rfc3339();
     let today = now.get(..10).unwrap_or(&now);
-    let decision = match decide(args, &judged, refusals, today) {
-        Ok(decision) => decision,
-        Err(Stop::Refused(problems)) => {
-            if !judged.verdict.rows.is_empty() {
-                print!("{}", verdict::table(&judged.verdict));
-            }
-            return Err(refusal(&problems));
-        }
-        Err(Stop::Skipped(why)) => {
-            print!("{}", verdict::table(&judged.verdict));
-            println!("perf-baseline-bump: ratchet skipped: {why}");
-            return Ok(exit::OK);
-        }
+    let Some(decision) = decided(args, &judged, refusals, today)? else {
+        return Ok(exit::OK);
     };
 
     let archive_dir = perf_dir.join("baselines");
     // A dry run writes nothing, not even a claimed name.
-    let stamp = if args.dry_run {
-        artifacts::file_stamp()
-    } else {
-        artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?
+    let stamp = match args.dry_run {
+        true => artifacts::file_stamp(),
+        false => artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?,
     };
     let plan = Writes {
         workload: &workload,
@@ -174,6 +144,60 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     plan.write(&candidate_text, &report, &journal)?;
     drop(lock);
     Ok(exit::OK)
+}
+
+/// The candidate: its path (perf-bench runs first without --candidate), its text and the
+/// run. Read once: it may be a pipe (`--candidate <(...)`), and the new baseline is written
+/// from this text.
+fn read_candidate(args: &BumpArgs) -> Result<(PathBuf, String, run_file::RunFile)> {
+    let path = match &args.candidate {
+        Some(path) => path.clone(),
+        None => bench(args)?,
+    };
+    let text = json::read_input(&path, json::MAX_INPUT_BYTES)?;
+    let run = run_file::parse_str(&text, &path.display().to_string())?;
+    Ok((path, text, run))
+}
+
+/// The bump's lock, unless this is a dry run (which writes nothing and takes no lock, but
+/// warns when an interrupted bump's journal may change what it shows).
+fn take_lock(args: &BumpArgs, perf_dir: &Path, journal: &Path) -> Result<Option<LockFile>> {
+    if args.dry_run {
+        if artifacts::journal_pending(journal) {
+            eprintln!(
+                "perf-baseline-bump: warning: {} is left from an interrupted bump; the next \
+                 bump without --dry-run finishes or undoes it first, which may change the \
+                 baseline shown here",
+                journal.display()
+            );
+        }
+        return Ok(None);
+    }
+    lock_and_recover(perf_dir, journal).map(Some)
+}
+
+/// The decision, or `None` when a ratchet skips (it says why); a refusal is an error listing
+/// every problem, after the table that shows them.
+fn decided(
+    args: &BumpArgs,
+    judged: &judge::Judged<'_>,
+    refusals: Vec<String>,
+    today: &str,
+) -> Result<Option<judge::Decision>> {
+    match decide(args, judged, refusals, today) {
+        Ok(decision) => Ok(Some(decision)),
+        Err(Stop::Refused(problems)) => {
+            if !judged.verdict.rows.is_empty() {
+                print!("{}", verdict::table(&judged.verdict));
+            }
+            Err(refusal(&problems))
+        }
+        Err(Stop::Skipped(why)) => {
+            print!("{}", verdict::table(&judged.verdict));
+            println!("perf-baseline-bump: ratchet skipped: {why}");
+            Ok(None)
+        }
+    }
 }
 
 /// Takes the bump's lock on `perf_dir` (failing at once when another bump holds it), then

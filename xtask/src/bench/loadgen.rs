@@ -62,16 +62,12 @@ impl Loadgen {
         Ok(results.remove(0))
     }
 
-    /// Runs one phase against several routers at once from one load generator process, each
-    /// target getting the whole `spec` (its connections, its rate), their requests interleaved
-    /// on the same threads; one result per target, in order. A target is an HTTP address, or
-    /// with NATS a subject (`None`: the router's default).
-    pub fn run_targets(
+    /// The load generator's flags for one phase against `targets`.
+    fn args(
         &self,
         targets: &[(std::net::SocketAddr, Option<String>)],
         spec: &LoadSpec,
-        deadline: Instant,
-    ) -> Result<Vec<Report>, LoadError> {
+    ) -> Vec<String> {
         let mut args: Vec<String> = match &self.nats_url {
             Some(url) => ["--transport", "nats", "--nats-url", url]
                 .map(String::from)
@@ -125,6 +121,20 @@ impl Loadgen {
             let _ = std::fs::remove_file(path);
             args.extend(["--progress-file".into(), path_arg(path)]);
         }
+        args
+    }
+
+    /// Runs one phase against several routers at once from one load generator process, each
+    /// target getting the whole `spec` (its connections, its rate), their requests interleaved
+    /// on the same threads; one result per target, in order. A target is an HTTP address, or
+    /// with NATS a subject (`None`: the router's default).
+    pub fn run_targets(
+        &self,
+        targets: &[(std::net::SocketAddr, Option<String>)],
+        spec: &LoadSpec,
+        deadline: Instant,
+    ) -> Result<Vec<Report>, LoadError> {
+        let args = self.args(targets, spec);
         let handle = duct::cmd(&self.bin, &args)
             .stdin_null()
             .stdout_capture()

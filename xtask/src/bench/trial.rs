@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::progress::Progress;
-use crate::bench::router::{RouterProcess, counter_sum, histogram_buckets, quantile_between};
+use crate::bench::router::{
+    ProcStats, RouterProcess, counter_sum, histogram_buckets, quantile_between,
+};
 use crate::bench::runner::{
     Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
 };
@@ -93,6 +95,56 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
     Ok(trial)
 }
 
+/// The router's own readings over a trial, from its `/metrics` text and `/proc` before and
+/// after: errors, its decision time, memory, CPU and switches (per request, over
+/// `responses`), beside the load generator's `client_errors`.
+fn router_metrics(
+    m: &mut std::collections::BTreeMap<String, f64>,
+    (before_text, before): (&str, &ProcStats),
+    (after_text, after): (&str, &ProcStats),
+    (responses, client_errors): (f64, f64),
+) {
+    let delta = |name: &str| {
+        counter_sum(after_text, name).unwrap_or(f64::NAN)
+            - counter_sum(before_text, name).unwrap_or(f64::NAN)
+    };
+    m.insert("errors_total".into(), delta("router_errors_total"));
+    m.insert(
+        "backpressure_active_total".into(),
+        delta("router_backpressure_active_total"),
+    );
+    m.insert("client_errors_total".into(), client_errors);
+    // The router's own time per decision, from its histogram: no load generator, socket or
+    // queue in it, so its tail is the router's floor, not the machine's.
+    let decisions = |text: &str| histogram_buckets(text, "router_decision_duration_seconds");
+    m.insert(
+        DECISION_P99_MS.into(),
+        round4(quantile_between(&decisions(before_text), &decisions(after_text), 0.99) * 1e3),
+    );
+    m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
+    m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
+    m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
+    if responses > 0.0 {
+        let per_1k = |before: f64, after: f64| round3((after - before) * 1000.0 / responses);
+        m.insert(
+            "cpu_ms_per_1k_req".into(),
+            per_1k(before.cpu_ms, after.cpu_ms),
+        );
+        m.insert(
+            "cpu_user_ms_per_1k_req".into(),
+            per_1k(before.user_ms, after.user_ms),
+        );
+        m.insert(
+            "cpu_sys_ms_per_1k_req".into(),
+            per_1k(before.sys_ms, after.sys_ms),
+        );
+        m.insert(
+            VOLUNTARY_SWITCHES_PER_REQ.into(),
+            round3((after.voluntary_switches - before.voluntary_switches) / responses),
+        );
+    }
+}
+
 fn measure(
     ctx: &TrialCtx<'_>,
     router: &RouterProcess,
@@ -145,46 +197,12 @@ fn measure(
     let after = router
         .proc_stats()
         .map_err(|e| failed("reading /proc", e))?;
-    let delta = |name: &str| {
-        counter_sum(&after_text, name).unwrap_or(f64::NAN)
-            - counter_sum(&before_text, name).unwrap_or(f64::NAN)
-    };
-    let m = &mut trial.metrics;
-    m.insert("errors_total".into(), delta("router_errors_total"));
-    m.insert(
-        "backpressure_active_total".into(),
-        delta("router_backpressure_active_total"),
+    router_metrics(
+        &mut trial.metrics,
+        (&before_text, &before),
+        (&after_text, &after),
+        (responses, client_errors),
     );
-    m.insert("client_errors_total".into(), client_errors);
-    // The router's own time per decision, from its histogram: no load generator, socket or
-    // queue in it, so its tail is the router's floor, not the machine's.
-    let decisions = |text: &str| histogram_buckets(text, "router_decision_duration_seconds");
-    m.insert(
-        DECISION_P99_MS.into(),
-        round4(quantile_between(&decisions(&before_text), &decisions(&after_text), 0.99) * 1e3),
-    );
-    m.insert("mem_mb_rss".into(), round3(after.peak_rss_mb));
-    m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
-    m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
-    if responses > 0.0 {
-        let per_1k = |before: f64, after: f64| round3((after - before) * 1000.0 / responses);
-        m.insert(
-            "cpu_ms_per_1k_req".into(),
-            per_1k(before.cpu_ms, after.cpu_ms),
-        );
-        m.insert(
-            "cpu_user_ms_per_1k_req".into(),
-            per_1k(before.user_ms, after.user_ms),
-        );
-        m.insert(
-            "cpu_sys_ms_per_1k_req".into(),
-            per_1k(before.sys_ms, after.sys_ms),
-        );
-        m.insert(
-            VOLUNTARY_SWITCHES_PER_REQ.into(),
-            round3((after.voluntary_switches - before.voluntary_switches) / responses),
-        );
-    }
     trial.waits = waits;
     trial.knobs = Knobs {
         slowdown_iterations: gauge(&after_text, "router_test_slowdown_iterations"),

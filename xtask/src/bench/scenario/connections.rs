@@ -19,6 +19,7 @@ use serde_json::json;
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::router::ProcStats;
 use crate::bench::runner::{Runner, Status, failed, round3, round4};
+use crate::model::load_report::Report;
 pub use crate::model::scenario::connections::{MAX_IDLE, Params};
 
 /// File descriptors a process needs besides the idle connections: its listener, epoll,
@@ -226,6 +227,90 @@ fn rss_mb(pid: u32) -> Result<f64, Status> {
         .map_err(|e| failed("reading the router's memory", e))
 }
 
+/// Opens idle connections (each with a request started but not finished) until `idle` has
+/// `want` of them; returns why the router refused one, if it did. Bounded by `deadline`.
+fn open_up_to(
+    idle: &mut Vec<TcpStream>,
+    want: usize,
+    level: u32,
+    addr: std::net::SocketAddr,
+    requests: &[Vec<u8>],
+    deadline: Instant,
+) -> Result<Option<String>, Status> {
+    while idle.len() < want {
+        if Instant::now() >= deadline {
+            return Err(Status::Timeout(format!(
+                "the --timeout expired while opening idle connection {} of {level}",
+                idle.len() + 1
+            )));
+        }
+        match open_idle(addr, &requests[idle.len() % requests.len()]) {
+            Ok(s) => idle.push(s),
+            Err(e) => return Ok(Some(format!("{e:#}"))),
+        }
+    }
+    Ok(None)
+}
+
+/// What one level of idle connections did to the router.
+struct Reading {
+    level: u32,
+    opened: usize,
+    open_ms: f64,
+    rss_before: f64,
+    rss: f64,
+    closed: usize,
+    refused: Option<String>,
+}
+
+/// Notes a level's reading, annotates its phase and records its metrics: connections opened,
+/// KB of router memory per connection, the active phase's p50 and p99, and those closed.
+fn record(runner: &mut Runner<'_, '_>, phase: &str, r: &Reading, result: &Report) {
+    let Reading {
+        level,
+        opened,
+        open_ms,
+        rss_before,
+        rss,
+        closed,
+        ref refused,
+    } = *r;
+    let kb_per_conn = if opened > 0 {
+        (rss - rss_before) * 1024.0 / opened as f64
+    } else {
+        f64::NAN
+    };
+    runner.note(&format!(
+        "connections: {opened} idle opened in {open_ms:.0} ms, router RSS {rss:.3} MB \
+         ({kb_per_conn:.2} KB per connection), {closed} closed by the router"
+    ));
+    runner.annotate_phase(
+        phase,
+        "idle",
+        json!({
+            "requested": level,
+            "opened": opened,
+            "open_ms": round3(open_ms),
+            "rss_before_mb": round3(rss_before),
+            "rss_mb": round3(rss),
+            "closed_by_router": closed,
+            "refused": refused,
+        }),
+    );
+    runner.metric(&format!("conn_opened_{level}"), opened as f64);
+    runner.metric(
+        &format!("conn_rss_kb_per_conn_{level}"),
+        round3(kb_per_conn),
+    );
+    for q in ["p50", "p99"] {
+        runner.metric(
+            &format!("conn_active_{q}_ms_{level}"),
+            round4(result.latency(q)),
+        );
+    }
+    runner.metric(&format!("conn_idle_closed_{level}"), closed as f64);
+}
+
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let (pid, addr) = (runner.router.pid, runner.router.addr);
     let most = u64::from(*p.idle.last().expect("validated: at least one level"));
@@ -257,22 +342,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             "connections: opening idle connections up to {level}"
         ));
         let started = Instant::now();
-        let mut refused = None;
-        while idle.len() < want {
-            if Instant::now() >= runner.deadline() {
-                return Err(Status::Timeout(format!(
-                    "the --timeout expired while opening idle connection {} of {level}",
-                    idle.len() + 1
-                )));
-            }
-            match open_idle(addr, &requests[idle.len() % requests.len()]) {
-                Ok(s) => idle.push(s),
-                Err(e) => {
-                    refused = Some(format!("{e:#}"));
-                    break;
-                }
-            }
-        }
+        let refused = open_up_to(&mut idle, want, level, addr, &requests, runner.deadline())?;
         let open_ms = started.elapsed().as_secs_f64() * 1e3;
         let opened = idle.len();
         if opened < level as usize {
@@ -283,11 +353,6 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         }
         std::thread::sleep(settle);
         let rss = rss_mb(pid)?;
-        let kb_per_conn = if opened > 0 {
-            (rss - rss_before) * 1024.0 / opened as f64
-        } else {
-            f64::NAN
-        };
         let phase = format!("active_{level}");
         let spec = LoadSpec::open(p.active_connections, p.active_ms, p.active_rate);
         let result = runner.phase(&phase, &spec)?;
@@ -303,35 +368,16 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             runner.note(&line);
             runner.say(&format!("warning: {line}"));
         }
-        runner.note(&format!(
-            "connections: {opened} idle opened in {open_ms:.0} ms, router RSS {rss:.3} MB \
-             ({kb_per_conn:.2} KB per connection), {closed} closed by the router"
-        ));
-        runner.annotate_phase(
-            &phase,
-            "idle",
-            json!({
-                "requested": level,
-                "opened": opened,
-                "open_ms": round3(open_ms),
-                "rss_before_mb": round3(rss_before),
-                "rss_mb": round3(rss),
-                "closed_by_router": closed,
-                "refused": refused,
-            }),
-        );
-        runner.metric(&format!("conn_opened_{level}"), opened as f64);
-        runner.metric(
-            &format!("conn_rss_kb_per_conn_{level}"),
-            round3(kb_per_conn),
-        );
-        for q in ["p50", "p99"] {
-            runner.metric(
-                &format!("conn_active_{q}_ms_{level}"),
-                round4(result.latency(q)),
-            );
-        }
-        runner.metric(&format!("conn_idle_closed_{level}"), closed as f64);
+        let reading = Reading {
+            level,
+            opened,
+            open_ms,
+            rss_before,
+            rss,
+            closed,
+            refused,
+        };
+        record(runner, &phase, &reading, &result);
     }
     drop(idle);
     Ok(())

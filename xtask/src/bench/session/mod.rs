@@ -204,8 +204,25 @@ impl<'a> Session<'a> {
                 ..loadgen.clone()
             })
             .collect();
-        let specs = self
-            .arms
+        let specs = self.router_specs(&bins.router, nats_url.as_deref(), subject);
+        Ok(Ready {
+            tmp,
+            loadgens,
+            specs,
+            _nats: nats,
+        })
+    }
+
+    /// Each arm's router: its binary (`router` unless the arm has its own), its flags (the
+    /// nats-server and the arm's subject, the workload's, the run's), the test knobs a
+    /// reference must not see, its CPU.
+    fn router_specs(
+        &self,
+        router: &std::path::Path,
+        nats_url: Option<&str>,
+        subject: impl Fn(usize) -> Option<String>,
+    ) -> Vec<RouterSpec> {
+        self.arms
             .iter()
             .enumerate()
             .map(|(i, arm)| RouterSpec {
@@ -213,16 +230,16 @@ impl<'a> Session<'a> {
                 bin: arm
                     .router_bin
                     .clone()
-                    .unwrap_or_else(|| bins.router.clone()),
+                    .unwrap_or_else(|| router.to_path_buf()),
                 args: nats_url
                     .iter()
-                    .flat_map(|url| ["--nats-url".to_string(), url.clone()])
+                    .flat_map(|url| ["--nats-url".to_string(), url.to_string()])
                     .chain(
                         subject(i)
                             .into_iter()
                             .flat_map(|s| ["--nats-subject".to_string(), s]),
                     )
-                    .chain(workload.router_args.iter().cloned())
+                    .chain(self.plan.workload.router_args.iter().cloned())
                     .chain(self.args.router_args.iter().cloned())
                     .collect(),
                 env: Vec::new(),
@@ -234,13 +251,7 @@ impl<'a> Session<'a> {
                 },
                 cpus: self.pin.map(|p| vec![p.0]),
             })
-            .collect();
-        Ok(Ready {
-            tmp,
-            loadgens,
-            specs,
-            _nats: nats,
-        })
+            .collect()
     }
 
     fn fail(&mut self, status: Status) {

@@ -229,9 +229,10 @@ impl<'a> Bisect<'a> {
         format!("{} {subject}", &commit[..commit.len().min(12)])
     }
 
-    fn run(&mut self, commits: &[String]) -> Result<u8> {
+    /// How commits are judged, for the first line.
+    fn how(&self) -> String {
         let a = self.args;
-        let how = match &self.mode {
+        match &self.mode {
             Mode::Counted { max_pct, .. } => format!(
                 "instruction counts ({}, {} requests), a regression above +{}% (the \
                  instructions_per_req rule){}",
@@ -248,7 +249,12 @@ impl<'a> Bisect<'a> {
                 "paired wall-clock trials against --good, rule {} {}; inconclusive steps are skipped",
                 a.metric, p.rules[&a.metric].check
             ),
-        };
+        }
+    }
+
+    fn run(&mut self, commits: &[String]) -> Result<u8> {
+        let a = self.args;
+        let how = self.how();
         self.say(&format!(
             "perf-bisect: {} over {} commit(s) after --good {} up to --bad {}, workload {}, by {how}",
             a.metric,

@@ -113,14 +113,9 @@ fn params(args: &HistoryArgs) -> Result<Params> {
     })
 }
 
-/// One workload's trends: a header, then per metric a sparkline line and its findings.
-fn workload_report(
-    workload: &str,
-    runs: &[&Record],
-    args: &HistoryArgs,
-    params: &Params,
-    recent: &mut Vec<String>,
-) -> String {
+/// A workload's header: how many runs over what time, and whether they come from more than
+/// one environment (where a change point may be a machine change).
+fn header(workload: &str, runs: &[&Record]) -> String {
     let fingerprints: BTreeSet<&str> = runs
         .iter()
         .filter_map(|r| r.env_fingerprint.as_deref())
@@ -139,6 +134,18 @@ fn workload_report(
             Vec::from_iter(fingerprints).join(", ")
         ));
     }
+    out
+}
+
+/// One workload's trends: a header, then per metric a sparkline line and its findings.
+fn workload_report(
+    workload: &str,
+    runs: &[&Record],
+    args: &HistoryArgs,
+    params: &Params,
+    recent: &mut Vec<String>,
+) -> String {
+    let mut out = header(workload, runs);
     let mut names: BTreeSet<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
     if !args.metrics.is_empty() {
         for wanted in &args.metrics {

@@ -6,8 +6,33 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::gate::evaluate::{Status, Verdict};
+use crate::gate::evaluate::{Row, Status, Verdict};
 use crate::report::verdict::{Context, summary_line};
+
+/// A row's message: the rule's, with the two values its change is of (JUnit has no
+/// columns) and, for a failing CPU rule, the functions that cost more.
+fn row_message(row: &Row, ctx: &Context<'_>) -> String {
+    let mut message = format!("{} {}", row.metric, row.message);
+    // JUnit has no columns: the message carries the two values the change is of.
+    if let Some(v) = crate::report::verdict::values(row) {
+        message.push_str(&format!("; {v}"));
+    }
+    // A failing CPU rule says which functions cost more.
+    if let (Some(e), true) = (ctx.explain, row.status == Status::Fail)
+        && crate::report::profile::unexplained(&row.metric).is_none()
+    {
+        message.push('\n');
+        if let Some(line) = crate::report::profile::headline(e) {
+            message.push_str(&line);
+            message.push('\n');
+        }
+        message.push_str(&crate::report::profile::junit_text(
+            &e.rows,
+            crate::report::profile::TOP,
+        ));
+    }
+    message
+}
 
 /// JUnit XML: one testcase per rule. A failing rule, and an inconclusive rule that blocks
 /// (`inconclusive: fail`), is a `<failure>`; an inconclusive rule that does not block and a
@@ -42,25 +67,7 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
         ("overall", verdict.outcome.as_str()),
     ]);
     for row in &verdict.rows {
-        let mut message = format!("{} {}", row.metric, row.message);
-        // JUnit has no columns: the message carries the two values the change is of.
-        if let Some(v) = crate::report::verdict::values(row) {
-            message.push_str(&format!("; {v}"));
-        }
-        // A failing CPU rule says which functions cost more.
-        if let (Some(e), true) = (ctx.explain, row.status == Status::Fail)
-            && crate::report::profile::unexplained(&row.metric).is_none()
-        {
-            message.push('\n');
-            if let Some(line) = crate::report::profile::headline(e) {
-                message.push_str(&line);
-                message.push('\n');
-            }
-            message.push_str(&crate::report::profile::junit_text(
-                &e.rows,
-                crate::report::profile::TOP,
-            ));
-        }
+        let message = row_message(row, ctx);
         let mut warning = None;
         let status = match row.status {
             _ if row.blocking => {

@@ -268,6 +268,40 @@ pub struct Strip<'a> {
     pub rule: &'a str,
 }
 
+/// A rule's threshold on a strip plot: its line, labelled with the rule, and the failing
+/// side shaded.
+fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
+    let (left, right) = plot_x(WIDTH);
+    let (bottom, top) = plot_y();
+    // An `equals` rule fails on both sides of one line: shading both would shade it all.
+    let exact = threshold.fail_above.is_some() && threshold.fail_above == threshold.fail_below;
+    if let Some(t) = threshold.fail_above.filter(|_| !exact) {
+        let py = y.map(t).clamp(top, bottom);
+        doc.rect(left, top, right - left, py - top, "class=\"failzone\"");
+    }
+    if let Some(t) = threshold.fail_below.filter(|_| !exact) {
+        let py = y.map(t).clamp(top, bottom);
+        doc.rect(left, py, right - left, bottom - py, "class=\"failzone\"");
+    }
+    let mut lines: Vec<f64> = threshold.fail_above.into_iter().collect();
+    lines.extend(
+        threshold
+            .fail_below
+            .filter(|b| Some(*b) != threshold.fail_above),
+    );
+    for t in lines {
+        let py = y.map(t);
+        doc.line((left, py), (right, py), "class=\"threshold\"");
+        doc.text(
+            right - 4.0,
+            py - 4.0,
+            "end",
+            "tick",
+            &format!("{} ({})", fmt_num(t), rule),
+        );
+    }
+}
+
 /// Per-trial strip plot: one dot per trial (one `<circle>` each and nothing else drawn as a
 /// circle), the median as a bar, baseline left of candidate, and the threshold line with the
 /// failing side shaded.
@@ -284,35 +318,7 @@ pub fn strip_plot(s: &Strip<'_>) -> String {
     let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
     doc.y_axis(&y, &yt, s.metric);
     let (left, right) = plot_x(WIDTH);
-    let (bottom, top) = plot_y();
-    // An `equals` rule fails on both sides of one line: shading both would shade it all.
-    let exact =
-        s.threshold.fail_above.is_some() && s.threshold.fail_above == s.threshold.fail_below;
-    if let Some(t) = s.threshold.fail_above.filter(|_| !exact) {
-        let py = y.map(t).clamp(top, bottom);
-        doc.rect(left, top, right - left, py - top, "class=\"failzone\"");
-    }
-    if let Some(t) = s.threshold.fail_below.filter(|_| !exact) {
-        let py = y.map(t).clamp(top, bottom);
-        doc.rect(left, py, right - left, bottom - py, "class=\"failzone\"");
-    }
-    let mut lines: Vec<f64> = s.threshold.fail_above.into_iter().collect();
-    lines.extend(
-        s.threshold
-            .fail_below
-            .filter(|b| Some(*b) != s.threshold.fail_above),
-    );
-    for t in lines {
-        let py = y.map(t);
-        doc.line((left, py), (right, py), "class=\"threshold\"");
-        doc.text(
-            right - 4.0,
-            py - 4.0,
-            "end",
-            "tick",
-            &format!("{} ({})", fmt_num(t), s.rule),
-        );
-    }
+    threshold_marks(&mut doc, &y, s.threshold, s.rule);
     let width = right - left;
     for (i, (label, colour, data)) in [
         ("baseline", BASELINE, s.baseline),

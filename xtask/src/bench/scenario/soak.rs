@@ -152,6 +152,30 @@ fn sample(
     out
 }
 
+/// Keeps the memory samples with the soak phase, and which of them were fitted.
+fn annotate(
+    runner: &mut Runner<'_, '_>,
+    p: &Params,
+    samples: &[Sample],
+    fitted: usize,
+    capacity: f64,
+) {
+    runner.annotate_phase(
+        "soak",
+        "memory",
+        json!({
+            "sample_ms": p.sample_ms,
+            "fit_from_ms": p.warmup_ms,
+            "fit_to_ms": p.duration_ms,
+            "fit_samples": fitted,
+            "sticky_capacity": capacity,
+            "t_ms": samples.iter().map(|s| s.t_ms.round()).collect::<Vec<_>>(),
+            "rss_mb": samples.iter().map(|s| round3(s.rss_mb)).collect::<Vec<_>>(),
+            "sticky_entries": samples.iter().map(|s| s.sticky_entries).collect::<Vec<_>>(),
+        }),
+    );
+}
+
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let capacity = sticky_capacity(runner.router_args());
     let (pid, addr) = (runner.router.pid, runner.router.addr);
@@ -199,20 +223,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             samples.len()
         ));
     }
-    runner.annotate_phase(
-        "soak",
-        "memory",
-        json!({
-            "sample_ms": p.sample_ms,
-            "fit_from_ms": p.warmup_ms,
-            "fit_to_ms": p.duration_ms,
-            "fit_samples": window.len(),
-            "sticky_capacity": capacity,
-            "t_ms": samples.iter().map(|s| s.t_ms.round()).collect::<Vec<_>>(),
-            "rss_mb": samples.iter().map(|s| round3(s.rss_mb)).collect::<Vec<_>>(),
-            "sticky_entries": samples.iter().map(|s| s.sticky_entries).collect::<Vec<_>>(),
-        }),
-    );
+    annotate(runner, p, &samples, window.len(), capacity);
     runner.note(&format!(
         "soak: {} samples fitted, slope {:.5} MB/s (early {:.5}, late {:.5}), superlinear {}, \
          sticky entries max {sticky_max} of {capacity}",

@@ -613,7 +613,7 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
             )
             .read()
             .context("cargo bench -p router --bench components --no-run")?;
-            executable_from_messages(&out).context(
+            crate::bench::paired::executable_from_messages(&out).context(
                 "cargo printed no executable for the components bench (is it in router/Cargo.toml?)",
             )?
         }
@@ -627,21 +627,6 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
     }
     log.line(&format!("components bench: {}", path.display()));
     Ok(path)
-}
-
-/// The `executable` of the components bench in cargo's `--message-format=json` output.
-pub(crate) fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "components"
-                && m["target"]["kind"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|k| k == "bench"))
-        })
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 /// `--no-build` without `--components-bin`: the newest `components-<hash>` executable.
@@ -755,6 +740,7 @@ fn run_bench(
 mod tests {
     use super::*;
     use crate::bench::env_info::profile_of;
+    use crate::bench::paired::executable_from_messages;
 
     #[test]
     fn cargo_messages_give_the_bench_executable() {

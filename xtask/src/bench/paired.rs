@@ -303,7 +303,7 @@ pub fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
              router/Cargo.toml declare the `components` bench?)"
         )
     })?;
-    let bin = crate::bench::components::executable_from_messages(&out)
+    let bin = executable_from_messages(&out)
         .with_context(|| format!("building {commit}'s component bench named no executable"))?;
     let dir = cached.parent().expect("cached has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -414,6 +414,21 @@ impl Drop for Worktree<'_> {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+/// The `executable` of the components bench in cargo's `--message-format=json` output.
+pub(crate) fn executable_from_messages(stdout: &str) -> Option<PathBuf> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == "components"
+                && m["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 #[cfg(test)]

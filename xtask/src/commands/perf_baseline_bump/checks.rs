@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use xshell::{Shell, cmd};
 
-use super::judge::Judged;
-use super::{ARTIFACTS, MIN_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_WORDS, REASONS, TRADE_OFF};
+use super::judged::Judged;
+use super::reason::{MIN_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_WORDS, REASONS, TRADE_OFF};
 use crate::flags::BumpArgs;
 use crate::gate::evaluate::{self, Row, Status, Verdict};
 use crate::model::policy::{Check, Direction};
+
+/// Untracked files under this directory (the default artifacts) do not make the tree dirty.
+const ARTIFACTS: &str = "_artifacts";
 
 /// Problems with the flags themselves, each naming what is expected.
 pub(super) fn usage_problems(args: &BumpArgs) -> Vec<String> {

@@ -27,42 +27,22 @@ use crate::model::run_file;
 use crate::report::verdict;
 
 mod checks;
-mod judge;
+mod decide;
+mod judged;
 mod ratchet;
+mod reason;
 mod write;
 
 use checks::{candidate_problems, dirty_problem, usage_problems};
-use judge::{Previous, Stop, decide, judge};
-use write::{Writes, archive_path, author};
+use decide::{Decision, Stop, decide};
+use judged::{Judged, Previous, judge};
+use reason::MEASUREMENT_CORRECTION;
+use write::{Writes, archive_path, author, crash_point};
 
-/// The reasons a baseline may change, as `--reason` takes them.
-const REASONS: [&str; 3] = [
-    "trade-off",
-    "architectural-improvement",
-    "measurement-correction",
-];
-/// The only reason under which a regression beyond policy may be accepted.
-const TRADE_OFF: &str = "trade-off";
-/// The reason that re-measures a baseline; across environments it is the only way to move
-/// a baseline that cannot be paired (an in-process workload measured on another machine).
-const MEASUREMENT_CORRECTION: &str = "measurement-correction";
-/// What the bump record says for a `--ratchet` bump, which takes no `--reason`.
-const RATCHET_REASON: &str = "ratchet";
-/// Below these a justification cannot say what changed, why it is acceptable and why the
-/// policy still makes sense, which is what a reviewer needs to read.
-const MIN_JUSTIFICATION_CHARS: usize = 40;
-const MIN_JUSTIFICATION_WORDS: usize = 6;
-/// Untracked files under this directory (the default artifacts) do not make the tree dirty.
-const ARTIFACTS: &str = "_artifacts";
 /// The bump's lock file and the journal of its writes, in the baseline's directory: each is
 /// there only while a bump runs, or after one was killed until the next one takes over.
 const LOCK_FILE: &str = ".lock";
 const JOURNAL_FILE: &str = ".bump-journal.json";
-/// Test-only: `XTASK_BUMP_CRASH_AFTER=<step>` kills the bump with SIGKILL right after that
-/// step (`locked`, then `replace_together`'s steps), so the tests can check what an
-/// interrupted bump leaves. Not a user setting.
-const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
-
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
 pub fn run(args: &BumpArgs) -> Result<u8> {
@@ -180,10 +160,10 @@ fn take_lock(args: &BumpArgs, perf_dir: &Path, journal: &Path) -> Result<Option<
 /// every problem, after the table that shows them.
 fn decided(
     args: &BumpArgs,
-    judged: &judge::Judged<'_>,
+    judged: &Judged<'_>,
     refusals: Vec<String>,
     today: &str,
-) -> Result<Option<judge::Decision>> {
+) -> Result<Option<Decision>> {
     match decide(args, judged, refusals, today) {
         Ok(decision) => Ok(Some(decision)),
         Err(Stop::Refused(problems)) => {
@@ -211,15 +191,6 @@ fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
         eprintln!("perf-baseline-bump: {}: {done}", journal.display());
     }
     Ok(lock)
-}
-
-/// See `CRASH_ENV`: stops the process as `kill -9` would when the variable names `step`.
-fn crash_point(step: &str) {
-    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
-        use rustix::process::{Signal, getpid, kill_process};
-        let _ = kill_process(getpid(), Signal::KILL);
-        std::process::abort();
-    }
 }
 
 /// Runs perf-bench for a candidate; a failed benchmark ends the command with exit 3.

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::checks::adverse;
-use super::judge::Judged;
+use super::judged::Judged;
 use crate::gate::evaluate::{Row, Status};
 use crate::model::run_file::RunFile;
 use crate::report::verdict;

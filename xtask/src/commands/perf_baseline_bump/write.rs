@@ -8,12 +8,26 @@ use anyhow::{Context as _, Result, anyhow};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-use super::crash_point;
-use super::judge::{Decision, Judged};
+use super::decide::Decision;
+use super::judged::Judged;
 use crate::model::artifacts;
 use crate::model::json;
 use crate::model::run_file::{Bump, BumpPrevious};
 use crate::report::verdict;
+
+/// Test-only: `XTASK_BUMP_CRASH_AFTER=<step>` kills the bump with SIGKILL right after that
+/// step (`locked`, then `replace_together`'s steps), so the tests can check what an
+/// interrupted bump leaves. Not a user setting.
+const CRASH_ENV: &str = "XTASK_BUMP_CRASH_AFTER";
+
+/// See `CRASH_ENV`: stops the process as `kill -9` would when the variable names `step`.
+pub(super) fn crash_point(step: &str) {
+    if std::env::var_os(CRASH_ENV).is_some_and(|v| v == step) {
+        use rustix::process::{Signal, getpid, kill_process};
+        let _ = kill_process(getpid(), Signal::KILL);
+        std::process::abort();
+    }
+}
 
 /// `git config user.name <user.email>`, or "unknown": a missing identity must not block a bump,
 /// the record just says it is not known.

@@ -15,21 +15,23 @@ use crate::error::ConfigError;
 /// How requests are paced: the workload's own type (one definition for the harness and the
 /// generator).
 pub use perf_core::model::load::Model;
+use perf_core::model::load::Transport;
 
-/// How requests travel to the server.
+/// Where a target's requests go on their transport (the workload's `Transport`): over HTTP
+/// to `Config::path`, or over NATS to a subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
+pub enum Route {
     /// HTTP/1.1 keep-alive connections; requests go to `Config::path`.
     Http,
     /// NATS request-reply through a server at `Config::target`, on this subject.
     Nats { subject: String },
 }
 
-impl Transport {
-    pub fn as_str(&self) -> &'static str {
+impl Route {
+    pub fn transport(&self) -> Transport {
         match self {
-            Transport::Http => "http",
-            Transport::Nats { .. } => "nats",
+            Route::Http => Transport::Http,
+            Route::Nats { .. } => Transport::Nats,
         }
     }
 }
@@ -82,7 +84,7 @@ pub struct Config {
     pub target: SocketAddr,
     /// The `host` header value, as the user wrote the target (for NATS: the URL).
     pub host: String,
-    pub transport: Transport,
+    pub route: Route,
     /// The targets after the first, in the order given: at most `MAX_TARGETS - 1`, each
     /// of the variant of `transport` and (for HTTP) on loopback.
     pub more_targets: Vec<MoreTarget>,
@@ -126,7 +128,7 @@ impl Config {
                 path: self.path.clone(),
             });
         }
-        if let Transport::Nats { subject } = &self.transport {
+        if let Route::Nats { subject } = &self.route {
             check_subject(subject)?;
             if self.method != Method::Post {
                 return Err(ConfigError::NatsNeedsBodies);
@@ -204,7 +206,7 @@ impl Config {
                 }
                 // The same NATS server (`target`, `host`), another subject.
                 MoreTarget::Nats { subject } => {
-                    cfg.transport = Transport::Nats {
+                    cfg.route = Route::Nats {
                         subject: subject.clone(),
                     };
                 }
@@ -217,9 +219,9 @@ impl Config {
 
     /// Checks the invariants of `more_targets`.
     fn check_more_targets(&self) -> Result<(), ConfigError> {
-        let flag = match self.transport {
-            Transport::Http => "--target",
-            Transport::Nats { .. } => "--subject",
+        let flag = match self.route {
+            Route::Http => "--target",
+            Route::Nats { .. } => "--subject",
         };
         if self.target_count() > MAX_TARGETS {
             return Err(ConfigError::TooManyTargets {
@@ -229,18 +231,18 @@ impl Config {
             });
         }
         for more in &self.more_targets {
-            match (more, &self.transport) {
-                (MoreTarget::Http { addr, host }, Transport::Http) => {
+            match (more, &self.route) {
+                (MoreTarget::Http { addr, host }, Route::Http) => {
                     if !addr.ip().is_loopback() {
                         return Err(ConfigError::NotLoopback {
                             target: host.clone(),
                         });
                     }
                 }
-                (MoreTarget::Nats { subject }, Transport::Nats { .. }) => check_subject(subject)?,
+                (MoreTarget::Nats { subject }, Route::Nats { .. }) => check_subject(subject)?,
                 _ => {
                     return Err(ConfigError::MixedTargets {
-                        transport: self.transport.as_str(),
+                        transport: self.route.transport().as_str(),
                     });
                 }
             }
@@ -605,7 +607,7 @@ mod tests {
         Config {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
-            transport: Transport::Http,
+            route: Route::Http,
             more_targets: Vec::new(),
             path: "/v1/decide".into(),
             method: Method::Post,
@@ -660,7 +662,7 @@ mod tests {
             (|c| c.path = "v1".into(), "--path v1"),
             (
                 |c| {
-                    c.transport = Transport::Nats {
+                    c.route = Route::Nats {
                         subject: "a.*".into(),
                     }
                 },
@@ -691,7 +693,7 @@ mod tests {
             ),
             (
                 |c| {
-                    c.transport = Transport::Nats {
+                    c.route = Route::Nats {
                         subject: "a".into(),
                     };
                     c.more_targets = vec![MoreTarget::Nats {
@@ -735,7 +737,7 @@ mod tests {
         }
 
         let nats = Config {
-            transport: Transport::Nats {
+            route: Route::Nats {
                 subject: "a".into(),
             },
             more_targets: vec![MoreTarget::Nats {
@@ -747,9 +749,9 @@ mod tests {
         let subjects: Vec<_> = nats
             .per_target()
             .into_iter()
-            .map(|c| (c.target, c.transport))
+            .map(|c| (c.target, c.route))
             .collect();
-        let subject = |s: &str| Transport::Nats { subject: s.into() };
+        let subject = |s: &str| Route::Nats { subject: s.into() };
         assert_eq!(
             subjects,
             [(nats.target, subject("a")), (nats.target, subject("b"))]

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 
-use crate::config::{Config, Method, Transport};
+use crate::config::{Config, Method, Route};
 use crate::stats::{KindStats, Outcome, Stats, Timeline};
 
 /// What every request to one target has in common; built once per target, shared by that
@@ -66,9 +66,9 @@ impl Target {
                 .unwrap_or_default(),
             kinds: cfg.body_kinds.as_ref().map_or(0, |k| k.kinds.len()),
             timeout: cfg.timeout,
-            subject: match &cfg.transport {
-                Transport::Http => None,
-                Transport::Nats { subject } => Some(subject.as_str().into()),
+            subject: match &cfg.route {
+                Route::Http => None,
+                Route::Nats { subject } => Some(subject.as_str().into()),
             },
             responses: AtomicU64::new(0),
             timeline: cfg.timeline,

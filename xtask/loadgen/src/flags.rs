@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{self, Config, Method, Model, MoreTarget, Transport};
+use crate::config::{self, Config, Method, MoreTarget, Route};
 use crate::error::ConfigError;
+use perf_core::model::load::{Model, Transport};
 
 /// Drives HTTP/1.1 (or NATS request-reply) load at a server on loopback and prints one JSON document of results on
 /// stdout (progress goes to stderr).
@@ -23,7 +24,7 @@ pub struct Flags {
     pub target: Vec<String>,
     /// http: POST to --target; nats: request-reply through the NATS server at --nats-url.
     #[arg(long, value_enum, default_value = "http")]
-    pub transport: TransportFlag,
+    pub transport: Transport,
     /// NATS server, nats://HOST:PORT; must be loopback. Used with --transport nats.
     #[arg(long, value_name = "URL")]
     pub nats_url: Option<String>,
@@ -50,7 +51,7 @@ pub struct Flags {
     pub body_kinds: Option<PathBuf>,
     /// closed: back-to-back requests (throughput); open: constant arrival rate (latency).
     #[arg(long, value_enum)]
-    pub model: ModelFlag,
+    pub model: Model,
     /// Keep-alive connections to each target.
     #[arg(long, default_value_t = 1)]
     pub connections: usize,
@@ -95,25 +96,13 @@ pub enum MethodFlag {
     Post,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TransportFlag {
-    Http,
-    Nats,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModelFlag {
-    Closed,
-    Open,
-}
-
 impl Flags {
     /// Checks the flags and reads the bodies file.
     pub fn into_config(self) -> Result<Config, ConfigError> {
         // A single --target with nats or --subject with http is ignored, as it always was;
         // repeated, it asks for several targets the transport cannot give.
-        let (target, host, transport, more_targets) = match self.transport {
-            TransportFlag::Http => {
+        let (target, host, route, more_targets) = match self.transport {
+            Transport::Http => {
                 if self.subject.len() > 1 {
                     return Err(ConfigError::SubjectsWithoutNats {
                         count: self.subject.len(),
@@ -128,9 +117,9 @@ impl Flags {
                         Ok(MoreTarget::Http { addr, host })
                     })
                     .collect::<Result<_, ConfigError>>()?;
-                (addr, host, Transport::Http, more)
+                (addr, host, Route::Http, more)
             }
-            TransportFlag::Nats => {
+            Transport::Nats => {
                 if self.target.len() > 1 {
                     return Err(ConfigError::TargetsWithNats {
                         count: self.target.len(),
@@ -143,8 +132,8 @@ impl Flags {
                 let more = subjects
                     .map(|subject| MoreTarget::Nats { subject })
                     .collect();
-                let transport = Transport::Nats { subject };
-                (config::parse_nats_url(&url)?, url, transport, more)
+                let route = Route::Nats { subject };
+                (config::parse_nats_url(&url)?, url, route, more)
             }
         };
         let method = match self.method {
@@ -162,16 +151,13 @@ impl Flags {
         let cfg = Config {
             target,
             host,
-            transport,
+            route,
             more_targets,
             path: self.path,
             method,
             bodies,
             body_kinds,
-            model: match self.model {
-                ModelFlag::Closed => Model::Closed,
-                ModelFlag::Open => Model::Open,
-            },
+            model: self.model,
             connections: self.connections,
             threads: self.threads,
             duration: Duration::from_millis(self.duration_ms),
@@ -295,17 +281,17 @@ mod tests {
         let url = ["--transport", "nats", "--nats-url", "nats://127.0.0.1:4222"];
         let cfg = parse(&url).unwrap();
         assert_eq!(
-            cfg.transport,
-            Transport::Nats {
+            cfg.route,
+            Route::Nats {
                 subject: "beamline.router.v1.decide".into()
             }
         );
         assert!(cfg.more_targets.is_empty());
         let subjects = ["--subject", "a", "--subject", "b", "--subject", "c"];
         let cfg = parse(&[&url[..], &subjects].concat()).unwrap();
-        let got: Vec<_> = cfg.per_target().into_iter().map(|c| c.transport).collect();
+        let got: Vec<_> = cfg.per_target().into_iter().map(|c| c.route).collect();
         let want: Vec<_> = ["a", "b", "c"]
-            .map(|s| Transport::Nats { subject: s.into() })
+            .map(|s| Route::Nats { subject: s.into() })
             .into();
         assert_eq!(got, want);
         let five = ["--subject", "a"].repeat(5);

@@ -22,7 +22,7 @@ pub mod pacing;
 pub mod report;
 pub mod stats;
 
-pub use config::{Config, Method, Model, MoreTarget, Transport};
+pub use config::{Config, Method, Model, MoreTarget, Route};
 pub use error::{ConfigError, Error};
 pub use report::{Output, Report};
 
@@ -112,7 +112,7 @@ fn announce(cfg: &Config, configs: &[Config]) {
     eprintln!(
         "loadgen: {} {} loop, {} connection(s){per_target} on {} thread(s), {} ms{} against \
          {against}",
-        cfg.transport.as_str(),
+        cfg.route.transport().as_str(),
         cfg.model.as_str(),
         cfg.connections,
         cfg.worker_threads(),

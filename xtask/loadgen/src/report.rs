@@ -12,16 +12,16 @@ pub use perf_core::model::load_report::{
     TimelineReport,
 };
 
-use crate::config::{Config, Expect, Transport};
+use crate::config::{Config, Expect, Route};
 use crate::coord::WorkerResult;
 use crate::stats::{self, KindStats, Stats, Timeline};
 
 /// The target of a single-target config as stderr names it: `127.0.0.1:8080/v1/decide`, or
 /// `nats://127.0.0.1:4222 subject beamline.router.v1.decide`.
 pub fn target_name(cfg: &Config) -> String {
-    match &cfg.transport {
-        Transport::Http => format!("{}{}", cfg.host, cfg.path),
-        Transport::Nats { subject } => format!("{} subject {subject}", cfg.host),
+    match &cfg.route {
+        Route::Http => format!("{}{}", cfg.host, cfg.path),
+        Route::Nats { subject } => format!("{} subject {subject}", cfg.host),
     }
 }
 
@@ -127,14 +127,14 @@ pub fn build(cfg: &Config, workers: &[WorkerResult], affinity: Option<Vec<usize>
     );
     Report {
         model: cfg.model,
-        target: match &cfg.transport {
-            Transport::Http => cfg.target.to_string(),
-            Transport::Nats { .. } => format!("nats://{}", cfg.target),
+        target: match &cfg.route {
+            Route::Http => cfg.target.to_string(),
+            Route::Nats { .. } => format!("nats://{}", cfg.target),
         },
         // For NATS, where the requests went is the subject.
-        path: match &cfg.transport {
-            Transport::Http => cfg.path.clone(),
-            Transport::Nats { subject } => subject.clone(),
+        path: match &cfg.route {
+            Route::Http => cfg.path.clone(),
+            Route::Nats { subject } => subject.clone(),
         },
         connections: cfg.connections,
         threads: cfg.worker_threads(),
@@ -258,7 +258,7 @@ mod tests {
         Config {
             target: "127.0.0.1:1".parse().unwrap(),
             host: "127.0.0.1:1".into(),
-            transport: Transport::Http,
+            route: Route::Http,
             more_targets: Vec::new(),
             path: "/v1/decide".into(),
             method: Method::Post,

@@ -38,7 +38,7 @@ pub enum Role {
 }
 
 /// How requests are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
     /// Each connection sends back-to-back: measures maximum throughput.

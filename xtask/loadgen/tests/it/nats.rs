@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use loadgen::{Config, Model, Transport};
+use loadgen::{Config, Model, Route};
 
 use crate::support::{assert_consistent, closed};
 
@@ -108,7 +108,7 @@ fn responder_on(url: &str, subject: &'static str) {
 fn nats_config(server: &NatsServer, duration: Duration) -> Config {
     let mut cfg = closed(server.addr, duration);
     cfg.host = server.url();
-    cfg.transport = Transport::Nats {
+    cfg.route = Route::Nats {
         subject: SUBJECT.into(),
     };
     cfg.bodies = vec![

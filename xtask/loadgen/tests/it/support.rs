@@ -175,7 +175,7 @@ pub fn closed(addr: SocketAddr, duration: Duration) -> Config {
     Config {
         target: addr,
         host: addr.to_string(),
-        transport: loadgen::config::Transport::Http,
+        route: loadgen::config::Route::Http,
         more_targets: Vec::new(),
         path: "/v1/decide".into(),
         method: Method::Post,

@@ -43,6 +43,7 @@ use write::{Writes, archive_path, author, crash_point};
 /// there only while a bump runs, or after one was killed until the next one takes over.
 const LOCK_FILE: &str = ".lock";
 const JOURNAL_FILE: &str = ".bump-journal.json";
+
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
 pub fn run(args: &BumpArgs) -> Result<u8> {

@@ -685,19 +685,14 @@ fn judge(
         candidate_run: loaded.map(|i| &i.1.run),
         explain: explanation.as_ref(),
     };
-
-    let stdout = terminal(&verdict, explanation.as_ref());
-    print!("{stdout}");
+    let record = verdict::Record::new(&verdict, &ctx);
+    print!("{}", verdict::terminal(&record));
     let _ = std::io::stdout().flush();
 
-    let gate = export::Gate {
-        verdict: &verdict,
-        ctx: &ctx,
-    };
-    write_artifacts(dir, &stamp, gate)?;
+    write_artifacts(dir, &stamp, &record)?;
     let recorded = match loaded {
         Some((_, candidate, _)) => {
-            crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(gate))
+            crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
         }
         None => Ok(()),
     };
@@ -709,7 +704,7 @@ fn judge(
             &stamp,
             args.record.history.as_deref(),
             (baseline, candidate),
-            verdict::Record::new(&verdict, &ctx),
+            record,
         );
     } else {
         let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
@@ -765,29 +760,6 @@ fn verdict_of(
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
     }
-}
-
-/// What the gate prints on stdout: the table, the findings, the profile, the summary line.
-fn terminal(verdict: &Verdict, explanation: Option<&Explanation>) -> String {
-    let mut stdout = String::new();
-    if !verdict.rows.is_empty() {
-        stdout.push_str(&verdict::table(verdict));
-        stdout.push('\n');
-    }
-    if verdict.outcome != Outcome::InputError {
-        // Errors go to stderr once, through `main`.
-        stdout.push_str(&verdict::findings(verdict));
-    }
-    if let Some(e) = explanation {
-        if let Some(line) = profile::headline(e) {
-            stdout.push_str(&line);
-            stdout.push('\n');
-        }
-        stdout.push_str(&profile::table(&e.rows, profile::TOP));
-    }
-    stdout.push_str(&verdict::summary_line(verdict));
-    stdout.push('\n');
-    stdout
 }
 
 /// What the machine's calibration (`perf-calibrate --write`) says about rules it cannot
@@ -852,7 +824,7 @@ fn write_report(
 
 /// Writes the gate artifacts (every exporter that has one), sharing one timestamp, and
 /// appends the Markdown to `$GITHUB_STEP_SUMMARY` when it is set.
-fn write_artifacts(dir: &Path, stamp: &str, gate: export::Gate<'_>) -> Result<()> {
+fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -> Result<()> {
     let subject = export::Subject {
         run: None,
         gate: Some(gate),
@@ -880,7 +852,7 @@ fn write_artifacts(dir: &Path, stamp: &str, gate: export::Gate<'_>) -> Result<()
             .create(true)
             .append(true)
             .open(&summary)
-            .and_then(|mut f| f.write_all(verdict::markdown(gate.verdict, gate.ctx).as_bytes()))
+            .and_then(|mut f| f.write_all(verdict::markdown(gate).as_bytes()))
             .with_context(|| {
                 format!("appending to $GITHUB_STEP_SUMMARY ({})", summary.display())
             })?;

@@ -11,22 +11,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
-use crate::gate::evaluate::Verdict;
 use crate::model::run_file::{MetricValue, RunFile, Samples};
-use crate::report::verdict::{self, Context};
+use crate::report::verdict::{self, Record};
 
 /// What an exporter renders from: the run, when there is one (a gate whose inputs could not
 /// be read has none), and the gate's verdict, when a gate exports.
 pub struct Subject<'a> {
     pub run: Option<Summary>,
-    pub gate: Option<Gate<'a>>,
-}
-
-/// A gate's verdict and what it was judged in.
-#[derive(Clone, Copy)]
-pub struct Gate<'a> {
-    pub verdict: &'a Verdict,
-    pub ctx: &'a Context<'a>,
+    pub gate: Option<&'a Record>,
 }
 
 /// An output format.
@@ -69,7 +61,7 @@ impl Subject<'_> {
             .ok_or_else(|| anyhow!("--export {kind}: there is no run to export"))
     }
 
-    fn gate(&self, kind: &str) -> Result<Gate<'_>> {
+    fn gate(&self, kind: &str) -> Result<&Record> {
         self.gate.ok_or_else(|| {
             anyhow!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
         })
@@ -90,7 +82,7 @@ impl Exporter for Log {
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let g = s.gate(self.kind())?;
-        one(path, verdict::log_text(g.verdict, g.ctx))
+        one(path, verdict::log_text(g))
     }
 }
 
@@ -103,7 +95,7 @@ impl Exporter for VerdictJson {
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let g = s.gate(self.kind())?;
-        one(path, pretty(&verdict::Record::new(g.verdict, g.ctx)))
+        one(path, pretty(g))
     }
 }
 
@@ -116,7 +108,7 @@ impl Exporter for Markdown {
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let g = s.gate(self.kind())?;
-        one(path, verdict::markdown(g.verdict, g.ctx))
+        one(path, verdict::markdown(g))
     }
 }
 
@@ -129,7 +121,7 @@ impl Exporter for Junit {
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let g = s.gate(self.kind())?;
-        one(path, crate::report::junit::render(g.verdict, g.ctx))
+        one(path, crate::report::junit::render(g))
     }
 }
 

@@ -307,7 +307,7 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "<div class=\"verdict o-{}\">{}</div>",
-            esc(&v.overall),
+            esc(v.overall.as_str()),
             esc(&v.summary)
         );
         let _ = writeln!(
@@ -372,7 +372,8 @@ fn gate_section(out: &mut String, v: Option<&Record>) {
     let num = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
     let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), crate::gate::evaluate::fmt_pct);
     for row in &v.rows {
-        let verdict = row.verdict.as_str();
+        // Lower case, as the verdict JSON has it (`fail`; the CSS classes are `v-fail`).
+        let verdict = row.verdict.as_str().to_ascii_lowercase();
         let interval = match (row.ci_low_pct, row.ci_high_pct) {
             (Some(lo), Some(hi)) => format!(
                 "[{}, {}]",
@@ -387,17 +388,17 @@ fn gate_section(out: &mut String, v: Option<&Record>) {
             "<tr class=\"v-{}{blocking}\" title=\"{}\"><td>{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td class=\"v\">{}</td></tr>",
-            esc(verdict),
+            esc(&verdict),
             esc(&row.message),
             esc(&row.metric),
             num(row.baseline),
             num(row.candidate),
             pct(row.change_pct),
             esc(&interval),
-            esc(&row.method),
+            esc(row.method.as_str()),
             esc(&row.rule),
-            esc(row.severity.as_deref().unwrap_or("-")),
-            esc(verdict),
+            esc(row.severity.map_or("-", |s| s.as_str())),
+            esc(&verdict),
         );
     }
     out.push_str("</table>\n");

@@ -6,19 +6,20 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::gate::evaluate::{Row, Status, Verdict};
-use crate::report::verdict::{Context, summary_line};
+use crate::gate::evaluate::Status;
+use crate::report::profile::Explanation;
+use crate::report::verdict::{Record, RowRecord};
 
 /// A row's message: the rule's, with the two values its change is of (JUnit has no
 /// columns) and, for a failing CPU rule, the functions that cost more.
-fn row_message(row: &Row, ctx: &Context<'_>) -> String {
-    let mut message = format!("{} {}", row.metric, row.message);
+fn row_message(row: &RowRecord, explain: Option<&Explanation>) -> String {
+    let mut message = row.message.clone();
     // JUnit has no columns: the message carries the two values the change is of.
-    if let Some(v) = crate::report::verdict::values(row) {
+    if let Some(v) = row.values() {
         message.push_str(&format!("; {v}"));
     }
     // A failing CPU rule says which functions cost more.
-    if let (Some(e), true) = (ctx.explain, row.status == Status::Fail)
+    if let (Some(e), true) = (explain, row.verdict == Status::Fail)
         && crate::report::profile::unexplained(&row.metric).is_none()
     {
         message.push('\n');
@@ -39,8 +40,8 @@ fn row_message(row: &Row, ctx: &Context<'_>) -> String {
 /// skipped rule are `<skipped>`; a warning passes with the warning in `<system-out>`.
 /// Gate-level problems (benchmark failed, environment mismatch under `fail`, bad inputs) add
 /// one testcase each, named `[gate] ...`, only when they occur.
-pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
-    let class = format!("perf-gate.{}", ctx.workload);
+pub fn render(r: &Record) -> String {
+    let class = format!("perf-gate.{}", r.workload);
     let case = |name: &str, status: TestCaseStatus| {
         let mut case = TestCase::new(name, status);
         case.set_classname(class.as_str()).set_time(Duration::ZERO);
@@ -59,19 +60,21 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
 
     let mut suite = TestSuite::new(class.as_str());
     // The gate's own RFC 3339 text, as in its other artifacts, so the files of one run match.
-    suite.extra.insert("timestamp".into(), ctx.timestamp.into());
+    suite
+        .extra
+        .insert("timestamp".into(), r.timestamp.as_str().into());
     suite.add_properties([
-        ("baseline", ctx.baseline),
-        ("candidate", ctx.candidate),
-        ("policy", ctx.policy_path),
-        ("overall", verdict.outcome.as_str()),
+        ("baseline", r.inputs.baseline.as_str()),
+        ("candidate", r.inputs.candidate.as_str()),
+        ("policy", r.inputs.policy.as_str()),
+        ("overall", r.overall.as_str()),
     ]);
-    for row in &verdict.rows {
-        let message = row_message(row, ctx);
+    for row in &r.rows {
+        let message = row_message(row, r.explain.as_ref());
         let mut warning = None;
-        let status = match row.status {
+        let status = match row.verdict {
             _ if row.blocking => {
-                let ty = if row.status == Status::Inconclusive {
+                let ty = if row.verdict == Status::Inconclusive {
                     "inconclusive"
                 } else {
                     "regression"
@@ -95,21 +98,21 @@ pub fn render(verdict: &Verdict, ctx: &Context<'_>) -> String {
         }
         suite.add_test_case(case);
     }
-    if let Some(b) = &verdict.bench_failure {
+    if let Some(b) = &r.bench_failure {
         let status = problem(NonSuccessKind::Error, None, b);
         suite.add_test_case(case("[gate] benchmark run", status));
     }
     // `failures` lists the blocking rows first; what follows them is the environment's.
-    let row_failures = verdict.rows.iter().filter(|r| r.blocking).count();
-    for f in verdict.failures.iter().skip(row_failures) {
+    let row_failures = r.rows.iter().filter(|row| row.blocking).count();
+    for f in r.failures.iter().skip(row_failures) {
         let status = problem(NonSuccessKind::Failure, None, f);
         suite.add_test_case(case("[gate] environment", status));
     }
-    if !verdict.errors.is_empty() {
-        let status = problem(NonSuccessKind::Error, None, &verdict.errors.join("\n"));
+    if !r.errors.is_empty() {
+        let status = problem(NonSuccessKind::Error, None, &r.errors.join("\n"));
         suite.add_test_case(case("[gate] inputs", status));
     }
-    suite.set_system_out(summary_line(verdict));
+    suite.set_system_out(r.summary.as_str());
 
     let mut report = Report::new("perf-gate");
     report.add_test_suite(suite);

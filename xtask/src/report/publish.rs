@@ -53,9 +53,9 @@ pub fn record(
     args: &Record,
     run: &RunFile,
     source: &str,
-    gate: Option<export::Gate<'_>>,
+    gate: Option<&crate::report::verdict::Record>,
 ) -> Result<()> {
-    let verdict = gate.map(|g| g.verdict.outcome.as_str());
+    let verdict = gate.map(|g| g.overall.as_str());
     let exports = export::parse_args(&args.export)?;
     if args.history.is_none() && exports.is_empty() {
         return Ok(());

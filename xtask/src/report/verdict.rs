@@ -1,14 +1,15 @@
-//! Renders a gate `Verdict` for people and machines: the terminal table and one-line summary,
-//! the log, the Markdown summary (also for `$GITHUB_STEP_SUMMARY`) and the verdict JSON
-//! (`report::junit` has the JUnit XML). Pure string building: `perf_gate` decides where the
-//! text goes.
+//! The gate's verdict as a typed record (`Record`, the verdict JSON) and its renderings for
+//! people and machines: the terminal table and one-line summary, the log, the Markdown
+//! summary (also for `$GITHUB_STEP_SUMMARY`); `report::junit` has the JUnit XML and
+//! `report::html` the HTML. Every renderer takes the record, so what one shows the others can.
+//! Pure string building: `perf_gate` decides where the text goes.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::gate::evaluate::{Method, Outcome, Row, Status, Verdict};
+use crate::gate::evaluate::{Change, Method, Outcome, Row, Severity, Status, Verdict, few_samples};
 use crate::model::policy::{Check, Policy, fmt_num};
 use crate::model::run_file::RunFile;
 use crate::report::profile::{self, Explanation};
@@ -36,23 +37,7 @@ pub struct Context<'a> {
 
 /// Where a run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z, 5 trials`.
 pub fn provenance(run: &RunFile) -> String {
-    let mut parts = Vec::new();
-    match (&run.git.commit, run.git.dirty) {
-        (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),
-        (Some(c), _) => parts.push(format!("commit {}", short(c))),
-        (None, _) => parts.push("commit unknown".to_string()),
-    }
-    if let Some(t) = &run.timestamp {
-        parts.push(t.clone());
-    }
-    if let Some(n) = run.trials {
-        parts.push(format!("{n} trials"));
-    }
-    parts.join(", ")
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
+    RunRecord::new(run).provenance()
 }
 
 const HEADERS: [&str; 7] = [
@@ -65,61 +50,78 @@ const HEADERS: [&str; 7] = [
     "verdict",
 ];
 
-/// The cells of one row, in `HEADERS` order. The baseline and candidate cells are the row's
-/// `baseline` and `candidate`: the two values its change is computed from (for a pooled
-/// latency row the pooled percentiles, not the medians of the trials' percentiles), so the
-/// change reads as `candidate / baseline - 1` of the cells beside it. Every report (table,
-/// Markdown, log, JSON, JUnit, and the HTML from the JSON) shows these same fields.
-fn cells(row: &Row) -> [String; 7] {
-    let value = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
-    let candidate = match (row.candidate, row.status) {
-        (Some(x), _) => fmt_num(x),
-        (None, Status::Skipped) => "(missing)".to_string(),
-        (None, _) if row.message.starts_with("is missing") => "(missing)".to_string(),
-        (None, _) => "(invalid)".to_string(),
-    };
-    let change = match (row.change, row.method) {
-        (Some(c), Method::PointEstimate) => {
-            format!("{c} (point estimate, {})", crate::gate::evaluate::few(row))
-        }
-        (Some(c), Method::PairedBootstrap) => format!("{c} paired"),
-        (Some(c), Method::PooledPaired) => format!("{c} pooled"),
-        (Some(c), _) => c.to_string(),
-        (None, _) => "-".to_string(),
-    };
-    [
-        row.metric.clone(),
-        value(row.baseline),
-        candidate,
-        change,
-        row.check.to_string(),
-        row.severity.map_or("-", |s| s.as_str()).to_string(),
-        verdict_cell(row).to_string(),
-    ]
+impl RowRecord {
+    /// The rule's message without the metric's name before it.
+    fn bare_message(&self) -> &str {
+        self.message
+            .strip_prefix(&self.metric)
+            .map_or(self.message.as_str(), str::trim_start)
+    }
+
+    /// The change and its interval, when the row has one.
+    fn change(&self) -> Option<Change> {
+        let ci_pct = self.ci_low_pct.zip(self.ci_high_pct);
+        self.change_pct.map(|pct| Change { pct, ci_pct })
+    }
+
+    /// The cells of the row, in `HEADERS` order. The baseline and candidate cells are the
+    /// two values its change is computed from (for a pooled latency row the pooled
+    /// percentiles, not the medians of the trials' percentiles), so the change reads as
+    /// `candidate / baseline - 1` of the cells beside it. Every report (table, Markdown, log,
+    /// JSON, JUnit, HTML) shows these same fields.
+    fn cells(&self) -> [String; 7] {
+        let value = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
+        let candidate = match (self.candidate, self.verdict) {
+            (Some(x), _) => fmt_num(x),
+            (None, Status::Skipped) => "(missing)".to_string(),
+            (None, _) if self.bare_message().starts_with("is missing") => "(missing)".to_string(),
+            (None, _) => "(invalid)".to_string(),
+        };
+        let change = match (self.change(), self.method) {
+            (Some(c), Method::PointEstimate) => format!(
+                "{c} (point estimate, {})",
+                few_samples(self.n_baseline, self.n_candidate)
+            ),
+            (Some(c), Method::PairedBootstrap) => format!("{c} paired"),
+            (Some(c), Method::PooledPaired) => format!("{c} pooled"),
+            (Some(c), _) => c.to_string(),
+            (None, _) => "-".to_string(),
+        };
+        [
+            self.metric.clone(),
+            value(self.baseline),
+            candidate,
+            change,
+            self.rule.clone(),
+            self.severity.map_or("-", |s| s.as_str()).to_string(),
+            self.verdict.as_str().to_string(),
+        ]
+    }
+
+    /// The row's two values and what they are, for the reports that have no columns for
+    /// them (the log's reasoning, JUnit): `baseline 0.4027, candidate 0.4124 (pooled: ...)`.
+    /// `None` for a row without a change (absolute rules, missing values).
+    pub fn values(&self) -> Option<String> {
+        let (Some(b), Some(c), Some(_)) = (self.baseline, self.candidate, self.change_pct) else {
+            return None;
+        };
+        Some(format!(
+            "baseline {}, candidate {} ({})",
+            fmt_num(b),
+            fmt_num(c),
+            self.method.values()
+        ))
+    }
 }
 
-fn verdict_cell(row: &Row) -> &'static str {
-    row.status.as_str()
-}
-
-/// A row's two values and what they are, for the reports that have no columns for them
-/// (the log's reasoning, JUnit): `baseline 0.4027, candidate 0.4124 (pooled: ...)`. `None`
-/// for a row without a change (absolute rules, missing values).
-pub fn values(row: &Row) -> Option<String> {
-    let (Some(b), Some(c), Some(_)) = (row.baseline, row.candidate, row.change) else {
-        return None;
-    };
-    Some(format!(
-        "baseline {}, candidate {} ({})",
-        fmt_num(b),
-        fmt_num(c),
-        row.method.values()
-    ))
+/// The rows of a verdict as its record has them (for a table without the rest).
+pub fn rows(verdict: &Verdict) -> Vec<RowRecord> {
+    verdict.rows.iter().map(RowRecord::new).collect()
 }
 
 /// The terminal table: aligned columns, a header and a rule line.
-pub fn table(verdict: &Verdict) -> String {
-    let rows: Vec<[String; 7]> = verdict.rows.iter().map(cells).collect();
+pub fn table(rows: &[RowRecord]) -> String {
+    let rows: Vec<[String; 7]> = rows.iter().map(RowRecord::cells).collect();
     let mut widths = HEADERS.map(|h| h.chars().count());
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -153,104 +155,108 @@ pub fn table(verdict: &Verdict) -> String {
 
 /// The one-line overall verdict, e.g. `perf-gate: PASS (7 rules, 1 warning)` or
 /// `perf-gate: FAIL: rps -23.4% [...] beyond -10.0%; errors_total = 3, must equal 0`.
-pub fn summary_line(verdict: &Verdict) -> String {
-    let rules = verdict.rows.len();
+fn summary_line(r: &Record) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    match verdict.outcome {
+    match r.overall {
         Outcome::Pass => {
             let mut parts = vec![
-                plural(rules, "rule"),
-                plural(verdict.warnings.len(), "warning"),
+                plural(r.rows.len(), "rule"),
+                plural(r.warnings.len(), "warning"),
             ];
-            let inconclusive = verdict
+            let inconclusive = r
                 .rows
                 .iter()
-                .filter(|r| r.status == Status::Inconclusive)
+                .filter(|row| row.verdict == Status::Inconclusive)
                 .count();
             if inconclusive > 0 {
                 parts.push(format!("{inconclusive} inconclusive"));
             }
             format!("perf-gate: PASS ({})", parts.join(", "))
         }
-        Outcome::Fail => format!("perf-gate: FAIL: {}", verdict.failures.join("; ")),
+        Outcome::Fail => format!("perf-gate: FAIL: {}", r.failures.join("; ")),
         Outcome::BenchFailed => format!(
             "perf-gate: BENCHMARK FAILED: {}",
-            verdict
-                .bench_failure
-                .as_deref()
-                .unwrap_or("the benchmark failed")
+            r.bench_failure.as_deref().unwrap_or("the benchmark failed")
         ),
         Outcome::InputError => format!(
             "perf-gate: ERROR: {} (nothing was judged)",
-            plural(verdict.errors.len(), "input problem")
+            plural(r.errors.len(), "input problem")
         ),
     }
 }
 
 /// Failures, warnings, notes and errors as `label: text` lines (for stdout and the log).
-pub fn findings(verdict: &Verdict) -> String {
+pub fn findings(r: &Record) -> String {
     let mut out = String::new();
     for (label, items) in [
-        ("error", &verdict.errors),
-        ("failure", &verdict.failures),
-        ("warning", &verdict.warnings),
-        ("note", &verdict.notes),
+        ("error", &r.errors),
+        ("failure", &r.failures),
+        ("warning", &r.warnings),
+        ("note", &r.notes),
     ] {
         for item in items {
             let _ = writeln!(out, "{label}: {item}");
         }
     }
-    if let Some(b) = &verdict.bench_failure {
+    if let Some(b) = &r.bench_failure {
         let _ = writeln!(out, "failure: {b}");
     }
     out
 }
 
-fn policy_settings(policy: &Policy) -> String {
-    let g = &policy.gate;
-    format!(
-        "confidence {}, {} bootstrap resamples, inconclusive: {}, env_mismatch: {}",
-        fmt_num(g.confidence),
-        g.bootstrap_resamples,
-        g.inconclusive.as_str(),
-        g.env_mismatch.as_str()
-    )
+/// What the gate prints on stdout: the table, the findings (errors go to stderr once,
+/// through `main`), the differential profile, the summary line.
+pub fn terminal(r: &Record) -> String {
+    let mut out = String::new();
+    if !r.rows.is_empty() {
+        out.push_str(&table(&r.rows));
+        out.push('\n');
+    }
+    if r.overall != Outcome::InputError {
+        out.push_str(&findings(r));
+    }
+    if let Some(e) = &r.explain {
+        if let Some(line) = profile::headline(e) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&profile::table(&e.rows, profile::TOP));
+    }
+    out.push_str(&r.summary);
+    out.push('\n');
+    out
 }
 
 /// The gate log: inputs, the table, every finding, the verdict and the exit code.
-pub fn log_text(verdict: &Verdict, ctx: &Context<'_>) -> String {
+pub fn log_text(r: &Record) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "perf-gate {} (workload {})",
-        ctx.timestamp, ctx.workload
-    );
+    let _ = writeln!(out, "perf-gate {} (workload {})", r.timestamp, r.workload);
     for (label, path, run) in [
-        ("baseline: ", ctx.baseline, ctx.baseline_run),
-        ("candidate:", ctx.candidate, ctx.candidate_run),
+        ("baseline: ", &r.inputs.baseline, &r.baseline_run),
+        ("candidate:", &r.inputs.candidate, &r.candidate_run),
     ] {
         let _ = match run {
-            Some(r) => writeln!(out, "{label} {path} ({})", provenance(r)),
+            Some(run) => writeln!(out, "{label} {path} ({})", run.provenance()),
             None => writeln!(out, "{label} {path}"),
         };
     }
-    let _ = write!(out, "policy:    {}", ctx.policy_path);
-    if let Some(p) = ctx.policy {
-        let _ = write!(out, " ({})", policy_settings(p));
+    let _ = write!(out, "policy:    {}", r.inputs.policy);
+    if let Some(p) = &r.policy {
+        let _ = write!(out, " ({})", p.settings());
     }
     out.push_str("\n\n");
-    if !verdict.rows.is_empty() {
-        out.push_str(&table(verdict));
+    if !r.rows.is_empty() {
+        out.push_str(&table(&r.rows));
         out.push('\n');
-        for row in &verdict.rows {
+        for row in &r.rows {
             let _ = write!(
                 out,
                 "{}: {} [{}; ",
                 row.metric,
-                row.message,
+                row.bare_message(),
                 row.method.as_str()
             );
-            if let Some(v) = values(row) {
+            if let Some(v) = row.values() {
                 let _ = write!(out, "{v}; ");
             }
             let _ = writeln!(
@@ -261,9 +267,9 @@ pub fn log_text(verdict: &Verdict, ctx: &Context<'_>) -> String {
         }
         out.push('\n');
     }
-    out.push_str(&findings(verdict));
-    let _ = writeln!(out, "{}", summary_line(verdict));
-    let _ = writeln!(out, "exit code: {}", verdict.exit_code());
+    out.push_str(&findings(r));
+    let _ = writeln!(out, "{}", r.summary);
+    let _ = writeln!(out, "exit code: {}", r.exit_code);
     out
 }
 
@@ -274,12 +280,12 @@ fn md_cell(s: &str) -> String {
 
 /// The rows as a Markdown table (metric, baseline, candidate, change, rule, severity,
 /// verdict), blocking verdicts in bold.
-pub fn markdown_table(verdict: &Verdict) -> String {
+pub fn markdown_table(rows: &[RowRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
-    for row in &verdict.rows {
-        let mut c = cells(row).map(|c| md_cell(&c));
+    for row in rows {
+        let mut c = row.cells().map(|c| md_cell(&c));
         if row.blocking {
             c[6] = format!("**{}**", c[6]);
         }
@@ -289,24 +295,24 @@ pub fn markdown_table(verdict: &Verdict) -> String {
 }
 
 /// The Markdown summary (also appended to `$GITHUB_STEP_SUMMARY`).
-pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
+pub fn markdown(r: &Record) -> String {
     let mut out = String::new();
-    let icon = match verdict.outcome {
-        Outcome::Pass if verdict.warnings.is_empty() => "✅",
+    let icon = match r.overall {
+        Outcome::Pass if r.warnings.is_empty() => "✅",
         Outcome::Pass => "⚠️",
         _ => "❌",
     };
-    let _ = writeln!(out, "## {icon} {}\n", md_cell(&summary_line(verdict)));
+    let _ = writeln!(out, "## {icon} {}\n", md_cell(&r.summary));
     let _ = writeln!(
         out,
         "Workload `{}`, baseline `{}`, candidate `{}`, policy `{}`.\n",
-        ctx.workload, ctx.baseline, ctx.candidate, ctx.policy_path
+        r.workload, r.inputs.baseline, r.inputs.candidate, r.inputs.policy
     );
-    if !verdict.rows.is_empty() {
-        out.push_str(&markdown_table(verdict));
+    if !r.rows.is_empty() {
+        out.push_str(&markdown_table(&r.rows));
         out.push('\n');
     }
-    if let Some(e) = ctx.explain {
+    if let Some(e) = &r.explain {
         if let Some(line) = profile::headline(e) {
             out.push_str(&line.replace('|', "\\|"));
             out.push_str("\n\n");
@@ -315,14 +321,14 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
         out.push('\n');
     }
     for (title, items) in [
-        ("Errors", &verdict.errors),
-        ("Failures", &verdict.failures),
-        ("Warnings", &verdict.warnings),
-        ("Notes", &verdict.notes),
+        ("Errors", &r.errors),
+        ("Failures", &r.failures),
+        ("Warnings", &r.warnings),
+        ("Notes", &r.notes),
     ] {
         let mut items: Vec<&String> = items.iter().collect();
         if title == "Failures"
-            && let Some(b) = &verdict.bench_failure
+            && let Some(b) = &r.bench_failure
         {
             items.push(b);
         }
@@ -335,7 +341,7 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
         }
         out.push('\n');
     }
-    if let Some(p) = ctx.policy {
+    if let Some(p) = &r.policy {
         let _ = writeln!(
             out,
             "<sub>Each change is candidate / baseline of the two values beside it: medians over \
@@ -343,7 +349,7 @@ pub fn markdown(verdict: &Verdict, ctx: &Context<'_>) -> String {
              all of a side's trials' requests pooled; the interval is a percentile bootstrap \
              around it, over pairs of trials in a paired run ({}). See perf/README.md, \"How \
              the gate decides\".</sub>\n",
-            policy_settings(p)
+            p.settings()
         );
     }
     out
@@ -360,7 +366,7 @@ pub struct Record {
     pub timestamp: String,
     pub workload: String,
     /// `pass`, `fail`, `bench_failed` or `error`.
-    pub overall: String,
+    pub overall: Outcome,
     pub exit_code: u8,
     pub summary: String,
     pub inputs: Inputs,
@@ -434,10 +440,10 @@ pub struct RowRecord {
     pub change_pct: Option<f64>,
     pub ci_low_pct: Option<f64>,
     pub ci_high_pct: Option<f64>,
-    pub method: String,
-    pub severity: Option<String>,
-    /// The row's status in lower case: `pass`, `warn`, `fail`, `inconclusive`, `skipped`.
-    pub verdict: String,
+    pub method: Method,
+    pub severity: Option<Severity>,
+    /// The row's status, in lower case: `pass`, `warn`, `fail`, `inconclusive`, `skipped`.
+    pub verdict: Status,
     pub blocking: bool,
     pub message: String,
 }
@@ -462,7 +468,38 @@ pub struct EnvDifferenceRecord {
     pub candidate: Value,
 }
 
+impl PolicyRecord {
+    /// The settings a reader needs to weigh the intervals, in one line.
+    fn settings(&self) -> String {
+        format!(
+            "confidence {}, {} bootstrap resamples, inconclusive: {}, env_mismatch: {}",
+            fmt_num(self.confidence),
+            self.bootstrap_resamples,
+            self.inconclusive,
+            self.env_mismatch
+        )
+    }
+}
+
 impl RunRecord {
+    /// Where the run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z,
+    /// 5 trials`.
+    pub fn provenance(&self) -> String {
+        let mut parts = Vec::new();
+        match (&self.git_commit, self.git_dirty) {
+            (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),
+            (Some(c), _) => parts.push(format!("commit {}", short(c))),
+            (None, _) => parts.push("commit unknown".to_string()),
+        }
+        if let Some(t) = &self.timestamp {
+            parts.push(t.clone());
+        }
+        if let Some(n) = self.trials {
+            parts.push(format!("{n} trials"));
+        }
+        parts.join(", ")
+    }
+
     fn new(r: &RunFile) -> RunRecord {
         RunRecord {
             timestamp: r.timestamp.clone(),
@@ -513,9 +550,9 @@ impl RowRecord {
             change_pct: r.change.map(|c| c.pct),
             ci_low_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.0),
             ci_high_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.1),
-            method: r.method.as_str().to_string(),
-            severity: r.severity.map(|s| s.as_str().to_string()),
-            verdict: r.status.as_str().to_ascii_lowercase(),
+            method: r.method,
+            severity: r.severity,
+            verdict: r.status,
             blocking: r.blocking,
             message: format!("{} {}", r.metric, r.message),
         }
@@ -537,14 +574,14 @@ impl Record {
                 watch_paths: g.watch_paths.clone(),
             }
         });
-        Record {
+        let mut record = Record {
             schema_version: VERDICT_SCHEMA_VERSION,
             tool: "perf-gate".to_string(),
             timestamp: ctx.timestamp.to_string(),
             workload: ctx.workload.to_string(),
-            overall: verdict.outcome.as_str().to_string(),
+            overall: verdict.outcome,
             exit_code: verdict.exit_code(),
-            summary: summary_line(verdict),
+            summary: String::new(),
             inputs: Inputs {
                 baseline: ctx.baseline.to_string(),
                 candidate: ctx.candidate.to_string(),
@@ -570,7 +607,9 @@ impl Record {
                 })
                 .collect(),
             needs_paired_rerun: verdict.needs_paired_rerun,
-        }
+        };
+        record.summary = summary_line(&record);
+        record
     }
 
     /// Reads a verdict JSON that perf-gate wrote.
@@ -578,6 +617,10 @@ impl Record {
         let text = crate::model::json::read_input(path, crate::model::json::MAX_INPUT_BYTES)?;
         crate::model::json::parse(&text, &path.display().to_string())
     }
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
 }
 
 #[cfg(test)]
@@ -683,10 +726,10 @@ mod tests {
     #[test]
     fn every_report_shows_the_values_each_change_is_computed_from() {
         let (v, p) = verdict();
-        let table = table(&v);
-        let markdown = markdown(&v, &ctx(&p));
         let record = Record::new(&v, &ctx(&p));
-        let junit = crate::report::junit::render(&v, &ctx(&p));
+        let table = table(&record.rows);
+        let markdown = markdown(&record);
+        let junit = crate::report::junit::render(&record);
         let html = crate::report::html::render(&crate::report::html::Report {
             verdict: Some(record.clone()),
             ..Default::default()

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::exit;
@@ -42,7 +43,9 @@ pub struct Verdict {
     pub needs_paired_rerun: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized as `as_str` writes it (the verdict JSON's `overall`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
     /// A regression (or a policy-level failure such as `env_mismatch: fail`).
@@ -50,6 +53,7 @@ pub enum Outcome {
     /// The candidate's benchmark run did not succeed (`require_bench_exit_code_zero`).
     BenchFailed,
     /// The baseline does not fit the policy: nothing could be judged.
+    #[serde(rename = "error")]
     InputError,
 }
 
@@ -167,7 +171,9 @@ pub fn fmt_pct(p: f64) -> String {
 /// How a row was decided. Every method with a change computes it from the two values the row
 /// shows (`Row::baseline`, `Row::candidate`): the change is their ratio, and the interval is
 /// around that ratio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized as `as_str` writes it (a verdict row's `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Bootstrap CI of the ratio of medians, each side resampled independently.
     Bootstrap,
@@ -180,6 +186,7 @@ pub enum Method {
     /// A latency percentile of a paired run: the ratio of each side's pooled histograms, with
     /// a paired bootstrap over trials (`gate::pooled`). The values shown are the pooled
     /// percentiles, not the medians of the per-trial percentiles.
+    #[serde(rename = "pooled_paired_bootstrap")]
     PooledPaired,
     /// Fewer than `MIN_SAMPLES` samples on a side: medians compared directly.
     PointEstimate,
@@ -214,7 +221,9 @@ impl Method {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized in lower case (a verdict row's `verdict`: `fail`, where `as_str` shouts `FAIL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
     Warn,
@@ -240,7 +249,9 @@ impl Status {
 /// The severity ladder of the original freeze, applied to the change in the rule's bad
 /// direction: <5% negligible, 5-10% low, 10-15% medium, 15-20% high, >20% critical.
 /// A change of 5% or more in the good direction is an improvement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Serialized as `as_str` writes it (a verdict row's `severity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Improvement,
     Negligible,
@@ -987,7 +998,12 @@ fn to_pct(ratio: f64) -> f64 {
 /// How many samples a point estimate had: `no samples`, or `2 samples` (fewer than an
 /// interval needs).
 pub fn few(row: &Row) -> String {
-    match row.n_baseline.min(row.n_candidate) {
+    few_samples(row.n_baseline, row.n_candidate)
+}
+
+/// How few samples the smaller side has: `no samples`, `1 sample`, `3 samples`.
+pub fn few_samples(n_baseline: usize, n_candidate: usize) -> String {
+    match n_baseline.min(n_candidate) {
         0 => "no samples".to_string(),
         n => format!("{n} sample{}", if n == 1 { "" } else { "s" }),
     }

@@ -169,12 +169,12 @@ fn decided(
         Ok(decision) => Ok(Some(decision)),
         Err(Stop::Refused(problems)) => {
             if !judged.verdict.rows.is_empty() {
-                print!("{}", verdict::table(&judged.verdict));
+                print!("{}", verdict::table(&verdict::rows(&judged.verdict)));
             }
             Err(refusal(&problems))
         }
         Err(Stop::Skipped(why)) => {
-            print!("{}", verdict::table(&judged.verdict));
+            print!("{}", verdict::table(&verdict::rows(&judged.verdict)));
             println!("perf-baseline-bump: ratchet skipped: {why}");
             Ok(None)
         }

@@ -85,6 +85,24 @@ pub(super) struct Writes<'a> {
 }
 
 impl Writes<'_> {
+    /// The gate's record of the candidate judged against the baseline it replaces.
+    fn gate_record(&self) -> verdict::Record {
+        let [baseline, candidate, policy] =
+            [self.baseline_path, self.candidate_path, self.policy_path].map(|p| self.shown(p));
+        let ctx = verdict::Context {
+            timestamp: &self.date,
+            workload: self.workload,
+            baseline: &baseline,
+            candidate: &candidate,
+            policy_path: &policy,
+            policy: None,
+            baseline_run: self.judged.previous.map(|p| &p.run),
+            candidate_run: Some(self.judged.candidate),
+            explain: None,
+        };
+        verdict::Record::new(&self.judged.verdict, &ctx)
+    }
+
     /// A path as shown in reports and records: relative to the workspace root when under it.
     pub(super) fn shown(&self, path: &Path) -> String {
         format!("{}", path.strip_prefix(self.root).unwrap_or(path).display())
@@ -165,12 +183,12 @@ impl Writes<'_> {
     /// The before/after report, ready to paste as a merge-request description; also what
     /// `--dry-run` prints.
     pub(super) fn mr_markdown(&self) -> String {
-        let verdict = &self.judged.verdict;
+        let record = self.gate_record();
         let mut decisions = self.decisions();
         if !decisions.is_empty() {
             decisions.push('\n');
         }
-        let mut findings = prefixed("- ", &verdict::findings(verdict));
+        let mut findings = prefixed("- ", &verdict::findings(&record));
         if !findings.is_empty() {
             findings = format!("Gate findings on the candidate:\n\n{findings}\n");
         }
@@ -189,7 +207,7 @@ impl Writes<'_> {
             self.decision.justification,
             self.before_line(),
             self.after_line(),
-            verdict::markdown_table(verdict),
+            verdict::markdown_table(&record.rows),
             self.shown(self.baseline_path),
             self.shown(&self.log),
             self.shown(self.candidate_path),
@@ -212,7 +230,7 @@ impl Writes<'_> {
             self.before_line(),
             self.after_line(),
             prefixed("- ", &self.decisions()),
-            verdict::markdown_table(&self.judged.verdict),
+            verdict::markdown_table(&verdict::rows(&self.judged.verdict)),
             prefixed("> ", &self.decision.justification)
         )
     }

@@ -38,7 +38,7 @@ fn counts_match_the_cases() {
         run_file::parse_str(r#"{"metrics": {"rps": 500, "errors_total": 1}}"#, "c.json").unwrap();
     let mut v = evaluate::evaluate(&b, &c, &policy);
     v.bench_failure = Some("router exited with \u{1b}[31mcode 101\u{1b}[0m".into());
-    let x = render(&v, &ctx());
+    let x = render(&xtask::report::verdict::Record::new(&v, &ctx()));
     assert!(x.starts_with("<?xml"), "{x}");
     assert!(
         x.contains(

@@ -40,24 +40,27 @@ fn ctx(policy: &Policy) -> Context<'_> {
 
 #[test]
 fn table_and_summary_show_every_rule() {
-    let (v, _) = verdict(
+    let (v, p) = verdict(
         r#"{"metrics": {"rps": 1001, "errors_total": 0},
             "samples": {"rps": [1001, 991, 1011, 1006, 996]}}"#,
     );
-    let t = table(&v);
+    let t = table(&rows(&v));
     assert!(t.starts_with("metric"), "{t}");
     assert!(
         t.contains("rps") && t.contains("errors_total") && t.contains(">= -10%"),
         "{t}"
     );
     assert!(t.contains("+0.1% ["), "{t}");
-    assert_eq!(summary_line(&v), "perf-gate: PASS (2 rules, 0 warnings)");
+    assert_eq!(
+        Record::new(&v, &ctx(&p)).summary,
+        "perf-gate: PASS (2 rules, 0 warnings)"
+    );
 }
 
 #[test]
 fn failures_are_all_listed() {
-    let (v, _) = verdict(r#"{"metrics": {"rps": 500, "errors_total": 2}}"#);
-    let s = summary_line(&v);
+    let (v, p) = verdict(r#"{"metrics": {"rps": 500, "errors_total": 2}}"#);
+    let s = Record::new(&v, &ctx(&p)).summary;
     assert!(s.starts_with("perf-gate: FAIL: "), "{s}");
     assert!(
         s.contains("rps -50.0% (point estimate, no samples) beyond -10.0%"),
@@ -70,7 +73,7 @@ fn failures_are_all_listed() {
 #[test]
 fn junit_has_one_testcase_per_rule_and_escapes() {
     let (v, p) = verdict(r#"{"metrics": {"rps": 500, "errors_total": 0}}"#);
-    let x = junit(&v, &ctx(&p));
+    let x = junit(&Record::new(&v, &ctx(&p)));
     assert_eq!(x.matches("<testcase ").count(), 2, "{x}");
     assert_eq!(x.matches("<failure ").count(), 1, "{x}");
     assert!(x.contains("c &amp; &lt;d&gt;.json"), "{x}");
@@ -90,7 +93,7 @@ fn json_and_markdown_carry_the_numbers() {
     assert_eq!(j["rows"][1]["metric"], "rps");
     assert_eq!(j["rows"][1]["method"], "bootstrap");
     assert!(j["rows"][1]["ci_low_pct"].is_f64());
-    let md = markdown(&v, &ctx(&p));
+    let md = markdown(&Record::new(&v, &ctx(&p)));
     assert!(md.starts_with("## ✅ perf-gate: PASS"), "{md}");
     assert!(md.contains("| rps |"), "{md}");
 }
@@ -103,9 +106,10 @@ fn input_errors_render_without_rows() {
         policy: None,
         ..ctx(&policy)
     };
-    assert!(summary_line(&v).starts_with("perf-gate: ERROR"));
-    let x = junit(&v, &c);
+    let r = Record::new(&v, &c);
+    assert!(r.summary.starts_with("perf-gate: ERROR"));
+    let x = junit(&r);
     assert!(x.contains("[gate] inputs") && x.contains("<error "), "{x}");
-    assert_eq!(Record::new(&v, &c).exit_code, 2);
-    assert!(log_text(&v, &c).contains("error: p.json: field `rules.x`: bad"));
+    assert_eq!(r.exit_code, 2);
+    assert!(log_text(&r).contains("error: p.json: field `rules.x`: bad"));
 }

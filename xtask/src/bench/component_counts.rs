@@ -23,7 +23,7 @@ use crate::bench::counters::{parse_total_ir, valgrind_path};
 /// Enough for the half-run difference to cover 1000 operations (sticky_put_100k cycles
 /// through that many different keys); the slowest benchmark (json_large) then takes about
 /// 2.5 s under callgrind.
-pub const DEFAULT_ITERATIONS: u64 = 2000;
+pub(crate) const DEFAULT_ITERATIONS: u64 = 2000;
 const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
 
 /// The metric a benchmark's count is gated as.
@@ -96,7 +96,7 @@ pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
 
 /// One benchmark of one bench binary to count.
 #[derive(Debug, Clone)]
-pub struct Job<'a> {
+pub(crate) struct Job<'a> {
     pub bin: &'a Path,
     pub benchmark: &'a str,
 }
@@ -104,7 +104,7 @@ pub struct Job<'a> {
 /// Counts `jobs`, each a full and a half run, two processes at a time (counts do not depend
 /// on load, so both CPUs can work); returns each job's instructions per operation, in order.
 /// `note` is told of each result as it comes.
-pub fn count_all(
+pub(crate) fn count_all(
     jobs: &[Job<'_>],
     iterations: u64,
     workdir: &Path,
@@ -226,7 +226,7 @@ pub type Counts = BTreeMap<String, Vec<f64>>;
 
 /// Counts, for each side's bench binary, every one of `benchmarks` `runs` times. Returns, per
 /// side in order, the metric name and one value per run, or the first error of that side.
-pub fn count_sides(
+pub(crate) fn count_sides(
     sides: &[&Path],
     benchmarks: &[String],
     runs: u32,

@@ -31,7 +31,7 @@ use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, RunSta
 pub const WORKLOAD: &str = crate::model::suite::COMPONENTS;
 
 /// Samples per benchmark when `--trials` does not say.
-pub const DEFAULT_SAMPLES: u32 = 20;
+pub(crate) const DEFAULT_SAMPLES: u32 = 20;
 
 /// Target wall time of one sample, ms. `PERF_COMPONENTS_SAMPLE_MS` overrides it (the tests
 /// use a fraction of a millisecond to stay quick).

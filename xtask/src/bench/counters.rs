@@ -17,11 +17,11 @@ use crate::model::workload::Model;
 use crate::bench::perf_counter::{self, Event, ProcessCounter};
 
 /// The install hint for a missing valgrind.
-pub const INSTALL_HINT: &str = "apt-get install valgrind";
+pub(crate) const INSTALL_HINT: &str = "apt-get install valgrind";
 
 /// Decides the counter to use, before anything starts: `perf` on a machine that cannot
 /// count is an error naming why (exit 2), as is `callgrind` without valgrind.
-pub fn choose(requested: Counters) -> Result<Chosen> {
+pub(crate) fn choose(requested: Counters) -> Result<Chosen> {
     match requested {
         Counters::Perf => match perf_counter::probe(Event::Instructions) {
             Ok(()) => Ok(Chosen::perf(requested, None)),
@@ -59,7 +59,7 @@ pub enum Method {
 
 /// The counter a run uses, decided before it starts.
 #[derive(Debug, Clone)]
-pub struct Chosen {
+pub(crate) struct Chosen {
     /// What was asked for (`auto` resolves to one of the methods).
     pub requested: Counters,
     pub method: Method,
@@ -97,7 +97,7 @@ impl Chosen {
     }
 
     /// One line for the log: which counter, and for `auto` why.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let what = match self.method {
             Method::Perf => {
                 "perf_event_open, hardware instructions, user space, all router threads".to_string()
@@ -117,7 +117,7 @@ impl Chosen {
 }
 
 /// valgrind's version line; an error with the install hint when it is not on PATH.
-pub fn valgrind_version() -> Result<String> {
+pub(crate) fn valgrind_version() -> Result<String> {
     let out = duct::cmd!("valgrind", "--version")
         .stdin_null()
         .stdout_capture()
@@ -151,7 +151,7 @@ pub(crate) fn on_path(program: &str, install_hint: &str) -> Result<PathBuf> {
 
 /// The total instruction count (`Ir`, the first event) from a callgrind out file: its
 /// `totals:` line, or the `summary:` line when there is no `totals:`.
-pub fn parse_total_ir(text: &str) -> Result<u64> {
+pub(crate) fn parse_total_ir(text: &str) -> Result<u64> {
     let line = text
         .lines()
         .find(|l| l.starts_with("totals:"))
@@ -295,10 +295,10 @@ fn per_request(instructions: u64, responses: u64) -> Result<f64> {
 /// made many times slower (a big regression, a debug build with the slowdown knob): it then
 /// answers fewer requests, and the per-request figure, a difference over a difference, is as
 /// good, while the answer comes as fast as for a small regression.
-pub const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
+pub(crate) const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
 
 /// One callgrind run of a pair: (total instructions, responses, the callgrind out file).
-pub type CallgrindRun = (u64, u64, PathBuf);
+pub(crate) type CallgrindRun = (u64, u64, PathBuf);
 
 /// The two runs every count makes: one of up to `requests` (for at most [`CALLGRIND_WINDOW`],
 /// so a router made many times slower answers as fast), then one of half the responses the

@@ -8,15 +8,15 @@ use hdrhistogram::Histogram;
 use crate::model::load_report::TimelineReport;
 
 /// Timeline bucket width the bench asks the load generator for.
-pub const BUCKET_MS: u64 = 100;
+pub(crate) const BUCKET_MS: u64 = 100;
 /// Per-request timeout of the failover phase: a request sent to the killed router must
 /// fail fast and visibly instead of holding its load connection.
-pub const REQUEST_TIMEOUT_MS: u64 = 500;
+pub(crate) const REQUEST_TIMEOUT_MS: u64 = 500;
 /// The p99 window around the kill, by intended send time.
-pub const WINDOW_BEFORE_MS: f64 = 500.0;
-pub const WINDOW_AFTER_MS: f64 = 2000.0;
+pub(crate) const WINDOW_BEFORE_MS: f64 = 500.0;
+pub(crate) const WINDOW_AFTER_MS: f64 = 2000.0;
 /// Throughput counts as recovered at this share of the pre-kill level.
-pub const RECOVERED_SHARE: f64 = 0.8;
+pub(crate) const RECOVERED_SHARE: f64 = 0.8;
 
 /// What one trial's failover phase measured.
 #[derive(Debug, Clone, PartialEq)]

@@ -71,10 +71,10 @@ fn lock() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
 
 /// A child to stop if xtask is interrupted; unregistered when the guard drops.
 #[must_use = "the child stays registered only while the guard lives"]
-pub struct Registered(Vec<u32>);
+pub(crate) struct Registered(Vec<u32>);
 
 /// Registers `pids` (a child and, for a wrapper, its own children are the same process).
-pub fn register(pids: Vec<u32>) -> Registered {
+pub(crate) fn register(pids: Vec<u32>) -> Registered {
     lock().extend(pids.iter().copied());
     Registered(pids)
 }
@@ -89,7 +89,7 @@ impl Drop for Registered {
 }
 
 /// The signal received, by name, if any.
-pub fn received() -> Option<&'static str> {
+pub(crate) fn received() -> Option<&'static str> {
     match RECEIVED.load(Ordering::SeqCst) {
         0 => None,
         s => Some(name(s)),

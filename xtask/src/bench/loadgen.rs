@@ -128,7 +128,7 @@ impl Loadgen {
     /// target getting the whole `spec` (its connections, its rate), their requests interleaved
     /// on the same threads; one result per target, in order. A target is an HTTP address, or
     /// with NATS a subject (`None`: the router's default).
-    pub fn run_targets(
+    pub(crate) fn run_targets(
         &self,
         targets: &[(std::net::SocketAddr, Option<String>)],
         spec: &LoadSpec,
@@ -189,6 +189,6 @@ fn path_arg(p: &Path) -> String {
 
 /// How long a phase may take before it counts as hung: its duration, the request timeout
 /// for stragglers, and slack for start-up.
-pub fn phase_budget(duration_ms: u64, timeout_ms: u64) -> Duration {
+pub(crate) fn phase_budget(duration_ms: u64, timeout_ms: u64) -> Duration {
     Duration::from_millis(duration_ms + timeout_ms) + Duration::from_secs(10)
 }

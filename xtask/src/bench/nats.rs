@@ -10,13 +10,13 @@ use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal, kill_process};
 
 /// The hint printed when `nats-server` is missing.
-pub const INSTALL_HINT: &str = "apt-get install nats-server";
+pub(crate) const INSTALL_HINT: &str = "apt-get install nats-server";
 
 /// The router's default decision subject (its `--nats-subject`).
-pub const SUBJECT: &str = "beamline.router.v1.decide";
+pub(crate) const SUBJECT: &str = "beamline.router.v1.decide";
 
 /// A running `nats-server`.
-pub struct NatsServer {
+pub(crate) struct NatsServer {
     /// Stopped by the interrupt handler if xtask is interrupted.
     _registered: crate::bench::interrupt::Registered,
     handle: Option<duct::Handle>,

@@ -130,7 +130,7 @@ fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
 /// The toolchain is in the name because CI caches `target/` between pipelines: a reference
 /// router cached under last month's rustc, paired with a candidate built by today's, would
 /// charge the compiler's difference to the change.
-pub fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
+pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let name = if debug { "router-debug" } else { "router" };
     let key = format!("{}-{}", sources_key(sh, commit)?, toolchain_key(sh));
@@ -264,7 +264,7 @@ const HARNESS: [&str; 2] = ["router/benches/components.rs", "router/benches/fixt
 /// not be charged to the router. It also counts commits whose bench predates counting. A
 /// commit whose router API the harness no longer compiles against is an error naming it:
 /// its components cannot be compared here.
-pub fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
+pub(crate) fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
     let root = crate::model::paths::root();
     let harness = harness_key(&root)?;
     let paired_dir = crate::model::paths::target_dir().join("paired");

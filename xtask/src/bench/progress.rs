@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct Progress {
+pub(crate) struct Progress {
     tty: bool,
     /// Follows each phase's name: which router of a pair it is.
     label: String,
 }
 
 /// A phase in progress; `finish` reports its throughput.
-pub struct PhaseBar {
+pub(crate) struct PhaseBar {
     name: String,
     bar: Option<ProgressBar>,
 }
@@ -43,7 +43,7 @@ impl Progress {
     }
 
     /// True when progress is drawn live (on a terminal).
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.tty
     }
 

@@ -158,12 +158,12 @@ impl RouterProcess {
     }
 
     /// True while the process has not exited.
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         matches!(self.handle.try_wait(), Ok(None))
     }
 
     /// The exposition text of `/metrics`.
-    pub fn metrics_text(&self) -> Result<String> {
+    pub(crate) fn metrics_text(&self) -> Result<String> {
         let (status, body) = http_get(self.addr, "/metrics")?;
         if status != 200 {
             bail!("GET /metrics answered {status}");
@@ -172,7 +172,7 @@ impl RouterProcess {
     }
 
     /// Memory and CPU time from `/proc/PID`.
-    pub fn proc_stats(&self) -> Result<ProcStats> {
+    pub(crate) fn proc_stats(&self) -> Result<ProcStats> {
         ProcStats::read(self.pid)
     }
 
@@ -185,7 +185,7 @@ impl RouterProcess {
     /// Stops a router started under a wrapper that runs it as its child and exits with it
     /// (strace): SIGTERM to the router itself, then the wrapper waited for as `stop` does.
     /// SIGTERM to strace would have it detach from every thread it traces, which can hang.
-    pub fn stop_wrapped(self, grace: Duration) -> StopReport {
+    pub(crate) fn stop_wrapped(self, grace: Duration) -> StopReport {
         let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid));
         let child = children
             .ok()
@@ -228,13 +228,13 @@ impl RouterProcess {
     /// Sends SIGKILL to `pid` (a router this harness started and has not reaped), from any
     /// thread: the failover workload kills one router mid-phase while another thread waits
     /// on the load generator.
-    pub fn sigkill(pid: u32) {
+    pub(crate) fn sigkill(pid: u32) {
         signal(pid, Signal::KILL);
     }
 
     /// Reaps a router that was sent SIGKILL on purpose (see [`RouterProcess::sigkill`]);
     /// `killed` says whether SIGKILL is what ended it.
-    pub fn reap_killed(self, grace: Duration) -> StopReport {
+    pub(crate) fn reap_killed(self, grace: Duration) -> StopReport {
         use std::os::unix::process::ExitStatusExt;
         match self.handle.wait_timeout(grace) {
             Ok(Some(out)) => StopReport {
@@ -398,7 +398,7 @@ pub fn counter_sum(text: &str, name: &str) -> Option<f64> {
 /// The cumulative buckets of a histogram family in Prometheus text
 /// (`name_bucket{...,le="0.000004"} 12` lines), summed over its label sets: (upper bound,
 /// count at or below it), by bound, `+Inf` last.
-pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+pub(crate) fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
     let prefix = format!("{name}_bucket{{");
     let mut buckets: Vec<(f64, f64)> = Vec::new();
     for line in text.lines().filter(|l| l.starts_with(&prefix)) {
@@ -428,7 +428,7 @@ pub fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
 /// buckets (`histogram_buckets`), interpolated linearly inside the bucket it falls in, as
 /// Prometheus's `histogram_quantile` does; NaN when nothing was recorded. A quantile in the
 /// `+Inf` bucket is the largest finite bound.
-pub fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
+pub(crate) fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
     let count_before = |le: f64| {
         before
             .iter()
@@ -463,7 +463,7 @@ pub fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> 
 /// A minimal HTTP/1.1 GET for the router's own loopback endpoints. The harness only ever
 /// reads `/ready` and `/metrics`, so a full client library would cost xtask compile time for
 /// nothing; load itself comes from the load generator, which uses hyper.
-pub fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let timeout = Duration::from_secs(5);
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;

@@ -46,7 +46,7 @@ impl Status {
     }
 }
 
-pub struct TrialCtx<'a> {
+pub(crate) struct TrialCtx<'a> {
     pub workload: &'a Workload,
     pub spec: &'a RouterSpec,
     pub loadgen: &'a Loadgen,
@@ -66,7 +66,7 @@ pub struct TrialCtx<'a> {
 /// too); each side then takes its own result. A side that fails calls the pair off, and the
 /// other stops waiting.
 #[derive(Debug, Default)]
-pub struct PairLoad {
+pub(crate) struct PairLoad {
     state: std::sync::Mutex<PairState>,
     turn: std::sync::Condvar,
 }
@@ -164,7 +164,7 @@ impl PairLoad {
     }
 
     /// Calls the pair off: every wait, now and later, returns an error.
-    pub fn call_off(&self) {
+    pub(crate) fn call_off(&self) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.called_off = true;
         self.turn.notify_all();
@@ -173,7 +173,7 @@ impl PairLoad {
 
 /// One trial's measurements.
 #[derive(Debug, Default)]
-pub struct Trial {
+pub(crate) struct Trial {
     pub metrics: BTreeMap<String, f64>,
     pub phases: BTreeMap<String, Value>,
     /// The latency phase's histogram.
@@ -189,7 +189,7 @@ pub struct Trial {
 
 /// The test knobs a router ran with, read from its own gauges.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Knobs {
+pub(crate) struct Knobs {
     pub slowdown_iterations: f64,
     pub delay_us: f64,
     pub delay_every: f64,
@@ -229,7 +229,7 @@ impl Runner<'_, '_> {
     }
 
     /// As [`Runner::phase`], with another load generator set-up (other bodies, timeout).
-    pub fn phase_with(
+    pub(crate) fn phase_with(
         &mut self,
         loadgen: &Loadgen,
         name: &str,
@@ -298,7 +298,7 @@ impl Runner<'_, '_> {
 
     /// Adds `value` under `key` to the stored result of the phase `name` (the run file's
     /// `phases`): what a scenario observed beside the load, such as the soak's RSS samples.
-    pub fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
+    pub(crate) fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
         if let Some(phase) = self.trial.phases.get_mut(name) {
             phase[key] = value;
         }
@@ -306,7 +306,7 @@ impl Runner<'_, '_> {
 
     /// The workload's own phases, each mapped onto metrics by its role (the failover kill
     /// included): what a plain workload runs, and what mixed-traffic scenarios build on.
-    pub fn workload_phases(&mut self) -> Result<(), Status> {
+    pub(crate) fn workload_phases(&mut self) -> Result<(), Status> {
         let w = self.ctx.workload;
         for phase in &w.phases {
             let failover_here = w.failover.is_some() && phase.role == Role::Latency;
@@ -488,11 +488,11 @@ pub(crate) fn gauge(text: &str, name: &str) -> f64 {
     counter_sum(text, name).unwrap_or(0.0)
 }
 
-pub fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 
-pub fn round4(x: f64) -> f64 {
+pub(crate) fn round4(x: f64) -> f64 {
     (x * 1e4).round() / 1e4
 }
 
@@ -506,7 +506,7 @@ fn compact(v: &Value) -> String {
 }
 
 /// The harness's own log lines, written to the router log file between router output.
-pub struct Log {
+pub(crate) struct Log {
     file: std::fs::File,
 }
 
@@ -527,7 +527,7 @@ impl Log {
         let line = format!("[{}] {text}\n", artifacts::now_rfc3339());
         let _ = (&self.file).write_all(line.as_bytes());
     }
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         use std::io::Write;
         let _ = (&self.file).flush();
     }

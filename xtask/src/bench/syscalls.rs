@@ -19,12 +19,12 @@ use crate::bench::counters::{CountCtx, full_and_half, on_path};
 use crate::bench::router::RouterProcess;
 
 /// The install hint for a missing strace.
-pub const INSTALL_HINT: &str = "apt-get install strace";
+pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
 
 /// strace's full path, once it has traced a short program here; else an error with the
 /// install hint, or with strace's own words when it cannot trace (a container that forbids
 /// ptrace), so a run does not fail midway on it.
-pub fn strace_path() -> Result<PathBuf> {
+pub(crate) fn strace_path() -> Result<PathBuf> {
     let path = on_path("strace", INSTALL_HINT)?;
     let out = duct::cmd!(&path, "-f", "-c", "-o", "/dev/null", "true")
         .stdin_null()
@@ -44,19 +44,19 @@ pub fn strace_path() -> Result<PathBuf> {
 }
 
 /// The smallest per-request count a call is listed with: one call in 100 requests.
-pub const MIN_PER_REQUEST: f64 = 0.01;
+pub(crate) const MIN_PER_REQUEST: f64 = 0.01;
 
 /// A request's system calls: their sum, and by name. A name whose count did not grow with the
 /// requests (start-up, shutdown), by less than [`MIN_PER_REQUEST`], is left out of `by_name`.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct PerRequest {
+pub(crate) struct PerRequest {
     pub total: f64,
     pub by_name: BTreeMap<String, f64>,
 }
 
 /// The calls by name in strace's `-c` summary table (`% time  seconds  usecs/call  calls
 /// [errors]  syscall`, between the dashed lines; the `total` row left out).
-pub fn parse_summary(text: &str) -> Result<BTreeMap<String, u64>> {
+pub(crate) fn parse_summary(text: &str) -> Result<BTreeMap<String, u64>> {
     let mut lines = text.lines().skip_while(|l| !l.starts_with("% time"));
     if lines.next().is_none() {
         bail!("no `% time ... syscall` header in strace's summary");
@@ -82,7 +82,7 @@ pub fn parse_summary(text: &str) -> Result<BTreeMap<String, u64>> {
 
 /// The calls of the requests between two runs: `(calls, responses)` of the longer and of the
 /// shorter run.
-pub fn difference(
+pub(crate) fn difference(
     (full, full_responses): (&BTreeMap<String, u64>, u64),
     (half, half_responses): (&BTreeMap<String, u64>, u64),
 ) -> Result<PerRequest> {
@@ -112,7 +112,7 @@ pub fn difference(
 
 /// Counts the router's system calls per request, over the same two runs as the instructions
 /// ([`full_and_half`]).
-pub fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Result<PerRequest> {
+pub(crate) fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Result<PerRequest> {
     let (full, half) = full_and_half("strace", requests, |requests, window, _| {
         traced(ctx, strace, requests, window)
     })?;

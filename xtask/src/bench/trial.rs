@@ -16,7 +16,7 @@ use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
 /// Runs one trial; a failed side of a concurrent pair calls the pair off, so the other side
 /// stops waiting for it.
-pub fn run_trial(
+pub(crate) fn run_trial(
     ctx: &TrialCtx<'_>,
     progress: &Progress,
     log: &Log,

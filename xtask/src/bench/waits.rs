@@ -19,17 +19,17 @@ use std::time::{Duration, Instant};
 /// thread list is read again every [`RELIST_EVERY`] samples. The sampler's own CPU time is
 /// in every trial's log line (xtask/BENCHMARKS.md, "Where the router waits": 1.3% of one
 /// core this way; opening every file anew at 500 Hz cost 3.4%).
-pub const PERIOD: Duration = Duration::from_millis(5);
+pub(crate) const PERIOD: Duration = Duration::from_millis(5);
 const RELIST_EVERY: u32 = 100;
 
 /// A wait point is recorded from this share of thread samples up (half a percent): below
 /// it, a few hundred samples are chance.
-pub const LISTED_WAIT_SHARE: f64 = 0.005;
+pub(crate) const LISTED_WAIT_SHARE: f64 = 0.005;
 
 /// Samples of one router's threads: how many thread samples were taken, and how many of
 /// them found a thread blocked, by wait point.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Waits {
+pub(crate) struct Waits {
     pub thread_samples: u64,
     pub blocked: BTreeMap<String, u64>,
     /// What sampling cost: the sampler thread's own CPU time and how long it ran, ms.
@@ -50,7 +50,7 @@ impl Waits {
 
     /// The share of thread samples blocked at each wait point, from `min_share` up, to four
     /// decimals.
-    pub fn shares(&self, min_share: f64) -> BTreeMap<String, f64> {
+    pub(crate) fn shares(&self, min_share: f64) -> BTreeMap<String, f64> {
         if self.thread_samples == 0 {
             return BTreeMap::new();
         }
@@ -65,7 +65,7 @@ impl Waits {
     }
 
     /// One line for the bench log: what was sampled, and what sampling cost.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "wait sampler: {} thread samples over {:.1} s, {:.0} ms of its own CPU ({:.2}% of one core)",
             self.thread_samples,
@@ -108,7 +108,7 @@ fn open_threads(pid: u32) -> Vec<std::fs::File> {
 }
 
 /// The wait point in a wchan file's text, as a metric-safe name; `None` for a running thread.
-pub fn wait_point(wchan: &str) -> Option<String> {
+pub(crate) fn wait_point(wchan: &str) -> Option<String> {
     let name = wchan.trim();
     if name.is_empty() || name == "0" {
         return None;
@@ -127,7 +127,7 @@ pub fn wait_point(wchan: &str) -> Option<String> {
 }
 
 /// A sampler running beside the load; [`Sampler::finish`] stops it and gives its samples.
-pub struct Sampler {
+pub(crate) struct Sampler {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Waits>,
 }

@@ -14,7 +14,7 @@ use crate::model::calibration::{self, Calibration};
 use crate::model::{artifacts, paths, policy};
 
 /// A/A pairs when `--trials` does not say.
-pub const DEFAULT_PAIRS: u32 = 10;
+pub(crate) const DEFAULT_PAIRS: u32 = 10;
 
 pub fn run(args: &CalibrateArgs) -> Result<u8> {
     crate::bench::components::refuse_calibrate(&args.bench.workload)?;

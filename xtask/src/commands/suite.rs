@@ -58,7 +58,7 @@ pub fn run(command: &str, suite: Suite, mut one: impl FnMut(&str) -> Result<u8>)
 }
 
 /// One workload's `perf-bench` flags, from the suite's.
-pub fn bench_args(args: &PerfBenchArgs, workload: &str) -> PerfBenchArgs {
+pub(crate) fn bench_args(args: &PerfBenchArgs, workload: &str) -> PerfBenchArgs {
     let mut bench = args.bench.clone();
     bench.suite = None;
     bench.workload = workload.to_string();
@@ -69,7 +69,7 @@ pub fn bench_args(args: &PerfBenchArgs, workload: &str) -> PerfBenchArgs {
 }
 
 /// Refuses the `perf-gate` flags that name one workload's files, before a suite runs.
-pub fn check_gate_args(args: &GateArgs) -> Result<()> {
+pub(crate) fn check_gate_args(args: &GateArgs) -> Result<()> {
     for (given, flag) in [
         (args.candidate.is_some(), "--candidate"),
         (args.against.is_some(), "--against"),
@@ -87,7 +87,7 @@ pub fn check_gate_args(args: &GateArgs) -> Result<()> {
 
 /// One workload's `perf-gate` flags, from the suite's: the workload's own baseline and
 /// policy (`perf/baseline_<workload>.json`, `perf/policy_<workload>.json`).
-pub fn gate_args(args: &GateArgs, workload: &str) -> GateArgs {
+pub(crate) fn gate_args(args: &GateArgs, workload: &str) -> GateArgs {
     let mut bench = args.bench.clone();
     bench.suite = None;
     bench.workload = workload.to_string();

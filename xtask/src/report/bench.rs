@@ -12,7 +12,7 @@ const NOISY_TRIALS_PCT: f64 = 10.0;
 const NOISY_SAMPLES_PCT: f64 = 20.0;
 
 /// Metrics whose spread across trials deserves a warning, with what would help.
-pub fn noise_warnings(run: &RunFile) -> Vec<String> {
+pub(crate) fn noise_warnings(run: &RunFile) -> Vec<String> {
     let components = run.workload.as_deref() == Some(COMPONENTS);
     let (limit, what) = if components {
         (NOISY_SAMPLES_PCT, "samples")
@@ -42,7 +42,7 @@ pub fn noise_warnings(run: &RunFile) -> Vec<String> {
 }
 
 /// The terminal table: metric, median, min, max, spread.
-pub fn metrics_table(run: &RunFile) -> String {
+pub(crate) fn metrics_table(run: &RunFile) -> String {
     let mut out = format!(
         "{:<28} {:>14} {:>14} {:>14} {:>8}\n",
         "metric", "median", "min", "max", "spread"
@@ -72,7 +72,7 @@ fn fmt_num(v: Option<f64>) -> String {
 }
 
 /// `perf_summary_<ts>.md`.
-pub fn summary_markdown(run: &RunFile) -> String {
+pub(crate) fn summary_markdown(run: &RunFile) -> String {
     let mut md = String::new();
     let r = &run.run;
     let _ = writeln!(

@@ -2,7 +2,7 @@
 
 /// Escapes text for XML 1.0 content and attribute values, dropping characters XML cannot
 /// carry at all (control characters other than tab, newline and carriage return).
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -231,7 +231,7 @@ pub struct Summary {
 
 impl Summary {
     /// Every metric of `run` with a finite median.
-    pub fn from_run(run: &RunFile, verdict: Option<&str>) -> Summary {
+    pub(crate) fn from_run(run: &RunFile, verdict: Option<&str>) -> Summary {
         let metrics = run
             .metrics
             .iter()

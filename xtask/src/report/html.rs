@@ -69,7 +69,7 @@ pub fn write(dir: &Path, stamp: &str, report: &Report) -> Result<PathBuf> {
 
 /// The report perf-gate writes next to its artifacts, from the files it judged; `history` is
 /// perf-gate's `--history` (else `perf/history.jsonl` when it exists).
-pub fn for_gate(
+pub(crate) fn for_gate(
     root: &Path,
     baseline: Side,
     candidate: Side,
@@ -158,7 +158,7 @@ pub fn from_runs(
     Ok(report)
 }
 
-pub fn newest_verdict(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn newest_verdict(dir: &Path) -> Option<PathBuf> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
@@ -175,7 +175,7 @@ pub fn newest_verdict(dir: &Path) -> Option<PathBuf> {
 /// `perf/history.jsonl` when it exists, else none. Reading is `history::read`: bounded in
 /// size, and a torn last line (a crash mid-append) or a line that is not UTF-8 is reported,
 /// never silently dropped and never the end of the report.
-pub fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>> {
+pub(crate) fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>> {
     let path = match given {
         Some(p) => p.to_path_buf(),
         None => {

@@ -28,7 +28,7 @@ impl FnChange {
     }
 
     /// Candidate minus reference, with what it calls.
-    pub fn inclusive_delta(&self) -> f64 {
+    pub(crate) fn inclusive_delta(&self) -> f64 {
         self.inclusive_ir.1 - self.inclusive_ir.0
     }
 }
@@ -218,7 +218,7 @@ impl Explanation {
 }
 
 /// Rows the terminal, the Markdown summary and the JUnit message show.
-pub const TOP: usize = 10;
+pub(crate) const TOP: usize = 10;
 
 /// The first `n` rows as an aligned table for the terminal.
 pub fn table(rows: &[FnChange], n: usize) -> String {

@@ -11,8 +11,8 @@ use crate::model::policy::fmt_num;
 use crate::report::escape::xml_escape;
 
 /// Colours of the two sides, used by every chart and the report's legend.
-pub const BASELINE: &str = "#4c72b0";
-pub const CANDIDATE: &str = "#dd8452";
+pub(crate) const BASELINE: &str = "#4c72b0";
+pub(crate) const CANDIDATE: &str = "#dd8452";
 
 /// Width of a chart; two fit side by side in the report.
 const WIDTH: f64 = 560.0;
@@ -190,18 +190,18 @@ fn plot_y() -> (f64, f64) {
 }
 
 /// One side's percentile curve: `(nines, value)` pairs, nines = -log10(1 - quantile).
-pub struct Curve<'a> {
+pub(crate) struct Curve<'a> {
     pub label: &'a str,
     pub colour: &'a str,
     pub points: Vec<(f64, f64)>,
 }
 
 /// The largest "nines" value drawn: 4 is the 99.99th percentile.
-pub const MAX_NINES: f64 = 4.0;
+pub(crate) const MAX_NINES: f64 = 4.0;
 
 /// HDR-style latency-by-percentile chart: x is the percentile on a log "nines" axis (0 to
 /// 99.99%), y the latency, linear. One polyline per curve, in order.
-pub fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve<'_>]) -> String {
+pub(crate) fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve<'_>]) -> String {
     let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
     let max = curves
         .iter()
@@ -365,7 +365,7 @@ pub fn strip_plot(s: &Strip<'_>) -> String {
 }
 
 /// One run in a history trend.
-pub struct TrendPoint<'a> {
+pub(crate) struct TrendPoint<'a> {
     /// Shown under the first and last points and in the tooltip (a short commit).
     pub label: &'a str,
     pub value: f64,
@@ -373,7 +373,7 @@ pub struct TrendPoint<'a> {
 
 /// A metric's median over the recorded runs, oldest first: a line with one dot per run, and a
 /// dashed vertical line before each index in `changes` (the first run of a new level).
-pub fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
+pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
     let mut doc = Doc::new("trend", &[("metric", metric)], metric, WIDTH);
     let lo = points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
     let hi = points

@@ -15,7 +15,7 @@ use crate::model::run_file::RunFile;
 use crate::report::profile::{self, Explanation};
 
 /// Version of the verdict JSON's shape.
-pub const VERDICT_SCHEMA_VERSION: u64 = 1;
+pub(crate) const VERDICT_SCHEMA_VERSION: u64 = 1;
 
 /// Everything a report shows besides the verdict itself.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct Context<'a> {
 }
 
 /// Where a run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z, 5 trials`.
-pub fn provenance(run: &RunFile) -> String {
+pub(crate) fn provenance(run: &RunFile) -> String {
     RunRecord::new(run).provenance()
 }
 
@@ -206,7 +206,7 @@ pub fn findings(r: &Record) -> String {
 
 /// What the gate prints on stdout: the table, the findings (errors go to stderr once,
 /// through `main`), the differential profile, the summary line.
-pub fn terminal(r: &Record) -> String {
+pub(crate) fn terminal(r: &Record) -> String {
     let mut out = String::new();
     if !r.rows.is_empty() {
         out.push_str(&table(&r.rows));
@@ -280,7 +280,7 @@ fn md_cell(s: &str) -> String {
 
 /// The rows as a Markdown table (metric, baseline, candidate, change, rule, severity,
 /// verdict), blocking verdicts in bold.
-pub fn markdown_table(rows: &[RowRecord]) -> String {
+pub(crate) fn markdown_table(rows: &[RowRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(HEADERS.len()));
@@ -484,7 +484,7 @@ impl PolicyRecord {
 impl RunRecord {
     /// Where the run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z,
     /// 5 trials`.
-    pub fn provenance(&self) -> String {
+    pub(crate) fn provenance(&self) -> String {
         let mut parts = Vec::new();
         match (&self.git_commit, self.git_dirty) {
             (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),

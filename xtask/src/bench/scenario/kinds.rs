@@ -51,13 +51,13 @@ fn latency_by_kind(runner: &mut Runner<'_, '_>, prefix: &str) {
     }
 }
 
-pub fn run_mixed(_p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+pub(crate) fn run_mixed(_p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
     latency_by_kind(runner, "mixed");
     Ok(())
 }
 
-pub fn run_payloads(_p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
+pub(crate) fn run_payloads(_p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
     latency_by_kind(runner, "payloads");
     if let Some(throughput) = role_result(runner, Role::Throughput) {

@@ -21,11 +21,11 @@ pub const ROUTER_DEFAULT_STICKY_CAPACITY: f64 = 100_000.0;
 
 /// Growth counts as superlinear only when the late half's slope is more than this many
 /// times the early half's...
-pub const SUPERLINEAR_RATIO: f64 = 2.0;
+pub(crate) const SUPERLINEAR_RATIO: f64 = 2.0;
 
 /// ...and above this floor (a fifth of the 0.5 MB/s slope target), so that the noise of a
 /// flat series, whose half-window slopes are tiny and of either sign, is never flagged.
-pub const SUPERLINEAR_FLOOR_MB_PER_S: f64 = 0.1;
+pub(crate) const SUPERLINEAR_FLOOR_MB_PER_S: f64 = 0.1;
 
 /// The least-squares line through `(x, y)` points, as `(slope, intercept)`; `None` with
 /// fewer than two points, with non-finite values, or when every x is the same.

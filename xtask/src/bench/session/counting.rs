@@ -19,7 +19,7 @@ use crate::model::profile::Profile;
 pub type Counted = BTreeMap<String, f64>;
 
 /// Counting runs' readings as samples, metric by metric (a call one run did not list, 0).
-pub fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
+pub(crate) fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
     let names: BTreeSet<&String> = runs.iter().flat_map(|r| r.keys()).collect();
     names
         .into_iter()
@@ -96,7 +96,7 @@ impl Session<'_> {
     /// the counts of a stored baseline's commit, made here, when only the count is paired
     /// (the wall-clock trials run the candidate alone). Returns the reference's counts, one
     /// per counting run; empty when nothing was counted.
-    pub fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
+    pub(crate) fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
         self.count_with(runs, Some(reference))
     }
 

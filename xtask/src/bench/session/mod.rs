@@ -25,9 +25,11 @@ use crate::bench::runner::{Log, PairLoad, Status, Trial, TrialCtx};
 use crate::bench::trial::run_trial;
 use crate::model::artifacts;
 use crate::model::workload::Transport;
-pub use counting::{Counted, by_metric};
-pub use plan::{Arm, DEFAULT_TRIALS, Pairing, Plan, TEST_KNOBS};
-pub use record::BenchOutcome;
+pub use counting::Counted;
+pub(crate) use counting::by_metric;
+pub use plan::TEST_KNOBS;
+pub(crate) use plan::{Arm, DEFAULT_TRIALS, Pairing, Plan};
+pub(crate) use record::BenchOutcome;
 
 /// Everything collected for one arm.
 #[derive(Debug, Default)]
@@ -50,7 +52,7 @@ struct Ready {
 }
 
 /// An open session.
-pub struct Session<'a> {
+pub(crate) struct Session<'a> {
     args: &'a Options,
     plan: Plan,
     arms: Vec<Arm>,
@@ -272,7 +274,7 @@ impl<'a> Session<'a> {
 
     /// True while nothing has failed.
     /// The candidate's router binary, once the session is ready.
-    pub fn candidate_bin(&self) -> Option<&std::path::Path> {
+    pub(crate) fn candidate_bin(&self) -> Option<&std::path::Path> {
         let ready = self.ready.as_ref()?;
         ready.specs.last().map(|spec| spec.bin.as_path())
     }
@@ -282,13 +284,8 @@ impl<'a> Session<'a> {
     }
 
     /// The plan the session runs.
-    pub fn plan(&self) -> &Plan {
+    pub(crate) fn plan(&self) -> &Plan {
         &self.plan
-    }
-
-    /// When the session must end (`--timeout`).
-    pub fn deadline(&self) -> Instant {
-        self.deadline
     }
 
     /// Shown to the person running the bench.
@@ -302,7 +299,7 @@ impl<'a> Session<'a> {
     }
 
     /// Trials done per arm.
-    pub fn trials_done(&self) -> u32 {
+    pub(crate) fn trials_done(&self) -> u32 {
         self.done
     }
 

@@ -19,11 +19,11 @@ pub const TEST_KNOBS: [&str; 3] = [
 ];
 
 /// Trials when neither `--trials` nor the workload says.
-pub const DEFAULT_TRIALS: u32 = 5;
+pub(crate) const DEFAULT_TRIALS: u32 = 5;
 
 /// A router under test in one session: the working tree's, or a reference build.
 #[derive(Debug, Clone)]
-pub struct Arm {
+pub(crate) struct Arm {
     /// Artifact name prefix (`perf_baseline` for the candidate, as DESIGN.md names it).
     pub prefix: &'static str,
     /// A prebuilt router; `None` means the working tree's, built (or `--router-bin`).
@@ -47,7 +47,7 @@ impl Arm {
     }
 
     /// Prefix of the arm's Markdown summary: `perf_summary` for the candidate.
-    pub fn summary_prefix(&self) -> String {
+    pub(crate) fn summary_prefix(&self) -> String {
         if self.prefix == "perf_baseline" {
             "perf_summary".to_string()
         } else {
@@ -66,7 +66,7 @@ pub struct Pairing {
 
 impl Pairing {
     /// The two arms of a paired session: the reference first, then the candidate.
-    pub fn arms(&self) -> Vec<Arm> {
+    pub(crate) fn arms(&self) -> Vec<Arm> {
         vec![
             Arm {
                 prefix: "perf_reference",
@@ -84,7 +84,7 @@ impl Pairing {
 
 /// The inputs of a run, checked before anything is built or started: a bad workload, a
 /// missing nats-server or a counter the machine lacks is bad input (exit 2).
-pub struct Plan {
+pub(crate) struct Plan {
     pub workload: Workload,
     pub(super) workload_path: PathBuf,
     /// Trials of the first round.

@@ -31,7 +31,7 @@ pub struct BenchOutcome {
 
 impl Session<'_> {
     /// The run files as they stand: one per arm, in the arms' order (reference first).
-    pub fn run_files(&self) -> Vec<RunFile> {
+    pub(crate) fn run_files(&self) -> Vec<RunFile> {
         let mut out: Vec<RunFile> = self
             .arms
             .iter()

@@ -36,3 +36,6 @@ pub fn split() -> Option<(usize, usize)> {
     let cpus = allowed_cpus();
     (cpus.len() >= 2).then(|| (cpus[0], cpus[1]))
 }
+
+#[cfg(test)]
+mod tests;

@@ -735,28 +735,5 @@ fn run_bench(
     parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
 }
 
-// Tests of private helpers; the public interface is tested in tests/it/unit/components.rs.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bench::env_info::profile_of;
-    use crate::bench::paired::executable_from_messages;
-
-    #[test]
-    fn cargo_messages_give_the_bench_executable() {
-        let out = r#"{"reason":"compiler-artifact","target":{"name":"router","kind":["lib"]},"executable":null}
-{"reason":"compiler-artifact","target":{"name":"components","kind":["bench"]},"executable":"/t/release/deps/components-0a1b"}
-{"reason":"build-finished","success":true}"#;
-        assert_eq!(
-            executable_from_messages(out),
-            Some(PathBuf::from("/t/release/deps/components-0a1b"))
-        );
-        assert_eq!(profile_of(Path::new("/t/release/deps/c")), Some("release"));
-        assert_eq!(profile_of(Path::new("/t/debug/deps/c")), Some("debug"));
-        assert_eq!(
-            profile_of(Path::new("/t/paired/routers/k/router-debug")),
-            Some("debug")
-        );
-        assert_eq!(profile_of(Path::new("/usr/bin/router")), None);
-    }
-}
+mod tests;

@@ -110,3 +110,6 @@ fn fingerprint(env: &serde_json::Map<String, Value>) -> String {
     }
     format!("{h:016x}")
 }
+
+#[cfg(test)]
+mod tests;

@@ -192,3 +192,6 @@ fn path_arg(p: &Path) -> String {
 pub(crate) fn phase_budget(duration_ms: u64, timeout_ms: u64) -> Duration {
     Duration::from_millis(duration_ms + timeout_ms) + Duration::from_secs(10)
 }
+
+#[cfg(test)]
+mod tests;

@@ -277,18 +277,5 @@ impl ProcessCounter {
     }
 }
 
-// Tests of private helpers; the public interface is tested in tests/it/unit/perf_counter.rs.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_pmu_is_named_as_such() {
-        let err = io::Error::from_raw_os_error(libc::ENOENT);
-        let why = unavailable_reason(Event::Instructions, &err);
-        assert!(why.starts_with("no hardware PMU for instructions"), "{why}");
-        let err = io::Error::from_raw_os_error(libc::EACCES);
-        let why = unavailable_reason(Event::Instructions, &err);
-        assert!(why.contains("perf_event_paranoid is"), "{why}");
-    }
-}
+mod tests;

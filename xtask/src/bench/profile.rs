@@ -310,3 +310,6 @@ pub fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
         raw: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

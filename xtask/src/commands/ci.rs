@@ -55,3 +55,6 @@ pub fn step_exit_code(code: Option<i32>) -> u8 {
         _ => exit::REGRESSION,
     }
 }
+
+#[cfg(test)]
+mod tests;

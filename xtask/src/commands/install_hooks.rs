@@ -152,3 +152,6 @@ fn write_hook(hooks: &Path, hook: &Path) -> Result<()> {
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
+
+#[cfg(test)]
+mod tests;

@@ -408,3 +408,6 @@ fn finish(session: Session<'_>) -> Result<Vec<BenchOutcome>> {
     }
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests;

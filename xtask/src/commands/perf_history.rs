@@ -289,3 +289,6 @@ fn fmt_signed(x: f64) -> String {
         fmt(x)
     }
 }
+
+#[cfg(test)]
+mod tests;

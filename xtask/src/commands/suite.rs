@@ -101,3 +101,6 @@ pub(crate) fn gate_args(args: &GateArgs, workload: &str) -> GateArgs {
         explain: args.explain,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -388,3 +388,6 @@ fn unit(metric: &str) -> &'static str {
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
+
+#[cfg(test)]
+mod tests;

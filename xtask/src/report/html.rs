@@ -667,3 +667,6 @@ fn history_section(out: &mut String, h: &History, v: Option<&Record>) {
     }
     out.push_str("</div>\n");
 }
+
+#[cfg(test)]
+mod tests;

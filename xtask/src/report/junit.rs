@@ -120,3 +120,6 @@ pub fn render(r: &Record) -> String {
         .to_string()
         .expect("a JUnit report held in memory serializes")
 }
+
+#[cfg(test)]
+mod tests;

@@ -435,3 +435,6 @@ fn inline(svg: &str) -> String {
         None => s,
     }
 }
+
+#[cfg(test)]
+mod tests;

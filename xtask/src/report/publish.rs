@@ -71,3 +71,6 @@ pub fn record(
     };
     export::write_all(&exports, &subject)
 }
+
+#[cfg(test)]
+mod tests;

@@ -201,7 +201,12 @@ pub(crate) const MAX_NINES: f64 = 4.0;
 
 /// HDR-style latency-by-percentile chart: x is the percentile on a log "nines" axis (0 to
 /// 99.99%), y the latency, linear. One polyline per curve, in order.
-pub(crate) fn percentile_chart(title: &str, phase: &str, y_label: &str, curves: &[Curve<'_>]) -> String {
+pub(crate) fn percentile_chart(
+    title: &str,
+    phase: &str,
+    y_label: &str,
+    curves: &[Curve<'_>],
+) -> String {
     let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
     let max = curves
         .iter()
@@ -427,3 +432,6 @@ pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[us
     );
     doc.finish()
 }
+
+#[cfg(test)]
+mod tests;

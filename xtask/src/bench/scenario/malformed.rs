@@ -97,3 +97,6 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

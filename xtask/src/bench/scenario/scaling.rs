@@ -113,3 +113,6 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Unit tests of `crate::bench::scenario::connections`.
+//! Tests of its private helpers (`nofile`, `router_nofile`, `open_idle`, `read_response`,
+//! `still_open`) stay in its `#[cfg(test)]` module.
+
+use crate::bench::scenario::connections::*;
+
+#[test]
+fn nofile_line_of_proc_limits() {
+    let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+        Max cpu time              unlimited            unlimited            seconds   \n\
+        Max open files            1024                 524288               files     \n";
+    assert_eq!(parse_nofile(text), Some((1024, 524_288)));
+    let unlimited = "Max open files            unlimited            unlimited            files\n";
+    assert_eq!(parse_nofile(unlimited), Some((u64::MAX, u64::MAX)));
+    assert_eq!(parse_nofile("Max processes 10 10 processes\n"), None);
+}
+
+#[test]
+fn levels_must_increase() {
+    let at = |f: &str| format!("field `scenario.connections.{f}`");
+    let p = Params {
+        idle: vec![50, 200],
+        active_connections: 2,
+        active_rate: 200,
+        active_ms: 500,
+        settle_ms: 100,
+    };
+    p.validate(&at).unwrap();
+    let err = Params {
+        idle: vec![200, 200],
+        ..p.clone()
+    }
+    .validate(&at)
+    .unwrap_err();
+    assert!(format!("{err}").contains("idle[1]"), "{err}");
+    let err = Params {
+        idle: vec![],
+        ..p.clone()
+    }
+    .validate(&at)
+    .unwrap_err();
+    assert!(
+        format!("{err}").contains("scenario.connections.idle"),
+        "{err}"
+    );
+    let err = Params {
+        idle: vec![MAX_IDLE + 1],
+        ..p
+    }
+    .validate(&at)
+    .unwrap_err();
+    assert!(format!("{err}").contains("idle[0]"), "{err}");
+}
+
+// Tests of the module's private helpers.
+
+#[test]
+fn own_limit_reads_back() {
+    let (soft, hard) = nofile(0, None).unwrap();
+    assert!(soft > 0 && soft <= hard);
+    // Raising to what it already is changes nothing.
+    assert_eq!(nofile(0, Some(soft)).unwrap(), (soft, hard));
+    let own = router_nofile(std::process::id()).unwrap();
+    assert_eq!(own, (soft, hard));
+}
+
+#[test]
+fn a_childs_limit_is_raised_in_place() {
+    // A child whose soft limit is below its hard one, as a router's may be.
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec sleep 30"])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (soft, hard) = loop {
+        let limit = nofile(pid, None).unwrap();
+        if limit.0 == 256 || Instant::now() > deadline {
+            break limit;
+        }
+        std::thread::yield_now();
+    };
+    let raised = nofile(pid, Some(300));
+    let seen = router_nofile(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(soft, 256);
+    assert_eq!(raised.unwrap(), (300.min(hard), hard));
+    assert_eq!(seen.unwrap(), (300.min(hard), hard));
+}
+
+#[test]
+fn response_reader_takes_head_and_body() {
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        s.write_all(b"lo").unwrap();
+        let _ = s.read(&mut buf).unwrap();
+        s.write_all(b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        // Closes at the end: the client then sees the end of the stream.
+    });
+    let mut s = open_idle(addr, &decide_request(addr, "{}")).unwrap();
+    assert!(still_open(&s));
+    s.write_all(&decide_request(addr, "{}")).unwrap();
+    let err = read_response(&mut s).unwrap_err();
+    assert!(format!("{err}").contains("Connection: close"), "{err}");
+    server.join().unwrap();
+    assert!(!still_open(&s));
+}

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 /// The CPUs this process may run on.
-pub fn allowed_cpus() -> Vec<usize> {
+pub(crate) fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(None) {
         Ok(set) => (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect(),
         Err(_) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
@@ -15,7 +15,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 
 /// Makes `cmd`'s child run only on `cpus` (set between fork and exec, so every thread the
 /// child later starts inherits it).
-pub fn pin_child(cmd: &mut std::process::Command, cpus: Vec<usize>) {
+pub(crate) fn pin_child(cmd: &mut std::process::Command, cpus: Vec<usize>) {
     // Built here, before the fork: the child only makes the one system call.
     let mut set = CpuSet::new();
     for c in cpus {

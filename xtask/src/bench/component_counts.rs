@@ -27,7 +27,7 @@ pub(crate) const DEFAULT_ITERATIONS: u64 = 2000;
 const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
 
 /// The metric a benchmark's count is gated as.
-pub fn metric_name(benchmark: &str) -> String {
+pub(crate) fn metric_name(benchmark: &str) -> String {
     format!("component_{benchmark}_ir")
 }
 
@@ -45,7 +45,7 @@ pub fn iterations() -> Result<u64> {
 }
 
 /// Instructions per operation from a full run and a half run, each (iterations, Ir).
-pub fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
+pub(crate) fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
     let ((n_full, ir_full), (n_half, ir_half)) = (full, half);
     if n_full <= n_half {
         bail!("counting runs of {n_full} and {n_half} iterations; expected more in the first");
@@ -222,7 +222,7 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
 }
 
 /// Per metric (`component_<name>_ir`), one value per counting run.
-pub type Counts = BTreeMap<String, Vec<f64>>;
+pub(crate) type Counts = BTreeMap<String, Vec<f64>>;
 
 /// Counts, for each side's bench binary, every one of `benchmarks` `runs` times. Returns, per
 /// side in order, the metric name and one value per run, or the first error of that side.

@@ -28,7 +28,7 @@ use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, RunSta
 
 /// The workload name the component suite runs under (its policy and baseline are
 /// `perf/policy_components.json` and `perf/baseline_components.json`).
-pub const WORKLOAD: &str = crate::model::suite::COMPONENTS;
+pub(crate) const WORKLOAD: &str = crate::model::suite::COMPONENTS;
 
 /// Samples per benchmark when `--trials` does not say.
 pub(crate) const DEFAULT_SAMPLES: u32 = 20;
@@ -56,13 +56,13 @@ pub struct Benchmark {
 }
 
 /// The metric a benchmark is gated as.
-pub fn metric_name(benchmark: &str) -> String {
+pub(crate) fn metric_name(benchmark: &str) -> String {
     format!("component_{benchmark}_ns")
 }
 
 /// Parses the bench binary's `--json` output:
 /// `{"unit": "ns", "benchmarks": {NAME: {"samples": [..], "iterations_per_sample": N}}}`.
-pub fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
+pub(crate) fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
     let doc: Value = serde_json::from_str(text).context("parsing the bench output as JSON")?;
     if doc["unit"] != "ns" {
         bail!(
@@ -513,7 +513,7 @@ fn short(commit: &str) -> &str {
 /// `perf-calibrate` runs A/A pairs of routers under load; the component benchmarks have no
 /// router process to pair that way, so that is bad usage (exit 2), said before anything is
 /// built. Their gated numbers are counts, whose noise is measured by counting again.
-pub fn refuse_calibrate(workload: &str) -> Result<()> {
+pub(crate) fn refuse_calibrate(workload: &str) -> Result<()> {
     if workload == WORKLOAD {
         bail!(
             "perf-calibrate: the {WORKLOAD} workload runs no routers to pair (it benchmarks the \

@@ -81,7 +81,7 @@ pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
 
 /// `release` or `debug` from where cargo put the binary (`target/<profile>/...`), or the
 /// name a paired debug build is cached under (`router-debug`), when the path says.
-pub fn profile_of(bin: &Path) -> Option<&'static str> {
+pub(crate) fn profile_of(bin: &Path) -> Option<&'static str> {
     let parts: Vec<_> = bin.components().map(|c| c.as_os_str()).collect();
     let debug_build = bin
         .file_name()
@@ -96,7 +96,7 @@ pub fn profile_of(bin: &Path) -> Option<&'static str> {
 }
 
 /// Fields that make two environments not comparable, hashed into a short identifier.
-pub const FINGERPRINT_FIELDS: [&str; 6] =
+pub(crate) const FINGERPRINT_FIELDS: [&str; 6] =
     ["cpu_model", "cpu_count", "kernel", "os", "rustc", "profile"];
 
 fn fingerprint(env: &serde_json::Map<String, Value>) -> String {

@@ -172,7 +172,7 @@ impl Loadgen {
 
 /// The load generator's report, read with its own types: a field it did not write is an
 /// error naming the field.
-pub fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Output> {
+pub(crate) fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Output> {
     if code != Some(0) {
         bail!(
             "load generator exited with {}: {}",

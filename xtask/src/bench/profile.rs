@@ -41,7 +41,7 @@ pub fn collect_with_env(
 /// One callgrind run as `callgrind_annotate` tells it, by symbol (mangled: two instances of
 /// a generic function are two symbols, where their demangled names are one): whole-run counts.
 #[derive(Debug, Default, PartialEq)]
-pub struct Costs {
+pub(crate) struct Costs {
     /// Self cost by symbol, summed over the files its code (inlined code too) came from.
     pub self_ir: BTreeMap<String, u64>,
     /// Cost of the calls by (caller, callee).
@@ -84,7 +84,7 @@ fn annotate(file: &Path) -> Result<Costs> {
 /// Parses `callgrind_annotate --tree=calling` text. Its function lines are
 /// `COST [(PCT)] *  FILE:SYMBOL [OBJECT]`, one per file the function's code came from,
 /// each followed by the calls made from there: `COST [(PCT)] >   FILE:CALLEE (Nx) [OBJECT]`.
-pub fn parse_annotate(text: &str) -> Costs {
+pub(crate) fn parse_annotate(text: &str) -> Costs {
     let mut costs = Costs::default();
     let mut current: Option<String> = None;
     for line in text.lines() {
@@ -240,7 +240,7 @@ pub fn keep(profile: &mut Profile, dir: &Path, stem: &str) -> Result<()> {
 }
 
 /// The per-request profile from a run of N requests and one of N/2, `responses` apart.
-pub fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
+pub(crate) fn from_runs(full: &Costs, half: &Costs, responses: u64) -> Profile {
     let n = responses.max(1) as f64;
     let per_req =
         |a: Option<&u64>, b: Option<&u64>| (*a.unwrap_or(&0) as f64 - *b.unwrap_or(&0) as f64) / n;

@@ -274,7 +274,7 @@ fn signal(pid: u32, sig: Signal) {
 
 /// A snapshot of a process's resources.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct ProcStats {
+pub(crate) struct ProcStats {
     /// Peak resident set (VmHWM), MiB.
     pub peak_rss_mb: f64,
     /// Current resident set (VmRSS), MiB.
@@ -377,7 +377,7 @@ fn switches_in_status(status: &str) -> Option<(f64, f64)> {
 }
 
 /// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).
-pub fn counter_sum(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn counter_sum(text: &str, name: &str) -> Option<f64> {
     let mut found = false;
     let mut sum = 0.0;
     for line in text.lines().filter(|l| !l.starts_with('#')) {

@@ -13,7 +13,7 @@ use crate::model::paths;
 
 /// The steps as shown to the user, each run as typed (the gate too, in its own process, as
 /// CI runs it); `cargo` is replaced by `$CARGO`.
-pub const STEPS: [&str; 4] = [
+pub(crate) const STEPS: [&str; 4] = [
     "cargo fmt --all --check",
     "cargo clippy --workspace --all-targets --locked -- -D warnings",
     "cargo test --workspace --locked",
@@ -49,7 +49,7 @@ pub fn run(_args: &CiArgs) -> Result<u8> {
 
 /// A failed step's exit code as ours: 1, 2 and 3 mean what they mean for every xtask
 /// command, so they pass through; anything else (cargo's 101, a signal) is a plain failure, 1.
-pub fn step_exit_code(code: Option<i32>) -> u8 {
+pub(crate) fn step_exit_code(code: Option<i32>) -> u8 {
     match code {
         Some(c) if (1..=3).contains(&c) => c as u8,
         _ => exit::REGRESSION,

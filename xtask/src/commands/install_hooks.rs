@@ -13,11 +13,11 @@ use crate::flags::InstallHooksArgs;
 
 /// The committed hook script. Embedded at build time so the hook installed is the one of the
 /// xtask that installs it; `cargo xtask install-hooks` rebuilds xtask when the script changes.
-pub const PRE_PUSH: &str = include_str!("../../../ci/hooks/pre-push");
+pub(crate) const PRE_PUSH: &str = include_str!("../../../ci/hooks/pre-push");
 
 /// The line that marks a hook as ours: a hook file containing it may be replaced without
 /// `--force`, because it was written by this command (perhaps an older version of it).
-pub const MARKER: &str = "# xtask-managed-hook: perf-gate pre-push";
+pub(crate) const MARKER: &str = "# xtask-managed-hook: perf-gate pre-push";
 
 /// What `install` did, for the message and for tests.
 #[derive(Debug, Clone, PartialEq, Eq)]

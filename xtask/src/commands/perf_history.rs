@@ -250,7 +250,7 @@ fn fmt_p(p: f64) -> String {
 }
 
 /// Unicode block sparkline scaled from the series' min (▁) to its max (█).
-pub fn sparkline(series: &[f64]) -> String {
+pub(crate) fn sparkline(series: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let (lo, hi) = min_max(series);
     series

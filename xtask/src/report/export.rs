@@ -36,7 +36,7 @@ pub trait Exporter: Sync {
 }
 
 /// Every format, gate artifacts first (in the order the gate writes them).
-pub static EXPORTERS: [&dyn Exporter; 7] = [
+pub(crate) static EXPORTERS: [&dyn Exporter; 7] = [
     &Log,
     &VerdictJson,
     &Markdown,
@@ -173,7 +173,7 @@ pub fn find(name: &str) -> Result<&'static dyn Exporter> {
 
 /// Pairs up `--export KIND FILE` values (clap hands them over flat) and checks the kinds, so
 /// a typo fails before the benchmark runs.
-pub fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, PathBuf)>> {
+pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, PathBuf)>> {
     if !flat.len().is_multiple_of(2) {
         bail!("--export: expected KIND FILE pairs");
     }
@@ -363,7 +363,7 @@ pub fn github(summary: &Summary) -> (Value, Value) {
 
 /// Where `--export github FILE` puts the bigger-is-better array: `FILE` with `.bigger` before
 /// its extension (`bench.json` -> `bench.bigger.json`).
-pub fn github_bigger_path(path: &Path) -> PathBuf {
+pub(crate) fn github_bigger_path(path: &Path) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

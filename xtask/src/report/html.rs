@@ -23,7 +23,7 @@ use crate::report::svg::{self, BASELINE, CANDIDATE};
 use crate::report::verdict::{self, Record, RowRecord, Threshold};
 
 /// Points per percentile curve: every 0.02 "nines" from 0 to 99.99%.
-pub const CURVE_POINTS: usize = 201;
+pub(crate) const CURVE_POINTS: usize = 201;
 /// The newest runs a history trend shows.
 const HISTORY_RUNS: usize = 100;
 
@@ -118,7 +118,7 @@ fn resolve(root: &Path, p: &str) -> PathBuf {
     }
 }
 
-pub fn from_verdict(root: &Path, path: &Path) -> Result<Report> {
+pub(crate) fn from_verdict(root: &Path, path: &Path) -> Result<Report> {
     let verdict = Record::load(path)?;
     let mut report = Report::default();
     report.baseline = load_side(&resolve(root, &verdict.inputs.baseline), &mut report.notes);
@@ -127,7 +127,7 @@ pub fn from_verdict(root: &Path, path: &Path) -> Result<Report> {
     Ok(report)
 }
 
-pub fn from_runs(
+pub(crate) fn from_runs(
     baseline: &Path,
     candidate: &Path,
     policy: &Path,

@@ -249,7 +249,7 @@ pub fn table(rows: &[FnChange], n: usize) -> String {
 }
 
 /// The first `n` rows as a Markdown table (for the summary and the CI job summary).
-pub fn markdown(rows: &[FnChange], n: usize) -> String {
+pub(crate) fn markdown(rows: &[FnChange], n: usize) -> String {
     let mut out = "#### Differential profile (candidate − reference, instructions per request)\n\n"
         .to_string();
     let _ = writeln!(
@@ -269,7 +269,7 @@ pub fn markdown(rows: &[FnChange], n: usize) -> String {
 }
 
 /// A few lines for a JUnit failure message: the first `n` functions.
-pub fn junit_text(rows: &[FnChange], n: usize) -> String {
+pub(crate) fn junit_text(rows: &[FnChange], n: usize) -> String {
     let mut out =
         "functions with the largest change in instructions per request (candidate − reference):"
             .to_string();
@@ -290,7 +290,7 @@ pub fn junit_text(rows: &[FnChange], n: usize) -> String {
 }
 
 /// Every row as an HTML table, for the report.
-pub fn html_table(rows: &[FnChange]) -> String {
+pub(crate) fn html_table(rows: &[FnChange]) -> String {
     let mut out = String::from("<table class=\"profile\">\n<tr>");
     for h in HEADERS {
         let _ = write!(out, "<th>{}</th>", esc(h));
@@ -314,7 +314,7 @@ pub fn html_table(rows: &[FnChange]) -> String {
 
 /// Why a failure of `metric` is not explained by an instruction profile, and what to run
 /// instead; `None` for the CPU metrics a differential profile does explain.
-pub fn unexplained(metric: &str) -> Option<String> {
+pub(crate) fn unexplained(metric: &str) -> Option<String> {
     use crate::model::metric::{Kind, find};
     // A component's count: no router ran, so there is no router profile; the same counting
     // run with its function breakdown says where the instructions went.

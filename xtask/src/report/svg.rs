@@ -132,7 +132,7 @@ impl Doc {
 
 /// A linear map from data values to pixels.
 #[derive(Debug, Clone, Copy)]
-pub struct Scale {
+pub(crate) struct Scale {
     d0: f64,
     d1: f64,
     r0: f64,
@@ -157,7 +157,7 @@ impl Scale {
 
 /// Round tick values (1, 2 or 5 times a power of ten) covering `lo..=hi`, about `n` of them.
 /// Returns the ticks; the first is <= lo and the last >= hi, so they also give the axis range.
-pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+pub(crate) fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     let (lo, hi) = if hi > lo {
         (lo, hi)
     } else if lo == 0.0 {
@@ -310,7 +310,7 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
 /// Per-trial strip plot: one dot per trial (one `<circle>` each and nothing else drawn as a
 /// circle), the median as a bar, baseline left of candidate, and the threshold line with the
 /// failing side shaded.
-pub fn strip_plot(s: &Strip<'_>) -> String {
+pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
     let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
     let mut values: Vec<f64> = s.baseline.iter().chain(s.candidate).copied().collect();
     values.extend(s.threshold.fail_above);

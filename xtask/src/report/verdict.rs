@@ -228,7 +228,7 @@ pub(crate) fn terminal(r: &Record) -> String {
 }
 
 /// The gate log: inputs, the table, every finding, the verdict and the exit code.
-pub fn log_text(r: &Record) -> String {
+pub(crate) fn log_text(r: &Record) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "perf-gate {} (workload {})", r.timestamp, r.workload);
     for (label, path, run) in [
@@ -295,7 +295,7 @@ pub(crate) fn markdown_table(rows: &[RowRecord]) -> String {
 }
 
 /// The Markdown summary (also appended to `$GITHUB_STEP_SUMMARY`).
-pub fn markdown(r: &Record) -> String {
+pub(crate) fn markdown(r: &Record) -> String {
     let mut out = String::new();
     let icon = match r.overall {
         Outcome::Pass if r.warnings.is_empty() => "✅",

@@ -17,7 +17,7 @@ pub use crate::model::scenario::burst::Params;
 /// from the burst's end to the start of the first full window of `window` buckets whose
 /// merged p99 is within `tolerance` (or `slack_ms`) of `before_p99_ms`; `None` when no
 /// window is.
-pub fn recovery_ms(
+pub(crate) fn recovery_ms(
     before_p99_ms: f64,
     buckets: &[Histogram<u64>],
     gap_ms: f64,

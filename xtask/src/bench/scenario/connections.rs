@@ -64,7 +64,7 @@ fn nofile(pid: u32, raise_to: Option<u64>) -> Result<Limit> {
 }
 
 /// The `Max open files` soft and hard limits from a `/proc/PID/limits` text.
-pub fn parse_nofile(limits: &str) -> Option<Limit> {
+pub(crate) fn parse_nofile(limits: &str) -> Option<Limit> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     let mut fields = line["Max open files".len()..].split_whitespace();
     let value = |s: Option<&str>| match s? {

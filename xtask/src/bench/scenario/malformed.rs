@@ -16,7 +16,7 @@ use crate::model::workload::Expect;
 
 /// Totals over the storm's phases: (requests of reject kinds, those answered 4xx, 5xx
 /// responses of any kind).
-pub fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
+pub(crate) fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
     let (mut bad, mut rejected, mut server_errors) = (0, 0, 0);
     for result in phases {
         for (_, kind) in kinds(result) {

@@ -11,7 +11,7 @@ pub use crate::model::scenario::ramp::Params;
 
 /// One step's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
+pub(crate) struct Step {
     pub pct: u32,
     pub rate: f64,
     pub success_rate: f64,
@@ -20,14 +20,14 @@ pub struct Step {
 
 /// The ramp's summary metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub min_success_rate: f64,
     /// The first step over the bound; `None` when every step stayed under it.
     pub knee: Option<Step>,
 }
 
 /// Summarizes the steps (pure). A step without a p99 (no responses) counts as over the bound.
-pub fn summarize(steps: &[Step], p99_bound_ms: f64) -> Summary {
+pub(crate) fn summarize(steps: &[Step], p99_bound_ms: f64) -> Summary {
     let min_success_rate = steps
         .iter()
         .map(|s| {

@@ -15,7 +15,7 @@ pub use crate::model::scenario::scaling::Params;
 
 /// The largest relative increase, in percent, from one step's value to the next; NaN when
 /// a value is missing or zero.
-pub fn max_increase_pct(values: &[f64]) -> f64 {
+pub(crate) fn max_increase_pct(values: &[f64]) -> f64 {
     values
         .windows(2)
         .map(|w| {

@@ -17,7 +17,7 @@ use crate::bench::runner::{Runner, Status, round3, round4};
 pub use crate::model::scenario::soak::{MIN_FIT_SAMPLES, Params};
 
 /// The router's `--sticky-capacity` when no flag sets it (router/src/main.rs).
-pub const ROUTER_DEFAULT_STICKY_CAPACITY: f64 = 100_000.0;
+pub(crate) const ROUTER_DEFAULT_STICKY_CAPACITY: f64 = 100_000.0;
 
 /// Growth counts as superlinear only when the late half's slope is more than this many
 /// times the early half's...
@@ -29,7 +29,7 @@ pub(crate) const SUPERLINEAR_FLOOR_MB_PER_S: f64 = 0.1;
 
 /// The least-squares line through `(x, y)` points, as `(slope, intercept)`; `None` with
 /// fewer than two points, with non-finite values, or when every x is the same.
-pub fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+pub(crate) fn linear_fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     if points.len() < 2 || points.iter().any(|(x, y)| !x.is_finite() || !y.is_finite()) {
         return None;
     }

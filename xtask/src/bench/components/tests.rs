@@ -1,6 +1,4 @@
-//! Unit tests of `crate::bench::components`.
-//! Tests of its private helpers (`executable_from_messages`, `profile_of`) stay in its
-//! `#[cfg(test)]` module.
+//! Unit tests of `crate::bench::components`. Its private helpers are tested at the end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -128,7 +126,7 @@ fn counts_that_cannot_be_right_are_errors() {
     assert!(per_op((1000, 9), (1000, 5)).is_err());
 }
 
-// Tests of the module's private helpers.
+// The module's private helpers.
 use crate::bench::env_info::profile_of;
 use crate::bench::paired::executable_from_messages;
 

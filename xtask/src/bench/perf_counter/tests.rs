@@ -1,5 +1,4 @@
-//! Unit tests of `crate::bench::perf_counter`.
-//! Tests of its private helpers (`unavailable_reason`) stay in its `#[cfg(test)]` module.
+//! Unit tests of `crate::bench::perf_counter`. Its private helpers are tested at the end.
 
 use crate::bench::perf_counter::*;
 
@@ -26,7 +25,7 @@ fn task_clock_counts_this_process() {
     }
 }
 
-// Tests of the module's private helpers.
+// The module's private helpers.
 
 #[test]
 fn a_missing_pmu_is_named_as_such() {

@@ -1,6 +1,4 @@
-//! Unit tests of `crate::bench::scenario::connections`.
-//! Tests of its private helpers (`nofile`, `router_nofile`, `open_idle`, `read_response`,
-//! `still_open`) stay in its `#[cfg(test)]` module.
+//! Unit tests of `crate::bench::scenario::connections`. Its private helpers are tested at the end.
 
 use crate::bench::scenario::connections::*;
 
@@ -52,7 +50,7 @@ fn levels_must_increase() {
     assert!(format!("{err}").contains("idle[0]"), "{err}");
 }
 
-// Tests of the module's private helpers.
+// The module's private helpers.
 
 #[test]
 fn own_limit_reads_back() {

@@ -1,0 +1,224 @@
+//! The verdict on what was measured, and everything the gate writes of it.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::input::Input;
+use crate::flags::GateArgs;
+use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
+use crate::model::artifacts;
+use crate::model::policy::Policy;
+use crate::model::run_file::RunFile;
+use crate::report::export;
+use crate::report::html;
+use crate::report::profile::{self, Explanation};
+use crate::report::verdict::{self, Context};
+
+/// Evaluates, prints, writes every artifact, records the run; returns the exit code. Inputs
+/// that could not be read are judged as errors: the artifacts record them, then exit 2.
+pub(super) fn judge(
+    args: &GateArgs,
+    root: &Path,
+    workload: &str,
+    dir: &Path,
+    [baseline_shown, candidate_shown, policy_shown]: [String; 3],
+    judged: Result<(Input, Input, Policy)>,
+    (explanation, notes): (Option<Explanation>, Vec<String>),
+) -> Result<u8> {
+    let mut names: Vec<(&str, &str)> = export::EXPORTERS
+        .iter()
+        .filter_map(|e| e.gate_artifact())
+        .map(|ext| ("perf_gate", ext))
+        .collect();
+    names.push(("perf_report", "html"));
+    let stamp = artifacts::claim(dir, &names)?;
+    let timestamp = artifacts::now_rfc3339();
+    let verdict = verdict_of(&judged, notes, root, workload);
+    let loaded = judged.as_ref().ok();
+    let ctx = Context {
+        timestamp: &timestamp,
+        workload,
+        baseline: &baseline_shown,
+        candidate: &candidate_shown,
+        policy_path: &policy_shown,
+        policy: loaded.map(|i| &i.2),
+        baseline_run: loaded.map(|i| &i.0.run),
+        candidate_run: loaded.map(|i| &i.1.run),
+        explain: explanation.as_ref(),
+    };
+    let record = verdict::Record::new(&verdict, &ctx);
+    print!("{}", verdict::terminal(&record));
+    let _ = std::io::stdout().flush();
+
+    write_artifacts(dir, &stamp, &record)?;
+    let recorded = match loaded {
+        Some((_, candidate, _)) => {
+            crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
+        }
+        None => Ok(()),
+    };
+    // After the history append, so that the report's trends end with this run.
+    if let Some((baseline, candidate, _)) = loaded {
+        write_report(
+            root,
+            dir,
+            &stamp,
+            args.record.history.as_deref(),
+            (baseline, candidate),
+            record,
+        );
+    } else {
+        let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
+    }
+    recorded?;
+
+    if verdict.outcome == Outcome::InputError {
+        bail!("{}", verdict.errors.join("\nerror: "));
+    }
+    Ok(verdict.exit_code())
+}
+
+/// The verdict on what was judged, with what explains it: the calibration's warnings, what
+/// a profile cannot say, the CPU split and the kind of regression. Inputs that could not be
+/// read are the verdict's errors.
+pub(super) fn verdict_of(
+    judged: &Result<(Input, Input, Policy)>,
+    notes: Vec<String>,
+    root: &Path,
+    workload: &str,
+) -> Verdict {
+    match judged {
+        Ok((baseline, candidate, policy)) => {
+            let mut v = evaluate(&baseline.run, &candidate.run, policy);
+            v.notes.extend(notes);
+            v.warnings
+                .extend(calibration_warnings(root, workload, policy, &candidate.run));
+            // Where a profile cannot say why, what can.
+            let advice: Vec<String> = v
+                .rows
+                .iter()
+                .filter(|r| r.status == Status::Fail)
+                .filter_map(|r| profile::unexplained(&r.metric))
+                .map(|why| format!("why: {why}"))
+                .collect();
+            v.notes.extend(advice);
+            // A failing CPU rule: was it the router's code or the kernel?
+            let cpu_failed = v.rows.iter().any(|r| {
+                r.status == Status::Fail
+                    && crate::model::metric::find(&r.metric)
+                        .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
+            });
+            if cpu_failed {
+                v.notes.extend(crate::gate::cpu_split::explain(
+                    &baseline.run,
+                    &candidate.run,
+                ));
+            }
+            // Work, kernel, waiting or memory: named from the counts where they were made.
+            let cause = crate::gate::cause::name(&v.rows, &baseline.run, &candidate.run);
+            v.notes.extend(cause);
+            v
+        }
+        Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),
+    }
+}
+
+/// What the machine's calibration (`perf-calibrate --write`) says about rules it cannot
+/// resolve; nothing when there is none. A calibration that cannot be read is a warning too.
+pub(super) fn calibration_warnings(
+    root: &Path,
+    workload: &str,
+    policy: &Policy,
+    candidate: &RunFile,
+) -> Vec<String> {
+    let path = crate::model::calibration::path_for(root, workload);
+    if !path.is_file() {
+        return Vec::new();
+    }
+    match crate::model::calibration::load(&path) {
+        Ok(c) => {
+            let planned = candidate
+                .trials
+                .unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+            let mut out =
+                crate::gate::calibrate::warnings(policy, &c, planned, &path.display().to_string());
+            if c.env.fingerprint != candidate.env.fingerprint {
+                out.iter_mut()
+                    .for_each(|w| w.push_str(" (calibrated on another environment)"));
+            }
+            out
+        }
+        Err(e) => vec![format!("the calibration is unreadable: {e:#}")],
+    }
+}
+
+/// Writes the HTML report next to the other artifacts. It is for people: a failure, even a
+/// panic, is a warning and never changes the gate's exit code.
+pub(super) fn write_report(
+    root: &Path,
+    dir: &Path,
+    stamp: &str,
+    history: Option<&Path>,
+    (baseline, candidate): (&Input, &Input),
+    verdict: verdict::Record,
+) {
+    let side = |i: &Input| html::Side {
+        path: i.path.display().to_string(),
+        run: i.run.clone(),
+    };
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let report = html::for_gate(root, side(baseline), side(candidate), history, verdict);
+        html::write(dir, stamp, &report)
+    }));
+    let failed = match written {
+        Ok(Ok(path)) => {
+            eprintln!("perf-gate: wrote {}", path.display());
+            return;
+        }
+        Ok(Err(err)) => format!("could not write the HTML report: {err:#}"),
+        Err(_) => "writing the HTML report panicked (above)".to_string(),
+    };
+    eprintln!("perf-gate: warning: {failed}");
+    // The claimed name must not stay behind as an empty report.
+    let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
+}
+
+/// Writes the gate artifacts (every exporter that has one), sharing one timestamp, and
+/// appends the Markdown to `$GITHUB_STEP_SUMMARY` when it is set.
+pub(super) fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -> Result<()> {
+    let subject = export::Subject {
+        run: None,
+        gate: Some(gate),
+    };
+    let mut extensions = Vec::new();
+    for exporter in export::EXPORTERS {
+        if let Some(ext) = exporter.gate_artifact() {
+            export::write(
+                exporter,
+                &dir.join(format!("perf_gate_{stamp}.{ext}")),
+                &subject,
+            )?;
+            extensions.push(ext);
+        }
+    }
+    eprintln!(
+        "perf-gate: wrote {}",
+        dir.join(format!("perf_gate_{stamp}.{{{}}}", extensions.join(",")))
+            .display()
+    );
+
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        let summary = PathBuf::from(summary);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .and_then(|mut f| f.write_all(verdict::markdown(gate).as_bytes()))
+            .with_context(|| {
+                format!("appending to $GITHUB_STEP_SUMMARY ({})", summary.display())
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `cargo xtask perf-gate`: judge a candidate run against the baseline under the policy, print
+//! the table and verdict, and write the gate artifacts (log, verdict JSON, Markdown summary,
+//! JUnit XML, HTML report) before exiting.
+//!
+//! Without `--candidate` it measures first, and decides how before anything runs: against
+//! the stored baseline when this machine matches the baseline's environment, else (or when
+//! the policy says `always_paired`, or with `--against REF`) paired with the baseline's (or
+//! REF's) router in one session. While a relative rule is inconclusive it adds trials, at
+//! most `gate.looks` times, within `gate.max_trials` and `gate.time_budget_s`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::flags::GateArgs;
+use crate::model::metric::{SYSCALLS_PER_REQ, syscall_of};
+use crate::model::paths;
+use crate::model::policy::{self, Policy};
+
+mod input;
+mod judge;
+mod measure;
+mod mode;
+
+use input::{Input, baseline_for, load_baseline};
+use judge::judge;
+use measure::measure;
+use mode::choose_mode;
+
+/// Runs the gate and returns its exit code (0 pass, 1 regression, 3 benchmark failed).
+/// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
+pub fn run(args: &GateArgs) -> Result<u8> {
+    crate::report::publish::check(&args.record, true)?;
+    let paths::Inputs {
+        root,
+        workload,
+        baseline: baseline_path,
+        policy: policy_path,
+        artifacts: artifacts_dir,
+    } = paths::Inputs::resolve(
+        &args.bench.workload,
+        args.baseline.as_deref(),
+        args.policy.as_deref(),
+        &args.bench.artifacts_dir,
+    )?;
+    // The policy and a stored baseline are read first: a bad one is exit 2 before anything
+    // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
+    let shown = |p: &Path| p.display().to_string();
+    let mut explanation = None;
+    let mut notes = Vec::new();
+    let (judged, candidate_shown) = match (&args.against, &args.candidate) {
+        (Some(_), Some(_)) => bail!(
+            "--against and --candidate do not go together: --against runs both routers itself"
+        ),
+        (None, Some(path)) => {
+            let judged = Input::load(path).and_then(|candidate| {
+                let baseline = baseline_for(&candidate, args.baseline.is_some(), &baseline_path)?;
+                Ok((baseline, candidate, policy::load(&policy_path)?))
+            });
+            (judged, shown(path))
+        }
+        (against, None) => {
+            let inputs = policy::load(&policy_path).and_then(|policy| {
+                needs_strace(&policy, &policy_path)?;
+                let stored = match against {
+                    Some(_) => None,
+                    None => Some(load_baseline(&baseline_path)?),
+                };
+                Ok((policy, stored))
+            });
+            match inputs {
+                Err(e) => (
+                    Err(e),
+                    "(not measured: the inputs were refused)".to_string(),
+                ),
+                Ok((policy, stored)) => {
+                    let against =
+                        choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
+                    let m = measure(&args.bench, against, stored, &policy, args.explain)?;
+                    explanation = m.why;
+                    notes = m.notes;
+                    let shown = shown(&m.candidate.path);
+                    (Ok((m.baseline, m.candidate, policy)), shown)
+                }
+            }
+        }
+    };
+    let baseline_shown = match &judged {
+        Ok((b, _, _)) => shown(&b.path),
+        Err(_) => shown(&baseline_path),
+    };
+    judge(
+        args,
+        &root,
+        &workload,
+        &artifacts_dir,
+        [baseline_shown, candidate_shown, shown(&policy_path)],
+        judged,
+        (explanation, notes),
+    )
+}
+
+/// A policy that gates system calls needs strace to count them: without it, bad input
+/// naming the rule and how to install it (not a run whose rule then finds nothing).
+fn needs_strace(policy: &Policy, path: &Path) -> Result<()> {
+    if let Some(metric) = policy
+        .rules
+        .keys()
+        .find(|m| m.as_str() == SYSCALLS_PER_REQ || syscall_of(m).is_some())
+    {
+        crate::bench::syscalls::strace_path().with_context(|| {
+            format!(
+                "{}: rules.{metric} counts system calls with strace",
+                path.display()
+            )
+        })?;
+    }
+    Ok(())
+}

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::flags::{GateArgs, PerfBenchArgs};
+use crate::flags::{BenchArgs, GateArgs, PerfBenchArgs};
 use crate::model::suite::{Suite, workloads};
 
 /// How one member of a suite ended: its exit code, or the error that stopped it (exit 2).
@@ -59,12 +59,18 @@ pub fn run(command: &str, suite: Suite, mut one: impl FnMut(&str) -> Result<u8>)
 
 /// One workload's `perf-bench` flags, from the suite's.
 pub(crate) fn bench_args(args: &PerfBenchArgs, workload: &str) -> PerfBenchArgs {
-    let mut bench = args.bench.clone();
-    bench.suite = None;
-    bench.workload = workload.to_string();
     PerfBenchArgs {
-        bench,
+        bench: one_workload(&args.bench, workload),
         record: args.record.clone(),
+    }
+}
+
+/// The bench options of one workload of a suite.
+fn one_workload(bench: &BenchArgs, workload: &str) -> BenchArgs {
+    BenchArgs {
+        suite: None,
+        workload: workload.to_string(),
+        ..bench.clone()
     }
 }
 
@@ -88,11 +94,8 @@ pub(crate) fn check_gate_args(args: &GateArgs) -> Result<()> {
 /// One workload's `perf-gate` flags, from the suite's: the workload's own baseline and
 /// policy (`perf/baseline_<workload>.json`, `perf/policy_<workload>.json`).
 pub(crate) fn gate_args(args: &GateArgs, workload: &str) -> GateArgs {
-    let mut bench = args.bench.clone();
-    bench.suite = None;
-    bench.workload = workload.to_string();
     GateArgs {
-        bench,
+        bench: one_workload(&args.bench, workload),
         record: args.record.clone(),
         candidate: None,
         against: None,

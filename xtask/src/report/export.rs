@@ -95,7 +95,7 @@ impl Exporter for VerdictJson {
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let g = s.gate(self.kind())?;
-        one(path, pretty(g))
+        one(path, pretty(g)?)
     }
 }
 
@@ -130,7 +130,7 @@ impl Exporter for Bmf {
         "bmf"
     }
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        one(path, pretty(&bmf(s.run(self.kind())?)))
+        one(path, pretty(&bmf(s.run(self.kind())?))?)
     }
 }
 
@@ -150,8 +150,8 @@ impl Exporter for Github {
     fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
         let (smaller, bigger) = github(s.run(self.kind())?);
         Ok(vec![
-            (path.to_path_buf(), pretty(&smaller)),
-            (github_bigger_path(path), pretty(&bigger)),
+            (path.to_path_buf(), pretty(&smaller)?),
+            (github_bigger_path(path), pretty(&bigger)?),
         ])
     }
 }
@@ -261,10 +261,10 @@ impl Summary {
     }
 }
 
-fn pretty(v: &impl serde::Serialize) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("JSON values encode");
-    s.push('\n');
-    s
+/// Pretty JSON with a trailing newline, as every JSON artifact is written.
+fn pretty(v: &impl serde::Serialize) -> Result<String> {
+    let bytes = crate::model::artifacts::pretty_json(v, "JSON")?;
+    Ok(String::from_utf8(bytes).expect("serde_json writes UTF-8"))
 }
 
 /// Bencher Metric Format: one benchmark per workload (`router/<workload>`), one measure per

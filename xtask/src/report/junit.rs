@@ -15,7 +15,7 @@ use crate::report::verdict::{Record, RowRecord};
 fn row_message(row: &RowRecord, explain: Option<&Explanation>) -> String {
     let mut message = row.message.clone();
     // JUnit has no columns: the message carries the two values the change is of.
-    if let Some(v) = row.values() {
+    if let Some(v) = row.compared_values() {
         message.push_str(&format!("; {v}"));
     }
     // A failing CPU rule says which functions cost more.

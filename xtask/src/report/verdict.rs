@@ -101,7 +101,7 @@ impl RowRecord {
     /// The row's two values and what they are, for the reports that have no columns for
     /// them (the log's reasoning, JUnit): `baseline 0.4027, candidate 0.4124 (pooled: ...)`.
     /// `None` for a row without a change (absolute rules, missing values).
-    pub fn values(&self) -> Option<String> {
+    pub fn compared_values(&self) -> Option<String> {
         let (Some(b), Some(c), Some(_)) = (self.baseline, self.candidate, self.change_pct) else {
             return None;
         };
@@ -256,7 +256,7 @@ pub(crate) fn log_text(r: &Record) -> String {
                 row.bare_message(),
                 row.method.as_str()
             );
-            if let Some(v) = row.values() {
+            if let Some(v) = row.compared_values() {
                 let _ = write!(out, "{v}; ");
             }
             let _ = writeln!(

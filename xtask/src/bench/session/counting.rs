@@ -32,28 +32,16 @@ pub(crate) fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
 
 /// One counting run of one router: its instructions per request, then, with `strace`, its
 /// system calls per request (a run of its own: under valgrind they would be valgrind's).
-/// One router to count: its binary, the environment variables it must not see, its CPUs.
-type Counting<'a> = (&'a Path, &'a Vec<String>, Option<Vec<usize>>);
-
-/// Counts every router at once, one thread each (a count does not depend on load), each in
-/// `shared`'s context with its own binary, environment and CPUs; results in their order.
+/// Counts every router at once, one thread each (a count does not depend on load); the
+/// results in their order.
 fn count_at_once(
-    routers: &[Counting<'_>],
-    shared: &CountCtx<'_>,
+    routers: &[CountCtx<'_>],
     (method, strace, requests): (Method, Option<&Path>, u64),
 ) -> Vec<Result<Counted>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = routers
             .iter()
-            .map(|(bin, env_remove, cpus)| {
-                let ctx = CountCtx {
-                    router_bin: bin,
-                    router_env_remove: env_remove,
-                    cpus: cpus.clone(),
-                    ..*shared
-                };
-                s.spawn(move || count_one(&ctx, method, strace, requests))
-            })
+            .map(|ctx| s.spawn(move || count_one(ctx, method, strace, requests)))
             .collect();
         handles
             .into_iter()
@@ -122,13 +110,23 @@ impl Session<'_> {
         // without the test knobs (a reference never gets them).
         let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
         let candidate = ready.specs.last().expect("a candidate arm");
-        let mut routers: Vec<Counting<'_>> = ready
+        let ctx = |router_bin, router_env_remove, cpus| CountCtx {
+            router_bin,
+            router_args: &router_args,
+            router_env_remove,
+            cpus,
+            loadgen: &counting_loadgen,
+            workdir: ready.tmp.path(),
+            log: &self.log_path,
+            deadline: self.deadline,
+        };
+        let mut routers: Vec<CountCtx<'_>> = ready
             .specs
             .iter()
-            .map(|spec| (spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
+            .map(|spec| ctx(spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
             .collect();
         if let Some(bin) = reference {
-            routers.push((bin, &knobs, candidate.cpus.clone()));
+            routers.push(ctx(bin, &knobs, candidate.cpus.clone()));
         }
         let mut slowest = Duration::ZERO;
         for n in 1..=runs {
@@ -149,18 +147,8 @@ impl Session<'_> {
             ));
             self.log.flush();
             let run_started = Instant::now();
-            let shared = CountCtx {
-                router_bin: Path::new(""),
-                router_args: &router_args,
-                router_env_remove: &[],
-                cpus: None,
-                loadgen: &counting_loadgen,
-                workdir: ready.tmp.path(),
-                log: &self.log_path,
-                deadline: self.deadline,
-            };
             let how = (counter.method, strace, self.args.counter_requests);
-            let counted = count_at_once(&routers, &shared, how);
+            let counted = count_at_once(&routers, how);
             for (i, result) in counted.into_iter().enumerate() {
                 let side = self
                     .arms

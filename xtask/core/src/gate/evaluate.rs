@@ -22,7 +22,7 @@ pub const MIN_SAMPLES: usize = 3;
 pub use crate::model::run_file::ENV_FIELDS;
 
 /// The whole decision.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub outcome: Outcome,
     /// One row per policy rule, in the policy's (sorted) order. Empty on `InputError`.
@@ -44,9 +44,10 @@ pub struct Verdict {
 }
 
 /// Serialized as `as_str` writes it (the verdict JSON's `overall`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    #[default]
     Pass,
     /// A regression (or a policy-level failure such as `env_mismatch: fail`).
     Fail,
@@ -57,6 +58,10 @@ pub enum Outcome {
     InputError,
 }
 
+names!(Outcome:
+    Pass => "pass", Fail => "fail", BenchFailed => "bench_failed", InputError => "error",
+);
+
 impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
@@ -64,15 +69,6 @@ impl Outcome {
             Outcome::Fail => exit::REGRESSION,
             Outcome::BenchFailed => exit::BENCH_FAILED,
             Outcome::InputError => exit::BAD_INPUT,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "fail",
-            Outcome::BenchFailed => "bench_failed",
-            Outcome::InputError => "error",
         }
     }
 }
@@ -86,14 +82,8 @@ impl Verdict {
     pub fn from_errors(errors: Vec<String>) -> Self {
         Verdict {
             outcome: Outcome::InputError,
-            rows: Vec::new(),
-            failures: Vec::new(),
-            warnings: Vec::new(),
-            notes: Vec::new(),
             errors,
-            bench_failure: None,
-            env_differences: Vec::new(),
-            needs_paired_rerun: false,
+            ..Verdict::default()
         }
     }
 }
@@ -104,16 +94,14 @@ pub struct Row {
     pub metric: String,
     pub check: Check,
     pub description: Option<String>,
-    /// The baseline's value as the row compares it, the one every report shows in its
-    /// baseline column: for a relative rule with a change, the value the change is computed
-    /// from (see `Method::values`), so that `change.pct` is `(candidate / baseline - 1) *
-    /// 100`; otherwise the baseline's median (`metrics.<name>`).
+    /// The baseline's value as the row compares and every report shows it: for a relative rule
+    /// with a change, the value `change.pct = (candidate / baseline - 1) * 100` is computed
+    /// from (see `Method::values`); otherwise the baseline's median (`metrics.<name>`).
     pub baseline: Option<f64>,
     /// The candidate's value, likewise; `None` when missing or not a number.
     pub candidate: Option<f64>,
-    /// The baseline's median over trials as its run file records it (`metrics.<name>`): the
-    /// same as `baseline` except where the change is computed from other values (pooled
-    /// percentiles, or samples whose median is not the recorded one).
+    /// The baseline's `metrics.<name>`: `baseline` unless the change is computed from other
+    /// values (pooled percentiles, or samples whose median is not the recorded one).
     pub baseline_median: Option<f64>,
     /// The candidate's `metrics.<name>`, likewise.
     pub candidate_median: Option<f64>,
@@ -127,8 +115,8 @@ pub struct Row {
     pub method: Method,
     /// Size of the change on the severity ladder; relative rules only.
     pub severity: Option<Severity>,
-    /// Half the interval's width in percent: the smallest change this run could tell from
-    /// noise. Relative rules with an interval only.
+    /// Half the interval's width in percent (relative rules with an interval): the smallest
+    /// change this run could tell from noise.
     pub resolution_pct: Option<f64>,
     pub status: Status,
     /// The row counts against the gate: `Fail`, or `Inconclusive` under `inconclusive: fail`.
@@ -157,20 +145,15 @@ impl fmt::Display for Change {
 
 /// A signed percentage with one decimal: `+3.1%`, `-23.4%`, `+0.0%`.
 pub fn fmt_pct(p: f64) -> String {
-    if p.is_infinite() {
-        return if p > 0.0 {
-            "+inf%".into()
-        } else {
-            "-inf%".into()
-        };
+    match p {
+        _ if p.is_infinite() => format!("{}inf%", if p > 0.0 { '+' } else { '-' }),
+        _ if p.abs() < 0.05 => "+0.0%".into(),
+        _ => format!("{p:+.1}%"),
     }
-    let p = if p.abs() < 0.05 { 0.0 } else { p };
-    format!("{p:+.1}%")
 }
 
-/// How a row was decided. Every method with a change computes it from the two values the row
-/// shows (`Row::baseline`, `Row::candidate`): the change is their ratio, and the interval is
-/// around that ratio.
+/// How a row was decided. A change is always the ratio of the two values the row shows
+/// (`Row::baseline`, `Row::candidate`), its interval around that ratio.
 /// Serialized as `as_str` writes it (a verdict row's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,40 +161,31 @@ pub enum Method {
     /// Bootstrap CI of the ratio of medians, each side resampled independently.
     Bootstrap,
     /// A paired run: the ratio of the two sides' medians over trials, with a bootstrap CI
-    /// that resamples pairs of trials (both sides' medians over the same pairs), so drift
-    /// shared by a pair stays matched. It was the median of the per-pair ratios once; that is
-    /// not the ratio of any two numbers a table can show beside it, so a row's columns and
-    /// its change disagreed.
+    /// that resamples pairs of trials, so drift shared by a pair stays matched. (Not the
+    /// median of the per-pair ratios: no two numbers a table shows give that ratio.)
     PairedBootstrap,
-    /// A latency percentile of a paired run: the ratio of each side's pooled histograms, with
-    /// a paired bootstrap over trials (`gate::pooled`). The values shown are the pooled
-    /// percentiles, not the medians of the per-trial percentiles.
+    /// A latency percentile of a paired run: the ratio of each side's pooled histograms'
+    /// percentiles (shown instead of the medians), with a paired bootstrap (`gate::pooled`).
     #[serde(rename = "pooled_paired_bootstrap")]
     PooledPaired,
     /// Fewer than `MIN_SAMPLES` samples on a side: medians compared directly.
     PointEstimate,
     /// Absolute rule: the candidate's median and every sample checked exactly.
     Exact,
-    /// Absolute rule judged on the median (`judged: "median"`): the bootstrap interval of the
-    /// candidate's median over trials against the bounds.
+    /// Absolute rule with `judged: "median"`: the bootstrap interval of the candidate's
+    /// median over trials against the bounds.
     MedianInterval,
     /// Nothing to compute (missing or invalid value, zero baseline).
     None,
 }
 
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Bootstrap => "bootstrap",
-            Method::PairedBootstrap => "paired_bootstrap",
-            Method::PooledPaired => "pooled_paired_bootstrap",
-            Method::PointEstimate => "point_estimate",
-            Method::Exact => "exact",
-            Method::MedianInterval => "median_interval",
-            Method::None => "none",
-        }
-    }
+names!(Method:
+    Bootstrap => "bootstrap", PairedBootstrap => "paired_bootstrap",
+    PooledPaired => "pooled_paired_bootstrap", PointEstimate => "point_estimate", Exact => "exact",
+    MedianInterval => "median_interval", None => "none",
+);
 
+impl Method {
     /// What the row's baseline and candidate values are, for reports.
     pub fn values(self) -> &'static str {
         match self {
@@ -234,22 +208,13 @@ pub enum Status {
     Skipped,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "FAIL",
-            Status::Inconclusive => "inconclusive",
-            Status::Skipped => "skipped",
-        }
-    }
-}
+names!(Status:
+    Pass => "pass", Warn => "warn", Fail => "FAIL", Inconclusive => "inconclusive",
+    Skipped => "skipped",
+);
 
 /// The severity ladder of the original freeze, applied to the change in the rule's bad
-/// direction: <5% negligible, 5-10% low, 10-15% medium, 15-20% high, >20% critical.
-/// A change of 5% or more in the good direction is an improvement.
-/// Serialized as `as_str` writes it (a verdict row's `severity`).
+/// direction (see `of`); serialized as `as_str` writes it (a verdict row's `severity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -261,6 +226,11 @@ pub enum Severity {
     Critical,
 }
 
+names!(Severity:
+    Improvement => "improvement", Negligible => "negligible", Low => "low", Medium => "medium",
+    High => "high", Critical => "critical",
+);
+
 impl Severity {
     /// `adverse_pct`: the change in percent, positive when it is in the bad direction.
     pub fn of(adverse_pct: f64) -> Severity {
@@ -271,17 +241,6 @@ impl Severity {
             p if p < 15.0 => Severity::Medium,
             p if p <= 20.0 => Severity::High,
             _ => Severity::Critical,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Improvement => "improvement",
-            Severity::Negligible => "negligible",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
         }
     }
 }
@@ -315,18 +274,16 @@ pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDiffer
         .collect()
 }
 
-/// True when the policy wants environment differences settled by a paired re-run
-/// (`env_mismatch: "paired"`), the environments differ, and the candidate is not already a
-/// paired run. perf-bench's paired mode calls this to decide whether to run both sides.
+/// The policy settles environment differences by a paired re-run (`env_mismatch:
+/// "paired"`), the environments differ, and the candidate is not already paired.
 pub fn needs_paired_rerun(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> bool {
     policy.gate.env_mismatch == EnvMismatch::Paired
         && candidate.paired_against().is_none()
         && !env_differences(baseline, candidate).is_empty()
 }
 
-/// Problems that make the baseline unusable under this policy (exit 2): a rule for a metric
-/// the baseline lacks, a baseline value that is not a number, bad baseline samples, a
-/// negative baseline under a relative rule. Each names the file and the field.
+/// Problems that make the baseline unusable under this policy (exit 2), each naming the
+/// file and the field.
 pub fn check_baseline(baseline: &RunFile, policy: &Policy) -> Vec<String> {
     let (b, p) = (&baseline.source, &policy.source);
     let mut errors: Vec<String> = baseline
@@ -370,10 +327,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     if !errors.is_empty() {
         return Verdict::from_errors(errors);
     }
-    let mut v = Verdict {
-        outcome: Outcome::Pass,
-        ..Verdict::from_errors(Vec::new())
-    };
+    let mut v = Verdict::default();
 
     for (metric, rule) in &policy.rules {
         let row = evaluate_rule(metric, rule, baseline, candidate, policy, &mut v.notes);
@@ -446,8 +400,8 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
 fn env_findings(v: &mut Verdict, baseline: &RunFile, candidate: &RunFile, policy: &Policy) {
     v.env_differences = env_differences(baseline, candidate);
     if !v.env_differences.is_empty() {
-        let fields: Vec<String> = v.env_differences.iter().map(ToString::to_string).collect();
-        let fields = fields.join(", ");
+        let fields = v.env_differences.iter().map(ToString::to_string);
+        let fields = fields.collect::<Vec<_>>().join(", ");
         match policy.gate.env_mismatch {
             EnvMismatch::Warn => v.warnings.push(format!(
                 "env differs from the baseline (baseline -> candidate): {fields}; numbers from \
@@ -460,11 +414,9 @@ fn env_findings(v: &mut Verdict, baseline: &RunFile, candidate: &RunFile, policy
             EnvMismatch::Paired if candidate.paired_against().is_some() => v.notes.push(format!(
                 "env differs from the baseline ({fields}), but the candidate is a paired run"
             )),
-            EnvMismatch::Paired => {
-                v.warnings.push(format!(
-                    "env differs: paired mode needed (baseline -> candidate: {fields})"
-                ));
-            }
+            EnvMismatch::Paired => v.warnings.push(format!(
+                "env differs: paired mode needed (baseline -> candidate: {fields})"
+            )),
         }
     }
 }
@@ -474,8 +426,7 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
     let Check::Relative { max_pct, .. } = row.check else {
         return;
     };
-    // Paired, each side's spread is the machine's drift, which the per-pair ratio cancels:
-    // the interval (and, when inconclusive, the resolution it states) is what counts.
+    // Paired, each side's spread is the machine's drift, which pairing cancels.
     if matches!(row.method, Method::PairedBootstrap | Method::PooledPaired) {
         return;
     }
@@ -509,8 +460,7 @@ fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String
 }
 
 impl Row {
-    /// A row for `metric` as it starts, before the candidate is read: failing and blocking
-    /// until a check decides otherwise.
+    /// A row before the candidate is read: failing and blocking until a check decides.
     fn fresh(metric: &str, rule: &Rule, base: f64, base_samples: &[f64]) -> Row {
         Row {
             metric: metric.to_string(),
@@ -585,39 +535,30 @@ fn evaluate_rule(
 
     match rule.check {
         Check::Absolute(bounds) if bounds.judged == Judged::Median && cand_samples.len() > 1 => {
-            median_within(&mut row, bounds, cand_samples, policy);
-            row
+            median_within(&mut row, bounds, cand_samples, policy)
         }
         Check::Absolute(bounds) => {
-            let reference = candidate
-                .paired_against()
-                .is_some()
-                .then_some((base, base_samples));
-            within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy);
-            row
+            let reference = candidate.paired_against().map(|_| (base, base_samples));
+            within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy)
         }
         Check::Relative { direction, max_pct } => {
             let sides = Sides {
                 samples: (base_samples, cand_samples),
                 runs: (baseline, candidate),
             };
-            relative(&mut row, rule, (direction, max_pct), &sides, policy, notes);
-            row
+            relative(&mut row, rule, (direction, max_pct), &sides, policy, notes)
         }
     }
+    row
 }
 
 /// An absolute rule: the candidate's median and every trial checked exactly.
 ///
-/// In a paired run, `reference` is the other side's median and trials, read in the same
-/// session on the same machine. When the reference (the baseline's code) broke the bound in at
-/// least as many trials as the candidate (and in its median, if the candidate's median broke
-/// it), the breaks are the machine's that day as much as the change's: nothing in the session
-/// says the change added one. Such a rule is not decided (inconclusive). A host that starved
-/// this VM made both routers of one suite run drop thousands of NATS requests a trial and
-/// pushed tails tenfold, while the same code passed the same bounds in the runs before and
-/// after; trials are compared by count, not one by one, because the sides of an alternating
-/// pair run at different moments and a stall hits one side's trial.
+/// In a paired run, `reference` is the other side's median and trials from the same session.
+/// When it broke the bound in at least as many trials as the candidate (and in its median, if
+/// the candidate's median broke it), the machine broke it as much as the change (a starved
+/// host once made both routers drop thousands of requests a trial): not decided. Trials are
+/// compared by count, not one by one: a stall hits one side of an alternating pair.
 fn within_bounds(
     row: &mut Row,
     bounds: Bounds,
@@ -659,12 +600,7 @@ fn within_bounds(
     let Some((ref_median, ref_trials)) = reference else {
         return;
     };
-    let breaks = |trials: &[f64]| {
-        trials
-            .iter()
-            .filter(|x| bounds.violation(**x).is_some())
-            .count()
-    };
+    let breaks = |t: &[f64]| t.iter().filter(|x| bounds.violation(**x).is_some()).count();
     let (mine, theirs) = (breaks(samples), breaks(ref_trials));
     let median_too = bounds.violation(cand).is_none() || bounds.violation(ref_median).is_some();
     if mine <= theirs && median_too {
@@ -687,9 +623,8 @@ fn within_bounds(
     }
 }
 
-/// An absolute rule judged on the median over trials (`judged: "median"`): the bootstrap
-/// interval of the candidate's median decides, so one trial that a host stall pushed out of
-/// bounds does not fail the rule, while a change that moves every trial does.
+/// An absolute rule with `judged: "median"`: the bootstrap interval of the candidate's median
+/// decides, so one trial a host stall pushed out of bounds does not fail the rule.
 fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy) {
     let gate = &policy.gate;
     let median = stats::median(samples).expect("at least two samples");
@@ -699,12 +634,10 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
         gate.bootstrap_resamples,
         stats::seed_for(&row.metric),
     );
-    // The interval always holds the point it is around (a lumpy bootstrap over few trials
-    // can miss it).
+    // A lumpy bootstrap over few trials can miss the point it is around.
     let (lo, hi) = (ci.lo.min(median), ci.hi.max(median));
     row.method = Method::MedianInterval;
     row.candidate = Some(median);
-    row.resolution_pct = None;
     let shown = format!(
         "median {} [{}, {}] over {} trials",
         fmt_num(median),
@@ -733,11 +666,9 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
     row.message = format!("{shown}: {why}");
 }
 
-/// Why a relative rule cannot be decided from these two runs: a wall-clock reading of one CPU
-/// model against one of another, not paired. The change would be the machines', not the
-/// code's (an AMD EPYC day read -11% to -55% "improvements" on components measured on an Intel
-/// Xeon), so the rule says so instead of passing or failing on it. Counts compare across
-/// machines; a paired run measured both sides here.
+/// Why a relative rule cannot be decided: a wall-clock reading (not a count) of one CPU model
+/// against another, not paired, whose change is the machines' as much as the code's (an AMD
+/// EPYC read -11% to -55% "improvements" against an Intel Xeon baseline).
 pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
     let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
     if candidate.paired_against().is_some()
@@ -758,8 +689,7 @@ pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) ->
     ))
 }
 
-/// The two sides a relative rule compares: each one's per-trial samples of the metric, and
-/// its run file.
+/// The two sides a relative rule compares: per-trial samples and run files.
 struct Sides<'a> {
     samples: (&'a [f64], &'a [f64]),
     runs: (&'a RunFile, &'a RunFile),
@@ -799,11 +729,9 @@ fn relative(
     row.baseline = Some(b);
     row.candidate = Some(c);
     let pct = to_pct(c / b);
-    // A percentile interval over a few trials is lumpy (a median or a pooled percentile takes
-    // few distinct values) and can, rarely, miss the point estimate it is computed around.
-    // The row then shows an interval widened to reach the point: a change outside its own
-    // interval reads as an error, and widening can only make the decision less confident.
-    // (Compared in rounded percent: the bootstrap may compute the same ratio in other units.)
+    // A percentile interval over few trials is lumpy and can miss its own point estimate: it is
+    // widened to reach it (less confident, never more). Compared in rounded percent: the
+    // bootstrap may compute the same ratio in other units.
     let ci_pct = ci.map(|ci| {
         let (lo, hi) = (to_pct(ci.lo), to_pct(ci.hi));
         if lo <= pct && pct <= hi {
@@ -821,10 +749,8 @@ fn relative(
     judge_change(row, rule, (direction, max_pct), &policy.gate);
 }
 
-/// The two values a relative row shows and compares, and the interval of their ratio; sets
-/// the row's method. The change is always `candidate / baseline` of exactly these two values,
-/// so that a reader can check it against the columns beside it; the interval is a bootstrap
-/// around that ratio.
+/// The two values a relative row shows and compares (its change is exactly their ratio), and
+/// the bootstrap interval of that ratio; sets the row's method.
 fn compared(
     row: &mut Row,
     sides: &Sides<'_>,
@@ -843,8 +769,7 @@ fn compared(
         (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,
     };
-    // The samples decide where there are any: a recorded median that contradicts them must
-    // not pass on its own word, and the table shows what decided.
+    // Samples, where there are any, decide over a recorded median that contradicts them.
     let mention_samples = |notes: &mut Vec<String>, (b, c): (f64, f64)| {
         if !close(b, base) || !close(c, cand) {
             notes.push(format!(
@@ -869,8 +794,6 @@ fn compared(
             (p.baseline, p.candidate, Some(p.ci))
         }
         (None, Some((b, c))) if enough => {
-            // Paired: resample pairs of trials, so drift that hit both runs of a pair stays
-            // matched; else each side on its own.
             let (method, bootstrap): (_, stats::RatioBootstrap) = if paired {
                 (
                     Method::PairedBootstrap,
@@ -891,7 +814,6 @@ fn compared(
             (b, c, Some(ci))
         }
         (None, Some((b, c))) => {
-            // Too few samples for an interval, but what samples there are still decide.
             row.method = Method::PointEstimate;
             mention_samples(notes, (b, c));
             (b, c, None)
@@ -903,8 +825,7 @@ fn compared(
     }
 }
 
-/// Whether a paired candidate's samples can be compared pair by pair: as many on each side,
-/// and no baseline sample 0 (a note says why not).
+/// Whether a paired candidate's samples compare pair by pair (a note says why not).
 fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -> bool {
     let (base_samples, cand_samples) = sides.samples;
     if sides.runs.1.paired_against().is_none() {
@@ -922,9 +843,8 @@ fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -
     false
 }
 
-/// Judges a relative row's change against its rule: it fails when the whole interval is past
-/// `max_pct` in the bad direction, passes (or warns past the warn tier) when the whole
-/// interval is within it, and is inconclusive when the interval straddles it.
+/// Judges a relative row's change: fail when the whole interval is past `max_pct` in the bad
+/// direction, pass (or warn past the warn tier) when it is all within, else inconclusive.
 fn judge_change(
     row: &mut Row,
     rule: &Rule,
@@ -948,7 +868,10 @@ fn judge_change(
     };
     let limit = fmt_pct(sign * max_pct);
     let shown = match row.method {
-        Method::PointEstimate => format!("{change} (point estimate, {})", few(row)),
+        Method::PointEstimate => format!(
+            "{change} (point estimate, {})",
+            few_samples(row.n_baseline, row.n_candidate)
+        ),
         Method::PairedBootstrap => format!("{change} (paired)"),
         Method::PooledPaired => format!("{change} (paired, pooled)"),
         _ => change.to_string(),
@@ -995,12 +918,6 @@ fn to_pct(ratio: f64) -> f64 {
     ((ratio - 1.0) * 100.0 * 1e9).round() / 1e9
 }
 
-/// How many samples a point estimate had: `no samples`, or `2 samples` (fewer than an
-/// interval needs).
-pub fn few(row: &Row) -> String {
-    few_samples(row.n_baseline, row.n_candidate)
-}
-
 /// How few samples the smaller side has: `no samples`, `1 sample`, `3 samples`.
 pub fn few_samples(n_baseline: usize, n_candidate: usize) -> String {
     match n_baseline.min(n_candidate) {
@@ -1014,10 +931,7 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn rel_mad(samples: &[f64]) -> Option<f64> {
-    if samples.len() < MIN_SAMPLES {
-        return None;
-    }
-    stats::relative_mad(samples)
+    (samples.len() >= MIN_SAMPLES).then(|| stats::relative_mad(samples))?
 }
 
 #[cfg(test)]

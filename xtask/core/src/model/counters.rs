@@ -15,12 +15,4 @@ pub enum Counters {
     Auto,
 }
 
-impl Counters {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Counters::Perf => "perf",
-            Counters::Callgrind => "callgrind",
-            Counters::Auto => "auto",
-        }
-    }
-}
+names!(Counters: Perf => "perf", Callgrind => "callgrind", Auto => "auto");

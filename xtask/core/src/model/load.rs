@@ -16,14 +16,7 @@ pub enum Transport {
     Nats,
 }
 
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Http => "http",
-            Transport::Nats => "nats",
-        }
-    }
-}
+names!(Transport: Http => "http", Nats => "nats");
 
 /// What a phase's numbers become in the run's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -47,14 +40,7 @@ pub enum Model {
     Open,
 }
 
-impl Model {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Model::Closed => "closed",
-            Model::Open => "open",
-        }
-    }
-}
+names!(Model: Closed => "closed", Open => "open");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

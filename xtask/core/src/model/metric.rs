@@ -61,20 +61,10 @@ pub enum Kind {
     Level,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Count => "count",
-            Kind::Cpu => "cpu",
-            Kind::Waiting => "waiting",
-            Kind::Throughput => "throughput",
-            Kind::Latency => "latency",
-            Kind::Memory => "memory",
-            Kind::Errors => "errors",
-            Kind::Level => "level",
-        }
-    }
-}
+names!(Kind:
+    Count => "count", Cpu => "cpu", Waiting => "waiting", Throughput => "throughput",
+    Latency => "latency", Memory => "memory", Errors => "errors", Level => "level",
+);
 
 /// Which way a metric gets better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -105,25 +105,9 @@ pub enum Inconclusive {
     Fail,
 }
 
-impl EnvMismatch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EnvMismatch::Warn => "warn",
-            EnvMismatch::Fail => "fail",
-            EnvMismatch::Paired => "paired",
-        }
-    }
-}
+names!(EnvMismatch: Warn => "warn", Fail => "fail", Paired => "paired");
 
-impl Inconclusive {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Inconclusive::Pass => "pass",
-            Inconclusive::Warn => "warn",
-            Inconclusive::Fail => "fail",
-        }
-    }
-}
+names!(Inconclusive: Pass => "pass", Warn => "warn", Fail => "fail");
 
 /// One metric's rule.
 #[derive(Debug, Clone, PartialEq)]

@@ -136,21 +136,7 @@ pub const ENV_FIELDS: [&str; 6] = ["cpu_model", "cpu_count", "kernel", "os", "ru
 impl Env {
     /// One field as JSON (`Null` when absent), typed or not.
     pub fn get(&self, field: &str) -> Value {
-        let typed = match field {
-            "cpu_model" => Some(serde_json::to_value(&self.cpu_model)),
-            "cpu_count" => Some(serde_json::to_value(self.cpu_count)),
-            "kernel" => Some(serde_json::to_value(&self.kernel)),
-            "os" => Some(serde_json::to_value(&self.os)),
-            "rustc" => Some(serde_json::to_value(&self.rustc)),
-            "profile" => Some(serde_json::to_value(&self.profile)),
-            "fingerprint" => Some(serde_json::to_value(&self.fingerprint)),
-            "slowdown_knob" => Some(serde_json::to_value(self.slowdown_knob)),
-            _ => None,
-        };
-        match typed {
-            Some(v) => v.unwrap_or(Value::Null),
-            None => self.other.get(field).cloned().unwrap_or(Value::Null),
-        }
+        self.to_map().remove(field).unwrap_or(Value::Null)
     }
 
     /// Every field as one JSON object, for display.
@@ -190,17 +176,15 @@ impl RunStatus {
         if !bad_status && !bad_code {
             return None;
         }
-        let mut text = format!(
-            "run.status = {}, run.exit_code = {}",
-            self.status.as_deref().unwrap_or("(none)"),
-            self.exit_code
-                .map_or("(none)".to_string(), |c| c.to_string())
-        );
-        if let Some(m) = &self.message {
-            text.push_str(": ");
-            text.push_str(m);
-        }
-        Some(text)
+        let code = self.exit_code.map_or("(none)".into(), |c| c.to_string());
+        let status = self.status.as_deref().unwrap_or("(none)");
+        let why = self
+            .message
+            .as_ref()
+            .map_or(String::new(), |m| format!(": {m}"));
+        Some(format!(
+            "run.status = {status}, run.exit_code = {code}{why}"
+        ))
     }
 }
 
@@ -395,11 +379,8 @@ fn ser_samples<S: Serializer>(
 fn de_samples<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Samples>, D::Error> {
     let raw = BTreeMap::<String, Value>::deserialize(d)?;
     Ok(raw
-        .into_iter()
-        .map(|(name, v)| {
-            let s = samples(&name, &v);
-            (name, s)
-        })
+        .iter()
+        .map(|(k, v)| (k.clone(), samples(k, v)))
         .collect())
 }
 

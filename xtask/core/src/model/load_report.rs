@@ -78,12 +78,8 @@ struct Several {
 /// One target's results (with one target, the run's). Invariants:
 ///
 /// - `requests_sent == responses + errors.timeout + errors.io`;
-/// - `responses == ok + expected_rejections + errors.status`: every response is exactly one
-///   of an expected success (`ok`: a 2xx to a kind that expects `ok`), an expected rejection
-///   (a 4xx to a kind that expects `reject`) or an unexpected status. Without `--body-kinds`
-///   every request expects `ok`, so `ok` is all 2xx and `expected_rejections` is 0;
-/// - with `--body-kinds`, the `kinds` partition the run: their `sent`, `responses`,
-///   `timeouts`, `io_errors` and `status_counts` add up to the run's own;
+/// - `responses == ok + expected_rejections + errors.status` (each field says which);
+/// - with `--body-kinds`, the `kinds`' counts add up to the run's own;
 /// - the latency percentiles never decrease.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -102,7 +98,6 @@ pub struct Report {
     /// Complete responses, any status.
     pub responses: u64,
     /// 2xx responses to requests that expect a 2xx (all requests without `--body-kinds`).
-    /// A 2xx to a kind that expects `reject` is not here but in `errors.status`.
     pub ok: u64,
     /// 4xx responses to kinds that expect `reject`: the server refused a request it should
     /// refuse. Always 0 without `--body-kinds`.
@@ -136,10 +131,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// One report of two runs against the same target, one after the other (the halves of
-    /// an alternated phase): counts and durations add up, and the latencies are those of
-    /// the two histograms merged. Both runs need their histogram; neither may have a
-    /// timeline or per-kind results, which do not merge.
+    /// One report of two runs against the same target one after the other (the halves of an
+    /// alternated phase): counts and durations add up, latencies from the merged histograms.
     pub fn merge(&self, other: &Report) -> Result<Report> {
         if self.timeline.is_some() || other.timeline.is_some() {
             anyhow::bail!("reports with a timeline do not merge");
@@ -151,8 +144,7 @@ impl Report {
             anyhow::bail!("only reports with their histogram merge");
         };
         let mut hist = histogram::decode(a)?;
-        // A decoded histogram keeps the range it was written with; the other half's
-        // slowest request may lie beyond it.
+        // The other half's slowest request may lie beyond the range this one was written with.
         hist.auto(true);
         hist.add(histogram::decode(b)?)
             .map_err(|e| anyhow!("merging histograms: {e:?}"))?;
@@ -256,21 +248,24 @@ impl Latency {
         if hist.is_empty() {
             return Latency::default();
         }
-        // Division by 1e6 is correctly rounded, so the JSON shows e.g. 0.498432, not
-        // 0.49843200000000004.
+        // Division by 1e6 is correctly rounded: 0.498432, not 0.49843200000000004.
         let ms = |ns: u64| ns as f64 / 1e6;
         let mut floor = 0;
-        let mut ordered = |ns: u64| {
+        let ordered = |ns: u64| {
             floor = floor.max(ns);
             Some(ms(floor))
         };
-        let min = ordered(hist.min());
-        let p50 = ordered(hist.value_at_quantile(0.50));
-        let p90 = ordered(hist.value_at_quantile(0.90));
-        let p95 = ordered(hist.value_at_quantile(0.95));
-        let p99 = ordered(hist.value_at_quantile(0.99));
-        let p999 = ordered(hist.value_at_quantile(0.999));
-        let max = ordered(hist.max());
+        let q = |q| hist.value_at_quantile(q);
+        let [min, p50, p90, p95, p99, p999, max] = [
+            hist.min(),
+            q(0.5),
+            q(0.9),
+            q(0.95),
+            q(0.99),
+            q(0.999),
+            hist.max(),
+        ]
+        .map(ordered);
         Latency {
             min,
             mean: Some(hist.mean() / 1e6),
@@ -285,24 +280,12 @@ impl Latency {
 
     /// One field by its name (`"p99"`); `None` for an unknown name or a missing value.
     pub fn get(&self, key: &str) -> Option<f64> {
-        match key {
-            "min" => self.min,
-            "mean" => self.mean,
-            "p50" => self.p50,
-            "p90" => self.p90,
-            "p95" => self.p95,
-            "p99" => self.p99,
-            "p999" => self.p999,
-            "max" => self.max,
-            _ => None,
-        }
+        serde_json::to_value(self).ok()?.get(key)?.as_f64()
     }
 }
 
-/// One kind of request (`--body-kinds`). Invariants: `sent == responses + timeouts +
-/// io_errors` and `status_counts` add up to `responses`. `ok`, `status_4xx` and `status_5xx`
-/// count statuses by class whatever the kind expects (a 1xx or 3xx is only in
-/// `status_counts`).
+/// One kind of request (`--body-kinds`): `sent == responses + timeouts + io_errors`, and
+/// `status_counts` add up to `responses`; `ok` and `status_*` count statuses by class.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindReport {
     pub expect: Expect,
@@ -332,15 +315,8 @@ pub struct KindLatency {
 impl KindLatency {
     /// One field by its name (`"p99"`), NaN for a missing value.
     pub fn get(&self, key: &str) -> f64 {
-        match key {
-            "p50" => self.p50,
-            "p95" => self.p95,
-            "p99" => self.p99,
-            "p999" => self.p999,
-            "max" => self.max,
-            _ => None,
-        }
-        .unwrap_or(f64::NAN)
+        let value = serde_json::to_value(self).ok();
+        value.and_then(|v| v.get(key)?.as_f64()).unwrap_or(f64::NAN)
     }
 }
 

@@ -92,9 +92,7 @@ pub fn e_divisive(series: &[f64], params: &Params) -> Vec<ChangePoint> {
     let mut rng = SplitMix64::new(params.seed);
     let mut cuts: Vec<(usize, f64)> = Vec::new();
     loop {
-        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).collect();
-        bounds.push(0);
-        bounds.push(n);
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).chain([0, n]).collect();
         bounds.sort_unstable();
         let best = bounds
             .windows(2)
@@ -112,9 +110,11 @@ pub fn e_divisive(series: &[f64], params: &Params) -> Vec<ChangePoint> {
         cuts.push((at, p));
     }
     cuts.sort_by_key(|c| c.0);
-    let mut bounds: Vec<usize> = vec![0];
-    bounds.extend(cuts.iter().map(|c| c.0));
-    bounds.push(n);
+    let bounds: Vec<usize> = [0]
+        .into_iter()
+        .chain(cuts.iter().map(|c| c.0))
+        .chain([n])
+        .collect();
     cuts.iter()
         .enumerate()
         .map(|(i, &(index, p_value))| ChangePoint {
@@ -297,17 +297,10 @@ fn mann_kendall(x: &[f64]) -> (f64, f64) {
     }
     let mut sorted = x.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let mut ties = 0.0;
-    let mut i = 0;
-    while i < n {
-        let mut j = i;
-        while j < n && sorted[j] == sorted[i] {
-            j += 1;
-        }
-        let t = (j - i) as f64;
-        ties += t * (t - 1.0) * (2.0 * t + 5.0);
-        i = j;
-    }
+    let ties: f64 = (sorted.chunk_by(|a, b| a == b))
+        .map(|run| run.len() as f64)
+        .map(|t| t * (t - 1.0) * (2.0 * t + 5.0))
+        .sum();
     let nf = n as f64;
     let var = (nf * (nf - 1.0) * (2.0 * nf + 5.0) - ties) / 18.0;
     (s, var)
@@ -322,11 +315,7 @@ fn normal_cdf(z: f64) -> f64 {
             + t * (-0.284_496_736
                 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
-    if z >= 0.0 {
-        0.5 * (1.0 + erf)
-    } else {
-        0.5 * (1.0 - erf)
-    }
+    0.5 * (1.0 + if z >= 0.0 { erf } else { -erf })
 }
 
 fn mean(x: &[f64]) -> f64 {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::model::run_file::{MetricValue, RunFile};
+use crate::model::run_file::RunFile;
 
 /// Where `--history` without a path (and `perf-history`) puts the store, under the workspace.
 pub const DEFAULT_PATH: &str = "perf/history.jsonl";
@@ -74,13 +74,8 @@ impl Record {
             status: run.run.status.clone().unwrap_or_else(|| status.into()),
             verdict: verdict.map(str::to_string),
             trials: run.trials.map(u64::from),
-            metrics: run
-                .metrics
-                .iter()
-                .filter_map(|(k, v)| match v {
-                    MetricValue::Number(x) => Some((k.clone(), *x)),
-                    MetricValue::Invalid(_) => None,
-                })
+            metrics: (run.metrics.iter())
+                .filter_map(|(k, v)| Some((k.clone(), v.number()?)))
                 .collect(),
         }
     }
@@ -96,11 +91,9 @@ pub fn resolve(path: &Path) -> PathBuf {
     }
 }
 
-/// Appends one record as one line. When the file's last line is torn (no trailing newline),
-/// the record starts on a fresh line so that it stays readable. The file is locked (flock)
-/// from that check to the fsync, so concurrent appends neither interleave nor both "repair"
-/// the same torn line. A write that fails (a full disk) is an error at once, naming the file
-/// and the exit code the commands give it (2): it is not retried.
+/// Appends one record as one line, on a fresh line after a torn last one. The file is locked
+/// (flock) from that check to the fsync, so concurrent appends neither interleave nor both
+/// "repair" the same torn line. A failed write is an error at once (exit 2), not retried.
 pub fn append(path: &Path, record: &Record) -> Result<()> {
     let dir = crate::model::artifacts::parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -159,12 +152,11 @@ pub fn read(path: &Path) -> Result<History> {
 /// The whole file, refusing more than `max` bytes without reading much beyond them.
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                " (record runs into it with `cargo xtask perf-gate \
-                 --history` or `cargo xtask perf-bench --history`)"
-            }
-            _ => "",
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (record runs into it with `cargo xtask perf-gate \
+             --history` or `cargo xtask perf-bench --history`)"
+        } else {
+            ""
         };
         anyhow::Error::new(e).context(format!("reading {}{hint}", path.display()))
     })?;
@@ -201,10 +193,10 @@ pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
         let line = match std::str::from_utf8(line) {
             Ok(line) => line,
             Err(e) => {
+                let column = e.valid_up_to() + 1;
                 history.problems.push(format!(
-                    "{source}:{number}: not UTF-8 (invalid byte at column {}); the line is \
-                     ignored",
-                    e.valid_up_to() + 1
+                    "{source}:{number}: not UTF-8 (invalid byte at column {column}); the line is \
+                     ignored"
                 ));
                 continue;
             }

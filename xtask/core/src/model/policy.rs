@@ -483,67 +483,49 @@ struct RawPolicy {
     rules: BTreeMap<String, Object<RawRule>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGate {
-    #[serde(default, deserialize_with = "present")]
-    require_all_metrics_present: Option<Flag>,
-    #[serde(default, deserialize_with = "present")]
-    require_bench_exit_code_zero: Option<Flag>,
-    #[serde(default, deserialize_with = "present")]
-    confidence: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    bootstrap_resamples: Option<Int>,
-    #[serde(default, deserialize_with = "present")]
-    env_mismatch: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    inconclusive: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    watch_paths: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
-    max_trials: Option<Int>,
-    #[serde(default, deserialize_with = "present")]
-    time_budget_s: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    looks: Option<Int>,
-    #[serde(default, deserialize_with = "present")]
-    always_paired: Option<Flag>,
+/// A struct of optional keys, each read through `present`, refusing unknown ones.
+macro_rules! optional_keys {
+    ($name:ident { $($key:ident: $ty:ty),+ $(,)? }) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $(#[serde(default, deserialize_with = "present")] $key: Option<$ty>,)+
+        }
+    };
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
-    #[serde(default, deserialize_with = "present")]
-    relative: Option<Object<RawRelative>>,
-    #[serde(default, deserialize_with = "present")]
-    absolute: Option<Object<RawAbsolute>>,
-    #[serde(default, deserialize_with = "present")]
-    warn_pct: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    description: Option<String>,
-}
+optional_keys!(RawGate {
+    require_all_metrics_present: Flag,
+    require_bench_exit_code_zero: Flag,
+    confidence: Num,
+    bootstrap_resamples: Int,
+    env_mismatch: String,
+    inconclusive: String,
+    watch_paths: Vec<String>,
+    max_trials: Int,
+    time_budget_s: Num,
+    looks: Int,
+    always_paired: Flag,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRelative {
-    #[serde(default, deserialize_with = "present")]
-    max_pct_increase: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    max_pct_decrease: Option<Num>,
-}
+optional_keys!(RawRule {
+    relative: Object<RawRelative>,
+    absolute: Object<RawAbsolute>,
+    warn_pct: Num,
+    description: String,
+});
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAbsolute {
-    #[serde(default, deserialize_with = "present")]
-    equals: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    min: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    max: Option<Num>,
-    #[serde(default, deserialize_with = "present")]
-    judged: Option<String>,
-}
+optional_keys!(RawRelative {
+    max_pct_increase: Num,
+    max_pct_decrease: Num,
+});
+
+optional_keys!(RawAbsolute {
+    equals: Num,
+    min: Num,
+    max: Num,
+    judged: String,
+});
 
 /// A key that is there must hold a `T`; `null` included, which serde's `Option` would read
 /// as "absent".

@@ -1,19 +1,12 @@
-//! Latency percentiles of a paired run, decided on pooled histograms. A trial's p95 or p99
-//! rests on its few slowest requests, and a pair's ratio of them swings by tens of percent on
-//! a shared VM even when both routers ran at the same moments. Pooling every trial's HDR
-//! histogram per side and taking the percentile of the pool uses all the requests at once;
-//! the interval is a paired bootstrap over trials (resample the pairs, pool each side's
-//! chosen trials, take the ratio of the pools' percentiles), so a trial stays the unit of
-//! noise. Pure and seeded: the same run files give the same interval.
-//!
-//! The two pooled percentiles are what a verdict row shows in its baseline and candidate
-//! columns, and the row's change is their ratio: a pooled p99 is not the median of the
-//! trials' p99s (the slowest trials weigh in with all their requests), so showing those
-//! medians beside a change computed from the pools would make the row contradict itself.
+//! Latency percentiles of a paired run, decided on pooled histograms. A trial's p99 rests on
+//! its few slowest requests and swings by tens of percent on a shared VM; the percentile of
+//! every trial's HDR histogram pooled per side uses all the requests at once. The interval is
+//! a paired bootstrap over trials (a trial stays the unit of noise), pure and seeded. The
+//! pooled percentiles are also what a verdict row shows, so that its change is their ratio.
 
 use std::collections::BTreeSet;
 
-use crate::gate::stats::{Interval, SplitMix64, quantile_sorted};
+use crate::gate::stats::{Interval, SplitMix64, percentile_interval};
 use crate::model::histogram;
 use crate::model::run_file::RunFile;
 
@@ -140,10 +133,9 @@ pub struct Pooled {
     pub ci: Interval,
 }
 
-/// The pooled `q` percentile of each side and the paired bootstrap interval of their ratio,
-/// or `None` when the runs lack a histogram for some trial, their trial counts differ, their
-/// units differ, or the baseline's pooled value is 0 (the caller falls back to the per-trial
-/// values).
+/// The pooled `q` percentile of each side and the paired bootstrap interval of their ratio;
+/// `None` (the caller falls back to the per-trial values) when a trial lacks its histogram,
+/// the trial counts or units differ, or the baseline's pooled value is 0.
 pub fn pooled(
     baseline: &RunFile,
     candidate: &RunFile,
@@ -172,15 +164,9 @@ pub fn pooled(
             side(&picks, n, &mut pool) / b.max(f64::MIN_POSITIVE)
         })
         .collect();
-    ratios.sort_unstable_by(f64::total_cmp);
-    let alpha = 1.0 - confidence;
-    let ci = Interval {
-        lo: quantile_sorted(&ratios, alpha / 2.0),
-        hi: quantile_sorted(&ratios, 1.0 - alpha / 2.0),
-    };
     Some(Pooled {
         baseline: b / cum.per_ms,
         candidate: c / cum.per_ms,
-        ci,
+        ci: percentile_interval(&mut ratios, confidence),
     })
 }

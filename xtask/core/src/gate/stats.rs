@@ -150,7 +150,7 @@ fn resampled_median(rng: &mut SplitMix64, values: &[f64], out: &mut Vec<f64>) ->
 }
 
 /// The central `confidence` interval of `stats` (sorted in place) by the percentile method.
-fn percentile_interval(stats: &mut [f64], confidence: f64) -> Interval {
+pub(crate) fn percentile_interval(stats: &mut [f64], confidence: f64) -> Interval {
     stats.sort_unstable_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
     Interval {

@@ -122,9 +122,34 @@ where
 struct ObjectVisitor<T>(&'static str, PhantomData<T>);
 
 impl<T> ObjectVisitor<T> {
-    fn found<E: de::Error>(&self, what: impl fmt::Display) -> E {
-        E::custom(format_args!("expected {}, found {what}", self.0))
+    fn found<E: de::Error>(self, what: fmt::Arguments<'_>) -> Result<T, E> {
+        Err(E::custom(format_args!("expected {}, found {what}", self.0)))
     }
+}
+
+/// The visitor methods of every JSON scalar, each passing `$on` what it found ("a number
+/// (5)").
+macro_rules! scalars {
+    ($on:ident) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            self.$on(format_args!("a boolean ({v})"))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.$on(format_args!("a number ({v})"))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.$on(format_args!("a number ({v})"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            self.$on(format_args!("a number ({v})"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.$on(format_args!("a string ({v:?})"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.$on(format_args!("null"))
+        }
+    };
 }
 
 impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
@@ -139,32 +164,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
-        Err(self.found("an array"))
+        self.found(format_args!("an array"))
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
-        Err(self.found(format_args!("a boolean ({v})")))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-        Err(self.found(format_args!("a number ({v})")))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-        Err(self.found(format_args!("a number ({v})")))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-        Err(self.found(format_args!("a number ({v})")))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        Err(self.found(format_args!("a string ({v:?})")))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Err(self.found("null"))
-    }
+    scalars!(found);
 }
 
 /// Invalid JSON (or JSON nested too deep): serde_json's message with its line and column.
@@ -282,6 +285,13 @@ struct Walk {
     duplicate: Option<String>,
 }
 
+impl Walk {
+    /// Every scalar is fine.
+    fn scalar<E>(&mut self, _: fmt::Arguments<'_>) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for &mut Walk {
     type Value = ();
 
@@ -297,29 +307,7 @@ impl<'de> Visitor<'de> for &mut Walk {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
+    scalars!(scalar);
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         for index in 0.. {

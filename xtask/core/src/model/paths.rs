@@ -5,14 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-/// The workspace root: the workspace the command runs in, found from the current directory
-/// as `cargo locate-project --workspace` does (the nearest ancestor whose `Cargo.toml` has a
-/// `[workspace]` table and an `xtask/` beside it), else the one xtask was compiled in.
-///
-/// Not the compile-time path first: a shared or restored `target/` (two clones with one
-/// `CARGO_TARGET_DIR`, a CI cache restored into another build directory, git worktrees) runs
-/// a binary compiled in another checkout, and that checkout's perf/ and git history are not
-/// the ones the user asked about.
+/// The workspace root: the nearest ancestor of the current directory whose `Cargo.toml` has
+/// a `[workspace]` table and an `xtask/` beside it, else the one xtask was compiled in. Not
+/// the compile-time path first: a shared `target/` (one `CARGO_TARGET_DIR` for two clones, a
+/// restored CI cache, git worktrees) runs a binary compiled in another checkout.
 pub fn root() -> PathBuf {
     std::env::current_dir()
         .ok()
@@ -42,17 +38,8 @@ fn compiled_root() -> PathBuf {
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<root>/target`.
 pub fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                root().join(dir)
-            }
-        }
-        None => root().join("target"),
-    }
+    // An absolute directory replaces the root in `join`.
+    root().join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or("target".into()))
 }
 
 /// The cargo that runs us (`$CARGO`), so the same toolchain builds the router.
@@ -86,14 +73,10 @@ pub fn default_inputs(
     let perf = root.join("perf");
     // File names use `_` where workload names use `-` (`cp1-nats` -> baseline_cp1_nats.json).
     let stem = workload.replace('-', "_");
-    let baseline = baseline
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| perf.join(format!("baseline_{stem}.json")));
+    let baseline = baseline.map_or_else(|| perf.join(format!("baseline_{stem}.json")), Into::into);
     // A workload is judged by its own policy, never silently by another's: a missing one is
     // an error when it is read (`policy::load`), naming the file to write or `--policy`.
-    let policy = policy
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| perf.join(format!("policy_{stem}.json")));
+    let policy = policy.map_or_else(|| perf.join(format!("policy_{stem}.json")), Into::into);
     (baseline, policy)
 }
 
@@ -136,11 +119,7 @@ impl Inputs {
 /// Like perf-bench: a relative artifacts directory is under the workspace root, so every
 /// command's artifacts land next to the bench's wherever the command is started.
 pub fn artifacts_dir(root: &Path, dir: &Path) -> PathBuf {
-    if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        root.join(dir)
-    }
+    root.join(dir) // an absolute `dir` replaces `root`
 }
 
 /// The workload's name for default file names: `--workload` is a name (`cp1`) or, as for

@@ -1,14 +1,11 @@
 //! The run file: one run of a workload, as perf-bench and the component suite write it
-//! (`perf_baseline_<ts>.json`) and as the baselines in `perf/` keep it. One typed record for
-//! the writers, the gate, the reports, the history, the bump and the tests' fixtures.
+//! (`perf_baseline_<ts>.json`) and the baselines in `perf/` keep it; one typed record for
+//! every reader and writer.
 //!
-//! Reading is strict where the gate depends on a field: `schema_version`, `trials`, `git`,
-//! `run` and `paired` must have their types (and `run`, `paired` no unknown keys), and no
-//! metric that cannot be negative may be; each problem is an error naming the file and the
-//! field (exit 2). It is lenient about
-//! metric values, which are kept with the reason they are unusable so that the gate FAILs
-//! that rule saying why, and about top-level keys it does not know, which are kept: run files
-//! grow.
+//! Reading is strict where the gate depends on a field (types of `schema_version`, `trials`,
+//! `git`, `run`, `paired`; no negative value where none can be): an error naming the file and
+//! field (exit 2). Unusable metric values are kept with the reason, so that the gate FAILs
+//! that rule saying why, and unknown top-level keys are kept: run files grow.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -450,8 +447,7 @@ pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
     Ok(run)
 }
 
-/// Metrics whose values may be below zero: slopes and changes. Every other metric is a
-/// latency, a size, a rate, a count, a share or a CPU time.
+/// Metrics whose values may be below zero: slopes and changes.
 pub fn may_be_negative(metric: &str) -> bool {
     metric.contains("slope") || metric.ends_with("_increase_pct") || metric.ends_with("_change_pct")
 }

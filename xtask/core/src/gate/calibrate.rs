@@ -41,22 +41,9 @@ pub fn noise(
         let mean = changes.iter().sum::<f64>() / changes.len() as f64;
         let var = changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>()
             / (changes.len().max(2) - 1) as f64;
-        let seed = stats::seed_for(metric);
-        let resolution_pct = trials
-            .iter()
-            .map(|&n| {
-                (
-                    n,
-                    resolution(
-                        (&base, &cand),
-                        n,
-                        confidence,
-                        policy.gate.bootstrap_resamples,
-                        seed,
-                    ),
-                )
-            })
-            .collect();
+        let (seed, resamples) = (stats::seed_for(metric), policy.gate.bootstrap_resamples);
+        let resolve = |n| resolution((&base, &cand), n, confidence, resamples, seed);
+        let resolution_pct = trials.iter().map(|&n| (n, resolve(n))).collect();
         out.insert(
             metric.clone(),
             Noise {

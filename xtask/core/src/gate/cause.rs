@@ -12,7 +12,7 @@ use crate::model::metric::{
     INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, VOLUNTARY_SWITCHES_PER_REQ, find, syscall_of,
     wait_of,
 };
-use crate::model::run_file::{MetricValue, RunFile};
+use crate::model::run_file::RunFile;
 
 /// A change per request this small in one system call is not listed (the counts vary by a
 /// few thousandths between runs).
@@ -29,10 +29,7 @@ fn deltas(
     let members = |run: &RunFile| -> BTreeMap<String, f64> {
         run.metrics
             .iter()
-            .filter_map(|(m, v)| match v {
-                MetricValue::Number(x) => of(m).map(|name| (name.to_string(), *x)),
-                MetricValue::Invalid(_) => None,
-            })
+            .filter_map(|(m, v)| Some((of(m)?.to_string(), v.number()?)))
             .collect()
     };
     let (b, c) = (members(baseline), members(candidate));
@@ -86,10 +83,7 @@ pub fn wait_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
 /// The threads of a router that waits block more often per request: one more sleep or
 /// blocking call in every 50 decisions is +0.02.
 pub fn switch_change(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
-    let value = |run: &RunFile| match run.metrics.get(VOLUNTARY_SWITCHES_PER_REQ) {
-        Some(MetricValue::Number(x)) => Some(*x),
-        _ => None,
-    };
+    let value = |run: &RunFile| run.metrics.get(VOLUNTARY_SWITCHES_PER_REQ)?.number();
     let (b, c) = (value(baseline)?, value(candidate)?);
     let pct = if b > 0.0 {
         format!(" ({:+.1}%)", (c - b) / b * 100.0)
@@ -127,7 +121,6 @@ fn waiting(rows: &[Row], baseline: &RunFile, candidate: &RunFile, listed: &str) 
 /// A row's change, ` +3.1%`, or nothing when it has none.
 fn change(r: &Row) -> String {
     r.change
-        .as_ref()
         .map_or_else(String::new, |c| format!(" {:+.1}%", c.pct))
 }
 
@@ -188,10 +181,7 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
     if kind_failed(Kind::Memory) {
         kinds.push("memory: the router holds more memory".to_string());
     }
-    if kinds.is_empty() {
-        return None;
-    }
-    Some(format!("cause: {}", kinds.join("; ")))
+    (!kinds.is_empty()).then(|| format!("cause: {}", kinds.join("; ")))
 }
 
 #[cfg(test)]

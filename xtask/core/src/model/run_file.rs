@@ -25,64 +25,53 @@ pub const KIND: &str = "perf_run";
 
 /// One run. Field order is the file's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunFile {
     /// Where it came from (a path as given), for messages; not part of the file.
     #[serde(skip)]
     pub source: String,
-    #[serde(default)]
     pub schema_version: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// When the run was measured, RFC 3339 UTC.
-    #[serde(default)]
     pub timestamp: Option<String>,
-    #[serde(default)]
     pub git: Git,
-    #[serde(default)]
     pub env: Env,
-    #[serde(default)]
     pub workload: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub workload_description: Option<String>,
     /// Trials planned.
-    #[serde(default)]
     pub trials: Option<u32>,
     /// Trials that finished (fewer when the run failed part-way).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub trials_completed: Option<u32>,
     /// The median over trials per metric, or what was there instead of a usable number.
-    #[serde(default)]
     pub metrics: BTreeMap<String, MetricValue>,
     /// Every trial's value per metric, as found.
-    #[serde(
-        default,
-        deserialize_with = "de_samples",
-        serialize_with = "ser_samples"
-    )]
+    #[serde(deserialize_with = "de_samples", serialize_with = "ser_samples")]
     pub samples: BTreeMap<String, Samples>,
     /// `{min, max, spread_pct}` of the finite samples per metric.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub spread: BTreeMap<String, Spread>,
-    #[serde(default)]
     pub run: RunStatus,
     /// Per trial: each phase's load-generator result (its own format) and scenario notes.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<BTreeMap<String, Value>>,
     /// Per trial: how the router stopped.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub router_stop: Vec<Option<StopReport>>,
-    #[serde(default, skip_serializing_if = "Histograms::is_empty")]
+    #[serde(skip_serializing_if = "Histograms::is_empty")]
     pub histograms: Histograms,
     /// Present when the run was one side of a paired session: `samples[i]` pairs with the
     /// other side's `samples[i]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub paired: Option<Paired>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failover: Option<Failover>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub components: Option<Components>,
     /// Present in a baseline: why it replaced the one before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bump: Option<Bump>,
     /// Keys this version does not know, kept as they were.
     #[serde(flatten)]
@@ -147,19 +136,16 @@ impl Env {
 
 /// `run`: how the benchmark itself went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunStatus {
     /// `ok`, `failed`, `timeout` or `interrupted`.
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
     pub exit_code: Option<i64>,
     /// Why the run did not complete.
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub warmup: Option<bool>,
 }
 

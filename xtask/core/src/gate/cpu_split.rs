@@ -3,16 +3,13 @@
 //! code (an instruction profile shows where) or the kernel's (system calls, socket work, page
 //! faults: the profile does not see it).
 
-use crate::model::run_file::{MetricValue, RunFile};
+use crate::model::run_file::RunFile;
 
 const USER: &str = "cpu_user_ms_per_1k_req";
 const SYS: &str = "cpu_sys_ms_per_1k_req";
 
 fn split(run: &RunFile) -> Option<(f64, f64)> {
-    let value = |m: &str| match run.metric(m) {
-        MetricValue::Number(x) if x >= 0.0 => Some(x),
-        _ => None,
-    };
+    let value = |m: &str| run.metric(m).number().filter(|x| *x >= 0.0);
     Some((value(USER)?, value(SYS)?))
 }
 

@@ -23,9 +23,8 @@ pub fn file_stamp() -> String {
 }
 
 /// Claims a timestamp for one run's artifacts, `<dir>/<prefix>_<stamp>.<ext>` for each of
-/// `names`: each file is created empty with `create_new`, so two runs that start in the same
-/// second never share a name (a check-then-write could not promise that). When a name is
-/// taken, the files just created are removed and the next stamp is tried: `-2`, `-3`, ...
+/// `names`, each created empty with `create_new` so that two runs never share a name. When a
+/// name is taken, the files just created are removed and the next stamp is tried: `-2`, ...
 pub fn claim<S: AsRef<str>>(dir: &Path, names: &[(S, &str)]) -> Result<String> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating artifacts directory {}", dir.display()))?;
@@ -106,10 +105,7 @@ fn fill(file: &mut File, target: &Path, bytes: &[u8], shown: &Path) -> Result<()
 /// Where `replace_together` stages the new content of `target`: a hidden file next to it
 /// (same directory, so the rename is atomic), `.<name>.staged`.
 pub fn staged_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
     parent_dir(target).join(format!(".{name}.staged"))
 }
 
@@ -132,9 +128,8 @@ fn stage(target: &Path, bytes: &[u8]) -> Result<PathBuf> {
 
 fn remove_if_present(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+        done => done.with_context(|| format!("removing {}", path.display())),
     }
 }
 
@@ -153,14 +148,13 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Replaces several files as one: after a crash at any point, either none of them changed or,
-/// once the next `recover_journal` has run, all of them did. The journal is written (state
-/// `staging`, naming every staged, target and `claimed` file), each new content is staged as
-/// `.<name>.staged` next to its target and fsynced, the journal is rewritten as `committed`
-/// (the commit point), the staged files are renamed over their targets in order, and the
-/// journal is removed. The journal too is written through its staged name, and nothing under
-/// a random name, so recovery leaves nothing over. `step` is called after each step
-/// (`prepared`, `staged`, `committed`, `renamed-1`, ..., `finished`) so a test can stop the
-/// process there. The caller must hold a lock that keeps every other writer out.
+/// once the next `recover_journal` has run, all of them did. The journal (naming every staged,
+/// target and `claimed` file) is written as `staging`, the contents are staged and fsynced,
+/// the journal is rewritten as `committed` (the commit point), the staged files are renamed
+/// over their targets, and the journal is removed; nothing is written under a random name.
+/// `step` is called after each step (`prepared`, `staged`, `committed`, `renamed-1`, ...,
+/// `finished`) so a test can stop there. The caller must hold a lock that keeps every other
+/// writer out.
 pub fn replace_together(
     journal: &Path,
     files: &[(PathBuf, Vec<u8>)],

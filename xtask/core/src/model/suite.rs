@@ -24,9 +24,7 @@ pub fn workloads(suite: Suite) -> Result<Vec<String>> {
     if suite == Suite::Components {
         return Ok(vec![COMPONENTS.to_string()]);
     }
-    let dir = crate::model::paths::perf_root()
-        .join("perf")
-        .join("workloads");
+    let dir = crate::model::paths::perf_root().join("perf/workloads");
     let mut names = Vec::new();
     for entry in
         std::fs::read_dir(&dir).map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?

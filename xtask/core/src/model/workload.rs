@@ -149,9 +149,7 @@ const MAX_BODY_BYTES: u32 = 1 << 20;
 impl Workload {
     /// `perf/workloads/<name>.json` under the workspace root.
     pub fn path_for(root: &Path, name: &str) -> PathBuf {
-        root.join("perf")
-            .join("workloads")
-            .join(format!("{name}.json"))
+        root.join(format!("perf/workloads/{name}.json"))
     }
 
     /// Reads and validates a workload file.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::exit;
-use crate::gate::stats;
+use crate::gate::{pooled, stats};
 use crate::model::policy::{
     Bounds, Check, Direction, EnvMismatch, GateSettings, Inconclusive, Judged, Policy, Rule,
     fmt_num,
@@ -761,7 +761,7 @@ fn compared(
     let metric = row.metric.clone();
     let (base_samples, cand_samples) = sides.samples;
     let (baseline, candidate) = sides.runs;
-    let confidence = gate.look_confidence();
+    let (confidence, resamples) = (gate.look_confidence(), gate.bootstrap_resamples);
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
     let paired = enough && compared_in_pairs(&metric, sides, notes);
@@ -782,12 +782,9 @@ fn compared(
     };
     // Paired latency percentiles pool every request of a side's trials.
     let pooled = paired
-        .then(|| crate::gate::pooled::percentile(&metric))
+        .then(|| pooled::percentile(&metric))
         .flatten()
-        .and_then(|q| {
-            let resamples = gate.bootstrap_resamples;
-            crate::gate::pooled::pooled(baseline, candidate, q, confidence, resamples, seed)
-        });
+        .and_then(|q| pooled::pooled(baseline, candidate, q, confidence, resamples, seed));
     match (pooled, sample_medians) {
         (Some(p), _) => {
             row.method = Method::PooledPaired;
@@ -804,13 +801,7 @@ fn compared(
             };
             row.method = method;
             mention_samples(notes, (b, c));
-            let ci = bootstrap(
-                base_samples,
-                cand_samples,
-                confidence,
-                gate.bootstrap_resamples,
-                seed,
-            );
+            let ci = bootstrap(base_samples, cand_samples, confidence, resamples, seed);
             (b, c, Some(ci))
         }
         (None, Some((b, c))) => {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::run_file::{MetricValue, Samples, Spread};
+pub use crate::model::workload::SplitMix64;
 
 /// A closed interval `[lo, hi]`, here always of ratios candidate/baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,42 +93,6 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
         // Equal neighbours short-circuit so that two infinite ratios do not give NaN.
         Some(next) if frac > 0.0 && *next != sorted[i] => sorted[i] + frac * (next - sorted[i]),
         _ => sorted[i],
-    }
-}
-
-/// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough to drive resampling.
-/// Kept here instead of a `rand` dependency so xtask stays light and results never change
-/// with a crate upgrade.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform index in `0..n` (multiply-shift; the bias is below 2^-50 for our n).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Uniform float in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// A standard normal draw (Box-Muller), for noise in tests and simulations.
-    pub fn normal(&mut self) -> f64 {
-        let (u1, u2) = (1.0 - self.unit(), self.unit());
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 }
 

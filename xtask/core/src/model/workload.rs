@@ -312,7 +312,7 @@ impl Workload {
     /// reports every kind apart and counts expected rejections apart from errors.
     pub fn generate(&self, keep: impl Fn(&Template) -> bool) -> (String, serde_json::Value) {
         let templates: Vec<&Template> = self.mix.templates.iter().filter(|t| keep(t)).collect();
-        let mut rng = SplitMix64(self.mix.seed);
+        let mut rng = SplitMix64::new(self.mix.seed);
         let total: u64 = templates.iter().map(|t| u64::from(t.weight)).sum();
         let mut out = String::new();
         let mut kinds = Vec::new();
@@ -320,7 +320,7 @@ impl Workload {
             return (out, body_kinds(&templates, kinds));
         }
         for i in 0..self.mix.distinct_bodies {
-            let mut point = rng.next() % total;
+            let mut point = rng.next_u64() % total;
             let k = templates
                 .iter()
                 .position(|t| {
@@ -338,7 +338,7 @@ impl Workload {
                 "version": "1",
                 "tenant_id": t.tenant_id,
                 "request_id": format!("{}-{}-{i}", self.name, t.name),
-                "trace_id": format!("trace-{:016x}", rng.next()),
+                "trace_id": format!("trace-{:016x}", rng.next_u64()),
                 "task": {"type": t.task_type},
             });
             if let Some(p) = &t.policy_id {
@@ -348,7 +348,7 @@ impl Workload {
                 body["session_key"] = format!(
                     "{}-session-{}",
                     t.name,
-                    rng.next() % u64::from(t.session_keys)
+                    rng.next_u64() % u64::from(t.session_keys)
                 )
                 .into();
             }
@@ -408,15 +408,39 @@ fn malform(mut body: serde_json::Value, how: Malformed) -> String {
     }
 }
 
-/// A tiny deterministic PRNG (splitmix64): enough to spread a request mix reproducibly.
-struct SplitMix64(u64);
+/// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough to spread a request mix
+/// and drive the gate's resampling.
+/// Kept here instead of a `rand` dependency so xtask stays light and results never change
+/// with a crate upgrade.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform index in `0..n` (multiply-shift; the bias is below 2^-50 for our n).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// Uniform float in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// A standard normal draw (Box-Muller), for noise in tests and simulations.
+    pub fn normal(&mut self) -> f64 {
+        let (u1, u2) = (1.0 - self.unit(), self.unit());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 }

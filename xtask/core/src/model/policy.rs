@@ -1,9 +1,7 @@
 //! The gate policy (`perf/policy_<workload>.json`): which metrics are gated, by which rule,
-//! and how the gate treats noise, environment differences and failed runs. Parsing is strict:
-//! an unknown key, a wrong type or a threshold that makes no sense is an error naming the file
-//! and the field path, because a typo in a policy must never silently turn a rule off.
-//! It is read strictly (`json::parse`) into private serde structs, then checked (thresholds,
-//! ranges, one of two keys) and converted into the public types.
+//! and how the gate treats noise, environment differences and failed runs. It is read strictly
+//! (`json::parse`) into private serde structs, then checked and converted into the public
+//! types: a typo or a threshold that makes no sense must never silently turn a rule off.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -154,11 +152,9 @@ pub enum Judged {
     /// bounds fails the rule. For counts and for what must never happen (errors).
     #[default]
     EveryTrial,
-    /// `"median"`: the median over trials, with its bootstrap interval. Fails when the whole
-    /// interval is out of bounds, passes when all of it is within, and is inconclusive
-    /// between: for a reading whose single trials a shared host can push out of bounds
-    /// (a throughput ratio that follows the host's slow dips) while a real change moves them
-    /// all.
+    /// `"median"`: the median over trials, with its bootstrap interval (fail when all of it is
+    /// out of bounds, pass when all is within, else inconclusive): for a reading whose single
+    /// trials a shared host can push out of bounds while a real change moves them all.
     Median,
 }
 
@@ -462,8 +458,7 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
 }
 
 // The file as written. Every object goes through `json::Object` (an array is not an
-// object), and every optional key through `present` (`null` is not a way to leave a key out:
-// it is refused like any other wrong type, as it was before serde read these files).
+// object), and every optional key through `present` (`null` does not leave a key out).
 
 /// The top level, read only from an object.
 struct TopLevel(RawPolicy);

@@ -48,7 +48,7 @@ pub struct RunFile {
     /// The median over trials per metric, or what was there instead of a usable number.
     pub metrics: BTreeMap<String, MetricValue>,
     /// Every trial's value per metric, as found.
-    #[serde(deserialize_with = "de_samples", serialize_with = "ser_samples")]
+    #[serde(deserialize_with = "de_samples")]
     pub samples: BTreeMap<String, Samples>,
     /// `{min, max, spread_pct}` of the finite samples per metric.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -343,20 +343,14 @@ pub enum Samples {
     },
 }
 
-fn ser_samples<S: Serializer>(
-    samples: &BTreeMap<String, Samples>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(samples.len()))?;
-    for (name, v) in samples {
-        match v {
-            // serde_json writes a NaN (a trial without a value) as null, in its place.
-            Samples::Values(values) => map.serialize_entry(name, values)?,
-            Samples::Invalid { .. } => map.serialize_entry(name, &Value::Null)?,
+impl Serialize for Samples {
+    /// serde_json writes a NaN (a trial without a value) as null, in its place.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Samples::Values(values) => values.serialize(s),
+            Samples::Invalid { .. } => s.serialize_none(),
         }
     }
-    map.end()
 }
 
 fn de_samples<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Samples>, D::Error> {

@@ -1,9 +1,7 @@
-//! Change-point and drift detection over a metric's history, as pure functions: E-divisive
-//! means (Matteson & James 2014, as MongoDB's signal processing and Hunter use it) finds the
-//! runs where a metric's level moved, and a Mann-Kendall trend test with Sen's slope finds slow
-//! drift that no single change point explains (many small same-direction steps that no
-//! per-commit threshold catches). No IO, no global state: the same series and parameters
-//! always give the same answer.
+//! Change-point and drift detection over a metric's history, as pure, deterministic functions:
+//! E-divisive means (Matteson & James 2014, as MongoDB's signal processing and Hunter use it)
+//! finds the runs where a metric's level moved, and a Mann-Kendall trend test with Sen's slope
+//! finds slow drift that no single change point explains (many small same-direction steps).
 
 use crate::gate::stats::SplitMix64;
 
@@ -266,8 +264,6 @@ pub fn drift(series: &[f64], change_points: &[ChangePoint], alpha: f64) -> Optio
     let slope = crate::gate::stats::median(&slopes)?;
     let total = slope * (n - 1) as f64;
     if let (Some(first), Some(last)) = (change_points.first(), change_points.last()) {
-        // The level moved from the first segment's mean to the last one's; it is drift only
-        // when no single change point made half of that move.
         let moved = (last.mean_after - first.mean_before).abs();
         let largest_step = change_points
             .iter()

@@ -1,7 +1,6 @@
 //! Small, deterministic statistics for the perf gate: median, MAD, and percentile bootstrap
-//! confidence intervals for the ratio of two medians (independent runs) or for the median of
-//! per-pair ratios (paired runs). No IO, no global state: the same inputs and seed always give
-//! the same interval, so the same runs always get the same verdict.
+//! intervals for the ratio of two medians (independent or paired runs). The same inputs and
+//! seed always give the same interval, so the same runs always get the same verdict.
 
 use std::collections::BTreeMap;
 
@@ -24,11 +23,7 @@ impl Interval {
 /// Median of `values`; the mean of the two middle values when the count is even.
 /// `None` for an empty slice. Callers pass finite values only.
 pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    Some(median_in_place(&mut v))
+    (!values.is_empty()).then(|| median_in_place(&mut values.to_vec()))
 }
 
 /// (max - min) / median of the finite values, in percent with one decimal; 0 when the
@@ -59,10 +54,7 @@ pub fn mad(values: &[f64]) -> Option<f64> {
 /// MAD as a fraction of the median's magnitude: a unit-free noise figure (0.05 = 5%).
 /// `None` when it is undefined (no values, or a median of 0).
 pub fn relative_mad(values: &[f64]) -> Option<f64> {
-    let m = median(values)?;
-    if m == 0.0 {
-        return None;
-    }
+    let m = median(values).filter(|m| *m != 0.0)?;
     Some(mad(values)? / m.abs())
 }
 
@@ -230,13 +222,9 @@ pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summar
     let mut out = Summary::default();
     for (name, vals) in values {
         let finite: Vec<f64> = vals.iter().copied().filter(|v| v.is_finite()).collect();
-        let med = if finite.len() == vals.len() && vals.len() == expected {
-            median(&finite)
-        } else {
-            None
-        };
-        out.metrics
-            .insert(name.clone(), MetricValue::from(med.unwrap_or(f64::NAN)));
+        let complete = finite.len() == vals.len() && vals.len() == expected;
+        let med = median(&finite).filter(|_| complete).unwrap_or(f64::NAN);
+        out.metrics.insert(name.clone(), MetricValue::from(med));
         // A NaN (nothing measured in that trial) is written as null in its place.
         out.samples
             .insert(name.clone(), Samples::Values(vals.clone()));

@@ -78,10 +78,9 @@ pub fn wait_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
         .collect()
 }
 
-/// How the router's voluntary context switches per request moved, as
-/// `ctx_switches_voluntary_per_req 0.912 -> 0.951 (+4.3%)`; `None` unless both runs have it.
-/// The threads of a router that waits block more often per request: one more sleep or
-/// blocking call in every 50 decisions is +0.02.
+/// How the router's voluntary context switches per request moved (a router that waits blocks
+/// more often), as `ctx_switches_voluntary_per_req 0.912 -> 0.951 (+4.3%)`; `None` unless
+/// both runs have it.
 pub fn switch_change(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
     let value = |run: &RunFile| run.metrics.get(VOLUNTARY_SWITCHES_PER_REQ)?.number();
     let (b, c) = (value(baseline)?, value(candidate)?);

@@ -236,10 +236,9 @@ fn permutation_p(
 }
 
 /// Slow drift: the Mann-Kendall trend test over the whole series is significant at `alpha`,
-/// and no single change point accounts for the move: the largest level shift at a change
-/// point is less than half of the move from the first segment's mean to the last one's.
-/// A single regression is a change point; many small same-direction steps, or a steady slope,
-/// are drift. `None` otherwise, or when there are fewer than 4 points.
+/// and no single change point made half of the move from the first segment's mean to the last
+/// one's (many small same-direction steps, or a steady slope). `None` otherwise, or below 4
+/// points.
 pub fn drift(series: &[f64], change_points: &[ChangePoint], alpha: f64) -> Option<Drift> {
     let n = series.len();
     if n < 4 || series.iter().any(|x| !x.is_finite()) {

@@ -145,10 +145,8 @@ pub fn bootstrap_ratio_of_medians(
 }
 
 /// Percentile bootstrap interval for median(candidate) / median(baseline) of a paired run:
-/// each round draws `n` pairs (indices) with replacement and takes each side's median over
-/// the same pairs, so drift that hit both runs of a pair stays matched in every resample.
-/// The point estimate it goes with is the ratio of the two sides' medians, the numbers a
-/// verdict row shows. Both slices must have the same, non-zero length and be finite.
+/// each round draws `n` pairs with replacement and takes each side's median over the same
+/// pairs, so drift shared by a pair stays matched. Both slices: same non-zero length, finite.
 pub fn bootstrap_paired_ratio_of_medians(
     baseline: &[f64],
     candidate: &[f64],

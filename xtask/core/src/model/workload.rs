@@ -308,8 +308,8 @@ impl Workload {
     }
 
     /// Request bodies for the mix from the templates `keep` accepts, one JSON document per
-    /// line (deterministic for the seed), and loadgen's `--body-kinds` document naming each body's template, so the load generator
-    /// reports every kind apart and counts expected rejections apart from errors.
+    /// line (deterministic for the seed), and loadgen's `--body-kinds` document naming each
+    /// body's template, so that it reports every kind apart.
     pub fn generate(&self, keep: impl Fn(&Template) -> bool) -> (String, serde_json::Value) {
         let templates: Vec<&Template> = self.mix.templates.iter().filter(|t| keep(t)).collect();
         let mut rng = SplitMix64::new(self.mix.seed);
@@ -408,10 +408,8 @@ fn malform(mut body: serde_json::Value, how: Malformed) -> String {
     }
 }
 
-/// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough to spread a request mix
-/// and drive the gate's resampling.
-/// Kept here instead of a `rand` dependency so xtask stays light and results never change
-/// with a crate upgrade.
+/// splitmix64 (Steele, Lea, Flood 2014): enough to spread a request mix and drive the gate's
+/// resampling; no `rand` dependency, so results never change with a crate upgrade.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
 

@@ -604,6 +604,7 @@ fn within_bounds(
     let (mine, theirs) = (breaks(samples), breaks(ref_trials));
     let median_too = bounds.violation(cand).is_none() || bounds.violation(ref_median).is_some();
     if mine <= theirs && median_too {
+        let trials: Vec<String> = ref_trials.iter().map(|x| fmt_num(*x)).collect();
         row.status = Status::Inconclusive;
         row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
         row.message = format!(
@@ -614,11 +615,7 @@ fn within_bounds(
             row.message,
             ref_trials.len(),
             fmt_num(ref_median),
-            ref_trials
-                .iter()
-                .map(|x| fmt_num(*x))
-                .collect::<Vec<_>>()
-                .join(", ")
+            trials.join(", ")
         );
     }
 }

@@ -31,19 +31,11 @@ pub fn next(
     left: Duration,
     per_trial: Duration,
 ) -> Next {
-    if !verdict
-        .rows
-        .iter()
-        .any(|r| r.status == Status::Inconclusive)
-    {
+    let rows = |status| verdict.rows.iter().filter(move |r| r.status == status);
+    if rows(Status::Inconclusive).next().is_none() {
         return Next::Decided;
     }
-    let failed: Vec<String> = verdict
-        .rows
-        .iter()
-        .filter(|r| r.status == Status::Fail)
-        .map(|r| r.metric.clone())
-        .collect();
+    let failed: Vec<String> = rows(Status::Fail).map(|r| r.metric.clone()).collect();
     if !failed.is_empty() {
         return Next::Failed(failed);
     }

@@ -292,7 +292,8 @@ fn mann_kendall(x: &[f64]) -> (f64, f64) {
     }
     let mut sorted = x.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let ties: f64 = (sorted.chunk_by(|a, b| a == b))
+    let ties: f64 = sorted
+        .chunk_by(|a, b| a == b)
         .map(|run| run.len() as f64)
         .map(|t| t * (t - 1.0) * (2.0 * t + 5.0))
         .sum();

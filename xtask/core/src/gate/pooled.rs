@@ -4,10 +4,10 @@
 //! a paired bootstrap over trials (a trial stays the unit of noise), pure and seeded. The
 //! pooled percentiles are also what a verdict row shows, so that its change is their ratio.
 
-use std::collections::BTreeSet;
+use hdrhistogram::iterators::IterationValue;
 
 use crate::gate::stats::{Interval, SplitMix64, percentile_interval};
-use crate::model::histogram;
+use crate::model::histogram::{self, Encoded};
 use crate::model::run_file::RunFile;
 
 /// The percentile a latency metric names: `latency_p95_ms` is 0.95.
@@ -50,35 +50,28 @@ impl Cumulative {
             return None;
         }
         let per_ms = per_ms(unit)?;
+        // Per side, per trial: (value, count) of every recorded bucket.
+        let recorded = |h: &Option<Encoded>| {
+            let h = histogram::decode(h.as_ref()?).ok()?;
+            let bucket = |v: IterationValue<u64>| (v.value_iterated_to(), v.count_at_value());
+            Some(h.iter_recorded().map(bucket).collect())
+        };
         let decoded: Vec<Vec<Vec<(u64, u64)>>> = runs
             .iter()
-            .map(|run| {
-                run.histograms
-                    .latency
-                    .iter()
-                    .map(|h| {
-                        let h = histogram::decode(h.as_ref()?).ok()?;
-                        Some(
-                            h.iter_recorded()
-                                .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                                .collect(),
-                        )
-                    })
-                    .collect::<Option<Vec<_>>>()
-            })
-            .collect::<Option<Vec<_>>>()?;
+            .map(|run| run.histograms.latency.iter().map(recorded).collect())
+            .collect::<Option<_>>()?;
         let per_side = decoded.first()?.len();
         if per_side < 3 || decoded.iter().any(|d| d.len() != per_side) {
             return None;
         }
-        let grid: Vec<u64> = decoded
+        let mut grid: Vec<u64> = decoded
             .iter()
             .flatten()
             .flatten()
             .map(|(v, _)| *v)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
             .collect();
+        grid.sort_unstable();
+        grid.dedup();
         let trials = decoded
             .iter()
             .flatten()
@@ -95,14 +88,12 @@ impl Cumulative {
                     .collect()
             })
             .collect();
-        Some((
-            Cumulative {
-                grid,
-                trials,
-                per_ms,
-            },
-            per_side,
-        ))
+        let cumulative = Cumulative {
+            grid,
+            trials,
+            per_ms,
+        };
+        Some((cumulative, per_side))
     }
 
     /// The `q` percentile of the pool of `trials` (indices), in the histograms' unit.

@@ -74,7 +74,9 @@ impl Record {
             status: run.run.status.clone().unwrap_or_else(|| status.into()),
             verdict: verdict.map(str::to_string),
             trials: run.trials.map(u64::from),
-            metrics: (run.metrics.iter())
+            metrics: run
+                .metrics
+                .iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.number()?)))
                 .collect(),
         }

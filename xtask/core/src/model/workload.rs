@@ -313,26 +313,23 @@ impl Workload {
     pub fn generate(&self, keep: impl Fn(&Template) -> bool) -> (String, serde_json::Value) {
         let templates: Vec<&Template> = self.mix.templates.iter().filter(|t| keep(t)).collect();
         let mut rng = SplitMix64::new(self.mix.seed);
-        let total: u64 = templates.iter().map(|t| u64::from(t.weight)).sum();
+        // Each template's share of `0..total`: it is picked for the points below its end.
+        let ends: Vec<u64> = templates
+            .iter()
+            .scan(0, |end, t| {
+                *end += u64::from(t.weight);
+                Some(*end)
+            })
+            .collect();
+        let total = ends.last().copied().unwrap_or(0);
         let mut out = String::new();
         let mut kinds = Vec::new();
         if total == 0 {
             return (out, body_kinds(&templates, kinds));
         }
         for i in 0..self.mix.distinct_bodies {
-            let mut point = rng.next_u64() % total;
-            let k = templates
-                .iter()
-                .position(|t| {
-                    let w = u64::from(t.weight);
-                    if point < w {
-                        true
-                    } else {
-                        point -= w;
-                        false
-                    }
-                })
-                .expect("point < total weight");
+            let point = rng.next_u64() % total;
+            let k = ends.partition_point(|&end| end <= point);
             let t = templates[k];
             let mut body = serde_json::json!({
                 "version": "1",

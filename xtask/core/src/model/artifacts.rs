@@ -246,7 +246,7 @@ pub fn recover_journal(journal: &Path) -> Result<Option<String>> {
                 }
             }
             format!(
-                "undid an interrupted write ({}) that had not committed: removed what it had                  staged; none of its {} file(s) had been replaced",
+                "undid an interrupted write ({}) that had not committed: removed what it had staged; none of its {} file(s) had been replaced",
                 record.written_by,
                 record.renames.len()
             )

@@ -247,34 +247,10 @@ fn closest<'a>(key: &str, names: &[&'a str]) -> Option<&'a str> {
     let allowed = (key.chars().count() / 3).max(1);
     names
         .iter()
-        .map(|n| (edit_distance(&key, &n.to_lowercase()), *n))
+        .map(|n| (strsim::osa_distance(&key, &n.to_lowercase()), *n))
         .filter(|(d, _)| *d <= allowed)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
-}
-
-/// Damerau-Levenshtein distance (optimal string alignment): insertions, deletions,
-/// substitutions and swaps of two neighbours each count one. Keys are short, so the full
-/// table is fine.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d: Vec<Vec<usize>> = (0..=a.len())
-        .map(|i| (0..=b.len()).map(|j| if i == 0 { j } else { i }).collect())
-        .collect();
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 /// Walks any JSON value, keeping the path to where it is, and stops at the first key that
@@ -361,9 +337,12 @@ mod tests {
 
     #[test]
     fn suggestions_are_near_misses_only() {
-        assert_eq!(edit_distance("wran_pct", "warn_pct"), 1);
-        assert_eq!(edit_distance("max_pct_increse", "max_pct_increase"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(strsim::osa_distance("wran_pct", "warn_pct"), 1);
+        assert_eq!(
+            strsim::osa_distance("max_pct_increse", "max_pct_increase"),
+            1
+        );
+        assert_eq!(strsim::osa_distance("", "abc"), 3);
         assert_eq!(
             closest("wran_pct", &["warn_pct", "relative"]),
             Some("warn_pct")

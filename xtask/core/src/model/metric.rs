@@ -240,7 +240,7 @@ pub fn nearest(metric: &str) -> &'static str {
     METRICS
         .iter()
         .map(|m| m.name)
-        .min_by_key(|name| edit_distance(name, metric))
+        .min_by_key(|name| strsim::osa_distance(name, metric))
         .expect("a non-empty registry")
 }
 
@@ -259,24 +259,6 @@ pub fn unknown(metric: &str) -> Option<String> {
 /// machines, where every other metric is a reading of the machine it ran on.
 pub fn is_counted(metric: &str) -> bool {
     find(metric).is_some_and(|m| m.kind == Kind::Count)
-}
-
-/// Levenshtein distance over bytes (metric names are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b = b.as_bytes();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(above + 1)
-                .min(row[j] + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]

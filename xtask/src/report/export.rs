@@ -2,9 +2,9 @@
 //! `.json`, `.md`, `.junit.xml`, written by every gate) and the `--export KIND FILE` formats
 //! other tools read: Bencher Metric Format (`bmf`), OpenMetrics text for a Pushgateway
 //! (`openmetrics`), and github-action-benchmark's custom arrays (`github`); any gate
-//! artifact's kind can be exported to a file of one's choosing too. A new format is one
-//! `Exporter` and one line in the list. The shapes are documented in perf/README.md; the
-//! text builders are pure and the writers are atomic.
+//! artifact's kind can be exported to a file of one's choosing too. A new format is one line in
+//! the list. The shapes are documented in perf/README.md; the text builders are pure and the
+//! writers are atomic.
 
 use std::path::{Path, PathBuf};
 
@@ -21,159 +21,93 @@ pub struct Subject<'a> {
     pub gate: Option<&'a Record>,
 }
 
-/// An output format.
-pub trait Exporter: Sync {
-    /// Its `--export` KIND.
-    fn kind(&self) -> &'static str;
-    /// The extension of the artifact every gate writes in this format
-    /// (`perf_gate_<ts>.<ext>`); none for a format written only when asked.
-    fn gate_artifact(&self) -> Option<&'static str> {
-        None
-    }
-    /// The files to write for `path` (the one asked for), with their text; an error when
-    /// the subject lacks what the format shows.
-    fn render(&self, path: &Path, subject: &Subject<'_>) -> Result<Vec<(PathBuf, String)>>;
+/// An output format: its `--export` KIND and how it renders.
+pub struct Exporter(&'static str, Render);
+
+type Files = Result<Vec<(PathBuf, String)>>;
+
+enum Render {
+    /// A gate verdict, to the one file asked for; with the extension of the artifact every
+    /// gate writes in this format (`perf_gate_<ts>.<ext>`).
+    Gate(&'static str, fn(&Record) -> Result<String>),
+    /// A run: the files to write for the one asked for, with their text.
+    Run(fn(&Path, &Summary) -> Files),
 }
+use Render::{Gate, Run};
 
 /// Every format, gate artifacts first (in the order the gate writes them).
-pub(crate) static EXPORTERS: [&dyn Exporter; 7] = [
-    &Log,
-    &VerdictJson,
-    &Markdown,
-    &Junit,
-    &Bmf,
-    &OpenMetrics,
-    &Github,
+pub(crate) static EXPORTERS: [Exporter; 7] = [
+    Exporter("log", Gate("log", |g| Ok(verdict::log_text(g)))),
+    Exporter("verdict", Gate("json", pretty)),
+    Exporter("markdown", Gate("md", |g| Ok(verdict::markdown(g)))),
+    Exporter(
+        "junit",
+        Gate("junit.xml", |g| Ok(crate::report::junit::render(g))),
+    ),
+    Exporter(
+        "bmf",
+        Run(|path, s| Ok(vec![(path.into(), pretty(&bmf(s))?)])),
+    ),
+    Exporter(
+        "openmetrics",
+        Run(|path, s| Ok(vec![(path.into(), openmetrics(s))])),
+    ),
+    Exporter(
+        "github",
+        Run(|path, s| {
+            let (smaller, bigger) = github(s);
+            Ok(vec![
+                (path.into(), pretty(&smaller)?),
+                (github_bigger_path(path), pretty(&bigger)?),
+            ])
+        }),
+    ),
 ];
 
-struct Log;
-struct VerdictJson;
-struct Markdown;
-struct Junit;
-struct Bmf;
-struct OpenMetrics;
-struct Github;
-
-impl Subject<'_> {
-    fn run(&self, kind: &str) -> Result<&Summary> {
-        self.run
-            .as_ref()
-            .ok_or_else(|| anyhow!("--export {kind}: there is no run to export"))
+impl Exporter {
+    /// Its `--export` KIND.
+    pub fn kind(&self) -> &'static str {
+        self.0
     }
 
-    fn gate(&self, kind: &str) -> Result<&Record> {
-        self.gate.ok_or_else(|| {
-            anyhow!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
-        })
+    /// The extension of the artifact every gate writes in this format; none for a format
+    /// written only when asked.
+    pub fn gate_artifact(&self) -> Option<&'static str> {
+        match self.1 {
+            Gate(ext, _) => Some(ext),
+            Run(_) => None,
+        }
     }
-}
 
-/// One file, the one asked for.
-fn one(path: &Path, text: String) -> Result<Vec<(PathBuf, String)>> {
-    Ok(vec![(path.to_path_buf(), text)])
-}
-
-impl Exporter for Log {
-    fn kind(&self) -> &'static str {
-        "log"
-    }
-    fn gate_artifact(&self) -> Option<&'static str> {
-        Some("log")
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        let g = s.gate(self.kind())?;
-        one(path, verdict::log_text(g))
-    }
-}
-
-impl Exporter for VerdictJson {
-    fn kind(&self) -> &'static str {
-        "verdict"
-    }
-    fn gate_artifact(&self) -> Option<&'static str> {
-        Some("json")
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        let g = s.gate(self.kind())?;
-        one(path, pretty(g)?)
-    }
-}
-
-impl Exporter for Markdown {
-    fn kind(&self) -> &'static str {
-        "markdown"
-    }
-    fn gate_artifact(&self) -> Option<&'static str> {
-        Some("md")
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        let g = s.gate(self.kind())?;
-        one(path, verdict::markdown(g))
-    }
-}
-
-impl Exporter for Junit {
-    fn kind(&self) -> &'static str {
-        "junit"
-    }
-    fn gate_artifact(&self) -> Option<&'static str> {
-        Some("junit.xml")
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        let g = s.gate(self.kind())?;
-        one(path, crate::report::junit::render(g))
-    }
-}
-
-impl Exporter for Bmf {
-    fn kind(&self) -> &'static str {
-        "bmf"
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        one(path, pretty(&bmf(s.run(self.kind())?))?)
-    }
-}
-
-impl Exporter for OpenMetrics {
-    fn kind(&self) -> &'static str {
-        "openmetrics"
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        one(path, openmetrics(s.run(self.kind())?))
-    }
-}
-
-impl Exporter for Github {
-    fn kind(&self) -> &'static str {
-        "github"
-    }
-    fn render(&self, path: &Path, s: &Subject<'_>) -> Result<Vec<(PathBuf, String)>> {
-        let (smaller, bigger) = github(s.run(self.kind())?);
-        Ok(vec![
-            (path.to_path_buf(), pretty(&smaller)?),
-            (github_bigger_path(path), pretty(&bigger)?),
-        ])
+    /// The files to write for `path` (the one asked for), with their text; an error when
+    /// the subject lacks what the format shows.
+    fn render(&self, path: &Path, subject: &Subject<'_>) -> Files {
+        let kind = self.0;
+        match (&self.1, subject.gate, &subject.run) {
+            (Gate(_, f), Some(gate), _) => Ok(vec![(path.into(), f(gate)?)]),
+            (Gate(..), None, _) => {
+                bail!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
+            }
+            (Run(f), _, Some(run)) => f(path, run),
+            (Run(_), _, None) => bail!("--export {kind}: there is no run to export"),
+        }
     }
 }
 
 /// The exporter whose kind is `name`.
-pub fn find(name: &str) -> Result<&'static dyn Exporter> {
-    EXPORTERS
-        .iter()
-        .copied()
-        .find(|e| e.kind() == name)
-        .ok_or_else(|| {
-            let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
-            anyhow!(
-                "--export: unknown kind {name:?}; expected one of {}",
-                kinds.join(", ")
-            )
-        })
+pub fn find(name: &str) -> Result<&'static Exporter> {
+    EXPORTERS.iter().find(|e| e.kind() == name).ok_or_else(|| {
+        let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
+        anyhow!(
+            "--export: unknown kind {name:?}; expected one of {}",
+            kinds.join(", ")
+        )
+    })
 }
 
 /// Pairs up `--export KIND FILE` values (clap hands them over flat) and checks the kinds, so
 /// a typo fails before the benchmark runs.
-pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, PathBuf)>> {
+pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static Exporter, PathBuf)>> {
     if !flat.len().is_multiple_of(2) {
         bail!("--export: expected KIND FILE pairs");
     }
@@ -184,7 +118,7 @@ pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, 
 
 /// Writes what `exporter` renders of `subject` for `path`, atomically, and returns the files
 /// written; an error names the file.
-pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Result<Vec<PathBuf>> {
+pub fn write(exporter: &Exporter, path: &Path, subject: &Subject<'_>) -> Result<Vec<PathBuf>> {
     let files = exporter.render(path, subject)?;
     for (file, text) in &files {
         crate::model::artifacts::write_atomic(file, text.as_bytes())
@@ -195,12 +129,9 @@ pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Res
 
 /// Writes every requested export of `subject`; the first failure is an error naming the
 /// file.
-pub fn write_all(
-    exports: &[(&'static dyn Exporter, PathBuf)],
-    subject: &Subject<'_>,
-) -> Result<()> {
+pub fn write_all(exports: &[(&'static Exporter, PathBuf)], subject: &Subject<'_>) -> Result<()> {
     for (exporter, path) in exports {
-        for file in write(*exporter, path, subject)? {
+        for file in write(exporter, path, subject)? {
             eprintln!("export: wrote {}", file.display());
         }
     }

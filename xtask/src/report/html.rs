@@ -3,6 +3,7 @@
 //! bench's HDR histograms, every trial of every gated metric, both environments, and the
 //! history trend when a history store exists. perf-gate writes one next to its artifacts.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -76,35 +77,28 @@ pub(crate) fn for_gate(
     history: Option<&Path>,
     verdict: Record,
 ) -> Report {
-    let mut report = Report {
-        verdict: Some(verdict),
-        ..Report::default()
+    let (history, notes) = match history_for(root, history.map(history::resolve).as_deref()) {
+        Ok(h) => (h, Vec::new()),
+        Err(e) => (None, vec![format!("{e:#}")]),
     };
-    report.baseline = Some(baseline);
-    report.candidate = Some(candidate);
-    let history = history.map(history::resolve);
-    match history_for(root, history.as_deref()) {
-        Ok(h) => report.history = h,
-        Err(e) => report.notes.push(format!("{e:#}")),
+    Report {
+        baseline: Some(baseline),
+        candidate: Some(candidate),
+        verdict: Some(verdict),
+        history,
+        notes,
     }
-    report
 }
 
 fn load_side(path: &Path, notes: &mut Vec<String>) -> Option<Side> {
-    let read = || -> Result<Side> {
-        let run = run_file::load(path)?;
-        Ok(Side {
-            path: path.display().to_string(),
+    let path_shown = path.display().to_string();
+    run_file::load(path)
+        .map(|run| Side {
+            path: path_shown,
             run,
         })
-    };
-    match read() {
-        Ok(side) => Some(side),
-        Err(e) => {
-            notes.push(format!("{e:#}"));
-            None
-        }
-    }
+        .map_err(|e| notes.push(format!("{e:#}")))
+        .ok()
 }
 
 /// A relative path in a verdict is as perf-gate was given it: relative to where it ran,
@@ -176,29 +170,20 @@ pub(crate) fn newest_verdict(dir: &Path) -> Option<PathBuf> {
 /// size, and a torn last line (a crash mid-append) or a line that is not UTF-8 is reported,
 /// never silently dropped and never the end of the report.
 pub(crate) fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<History>> {
-    let path = match given {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let p = root.join(history::DEFAULT_PATH);
-            if !p.is_file() {
-                return Ok(None);
-            }
-            p
-        }
-    };
+    let path = given.map_or_else(|| root.join(history::DEFAULT_PATH), Path::to_path_buf);
+    if given.is_none() && !path.is_file() {
+        return Ok(None);
+    }
     Ok(Some(History {
         history: history::read(&path)?,
         path: path.display().to_string(),
     }))
 }
 
-/// Each phase's trial histograms merged into one, in milliseconds per unit. `None` when the
-/// run has none for that phase; a trial that cannot be decoded is skipped with a note.
-fn merged(side: &Side, phase: &str, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)> {
-    // The run file keeps the latency phase's histograms.
-    if phase != "latency" || side.run.histograms.is_empty() {
-        return None;
-    }
+/// The latency trial histograms (the only ones a run file keeps) merged into one, in
+/// milliseconds per unit. `None` when the run has none; a trial that cannot be decoded is
+/// skipped with a note.
+fn merged(side: &Side, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)> {
     let trials = &side.run.histograms.latency;
     let mut merged: Option<Histogram<u64>> = None;
     let mut per_ms = 1e-6;
@@ -209,19 +194,15 @@ fn merged(side: &Side, phase: &str, notes: &mut Vec<String>) -> Option<(Histogra
             Some("ms") => 1.0,
             _ => 1e-6,
         };
-        match crate::model::histogram::decode(t) {
-            Ok(h) => match &mut merged {
-                None => merged = Some(h),
-                Some(m) => {
-                    if let Err(e) = m.add(&h) {
-                        notes.push(format!(
-                            "{}: histograms.{phase}[{i}]: not merged: {e:?}",
-                            side.path
-                        ));
-                    }
+        let at = format!("{}: histograms.latency[{i}]", side.path);
+        match (crate::model::histogram::decode(t), &mut merged) {
+            (Ok(h), None) => merged = Some(h),
+            (Ok(h), Some(m)) => {
+                if let Err(e) = m.add(&h) {
+                    notes.push(format!("{at}: not merged: {e:?}"));
                 }
-            },
-            Err(e) => notes.push(format!("{}: histograms.{phase}[{i}]: {e:#}", side.path)),
+            }
+            (Err(e), _) => notes.push(format!("{at}: {e:#}")),
         }
     }
     merged.filter(|h| !h.is_empty()).map(|h| (h, per_ms))
@@ -343,13 +324,7 @@ pub fn render(r: &Report) -> String {
     if let Some(h) = &r.history {
         history_section(&mut body, h, v);
     }
-    if !notes.is_empty() {
-        out.push_str("<ul class=\"note\">\n");
-        for n in &notes {
-            let _ = writeln!(out, "<li>{}</li>", esc(n));
-        }
-        out.push_str("</ul>\n");
-    }
+    list(&mut out, " class=\"note\"", &notes);
     out.push_str(&body);
     out.push_str("</body>\n</html>\n");
     out
@@ -408,15 +383,23 @@ fn gate_section(out: &mut String, v: Option<&Record>) {
         ("Warnings", &v.warnings),
         ("Notes", &v.notes),
     ] {
-        if items.is_empty() {
-            continue;
+        if !items.is_empty() {
+            let _ = writeln!(out, "<p><b>{title}</b></p>");
+            list(out, "", items);
         }
-        let _ = writeln!(out, "<p><b>{title}</b></p>\n<ul>");
-        for i in items {
-            let _ = writeln!(out, "<li>{}</li>", esc(i));
-        }
-        out.push_str("</ul>\n");
     }
+}
+
+/// `items` as a `<ul{attrs}>` list; nothing when there are none.
+fn list(out: &mut String, attrs: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "<ul{attrs}>");
+    for i in items {
+        let _ = writeln!(out, "<li>{}</li>", esc(i));
+    }
+    out.push_str("</ul>\n");
 }
 
 /// The differential profile the gate made (`explain` in the verdict): every changed function
@@ -443,61 +426,36 @@ fn explain_section(out: &mut String, v: Option<&Record>) {
     );
 }
 
-/// The phases that have histograms, on either side, in name order.
-fn phases(r: &Report) -> Vec<String> {
-    let mut names: Vec<String> = [&r.baseline, &r.candidate]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.run.histograms.is_empty())
-        .map(|_| "latency".to_string())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
 fn distribution_section(out: &mut String, r: &Report, notes: &mut Vec<String>) {
     out.push_str("<h2 id=\"distribution\">Latency distribution</h2>\n");
-    let mut charts = String::new();
-    for phase in phases(r) {
-        let mut curves = Vec::new();
-        for (side, label, colour) in [
-            (&r.baseline, "baseline", BASELINE),
-            (&r.candidate, "candidate", CANDIDATE),
-        ] {
-            if let Some((h, per_ms)) = side.as_ref().and_then(|s| merged(s, &phase, notes)) {
-                curves.push((label, colour, h.len(), curve(&h, per_ms)));
-            }
-        }
-        if curves.is_empty() {
-            continue;
-        }
-        let title = format!("{phase}: latency by percentile, all trials merged");
-        let labels: Vec<String> = curves
-            .iter()
-            .map(|(l, _, n, _)| format!("{l} ({n} requests)"))
-            .collect();
-        let curves: Vec<svg::Curve<'_>> = curves
-            .into_iter()
-            .zip(&labels)
-            .map(|((_, colour, _, points), label)| svg::Curve {
-                label,
+    let mut curves = Vec::new();
+    for (side, label, colour) in [
+        (&r.baseline, "baseline", BASELINE),
+        (&r.candidate, "candidate", CANDIDATE),
+    ] {
+        if let Some((h, per_ms)) = side.as_ref().and_then(|s| merged(s, notes)) {
+            curves.push((
+                format!("{label} ({} requests)", h.len()),
                 colour,
-                points,
-            })
-            .collect();
-        charts.push_str(&svg::percentile_chart(
-            &title,
-            &phase,
-            "latency (ms)",
-            &curves,
-        ));
+                curve(&h, per_ms),
+            ));
+        }
     }
-    if charts.is_empty() {
+    if curves.is_empty() {
         out.push_str("<p>Neither run has latency histograms.</p>\n");
-    } else {
-        let _ = write!(out, "<div class=\"charts\">\n{charts}</div>\n");
+        return;
     }
+    let curves: Vec<svg::Curve<'_>> = curves
+        .iter()
+        .map(|(label, colour, points)| svg::Curve {
+            label,
+            colour,
+            points,
+        })
+        .collect();
+    let title = "latency: latency by percentile, all trials merged";
+    let chart = svg::percentile_chart(title, "latency", "latency (ms)", &curves);
+    let _ = write!(out, "<div class=\"charts\">\n{chart}</div>\n");
 }
 
 /// The metrics to draw trials for: the verdict's rows, else every metric with samples.
@@ -509,14 +467,12 @@ fn trial_metrics(r: &Report) -> Vec<(String, Option<&RowRecord>)> {
             .map(|row| (row.metric.clone(), Some(row)))
             .collect();
     }
-    let mut names: Vec<String> = [&r.baseline, &r.candidate]
+    let names: BTreeSet<&String> = [&r.baseline, &r.candidate]
         .into_iter()
         .flatten()
-        .flat_map(|s| s.run.samples.keys().cloned())
+        .flat_map(|s| s.run.samples.keys())
         .collect();
-    names.sort();
-    names.dedup();
-    names.into_iter().map(|m| (m, None)).collect()
+    names.into_iter().map(|m| (m.clone(), None)).collect()
 }
 
 fn trials_section(out: &mut String, r: &Report) {
@@ -553,16 +509,8 @@ fn env_text(v: Option<&Value>) -> String {
 
 fn env_section(out: &mut String, r: &Report) {
     out.push_str("<h2 id=\"env\">Environment</h2>\n");
-    let b = r
-        .baseline
-        .as_ref()
-        .map(|s| s.run.env.to_map())
-        .unwrap_or_default();
-    let c = r
-        .candidate
-        .as_ref()
-        .map(|s| s.run.env.to_map())
-        .unwrap_or_default();
+    let env = |s: &Option<Side>| s.as_ref().map(|s| s.run.env.to_map()).unwrap_or_default();
+    let (b, c) = (env(&r.baseline), env(&r.candidate));
     let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -620,21 +568,11 @@ fn history_section(out: &mut String, h: &History, v: Option<&Record>) {
         esc(workload),
         records.len(),
     );
-    if !h.history.problems.is_empty() {
-        out.push_str("<ul class=\"note\">\n");
-        for p in &h.history.problems {
-            let _ = writeln!(out, "<li>{}</li>", esc(p));
-        }
-        out.push_str("</ul>\n");
-    }
+    list(out, " class=\"note\"", &h.history.problems);
     let mut metrics: Vec<String> = rows(v).iter().map(|r| r.metric.clone()).collect();
     if metrics.is_empty() {
-        metrics = runs
-            .iter()
-            .flat_map(|r| r.metrics.keys().cloned())
-            .collect();
-        metrics.sort();
-        metrics.dedup();
+        let names: BTreeSet<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
+        metrics = names.into_iter().cloned().collect();
     }
     let labels: Vec<String> = runs
         .iter()

@@ -193,7 +193,7 @@ fn plot_y() -> (f64, f64) {
 pub(crate) struct Curve<'a> {
     pub label: &'a str,
     pub colour: &'a str,
-    pub points: Vec<(f64, f64)>,
+    pub points: &'a [(f64, f64)],
 }
 
 /// The largest "nines" value drawn: 4 is the 99.99th percentile.

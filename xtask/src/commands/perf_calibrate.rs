@@ -31,8 +31,9 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
         &args.bench.artifacts_dir,
     )?;
     let policy = policy::load(&policy_path)?;
+    let pairs = args.bench.trials.unwrap_or(DEFAULT_PAIRS);
     let mut bench = args.bench.clone();
-    bench.trials = Some(bench.trials.unwrap_or(DEFAULT_PAIRS));
+    bench.trials = Some(pairs);
     let plan = Plan::new(&bench)?;
     let planned = plan
         .workload
@@ -50,11 +51,9 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
             .unwrap_or_else(|| paths::target_dir().join("release").join("router")),
     };
     eprintln!(
-        "perf-calibrate: {} A/A pairs of workload {workload}, the working tree's router on both sides",
-        bench.trials.unwrap_or_default()
+        "perf-calibrate: {pairs} A/A pairs of workload {workload}, the working tree's router on both sides"
     );
     let mut session = Session::open(&bench, plan, Some(pairing))?;
-    let pairs = bench.trials.unwrap_or(DEFAULT_PAIRS);
     session.trials(pairs);
     // A few counting runs, so that the count's spread is measured too.
     session.count(bench.counting_runs.max(3));
@@ -80,14 +79,13 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     };
     print!("{}", table(&calibration, trials));
     let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
-    let text =
-        serde_json::to_string_pretty(&calibration).context("encoding the calibration")? + "\n";
+    let text = artifacts::pretty_json(&calibration, "the calibration")?;
     let written = dir.join(format!("perf_calibration_{stamp}.json"));
-    artifacts::write_atomic(&written, text.as_bytes())?;
+    artifacts::write_atomic(&written, &text)?;
     eprintln!("perf-calibrate: wrote {}", written.display());
     if args.write {
         let path = calibration::path_for(&root, &workload);
-        artifacts::write_atomic(&path, text.as_bytes())?;
+        artifacts::write_atomic(&path, &text)?;
         eprintln!(
             "perf-calibrate: wrote {} (the gate reads it)",
             path.display()

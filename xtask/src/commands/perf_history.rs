@@ -283,11 +283,7 @@ fn fmt(x: f64) -> String {
 }
 
 fn fmt_signed(x: f64) -> String {
-    if x >= 0.0 {
-        format!("+{}", fmt(x))
-    } else {
-        fmt(x)
-    }
+    format!("{}{}", if x >= 0.0 { "+" } else { "" }, fmt(x))
 }
 
 #[cfg(test)]

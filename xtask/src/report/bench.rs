@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::run_file::{MetricValue, RunFile, Samples};
+use crate::model::run_file::{RunFile, Samples};
 use crate::model::suite::COMPONENTS;
 
 /// Spread (max − min over the median) past which a trial metric is called noisy.
@@ -124,10 +124,7 @@ pub(crate) fn summary_markdown(run: &RunFile) -> String {
         let _ = writeln!(
             md,
             "| `{name}` | {} | {} | {} | {} | {} |",
-            fmt_num(match v {
-                MetricValue::Number(x) => Some(*x),
-                MetricValue::Invalid(_) => None,
-            }),
+            fmt_num(v.number()),
             fmt_num(s.map(|s| s.min)),
             fmt_num(s.map(|s| s.max)),
             s.map_or("-".into(), |s| format!("{:.1}%", s.spread_pct)),

@@ -14,11 +14,9 @@ use crate::report::verdict::{Record, RowRecord};
 /// columns) and, for a failing CPU rule, the functions that cost more.
 fn row_message(row: &RowRecord, explain: Option<&Explanation>) -> String {
     let mut message = row.message.clone();
-    // JUnit has no columns: the message carries the two values the change is of.
     if let Some(v) = row.compared_values() {
         message.push_str(&format!("; {v}"));
     }
-    // A failing CPU rule says which functions cost more.
     if let (Some(e), true) = (explain, row.verdict == Status::Fail)
         && crate::report::profile::unexplained(&row.metric).is_none()
     {

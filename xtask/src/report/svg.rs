@@ -70,13 +70,11 @@ impl Doc {
     }
 
     fn polyline(&mut self, points: &[(f64, f64)], colour: &str, label: &str) {
-        let mut p = String::new();
-        for (i, (x, y)) in points.iter().enumerate() {
-            if i > 0 {
-                p.push(' ');
-            }
-            let _ = write!(p, "{x:.1},{y:.1}");
-        }
+        let p: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let p = p.join(" ");
         let _ = writeln!(
             self.out,
             "<polyline class=\"series\" data-label=\"{}\" points=\"{p}\" fill=\"none\" \
@@ -91,6 +89,11 @@ impl Doc {
             "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" class=\"{class}\">{}</text>",
             xml_escape(s)
         );
+    }
+
+    /// The x axis title, centred under the chart.
+    fn x_title(&mut self, s: &str) {
+        self.text(self.width / 2.0, HEIGHT - 6.0, "middle", "axis", s);
     }
 
     /// The plot frame, horizontal grid lines with y labels, and the y axis title.
@@ -189,6 +192,22 @@ fn plot_y() -> (f64, f64) {
     (HEIGHT - MARGIN.3, MARGIN.2)
 }
 
+/// The y scale over the range of `ticks`.
+fn y_scale(ticks: &[f64]) -> Scale {
+    Scale::new((ticks[0], *ticks.last().unwrap_or(&1.0)), plot_y())
+}
+
+/// Ticks and y scale for `values` with 8% room above and below (0 to 1 when there are none).
+fn padded_axis(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Scale) {
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = (hi - lo) * 0.08;
+    let yt = ticks(lo - pad, hi + pad, 5);
+    let y = y_scale(&yt);
+    (yt, y)
+}
+
 /// One side's percentile curve: `(nines, value)` pairs, nines = -log10(1 - quantile).
 pub(crate) struct Curve<'a> {
     pub label: &'a str,
@@ -213,7 +232,7 @@ pub(crate) fn percentile_chart(
         .flat_map(|c| c.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
     let yt = ticks(0.0, max, 6);
-    let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
+    let y = y_scale(&yt);
     let x = Scale::new((0.0, MAX_NINES), plot_x(WIDE));
     doc.y_axis(&y, &yt, y_label);
     for (nines, label) in [
@@ -236,13 +255,7 @@ pub(crate) fn percentile_chart(
         "class=\"axisline\"",
     );
     doc.text(median, HEIGHT - MARGIN.3 + 16.0, "middle", "tick", "50%");
-    doc.text(
-        WIDE / 2.0,
-        HEIGHT - 6.0,
-        "middle",
-        "axis",
-        "percentile (log scale of nines)",
-    );
+    doc.x_title("percentile (log scale of nines)");
     for (i, c) in curves.iter().enumerate() {
         let pts: Vec<(f64, f64)> = c
             .points
@@ -312,15 +325,11 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
 /// failing side shaded.
 pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
     let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
-    let mut values: Vec<f64> = s.baseline.iter().chain(s.candidate).copied().collect();
-    values.extend(s.threshold.fail_above);
-    values.extend(s.threshold.fail_below);
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = (hi - lo) * 0.08;
-    let yt = ticks(lo - pad, hi + pad, 5);
-    let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
+    let (yt, y) = padded_axis(
+        (s.baseline.iter().chain(s.candidate).copied())
+            .chain(s.threshold.fail_above)
+            .chain(s.threshold.fail_below),
+    );
     doc.y_axis(&y, &yt, s.metric);
     let (left, right) = plot_x(WIDTH);
     threshold_marks(&mut doc, &y, s.threshold, s.rule);
@@ -380,15 +389,7 @@ pub(crate) struct TrendPoint<'a> {
 /// dashed vertical line before each index in `changes` (the first run of a new level).
 pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
     let mut doc = Doc::new("trend", &[("metric", metric)], metric, WIDTH);
-    let lo = points.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
-    let hi = points
-        .iter()
-        .map(|p| p.value)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = (hi - lo) * 0.08;
-    let yt = ticks(lo - pad, hi + pad, 5);
-    let y = Scale::new((yt[0], *yt.last().unwrap_or(&1.0)), plot_y());
+    let (yt, y) = padded_axis(points.iter().map(|p| p.value));
     let n = points.len();
     let (left, right) = plot_x(WIDTH);
     let x = Scale::new(
@@ -423,13 +424,7 @@ pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[us
             doc.text(xy[i].0, HEIGHT - MARGIN.3 + 16.0, anchor, "tick", p.label);
         }
     }
-    doc.text(
-        WIDTH / 2.0,
-        HEIGHT - 6.0,
-        "middle",
-        "axis",
-        &format!("{n} recorded runs, oldest first"),
-    );
+    doc.x_title(&format!("{n} recorded runs, oldest first"));
     doc.finish()
 }
 

@@ -12,7 +12,7 @@ use crate::bench::session::{Pairing, Plan, Session, by_metric};
 use crate::flags::BenchArgs;
 use crate::gate::evaluate::{Status, evaluate};
 use crate::gate::evidence::{Next, next};
-use crate::model::metric::{SYSCALLS_PER_REQ, syscall_of};
+use crate::model::metric::{SYSCALLS_PER_REQ, is_counted, syscall_of};
 use crate::model::paths;
 use crate::model::policy::{self, Policy};
 use crate::model::run_file::{self, RunFile};
@@ -110,8 +110,7 @@ pub(super) fn measure(
 /// The components, always paired: the reference commit's benches counted beside the working
 /// tree's, on this machine.
 pub(super) fn measure_components(bench: &BenchArgs, against: String) -> Result<Measured> {
-    let sh = xshell::Shell::new().context("creating a shell")?;
-    sh.change_dir(paths::root());
+    let sh = root_shell()?;
     let reference = crate::bench::components::Reference {
         commit: crate::bench::paired::resolve(&sh, "--against", &against)?,
         against,
@@ -142,11 +141,7 @@ pub(super) fn count_reference(
     stored: &Input,
     policy: &Policy,
 ) -> Option<Pairing> {
-    if !policy
-        .rules
-        .keys()
-        .any(|m| crate::model::metric::is_counted(m))
-    {
+    if !policy.rules.keys().any(|m| is_counted(m)) {
         return None;
     }
     let shown = stored.path.display();
@@ -292,22 +287,17 @@ pub(super) fn why_slower(
         return None;
     }
     let made = (|| {
-        let reference = match stored {
-            None => None,
-            Some(s) => stored_reference(&s.run, candidate)?,
-        };
+        let reference = stored.map(|s| stored_reference(&s.run, candidate));
+        let reference = reference.transpose()?.flatten();
         let (r, c) = session.profile(reference)?;
         anyhow::Ok(Explanation::new(&r, &c))
     })();
-    match made {
-        Ok(e) => Some(e),
-        Err(err) => {
-            session.say(&format!(
-                "perf-gate: warning: no differential profile: {err:#}"
-            ));
-            None
-        }
-    }
+    made.map_err(|err| {
+        session.say(&format!(
+            "perf-gate: warning: no differential profile: {err:#}"
+        ))
+    })
+    .ok()
 }
 
 /// The router to profile beside the candidate when the baseline is a stored run: none (the
@@ -331,9 +321,14 @@ pub(super) fn stored_reference(baseline: &RunFile, candidate: &RunFile) -> Resul
 
 /// The reference router of a paired session.
 pub(super) fn reference(bench: &BenchArgs, against: &str) -> Result<Pairing> {
+    crate::bench::paired::reference(&root_shell()?, against, bench)
+}
+
+/// A shell in the workspace root.
+fn root_shell() -> Result<xshell::Shell> {
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(paths::root());
-    crate::bench::paired::reference(&sh, against, bench)
+    Ok(sh)
 }
 
 /// More evidence while a relative rule is undecided (`gate::evidence`). Each look's

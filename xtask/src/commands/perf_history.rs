@@ -195,11 +195,7 @@ fn workload_report(
             recent.push(format!(
                 "recent change point in {workload} {name} at run {} ({}): {}",
                 cp.index + 1,
-                points[cp.index]
-                    .0
-                    .commit
-                    .as_deref()
-                    .map_or("unknown commit", short),
+                commit(points[cp.index].0),
                 cp.change_pct().map_or_else(
                     || format!("{} -> {}", fmt(cp.mean_before), fmt(cp.mean_after)),
                     |p| format!("{p:+.1}%")
@@ -219,7 +215,7 @@ fn findings(analysis: &Analysis, points: &[(&Record, f64)], width: usize) -> Str
         out.push_str(&format!(
             "{pad}change point at run {} ({}, {}): {} -> {} ({}), p = {:.3}\n",
             cp.index + 1,
-            at.commit.as_deref().map_or("unknown commit", short),
+            commit(at),
             at.timestamp,
             fmt(cp.mean_before),
             fmt(cp.mean_after),
@@ -270,8 +266,10 @@ fn min_max(series: &[f64]) -> (f64, f64) {
     (lo, series.iter().copied().fold(f64::NEG_INFINITY, f64::max))
 }
 
-fn short(commit: &str) -> &str {
-    commit.get(..10).unwrap_or(commit)
+/// The run's commit, short.
+fn commit(run: &Record) -> &str {
+    let c = run.commit.as_deref();
+    c.map_or("unknown commit", |c| c.get(..10).unwrap_or(c))
 }
 
 fn fmt(x: f64) -> String {

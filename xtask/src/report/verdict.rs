@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::gate::evaluate::{Change, Method, Outcome, Row, Severity, Status, Verdict, few_samples};
-use crate::model::policy::{Check, Policy, fmt_num};
+use crate::model::policy::{Check, Direction, Policy, fmt_num};
 use crate::model::run_file::RunFile;
 use crate::report::profile::{self, Explanation};
 
@@ -51,6 +51,50 @@ const HEADERS: [&str; 7] = [
 ];
 
 impl RowRecord {
+    fn new(r: &Row) -> RowRecord {
+        let (rule_kind, threshold) = match r.check {
+            Check::Relative { direction, max_pct } => (
+                match direction {
+                    Direction::Increase => "max_pct_increase",
+                    Direction::Decrease => "max_pct_decrease",
+                },
+                Threshold::Pct(max_pct),
+            ),
+            Check::Absolute(b) => (
+                "absolute",
+                Threshold::Bounds {
+                    equals: b.equals,
+                    min: b.min,
+                    max: b.max,
+                },
+            ),
+        };
+        RowRecord {
+            metric: r.metric.clone(),
+            description: r.description.clone(),
+            rule: r.check.to_string(),
+            rule_kind: rule_kind.to_string(),
+            threshold,
+            baseline: r.baseline,
+            candidate: r.candidate,
+            values: Some(r.method.values().to_string()),
+            baseline_median: r.baseline_median,
+            candidate_median: r.candidate_median,
+            n_baseline: r.n_baseline,
+            n_candidate: r.n_candidate,
+            baseline_rel_mad_pct: r.baseline_rel_mad.map(|m| m * 100.0),
+            candidate_rel_mad_pct: r.candidate_rel_mad.map(|m| m * 100.0),
+            change_pct: r.change.map(|c| c.pct),
+            ci_low_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.0),
+            ci_high_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.1),
+            method: r.method,
+            severity: r.severity,
+            verdict: r.status,
+            blocking: r.blocking,
+            message: format!("{} {}", r.metric, r.message),
+        }
+    }
+
     /// The rule's message without the metric's name before it.
     fn bare_message(&self) -> &str {
         self.message
@@ -509,52 +553,6 @@ impl RunRecord {
             trials: r.trials,
             run_status: r.run.status.clone(),
             run_exit_code: r.run.exit_code,
-        }
-    }
-}
-
-impl RowRecord {
-    fn new(r: &Row) -> RowRecord {
-        let (rule_kind, threshold) = match r.check {
-            Check::Relative { direction, max_pct } => (
-                match direction {
-                    crate::model::policy::Direction::Increase => "max_pct_increase",
-                    crate::model::policy::Direction::Decrease => "max_pct_decrease",
-                },
-                Threshold::Pct(max_pct),
-            ),
-            Check::Absolute(b) => (
-                "absolute",
-                Threshold::Bounds {
-                    equals: b.equals,
-                    min: b.min,
-                    max: b.max,
-                },
-            ),
-        };
-        RowRecord {
-            metric: r.metric.clone(),
-            description: r.description.clone(),
-            rule: r.check.to_string(),
-            rule_kind: rule_kind.to_string(),
-            threshold,
-            baseline: r.baseline,
-            candidate: r.candidate,
-            values: Some(r.method.values().to_string()),
-            baseline_median: r.baseline_median,
-            candidate_median: r.candidate_median,
-            n_baseline: r.n_baseline,
-            n_candidate: r.n_candidate,
-            baseline_rel_mad_pct: r.baseline_rel_mad.map(|m| m * 100.0),
-            candidate_rel_mad_pct: r.candidate_rel_mad.map(|m| m * 100.0),
-            change_pct: r.change.map(|c| c.pct),
-            ci_low_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.0),
-            ci_high_pct: r.change.and_then(|c| c.ci_pct).map(|c| c.1),
-            method: r.method,
-            severity: r.severity,
-            verdict: r.status,
-            blocking: r.blocking,
-            message: format!("{} {}", r.metric, r.message),
         }
     }
 }

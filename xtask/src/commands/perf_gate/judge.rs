@@ -53,12 +53,9 @@ pub(super) fn judge(
     let _ = std::io::stdout().flush();
 
     write_artifacts(dir, &stamp, &record)?;
-    let recorded = match loaded {
-        Some((_, candidate, _)) => {
-            crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
-        }
-        None => Ok(()),
-    };
+    let recorded = loaded.map_or(Ok(()), |(_, candidate, _)| {
+        crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
+    });
     // After the history append, so that the report's trends end with this run.
     if let Some((baseline, candidate, _)) = loaded {
         write_report(
@@ -91,19 +88,18 @@ pub(super) fn verdict_of(
 ) -> Verdict {
     match judged {
         Ok((baseline, candidate, policy)) => {
-            let mut v = evaluate(&baseline.run, &candidate.run, policy);
+            let (b, c) = (&baseline.run, &candidate.run);
+            let mut v = evaluate(b, c, policy);
             v.notes.extend(notes);
             v.warnings
-                .extend(calibration_warnings(root, workload, policy, &candidate.run));
+                .extend(calibration_warnings(root, workload, policy, c));
             // Where a profile cannot say why, what can.
-            let advice: Vec<String> = v
-                .rows
-                .iter()
-                .filter(|r| r.status == Status::Fail)
-                .filter_map(|r| profile::unexplained(&r.metric))
-                .map(|why| format!("why: {why}"))
-                .collect();
-            v.notes.extend(advice);
+            v.notes.extend(
+                (v.rows.iter())
+                    .filter(|r| r.status == Status::Fail)
+                    .filter_map(|r| profile::unexplained(&r.metric))
+                    .map(|why| format!("why: {why}")),
+            );
             // A failing CPU rule: was it the router's code or the kernel?
             let cpu_failed = v.rows.iter().any(|r| {
                 r.status == Status::Fail
@@ -111,14 +107,10 @@ pub(super) fn verdict_of(
                         .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
             });
             if cpu_failed {
-                v.notes.extend(crate::gate::cpu_split::explain(
-                    &baseline.run,
-                    &candidate.run,
-                ));
+                v.notes.extend(crate::gate::cpu_split::explain(b, c));
             }
             // Work, kernel, waiting or memory: named from the counts where they were made.
-            let cause = crate::gate::cause::name(&v.rows, &baseline.run, &candidate.run);
-            v.notes.extend(cause);
+            v.notes.extend(crate::gate::cause::name(&v.rows, b, c));
             v
         }
         Err(err) => Verdict::from_errors(vec![format!("{err:#}")]),

@@ -3,6 +3,7 @@
 
 use anyhow::{Result, bail};
 
+use crate::exit::{BAD_INPUT, BENCH_FAILED, OK, REGRESSION};
 use crate::flags::{BenchArgs, GateArgs, PerfBenchArgs};
 use crate::model::suite::{Suite, workloads};
 
@@ -15,21 +16,12 @@ pub struct Member {
 /// The suite's exit code: a failed benchmark (3) over a regression (1) over bad input (2)
 /// over a pass (0), so the worst thing that happened is what the caller sees.
 pub fn exit_code(members: &[Member]) -> u8 {
-    let codes: Vec<u8> = members
-        .iter()
-        .map(|m| match &m.result {
-            Ok(code) => *code,
-            Err(_) => crate::exit::BAD_INPUT,
-        })
-        .collect();
-    [
-        crate::exit::BENCH_FAILED,
-        crate::exit::REGRESSION,
-        crate::exit::BAD_INPUT,
-    ]
-    .into_iter()
-    .find(|c| codes.contains(c))
-    .unwrap_or(crate::exit::OK)
+    let code = |m: &Member| *m.result.as_ref().unwrap_or(&BAD_INPUT);
+    let codes: Vec<u8> = members.iter().map(code).collect();
+    [BENCH_FAILED, REGRESSION, BAD_INPUT]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(OK)
 }
 
 fn summary(command: &str, members: &[Member]) -> String {

@@ -6,6 +6,7 @@
 //! the list. The shapes are documented in perf/README.md; the text builders are pure and the
 //! writers are atomic.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -226,26 +227,22 @@ pub fn openmetrics(summary: &Summary) -> String {
     let mut out = String::new();
     for m in &summary.metrics {
         let family = format!("router_perf_{}", metric_name(&m.name));
-        out.push_str(&format!("# TYPE {family} gauge\n"));
-        out.push_str(&format!(
-            "# HELP {family} {} over {} trial(s) of perf-bench\n",
-            m.name, m.trials
-        ));
+        let _ = writeln!(out, "# TYPE {family} gauge");
+        let (name, n) = (&m.name, m.trials);
+        let _ = writeln!(
+            out,
+            "# HELP {family} {name} over {n} trial(s) of perf-bench"
+        );
         for (stat, v) in [("median", m.median), ("min", m.min), ("max", m.max)] {
-            out.push_str(&format!("{family}{{{labels},stat=\"{stat}\"}} {v}\n"));
+            let _ = writeln!(out, "{family}{{{labels},stat=\"{stat}\"}} {v}");
         }
     }
     if let Some(verdict) = &summary.verdict {
         let family = "router_perf_gate_passed";
-        out.push_str(&format!("# TYPE {family} gauge\n"));
-        out.push_str(&format!(
-            "# HELP {family} 1 when perf-gate passed, else 0\n"
-        ));
-        out.push_str(&format!(
-            "{family}{{{labels},verdict=\"{}\"}} {}\n",
-            escape_label(verdict),
-            u8::from(verdict == "pass")
-        ));
+        let _ = writeln!(out, "# TYPE {family} gauge");
+        let _ = writeln!(out, "# HELP {family} 1 when perf-gate passed, else 0");
+        let (v, passed) = (escape_label(verdict), u8::from(verdict == "pass"));
+        let _ = writeln!(out, "{family}{{{labels},verdict=\"{v}\"}} {passed}");
     }
     out.push_str("# EOF\n");
     out

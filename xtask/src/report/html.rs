@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 
 use crate::gate::changepoint::{self, Params};
-use crate::gate::evaluate::{ENV_FIELDS, evaluate};
+use crate::gate::evaluate::{ENV_FIELDS, evaluate, fmt_pct};
 use crate::model::artifacts;
 use crate::model::history;
 use crate::model::policy;
@@ -345,16 +345,12 @@ fn gate_section(out: &mut String, v: Option<&Record>) {
          <th>change</th><th>interval</th><th>method</th><th>rule</th><th>severity</th><th>verdict</th></tr>\n",
     );
     let num = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_num);
-    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), crate::gate::evaluate::fmt_pct);
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), fmt_pct);
     for row in &v.rows {
         // Lower case, as the verdict JSON has it (`fail`; the CSS classes are `v-fail`).
         let verdict = row.verdict.as_str().to_ascii_lowercase();
         let interval = match (row.ci_low_pct, row.ci_high_pct) {
-            (Some(lo), Some(hi)) => format!(
-                "[{}, {}]",
-                crate::gate::evaluate::fmt_pct(lo),
-                crate::gate::evaluate::fmt_pct(hi)
-            ),
+            (Some(lo), Some(hi)) => format!("[{}, {}]", fmt_pct(lo), fmt_pct(hi)),
             _ => "-".to_string(),
         };
         let blocking = if row.blocking { " blocking" } else { "" };

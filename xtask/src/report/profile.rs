@@ -235,12 +235,11 @@ pub fn table(rows: &[FnChange], n: usize) -> String {
     let mut out =
         "Differential profile (candidate − reference, instructions per request):\n".to_string();
     for line in std::iter::once(HEADERS.map(String::from)).chain(shown.iter().cloned()) {
-        let mut text = String::from(" ");
+        out.push(' ');
         for (i, w) in widths.iter().enumerate() {
-            let _ = write!(text, " {:>w$}", line[i]);
+            let _ = write!(out, " {:>w$}", line[i]);
         }
-        let _ = writeln!(text, "  {} ({})", line[4], line[5]);
-        out.push_str(&text);
+        let _ = writeln!(out, "  {} ({})", line[4], line[5]);
     }
     if let Some(m) = more(rows, n) {
         let _ = writeln!(out, "  {m}");
@@ -297,9 +296,8 @@ pub(crate) fn html_table(rows: &[FnChange]) -> String {
     }
     out.push_str("</tr>\n");
     for r in rows {
-        let c = cells(r);
         out.push_str("<tr>");
-        for (i, cell) in c.iter().enumerate() {
+        for (i, cell) in cells(r).iter().enumerate() {
             let class = if i < 4 { " class=\"num\"" } else { "" };
             let _ = write!(out, "<td{class}>{}</td>", esc(cell));
         }

@@ -293,21 +293,13 @@ pub(crate) fn log_text(r: &Record) -> String {
         out.push_str(&table(&r.rows));
         out.push('\n');
         for row in &r.rows {
-            let _ = write!(
-                out,
-                "{}: {} [{}; ",
-                row.metric,
-                row.bare_message(),
-                row.method.as_str()
-            );
+            let (message, method) = (row.bare_message(), row.method.as_str());
+            let _ = write!(out, "{}: {message} [{method}; ", row.metric);
             if let Some(v) = row.compared_values() {
                 let _ = write!(out, "{v}; ");
             }
-            let _ = writeln!(
-                out,
-                "{} baseline / {} candidate samples]",
-                row.n_baseline, row.n_candidate
-            );
+            let (b, c) = (row.n_baseline, row.n_candidate);
+            let _ = writeln!(out, "{b} baseline / {c} candidate samples]");
         }
         out.push('\n');
     }

@@ -20,6 +20,7 @@ use crate::model::policy::fmt_num;
 use crate::model::run_file;
 use crate::model::run_file::{RunFile, Samples};
 use crate::report::escape::xml_escape as esc;
+use crate::report::profile;
 use crate::report::svg::{self, BASELINE, CANDIDATE};
 use crate::report::verdict::{self, Record, RowRecord, Threshold};
 
@@ -272,17 +273,15 @@ code{font-size:12px;word-break:break-all}
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let v = r.verdict.as_ref();
-    let workload = v.map_or("", |v| v.workload.as_str());
+    let workload = esc(v.map_or("", |v| v.workload.as_str()));
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
-         <title>perf report {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        esc(workload)
+         <title>perf report {workload}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
     );
     let _ = writeln!(
         out,
-        "<h1>Performance report: workload <code>{}</code></h1>",
-        esc(workload)
+        "<h1>Performance report: workload <code>{workload}</code></h1>"
     );
     if let Some(v) = v {
         let _ = writeln!(
@@ -302,11 +301,8 @@ pub fn render(r: &Report) -> String {
     }
     for (side, label) in [(&r.baseline, "Baseline"), (&r.candidate, "Candidate")] {
         if let Some(s) = side {
-            let _ = writeln!(
-                out,
-                "<p>{label}: {}.</p>",
-                esc(&verdict::provenance(&s.run))
-            );
+            let provenance = esc(&verdict::provenance(&s.run));
+            let _ = writeln!(out, "<p>{label}: {provenance}.</p>");
         }
     }
     let _ = writeln!(
@@ -405,11 +401,11 @@ fn explain_section(out: &mut String, v: Option<&Record>) {
         return;
     };
     out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
-    if let Some(line) = crate::report::profile::headline(e) {
+    if let Some(line) = profile::headline(e) {
         let _ = writeln!(out, "<p>{}</p>", esc(&line));
     }
     out.push_str(&e.svg);
-    out.push_str(&crate::report::profile::html_table(&e.rows));
+    out.push_str(&profile::html_table(&e.rows));
     let raw: Vec<String> = e
         .raw
         .iter()
@@ -507,9 +503,7 @@ fn env_section(out: &mut String, r: &Report) {
     out.push_str("<h2 id=\"env\">Environment</h2>\n");
     let env = |s: &Option<Side>| s.as_ref().map(|s| s.run.env.to_map()).unwrap_or_default();
     let (b, c) = (env(&r.baseline), env(&r.candidate));
-    let mut keys: Vec<&String> = b.keys().chain(c.keys()).collect();
-    keys.sort();
-    keys.dedup();
+    let keys: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
     if keys.is_empty() {
         out.push_str("<p>Neither run records its environment.</p>\n");
         return;
@@ -521,13 +515,11 @@ fn env_section(out: &mut String, r: &Report) {
     );
     for k in keys {
         let (bv, cv) = (b.get(k), c.get(k));
-        let mut class = String::new();
-        if bv != cv {
-            class.push_str("diff");
-            if ENV_FIELDS.contains(&k.as_str()) {
-                class.push_str(" gated");
-            }
-        }
+        let class = match (bv != cv, ENV_FIELDS.contains(&k.as_str())) {
+            (false, _) => "",
+            (true, false) => "diff",
+            (true, true) => "diff gated",
+        };
         let _ = writeln!(
             out,
             "<tr class=\"{class}\"><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",

@@ -235,13 +235,9 @@ pub(crate) fn percentile_chart(
     let y = y_scale(&yt);
     let x = Scale::new((0.0, MAX_NINES), plot_x(WIDE));
     doc.y_axis(&y, &yt, y_label);
-    for (nines, label) in [
-        (0.0, "0%"),
-        (1.0, "90%"),
-        (2.0, "99%"),
-        (3.0, "99.9%"),
-        (4.0, "99.99%"),
-    ] {
+    // Label i is at i nines.
+    for (nines, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
+        let nines = nines as f64;
         let px = x.map(nines);
         doc.line((px, plot_y().0), (px, plot_y().1), "class=\"grid\"");
         // The last label ends at the frame instead of running off the chart.

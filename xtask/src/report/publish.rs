@@ -57,9 +57,6 @@ pub fn record(
 ) -> Result<()> {
     let verdict = gate.map(|g| g.overall.as_str());
     let exports = export::parse_args(&args.export)?;
-    if args.history.is_none() && exports.is_empty() {
-        return Ok(());
-    }
     if let Some(path) = &args.history {
         let path = history::resolve(path);
         history::append(&path, &history::Record::from_run(run, source, verdict))?;

@@ -521,18 +521,13 @@ impl RunRecord {
     /// Where the run came from, in one line: `commit abc1234 (dirty), 2026-11-22T08:01:02Z,
     /// 5 trials`.
     pub(crate) fn provenance(&self) -> String {
-        let mut parts = Vec::new();
-        match (&self.git_commit, self.git_dirty) {
-            (Some(c), Some(true)) => parts.push(format!("commit {} (dirty)", short(c))),
-            (Some(c), _) => parts.push(format!("commit {}", short(c))),
-            (None, _) => parts.push("commit unknown".to_string()),
-        }
-        if let Some(t) = &self.timestamp {
-            parts.push(t.clone());
-        }
-        if let Some(n) = self.trials {
-            parts.push(format!("{n} trials"));
-        }
+        let mut parts = vec![match (&self.git_commit, self.git_dirty) {
+            (Some(c), Some(true)) => format!("commit {} (dirty)", short(c)),
+            (Some(c), _) => format!("commit {}", short(c)),
+            (None, _) => "commit unknown".to_string(),
+        }];
+        parts.extend(self.timestamp.clone());
+        parts.extend(self.trials.map(|n| format!("{n} trials")));
         parts.join(", ")
     }
 

@@ -85,10 +85,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
             }
         }
     };
-    let baseline_shown = match &judged {
-        Ok((b, _, _)) => shown(&b.path),
-        Err(_) => shown(&baseline_path),
-    };
+    let baseline_shown = shown(judged.as_ref().map_or(&baseline_path, |(b, _, _)| &b.path));
     judge(
         args,
         &root,

@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
 use crate::model::run_file::{MetricValue, RunFile, Samples};
+use crate::report::junit;
 use crate::report::verdict::{self, Record};
 
 /// What an exporter renders from: the run, when there is one (a gate whose inputs could not
@@ -41,18 +42,9 @@ pub(crate) static EXPORTERS: [Exporter; 7] = [
     Exporter("log", Gate("log", |g| Ok(verdict::log_text(g)))),
     Exporter("verdict", Gate("json", pretty)),
     Exporter("markdown", Gate("md", |g| Ok(verdict::markdown(g)))),
-    Exporter(
-        "junit",
-        Gate("junit.xml", |g| Ok(crate::report::junit::render(g))),
-    ),
-    Exporter(
-        "bmf",
-        Run(|path, s| Ok(vec![(path.into(), pretty(&bmf(s))?)])),
-    ),
-    Exporter(
-        "openmetrics",
-        Run(|path, s| Ok(vec![(path.into(), openmetrics(s))])),
-    ),
+    Exporter("junit", Gate("junit.xml", |g| Ok(junit::render(g)))),
+    Exporter("bmf", Run(|path, s| one(path, pretty(&bmf(s))?))),
+    Exporter("openmetrics", Run(|path, s| one(path, openmetrics(s)))),
     Exporter(
         "github",
         Run(|path, s| {
@@ -64,6 +56,11 @@ pub(crate) static EXPORTERS: [Exporter; 7] = [
         }),
     ),
 ];
+
+/// One file, the one asked for.
+fn one(path: &Path, text: String) -> Files {
+    Ok(vec![(path.into(), text)])
+}
 
 impl Exporter {
     /// Its `--export` KIND.
@@ -85,7 +82,7 @@ impl Exporter {
     fn render(&self, path: &Path, subject: &Subject<'_>) -> Files {
         let kind = self.0;
         match (&self.1, subject.gate, &subject.run) {
-            (Gate(_, f), Some(gate), _) => Ok(vec![(path.into(), f(gate)?)]),
+            (Gate(_, f), Some(gate), _) => one(path, f(gate)?),
             (Gate(..), None, _) => {
                 bail!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
             }

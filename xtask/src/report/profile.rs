@@ -60,10 +60,8 @@ pub fn diff(reference: &Profile, candidate: &Profile) -> Vec<FnChange> {
         .filter(|r| r.self_delta().abs() >= NOISE_IR || r.inclusive_delta().abs() >= NOISE_IR)
         .collect();
     rows.sort_by(|a, b| {
-        let key = |r: &FnChange| (r.self_delta(), r.inclusive_delta());
-        let (ka, kb) = (key(a), key(b));
-        kb.0.total_cmp(&ka.0)
-            .then(kb.1.total_cmp(&ka.1))
+        (b.self_delta().total_cmp(&a.self_delta()))
+            .then(b.inclusive_delta().total_cmp(&a.inclusive_delta()))
             .then_with(|| a.name.cmp(&b.name))
     });
     rows

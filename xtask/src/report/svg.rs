@@ -21,6 +21,8 @@ pub const WIDE: f64 = 1140.0;
 const HEIGHT: f64 = 300.0;
 /// Room for the axis labels: left, right, top, bottom.
 const MARGIN: (f64, f64, f64, f64) = (64.0, 16.0, 34.0, 44.0);
+/// Where the labels under the x axis go.
+const X_LABEL_Y: f64 = HEIGHT - MARGIN.3 + 16.0;
 
 /// An SVG document being written; `finish` closes it.
 struct Doc {
@@ -242,7 +244,7 @@ pub(crate) fn percentile_chart(
         doc.line((px, plot_y().0), (px, plot_y().1), "class=\"grid\"");
         // The last label ends at the frame instead of running off the chart.
         let anchor = if nines < MAX_NINES { "middle" } else { "end" };
-        doc.text(px, HEIGHT - MARGIN.3 + 16.0, anchor, "tick", label);
+        doc.text(px, X_LABEL_Y, anchor, "tick", label);
     }
     let median = x.map(2f64.log10());
     doc.line(
@@ -250,7 +252,7 @@ pub(crate) fn percentile_chart(
         (median, plot_y().0 - 5.0),
         "class=\"axisline\"",
     );
-    doc.text(median, HEIGHT - MARGIN.3 + 16.0, "middle", "tick", "50%");
+    doc.text(median, X_LABEL_Y, "middle", "tick", "50%");
     doc.x_title("percentile (log scale of nines)");
     for (i, c) in curves.iter().enumerate() {
         let pts: Vec<(f64, f64)> = c
@@ -297,22 +299,14 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
         let py = y.map(t).clamp(top, bottom);
         doc.rect(left, py, right - left, bottom - py, "class=\"failzone\"");
     }
-    let mut lines: Vec<f64> = threshold.fail_above.into_iter().collect();
-    lines.extend(
-        threshold
-            .fail_below
-            .filter(|b| Some(*b) != threshold.fail_above),
-    );
-    for t in lines {
+    let below = threshold
+        .fail_below
+        .filter(|b| Some(*b) != threshold.fail_above);
+    for t in threshold.fail_above.into_iter().chain(below) {
         let py = y.map(t);
         doc.line((left, py), (right, py), "class=\"threshold\"");
-        doc.text(
-            right - 4.0,
-            py - 4.0,
-            "end",
-            "tick",
-            &format!("{} ({})", fmt_num(t), rule),
-        );
+        let label = format!("{} ({rule})", fmt_num(t));
+        doc.text(right - 4.0, py - 4.0, "end", "tick", &label);
     }
 }
 
@@ -363,13 +357,8 @@ pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
             );
             doc.text(cx + 46.0, py + 4.0, "start", "tick", &fmt_num(m));
         }
-        doc.text(
-            cx,
-            HEIGHT - MARGIN.3 + 16.0,
-            "middle",
-            "axis",
-            &format!("{label} ({n} trials)"),
-        );
+        let title = format!("{label} ({n} trials)");
+        doc.text(cx, X_LABEL_Y, "middle", "axis", &title);
     }
     doc.finish()
 }
@@ -417,7 +406,7 @@ pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[us
     }
     for (i, anchor) in [(0, "start"), (n.saturating_sub(1), "end")] {
         if let Some(p) = points.get(i) {
-            doc.text(xy[i].0, HEIGHT - MARGIN.3 + 16.0, anchor, "tick", p.label);
+            doc.text(xy[i].0, X_LABEL_Y, anchor, "tick", p.label);
         }
     }
     doc.x_title(&format!("{n} recorded runs, oldest first"));

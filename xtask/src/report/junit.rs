@@ -71,14 +71,10 @@ pub fn render(r: &Record) -> String {
         let message = row_message(row, r.explain.as_ref());
         let mut warning = None;
         let status = match row.verdict {
-            _ if row.blocking => {
-                let ty = if row.verdict == Status::Inconclusive {
-                    "inconclusive"
-                } else {
-                    "regression"
-                };
-                problem(NonSuccessKind::Failure, Some(ty), &message)
+            Status::Inconclusive if row.blocking => {
+                problem(NonSuccessKind::Failure, Some("inconclusive"), &message)
             }
+            _ if row.blocking => problem(NonSuccessKind::Failure, Some("regression"), &message),
             Status::Inconclusive | Status::Skipped => {
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(message);

@@ -131,18 +131,13 @@ pub fn headline(e: &Explanation) -> Option<String> {
         .iter()
         .take(3)
         .map(|o| {
-            format!(
-                "{} {:+.1} ({:.0}%)",
-                o.name,
-                o.delta(),
-                100.0 * o.delta() / change
-            )
+            let d = o.delta();
+            format!("{} {d:+.1} ({:.0}%)", o.name, 100.0 * d / change)
         })
         .collect();
     Some(format!(
-        "Where: {:+.1} instructions per request in all; charged to the {OWN_CRATE}'s own \
+        "Where: {change:+.1} instructions per request in all; charged to the {OWN_CRATE}'s own \
          functions with what they call: {}",
-        change,
         parts.join(", ")
     ))
 }

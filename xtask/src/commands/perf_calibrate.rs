@@ -98,14 +98,11 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
 /// the most trials resolve.
 fn table(calibration: &Calibration, trials: [u32; 2]) -> String {
     let mut out = String::new();
+    let [a, b] = trials.map(|t| format!("at {t} trials"));
     let _ = writeln!(
         out,
-        "{:<22} {:>9} {:>9} {:>16} {:>16}",
-        "metric",
-        "rule",
-        "noise",
-        format!("at {} trials", trials[0]),
-        format!("at {} trials", trials[1])
+        "{:<22} {:>9} {:>9} {a:>16} {b:>16}",
+        "metric", "rule", "noise"
     );
     for (metric, n) in &calibration.metrics {
         let at = |t: u32| {
@@ -118,13 +115,10 @@ fn table(calibration: &Calibration, trials: [u32; 2]) -> String {
         } else {
             ""
         };
+        let ([a, b], rule, noise) = (trials.map(at), n.threshold_pct, n.noise_pct);
         let _ = writeln!(
             out,
-            "{metric:<22} {:>8}% {:>8}% {:>16} {:>16}{verdict}",
-            n.threshold_pct,
-            n.noise_pct,
-            at(trials[0]),
-            at(trials[1])
+            "{metric:<22} {rule:>8}% {noise:>8}% {a:>16} {b:>16}{verdict}"
         );
     }
     out

@@ -426,25 +426,17 @@ fn distribution_section(out: &mut String, r: &Report, notes: &mut Vec<String>) {
         (&r.candidate, "candidate", CANDIDATE),
     ] {
         if let Some((h, per_ms)) = side.as_ref().and_then(|s| merged(s, notes)) {
-            curves.push((
-                format!("{label} ({} requests)", h.len()),
+            curves.push(svg::Curve {
+                label: format!("{label} ({} requests)", h.len()),
                 colour,
-                curve(&h, per_ms),
-            ));
+                points: curve(&h, per_ms),
+            });
         }
     }
     if curves.is_empty() {
         out.push_str("<p>Neither run has latency histograms.</p>\n");
         return;
     }
-    let curves: Vec<svg::Curve<'_>> = curves
-        .iter()
-        .map(|(label, colour, points)| svg::Curve {
-            label,
-            colour,
-            points,
-        })
-        .collect();
     let title = "latency: latency by percentile, all trials merged";
     let chart = svg::percentile_chart(title, "latency", "latency (ms)", &curves);
     let _ = write!(out, "<div class=\"charts\">\n{chart}</div>\n");

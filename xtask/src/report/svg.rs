@@ -211,10 +211,10 @@ fn padded_axis(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Scale) {
 }
 
 /// One side's percentile curve: `(nines, value)` pairs, nines = -log10(1 - quantile).
-pub(crate) struct Curve<'a> {
-    pub label: &'a str,
-    pub colour: &'a str,
-    pub points: &'a [(f64, f64)],
+pub(crate) struct Curve {
+    pub label: String,
+    pub colour: &'static str,
+    pub points: Vec<(f64, f64)>,
 }
 
 /// The largest "nines" value drawn: 4 is the 99.99th percentile.
@@ -226,7 +226,7 @@ pub(crate) fn percentile_chart(
     title: &str,
     phase: &str,
     y_label: &str,
-    curves: &[Curve<'_>],
+    curves: &[Curve],
 ) -> String {
     let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
     let max = curves
@@ -260,8 +260,8 @@ pub(crate) fn percentile_chart(
             .iter()
             .map(|&(n, v)| (x.map(n), y.map(v)))
             .collect();
-        doc.polyline(&pts, c.colour, c.label);
-        doc.legend(i, c.colour, c.label);
+        doc.polyline(&pts, c.colour, &c.label);
+        doc.legend(i, c.colour, &c.label);
     }
     doc.finish()
 }

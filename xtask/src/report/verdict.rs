@@ -174,20 +174,14 @@ pub fn table(rows: &[RowRecord]) -> String {
     }
     let mut out = String::new();
     let line = |out: &mut String, cells: &[String]| {
-        let mut text = String::new();
-        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            if i > 0 {
-                text.push_str("  ");
-            }
-            // Numbers read best right-aligned; text left-aligned.
-            if i == 1 || i == 2 {
-                let _ = write!(text, "{c:>w$}");
-            } else {
-                let _ = write!(text, "{c:<w$}");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
+        // Numbers read best right-aligned; text left-aligned.
+        let text: Vec<String> = (cells.iter().zip(widths).enumerate())
+            .map(|(i, (c, w))| match i {
+                1 | 2 => format!("{c:>w$}"),
+                _ => format!("{c:<w$}"),
+            })
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
     };
     line(&mut out, &HEADERS.map(String::from));
     line(&mut out, &widths.map(|w| "-".repeat(w)));

@@ -75,11 +75,8 @@ fn fmt_num(v: Option<f64>) -> String {
 pub(crate) fn summary_markdown(run: &RunFile) -> String {
     let mut md = String::new();
     let r = &run.run;
-    let _ = writeln!(
-        md,
-        "# perf-bench: workload `{}`\n",
-        run.workload.as_deref().unwrap_or("?")
-    );
+    let workload = run.workload.as_deref().unwrap_or("?");
+    let _ = writeln!(md, "# perf-bench: workload `{workload}`\n");
     let _ = writeln!(
         md,
         "- status: **{}** (exit code {}){}",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::gate::evaluate::Status;
-use crate::report::profile::Explanation;
+use crate::report::profile::{self, Explanation};
 use crate::report::verdict::{Record, RowRecord};
 
 /// A row's message: the rule's, with the two values its change is of (JUnit has no
@@ -18,17 +18,14 @@ fn row_message(row: &RowRecord, explain: Option<&Explanation>) -> String {
         message.push_str(&format!("; {v}"));
     }
     if let (Some(e), true) = (explain, row.verdict == Status::Fail)
-        && crate::report::profile::unexplained(&row.metric).is_none()
+        && profile::unexplained(&row.metric).is_none()
     {
         message.push('\n');
-        if let Some(line) = crate::report::profile::headline(e) {
+        if let Some(line) = profile::headline(e) {
             message.push_str(&line);
             message.push('\n');
         }
-        message.push_str(&crate::report::profile::junit_text(
-            &e.rows,
-            crate::report::profile::TOP,
-        ));
+        message.push_str(&profile::junit_text(&e.rows, profile::TOP));
     }
     message
 }

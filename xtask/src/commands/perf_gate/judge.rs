@@ -9,6 +9,7 @@ use super::input::Input;
 use crate::flags::GateArgs;
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::model::artifacts;
+use crate::model::metric::{self, Kind};
 use crate::model::policy::Policy;
 use crate::model::run_file::RunFile;
 use crate::report::export;
@@ -103,8 +104,7 @@ pub(super) fn verdict_of(
             // A failing CPU rule: was it the router's code or the kernel?
             let cpu_failed = v.rows.iter().any(|r| {
                 r.status == Status::Fail
-                    && crate::model::metric::find(&r.metric)
-                        .is_some_and(|m| m.kind == crate::model::metric::Kind::Cpu)
+                    && metric::find(&r.metric).is_some_and(|m| m.kind == Kind::Cpu)
             });
             if cpu_failed {
                 v.notes.extend(crate::gate::cpu_split::explain(b, c));

@@ -12,10 +12,11 @@ use crate::bench::session::{Pairing, Plan, Session, by_metric};
 use crate::flags::BenchArgs;
 use crate::gate::evaluate::{Status, evaluate};
 use crate::gate::evidence::{Next, next};
+use crate::gate::stats::median;
 use crate::model::metric::{SYSCALLS_PER_REQ, is_counted, syscall_of};
 use crate::model::paths;
 use crate::model::policy::{self, Policy};
-use crate::model::run_file::{self, RunFile};
+use crate::model::run_file::{MetricValue, RunFile, Samples};
 use crate::report::profile::{self, Explanation};
 
 /// What `measure` gives the verdict.
@@ -173,8 +174,8 @@ pub(super) fn counted_samples(run: &RunFile) -> BTreeMap<String, Vec<f64>> {
         .iter()
         .filter(|(metric, _)| from_counting_run(metric))
         .filter_map(|(metric, s)| match s {
-            run_file::Samples::Values(v) => Some((metric.clone(), v.clone())),
-            run_file::Samples::Invalid { .. } => None,
+            Samples::Values(v) => Some((metric.clone(), v.clone())),
+            Samples::Invalid { .. } => None,
         })
         .collect()
 }
@@ -192,19 +193,19 @@ pub(super) fn recounted(
     commit: &str,
     counts: BTreeMap<String, Vec<f64>>,
 ) -> Option<String> {
-    let median = crate::gate::stats::median(counts.get(COUNTED)?)?;
+    let counted = median(counts.get(COUNTED)?)?;
     let run = &mut stored.run;
     let was = match run.metric(COUNTED) {
-        run_file::MetricValue::Number(x) => format!(
+        MetricValue::Number(x) => format!(
             "the stored {} (counted on {})",
             policy::fmt_num(x),
             run.env.cpu_model.as_deref().unwrap_or("an unrecorded CPU")
         ),
-        run_file::MetricValue::Invalid(_) => "the stored file has none".to_string(),
+        MetricValue::Invalid(_) => "the stored file has none".to_string(),
     };
     let calls = counts
         .get(SYSCALLS_PER_REQ)
-        .and_then(|c| crate::gate::stats::median(c))
+        .and_then(|c| median(c))
         .map(|m| format!(", {} system calls/request", policy::fmt_num(m)))
         .unwrap_or_default();
     let line = format!(
@@ -212,16 +213,14 @@ pub(super) fn recounted(
          beside the candidate ({} run(s), median {}{calls}); {was}",
         &commit[..commit.len().min(12)],
         counts[COUNTED].len(),
-        policy::fmt_num(median)
+        policy::fmt_num(counted)
     );
     run.metrics.retain(|m, _| !from_counting_run(m));
     run.samples.retain(|m, _| !from_counting_run(m));
     for (metric, values) in counts {
-        if let Some(m) = crate::gate::stats::median(&values) {
-            run.metrics
-                .insert(metric.clone(), run_file::MetricValue::Number(m));
-            run.samples
-                .insert(metric, run_file::Samples::Values(values));
+        if let Some(m) = median(&values) {
+            run.metrics.insert(metric.clone(), MetricValue::Number(m));
+            run.samples.insert(metric, Samples::Values(values));
         }
     }
     eprintln!("perf-gate: {line}");

@@ -23,6 +23,7 @@ use crate::model::counters::Counters;
 use crate::model::policy::{self, Check, Direction, Policy};
 use crate::model::run_file::MetricValue;
 use crate::model::{artifacts, paths};
+use crate::report::bench::summary_markdown;
 
 /// The metrics bisected on instruction counts: deterministic, so one run per commit.
 const COUNTED: [&str; 2] = ["instructions_per_req", "cpu_ms_per_1k_req"];
@@ -397,10 +398,7 @@ fn count(bench: &BenchArgs, router: &Path) -> Result<f64> {
 fn finish(session: Session<'_>) -> Result<Vec<BenchOutcome>> {
     let outcomes = session.finish()?;
     for o in &outcomes {
-        artifacts::write_atomic(
-            &o.summary,
-            crate::report::bench::summary_markdown(&o.run).as_bytes(),
-        )?;
+        artifacts::write_atomic(&o.summary, summary_markdown(&o.run).as_bytes())?;
         if o.failed {
             let why = o.run.run.message.clone().unwrap_or_default();
             return Err(BenchFailed(format!("{}: {why}", o.artifact.display())).into());

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
 
-use crate::bench::session::{Pairing, Plan, Session};
+use crate::bench::session::{DEFAULT_TRIALS, Pairing, Plan, Session};
 use crate::flags::CalibrateArgs;
 use crate::model::calibration::{self, Calibration};
 use crate::model::{artifacts, paths, policy};
@@ -35,10 +35,7 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     let mut bench = args.bench.clone();
     bench.trials = Some(pairs);
     let plan = Plan::new(&bench)?;
-    let planned = plan
-        .workload
-        .trials
-        .unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+    let planned = plan.workload.trials.unwrap_or(DEFAULT_TRIALS);
     let sh = xshell::Shell::new().context("creating a shell")?;
     sh.change_dir(paths::root());
     // One binary on both sides: whatever differs between them is the machine.

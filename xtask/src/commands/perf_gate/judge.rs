@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 use super::input::Input;
+use crate::bench::session::DEFAULT_TRIALS;
 use crate::flags::GateArgs;
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::model::artifacts;
@@ -131,9 +132,7 @@ pub(super) fn calibration_warnings(
     }
     match crate::model::calibration::load(&path) {
         Ok(c) => {
-            let planned = candidate
-                .trials
-                .unwrap_or(crate::bench::session::DEFAULT_TRIALS);
+            let planned = candidate.trials.unwrap_or(DEFAULT_TRIALS);
             let mut out =
                 crate::gate::calibrate::warnings(policy, &c, planned, &path.display().to_string());
             if c.env.fingerprint != candidate.env.fingerprint {

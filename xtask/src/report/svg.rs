@@ -316,7 +316,10 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
 pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
     let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
     let (yt, y) = padded_axis(
-        (s.baseline.iter().chain(s.candidate).copied())
+        s.baseline
+            .iter()
+            .chain(s.candidate)
+            .copied()
             .chain(s.threshold.fail_above)
             .chain(s.threshold.fail_below),
     );

@@ -175,7 +175,10 @@ pub fn table(rows: &[RowRecord]) -> String {
     let mut out = String::new();
     let line = |out: &mut String, cells: &[String]| {
         // Numbers read best right-aligned; text left-aligned.
-        let text: Vec<String> = (cells.iter().zip(widths).enumerate())
+        let text: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .enumerate()
             .map(|(i, (c, w))| match i {
                 1 | 2 => format!("{c:>w$}"),
                 _ => format!("{c:<w$}"),

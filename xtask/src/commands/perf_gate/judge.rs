@@ -97,7 +97,8 @@ pub(super) fn verdict_of(
                 .extend(calibration_warnings(root, workload, policy, c));
             // Where a profile cannot say why, what can.
             v.notes.extend(
-                (v.rows.iter())
+                v.rows
+                    .iter()
                     .filter(|r| r.status == Status::Fail)
                     .filter_map(|r| profile::unexplained(&r.metric))
                     .map(|why| format!("why: {why}")),

@@ -10,6 +10,13 @@ use crate::model::suite::COMPONENTS;
 const NOISY_TRIALS_PCT: f64 = 10.0;
 /// The same for component benchmarks, whose samples are short and vary more.
 const NOISY_SAMPLES_PCT: f64 = 20.0;
+/// The workload metrics whose noise is warned about (every component's is).
+const WATCHED: [&str; 4] = [
+    "rps",
+    "sequential_rps",
+    "latency_p99_ms",
+    "cpu_ms_per_1k_req",
+];
 
 /// Metrics whose spread across trials deserves a warning, with what would help.
 pub(crate) fn noise_warnings(run: &RunFile) -> Vec<String> {
@@ -21,16 +28,7 @@ pub(crate) fn noise_warnings(run: &RunFile) -> Vec<String> {
     };
     run.spread
         .iter()
-        .filter(|(name, _)| {
-            components
-                || [
-                    "rps",
-                    "sequential_rps",
-                    "latency_p99_ms",
-                    "cpu_ms_per_1k_req",
-                ]
-                .contains(&name.as_str())
-        })
+        .filter(|(name, _)| components || WATCHED.contains(&name.as_str()))
         .filter(|(_, s)| s.spread_pct > limit)
         .map(|(name, s)| {
             format!(

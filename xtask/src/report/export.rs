@@ -3,7 +3,7 @@
 //! other tools read: Bencher Metric Format (`bmf`), OpenMetrics text for a Pushgateway
 //! (`openmetrics`), and github-action-benchmark's custom arrays (`github`); any gate
 //! artifact's kind can be exported to a file of one's choosing too. A new format is one line in
-//! the list. The shapes are documented in perf/README.md; the text builders are pure and the
+//! the list (a `Format`, or its own `Exporter`). The shapes are documented in perf/README.md; the text builders are pure and the
 //! writers are atomic.
 
 use std::fmt::Write as _;
@@ -23,14 +23,27 @@ pub struct Subject<'a> {
     pub gate: Option<&'a Record>,
 }
 
-/// An output format: its `--export` KIND and how it renders.
-pub struct Exporter(&'static str, Render);
+/// An output format. Most are a line of `EXPORTERS` (a `Format`); a format that renders
+/// some other way implements the trait itself and takes its place in the list.
+pub trait Exporter: Sync {
+    /// Its `--export` KIND.
+    fn kind(&self) -> &'static str;
+    /// The extension of the artifact every gate writes in this format
+    /// (`perf_gate_<ts>.<ext>`); none for a format written only when asked.
+    fn gate_artifact(&self) -> Option<&'static str>;
+    /// The files to write for `path` (the one asked for), with their text; an error when
+    /// the subject lacks what the format shows.
+    fn render(&self, path: &Path, subject: &Subject<'_>) -> Files;
+}
 
 type Files = Result<Vec<(PathBuf, String)>>;
 
+/// A format given by its `--export` KIND and what it renders from.
+pub struct Format(&'static str, Render);
+
 enum Render {
     /// A gate verdict, to the one file asked for; with the extension of the artifact every
-    /// gate writes in this format (`perf_gate_<ts>.<ext>`).
+    /// gate writes in this format.
     Gate(&'static str, fn(&Record) -> Result<String>),
     /// A run: the files to write for the one asked for, with their text.
     Run(fn(&Path, &Summary) -> Files),
@@ -38,14 +51,14 @@ enum Render {
 use Render::{Gate, Run};
 
 /// Every format, gate artifacts first (in the order the gate writes them).
-pub(crate) static EXPORTERS: [Exporter; 7] = [
-    Exporter("log", Gate("log", |g| Ok(verdict::log_text(g)))),
-    Exporter("verdict", Gate("json", pretty)),
-    Exporter("markdown", Gate("md", |g| Ok(verdict::markdown(g)))),
-    Exporter("junit", Gate("junit.xml", |g| Ok(junit::render(g)))),
-    Exporter("bmf", Run(|path, s| one(path, pretty(&bmf(s))?))),
-    Exporter("openmetrics", Run(|path, s| one(path, openmetrics(s)))),
-    Exporter(
+pub(crate) static EXPORTERS: [&dyn Exporter; 7] = [
+    &Format("log", Gate("log", |g| Ok(verdict::log_text(g)))),
+    &Format("verdict", Gate("json", pretty)),
+    &Format("markdown", Gate("md", |g| Ok(verdict::markdown(g)))),
+    &Format("junit", Gate("junit.xml", |g| Ok(junit::render(g)))),
+    &Format("bmf", Run(|path, s| one(path, pretty(&bmf(s))?))),
+    &Format("openmetrics", Run(|path, s| one(path, openmetrics(s)))),
+    &Format(
         "github",
         Run(|path, s| {
             let (smaller, bigger) = github(s);
@@ -62,23 +75,18 @@ fn one(path: &Path, text: String) -> Files {
     Ok(vec![(path.into(), text)])
 }
 
-impl Exporter {
-    /// Its `--export` KIND.
-    pub fn kind(&self) -> &'static str {
+impl Exporter for Format {
+    fn kind(&self) -> &'static str {
         self.0
     }
 
-    /// The extension of the artifact every gate writes in this format; none for a format
-    /// written only when asked.
-    pub fn gate_artifact(&self) -> Option<&'static str> {
+    fn gate_artifact(&self) -> Option<&'static str> {
         match self.1 {
             Gate(ext, _) => Some(ext),
             Run(_) => None,
         }
     }
 
-    /// The files to write for `path` (the one asked for), with their text; an error when
-    /// the subject lacks what the format shows.
     fn render(&self, path: &Path, subject: &Subject<'_>) -> Files {
         let kind = self.0;
         match (&self.1, subject.gate, &subject.run) {
@@ -93,19 +101,23 @@ impl Exporter {
 }
 
 /// The exporter whose kind is `name`.
-pub fn find(name: &str) -> Result<&'static Exporter> {
-    EXPORTERS.iter().find(|e| e.kind() == name).ok_or_else(|| {
-        let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
-        anyhow!(
-            "--export: unknown kind {name:?}; expected one of {}",
-            kinds.join(", ")
-        )
-    })
+pub fn find(name: &str) -> Result<&'static dyn Exporter> {
+    EXPORTERS
+        .iter()
+        .copied()
+        .find(|e| e.kind() == name)
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = EXPORTERS.iter().map(|e| e.kind()).collect();
+            anyhow!(
+                "--export: unknown kind {name:?}; expected one of {}",
+                kinds.join(", ")
+            )
+        })
 }
 
 /// Pairs up `--export KIND FILE` values (clap hands them over flat) and checks the kinds, so
 /// a typo fails before the benchmark runs.
-pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static Exporter, PathBuf)>> {
+pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static dyn Exporter, PathBuf)>> {
     if !flat.len().is_multiple_of(2) {
         bail!("--export: expected KIND FILE pairs");
     }
@@ -116,7 +128,7 @@ pub(crate) fn parse_args(flat: &[String]) -> Result<Vec<(&'static Exporter, Path
 
 /// Writes what `exporter` renders of `subject` for `path`, atomically, and returns the files
 /// written; an error names the file.
-pub fn write(exporter: &Exporter, path: &Path, subject: &Subject<'_>) -> Result<Vec<PathBuf>> {
+pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Result<Vec<PathBuf>> {
     let files = exporter.render(path, subject)?;
     for (file, text) in &files {
         crate::model::artifacts::write_atomic(file, text.as_bytes())
@@ -127,9 +139,12 @@ pub fn write(exporter: &Exporter, path: &Path, subject: &Subject<'_>) -> Result<
 
 /// Writes every requested export of `subject`; the first failure is an error naming the
 /// file.
-pub fn write_all(exports: &[(&'static Exporter, PathBuf)], subject: &Subject<'_>) -> Result<()> {
+pub fn write_all(
+    exports: &[(&'static dyn Exporter, PathBuf)],
+    subject: &Subject<'_>,
+) -> Result<()> {
     for (exporter, path) in exports {
-        for file in write(exporter, path, subject)? {
+        for file in write(*exporter, path, subject)? {
             eprintln!("export: wrote {}", file.display());
         }
     }

@@ -185,7 +185,7 @@ pub(super) fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -
         gate: Some(gate),
     };
     let mut extensions = Vec::new();
-    for exporter in &export::EXPORTERS {
+    for &exporter in &export::EXPORTERS {
         if let Some(ext) = exporter.gate_artifact() {
             export::write(
                 exporter,

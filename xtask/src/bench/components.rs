@@ -19,12 +19,13 @@ use xshell::{Shell, cmd};
 
 use crate::bench::Options;
 use crate::bench::component_counts;
+use crate::bench::paired::short;
 use crate::bench::progress::Progress;
-use crate::bench::runner::{Log, Status, round3};
+use crate::bench::runner::{Log, Status, failed, round3};
 use crate::bench::session::BenchOutcome;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
-use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, RunStatus};
+use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile};
 
 /// The workload name the component suite runs under (its policy and baseline are
 /// `perf/policy_components.json` and `perf/baseline_components.json`).
@@ -448,7 +449,6 @@ fn count(
     log: &mut Log,
     progress: &Progress,
 ) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
-    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
     let benchmarks = component_counts::list(sides[0], filter().as_deref())
         .map_err(|e| failed("listing the benchmarks", e))?;
     progress.note(&format!(
@@ -504,10 +504,6 @@ fn reference_bench(
     let path = crate::bench::paired::components_of(sh, &r.commit)?;
     log.line(&format!("reference bench: {}", path.display()));
     Ok(path)
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 /// `perf-calibrate` runs A/A pairs of routers under load; the component benchmarks have no
@@ -573,17 +569,7 @@ pub fn run_file(
         metrics: summary.metrics,
         samples: summary.samples,
         spread: summary.spread,
-        run: RunStatus {
-            status: Some(status.name().into()),
-            exit_code: Some(if *status == Status::Ok {
-                0
-            } else {
-                crate::exit::BENCH_FAILED.into()
-            }),
-            message: status.message().map(str::to_string),
-            elapsed_s: Some(round3(elapsed.as_secs_f64())),
-            warmup: Some(true),
-        },
+        run: status.run_status(elapsed, true),
         components: Some(Components {
             unit: "ns".into(),
             iterations_per_sample: measured
@@ -621,7 +607,7 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
     };
     if !path.is_file() {
         bail!(
-            "component bench binary {} does not exist (build it with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
+            "component bench binary {} does not exist (build it with {NO_RUN})",
             path.display()
         );
     }
@@ -629,14 +615,13 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
     Ok(path)
 }
 
+/// How to do without `--no-build`, or what to build first.
+const NO_RUN: &str = "`cargo bench -p router --bench components --no-run`, or drop --no-build";
+
 /// `--no-build` without `--components-bin`: the newest `components-<hash>` executable.
 fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(deps).with_context(|| {
-        format!(
-            "reading {} (build the bench with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
-            deps.display()
-        )
-    })?;
+    let entries = std::fs::read_dir(deps)
+        .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?;
     entries
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -650,7 +635,7 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
         .map(|(_, path)| path)
         .with_context(|| {
             format!(
-                "no components bench in {} (build it with `cargo bench -p router --bench components --no-run`, or drop --no-build)",
+                "no components bench in {} (build it with {NO_RUN})",
                 deps.display()
             )
         })
@@ -667,7 +652,6 @@ fn run_bench(
     log_path: &Path,
     log: &mut Log,
 ) -> Result<BTreeMap<String, Benchmark>, Status> {
-    let failed = |what: &str, e: anyhow::Error| Status::Failed(format!("{what}: {e:#}"));
     let tmp =
         tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
     let out_path = tmp.path().join("components.json");

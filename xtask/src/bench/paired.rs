@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
 use crate::bench::Options;
@@ -32,22 +33,17 @@ const ROUTER_SOURCES: [&str; 7] = [
 /// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
 pub fn reference(sh: &Shell, against: &str, bench: &Options) -> Result<Pairing> {
     let commit = resolve(sh, "--against", against)?;
-    if bench.router_bin.is_none() && same_sources(sh, &commit) {
+    let reference_bin = if bench.router_bin.is_none() && same_sources(sh, &commit) {
         eprintln!(
             "perf-gate: {against} ({}) has the working tree's router sources ({}): both sides \
              run the working tree's build",
             short(&commit),
             ROUTER_SOURCES.join(", ")
         );
-        return Ok(Pairing {
-            against: against.to_string(),
-            commit,
-            reference_bin: crate::model::paths::target_dir()
-                .join("release")
-                .join("router"),
-        });
-    }
-    let reference_bin = router_of(sh, &commit, false)?;
+        crate::model::paths::target_dir().join("release/router")
+    } else {
+        router_of(sh, &commit, false)?
+    };
     Ok(Pairing {
         against: against.to_string(),
         commit,
@@ -81,9 +77,8 @@ pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
         .read()
         .ok()
         .and_then(|out| {
-            let remotes: Vec<&str> = out.lines().collect();
-            let pick = remotes.iter().find(|r| **r == "origin").or(remotes.first());
-            pick.map(|r| r.to_string())
+            let origin = out.lines().find(|r| *r == "origin");
+            origin.or(out.lines().next()).map(str::to_string)
         });
     if let (true, Some(remote)) = (full_sha, &remote) {
         eprintln!("{flag} {r}: not in this shallow clone; fetching that one commit from {remote}");
@@ -151,14 +146,12 @@ pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf
 /// bumped one commit after another, and a suite pairs each scenario's count with its own
 /// baseline's commit: keyed by commit, that was one router build per scenario.
 fn sources_key(sh: &Shell, commit: &str) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let sources = ROUTER_SOURCES;
     let listing = cmd!(sh, "git ls-tree {commit} -- {sources...}")
         .quiet()
         .read()
         .with_context(|| format!("listing the router sources of {commit}"))?;
-    let digest = Sha256::digest(listing.as_bytes());
-    Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&Sha256::digest(listing.as_bytes())[..8]))
 }
 
 /// A short hash of what else decides the binary besides the commit: the compiler
@@ -176,7 +169,6 @@ fn toolchain_key(sh: &Shell) -> String {
 }
 
 fn toolchain_key_of(version: &str, env: impl Iterator<Item = (String, String)>) -> String {
-    use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     hash.update(version.as_bytes());
     let mut vars: Vec<(String, String)> = env
@@ -191,8 +183,11 @@ fn toolchain_key_of(version: &str, env: impl Iterator<Item = (String, String)>) 
         hash.update(v.as_bytes());
         hash.update([0]);
     }
-    let digest = hash.finalize();
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hash.finalize()[..6])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// True when no router source differs between `commit` and the working tree, uncommitted
@@ -242,13 +237,17 @@ fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) 
             bin.display()
         );
     }
+    place(&bin, dest, "router.partial")
+}
+
+/// Copies a built binary to `dest`, through `partial` beside it and a rename: a half-copied
+/// binary must never look like a finished build.
+fn place(bin: &Path, dest: &Path, partial: &str) -> Result<()> {
     let dir = dest.parent().expect("dest has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Copy, then rename: a half-copied binary must never look like a finished build.
-    let partial = dir.join("router.partial");
-    std::fs::copy(&bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
-    std::fs::rename(&partial, dest).with_context(|| format!("placing {}", dest.display()))?;
-    Ok(())
+    let partial = dir.join(partial);
+    std::fs::copy(bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
+    std::fs::rename(&partial, dest).with_context(|| format!("placing {}", dest.display()))
 }
 
 /// The working tree's component harness: the bench and the fixtures module it includes.
@@ -305,18 +304,12 @@ pub(crate) fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
     })?;
     let bin = executable_from_messages(&out)
         .with_context(|| format!("building {commit}'s component bench named no executable"))?;
-    let dir = cached.parent().expect("cached has a parent");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Copy, then rename: a half-copied binary must never look like a finished build.
-    let partial = dir.join("components.partial");
-    std::fs::copy(&bin, &partial).with_context(|| format!("copying {}", bin.display()))?;
-    std::fs::rename(&partial, &cached).with_context(|| format!("placing {}", cached.display()))?;
+    place(&bin, &cached, "components.partial")?;
     Ok(cached)
 }
 
 /// A short hash of the harness files' paths and contents in the working tree.
 fn harness_key(root: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let mut files = Vec::new();
     for path in HARNESS {
         list_files(&root.join(path), &mut files)?;
@@ -335,8 +328,7 @@ fn harness_key(root: &Path) -> Result<String> {
         hash.update(&bytes);
         hash.update([0]);
     }
-    let digest = hash.finalize();
-    Ok(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hash.finalize()[..6]))
 }
 
 /// Every file under `path` (or `path` itself when it is a file).
@@ -412,7 +404,7 @@ impl Drop for Worktree<'_> {
     }
 }
 
-fn short(commit: &str) -> &str {
+pub(crate) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 

@@ -93,18 +93,10 @@ impl RouterProcess {
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
+        // On an error, dropping `router` kills it.
         let deadline = Instant::now() + ready_timeout;
-        router.addr = match router.read_addr(&stdout_path, deadline) {
-            Ok(addr) => addr,
-            Err(err) => {
-                router.kill();
-                return Err(err);
-            }
-        };
-        if let Err(err) = router.wait_ready(deadline) {
-            router.kill();
-            return Err(err);
-        }
+        router.addr = router.read_addr(&stdout_path, deadline)?;
+        router.wait_ready(deadline)?;
         Ok(router)
     }
 
@@ -201,15 +193,22 @@ impl RouterProcess {
 
     /// Waits up to `grace` for the process to exit, then SIGKILL.
     fn wait_stopped(self, grace: Duration) -> StopReport {
+        self.wait_or_kill(grace, |status| StopReport {
+            clean: status.code() == Some(0),
+            exit_code: status.code(),
+            killed: false,
+        })
+    }
+
+    /// Waits up to `grace` for the process to exit and reports how with `exited`; SIGKILL
+    /// when it does not.
+    fn wait_or_kill(
+        self,
+        grace: Duration,
+        exited: impl FnOnce(std::process::ExitStatus) -> StopReport,
+    ) -> StopReport {
         match self.handle.wait_timeout(grace) {
-            Ok(Some(out)) => {
-                let code = out.status.code();
-                StopReport {
-                    clean: code == Some(0),
-                    exit_code: code,
-                    killed: false,
-                }
-            }
+            Ok(Some(out)) => exited(out.status),
             _ => {
                 self.kill();
                 StopReport {
@@ -236,21 +235,11 @@ impl RouterProcess {
     /// `killed` says whether SIGKILL is what ended it.
     pub(crate) fn reap_killed(self, grace: Duration) -> StopReport {
         use std::os::unix::process::ExitStatusExt;
-        match self.handle.wait_timeout(grace) {
-            Ok(Some(out)) => StopReport {
-                clean: false,
-                exit_code: out.status.code(),
-                killed: out.status.signal() == Some(Signal::KILL.as_raw()),
-            },
-            _ => {
-                self.kill();
-                StopReport {
-                    clean: false,
-                    exit_code: None,
-                    killed: true,
-                }
-            }
-        }
+        self.wait_or_kill(grace, |status| StopReport {
+            clean: false,
+            exit_code: status.code(),
+            killed: status.signal() == Some(Signal::KILL.as_raw()),
+        })
     }
 }
 
@@ -300,13 +289,12 @@ impl ProcStats {
                 .lines()
                 .find(|l| l.starts_with(key))
                 .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
-            let n: f64 = line[key.len()..]
+            line[key.len()..]
                 .trim()
                 .trim_end_matches("kB")
                 .trim()
                 .parse()
-                .with_context(|| format!("parsing `{line}`"))?;
-            Ok(n)
+                .with_context(|| format!("parsing `{line}`"))
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .with_context(|| format!("reading /proc/{pid}/stat"))?;

@@ -16,7 +16,7 @@ use crate::bench::router::{RouterProcess, RouterSpec, counter_sum};
 use crate::model::artifacts;
 use crate::model::histogram::Encoded;
 use crate::model::load_report::Report;
-use crate::model::run_file::StopReport;
+use crate::model::run_file::{RunStatus, StopReport};
 use crate::model::workload::{Phase, Role, Workload};
 
 /// How a run ended.
@@ -42,6 +42,23 @@ impl Status {
         match self {
             Status::Ok => None,
             Status::Failed(m) | Status::Timeout(m) | Status::Interrupted(m) => Some(m),
+        }
+    }
+
+    /// The run file's `run`: this status after `elapsed`, `warmup` saying whether trials
+    /// warmed up.
+    pub(crate) fn run_status(&self, elapsed: Duration, warmup: bool) -> RunStatus {
+        let failed = crate::exit::BENCH_FAILED;
+        RunStatus {
+            status: Some(self.name().into()),
+            exit_code: Some(if *self == Status::Ok {
+                0
+            } else {
+                failed.into()
+            }),
+            message: self.message().map(str::to_string),
+            elapsed_s: Some(round3(elapsed.as_secs_f64())),
+            warmup: Some(warmup),
         }
     }
 }
@@ -388,34 +405,26 @@ pub(crate) fn run_phase(
 ) -> Result<Report, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
     let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
-    if let Some((pair, side)) = ctx.pair {
+    let value = if let Some((pair, side)) = ctx.pair {
         let result = pair.run(side, ctx, router.addr, spec, budget);
         bar.finish(result.as_ref().ok().map(|r| r.rps));
-        let value = result.map_err(|s| match s {
+        result.map_err(|s| match s {
             Status::Failed(why) => Status::Failed(format!("phase {name}: {why}")),
             other => other,
-        })?;
-        if !router.is_running() {
-            return Err(Status::Failed(format!("router exited during phase {name}")));
-        }
-        return Ok(value);
-    }
-    let deadline = ctx.deadline.min(Instant::now() + budget);
-    let result = loadgen.run(router.addr, spec, deadline);
-    bar.finish(result.as_ref().ok().map(|r| r.rps));
-    let value = match result {
-        Ok(v) => v,
-        Err(LoadError::Deadline) if Instant::now() >= ctx.deadline => {
-            return Err(Status::Timeout(format!(
-                "the --timeout expired during phase {name}"
-            )));
-        }
-        Err(LoadError::Deadline) => {
-            return Err(Status::Failed(format!(
-                "phase {name} hung past its {budget:?} budget"
-            )));
-        }
-        Err(LoadError::Failed(e)) => return Err(Status::Failed(format!("phase {name}: {e:#}"))),
+        })?
+    } else {
+        let deadline = ctx.deadline.min(Instant::now() + budget);
+        let result = loadgen.run(router.addr, spec, deadline);
+        bar.finish(result.as_ref().ok().map(|r| r.rps));
+        result.map_err(|e| match e {
+            LoadError::Deadline if Instant::now() >= ctx.deadline => {
+                Status::Timeout(format!("the --timeout expired during phase {name}"))
+            }
+            LoadError::Deadline => {
+                Status::Failed(format!("phase {name} hung past its {budget:?} budget"))
+            }
+            LoadError::Failed(e) => Status::Failed(format!("phase {name}: {e:#}")),
+        })?
     };
     if !router.is_running() {
         return Err(Status::Failed(format!("router exited during phase {name}")));

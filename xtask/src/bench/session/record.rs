@@ -9,12 +9,12 @@ use std::path::PathBuf;
 
 use super::{Arm, ArmRuns, Session, Status};
 use crate::bench::interrupt;
-use crate::bench::runner::{Trial, round3};
+use crate::bench::runner::Trial;
 use crate::bench::waits::{LISTED_WAIT_SHARE, Waits};
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
 use crate::model::metric::wait_share;
-use crate::model::run_file::{self, Failover, Histograms, MetricValue, Paired, RunFile, RunStatus};
+use crate::model::run_file::{self, Failover, Histograms, MetricValue, Paired, RunFile};
 
 /// What a bench run left behind.
 #[derive(Debug, Clone)]
@@ -114,11 +114,6 @@ impl Session<'_> {
             let counted = super::counting::by_metric(&runs.counted);
             summary.extend(summarize(&counted, runs.counted.len()));
         }
-        let exit_code = if self.status == Status::Ok {
-            0
-        } else {
-            crate::exit::BENCH_FAILED
-        };
         RunFile {
             // Where finish writes it: messages about an unwritten run name it already.
             source: self
@@ -141,26 +136,19 @@ impl Session<'_> {
             metrics: summary.metrics,
             samples: summary.samples,
             spread: summary.spread,
-            run: RunStatus {
-                status: Some(self.status.name().into()),
-                exit_code: Some(exit_code.into()),
-                message: self.status.message().map(str::to_string),
-                elapsed_s: Some(round3(self.started.elapsed().as_secs_f64())),
-                warmup: Some(!self.args.no_warmup),
-            },
+            run: self
+                .status
+                .run_status(self.started.elapsed(), !self.args.no_warmup),
             phases: runs.trials.iter().map(|t| t.phases.clone()).collect(),
             router_stop: runs.trials.iter().map(|t| t.stop).collect(),
             histograms: Histograms {
                 latency: runs.trials.iter().map(|t| t.histogram.clone()).collect(),
             },
-            paired: None,
             failover: w.failover.map(|f| Failover {
                 kill_after_ms: Some(f.kill_after_ms),
                 router_killed: runs.trials.iter().map(|t| t.killed).collect(),
             }),
-            components: None,
-            bump: None,
-            other: BTreeMap::new(),
+            ..RunFile::default()
         }
     }
 

@@ -34,13 +34,26 @@ pub(crate) fn metric_name(benchmark: &str) -> String {
 /// The iterations of a full counting run: `PERF_COMPONENTS_COUNT_ITERS` (the tests use a
 /// few), else `DEFAULT_ITERATIONS`.
 pub fn iterations() -> Result<u64> {
-    match std::env::var(ITERATIONS_ENV) {
-        Ok(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n >= 2)
-            .with_context(|| format!("{ITERATIONS_ENV}={v}: expected an integer of 2 or more")),
-        Err(_) => Ok(DEFAULT_ITERATIONS),
+    env_or(
+        ITERATIONS_ENV,
+        DEFAULT_ITERATIONS,
+        |n| *n >= 2,
+        "an integer of 2 or more",
+    )
+}
+
+/// The environment variable `name` parsed, when `ok` accepts it (else an error saying what
+/// was `expected`); `default` when it is not set.
+pub(crate) fn env_or<T: std::str::FromStr>(
+    name: &str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    expected: &str,
+) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => (v.parse::<T>().ok().filter(ok))
+            .with_context(|| format!("{name}={v}: expected {expected}")),
+        Err(_) => Ok(default),
     }
 }
 
@@ -123,18 +136,15 @@ pub(crate) fn count_all(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
                     let r = count_one(job, iterations, workdir, deadline, i);
-                    match &r {
-                        Ok(v) => note(&format!(
-                            "count: {} {}: {v:.1} instructions per operation",
-                            job.bin.display(),
-                            job.benchmark
-                        )),
-                        Err(e) => note(&format!(
-                            "count: {} {}: failed: {e:#}",
-                            job.bin.display(),
-                            job.benchmark
-                        )),
-                    }
+                    let what = match &r {
+                        Ok(v) => format!("{v:.1} instructions per operation"),
+                        Err(e) => format!("failed: {e:#}"),
+                    };
+                    note(&format!(
+                        "count: {} {}: {what}",
+                        job.bin.display(),
+                        job.benchmark
+                    ));
                     results.lock().expect("no worker panics holding it")[i] = Some(r);
                 }
             });
@@ -157,14 +167,11 @@ fn count_one(
     i: usize,
 ) -> Result<f64> {
     let half = iterations / 2;
-    let full_ir = callgrind(
-        job,
-        iterations,
-        &workdir.join(format!("cg.{i}.full")),
-        deadline,
-    )?;
-    let half_ir = callgrind(job, half, &workdir.join(format!("cg.{i}.half")), deadline)?;
-    per_op((iterations, full_ir), (half, half_ir))
+    let run = |n, tag| callgrind(job, n, &workdir.join(format!("cg.{i}.{tag}")), deadline);
+    per_op(
+        (iterations, run(iterations, "full")?),
+        (half, run(half, "half")?),
+    )
 }
 
 /// The instructions callgrind collected in `bench_loop` over `iterations` operations.
@@ -194,16 +201,13 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
         .unchecked()
         .start()
         .context("starting valgrind")?;
-    let output = match handle.wait_timeout(remaining)? {
-        Some(o) => o,
-        None => {
-            let _ = handle.kill();
-            bail!(
-                "the --timeout expired while counting {} (killed after {:.0} s)",
-                job.benchmark,
-                remaining.as_secs_f64()
-            );
-        }
+    let Some(output) = handle.wait_timeout(remaining)? else {
+        let _ = handle.kill();
+        bail!(
+            "the --timeout expired while counting {} (killed after {:.0} s)",
+            job.benchmark,
+            remaining.as_secs_f64()
+        );
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -157,16 +157,12 @@ struct Measured {
 impl Setup {
     fn new(args: &Options, reference: Option<&Reference>) -> Result<Setup> {
         let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
-        let sample_ms = match std::env::var(SAMPLE_MS_ENV) {
-            Ok(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0)
-                .with_context(|| {
-                    format!("{SAMPLE_MS_ENV}={v}: expected milliseconds in (0, 10000]")
-                })?,
-            Err(_) => DEFAULT_SAMPLE_MS,
-        };
+        let sample_ms = component_counts::env_or(
+            SAMPLE_MS_ENV,
+            DEFAULT_SAMPLE_MS,
+            |ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0,
+            "milliseconds in (0, 10000]",
+        )?;
         let iterations = component_counts::iterations()?;
         // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a
         // run without them still has its wall-clock samples, and says what it lacks.

@@ -118,16 +118,21 @@ impl Chosen {
 
 /// valgrind's version line; an error with the install hint when it is not on PATH.
 pub(crate) fn valgrind_version() -> Result<String> {
-    let out = duct::cmd!("valgrind", "--version")
+    version_of("valgrind", INSTALL_HINT)
+}
+
+/// `program --version`; an error with `install_hint` when it is not on PATH or says nothing.
+pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
+    let out = duct::cmd!(program, "--version")
         .stdin_null()
         .stdout_capture()
         .stderr_capture()
         .unchecked()
         .run()
-        .with_context(|| format!("`valgrind` is not on PATH; install it: `{INSTALL_HINT}`"))?;
+        .with_context(|| format!("`{program}` is not on PATH; install it: `{install_hint}`"))?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || text.is_empty() {
-        bail!("`valgrind --version` failed; reinstall it: `{INSTALL_HINT}`");
+        bail!("`{program} --version` failed; reinstall it: `{install_hint}`");
     }
     Ok(text)
 }
@@ -180,23 +185,19 @@ pub struct CountCtx<'a> {
 }
 
 impl CountCtx<'_> {
-    /// The router as counted: one worker thread, fewer threads to schedule (under valgrind
-    /// they are serialised) and no work stealing between them to vary the count; every
-    /// thread is counted either way.
-    fn router_args(&self) -> Vec<String> {
-        ["--worker-threads".to_string(), "1".to_string()]
-            .into_iter()
-            .chain(self.router_args.iter().cloned())
-            .collect()
-    }
-
     /// The counted router: `bin` with `prefix_args` before the router's own (valgrind and its
-    /// flags, or nothing), with the run's flags, environment and CPUs.
+    /// flags, or nothing), with the run's flags, environment and CPUs. One worker thread:
+    /// fewer threads to schedule (under valgrind they are serialised) and no work stealing
+    /// between them to vary the count; every thread is counted either way.
     pub(crate) fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
         RouterSpec {
             bin,
             prefix_args,
-            args: self.router_args(),
+            args: ["--worker-threads", "1"]
+                .into_iter()
+                .map(String::from)
+                .chain(self.router_args.iter().cloned())
+                .collect(),
             env: Vec::new(),
             env_remove: self.router_env_remove.to_vec(),
             cpus: self.cpus.clone(),

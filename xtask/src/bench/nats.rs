@@ -28,18 +28,7 @@ pub(crate) struct NatsServer {
 
 /// `nats-server --version`, or an error that carries the install hint.
 pub fn version() -> Result<String> {
-    let out = duct::cmd!("nats-server", "--version")
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .with_context(|| format!("`nats-server` is not on PATH; install it: `{INSTALL_HINT}`"))?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || text.is_empty() {
-        bail!("`nats-server --version` failed; reinstall it: `{INSTALL_HINT}`");
-    }
-    Ok(text)
+    crate::bench::counters::version_of("nats-server", INSTALL_HINT)
 }
 
 impl NatsServer {

@@ -36,35 +36,22 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
         ));
     }
     log.flush();
-    let router = RouterProcess::start(
-        ctx.spec,
-        ctx.workdir,
-        ctx.log_path,
-        remaining.min(Duration::from_secs(30)),
-    )
-    .map_err(|e| Status::Failed(format!("router did not start: {e:#}")))?;
-    log.line(&format!(
-        "router pid {} listening on {}",
-        router.pid, router.addr
-    ));
+    let start = |what: &str, said: &str| {
+        let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+        let timeout = remaining.min(Duration::from_secs(30));
+        let router = RouterProcess::start(ctx.spec, ctx.workdir, ctx.log_path, timeout)
+            .map_err(|e| Status::Failed(format!("{what} did not start: {e:#}")))?;
+        log.line(&format!(
+            "{said} pid {} listening on {}",
+            router.pid, router.addr
+        ));
+        Ok(router)
+    };
+    let router = start("router", "router")?;
     // Failover: a second router in the same queue group, killed during the latency phase.
     let victim = match ctx.workload.failover {
         None => None,
-        Some(_) => {
-            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-            let victim = RouterProcess::start(
-                ctx.spec,
-                ctx.workdir,
-                ctx.log_path,
-                remaining.min(Duration::from_secs(30)),
-            )
-            .map_err(|e| Status::Failed(format!("second router did not start: {e:#}")))?;
-            log.line(&format!(
-                "second router (to be killed) pid {} listening on {}",
-                victim.pid, victim.addr
-            ));
-            Some(victim)
-        }
+        Some(_) => Some(start("second router", "second router (to be killed)")?),
     };
     let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
     let stop = router.stop(Duration::from_secs(15));
@@ -125,19 +112,16 @@ fn router_metrics(
     m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
     m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
     if responses > 0.0 {
-        let per_1k = |before: f64, after: f64| round3((after - before) * 1000.0 / responses);
-        m.insert(
-            "cpu_ms_per_1k_req".into(),
-            per_1k(before.cpu_ms, after.cpu_ms),
-        );
-        m.insert(
-            "cpu_user_ms_per_1k_req".into(),
-            per_1k(before.user_ms, after.user_ms),
-        );
-        m.insert(
-            "cpu_sys_ms_per_1k_req".into(),
-            per_1k(before.sys_ms, after.sys_ms),
-        );
+        for (name, cpu) in [
+            ("cpu_ms_per_1k_req", (|s| s.cpu_ms) as fn(&ProcStats) -> f64),
+            ("cpu_user_ms_per_1k_req", |s| s.user_ms),
+            ("cpu_sys_ms_per_1k_req", |s| s.sys_ms),
+        ] {
+            m.insert(
+                name.into(),
+                round3((cpu(after) - cpu(before)) * 1000.0 / responses),
+            );
+        }
         m.insert(
             VOLUNTARY_SWITCHES_PER_REQ.into(),
             round3((after.voluntary_switches - before.voluntary_switches) / responses),
@@ -157,12 +141,16 @@ fn measure(
         let spec = LoadSpec::closed(w.warmup.connections, w.warmup.duration_ms);
         run_phase(ctx, ctx.loadgen, router, "warmup", &spec, progress)?;
     }
-    let before_text = router
-        .metrics_text()
-        .map_err(|e| failed("reading /metrics", e))?;
-    let before = router
-        .proc_stats()
-        .map_err(|e| failed("reading /proc", e))?;
+    let read = || -> Result<(String, ProcStats), Status> {
+        let text = router
+            .metrics_text()
+            .map_err(|e| failed("reading /metrics", e))?;
+        let stats = router
+            .proc_stats()
+            .map_err(|e| failed("reading /proc", e))?;
+        Ok((text, stats))
+    };
+    let (before_text, before) = read()?;
     let sampler = Sampler::start(
         router.pid,
         ctx.deadline.saturating_duration_since(Instant::now()),
@@ -191,12 +179,7 @@ fn measure(
         client_errors,
         ..
     } = runner;
-    let after_text = router
-        .metrics_text()
-        .map_err(|e| failed("reading /metrics", e))?;
-    let after = router
-        .proc_stats()
-        .map_err(|e| failed("reading /proc", e))?;
+    let (after_text, after) = read()?;
     router_metrics(
         &mut trial.metrics,
         (&before_text, &before),

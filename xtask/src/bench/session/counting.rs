@@ -30,29 +30,27 @@ pub(crate) fn by_metric(runs: &[Counted]) -> BTreeMap<String, Vec<f64>> {
         .collect()
 }
 
-/// One counting run of one router: its instructions per request, then, with `strace`, its
-/// system calls per request (a run of its own: under valgrind they would be valgrind's).
-/// Counts every router at once, one thread each (a count does not depend on load); the
-/// results in their order.
-fn count_at_once(
+/// `f` of every router at once, one thread each (a count does not depend on load); the
+/// results in their order, `what` naming a thread that panicked.
+fn at_once<R: Send>(
     routers: &[CountCtx<'_>],
-    (method, strace, requests): (Method, Option<&Path>, u64),
-) -> Vec<Result<Counted>> {
+    what: &str,
+    f: impl Fn(&CountCtx<'_>) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
     std::thread::scope(|s| {
-        let handles: Vec<_> = routers
-            .iter()
-            .map(|ctx| s.spawn(move || count_one(ctx, method, strace, requests)))
-            .collect();
+        let handles: Vec<_> = routers.iter().map(|ctx| s.spawn(|| f(ctx))).collect();
         handles
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a counting run panicked")))
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("{what} panicked")))
             })
             .collect()
     })
 }
 
+/// One counting run of one router: its instructions per request, then, with `strace`, its
+/// system calls per request (a run of its own: under valgrind they would be valgrind's).
 fn count_one(
     ctx: &CountCtx<'_>,
     method: Method,
@@ -147,8 +145,10 @@ impl Session<'_> {
             ));
             self.log.flush();
             let run_started = Instant::now();
-            let how = (counter.method, strace, self.args.counter_requests);
-            let counted = count_at_once(&routers, how);
+            let (method, requests) = (counter.method, self.args.counter_requests);
+            let counted = at_once(&routers, "a counting run", |ctx| {
+                count_one(ctx, method, strace, requests)
+            });
             for (i, result) in counted.into_iter().enumerate() {
                 let side = self
                     .arms
@@ -235,32 +235,21 @@ impl Session<'_> {
         // The reference never gets the test knobs; the candidate keeps its own settings.
         let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
         let removed = [&knobs, &candidate.env_remove];
-        let mut profiles = std::thread::scope(|s| {
-            let handles: Vec<_> = bins
-                .iter()
-                .zip(removed)
-                .map(|(bin, env_remove)| {
-                    let ctx = CountCtx {
-                        router_bin: bin,
-                        router_args: &router_args,
-                        router_env_remove: env_remove,
-                        cpus: candidate.cpus.clone(),
-                        loadgen: &loadgen,
-                        workdir: ready.tmp.path(),
-                        log: &self.log_path,
-                        deadline: self.deadline,
-                    };
-                    s.spawn(move || profile::collect(&ctx, requests))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("profiling panicked")))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let routers: Vec<CountCtx<'_>> = (bins.iter().zip(removed))
+            .map(|(bin, env_remove)| CountCtx {
+                router_bin: bin,
+                router_args: &router_args,
+                router_env_remove: env_remove,
+                cpus: candidate.cpus.clone(),
+                loadgen: &loadgen,
+                workdir: ready.tmp.path(),
+                log: &self.log_path,
+                deadline: self.deadline,
+            })
+            .collect();
+        let mut profiles = at_once(&routers, "profiling", |ctx| profile::collect(ctx, requests))
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         for (p, side) in profiles.iter_mut().zip(["perf_reference", "perf_baseline"]) {
             profile::keep(p, &self.dir, &format!("{side}_{}", self.stamp))?;
         }

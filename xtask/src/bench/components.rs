@@ -335,17 +335,14 @@ impl Setup {
 
     /// The environment a run file records for `bench`.
     fn env_for(&self, bench: Option<&Path>) -> Env {
-        let mut extra = serde_json::Map::new();
-        extra.insert("slowdown_knob".into(), json!(false));
-        extra.insert(
-            "affinity".into(),
-            self.cpu.map_or(Value::Null, |c| json!({"components": [c]})),
-        );
-        extra.insert(
-            "components_bin".into(),
-            json!(bench.map(|p| p.display().to_string())),
-        );
-        extra.insert("sample_ms".into(), json!(self.sample_ms));
+        let Value::Object(mut extra) = json!({
+            "slowdown_knob": false,
+            "affinity": self.cpu.map(|c| json!({"components": [c]})),
+            "components_bin": bench.map(|p| p.display().to_string()),
+            "sample_ms": self.sample_ms,
+        }) else {
+            unreachable!("an object literal")
+        };
         if let Some(v) = &self.valgrind {
             extra.insert("counters".into(), json!("callgrind"));
             extra.insert("valgrind_version".into(), json!(v));

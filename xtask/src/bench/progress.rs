@@ -19,12 +19,6 @@ pub(crate) struct PhaseBar {
     bar: Option<ProgressBar>,
 }
 
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Progress {
     pub fn new() -> Self {
         Self {

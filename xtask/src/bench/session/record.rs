@@ -154,57 +154,41 @@ impl Session<'_> {
 
     fn environment(&self, runs: &ArmRuns) -> run_file::Env {
         let w = &self.plan.workload;
-        let mut extra = serde_json::Map::new();
         let knob = |f: fn(&Trial) -> f64| runs.trials.iter().map(f).fold(0.0, f64::max);
         let slowdown = knob(|t| t.knobs.slowdown_iterations);
         let delay_us = knob(|t| t.knobs.delay_us);
         let delay_every = knob(|t| t.knobs.delay_every);
-        extra.insert(
-            "slowdown_knob".into(),
-            json!(slowdown > 0.0 || delay_us > 0.0),
-        );
-        extra.insert("slowdown_iterations".into(), json!(slowdown));
-        if delay_us > 0.0 {
-            extra.insert("delay_us".into(), json!(delay_us));
-            extra.insert("delay_every".into(), json!(delay_every));
-        }
-        extra.insert(
-            "affinity".into(),
-            self.pin
-                .map_or(Value::Null, |(r, l)| json!({"router": [r], "loadgen": [l]})),
-        );
-        extra.insert(
-            "router_flags".into(),
-            json!(
-                w.router_args
-                    .iter()
-                    .chain(&self.args.router_args)
-                    .collect::<Vec<_>>()
-            ),
-        );
         let bin = self.ready.as_ref().and_then(|r| {
             let i = self.runs.iter().position(|x| std::ptr::eq(x, runs))?;
             Some(r.specs[i].bin.clone())
         });
-        // A debug router (the tests', `--debug-build`) says so: its numbers are not a
-        // release build's, and the environment check compares profiles.
-        if let Some(profile) = bin.as_deref().and_then(crate::bench::env_info::profile_of) {
-            extra.insert("profile".into(), json!(profile));
-        }
-        let router_bin = bin.map(|b| b.display().to_string());
-        extra.insert("router_bin".into(), json!(router_bin));
-        extra.insert(
-            "load".into(),
-            json!({
+        let Value::Object(mut extra) = json!({
+            "slowdown_knob": slowdown > 0.0 || delay_us > 0.0,
+            "slowdown_iterations": slowdown,
+            "affinity": self.pin.map(|(r, l)| json!({"router": [r], "loadgen": [l]})),
+            "router_flags": w.router_args.iter().chain(&self.args.router_args).collect::<Vec<_>>(),
+            "router_bin": bin.as_ref().map(|b| b.display().to_string()),
+            "load": {
                 "generator": "loadgen (hyper, HTTP/1.1 keep-alive, HDR histograms)",
                 "warmup": w.warmup,
                 "phases": w.phases,
                 "scenario": w.scenario,
                 "distinct_bodies": w.mix.distinct_bodies,
                 "seed": w.mix.seed,
-            }),
-        );
-        extra.insert("transport".into(), json!(self.plan.transport.as_str()));
+            },
+            "transport": self.plan.transport.as_str(),
+        }) else {
+            unreachable!("an object literal")
+        };
+        if delay_us > 0.0 {
+            extra.insert("delay_us".into(), json!(delay_us));
+            extra.insert("delay_every".into(), json!(delay_every));
+        }
+        // A debug router (the tests', `--debug-build`) says so: its numbers are not a
+        // release build's, and the environment check compares profiles.
+        if let Some(profile) = bin.as_deref().and_then(crate::bench::env_info::profile_of) {
+            extra.insert("profile".into(), json!(profile));
+        }
         if let Some(counter) = &self.plan.counter {
             // The counter used, `auto` resolved; what was asked for when it differs.
             extra.insert("counters".into(), json!(counter.name()));

@@ -1,13 +1,10 @@
-//! `perf-bench --suite components` (or `--workload components`): in-process benchmarks of
-//! the router's parts, written in the run-file shape so the gate, reports and history apply.
-//!
-//! The measuring is done by the router's `components` bench (router/benches/components.rs),
-//! built in release like the router and run as a process, so xtask does not link the router.
-//! Each of its benchmarks becomes two metrics: `component_<name>_ns` (ns per operation, the
-//! bench's samples; information, since wall-clock numbers do not compare across machines)
-//! and `component_<name>_ir` (instructions per operation under callgrind, counted by
-//! `component_counts`; what the gate decides on). Paired, the reference commit's router is
-//! counted with the same harness on this machine, so a verdict never compares two machines.
+//! `perf-bench --suite components`: in-process benchmarks of the router's parts, written as
+//! run files so the gate, reports and history apply. The router's `components` bench
+//! (router/benches/components.rs) runs as a release process, so xtask does not link the router.
+//! Each benchmark gives `component_<name>_ns` (ns per operation; information, as wall-clock
+//! numbers do not compare across machines) and `component_<name>_ir` (instructions per
+//! operation under callgrind, see `component_counts`; gated). Paired, the reference commit's
+//! router is counted with the same harness on this machine: a verdict never spans machines.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,21 +24,19 @@ use crate::gate::stats::summarize;
 use crate::model::artifacts;
 use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile};
 
-/// The workload name the component suite runs under (its policy and baseline are
-/// `perf/policy_components.json` and `perf/baseline_components.json`).
+/// The component suite's workload name (`perf/policy_components.json`, ...).
 pub(crate) const WORKLOAD: &str = crate::model::suite::COMPONENTS;
 
 /// Samples per benchmark when `--trials` does not say.
 pub(crate) const DEFAULT_SAMPLES: u32 = 20;
 
-/// Target wall time of one sample, ms. `PERF_COMPONENTS_SAMPLE_MS` overrides it (the tests
-/// use a fraction of a millisecond to stay quick).
+/// Target wall time of one sample, ms; `PERF_COMPONENTS_SAMPLE_MS` overrides it (tests).
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
 
-/// Only the benchmarks whose names contain this, sampled and counted (the bench's
-/// `--filter`): for looking at a few benchmarks, and for tests that must stay quick. A gate
-/// run with it lacks the others' metrics and fails on them unless its policy leaves them out.
+/// Only the benchmarks whose names contain this (the bench's `--filter`), for a quick look
+/// and quick tests; a gate run with it fails on the missing metrics unless its policy
+/// leaves them out.
 const FILTER_ENV: &str = "PERF_COMPONENTS_FILTER";
 
 fn filter() -> Option<String> {
@@ -107,8 +102,8 @@ pub(crate) fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
     Ok(out)
 }
 
-/// The reference side of a paired components run: a commit whose router is benchmarked
-/// with the working tree's harness and counted on this machine, next to the working tree.
+/// The reference side of a paired components run: a commit whose router is counted with the
+/// working tree's harness on this machine.
 #[derive(Debug, Clone)]
 pub struct Reference {
     /// The ref as given (`--against REF`, or the stored baseline's commit).
@@ -117,8 +112,8 @@ pub struct Reference {
 }
 
 /// Runs the component benchmarks: wall-clock samples (`--trials`, 0 for none) and, with
-/// valgrind, the instruction counts. With `reference`, the reference commit's bench is
-/// counted too, on this machine, and two run files are written (the reference's first).
+/// valgrind, the counts; with `reference`, its bench is counted too and two run files are
+/// written (the reference's first).
 pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
     let mut setup = Setup::new(args, reference)?;
     let measured = setup.measure(args, reference);
@@ -189,11 +184,9 @@ impl Setup {
         let stamp = artifacts::claim(&dir, &names)?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
         let log = Log::create(&log_path)?;
-        // Pinned only on request (`--pin`; `--no-pin` given later wins). Unlike the router
-        // and the load generator there is no second process to keep apart, and on a shared
-        // machine a pinned benchmark cannot move off a CPU that another process keeps busy:
-        // measured on the 2-vCPU VM with a neighbour's build running, pinned medians came
-        // out up to 2x slower than unpinned ones taken a minute apart.
+        // Pinned only on `--pin`: there is no second process to keep apart, and a pinned
+        // benchmark cannot leave a CPU a neighbour keeps busy (on the shared 2-vCPU VM,
+        // pinned medians came out up to 2x slower than unpinned ones a minute apart).
         let cpu = args
             .pin
             .then(|| crate::bench::affinity::allowed_cpus().first().copied())
@@ -254,8 +247,7 @@ impl Setup {
             (args.loadgen_bin.is_some(), "--loadgen-bin"),
         ] {
             if given {
-                // Ignored rather than refused, so `--suite all` can pass its flags to every
-                // member.
+                // Ignored, not refused: `--suite all` passes its flags to every member.
                 self.progress.note(&format!(
                     "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it \
                      always counts with callgrind); ignored"
@@ -432,8 +424,8 @@ impl Setup {
     }
 }
 
-/// Counts every benchmark of each side's bench, the candidate's first. The benchmarks are
-/// the candidate's (`--list`); the reference is built with the same harness, so it has them.
+/// Counts every benchmark (the candidate's `--list`; the reference has the same harness) of
+/// each side's bench, the candidate's first.
 fn count(
     sides: &[&Path],
     runs: u32,
@@ -499,9 +491,8 @@ fn reference_bench(
     Ok(path)
 }
 
-/// `perf-calibrate` runs A/A pairs of routers under load; the component benchmarks have no
-/// router process to pair that way, so that is bad usage (exit 2), said before anything is
-/// built. Their gated numbers are counts, whose noise is measured by counting again.
+/// `perf-calibrate` pairs routers under load, and the component benchmarks run none: bad
+/// usage (exit 2) before anything is built. Their counts' noise is measured by counting again.
 pub(crate) fn refuse_calibrate(workload: &str) -> Result<()> {
     if workload == WORKLOAD {
         bail!(
@@ -513,9 +504,8 @@ pub(crate) fn refuse_calibrate(workload: &str) -> Result<()> {
     Ok(())
 }
 
-/// The run file: the standard shape, one `_ns` metric per benchmark (its samples as the
-/// trials) and one `_ir` metric per counted benchmark (one value per counting run);
-/// `counted_with` is the iterations of a full counting run, when there was counting.
+/// The run file: one `_ns` metric per benchmark (its samples as trials), one `_ir` metric
+/// per counted one (a value per counting run); `counted_with`: a full counting run's iterations.
 #[allow(clippy::too_many_arguments)]
 pub fn run_file(
     measured: &BTreeMap<String, Benchmark>,

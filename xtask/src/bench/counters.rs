@@ -1,8 +1,6 @@
-//! Instruction counts that do not flake: `instructions_per_req` from the router's own
-//! instruction count over a fixed request count, the same for the same binary and input,
-//! where wall-clock numbers on a shared machine move by tens of percent. Hardware counters
-//! through perf_event_open (see `perf_counter`) where the machine has them, else the router
-//! under valgrind's callgrind.
+//! Instruction counts that do not flake: `instructions_per_req` over a fixed request count is
+//! the same for the same binary and input, where wall-clock numbers on a shared machine move by
+//! tens of percent. Hardware counters (`perf_counter`) where the machine has them, else callgrind.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -143,8 +141,7 @@ pub(crate) fn valgrind_path() -> Result<PathBuf> {
 }
 
 /// A program's full path from PATH, or an error with its install hint: a wrapper (valgrind,
-/// strace) is started in a working directory, where a bare name would not be looked up the
-/// same way.
+/// strace) started in a working directory would not look a bare name up the same way.
 pub(crate) fn on_path(program: &str, install_hint: &str) -> Result<PathBuf> {
     std::env::var_os("PATH")
         .iter()
@@ -251,9 +248,8 @@ pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -
     }
 }
 
-/// With perf_event_open: the router started normally, `requests / 2` requests to warm it up
-/// (first-touch allocations, lazily built state), then counters opened on every thread
-/// and read before and after `requests` more. Start-up and shutdown are outside the window.
+/// With perf_event_open: `requests / 2` requests to warm the router up (first-touch
+/// allocations, lazy state), then counters on every thread read around `requests` more.
 fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
     let spec = ctx.spec(ctx.router_bin.to_path_buf(), Vec::new());
     let remaining = ctx.remaining()?;
@@ -292,20 +288,18 @@ fn per_request(instructions: u64, responses: u64) -> Result<f64> {
 }
 
 /// How long the first of a pair of callgrind runs may send requests. A release router answers
-/// the default 2,000 requests in about 2.5 s under callgrind, so this bounds only a router
-/// made many times slower (a big regression, a debug build with the slowdown knob): it then
-/// answers fewer requests, and the per-request figure, a difference over a difference, is as
-/// good, while the answer comes as fast as for a small regression.
+/// the default 2,000 in about 2.5 s there, so this bounds only a router made many times slower:
+/// it answers fewer requests, and the per-request figure (a difference over a difference) is
+/// as good, and as quick, as for a small regression.
 pub(crate) const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
 
 /// One callgrind run of a pair: (total instructions, responses, the callgrind out file).
 pub(crate) type CallgrindRun = (u64, u64, PathBuf);
 
-/// The two runs every count makes: one of up to `requests` (for at most [`CALLGRIND_WINDOW`],
-/// so a router made many times slower answers as fast), then one of half the responses the
-/// first got. Their difference over the difference of the responses is a request's, with
-/// start-up and shutdown cancelled out. `run(requests, window, "full" | "half")` is one run
-/// under `tool`, returning its reading and its responses.
+/// The two runs every count makes: up to `requests` (within [`CALLGRIND_WINDOW`]), then half
+/// the responses the first got; their difference over the responses' difference is a
+/// request's, start-up and shutdown cancelled out. `run(requests, window, "full" | "half")`
+/// is one run under `tool`, returning its reading and its responses.
 pub(crate) fn full_and_half<T>(
     tool: &str,
     requests: u64,
@@ -358,9 +352,8 @@ fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
     Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
 }
 
-/// Runs the router under callgrind, with `env` set for it, for `requests` closed-loop requests
-/// on one connection (for at most `window`) and returns (total instructions, responses, the
-/// callgrind out file, which `bench::profile` reads further).
+/// The router under callgrind, with `env`, for `requests` requests on one connection (within
+/// `window`): (total instructions, responses, the out file `bench::profile` reads further).
 fn callgrind_once(
     ctx: &CountCtx<'_>,
     requests: u64,

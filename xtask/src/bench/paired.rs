@@ -1,7 +1,6 @@
-//! The reference side of paired mode: build a git ref's router in a temporary worktree, once
-//! per router sources, so `perf-gate --against REF` can run it alternately with the working tree's;
-//! and, for the component benchmarks, the ref's router linked into the working tree's bench
-//! harness (`components_of`).
+//! The reference side of paired mode: a git ref's router built in a temporary worktree, once
+//! per router sources, for `perf-gate --against REF`; and for the component benchmarks, the
+//! ref's router in the working tree's bench harness (`components_of`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,10 +26,9 @@ const ROUTER_SOURCES: [&str; 7] = [
     ".cargo",
 ];
 
-/// Resolves `against` to a commit and returns its release router: the working tree's own
-/// build when the commit's router sources are the working tree's (building it again would
-/// only cost minutes), else a build of the commit, made once per router sources. Builds share one
-/// target directory (`target/paired/build`), so a second ref rebuilds only what changed.
+/// Resolves `against` to a commit and returns its release router: the working tree's build
+/// when the router sources are the same (a rebuild would only cost minutes), else
+/// [`router_of`] the commit.
 pub fn reference(sh: &Shell, against: &str, bench: &Options) -> Result<Pairing> {
     let commit = resolve(sh, "--against", against)?;
     let reference_bin = if bench.router_bin.is_none() && same_sources(sh, &commit) {
@@ -54,10 +52,9 @@ pub fn reference(sh: &Shell, against: &str, bench: &Options) -> Result<Pairing> 
 /// Resolves `r` (a branch, tag or sha) to a full commit id in `sh`'s repository; `flag`
 /// names where it came from in the error.
 ///
-/// A shallow clone (GitHub's `actions/checkout` fetches one commit by default, GitLab's
-/// `GIT_DEPTH` often 20 or 50) lacks the baseline's commit: when `r` is a full sha and a
-/// remote is configured, that one commit is fetched (`--depth=1`: its tree is all a paired
-/// build needs); otherwise the error says how to get the history.
+/// A shallow clone (CI's default) lacks the baseline's commit: when `r` is a full sha and a
+/// remote is configured, that commit alone is fetched (`--depth=1`: its tree is all a build
+/// needs); otherwise the error says how to get the history.
 pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
     if let Some(commit) = rev_parse(sh, r) {
         return Ok(commit);
@@ -116,15 +113,11 @@ fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// `commit`'s router, built in a temporary worktree of `sh`'s repository once per router
-/// sources, toolchain and profile (`target/paired/routers/<sources>-<toolchain>/router`,
-/// `router-debug` for `debug`, the dev profile: much faster to build, for tests). Builds
-/// share one target directory (`target/paired/build`), so a second commit rebuilds only what
-/// changed.
-///
-/// The toolchain is in the name because CI caches `target/` between pipelines: a reference
-/// router cached under last month's rustc, paired with a candidate built by today's, would
-/// charge the compiler's difference to the change.
+/// `commit`'s router, built in a temporary worktree once per router sources, toolchain and
+/// profile (`target/paired/routers/<sources>-<toolchain>/router`; `router-debug` for the
+/// quicker dev profile, for tests), in one shared target directory (`target/paired/build`).
+/// The toolchain is in the name because CI caches `target/`: a router cached under last
+/// month's rustc would charge the compiler's difference to the change.
 pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let name = if debug { "router-debug" } else { "router" };
@@ -141,10 +134,9 @@ pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf
     Ok(cached)
 }
 
-/// A short hash of `commit`'s router sources (`ROUTER_SOURCES`: git's object ids of those
-/// trees and files): commits that differ elsewhere share one build. The scenario baselines are
-/// bumped one commit after another, and a suite pairs each scenario's count with its own
-/// baseline's commit: keyed by commit, that was one router build per scenario.
+/// A short hash of `commit`'s router sources (git's ids of `ROUTER_SOURCES`): commits that
+/// differ elsewhere share one build (keyed by commit, a suite whose baselines were bumped one
+/// commit after another built one router per scenario).
 fn sources_key(sh: &Shell, commit: &str) -> Result<String> {
     let sources = ROUTER_SOURCES;
     let listing = cmd!(sh, "git ls-tree {commit} -- {sources...}")
@@ -253,16 +245,12 @@ fn place(bin: &Path, dest: &Path, partial: &str) -> Result<()> {
 /// The working tree's component harness: the bench and the fixtures module it includes.
 const HARNESS: [&str; 2] = ["router/benches/components.rs", "router/benches/fixtures"];
 
-/// `commit`'s router in the working tree's component harness: the commit checked out in a
-/// temporary worktree, `HARNESS` copied over it from the working tree, and the bench built in
-/// release; cached per commit, harness and toolchain in
-/// `target/paired/components/<commit>-<harness>-<toolchain>/components`.
-///
-/// Why the working tree's harness and not the commit's own: the question is whether the
-/// router got slower, so both sides must run the same operations; a changed benchmark must
-/// not be charged to the router. It also counts commits whose bench predates counting. A
-/// commit whose router API the harness no longer compiles against is an error naming it:
-/// its components cannot be compared here.
+/// `commit`'s router in the working tree's component harness (`HARNESS` copied over a
+/// temporary worktree of the commit), built in release and cached in
+/// `target/paired/components/<commit>-<harness>-<toolchain>/components`. The working tree's
+/// harness, so both sides run the same operations (a changed benchmark is not the router's
+/// doing, and a bench that predates counting still counts); a commit the harness no longer
+/// compiles against is an error naming it.
 pub(crate) fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
     let root = crate::model::paths::root();
     let harness = harness_key(&root)?;
@@ -369,8 +357,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 struct Worktree<'a> {
     sh: &'a Shell,
     path: PathBuf,
-    /// Holds the directory the worktree is in; removed after the worktree (fields drop after
-    /// `Drop::drop`).
+    /// The worktree's directory, removed after it (fields drop after `Drop::drop`).
     _dir: tempfile::TempDir,
 }
 

@@ -41,8 +41,7 @@ pub struct RouterProcess {
 pub use crate::model::run_file::StopReport;
 
 impl RouterProcess {
-    /// Starts the router in `workdir`, its stderr appended to `log`, and waits until it is
-    /// ready or `ready_timeout` has passed.
+    /// Starts the router in `workdir`, stderr appended to `log`; waits up to `ready_timeout`.
     pub fn start(
         spec: &RouterSpec,
         workdir: &Path,
@@ -200,8 +199,7 @@ impl RouterProcess {
         })
     }
 
-    /// Waits up to `grace` for the process to exit and reports how with `exited`; SIGKILL
-    /// when it does not.
+    /// Waits up to `grace` for the process to exit (reported by `exited`), then SIGKILL.
     fn wait_or_kill(
         self,
         grace: Duration,
@@ -224,9 +222,8 @@ impl RouterProcess {
         let _ = self.handle.kill();
     }
 
-    /// Sends SIGKILL to `pid` (a router this harness started and has not reaped), from any
-    /// thread: the failover workload kills one router mid-phase while another thread waits
-    /// on the load generator.
+    /// SIGKILL to `pid` (a router started here, not reaped) from any thread: the failover
+    /// workload kills one router mid-phase while another thread waits on the load generator.
     pub(crate) fn sigkill(pid: u32) {
         signal(pid, Signal::KILL);
     }
@@ -252,9 +249,8 @@ impl Drop for RouterProcess {
     }
 }
 
-/// Sends `sig` to `pid`, a child this harness started and has not reaped (its handle still
-/// owns it), so the pid cannot belong to another process yet. A child that has already
-/// exited is no error: waiting on it tells how it ended.
+/// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);
+/// a child that has exited is no error, waiting on it tells how it ended.
 fn signal(pid: u32, sig: Signal) {
     if let Some(pid) = Pid::from_raw(pid as i32) {
         let _ = kill_process(pid, sig);
@@ -327,9 +323,8 @@ impl ProcStats {
 }
 
 /// The voluntary and involuntary context switches of every thread of `pid`, summed over
-/// /proc/PID/task/*/status (/proc/PID/status counts its main thread only, which in the
-/// router mostly sleeps while the runtime's workers answer). A thread that exits between
-/// two readings takes its switches with it; the router's workers live as long as it does.
+/// /proc/PID/task/*/status (/proc/PID/status counts only the main thread, which mostly
+/// sleeps). A thread that exits takes its switches along; the router's workers do not exit.
 fn context_switches(pid: u32) -> Result<(f64, f64)> {
     let tasks = format!("/proc/{pid}/task");
     let mut sums = (0.0, 0.0);
@@ -448,9 +443,8 @@ pub(crate) fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f
     lower.0
 }
 
-/// A minimal HTTP/1.1 GET for the router's own loopback endpoints. The harness only ever
-/// reads `/ready` and `/metrics`, so a full client library would cost xtask compile time for
-/// nothing; load itself comes from the load generator, which uses hyper.
+/// A minimal HTTP/1.1 GET for the router's `/ready` and `/metrics`: a client library would
+/// cost xtask compile time for nothing (the load generator, which sends the load, uses hyper).
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let timeout = Duration::from_secs(5);
     let mut stream = TcpStream::connect_timeout(&addr, timeout)

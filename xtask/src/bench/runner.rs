@@ -1,6 +1,5 @@
-//! What a trial runs with and produces: the trial's context, the [`Runner`] that workload
-//! phases and scenarios drive the router through, the trial's measurements and status, the
-//! bench log. `trial` (which starts the router and measures around the runner) and every
+//! What a trial runs with and produces: its context, the [`Runner`] that phases and scenarios
+//! drive the router through, its measurements and status, the bench log. `trial` and every
 //! scenario build on this module, and it on neither of them: no import circle.
 
 use std::collections::BTreeMap;
@@ -45,8 +44,7 @@ impl Status {
         }
     }
 
-    /// The run file's `run`: this status after `elapsed`, `warmup` saying whether trials
-    /// warmed up.
+    /// The run file's `run`: this status after `elapsed`, trials warmed up or not.
     pub(crate) fn run_status(&self, elapsed: Duration, warmup: bool) -> RunStatus {
         let failed = crate::exit::BENCH_FAILED;
         RunStatus {
@@ -77,11 +75,10 @@ pub(crate) struct TrialCtx<'a> {
     pub latency_turns: bool,
 }
 
-/// The load of a concurrent paired trial: each side's thread brings its router's address for
-/// the next phase, and when both are there one load generator process drives both routers
-/// at once (their requests interleaved on its threads, so its own scheduling luck is shared
-/// too); each side then takes its own result. A side that fails calls the pair off, and the
-/// other stops waiting.
+/// The load of a concurrent paired trial: when both sides' threads have brought their
+/// router's address for the next phase, one load generator drives both routers at once (its
+/// own scheduling luck shared too) and each side takes its own result. A side that fails
+/// calls the pair off, and the other stops waiting.
 #[derive(Debug, Default)]
 pub(crate) struct PairLoad {
     state: std::sync::Mutex<PairState>,
@@ -97,11 +94,9 @@ struct PairState {
     called_off: bool,
 }
 
-/// A phase in turns: A, B, B, A, each router alone with the load generator for a quarter
-/// of the phase at its full rate, so each gets half of the phase's requests (the phase takes
-/// as long as before) and neither shares the two CPUs with the other's load. The order
-/// cancels a drift of the machine over the phase. Each side's two quarters merge into one
-/// report (their histograms merged).
+/// A phase in turns: A, B, B, A, each router alone with the load generator for a quarter of
+/// the phase at its full rate (half the requests each, and no CPU shared with the other's
+/// load); the order cancels a drift of the machine. Each side's quarters merge into one report.
 pub fn in_turns(
     loadgen: &Loadgen,
     [a, b]: [(std::net::SocketAddr, Option<String>); 2],
@@ -216,8 +211,7 @@ pub fn failed(what: &str, e: anyhow::Error) -> Status {
     Status::Failed(format!("{what}: {e:#}"))
 }
 
-/// What a scenario drives a trial with: load phases against the trial's router, its
-/// process and metrics, the log, and the trial's metric table.
+/// What a scenario drives a trial with: load phases, the router, the log, the metric table.
 pub struct Runner<'a, 'c> {
     pub(crate) ctx: &'a TrialCtx<'c>,
     pub router: &'a RouterProcess,
@@ -238,8 +232,7 @@ impl Runner<'_, '_> {
         self.ctx.workload
     }
 
-    /// Runs one load phase with the workload's bodies, keeps its result under `name` in the
-    /// run file's `phases`, and returns it.
+    /// Runs one load phase with the workload's bodies, kept under `name` in `phases`.
     pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Report, Status> {
         let loadgen = self.ctx.loadgen.clone();
         self.phase_with(&loadgen, name, spec)
@@ -256,8 +249,8 @@ impl Runner<'_, '_> {
         Ok(self.tally(name, result))
     }
 
-    /// Counts a phase's answers and errors into the trial, keeps its latency histogram, and
-    /// stores its report under `name` (the run file's `phases`, without the histogram).
+    /// Counts a phase's answers and errors, keeps its histogram, and stores the rest of its
+    /// report under `name` (the run file's `phases`).
     fn tally(&mut self, name: &str, mut result: Report) -> Report {
         self.responses += result.responses as f64;
         self.client_errors += result.errors.total() as f64;
@@ -307,22 +300,19 @@ impl Runner<'_, '_> {
         self.ctx.deadline
     }
 
-    /// The router's flags after `--listen` (the workload's `router_args`, then
-    /// `--router-arg`), for a scenario that must know a setting such as `--sticky-capacity`.
+    /// The router's flags after `--listen`, for a scenario that must know one (`--sticky-capacity`).
     pub fn router_args(&self) -> &[String] {
         &self.ctx.spec.args
     }
 
-    /// Adds `value` under `key` to the stored result of the phase `name` (the run file's
-    /// `phases`): what a scenario observed beside the load, such as the soak's RSS samples.
+    /// Adds what a scenario observed beside the load (the soak's RSS samples) to phase `name`.
     pub(crate) fn annotate_phase(&mut self, name: &str, key: &str, value: Value) {
         if let Some(phase) = self.trial.phases.get_mut(name) {
             phase[key] = value;
         }
     }
 
-    /// The workload's own phases, each mapped onto metrics by its role (the failover kill
-    /// included): what a plain workload runs, and what mixed-traffic scenarios build on.
+    /// The workload's own phases (the failover kill included), mapped onto metrics by role.
     pub(crate) fn workload_phases(&mut self) -> Result<(), Status> {
         let w = self.ctx.workload;
         for phase in &w.phases {

@@ -70,18 +70,15 @@ fn count_one(
 }
 
 impl Session<'_> {
-    /// Counts instructions per request with the plan's counter, `runs` counting runs per
-    /// arm, and system calls per request where strace is on PATH. Counting is deterministic:
-    /// one run per arm already gives the number (the spread over runs is in
-    /// xtask/BENCHMARKS.md), more only confirm it.
+    /// Counts instructions (and with strace system calls) per request, `runs` counting runs
+    /// per arm. Counts are deterministic: one run gives the number (xtask/BENCHMARKS.md has
+    /// the spread), more only confirm it.
     pub fn count(&mut self, runs: u32) {
         self.count_with(runs, None);
     }
 
-    /// Counts as `count` does, and counts the router `reference` too, beside each arm's run:
-    /// the counts of a stored baseline's commit, made here, when only the count is paired
-    /// (the wall-clock trials run the candidate alone). Returns the reference's counts, one
-    /// per counting run; empty when nothing was counted.
+    /// `count`, and the router `reference` (a stored baseline's commit, when only the count
+    /// is paired) counted beside each run; returns its counts, one per counting run.
     pub(crate) fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
         self.count_with(runs, Some(reference))
     }
@@ -218,9 +215,8 @@ impl Session<'_> {
         (loadgen, args)
     }
 
-    /// Profiles each arm's router under callgrind (at once), or with `reference` instead of
-    /// the first arm's (a stored baseline's commit has no arm), and keeps the raw callgrind
-    /// files next to the artifacts: (reference, candidate).
+    /// Profiles each arm's router under callgrind at once (`reference` instead of the first
+    /// arm's when given) and keeps the raw files with the artifacts: (reference, candidate).
     pub fn profile(&self, reference: Option<PathBuf>) -> Result<(Profile, Profile)> {
         let ready = self.ready.as_ref().context("the session did not start")?;
         let (loadgen, router_args) = self.counting(ready);

@@ -1,8 +1,7 @@
-//! A bench session: one or more routers (the working tree's, and in paired mode a
-//! reference build) measured with one workload on this machine. Opening it checks the inputs
-//! and builds what it needs; trials can then be added in rounds (the gate adds evidence
-//! while a rule is undecided), instructions counted, and the run files taken at any point
-//! and written at the end, also when a trial failed or the run was interrupted.
+//! A bench session: the working tree's router (and in paired mode a reference build)
+//! measured with one workload on this machine. Opening it checks the inputs and builds what
+//! it needs; trials can then be added in rounds (the gate adds evidence while a rule is
+//! undecided), instructions counted, and the run files written, also after a failure.
 
 mod counting;
 mod plan;
@@ -74,9 +73,9 @@ pub(crate) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Opens a session with `arms` (the candidate alone, or a pairing's two arms): claims the
-    /// artifact names, builds the binaries and starts what the whole session shares. A build
-    /// or start failure is recorded as the run's status, not returned: the run file says why.
+    /// Opens a session (the candidate alone, or a pairing's two arms): claims the artifact
+    /// names, builds the binaries and starts what the session shares. A build or start
+    /// failure is the run's status, not an error: the run file says why.
     pub fn open(args: &'a Options, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
         let arms = match &pairing {
             Some(p) => p.arms(),
@@ -215,9 +214,8 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Each arm's router: its binary (`router` unless the arm has its own), its flags (the
-    /// nats-server and the arm's subject, the workload's, the run's), the test knobs a
-    /// reference must not see, its CPU.
+    /// Each arm's router: its binary, its flags (nats-server and subject, the workload's, the
+    /// run's), the test knobs a reference must not see, its CPU.
     fn router_specs(
         &self,
         router: &std::path::Path,
@@ -257,8 +255,7 @@ impl<'a> Session<'a> {
     }
 
     fn fail(&mut self, status: Status) {
-        // A failure that happened because the run was interrupted is reported as the
-        // interruption.
+        // A failure caused by an interrupt is reported as the interruption.
         let status = match (interrupt::received(), status) {
             (Some(signal), Status::Failed(why) | Status::Timeout(why)) => {
                 Status::Interrupted(format!("received {signal} ({why})"))
@@ -272,13 +269,13 @@ impl<'a> Session<'a> {
         self.status = status;
     }
 
-    /// True while nothing has failed.
     /// The candidate's router binary, once the session is ready.
     pub(crate) fn candidate_bin(&self) -> Option<&std::path::Path> {
         let ready = self.ready.as_ref()?;
         ready.specs.last().map(|spec| spec.bin.as_path())
     }
 
+    /// True while nothing has failed.
     pub fn ok(&self) -> bool {
         self.status == Status::Ok
     }
@@ -303,11 +300,10 @@ impl<'a> Session<'a> {
         self.done
     }
 
-    /// Runs `n` more trials per arm. A paired session runs both routers at once, their loads
-    /// started together phase by phase (one load generator each), so that whatever else the
-    /// machine does at that moment hits both sides alike; a scenario or failover workload,
-    /// which drives its router in its own way, alternates the arms instead (AB, BA, AB, ...),
-    /// so that a drift favours neither side. Stops at the first failure.
+    /// Runs `n` more trials per arm, up to the first failure. A paired session runs both
+    /// routers at once, phase by phase, so whatever else the machine does hits both alike; a
+    /// scenario or failover workload, which drives its router its own way, alternates the
+    /// arms instead (AB, BA, ...), so a drift favours neither side.
     pub fn trials(&mut self, n: u32) {
         let Some(ready) = &self.ready else { return };
         let planned = self.done + n;
@@ -389,8 +385,7 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Runs a whole bench with the plan's trials and counting, and writes it: what `perf-bench`
-/// does, and what `perf-gate` does when it has no reason to add trials.
+/// Runs and writes a whole bench with the plan's trials and counting (`perf-bench`).
 pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>> {
     let plan = Plan::new(args)?;
     let trials = plan.trials;

@@ -1,13 +1,8 @@
-//! Instruction counts of the component benchmarks: `component_<name>_ir`, the instructions
-//! one operation of a benchmark costs, counted under callgrind. Deterministic for the same
-//! binary and nearly machine-independent, where the wall-clock ns per operation moved by tens
-//! of percent between weeks (and CPU models).
-//!
-//! Each benchmark is run by itself (`components --iterations N --filter NAME`) under
-//! callgrind collecting only inside the bench's `bench_loop` (`--toggle-collect`), once for
-//! N iterations and once for N/2: `(Ir(N) - Ir(N/2)) / (N - N/2)` is the cost of one
-//! operation with whatever runs once per process (first-call costs, the loop's entry) cancelled
-//! out, as `bench::counters` does for the router with requests.
+//! Instruction counts of the component benchmarks: `component_<name>_ir`, one operation's
+//! instructions under callgrind, deterministic and nearly machine-independent (the wall-clock
+//! ns moved by tens of percent between weeks). Each benchmark runs alone
+//! (`components --iterations N --filter NAME`), collected only inside `bench_loop`, for N and
+//! N/2 iterations: `(Ir(N) - Ir(N/2)) / (N - N/2)` cancels what runs once per process.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,10 +14,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{parse_total_ir, valgrind_path};
 
-/// Iterations of the full counting run when `PERF_COMPONENTS_COUNT_ITERS` does not say.
-/// Enough for the half-run difference to cover 1000 operations (sticky_put_100k cycles
-/// through that many different keys); the slowest benchmark (json_large) then takes about
-/// 2.5 s under callgrind.
+/// Iterations of the full counting run by default: the half-run difference covers 1000
+/// operations (sticky_put_100k cycles through as many keys); json_large then takes ~2.5 s.
 pub(crate) const DEFAULT_ITERATIONS: u64 = 2000;
 const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
 
@@ -31,8 +24,7 @@ pub(crate) fn metric_name(benchmark: &str) -> String {
     format!("component_{benchmark}_ir")
 }
 
-/// The iterations of a full counting run: `PERF_COMPONENTS_COUNT_ITERS` (the tests use a
-/// few), else `DEFAULT_ITERATIONS`.
+/// The iterations of a full counting run: `PERF_COMPONENTS_COUNT_ITERS` (tests), else the default.
 pub fn iterations() -> Result<u64> {
     env_or(
         ITERATIONS_ENV,
@@ -72,9 +64,8 @@ pub(crate) fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
     Ok((ir_full - ir_half) as f64 / (n_full - n_half) as f64)
 }
 
-/// The benchmarks `bin` offers (`--list`), those whose names contain `filter` when given.
-/// An empty list is an error naming the filter. A bench without `--list` predates counting: it
-/// cannot be counted, and the error says so.
+/// The benchmarks `bin` offers (`--list`) matching `filter`; none is an error naming it, and
+/// so is a bench without `--list` (it predates counting).
 pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
     let mut args = vec!["--list"];
     args.extend(filter.map(|f| ["--filter", f]).into_iter().flatten());
@@ -114,9 +105,8 @@ pub(crate) struct Job<'a> {
     pub benchmark: &'a str,
 }
 
-/// Counts `jobs`, each a full and a half run, two processes at a time (counts do not depend
-/// on load, so both CPUs can work); returns each job's instructions per operation, in order.
-/// `note` is told of each result as it comes.
+/// Counts `jobs`, two processes at a time (counts do not depend on load); returns each job's
+/// instructions per operation in order, telling `note` of each as it comes.
 pub(crate) fn count_all(
     jobs: &[Job<'_>],
     iterations: u64,
@@ -228,8 +218,8 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
 /// Per metric (`component_<name>_ir`), one value per counting run.
 pub(crate) type Counts = BTreeMap<String, Vec<f64>>;
 
-/// Counts, for each side's bench binary, every one of `benchmarks` `runs` times. Returns, per
-/// side in order, the metric name and one value per run, or the first error of that side.
+/// Counts every one of `benchmarks` `runs` times on each side's bench: per side, one value
+/// per run by metric, or the side's first error.
 pub(crate) fn count_sides(
     sides: &[&Path],
     benchmarks: &[String],

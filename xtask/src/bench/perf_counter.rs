@@ -1,7 +1,6 @@
 //! Counting another process's events with Linux `perf_event_open(2)`: one counter per thread
-//! of the process (with `inherit`, so threads it spawns later are counted too), read before
-//! and after a measurement window. Hardware instructions where the machine has a PMU; the
-//! software task clock proves the same path on machines without one.
+//! (with `inherit`: threads it spawns later count too), read around a measurement window.
+//! Hardware instructions need a PMU; the software task clock tests the path without one.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -15,8 +14,7 @@ use anyhow::{Context, Result, bail};
 pub enum Event {
     /// Retired instructions (`PERF_COUNT_HW_INSTRUCTIONS`), user space only: needs a PMU.
     Instructions,
-    /// CPU time in nanoseconds (`PERF_COUNT_SW_TASK_CLOCK`): a software event the kernel
-    /// always has. The tests count it through the same path on machines without a PMU.
+    /// CPU time in ns (`PERF_COUNT_SW_TASK_CLOCK`): a software event every kernel has (tests).
     TaskClock,
 }
 
@@ -50,15 +48,12 @@ const FLAG_INHERIT: u64 = 1 << 1;
 const FLAG_EXCLUDE_KERNEL: u64 = 1 << 5;
 const FLAG_EXCLUDE_HV: u64 = 1 << 6;
 
-/// `PERF_FLAG_FD_CLOEXEC`: the router and load generator this harness starts must not
-/// inherit the descriptors.
+/// `PERF_FLAG_FD_CLOEXEC`: the processes this harness starts must not inherit the descriptors.
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
-/// `struct perf_event_attr` of `<linux/perf_event.h>` in its first published size,
-/// `PERF_ATTR_SIZE_VER0` (64 bytes, Linux 2.6.31): everything up to `config1`. Every kernel
-/// accepts this size and zero-fills the fields added since (`config2`, branch sampling,
-/// registers, ...), none of which a plain counter needs; a larger struct would be refused
-/// by kernels older than its version (E2BIG).
+/// `struct perf_event_attr` of `<linux/perf_event.h>` in its first size, `PERF_ATTR_SIZE_VER0`
+/// (64 bytes, up to `config1`): every kernel accepts it and zero-fills the later fields, none
+/// of which a plain counter needs; a larger struct would be refused by older kernels (E2BIG).
 #[repr(C)]
 #[derive(Debug, Default)]
 struct PerfEventAttr {
@@ -82,11 +77,10 @@ struct PerfEventAttr {
 const PERF_ATTR_SIZE_VER0: usize = 64;
 const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER0);
 
-/// Opens one counter of `event` on thread `tid` (0: the calling thread), any CPU, counting
-/// from now on: user space only (`exclude_kernel`, which also needs no privilege under
-/// `perf_event_paranoid` 2, and leaves out the kernel's share of syscalls and interrupts,
-/// which varies with the machine more than the process's own code does), with `inherit`
-/// so threads that `tid` spawns after this are counted into it.
+/// Opens one counter of `event` on thread `tid` (0: this one), any CPU, counting from now on,
+/// with `inherit`. User space only: `exclude_kernel` needs no privilege under
+/// `perf_event_paranoid` 2, and the kernel's share varies with the machine more than the
+/// process's own code does.
 fn open_counter(event: Event, tid: libc::pid_t) -> io::Result<File> {
     let (type_, config) = event.type_and_config();
     let attr = PerfEventAttr {
@@ -116,8 +110,8 @@ fn open_counter(event: Event, tid: libc::pid_t) -> io::Result<File> {
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
 }
 
-/// One read of a counter: the value and how long it was enabled and running; running less
-/// than enabled means the kernel multiplexed it with other counters and the value is partial.
+/// One read of a counter: (value, ns enabled, ns running); running less than enabled means
+/// the kernel multiplexed it and the value is partial.
 fn read_counter(file: &File) -> io::Result<(u64, u64, u64)> {
     let mut buf = [0u8; 24];
     let mut f = file;
@@ -217,9 +211,9 @@ pub struct Reading {
 }
 
 impl ProcessCounter {
-    /// Opens a counter on each thread of `pid`. A thread started while this runs by a thread
-    /// that had no counter yet would be missed, so the thread list is read again until a
-    /// pass finds no new thread; a thread that exits before its counter opens is skipped.
+    /// Opens a counter on each thread of `pid`, listing the threads again until a pass finds
+    /// no new one (a thread started by one without a counter yet would be missed); a thread
+    /// that exits before its counter opens is skipped.
     pub fn open(pid: u32, event: Event) -> Result<Self> {
         let mut counters: Vec<(libc::pid_t, File)> = Vec::new();
         for _ in 0..10 {
@@ -254,8 +248,7 @@ impl ProcessCounter {
         self.counters.len()
     }
 
-    /// Reads every counter. An error when one was multiplexed: its value would be an
-    /// estimate, not a count.
+    /// Reads every counter; an error when one was multiplexed (an estimate, not a count).
     pub fn read(&self) -> Result<Reading> {
         let mut per_thread = Vec::with_capacity(self.counters.len());
         for (tid, file) in &self.counters {

@@ -1,10 +1,6 @@
-//! Where the router spends its instructions, per function: the router under callgrind for up
-//! to N requests (within `counters::CALLGRIND_WINDOW`, so a much slower router is explained
-//! as fast as a little slower one) and for half as many, as `counters` counts it, each run
-//! read with valgrind's own
-//! `callgrind_annotate`; the difference of the two over the difference of the responses is
-//! each function's cost per request, with start-up and shutdown cancelled out.
-//! `report::profile` compares two profiles and draws them.
+//! Where the router spends its instructions, per function: the two callgrind runs `counters`
+//! counts with, each read with `callgrind_annotate`; their difference over the responses'
+//! is each function's cost per request. `report::profile` compares and draws two profiles.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -19,8 +15,7 @@ pub fn collect(ctx: &CountCtx<'_>, requests: u64) -> Result<Profile> {
     collect_with_env(ctx, requests, &[])
 }
 
-/// `collect` with `env` set for the router only (a test knob, without setting it for the
-/// whole process).
+/// `collect` with `env` set for the router only (a test knob, not the whole process's).
 pub fn collect_with_env(
     ctx: &CountCtx<'_>,
     requests: u64,
@@ -225,9 +220,8 @@ fn walk<'a>(g: &Graph<'a>, path: &mut Vec<&'a str>, amount: f64, out: &mut BTree
     }
 }
 
-/// Moves a profile's raw callgrind files out of the counting run's workdir (often a temporary
-/// directory) into `dir`, as `callgrind.out.<stem>.full` and `.half`: the names kcachegrind
-/// lists.
+/// Moves a profile's raw callgrind files from the (often temporary) workdir into `dir`, as
+/// `callgrind.out.<stem>.full` and `.half`: the names kcachegrind lists.
 pub fn keep(profile: &mut Profile, dir: &Path, stem: &str) -> Result<()> {
     for (raw, tag) in profile.raw.iter_mut().zip(["full", "half"]) {
         let dest = dir.join(format!("callgrind.out.{stem}.{tag}"));

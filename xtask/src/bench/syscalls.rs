@@ -1,13 +1,8 @@
 //! What the router asks of the kernel per request: its system calls by name, counted with
-//! `strace -f -c` over a fixed number of requests on one connection. The kernel's own work
-//! is invisible to an instruction count (callgrind sees user space only), but the calls that
-//! ask for it are countable, and for one binary and request mix their number hardly moves
-//! (xtask/BENCHMARKS.md, "Kernel work counted"), where `cpu_sys_ms_per_1k_req` is a reading
-//! of a shared machine's clock.
-//!
-//! Like the instruction count, two runs of the router, one with half the requests of the
-//! other: their difference over the difference of the responses is a request's calls, with
-//! start-up and shutdown cancelled out.
+//! `strace -f -c` over the same two runs as the instruction count. The kernel's work is
+//! invisible to callgrind, but the calls that ask for it hardly move for one binary and
+//! request mix (xtask/BENCHMARKS.md, "Kernel work counted"), where `cpu_sys_ms_per_1k_req`
+//! reads a shared machine's clock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,9 +16,8 @@ use crate::bench::router::RouterProcess;
 /// The install hint for a missing strace.
 pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
 
-/// strace's full path, once it has traced a short program here; else an error with the
-/// install hint, or with strace's own words when it cannot trace (a container that forbids
-/// ptrace), so a run does not fail midway on it.
+/// strace's full path once it has traced a short program here (a container may forbid ptrace:
+/// better said before than midway); else an error with the install hint or strace's words.
 pub(crate) fn strace_path() -> Result<PathBuf> {
     let path = on_path("strace", INSTALL_HINT)?;
     let out = duct::cmd!(&path, "-f", "-c", "-o", "/dev/null", "true")
@@ -46,8 +40,7 @@ pub(crate) fn strace_path() -> Result<PathBuf> {
 /// The smallest per-request count a call is listed with: one call in 100 requests.
 pub(crate) const MIN_PER_REQUEST: f64 = 0.01;
 
-/// A request's system calls: their sum, and by name. A name whose count did not grow with the
-/// requests (start-up, shutdown), by less than [`MIN_PER_REQUEST`], is left out of `by_name`.
+/// A request's system calls: their sum, and by name (from [`MIN_PER_REQUEST`] up).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct PerRequest {
     pub total: f64,
@@ -80,8 +73,7 @@ pub(crate) fn parse_summary(text: &str) -> Result<BTreeMap<String, u64>> {
     Ok(calls)
 }
 
-/// The calls of the requests between two runs: `(calls, responses)` of the longer and of the
-/// shorter run.
+/// The calls of the requests between two runs, each `(calls, responses)`, the longer first.
 pub(crate) fn difference(
     (full, full_responses): (&BTreeMap<String, u64>, u64),
     (half, half_responses): (&BTreeMap<String, u64>, u64),
@@ -110,8 +102,7 @@ pub(crate) fn difference(
     Ok(PerRequest { total, by_name })
 }
 
-/// Counts the router's system calls per request, over the same two runs as the instructions
-/// ([`full_and_half`]).
+/// The router's system calls per request, over [`full_and_half`]'s two runs.
 pub(crate) fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Result<PerRequest> {
     let (full, half) = full_and_half("strace", requests, |requests, window, _| {
         traced(ctx, strace, requests, window)
@@ -119,8 +110,8 @@ pub(crate) fn per_req(ctx: &CountCtx<'_>, strace: &Path, requests: u64) -> Resul
     difference((&full.0, full.1), (&half.0, half.1))
 }
 
-/// One run under `strace -f -c`: (calls by name, responses). SIGTERM to the router ends it,
-/// and strace writes its summary when the router has exited.
+/// One run under `strace -f -c`: (calls by name, responses); strace writes its summary when
+/// the router has exited.
 fn traced(
     ctx: &CountCtx<'_>,
     strace: &Path,

@@ -1,12 +1,8 @@
-//! The off-CPU view: where the router's threads wait, sampled without privileges. While a
-//! trial's load runs, a sampler thread reads every router thread's `/proc/PID/task/TID/wchan`
-//! (the kernel function a blocked thread sleeps in, `0` while it runs) a few hundred times a
-//! second. The share of thread samples at each wait point says where time off the CPU went:
-//! an idle worker sits in `ep_poll`, a parked one in a futex wait, a blocking
-//! `std::thread::sleep` in `hrtimer_nanosleep`, a contended lock in a futex wait.
-//!
-//! No stacks (those need ptrace or perf), but a change's new wait point is named, beside
-//! the system calls counted per request (bench/syscalls.rs).
+//! The off-CPU view, without privileges: while a trial's load runs, a thread samples every
+//! router thread's `/proc/PID/task/TID/wchan` (the kernel function a blocked thread sleeps
+//! in, `0` while it runs). The share of samples at each wait point says where time off the
+//! CPU went: an idle worker in `ep_poll`, a parked one or a contended lock in a futex wait, a
+//! blocking sleep in `hrtimer_nanosleep`. No stacks (those need ptrace or perf).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,11 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often the threads are sampled: 200 Hz, about 800 samples a thread over a four-second
-/// phase. Each sample re-reads files kept open (a `pread` of each thread's wchan); the
-/// thread list is read again every [`RELIST_EVERY`] samples. The sampler's own CPU time is
-/// in every trial's log line (xtask/BENCHMARKS.md, "Where the router waits": 1.3% of one
-/// core this way; opening every file anew at 500 Hz cost 3.4%).
+/// How often the threads are sampled (200 Hz), each a `pread` of a wchan file kept open; the
+/// thread list is read again every [`RELIST_EVERY`] samples. That costs 1.3% of one core
+/// (in every trial's log; xtask/BENCHMARKS.md: reopening the files at 500 Hz cost 3.4%).
 pub(crate) const PERIOD: Duration = Duration::from_millis(5);
 const RELIST_EVERY: u32 = 100;
 
@@ -26,8 +20,7 @@ const RELIST_EVERY: u32 = 100;
 /// it, a few hundred samples are chance.
 pub(crate) const LISTED_WAIT_SHARE: f64 = 0.005;
 
-/// Samples of one router's threads: how many thread samples were taken, and how many of
-/// them found a thread blocked, by wait point.
+/// Samples of one router's threads: how many, and those that found a thread blocked, by wait point.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Waits {
     pub thread_samples: u64,
@@ -48,8 +41,7 @@ impl Waits {
         }
     }
 
-    /// The share of thread samples blocked at each wait point, from `min_share` up, to four
-    /// decimals.
+    /// The share of samples blocked at each wait point, from `min_share` up, to four decimals.
     pub(crate) fn shares(&self, min_share: f64) -> BTreeMap<String, f64> {
         if self.thread_samples == 0 {
             return BTreeMap::new();
@@ -75,8 +67,7 @@ impl Waits {
         )
     }
 
-    /// One sample of every thread in `threads`: the first bytes of each one's wchan, read
-    /// again from offset 0 of the open file.
+    /// One sample of every thread: its open wchan file read again from offset 0.
     fn sample(&mut self, threads: &[std::fs::File]) {
         use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 128];

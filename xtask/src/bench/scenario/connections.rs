@@ -1,12 +1,9 @@
-//! The `connections` scenario: thousands of idle keep-alive connections held open on the
-//! router while a few others carry decisions. Each idle connection is opened by xtask itself
-//! on loopback, makes one decision request, reads the answer and then stays silent; the
-//! router's RSS growth divided by the connections is its memory per idle connection, and an
-//! open-loop phase on a few active connections shows whether decisions stay fast meanwhile.
-//!
-//! The levels are cumulative: the connections of the first level stay open and the next
-//! level adds to them, so every level's RSS is measured against the same start, not against
-//! a heap that has just freed the previous level's connections.
+//! The `connections` scenario: thousands of idle keep-alive connections (opened by xtask, one
+//! decision each, then silent) held on the router while a few others carry decisions. Its RSS
+//! growth over the connections is its memory per idle connection; an open-loop phase on a few
+//! active connections shows whether decisions stay fast meanwhile. The levels are cumulative,
+//! so every level's RSS is measured against the same start, not a heap that just freed the
+//! previous level's connections.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -32,8 +29,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// A process's `RLIMIT_NOFILE`: `(soft, hard)`, `u64::MAX` for unlimited.
 type Limit = (u64, u64);
 
-/// Reads (and with `raise_to`, raises the soft limit as far as the hard one allows) the
-/// open-file limit of `pid`, 0 meaning this process.
+/// The open-file limit of `pid` (0: this process), the soft one first raised towards
+/// `raise_to` as far as the hard one allows.
 fn nofile(pid: u32, raise_to: Option<u64>) -> Result<Limit> {
     // rustix says `None` for this process, and for an unlimited value.
     let target = Pid::from_raw(pid as i32);
@@ -80,9 +77,8 @@ fn router_nofile(pid: u32) -> Result<Limit> {
     parse_nofile(&text).with_context(|| format!("no `Max open files` line in {path}"))
 }
 
-/// Makes both sides able to hold `want` idle connections, raising the limits where
-/// allowed, and returns how many connections they can actually hold, with a note for the
-/// log when that is fewer than wanted.
+/// Raises both sides' limits towards `want` idle connections where allowed; returns how many
+/// they can hold, and notes for the log (the last says why, when fewer than wanted).
 fn fit_fd_limits(pid: u32, want: u64) -> (u64, Vec<String>) {
     let mut notes = Vec::new();
     let mut room = |who: &str, limit: Result<Limit>| match limit {
@@ -129,8 +125,7 @@ fn decide_request(addr: SocketAddr, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Reads one response; returns its status. An error when it is incomplete or the server
-/// says it will close the connection.
+/// Reads one response's status; an error when it is incomplete or closes the connection.
 fn read_response(stream: &mut TcpStream) -> Result<u16> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
@@ -189,8 +184,7 @@ fn open_idle(addr: SocketAddr, request: &[u8]) -> Result<TcpStream> {
     Ok(stream)
 }
 
-/// Whether the router still holds `stream` open: a non-blocking peek would block (nothing
-/// to read, no end of stream).
+/// Whether the router still holds `stream` open: a non-blocking peek would block.
 fn still_open(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
         return false;
@@ -227,8 +221,8 @@ fn rss_mb(pid: u32) -> Result<f64, Status> {
         .map_err(|e| failed("reading the router's memory", e))
 }
 
-/// Opens idle connections (each with a request started but not finished) until `idle` has
-/// `want` of them; returns why the router refused one, if it did. Bounded by `deadline`.
+/// Opens idle connections until `idle` has `want` (by `deadline`); returns why the router
+/// refused one, if it did.
 fn open_up_to(
     idle: &mut Vec<TcpStream>,
     want: usize,
@@ -263,8 +257,8 @@ struct Reading {
     refused: Option<String>,
 }
 
-/// Notes a level's reading, annotates its phase and records its metrics: connections opened,
-/// KB of router memory per connection, the active phase's p50 and p99, and those closed.
+/// Notes a level's reading, annotates its phase and records its metrics (opened, KB per
+/// connection, the active phase's p50 and p99, closed).
 fn record(runner: &mut Runner<'_, '_>, phase: &str, r: &Reading, result: &Report) {
     let Reading {
         level,

@@ -1,8 +1,7 @@
-//! The `soak` scenario: minutes of steady open-loop load while the router's resident memory
-//! and sticky-store size are sampled every second. A least-squares line through the RSS
-//! samples gives the growth rate (a leak shows as a positive slope), the two halves of the
-//! window fitted apart say whether growth speeds up, and the sticky store's largest size is
-//! held against its configured capacity.
+//! The `soak` scenario: minutes of steady open-loop load while the router's RSS and sticky-store
+//! size are sampled. A least-squares line through the RSS gives the growth rate (a leak is a
+//! positive slope), the window's halves fitted apart say whether growth speeds up, and the
+//! sticky store's largest size is held against its capacity.
 
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -61,11 +60,8 @@ pub struct Growth {
 }
 
 /// Fits `(seconds, MB)` samples, in time order; `None` with fewer than [`MIN_FIT_SAMPLES`].
-///
-/// The halves are split by sample count. For a pure quadratic from zero the late half's slope
-/// is three times the early one's; for a straight line (flat or leaking) they are equal up to
-/// noise. The absolute floor keeps a flat series whose halves differ only by noise (where
-/// any ratio is meaningless) from counting as superlinear.
+/// The halves are split by sample count: for a quadratic from zero the late slope is three
+/// times the early one; for a straight line they are equal up to noise.
 pub fn growth(points: &[(f64, f64)]) -> Option<Growth> {
     if points.len() < MIN_FIT_SAMPLES {
         return None;
@@ -112,8 +108,8 @@ struct Sample {
     sticky_entries: Option<f64>,
 }
 
-/// Reads the router's RSS and sticky entries every `every` until `stop` fires (or its
-/// sender is dropped), `limit` passes, or the process is gone.
+/// Reads the router's RSS and sticky entries every `every` until `stop` fires or is dropped,
+/// `limit` passes, or the process is gone.
 fn sample(
     pid: u32,
     addr: SocketAddr,

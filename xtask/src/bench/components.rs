@@ -140,6 +140,7 @@ struct Setup {
 }
 
 /// What a components run measured, and how it ended.
+#[derive(Default)]
 struct Measured {
     status: Status,
     bin: Option<PathBuf>,
@@ -259,70 +260,60 @@ impl Setup {
     /// Builds the benches, takes the samples, counts the instructions; the first step that
     /// fails sets the status and the later ones do not run.
     fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
-        let mut m = Measured {
-            status: Status::Ok,
-            bin: None,
-            reference_bin: None,
-            samples: BTreeMap::new(),
-            counted: [BTreeMap::new(), BTreeMap::new()],
-        };
-        match bench_binary(&self.sh, args, &mut self.log, &self.progress) {
-            Err(err) => m.status = Status::Failed(format!("build failed: {err:#}")),
-            Ok(path) => m.bin = Some(path),
-        }
-        if let (Status::Ok, Some(r), Some(candidate)) = (&m.status, reference, &m.bin) {
-            match reference_bench(&self.sh, r, candidate, &mut self.log, &self.progress) {
-                Ok(path) => m.reference_bin = Some(path),
-                Err(err) => {
-                    m.status = Status::Failed(format!(
-                        "the reference bench of {} ({}) could not be built: {err:#}; the \
-                         component rules cannot be decided on this machine (a count is never \
-                         compared with another machine's numbers)",
-                        r.against,
-                        short(&r.commit)
-                    ))
-                }
+        let mut m = Measured::default();
+        if let Err(status) = self.steps(args, reference, &mut m) {
+            if let Some(msg) = status.message() {
+                self.log
+                    .line(&format!("perf-bench: run {}: {msg}", status.name()));
             }
+            m.status = status;
         }
-        if let (Status::Ok, Some(path), true) = (&m.status, &m.bin, self.samples > 0) {
+        m
+    }
+
+    fn steps(
+        &mut self,
+        args: &Options,
+        reference: Option<&Reference>,
+        m: &mut Measured,
+    ) -> Result<(), Status> {
+        let bin = bench_binary(&self.sh, args, &mut self.log, &self.progress)
+            .map_err(|err| Status::Failed(format!("build failed: {err:#}")))?;
+        m.bin = Some(bin.clone());
+        if let Some(r) = reference {
+            let built = reference_bench(&self.sh, r, &bin, &mut self.log, &self.progress);
+            m.reference_bin = Some(built.map_err(|err| {
+                Status::Failed(format!(
+                    "the reference bench of {} ({}) could not be built: {err:#}; the \
+                     component rules cannot be decided on this machine (a count is never \
+                     compared with another machine's numbers)",
+                    r.against,
+                    short(&r.commit)
+                ))
+            })?);
+        }
+        if self.samples > 0 {
             self.progress.note(&format!(
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
             let (n, ms, cpu, deadline) = (self.samples, self.sample_ms, self.cpu, self.deadline);
-            match run_bench(path, n, ms, cpu, deadline, &self.log_path, &mut self.log) {
-                Ok(samples) => m.samples = samples,
-                Err(s) => m.status = s,
-            }
+            m.samples = run_bench(&bin, n, ms, cpu, deadline, &self.log_path, &mut self.log)?;
         }
-        if let (Status::Ok, Some(path), Some(_)) = (&m.status, &m.bin, &self.valgrind) {
-            let sides: Vec<&Path> = std::iter::once(path.as_path())
+        if self.valgrind.is_some() {
+            let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
             let (runs, iterations) = (args.counting_runs, self.iterations);
-            match count(
-                &sides,
-                runs,
-                iterations,
-                self.deadline,
-                &mut self.log,
-                &self.progress,
-            ) {
-                Ok(mut c) => {
-                    // `count` returns the sides as given: the candidate, then the reference.
-                    m.counted[0] = c.remove(0);
-                    if let Some(r) = c.pop() {
-                        m.counted[1] = r;
-                    }
-                }
-                Err(s) => m.status = s,
+            let (log, progress) = (&mut self.log, &self.progress);
+            let mut c = count(&sides, runs, iterations, self.deadline, log, progress)?;
+            // `count` returns the sides as given: the candidate, then the reference.
+            m.counted[0] = c.remove(0);
+            if let Some(r) = c.pop() {
+                m.counted[1] = r;
             }
         }
-        if let Some(msg) = m.status.message() {
-            self.log
-                .line(&format!("perf-bench: run {}: {msg}", m.status.name()));
-        }
-        m
+        Ok(())
     }
 
     /// The environment a run file records for `bench`.

@@ -19,8 +19,9 @@ use crate::model::run_file::{RunStatus, StopReport};
 use crate::model::workload::{Phase, Role, Workload};
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Status {
+    #[default]
     Ok,
     Failed(String),
     Timeout(String),

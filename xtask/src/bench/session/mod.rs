@@ -337,11 +337,9 @@ impl<'a> Session<'a> {
                 std::thread::scope(|s| {
                     let first = s.spawn(|| run_trial(&a, progress, log));
                     let second = s.spawn(|| run_trial(&b, &quiet, log));
-                    let join = |h: std::thread::ScopedJoinHandle<'_, Result<Trial, Status>>| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(Status::Failed("a trial panicked".into())))
-                    };
-                    vec![(0, join(first)), (1, join(second))]
+                    let panicked = |_| Err(Status::Failed("a trial panicked".into()));
+                    let joined = [first, second].map(|h| h.join().unwrap_or_else(panicked));
+                    joined.into_iter().enumerate().collect()
                 })
             } else {
                 let mut order: Vec<usize> = (0..self.arms.len()).collect();
@@ -350,10 +348,9 @@ impl<'a> Session<'a> {
                 }
                 let mut results = Vec::new();
                 for i in order {
-                    let label = if self.arms.len() > 1 {
-                        format!(" ({})", self.arms[i].prefix)
-                    } else {
-                        String::new()
+                    let label = match self.arms.len() {
+                        1 => String::new(),
+                        _ => format!(" ({})", self.arms[i].prefix),
                     };
                     self.progress
                         .note(&format!("trial {trial}/{planned}{label}"));
@@ -367,18 +364,17 @@ impl<'a> Session<'a> {
                 results
             };
             // A trial counts only when every arm finished it: the samples stay paired.
-            if let Some((_, Err(s))) = results.iter().find(|(_, r)| r.is_err()) {
-                let status = s.clone();
-                self.fail(status);
-                return;
-            }
-            if let Some(signal) = interrupt::received() {
-                self.fail(Status::Interrupted(format!("received {signal}")));
-                return;
-            }
-            for (i, result) in results {
-                if let Ok(t) = result {
-                    self.runs[i].trials.push(t);
+            let finished: Result<Vec<(usize, Trial)>, Status> =
+                results.into_iter().map(|(i, r)| Ok((i, r?))).collect();
+            match (finished, interrupt::received()) {
+                (Err(status), _) => return self.fail(status),
+                (Ok(_), Some(signal)) => {
+                    return self.fail(Status::Interrupted(format!("received {signal}")));
+                }
+                (Ok(finished), None) => {
+                    for (i, t) in finished {
+                        self.runs[i].trials.push(t);
+                    }
                 }
             }
         }

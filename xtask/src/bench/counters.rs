@@ -10,7 +10,6 @@ use anyhow::{Context, Result, bail};
 use crate::bench::loadgen::{LoadError, LoadSpec, Loadgen};
 use crate::bench::router::{RouterProcess, RouterSpec};
 use crate::model::counters::Counters;
-use crate::model::workload::Model;
 
 use crate::bench::perf_counter::{self, Event, ProcessCounter};
 
@@ -217,16 +216,11 @@ impl CountCtx<'_> {
         requests: u64,
         window: Option<Duration>,
     ) -> Result<(u64, u64)> {
+        // Without a window, long enough never to end the run before the request budget.
+        let duration_ms = window.map_or(600_000, |w| w.as_millis().max(1) as u64);
         let load = LoadSpec {
-            model: Model::Closed,
-            connections: 1,
-            // Without a window, long enough never to end the run before the request budget.
-            duration_ms: window.map_or(600_000, |w| w.as_millis().max(1) as u64),
-            rate: None,
-            histogram: false,
-            timeline_ms: None,
             max_requests: Some(requests),
-            turns: false,
+            ..LoadSpec::closed(1, duration_ms)
         };
         let result = match self.loadgen.run(router.addr, &load, self.deadline) {
             Ok(v) => v,

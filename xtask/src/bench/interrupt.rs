@@ -1,12 +1,10 @@
 //! SIGINT and SIGTERM during a benchmark: the run must not leave its router, load generator
 //! or nats-server running, and must still write its run file (status `interrupted`).
 //!
-//! Once a session starts children, a handler thread waits for either signal. On the first it
-//! remembers which one came and sends SIGTERM to every child still registered; the main
-//! thread then sees its child end, records the run as interrupted, writes the artifacts and
-//! exits with 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell would
-//! report a process killed by it. A second signal does not wait: the children get SIGKILL
-//! and xtask exits at once.
+//! Once a session starts children, a handler thread waits for either signal. The first is
+//! remembered and every registered child gets SIGTERM; the main thread sees its child end,
+//! records the run as interrupted, writes the artifacts and exits with 128 + the signal number,
+//! as a shell would report it. A second signal SIGKILLs the children and exits at once.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI32, Ordering};

@@ -20,8 +20,7 @@ pub struct LoadSpec {
     pub timeline_ms: Option<u64>,
     /// `Some(n)`: stop after n requests (`--max-requests`), for a fixed-count run.
     pub max_requests: Option<u64>,
-    /// In a concurrent pair: run the phase in turns, each router alone with the load
-    /// generator (A B B A, a quarter of the phase each), instead of both at once.
+    /// In a concurrent pair: run the phase in turns (A B B A), not both routers at once.
     pub turns: bool,
 }
 
@@ -124,10 +123,9 @@ impl Loadgen {
         args
     }
 
-    /// Runs one phase against several routers at once from one load generator process, each
-    /// target getting the whole `spec` (its connections, its rate), their requests interleaved
-    /// on the same threads; one result per target, in order. A target is an HTTP address, or
-    /// with NATS a subject (`None`: the router's default).
+    /// Runs one phase against several targets (an HTTP address, or with NATS a subject) at
+    /// once from one load generator, each getting the whole `spec`, their requests interleaved
+    /// on the same threads; one result per target, in order.
     pub(crate) fn run_targets(
         &self,
         targets: &[(std::net::SocketAddr, Option<String>)],
@@ -170,8 +168,7 @@ impl Loadgen {
     }
 }
 
-/// The load generator's report, read with its own types: a field it did not write is an
-/// error naming the field.
+/// The load generator's report, read with its own types (a missing field is an error naming it).
 pub(crate) fn parse_output(stdout: &[u8], stderr: &[u8], code: Option<i32>) -> Result<Output> {
     if code != Some(0) {
         bail!(

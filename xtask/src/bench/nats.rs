@@ -32,8 +32,8 @@ pub fn version() -> Result<String> {
 }
 
 impl NatsServer {
-    /// Writes a config for a free loopback port into `workdir`, starts the server with its
-    /// log appended to `log`, and waits up to `timeout` until it accepts connections.
+    /// Starts the server on a free loopback port (config in `workdir`, log appended to `log`)
+    /// and waits up to `timeout` until it accepts connections.
     pub fn start(workdir: &Path, log: &Path, timeout: Duration) -> Result<NatsServer> {
         let version = version()?;
         // Bind port 0 and release it: the kernel does not hand the port out again at once.
@@ -41,8 +41,7 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .context("finding a free loopback port for nats-server")?;
         let config = workdir.join("nats-server.conf");
-        // Loopback only, no monitoring port; the router's replies are small, the default
-        // limits are fine.
+        // Loopback only, no monitoring port; the default limits fit the small replies.
         let text = format!(
             "# written by cargo xtask perf-bench\nlisten: \"127.0.0.1:{}\"\n",
             addr.port()

@@ -14,8 +14,7 @@ use crate::bench::runner::{
 use crate::bench::waits::Sampler;
 use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
-/// Runs one trial; a failed side of a concurrent pair calls the pair off, so the other side
-/// stops waiting for it.
+/// Runs one trial; a failed side of a concurrent pair calls the pair off.
 pub(crate) fn run_trial(
     ctx: &TrialCtx<'_>,
     progress: &Progress,
@@ -56,8 +55,7 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
     let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
     let stop = router.stop(Duration::from_secs(15));
     log.line(&format!("router stopped: {stop:?}"));
-    // Only a victim the phase actually killed is reaped as killed; otherwise dropping it
-    // stops it.
+    // Only a victim the phase killed is reaped as killed; otherwise dropping it stops it.
     let killed = match (victim, &result) {
         (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
             let report = v.reap_killed(Duration::from_secs(5));
@@ -82,9 +80,8 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
     Ok(trial)
 }
 
-/// The router's own readings over a trial, from its `/metrics` text and `/proc` before and
-/// after: errors, its decision time, memory, CPU and switches (per request, over
-/// `responses`), beside the load generator's `client_errors`.
+/// The router's own readings over a trial (its `/metrics` and `/proc` before and after):
+/// errors, decision time, memory, CPU and switches per request, and `client_errors`.
 fn router_metrics(
     m: &mut std::collections::BTreeMap<String, f64>,
     (before_text, before): (&str, &ProcStats),

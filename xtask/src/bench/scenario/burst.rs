@@ -12,11 +12,9 @@ use crate::bench::router::counter_sum;
 use crate::bench::runner::{Runner, Status, failed, round3, round4};
 pub use crate::model::scenario::burst::Params;
 
-/// When the p99 came back (pure): `buckets` are the after-phase's timeline histograms
-/// (nanoseconds), which started `gap_ms` after the burst ended. Returns the milliseconds
-/// from the burst's end to the start of the first full window of `window` buckets whose
-/// merged p99 is within `tolerance` (or `slack_ms`) of `before_p99_ms`; `None` when no
-/// window is.
+/// When the p99 came back: ms from the burst's end to the first full window of `window`
+/// buckets (the after-phase's timeline histograms, in ns, starting `gap_ms` after the burst)
+/// whose merged p99 is within `tolerance` (or `slack_ms`) of `before_p99_ms`; `None` if none is.
 pub(crate) fn recovery_ms(
     before_p99_ms: f64,
     buckets: &[Histogram<u64>],

@@ -260,23 +260,16 @@ struct Reading {
 /// Notes a level's reading, annotates its phase and records its metrics (opened, KB per
 /// connection, the active phase's p50 and p99, closed).
 fn record(runner: &mut Runner<'_, '_>, phase: &str, r: &Reading, result: &Report) {
-    let Reading {
-        level,
-        opened,
-        open_ms,
-        rss_before,
-        rss,
-        closed,
-        ref refused,
-    } = *r;
+    let (level, opened, closed) = (r.level, r.opened, r.closed);
     let kb_per_conn = if opened > 0 {
-        (rss - rss_before) * 1024.0 / opened as f64
+        (r.rss - r.rss_before) * 1024.0 / opened as f64
     } else {
         f64::NAN
     };
     runner.note(&format!(
-        "connections: {opened} idle opened in {open_ms:.0} ms, router RSS {rss:.3} MB \
-         ({kb_per_conn:.2} KB per connection), {closed} closed by the router"
+        "connections: {opened} idle opened in {:.0} ms, router RSS {:.3} MB \
+         ({kb_per_conn:.2} KB per connection), {closed} closed by the router",
+        r.open_ms, r.rss
     ));
     runner.annotate_phase(
         phase,
@@ -284,11 +277,11 @@ fn record(runner: &mut Runner<'_, '_>, phase: &str, r: &Reading, result: &Report
         json!({
             "requested": level,
             "opened": opened,
-            "open_ms": round3(open_ms),
-            "rss_before_mb": round3(rss_before),
-            "rss_mb": round3(rss),
+            "open_ms": round3(r.open_ms),
+            "rss_before_mb": round3(r.rss_before),
+            "rss_mb": round3(r.rss),
             "closed_by_router": closed,
-            "refused": refused,
+            "refused": r.refused,
         }),
     );
     runner.metric(&format!("conn_opened_{level}"), opened as f64);

@@ -32,9 +32,8 @@ pub fn run(scenario: &Scenario, runner: &mut Runner<'_, '_>) -> Result<(), Statu
     }
 }
 
-/// The router's capacity on this machine: 2xx responses per second of a closed loop on
-/// `connections` connections for `duration_ms`, run as the phase `name`. Scenarios that
-/// scale their load to the machine start from it.
+/// The router's capacity on this machine, which scenarios scale their load from: 2xx per
+/// second of a closed loop on `connections` for `duration_ms`, run as the phase `name`.
 pub(crate) fn capacity(
     runner: &mut Runner<'_, '_>,
     name: &str,

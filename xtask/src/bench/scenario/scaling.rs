@@ -34,11 +34,10 @@ pub(crate) fn max_increase_pct(values: &[f64]) -> f64 {
         })
 }
 
-/// Each connection count's readings of `fields` from a phase `kind` (`closed_c10_round1`, ...),
-/// up the counts and back down (ABC CBA), kept by `better`: a drift of the machine during the
-/// trial then favours no count, and a host stall (this VM has ~100 ms ones), which only ever
-/// lowers throughput or adds latency, spoils one reading, not the count. NaN (no responses)
-/// wins over any reading.
+/// Each connection count's readings of `fields` from phases `kind` (`closed_c10_round1`, ...),
+/// up the counts and back down (ABC CBA), the better of two kept: a drift of the machine
+/// favours no count, and a host stall (this VM has ~100 ms ones) spoils one reading, not the
+/// count. NaN (no responses) wins over any reading.
 fn up_and_down(
     runner: &mut Runner<'_, '_>,
     counts: &[u32],

@@ -229,14 +229,10 @@ pub(crate) fn count_sides(
     note: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<Result<Counts>>> {
     let tmp = tempfile::tempdir().context("creating a directory for the callgrind files")?;
-    let mut jobs = Vec::new();
-    for _ in 0..runs {
-        for bin in sides {
-            for b in benchmarks {
-                jobs.push(Job { bin, benchmark: b });
-            }
-        }
-    }
+    let one_run = sides
+        .iter()
+        .flat_map(|bin| benchmarks.iter().map(|b| Job { bin, benchmark: b }));
+    let jobs: Vec<Job<'_>> = (0..runs).flat_map(|_| one_run.clone()).collect();
     let mut results = count_all(&jobs, iterations, tmp.path(), deadline, note).into_iter();
     let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
     for _ in 0..runs {

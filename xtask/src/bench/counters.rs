@@ -200,12 +200,19 @@ impl CountCtx<'_> {
         }
     }
 
-    pub(crate) fn remaining(&self) -> Result<Duration> {
+    /// Starts `spec` for a counting run, waiting at most `ready` (and never past the
+    /// deadline) for it; `failed` is the error's context.
+    pub(crate) fn start(
+        &self,
+        spec: &RouterSpec,
+        ready: Duration,
+        failed: &'static str,
+    ) -> Result<RouterProcess> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             bail!("the --timeout expired before the counting run");
         }
-        Ok(remaining)
+        RouterProcess::start(spec, self.workdir, self.log, remaining.min(ready)).context(failed)
     }
 
     /// Sends `requests` closed-loop requests over one HTTP connection, for at most `window`
@@ -246,14 +253,11 @@ pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -
 /// allocations, lazy state), then counters on every thread read around `requests` more.
 fn perf_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
     let spec = ctx.spec(ctx.router_bin.to_path_buf(), Vec::new());
-    let remaining = ctx.remaining()?;
-    let router = RouterProcess::start(
+    let router = ctx.start(
         &spec,
-        ctx.workdir,
-        ctx.log,
-        remaining.min(Duration::from_secs(30)),
-    )
-    .context("the router did not start for the counting run")?;
+        Duration::from_secs(30),
+        "the router did not start for the counting run",
+    )?;
     let (_, warm_errors) = ctx.drive(&router, requests / 2, None)?;
     let counter = ProcessCounter::open(router.pid, Event::Instructions)?;
     let before = counter.read()?;
@@ -375,15 +379,12 @@ fn callgrind_once(
         ],
     );
     spec.env = env.to_vec();
-    let remaining = ctx.remaining()?;
     // valgrind slows start-up by tens of times: a generous wait for the address and /ready.
-    let router = RouterProcess::start(
+    let router = ctx.start(
         &spec,
-        ctx.workdir,
-        ctx.log,
-        remaining.min(Duration::from_secs(180)),
-    )
-    .context("the router under callgrind did not start")?;
+        Duration::from_secs(180),
+        "the router under callgrind did not start",
+    )?;
     let (responses, errors) = ctx.drive(&router, requests, window)?;
     // SIGTERM lets the router shut down and callgrind write its totals.
     let stop = router.stop(Duration::from_secs(120));

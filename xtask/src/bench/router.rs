@@ -361,21 +361,12 @@ fn switches_in_status(status: &str) -> Option<(f64, f64)> {
 
 /// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).
 pub(crate) fn counter_sum(text: &str, name: &str) -> Option<f64> {
-    let mut found = false;
-    let mut sum = 0.0;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with('{') || rest.starts_with(' ')) {
-            continue;
-        }
-        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
-            sum += v;
-            found = true;
-        }
-    }
-    found.then_some(sum)
+    let values: Vec<f64> = (text.lines().filter(|l| !l.starts_with('#')))
+        .filter_map(|line| line.strip_prefix(name))
+        .filter(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().fold(0.0, |sum, v| sum + v))
 }
 
 /// The cumulative buckets of a histogram family in Prometheus text

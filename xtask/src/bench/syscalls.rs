@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{CountCtx, full_and_half, on_path};
-use crate::bench::router::RouterProcess;
 
 /// The install hint for a missing strace.
 pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
@@ -132,13 +131,11 @@ fn traced(
             ctx.router_bin.display().to_string(),
         ],
     );
-    let router = RouterProcess::start(
+    let router = ctx.start(
         &spec,
-        ctx.workdir,
-        ctx.log,
-        ctx.remaining()?.min(Duration::from_secs(30)),
-    )
-    .context("the router under strace did not start")?;
+        Duration::from_secs(30),
+        "the router under strace did not start",
+    )?;
     let (responses, errors) = ctx.drive(&router, requests, window)?;
     let stop = router.stop_wrapped(Duration::from_secs(10));
     if errors > 0 {

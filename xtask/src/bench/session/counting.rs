@@ -151,26 +151,23 @@ impl Session<'_> {
                     .arms
                     .get(i)
                     .map_or("reference (count only)", |a| a.prefix);
-                match result {
-                    Ok(counted) => {
-                        self.log.line(&format!(
-                            "counting run {n} ({side}, {}): {}",
-                            counter.name(),
-                            counted
-                                .iter()
-                                .map(|(k, v)| format!("{k} {v}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                        match self.runs.get_mut(i) {
-                            Some(arm) => arm.counted.push(counted),
-                            None => counted_reference.push(counted),
-                        }
-                    }
+                let counted = match result {
+                    Ok(counted) => counted,
                     Err(e) => {
                         self.fail(Status::Failed(format!("counting run {n} ({side}): {e:#}")));
                         return counted_reference;
                     }
+                };
+                let readings: Vec<String> =
+                    counted.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let how = counter.name();
+                self.log.line(&format!(
+                    "counting run {n} ({side}, {how}): {}",
+                    readings.join(", ")
+                ));
+                match self.runs.get_mut(i) {
+                    Some(arm) => arm.counted.push(counted),
+                    None => counted_reference.push(counted),
                 }
             }
             slowest = slowest.max(run_started.elapsed());

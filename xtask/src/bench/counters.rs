@@ -13,7 +13,6 @@ use crate::model::counters::Counters;
 
 use crate::bench::perf_counter::{self, Event, ProcessCounter};
 
-/// The install hint for a missing valgrind.
 pub(crate) const INSTALL_HINT: &str = "apt-get install valgrind";
 
 /// Decides the counter to use, before anything starts: `perf` on a machine that cannot
@@ -47,7 +46,6 @@ pub(crate) fn choose(requested: Counters) -> Result<Chosen> {
     }
 }
 
-/// How the instructions are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Perf,
@@ -115,26 +113,9 @@ impl Chosen {
 
 /// valgrind's version line; an error with the install hint when it is not on PATH.
 pub(crate) fn valgrind_version() -> Result<String> {
-    version_of("valgrind", INSTALL_HINT)
+    crate::bench::env_info::version_of("valgrind", INSTALL_HINT)
 }
 
-/// `program --version`; an error with `install_hint` when it is not on PATH or says nothing.
-pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
-    let out = duct::cmd!(program, "--version")
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .with_context(|| format!("`{program}` is not on PATH; install it: `{install_hint}`"))?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || text.is_empty() {
-        bail!("`{program} --version` failed; reinstall it: `{install_hint}`");
-    }
-    Ok(text)
-}
-
-/// valgrind's full path from PATH.
 pub(crate) fn valgrind_path() -> Result<PathBuf> {
     on_path("valgrind", INSTALL_HINT)
 }
@@ -238,7 +219,6 @@ impl CountCtx<'_> {
     }
 }
 
-/// One counting run with the chosen method.
 pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -> Result<f64> {
     if requests < 2 {
         bail!("--counter-requests: expected at least 2");

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::model::run_file::{Env, Git};
@@ -26,6 +27,22 @@ pub fn git(sh: &Shell) -> Git {
         dirty,
         reference: None,
     }
+}
+
+/// `program --version`; an error with `install_hint` when it is not on PATH or says nothing.
+pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
+    let out = duct::cmd!(program, "--version")
+        .stdin_null()
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .with_context(|| format!("`{program}` is not on PATH; install it: `{install_hint}`"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || text.is_empty() {
+        bail!("`{program} --version` failed; reinstall it: `{install_hint}`");
+    }
+    Ok(text)
 }
 
 /// The machine and toolchain. `extra` (load settings, affinity, router flags, ...) is merged in.

@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rustix::process::{Pid, Signal, kill_process};
 
-/// The hint printed when `nats-server` is missing.
 pub(crate) const INSTALL_HINT: &str = "apt-get install nats-server";
 
 /// The router's default decision subject (its `--nats-subject`).
 pub(crate) const SUBJECT: &str = "beamline.router.v1.decide";
 
-/// A running `nats-server`.
 pub(crate) struct NatsServer {
     /// Stopped by the interrupt handler if xtask is interrupted.
     _registered: crate::bench::interrupt::Registered,
@@ -28,7 +26,7 @@ pub(crate) struct NatsServer {
 
 /// `nats-server --version`, or an error that carries the install hint.
 pub fn version() -> Result<String> {
-    crate::bench::counters::version_of("nats-server", INSTALL_HINT)
+    crate::bench::env_info::version_of("nats-server", INSTALL_HINT)
 }
 
 impl NatsServer {

@@ -9,7 +9,6 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 use anyhow::{Context, Result, bail};
 
-/// What a counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// Retired instructions (`PERF_COUNT_HW_INSTRUCTIONS`), user space only: needs a PMU.
@@ -243,7 +242,6 @@ impl ProcessCounter {
         bail!("process {pid} kept starting threads while its counters were opened")
     }
 
-    /// How many threads have a counter of their own.
     pub fn threads(&self) -> usize {
         self.counters.len()
     }

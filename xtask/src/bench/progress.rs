@@ -41,7 +41,6 @@ impl Progress {
         self.tty
     }
 
-    /// A line of its own.
     pub fn note(&self, text: &str) {
         eprintln!("{text}");
     }

@@ -29,7 +29,6 @@ pub struct RouterSpec {
     pub cpus: Option<Vec<usize>>,
 }
 
-/// A running router.
 pub struct RouterProcess {
     handle: duct::Handle,
     pub pid: u32,
@@ -148,12 +147,10 @@ impl RouterProcess {
         }
     }
 
-    /// True while the process has not exited.
     pub(crate) fn is_running(&self) -> bool {
         matches!(self.handle.try_wait(), Ok(None))
     }
 
-    /// The exposition text of `/metrics`.
     pub(crate) fn metrics_text(&self) -> Result<String> {
         let (status, body) = http_get(self.addr, "/metrics")?;
         if status != 200 {

@@ -184,7 +184,6 @@ impl PairLoad {
     }
 }
 
-/// One trial's measurements.
 #[derive(Debug, Default)]
 pub(crate) struct Trial {
     pub metrics: BTreeMap<String, f64>,
@@ -228,7 +227,6 @@ pub struct Runner<'a, 'c> {
 }
 
 impl Runner<'_, '_> {
-    /// The workload being run.
     pub fn workload(&self) -> &Workload {
         self.ctx.workload
     }
@@ -271,7 +269,6 @@ impl Runner<'_, '_> {
         self.reports.get(name)
     }
 
-    /// Records a metric of this trial.
     pub fn metric(&mut self, name: &str, value: f64) {
         self.trial.metrics.insert(name.to_string(), value);
     }

@@ -12,7 +12,6 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{CountCtx, full_and_half, on_path};
 
-/// The install hint for a missing strace.
 pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
 
 /// strace's full path once it has traced a short program here (a container may forbid ptrace:

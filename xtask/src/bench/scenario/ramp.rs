@@ -9,7 +9,6 @@ use crate::bench::loadgen::LoadSpec;
 use crate::bench::runner::{Runner, Status, round3, round4};
 pub use crate::model::scenario::ramp::Params;
 
-/// One step's outcome.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Step {
     pub pct: u32,
@@ -18,7 +17,6 @@ pub(crate) struct Step {
     pub p99_ms: f64,
 }
 
-/// The ramp's summary metrics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Summary {
     pub min_success_rate: f64,

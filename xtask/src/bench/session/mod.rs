@@ -30,7 +30,6 @@ pub use plan::TEST_KNOBS;
 pub(crate) use plan::{Arm, DEFAULT_TRIALS, Pairing, Plan};
 pub(crate) use record::BenchOutcome;
 
-/// Everything collected for one arm.
 #[derive(Debug, Default)]
 struct ArmRuns {
     trials: Vec<Trial>,
@@ -50,7 +49,6 @@ struct Ready {
     _nats: Option<NatsServer>,
 }
 
-/// An open session.
 pub(crate) struct Session<'a> {
     args: &'a Options,
     plan: Plan,
@@ -280,7 +278,6 @@ impl<'a> Session<'a> {
         self.status == Status::Ok
     }
 
-    /// The plan the session runs.
     pub(crate) fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -295,7 +292,6 @@ impl<'a> Session<'a> {
         self.log.line(line);
     }
 
-    /// Trials done per arm.
     pub(crate) fn trials_done(&self) -> u32 {
         self.done
     }
@@ -391,7 +387,6 @@ pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>
     session.finish()
 }
 
-/// The binaries a run uses.
 struct Binaries {
     router: PathBuf,
     loadgen: PathBuf,

@@ -33,7 +33,6 @@ pub(crate) struct Arm {
 }
 
 impl Arm {
-    /// The working tree's router: the candidate.
     pub fn candidate() -> Arm {
         Arm {
             prefix: "perf_baseline",
@@ -142,7 +141,6 @@ impl Plan {
         })
     }
 
-    /// Whether the run counts instructions.
     pub fn counts(&self) -> bool {
         self.counter.is_some()
     }

@@ -23,7 +23,6 @@ pub struct BenchOutcome {
     pub artifact: PathBuf,
     /// Where its Markdown summary goes (claimed with the run's other artifacts).
     pub summary: PathBuf,
-    /// The run as written.
     pub run: RunFile,
     /// True when the run did not complete (`run.status` is not `ok`).
     pub failed: bool,

@@ -9,16 +9,15 @@ use serde_json::{Value, json};
 use crate::model::run_file::{Env, Git};
 use xshell::{Shell, cmd};
 
+/// `cmd` neither echoed nor letting its stderr through.
+pub(crate) fn silent(cmd: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
+    cmd.quiet().ignore_stderr()
+}
+
 /// Git commit and whether the work tree had uncommitted changes.
 pub fn git(sh: &Shell) -> Git {
-    let commit = cmd!(sh, "git rev-parse HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok();
-    let dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
-        .quiet()
-        .ignore_stderr()
+    let commit = silent(cmd!(sh, "git rev-parse HEAD")).read().ok();
+    let dirty = silent(cmd!(sh, "git status --porcelain --untracked-files=no"))
         .read()
         .map(|s| !s.trim().is_empty())
         .ok();
@@ -48,8 +47,8 @@ pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
 /// The machine and toolchain. `extra` (load settings, affinity, router flags, ...) is merged in.
 pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let rustc = cmd!(sh, "rustc -V").quiet().ignore_stderr().read().ok();
-    let cargo_v = cmd!(sh, "{cargo} -V").quiet().ignore_stderr().read().ok();
+    let rustc = silent(cmd!(sh, "rustc -V")).read().ok();
+    let cargo_v = silent(cmd!(sh, "{cargo} -V")).read().ok();
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu_model = cpuinfo
         .lines()

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
 use crate::bench::Options;
+use crate::bench::env_info::silent;
 use crate::bench::session::Pairing;
 
 /// What goes into the router binary: its sources (the embedded policies among them), its
@@ -59,24 +60,17 @@ pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
     if let Some(commit) = rev_parse(sh, r) {
         return Ok(commit);
     }
-    let shallow = cmd!(sh, "git rev-parse --is-shallow-repository")
-        .quiet()
-        .ignore_stderr()
+    let shallow = silent(cmd!(sh, "git rev-parse --is-shallow-repository"))
         .read()
         .is_ok_and(|s| s.trim() == "true");
     if !shallow {
         bail!("{flag} {r}: not a commit in this repository (try a branch, tag or sha)");
     }
     let full_sha = r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit());
-    let remote = cmd!(sh, "git remote")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .and_then(|out| {
-            let origin = out.lines().find(|r| *r == "origin");
-            origin.or(out.lines().next()).map(str::to_string)
-        });
+    let remote = silent(cmd!(sh, "git remote")).read().ok().and_then(|out| {
+        let origin = out.lines().find(|r| *r == "origin");
+        origin.or(out.lines().next()).map(str::to_string)
+    });
     if let (true, Some(remote)) = (full_sha, &remote) {
         eprintln!("{flag} {r}: not in this shallow clone; fetching that one commit from {remote}");
         let fetched = cmd!(sh, "git fetch --quiet --no-tags --depth=1 {remote} {r}")
@@ -104,9 +98,7 @@ pub fn resolve(sh: &Shell, flag: &str, r: &str) -> Result<String> {
 /// `r` as a full commit id, when this repository has that commit.
 fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
     let spec = format!("{r}^{{commit}}");
-    cmd!(sh, "git rev-parse --verify --quiet {spec}")
-        .quiet()
-        .ignore_stderr()
+    silent(cmd!(sh, "git rev-parse --verify --quiet {spec}"))
         .read()
         .ok()
         .map(|c| c.trim().to_string())
@@ -152,11 +144,7 @@ fn sources_key(sh: &Shell, commit: &str) -> Result<String> {
 /// sources; a cached router of the shipped profile must not stand in for it).
 fn toolchain_key(sh: &Shell) -> String {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let version = cmd!(sh, "{rustc} -vV")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
+    let version = silent(cmd!(sh, "{rustc} -vV")).read().unwrap_or_default();
     toolchain_key_of(&version, std::env::vars())
 }
 
@@ -186,19 +174,13 @@ fn hex(bytes: &[u8]) -> String {
 /// and untracked files included.
 pub(crate) fn same_sources(sh: &Shell, commit: &str) -> bool {
     let sources = ROUTER_SOURCES;
-    let unchanged = cmd!(sh, "git diff --quiet {commit} -- {sources...}")
-        .quiet()
-        .ignore_stderr()
-        .run()
-        .is_ok();
-    let untracked = cmd!(
+    let unchanged = silent(cmd!(sh, "git diff --quiet {commit} -- {sources...}")).run();
+    let untracked = silent(cmd!(
         sh,
         "git ls-files --others --exclude-standard -- {sources...}"
-    )
-    .quiet()
-    .ignore_stderr()
+    ))
     .read();
-    unchanged && untracked.is_ok_and(|u| u.trim().is_empty())
+    unchanged.is_ok() && untracked.is_ok_and(|u| u.trim().is_empty())
 }
 
 fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) -> Result<()> {
@@ -380,14 +362,8 @@ impl<'a> Worktree<'a> {
 impl Drop for Worktree<'_> {
     fn drop(&mut self) {
         let path = &self.path;
-        let _ = cmd!(self.sh, "git worktree remove --force {path}")
-            .quiet()
-            .ignore_stderr()
-            .run();
-        let _ = cmd!(self.sh, "git worktree prune")
-            .quiet()
-            .ignore_stderr()
-            .run();
+        let _ = silent(cmd!(self.sh, "git worktree remove --force {path}")).run();
+        let _ = silent(cmd!(self.sh, "git worktree prune")).run();
     }
 }
 

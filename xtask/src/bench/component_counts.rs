@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{parse_total_ir, valgrind_path};
+use crate::bench::env_info::captured;
 
 /// Iterations of the full counting run by default: the half-run difference covers 1000
 /// operations (sticky_put_100k cycles through as many keys); json_large then takes ~2.5 s.
@@ -69,11 +70,7 @@ pub(crate) fn per_op(full: (u64, u64), half: (u64, u64)) -> Result<f64> {
 pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
     let mut args = vec!["--list"];
     args.extend(filter.map(|f| ["--filter", f]).into_iter().flatten());
-    let out = duct::cmd(bin, args)
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
+    let out = captured(duct::cmd(bin, args))
         .run()
         .with_context(|| format!("running {} --list", bin.display()))?;
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -184,11 +181,7 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
         "--filter".into(),
         job.benchmark.to_string(),
     ];
-    let handle = duct::cmd(valgrind_path()?, &args)
-        .stdin_null()
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
+    let handle = captured(duct::cmd(valgrind_path()?, &args))
         .start()
         .context("starting valgrind")?;
     let Some(output) = handle.wait_timeout(remaining)? else {

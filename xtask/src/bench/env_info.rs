@@ -28,13 +28,17 @@ pub fn git(sh: &Shell) -> Git {
     }
 }
 
-/// `program --version`; an error with `install_hint` when it is not on PATH or says nothing.
-pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
-    let out = duct::cmd!(program, "--version")
-        .stdin_null()
+/// `cmd` without stdin, its output captured, its exit status left to the caller.
+pub(crate) fn captured(cmd: duct::Expression) -> duct::Expression {
+    cmd.stdin_null()
         .stdout_capture()
         .stderr_capture()
         .unchecked()
+}
+
+/// `program --version`; an error with `install_hint` when it is not on PATH or says nothing.
+pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
+    let out = captured(duct::cmd!(program, "--version"))
         .run()
         .with_context(|| format!("`{program}` is not on PATH; install it: `{install_hint}`"))?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -133,11 +133,7 @@ impl Loadgen {
         deadline: Instant,
     ) -> Result<Vec<Report>, LoadError> {
         let args = self.args(targets, spec);
-        let handle = duct::cmd(&self.bin, &args)
-            .stdin_null()
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
+        let handle = crate::bench::env_info::captured(duct::cmd(&self.bin, &args))
             .start()
             .with_context(|| format!("starting load generator {}", self.bin.display()))
             .map_err(LoadError::Failed)?;

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{self, CountCtx, INSTALL_HINT};
+use crate::bench::env_info::captured;
 use crate::model::profile::{Function, Profile};
 
 /// Profiles the router of `ctx` over `requests` requests (and `requests / 2`).
@@ -48,7 +49,7 @@ pub(crate) struct Costs {
 /// Reads a callgrind out file with `callgrind_annotate`: every function (`--threshold=100`),
 /// self costs (`--inclusive=no`) and the calls each makes (`--tree=calling`).
 fn annotate(file: &Path) -> Result<Costs> {
-    let out = duct::cmd!(
+    let out = captured(duct::cmd!(
         "callgrind_annotate",
         "--inclusive=no",
         "--tree=calling",
@@ -56,11 +57,7 @@ fn annotate(file: &Path) -> Result<Costs> {
         "--auto=no",
         "--show-percs=no",
         file
-    )
-    .stdin_null()
-    .stdout_capture()
-    .stderr_capture()
-    .unchecked()
+    ))
     .run()
     .with_context(|| {
         format!("`callgrind_annotate` is not on PATH; install it: `{INSTALL_HINT}`")

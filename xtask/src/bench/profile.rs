@@ -11,12 +11,8 @@ use crate::bench::counters::{self, CountCtx, INSTALL_HINT};
 use crate::bench::env_info::captured;
 use crate::model::profile::{Function, Profile};
 
-/// Profiles the router of `ctx` over `requests` requests (and `requests / 2`).
-pub fn collect(ctx: &CountCtx<'_>, requests: u64) -> Result<Profile> {
-    collect_with_env(ctx, requests, &[])
-}
-
-/// `collect` with `env` set for the router only (a test knob, not the whole process's).
+/// Profiles the router of `ctx` over `requests` requests (and `requests / 2`), with `env`
+/// set for the router only (a test knob, not the whole process's).
 pub fn collect_with_env(
     ctx: &CountCtx<'_>,
     requests: u64,

@@ -240,9 +240,11 @@ impl Session<'_> {
                 deadline: self.deadline,
             })
             .collect();
-        let mut profiles = at_once(&routers, "profiling", |ctx| profile::collect(ctx, requests))
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+        let mut profiles = at_once(&routers, "profiling", |ctx| {
+            profile::collect_with_env(ctx, requests, &[])
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
         for (p, side) in profiles.iter_mut().zip(["perf_reference", "perf_baseline"]) {
             profile::keep(p, &self.dir, &format!("{side}_{}", self.stamp))?;
         }

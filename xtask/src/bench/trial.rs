@@ -48,10 +48,9 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
     };
     let router = start("router", "router")?;
     // Failover: a second router in the same queue group, killed during the latency phase.
-    let victim = match ctx.workload.failover {
-        None => None,
-        Some(_) => Some(start("second router", "second router (to be killed)")?),
-    };
+    let victim = (ctx.workload.failover.as_ref())
+        .map(|_| start("second router", "second router (to be killed)"))
+        .transpose()?;
     let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
     let stop = router.stop(Duration::from_secs(15));
     log.line(&format!("router stopped: {stop:?}"));

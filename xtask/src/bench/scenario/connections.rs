@@ -99,10 +99,9 @@ fn fit_fd_limits(pid: u32, want: u64) -> (u64, Vec<String>) {
     // its limit is raised in place (prlimit), then read back from /proc as it sees it.
     let raised = nofile(pid, Some(want + FD_RESERVE));
     let router = match (router_nofile(pid), raised) {
-        (Ok(limit), Ok(_)) => room("router", Ok(limit)),
         (Ok(limit), Err(e)) => room(&format!("router (not raised: {e})"), Ok(limit)),
-        (Err(_), Ok(limit)) => room("router", Ok(limit)),
-        (Err(e), Err(_)) => room("router", Err(e)),
+        // The limit read back, else the one raised, else why it could not be read.
+        (read, raised) => room("router", read.or_else(|e| raised.map_err(|_| e))),
     };
     let can = own.min(router);
     if can < want {

@@ -115,10 +115,9 @@ impl Plan {
                 transport.as_str()
             );
         }
-        let nats_version = match transport {
-            Transport::Nats => Some(crate::bench::nats::version()?),
-            Transport::Http => None,
-        };
+        let nats_version = (transport == Transport::Nats)
+            .then(crate::bench::nats::version)
+            .transpose()?;
         // `auto` probes the machine here: `perf` without hardware counters, or callgrind
         // without valgrind, is bad input before anything starts.
         let counter = args

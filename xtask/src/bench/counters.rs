@@ -162,10 +162,9 @@ pub struct CountCtx<'a> {
 }
 
 impl CountCtx<'_> {
-    /// The counted router: `bin` with `prefix_args` before the router's own (valgrind and its
-    /// flags, or nothing), with the run's flags, environment and CPUs. One worker thread:
-    /// fewer threads to schedule (under valgrind they are serialised) and no work stealing
-    /// between them to vary the count; every thread is counted either way.
+    /// The counted router: `bin` (with `prefix_args`: valgrind and its flags) and the run's
+    /// flags, environment and CPUs. One worker thread: under valgrind threads are serialised,
+    /// and no work stealing varies the count; every thread is counted either way.
     pub(crate) fn spec(&self, bin: PathBuf, prefix_args: Vec<String>) -> RouterSpec {
         RouterSpec {
             bin,

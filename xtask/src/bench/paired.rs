@@ -12,11 +12,9 @@ use crate::bench::Options;
 use crate::bench::env_info::silent;
 use crate::bench::session::Pairing;
 
-/// What goes into the router binary: its sources (the embedded policies among them), its
-/// manifest and a build script if it ever has one, the workspace manifest (profiles), the lock
-/// file and cargo's configuration. When none of these differ between the reference commit and
-/// the working tree, both sides are the same program, and one build serves both. The router's
-/// tests, benches and docs are not here: a change to them alone builds the router once.
+/// What goes into the router binary (sources, embedded policies, manifests, lock file, cargo's
+/// configuration): when none differ between the reference commit and the working tree, one
+/// build serves both sides. Tests, benches and docs are not here.
 const ROUTER_SOURCES: [&str; 7] = [
     "router/src",
     "router/policies",

@@ -395,10 +395,9 @@ pub(crate) fn histogram_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
     buckets
 }
 
-/// The `q` quantile of what a histogram recorded between two readings of its cumulative
-/// buckets (`histogram_buckets`), interpolated linearly inside the bucket it falls in, as
-/// Prometheus's `histogram_quantile` does; NaN when nothing was recorded. A quantile in the
-/// `+Inf` bucket is the largest finite bound.
+/// The `q` quantile of what a histogram recorded between two readings of its buckets,
+/// interpolated as Prometheus's `histogram_quantile` does (the largest finite bound in
+/// `+Inf`); NaN when nothing was recorded.
 pub(crate) fn quantile_between(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f64 {
     let count_before = |le: f64| {
         before

@@ -1,9 +1,7 @@
 //! Running the scenarios a workload may name (`model::scenario`): each drives the trial's
-//! router through a [`Runner`] (load phases, the router's process and metrics) and records
-//! its own metrics next to the common ones, so the same gate, reports and history apply.
-//!
-//! Ramp, burst, soak, scaling and connections plan their own load steps; mixed, payloads and
-//! malformed run the workload's phases and read the load generator's per-kind results.
+//! router through a [`Runner`] and records its own metrics beside the common ones. Ramp,
+//! burst, soak, scaling and connections plan their own load steps; mixed, payloads and
+//! malformed run the workload's phases and read the per-kind results.
 
 use crate::bench::loadgen::LoadSpec;
 use crate::bench::runner::{Runner, Status};

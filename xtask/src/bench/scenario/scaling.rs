@@ -1,10 +1,7 @@
-//! The `scaling` scenario: the same router under more and more connections. A closed loop
-//! at each connection count (up and back down) measures throughput at that concurrency;
-//! then an open loop at a fixed share of the first count's throughput, spread over each
-//! count's connections (up and back down), measures latency: below capacity, it should
-//! barely move as connections grow. (A closed loop alone saturates the router at
-//! every step, where latency grows with connections by Little's law whatever the router
-//! does; its numbers are kept in the phases for reference.)
+//! The `scaling` scenario: the same router under more and more connections. A closed loop at
+//! each count measures throughput; an open loop at a fixed share of the first count's
+//! throughput measures latency, which below capacity should barely move as connections grow
+//! (a saturating closed loop's latency grows with them by Little's law whatever the router does).
 
 use anyhow::Result;
 

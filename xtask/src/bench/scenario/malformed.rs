@@ -40,14 +40,9 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         .collect();
     let (bad, rejected, server_errors) = storm_totals(&storm);
     // The storm's own `rps` counts only the few good requests; this is every answer.
-    if let Some(first) = storm.first() {
-        let secs = first.duration_s;
-        if secs > 0.0 {
-            runner.metric(
-                "malformed_storm_answered_rps",
-                round3(first.responses as f64 / secs),
-            );
-        }
+    if let Some(first) = storm.first().filter(|first| first.duration_s > 0.0) {
+        let rps = first.responses as f64 / first.duration_s;
+        runner.metric("malformed_storm_answered_rps", round3(rps));
     }
     let share = if bad > 0.0 { rejected / bad } else { f64::NAN };
     runner.metric("malformed_rejected_share", round4(share));

@@ -87,10 +87,7 @@ impl Loadgen {
             "--bodies".into(),
             path_arg(&self.bodies),
             "--model".into(),
-            match spec.model {
-                Model::Closed => "closed".into(),
-                Model::Open => "open".into(),
-            },
+            spec.model.as_str().into(),
             "--connections".into(),
             spec.connections.to_string(),
             "--duration-ms".into(),

@@ -47,14 +47,11 @@ impl Status {
 
     /// The run file's `run`: this status after `elapsed`, trials warmed up or not.
     pub(crate) fn run_status(&self, elapsed: Duration, warmup: bool) -> RunStatus {
-        let failed = crate::exit::BENCH_FAILED;
+        let failed = i64::from(crate::exit::BENCH_FAILED);
+        let exit_code = if *self == Status::Ok { 0 } else { failed };
         RunStatus {
             status: Some(self.name().into()),
-            exit_code: Some(if *self == Status::Ok {
-                0
-            } else {
-                failed.into()
-            }),
+            exit_code: Some(exit_code),
             message: self.message().map(str::to_string),
             elapsed_s: Some(round3(elapsed.as_secs_f64())),
             warmup: Some(warmup),

@@ -185,11 +185,8 @@ impl<'a> Session<'a> {
             body_kinds: Some(body_kinds),
             cpu: self.pin.map(|p| p.1),
             // The failover phase needs requests to the killed router to fail fast.
-            timeout_ms: if workload.failover.is_some() {
-                crate::bench::failover::REQUEST_TIMEOUT_MS
-            } else {
-                2000
-            },
+            timeout_ms: (workload.failover.as_ref())
+                .map_or(2000, |_| crate::bench::failover::REQUEST_TIMEOUT_MS),
             progress_file: self
                 .progress
                 .is_live()

@@ -24,8 +24,7 @@ static INSTALL: Once = Once::new();
 /// xtask the default way: commands that start no children are not affected.
 pub fn install() {
     INSTALL.call_once(|| {
-        let signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]);
-        let Ok(mut signals) = signals else {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
             eprintln!(
                 "perf-bench: warning: cannot watch for SIGINT/SIGTERM; an interrupted run may leave its router running"
             );

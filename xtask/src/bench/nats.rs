@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::Signal;
 
 pub(crate) const INSTALL_HINT: &str = "apt-get install nats-server";
 
@@ -102,9 +102,7 @@ impl NatsServer {
             return;
         };
         // The handle still owns the child (not reaped), so the pid is still the server's.
-        if let Some(pid) = Pid::from_raw(self.pid as i32) {
-            let _ = kill_process(pid, Signal::TERM);
-        }
+        crate::bench::router::signal(self.pid, Signal::TERM);
         if !matches!(handle.wait_timeout(Duration::from_secs(5)), Ok(Some(_))) {
             let _ = handle.kill();
         }

@@ -248,7 +248,7 @@ impl Drop for RouterProcess {
 
 /// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);
 /// a child that has exited is no error, waiting on it tells how it ended.
-fn signal(pid: u32, sig: Signal) {
+pub(crate) fn signal(pid: u32, sig: Signal) {
     if let Some(pid) = Pid::from_raw(pid as i32) {
         let _ = kill_process(pid, sig);
     }

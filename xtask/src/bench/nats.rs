@@ -45,10 +45,7 @@ impl NatsServer {
             addr.port()
         );
         std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
+        let log_file = crate::bench::router::append_to(log)
             .with_context(|| format!("opening {}", log.display()))?;
         let handle = duct::cmd!("nats-server", "-c", &config)
             .stdin_null()

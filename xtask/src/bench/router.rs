@@ -51,11 +51,8 @@ impl RouterProcess {
         static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stdout_path = workdir.join(format!("router.{n}.stdout"));
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .with_context(|| format!("opening router log {}", log.display()))?;
+        let log_file =
+            append_to(log).with_context(|| format!("opening router log {}", log.display()))?;
         let mut args = spec.prefix_args.clone();
         args.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
         args.extend(spec.args.iter().cloned());
@@ -244,6 +241,14 @@ impl Drop for RouterProcess {
             self.kill();
         }
     }
+}
+
+/// `path` opened for appending, created if missing: the log the harness and its children share.
+pub(crate) fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);

@@ -507,11 +507,7 @@ pub(crate) struct Log {
 impl Log {
     pub fn create(path: &Path) -> Result<Self> {
         // Append mode: the router's stderr is appended to the same file between our lines.
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .append(true)
-            .open(path)
+        let file = crate::bench::router::append_to(path)
             .with_context(|| format!("creating {}", path.display()))?;
         Ok(Self { file })
     }

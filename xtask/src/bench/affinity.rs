@@ -1,5 +1,4 @@
-//! CPU affinity for the processes the harness starts, so the router and the load generator
-//! do not compete for one core.
+//! CPU affinity for the harness's children: the router and the load generator on separate cores.
 
 use std::os::unix::process::CommandExt;
 
@@ -30,8 +29,7 @@ pub(crate) fn pin_child(cmd: &mut std::process::Command, cpus: Vec<usize>) {
     }
 }
 
-/// The split perf-bench uses unless `--no-pin`: the router on the first allowed CPU, the load generator on the
-/// second. `None` when fewer than two CPUs are allowed.
+/// The router's and the load generator's CPUs unless `--no-pin`: the first two allowed, if two are.
 pub fn split() -> Option<(usize, usize)> {
     let cpus = allowed_cpus();
     (cpus.len() >= 2).then(|| (cpus[0], cpus[1]))

@@ -102,8 +102,7 @@ pub(crate) fn parse_output(text: &str) -> Result<BTreeMap<String, Benchmark>> {
     Ok(out)
 }
 
-/// The reference side of a paired components run: a commit whose router is counted with the
-/// working tree's harness on this machine.
+/// The reference side of a paired components run: a commit counted here with our harness.
 #[derive(Debug, Clone)]
 pub struct Reference {
     /// The ref as given (`--against REF`, or the stored baseline's commit).
@@ -257,8 +256,7 @@ impl Setup {
         }
     }
 
-    /// Builds the benches, takes the samples, counts the instructions; the first step that
-    /// fails sets the status and the later ones do not run.
+    /// Builds the benches, takes the samples, counts the instructions, up to the first failure.
     fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
         let mut m = Measured::default();
         if let Err(status) = self.steps(args, reference, &mut m) {

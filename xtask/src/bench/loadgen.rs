@@ -177,8 +177,7 @@ fn path_arg(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// How long a phase may take before it counts as hung: its duration, the request timeout
-/// for stragglers, and slack for start-up.
+/// How long a phase may take before it counts as hung: duration, request timeout, start-up slack.
 pub(crate) fn phase_budget(duration_ms: u64, timeout_ms: u64) -> Duration {
     Duration::from_millis(duration_ms + timeout_ms) + Duration::from_secs(10)
 }

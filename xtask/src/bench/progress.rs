@@ -27,8 +27,7 @@ impl Progress {
         }
     }
 
-    /// One plain line per phase, its name followed by `label`: for the second router of a
-    /// pair, whose phases run while the first one's are drawn.
+    /// One plain line per phase, `label` after its name: a pair's second router, beside the first.
     pub fn plain(label: &str) -> Self {
         Self {
             tty: false,

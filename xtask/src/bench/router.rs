@@ -222,8 +222,7 @@ impl RouterProcess {
         signal(pid, Signal::KILL);
     }
 
-    /// Reaps a router that was sent SIGKILL on purpose (see [`RouterProcess::sigkill`]);
-    /// `killed` says whether SIGKILL is what ended it.
+    /// Reaps a router SIGKILLed on purpose ([`RouterProcess::sigkill`]); `killed`: if that did it.
     pub(crate) fn reap_killed(self, grace: Duration) -> StopReport {
         use std::os::unix::process::ExitStatusExt;
         self.wait_or_kill(grace, |status| StopReport {

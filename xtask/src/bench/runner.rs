@@ -295,7 +295,7 @@ impl Runner<'_, '_> {
         self.ctx.deadline
     }
 
-    /// The router's flags after `--listen`, for a scenario that must know one (`--sticky-capacity`).
+    /// The router's flags after `--listen`, for a scenario that needs one (`--sticky-capacity`).
     pub fn router_args(&self) -> &[String] {
         &self.ctx.spec.args
     }

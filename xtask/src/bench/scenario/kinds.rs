@@ -35,8 +35,7 @@ pub(crate) fn rejected_share(kind: &KindReport) -> f64 {
     }
 }
 
-/// Per-kind latency of the latency phase: `<prefix>_<kind>_p50_ms` and `_p99_ms`, for the
-/// kinds that expect a 2xx.
+/// The latency phase's `<prefix>_<kind>_p50_ms` and `_p99_ms`, for kinds that expect a 2xx.
 fn latency_by_kind(runner: &mut Runner<'_, '_>, prefix: &str) {
     let Some(latency) = role_result(runner, Role::Latency) else {
         return;

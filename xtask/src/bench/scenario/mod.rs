@@ -48,8 +48,7 @@ pub(crate) fn capacity(
     Ok(rps)
 }
 
-/// Share of the requests sent in a phase that were answered as expected (2xx, or 4xx for
-/// kinds that expect a rejection); NaN when nothing was sent.
+/// Share of a phase's requests answered as expected (2xx, or 4xx for reject kinds); NaN if none.
 pub(crate) fn success_rate(result: &Report) -> f64 {
     let good = result.ok + result.expected_rejections;
     if result.requests_sent > 0 {

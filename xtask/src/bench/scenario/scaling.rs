@@ -10,8 +10,7 @@ use crate::bench::runner::{Runner, Status, round3, round4};
 use crate::model::load_report::Report;
 pub use crate::model::scenario::scaling::Params;
 
-/// The largest relative increase, in percent, from one step's value to the next; NaN when
-/// a value is missing or zero.
+/// The largest step-to-step increase, in percent; NaN when a value is missing or zero.
 pub(crate) fn max_increase_pct(values: &[f64]) -> f64 {
     values
         .windows(2)

@@ -80,8 +80,7 @@ pub fn growth(points: &[(f64, f64)]) -> Option<Growth> {
     })
 }
 
-/// The sticky-store capacity the router was started with: the last `--sticky-capacity`
-/// among its flags, else the router's default.
+/// The router's sticky-store capacity: its last `--sticky-capacity`, else the default.
 pub fn sticky_capacity(args: &[String]) -> f64 {
     let mut capacity = ROUTER_DEFAULT_STICKY_CAPACITY;
     let mut it = args.iter();

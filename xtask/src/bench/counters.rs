@@ -18,29 +18,32 @@ pub(crate) const INSTALL_HINT: &str = "apt-get install valgrind";
 /// Decides the counter to use, before anything starts: `perf` on a machine that cannot
 /// count is an error naming why (exit 2), as is `callgrind` without valgrind.
 pub(crate) fn choose(requested: Counters) -> Result<Chosen> {
+    let chosen = |method, valgrind_version, why| Chosen {
+        requested,
+        method,
+        valgrind_version,
+        why,
+    };
     match requested {
         Counters::Perf => match perf_counter::probe(Event::Instructions) {
-            Ok(()) => Ok(Chosen::perf(requested, None)),
+            Ok(()) => Ok(chosen(Method::Perf, None, None)),
             Err(why) => bail!(
                 "--counters perf: this machine cannot count hardware instructions: {why}; \
                  use `--counters callgrind` (or `--counters auto`)"
             ),
         },
-        Counters::Callgrind => Ok(Chosen::callgrind(requested, valgrind_version()?, None)),
+        Counters::Callgrind => Ok(chosen(Method::Callgrind, Some(valgrind_version()?), None)),
         Counters::Auto => match perf_counter::probe(Event::Instructions) {
-            Ok(()) => Ok(Chosen::perf(
-                requested,
-                Some("hardware counters available".into()),
-            )),
+            Ok(()) => {
+                let why = "hardware counters available".to_string();
+                Ok(chosen(Method::Perf, None, Some(why)))
+            }
             Err(why) => {
                 let version = valgrind_version().with_context(|| {
                     format!("--counters auto: no hardware counters ({why}) and no callgrind")
                 })?;
-                Ok(Chosen::callgrind(
-                    requested,
-                    version,
-                    Some(format!("hardware counters unavailable: {why}")),
-                ))
+                let why = format!("hardware counters unavailable: {why}");
+                Ok(chosen(Method::Callgrind, Some(version), Some(why)))
             }
         },
     }
@@ -65,24 +68,6 @@ pub(crate) struct Chosen {
 }
 
 impl Chosen {
-    fn perf(requested: Counters, why: Option<String>) -> Self {
-        Chosen {
-            requested,
-            method: Method::Perf,
-            valgrind_version: None,
-            why,
-        }
-    }
-
-    fn callgrind(requested: Counters, version: String, why: Option<String>) -> Self {
-        Chosen {
-            requested,
-            method: Method::Callgrind,
-            valgrind_version: Some(version),
-            why,
-        }
-    }
-
     /// `perf` or `callgrind`: what `env.counters` of the run file records.
     pub fn name(&self) -> &'static str {
         match self.method {

@@ -269,6 +269,7 @@ impl Setup {
         m
     }
 
+    /// [`Setup::measure`]'s steps; the first that fails ends them with its status.
     fn steps(
         &mut self,
         args: &Options,

@@ -44,9 +44,8 @@ impl Progress {
         eprintln!("{text}");
     }
 
-    /// Starts showing a phase of `duration_ms`.
-    /// `live` is the load generator's progress file (`ELAPSED_MS RESPONSES`), read for the
-    /// live request rate.
+    /// Starts showing a phase of `duration_ms`; `live` is the load generator's progress file
+    /// (`ELAPSED_MS RESPONSES`), read for the live request rate.
     pub fn phase(&self, name: &str, duration_ms: u64, live: Option<PathBuf>) -> PhaseBar {
         if !self.tty {
             // One line when the phase ends, so CI logs carry the result with the name.

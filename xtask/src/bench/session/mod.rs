@@ -1,7 +1,7 @@
 //! A bench session: the working tree's router (and in paired mode a reference build)
 //! measured with one workload on this machine. Opening it checks the inputs and builds what
 //! it needs; trials can then be added in rounds (the gate adds evidence while a rule is
-//! undecided), instructions counted, and the run files written, also after a failure.
+//! undecided), instructions counted, the run files taken at any point and written at the end.
 
 mod counting;
 mod plan;

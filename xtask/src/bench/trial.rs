@@ -108,15 +108,12 @@ fn router_metrics(
     m.insert("mem_mb_rss_final".into(), round3(after.rss_mb));
     m.insert("router_cpu_ms".into(), round3(after.cpu_ms - before.cpu_ms));
     if responses > 0.0 {
-        for (name, cpu) in [
-            ("cpu_ms_per_1k_req", (|s| s.cpu_ms) as fn(&ProcStats) -> f64),
-            ("cpu_user_ms_per_1k_req", |s| s.user_ms),
-            ("cpu_sys_ms_per_1k_req", |s| s.sys_ms),
+        for (name, was, now) in [
+            ("cpu_ms_per_1k_req", before.cpu_ms, after.cpu_ms),
+            ("cpu_user_ms_per_1k_req", before.user_ms, after.user_ms),
+            ("cpu_sys_ms_per_1k_req", before.sys_ms, after.sys_ms),
         ] {
-            m.insert(
-                name.into(),
-                round3((cpu(after) - cpu(before)) * 1000.0 / responses),
-            );
+            m.insert(name.into(), round3((now - was) * 1000.0 / responses));
         }
         m.insert(
             VOLUNTARY_SWITCHES_PER_REQ.into(),

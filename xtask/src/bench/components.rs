@@ -670,16 +670,14 @@ fn run_bench(
         .start()
         .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let output = match handle.wait_timeout(remaining) {
-        Ok(Some(out)) => out.status,
-        Ok(None) => {
-            let _ = handle.kill();
-            return Err(Status::Timeout(format!(
-                "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
-                remaining.as_secs_f64()
-            )));
-        }
-        Err(e) => return Err(failed("waiting for the component benchmarks", e.into())),
+    let waited = (handle.wait_timeout(remaining))
+        .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
+    let Some(std::process::Output { status: output, .. }) = waited else {
+        let _ = handle.kill();
+        return Err(Status::Timeout(format!(
+            "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
+            remaining.as_secs_f64()
+        )));
     };
     if !output.success() {
         return Err(Status::Failed(format!(

@@ -135,17 +135,12 @@ impl Loadgen {
             .with_context(|| format!("starting load generator {}", self.bin.display()))
             .map_err(LoadError::Failed)?;
         let _registered = crate::bench::interrupt::register(handle.pids());
-        let out = match handle.wait_deadline(deadline) {
-            Ok(Some(out)) => out,
-            Ok(None) => {
-                let _ = handle.kill();
-                return Err(LoadError::Deadline);
-            }
-            Err(err) => {
-                return Err(LoadError::Failed(
-                    anyhow::Error::new(err).context("waiting for the load generator"),
-                ));
-            }
+        let waited = (handle.wait_deadline(deadline))
+            .context("waiting for the load generator")
+            .map_err(LoadError::Failed)?;
+        let Some(out) = waited else {
+            let _ = handle.kill();
+            return Err(LoadError::Deadline);
         };
         let reports = parse_output(&out.stdout, &out.stderr, out.status.code())
             .map_err(LoadError::Failed)?

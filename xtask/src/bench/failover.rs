@@ -57,10 +57,9 @@ pub fn metrics(timeline: &TimelineReport, kill_ms: f64, phase_ms: f64) -> Result
     let full = (phase_ms / width).floor() as usize;
     let recovered = (kill_bucket..full)
         .find(|&i| buckets.get(i).map_or(0.0, |b| b.ok as f64) >= RECOVERED_SHARE * level);
-    let recovery_ms = match recovered {
-        Some(i) => (i as f64 * width - kill_ms).max(0.0),
-        None => phase_ms - kill_ms,
-    };
+    let recovery_ms = recovered.map_or(phase_ms - kill_ms, |i| {
+        (i as f64 * width - kill_ms).max(0.0)
+    });
     let first = ((kill_ms - WINDOW_BEFORE_MS) / width).floor().max(0.0) as usize;
     let last = ((kill_ms + WINDOW_AFTER_MS) / width).ceil() as usize;
     let mut window: Option<Histogram<u64>> = None;

@@ -130,10 +130,7 @@ fn entry(target: &str) -> (String, Option<String>) {
 
 /// A symbol's name for people: demangled, without the hash (`router::service::decide`).
 fn demangle(symbol: &str) -> String {
-    match rustc_demangle::try_demangle(symbol) {
-        Ok(d) => format!("{d:#}"),
-        Err(_) => symbol.to_string(),
-    }
+    rustc_demangle::try_demangle(symbol).map_or_else(|_| symbol.to_string(), |d| format!("{d:#}"))
 }
 
 /// The crate a function belongs to: the first segment of its path (`<&mut serde_json::X as

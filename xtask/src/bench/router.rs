@@ -175,13 +175,11 @@ impl RouterProcess {
         let child = children
             .ok()
             .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
-        match child {
-            Some(pid) => {
-                signal(pid, Signal::TERM);
-                self.wait_stopped(grace)
-            }
-            None => self.stop(grace),
-        }
+        let Some(pid) = child else {
+            return self.stop(grace);
+        };
+        signal(pid, Signal::TERM);
+        self.wait_stopped(grace)
     }
 
     /// Waits up to `grace` for the process to exit, then SIGKILL.

@@ -75,10 +75,7 @@ impl<'a> Session<'a> {
     /// names, builds the binaries and starts what the session shares. A build or start
     /// failure is the run's status, not an error: the run file says why.
     pub fn open(args: &'a Options, plan: Plan, pairing: Option<Pairing>) -> Result<Session<'a>> {
-        let arms = match &pairing {
-            Some(p) => p.arms(),
-            None => vec![Arm::candidate()],
-        };
+        let arms = (pairing.as_ref()).map_or_else(|| vec![Arm::candidate()], Pairing::arms);
         // From here on, SIGINT/SIGTERM stop the children and still write the run files.
         interrupt::install();
         let root = crate::model::paths::root();

@@ -16,13 +16,12 @@ use xshell::{Shell, cmd};
 
 use crate::bench::Options;
 use crate::bench::component_counts;
-use crate::bench::paired::short;
 use crate::bench::progress::Progress;
 use crate::bench::runner::{Log, Status, failed, round3};
 use crate::bench::session::BenchOutcome;
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
-use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile};
+use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, short_commit};
 
 /// The component suite's workload name (`perf/policy_components.json`, ...).
 pub(crate) const WORKLOAD: &str = crate::model::suite::COMPONENTS;
@@ -221,7 +220,7 @@ impl Setup {
             reference.map_or(String::new(), |r| format!(
                 ", paired with {} ({})",
                 r.against,
-                short(&r.commit)
+                short_commit(&r.commit)
             ))
         ));
         if let Some(f) = filter() {
@@ -287,7 +286,7 @@ impl Setup {
                      component rules cannot be decided on this machine (a count is never \
                      compared with another machine's numbers)",
                     r.against,
-                    short(&r.commit)
+                    short_commit(&r.commit)
                 ))
             })?);
         }
@@ -465,7 +464,7 @@ fn reference_bench(
         let line = format!(
             "perf-bench: {} ({}) has the working tree's router sources: one bench serves both sides",
             r.against,
-            short(&r.commit)
+            short_commit(&r.commit)
         );
         progress.note(&line);
         log.line(&line);
@@ -474,7 +473,7 @@ fn reference_bench(
     progress.note(&format!(
         "perf-bench: the reference bench: {}'s router with the working tree's harness (built \
          once per commit, harness and toolchain)",
-        short(&r.commit)
+        short_commit(&r.commit)
     ));
     let path = crate::bench::paired::components_of(sh, &r.commit)?;
     log.line(&format!("reference bench: {}", path.display()));

@@ -11,6 +11,7 @@ use xshell::{Shell, cmd};
 use crate::bench::Options;
 use crate::bench::env_info::silent;
 use crate::bench::session::Pairing;
+use crate::model::run_file::short_commit;
 
 /// What goes into the router binary (sources, embedded policies, manifests, lock file, cargo's
 /// configuration): when none differ between the reference commit and the working tree, one
@@ -34,7 +35,7 @@ pub fn reference(sh: &Shell, against: &str, bench: &Options) -> Result<Pairing> 
         eprintln!(
             "perf-gate: {against} ({}) has the working tree's router sources ({}): both sides \
              run the working tree's build",
-            short(&commit),
+            short_commit(&commit),
             ROUTER_SOURCES.join(", ")
         );
         crate::model::paths::target_dir().join("release/router")
@@ -116,7 +117,7 @@ pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf
     if cached.is_file() {
         eprintln!(
             "reusing the router built for {} (or a commit with the same router sources)",
-            short(commit)
+            short_commit(commit)
         );
     } else {
         build(sh, commit, &paired_dir, &cached, debug)?;
@@ -185,7 +186,7 @@ fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) 
     let profile = if debug { "debug" } else { "release" };
     eprintln!(
         "building the router of {} ({profile}) in a temporary worktree",
-        short(commit)
+        short_commit(commit)
     );
     let checkout = Worktree::add(sh, commit)?;
     let worktree = &checkout.path;
@@ -238,12 +239,15 @@ pub(crate) fn components_of(sh: &Shell, commit: &str) -> Result<PathBuf> {
     let key = format!("{commit}-{harness}-{}", toolchain_key(sh));
     let cached = paired_dir.join("components").join(key).join("components");
     if cached.is_file() {
-        eprintln!("reusing the component bench built for {}", short(commit));
+        eprintln!(
+            "reusing the component bench built for {}",
+            short_commit(commit)
+        );
         return Ok(cached);
     }
     eprintln!(
         "building {}'s router in the working tree's component bench (release) in a temporary worktree",
-        short(commit)
+        short_commit(commit)
     );
     let checkout = Worktree::add(sh, commit)?;
     let worktree = &checkout.path;
@@ -363,10 +367,6 @@ impl Drop for Worktree<'_> {
         let _ = silent(cmd!(self.sh, "git worktree remove --force {path}")).run();
         let _ = silent(cmd!(self.sh, "git worktree prune")).run();
     }
-}
-
-pub(crate) fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 /// The `executable` of the components bench in cargo's `--message-format=json` output.

@@ -360,12 +360,14 @@ fn switches_in_status(status: &str) -> Option<(f64, f64)> {
 
 /// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).
 pub(crate) fn counter_sum(text: &str, name: &str) -> Option<f64> {
-    let values: Vec<f64> = (text.lines().filter(|l| !l.starts_with('#')))
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|line| line.strip_prefix(name))
         .filter(|rest| rest.starts_with('{') || rest.starts_with(' '))
         .filter_map(|rest| rest.rsplit(' ').next()?.parse::<f64>().ok())
         .collect();
-    (!values.is_empty()).then(|| values.iter().fold(0.0, |sum, v| sum + v))
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// The cumulative buckets of a histogram family in Prometheus text

@@ -21,7 +21,7 @@ use crate::flags::{BenchArgs, BisectArgs};
 use crate::gate::evaluate::{Status, evaluate};
 use crate::model::counters::Counters;
 use crate::model::policy::{self, Check, Direction, Policy};
-use crate::model::run_file::MetricValue;
+use crate::model::run_file::{MetricValue, short_commit};
 use crate::model::{artifacts, paths};
 use crate::report::bench::summary_markdown;
 
@@ -227,7 +227,7 @@ impl<'a> Bisect<'a> {
             .quiet()
             .read()
             .unwrap_or_default();
-        format!("{} {subject}", &commit[..commit.len().min(12)])
+        format!("{} {subject}", short_commit(commit))
     }
 
     /// How commits are judged, for the first line.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::gate::evaluate::{Change, Method, Outcome, Row, Severity, Status, Verdict, few_samples};
 use crate::model::policy::{Check, Direction, Policy, fmt_num};
-use crate::model::run_file::RunFile;
+use crate::model::run_file::{RunFile, short_commit};
 use crate::report::profile::{self, Explanation};
 
 /// Version of the verdict JSON's shape.
@@ -519,8 +519,8 @@ impl RunRecord {
     /// 5 trials`.
     pub(crate) fn provenance(&self) -> String {
         let mut parts = vec![match (&self.git_commit, self.git_dirty) {
-            (Some(c), Some(true)) => format!("commit {} (dirty)", short(c)),
-            (Some(c), _) => format!("commit {}", short(c)),
+            (Some(c), Some(true)) => format!("commit {} (dirty)", short_commit(c)),
+            (Some(c), _) => format!("commit {}", short_commit(c)),
             (None, _) => "commit unknown".to_string(),
         }];
         parts.extend(self.timestamp.clone());
@@ -599,10 +599,6 @@ impl Record {
         let text = crate::model::json::read_input(path, crate::model::json::MAX_INPUT_BYTES)?;
         crate::model::json::parse(&text, &path.display().to_string())
     }
-}
-
-fn short(commit: &str) -> &str {
-    commit.get(..12).unwrap_or(commit)
 }
 
 #[cfg(test)]

@@ -90,6 +90,11 @@ pub struct Git {
     pub reference: Option<String>,
 }
 
+/// A commit id as messages show it: its first 12 characters.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
 /// `env`: where and how the run was measured. The fields the gate compares are typed; the
 /// rest (load settings, tool versions, ...) are kept as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

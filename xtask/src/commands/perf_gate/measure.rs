@@ -16,7 +16,7 @@ use crate::gate::stats::median;
 use crate::model::metric::{SYSCALLS_PER_REQ, is_counted, syscall_of};
 use crate::model::paths;
 use crate::model::policy::{self, Policy};
-use crate::model::run_file::{MetricValue, RunFile, Samples};
+use crate::model::run_file::{MetricValue, RunFile, Samples, short_commit};
 use crate::report::profile::{self, Explanation};
 
 /// What `measure` gives the verdict.
@@ -211,7 +211,7 @@ pub(super) fn recounted(
     let line = format!(
         "{COUNTED}: the baseline's count is its commit {}'s router counted on this machine \
          beside the candidate ({} run(s), median {}{calls}); {was}",
-        &commit[..commit.len().min(12)],
+        short_commit(commit),
         counts[COUNTED].len(),
         policy::fmt_num(counted)
     );

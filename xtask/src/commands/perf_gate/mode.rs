@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use super::input::Input;
 use crate::flags::BenchArgs;
 use crate::model::policy::{EnvMismatch, Policy};
-use crate::model::run_file::ENV_FIELDS;
+use crate::model::run_file::{ENV_FIELDS, short_commit};
 
 /// Decides, before anything runs, whether the gate pairs the working tree with a reference
 /// router (returns the ref) or compares it with the stored baseline (returns `None`), and
@@ -59,7 +59,7 @@ pub(super) fn choose_mode(
             };
             eprintln!(
                 "perf-gate: paired mode against the baseline's commit {}: {why}{also}",
-                &commit[..commit.len().min(12)]
+                short_commit(commit)
             );
             Ok(Some(commit.to_string()))
         }
@@ -97,7 +97,7 @@ pub(super) fn components_mode(stored: &Input, commit: Option<&str>) -> Result<St
         "perf-gate: paired mode against the baseline's commit {}: the component benchmarks \
          are counted (instructions per operation under callgrind) for both commits on this \
          machine; their wall-clock ns are information only",
-        &commit[..commit.len().min(12)]
+        short_commit(commit)
     );
     Ok(commit.to_string())
 }

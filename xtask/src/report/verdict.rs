@@ -602,4 +602,4 @@ impl Record {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

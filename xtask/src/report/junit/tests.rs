@@ -1,22 +1,7 @@
 //! Unit tests of `crate::report::junit`.
 
 use crate::report::junit::*;
-use crate::report::verdict::Context;
 use crate::{gate::evaluate, model::policy, model::run_file};
-
-fn ctx() -> Context<'static> {
-    Context {
-        timestamp: "2026-11-22T08:01:02Z",
-        workload: "cp1",
-        baseline: "b.json",
-        candidate: "c.json",
-        policy_path: "p.json",
-        policy: None,
-        baseline_run: None,
-        candidate_run: None,
-        explain: None,
-    }
-}
 
 /// Counts as the attributes of the suite state them, and the whole as XML that parses.
 #[test]
@@ -38,7 +23,10 @@ fn counts_match_the_cases() {
         run_file::parse_str(r#"{"metrics": {"rps": 500, "errors_total": 1}}"#, "c.json").unwrap();
     let mut v = evaluate::evaluate(&b, &c, &policy);
     v.bench_failure = Some("router exited with \u{1b}[31mcode 101\u{1b}[0m".into());
-    let x = render(&crate::report::verdict::Record::new(&v, &ctx()));
+    let x = render(&crate::report::verdict::Record::new(
+        &v,
+        &crate::report::verdict::tests::ctx(None, "c.json"),
+    ));
     assert!(x.starts_with("<?xml"), "{x}");
     assert!(
         x.contains(

@@ -24,14 +24,15 @@ fn verdict(candidate_metrics: &str) -> (Verdict, Policy) {
     (evaluate::evaluate(&b, &c, &policy), policy)
 }
 
-fn ctx(policy: &Policy) -> Context<'_> {
+/// The context every renderer test uses; shared with junit's tests.
+pub(crate) fn ctx<'a>(policy: Option<&'a Policy>, candidate: &'a str) -> Context<'a> {
     Context {
         timestamp: "2026-11-22T08:01:02Z",
         workload: "cp1",
         baseline: "b.json",
-        candidate: "c & <d>.json",
+        candidate,
         policy_path: "p.json",
-        policy: Some(policy),
+        policy,
         baseline_run: None,
         candidate_run: None,
         explain: None,
@@ -52,7 +53,7 @@ fn table_and_summary_show_every_rule() {
     );
     assert!(t.contains("+0.1% ["), "{t}");
     assert_eq!(
-        Record::new(&v, &ctx(&p)).summary,
+        Record::new(&v, &ctx(Some(&p), "c & <d>.json")).summary,
         "perf-gate: PASS (2 rules, 0 warnings)"
     );
 }
@@ -60,7 +61,7 @@ fn table_and_summary_show_every_rule() {
 #[test]
 fn failures_are_all_listed() {
     let (v, p) = verdict(r#"{"metrics": {"rps": 500, "errors_total": 2}}"#);
-    let s = Record::new(&v, &ctx(&p)).summary;
+    let s = Record::new(&v, &ctx(Some(&p), "c & <d>.json")).summary;
     assert!(s.starts_with("perf-gate: FAIL: "), "{s}");
     assert!(
         s.contains("rps -50.0% (point estimate, no samples) beyond -10.0%"),
@@ -73,7 +74,7 @@ fn failures_are_all_listed() {
 #[test]
 fn junit_has_one_testcase_per_rule_and_escapes() {
     let (v, p) = verdict(r#"{"metrics": {"rps": 500, "errors_total": 0}}"#);
-    let x = junit(&Record::new(&v, &ctx(&p)));
+    let x = junit(&Record::new(&v, &ctx(Some(&p), "c & <d>.json")));
     assert_eq!(x.matches("<testcase ").count(), 2, "{x}");
     assert_eq!(x.matches("<failure ").count(), 1, "{x}");
     assert!(x.contains("c &amp; &lt;d&gt;.json"), "{x}");
@@ -86,14 +87,14 @@ fn json_and_markdown_carry_the_numbers() {
         r#"{"metrics": {"rps": 1001, "errors_total": 0},
             "samples": {"rps": [1001, 991, 1011, 1006, 996]}}"#,
     );
-    let j = serde_json::to_value(Record::new(&v, &ctx(&p))).unwrap();
+    let j = serde_json::to_value(Record::new(&v, &ctx(Some(&p), "c & <d>.json"))).unwrap();
     assert_eq!(j["overall"], "pass");
     assert_eq!(j["exit_code"], 0);
     assert_eq!(j["rows"].as_array().unwrap().len(), 2);
     assert_eq!(j["rows"][1]["metric"], "rps");
     assert_eq!(j["rows"][1]["method"], "bootstrap");
     assert!(j["rows"][1]["ci_low_pct"].is_f64());
-    let md = markdown(&Record::new(&v, &ctx(&p)));
+    let md = markdown(&Record::new(&v, &ctx(Some(&p), "c & <d>.json")));
     assert!(md.starts_with("## ✅ perf-gate: PASS"), "{md}");
     assert!(md.contains("| rps |"), "{md}");
 }
@@ -104,7 +105,7 @@ fn input_errors_render_without_rows() {
     let (_, policy) = verdict("{}");
     let c = Context {
         policy: None,
-        ..ctx(&policy)
+        ..ctx(Some(&policy), "c & <d>.json")
     };
     let r = Record::new(&v, &c);
     assert!(r.summary.starts_with("perf-gate: ERROR"));
@@ -188,20 +189,6 @@ mod every_report {
         (evaluate(&b, &c, &policy), policy)
     }
 
-    fn ctx(policy: &Policy) -> Context<'_> {
-        Context {
-            timestamp: "2026-11-22T08:01:02Z",
-            workload: "cp1",
-            baseline: "b.json",
-            candidate: "c.json",
-            policy_path: "p.json",
-            policy: Some(policy),
-            baseline_run: None,
-            candidate_run: None,
-            explain: None,
-        }
-    }
-
     /// The change a reader computes from two cells as shown (four decimals at most): equal
     /// to the row's change within what the rounding of the cells allows.
     fn assert_cells_add_up(metric: &str, b: &str, c: &str, pct: f64) {
@@ -217,7 +204,7 @@ mod every_report {
     #[test]
     fn every_report_shows_the_values_each_change_is_computed_from() {
         let (v, p) = verdict();
-        let record = Record::new(&v, &ctx(&p));
+        let record = Record::new(&v, &super::ctx(Some(&p), "c.json"));
         let table = table(&record.rows);
         let markdown = markdown(&record);
         let junit = crate::report::junit::render(&record);

@@ -483,6 +483,14 @@ impl Row {
             message: String::new(),
         }
     }
+
+    /// Settles the row: it blocks when it fails, or is inconclusive under `inconclusive: fail`.
+    fn decide(&mut self, status: Status, message: String, gate: &GateSettings) {
+        self.blocking = status == Status::Fail
+            || (status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
+        self.status = status;
+        self.message = message;
+    }
 }
 
 fn evaluate_rule(
@@ -504,12 +512,11 @@ fn evaluate_rule(
     let cand = match candidate.metric(metric) {
         MetricValue::Number(x) => x,
         MetricValue::Invalid(Invalid::Missing) if !policy.gate.require_all_metrics_present => {
-            row.status = Status::Skipped;
-            row.blocking = false;
-            row.message = format!(
+            let why = format!(
                 "is missing in the candidate (metrics.{metric}); rule skipped because \
                  gate.require_all_metrics_present is false"
             );
+            row.decide(Status::Skipped, why, &policy.gate);
             return row;
         }
         MetricValue::Invalid(Invalid::Missing) => {
@@ -582,9 +589,7 @@ fn within_bounds(
         }
     }
     if broken.is_empty() {
-        row.status = Status::Pass;
-        row.blocking = false;
-        row.message = if samples.is_empty() {
+        let why = if samples.is_empty() {
             format!("= {} (rule {})", fmt_num(cand), row.check)
         } else {
             format!(
@@ -594,7 +599,7 @@ fn within_bounds(
                 row.check
             )
         };
-        return;
+        return row.decide(Status::Pass, why, &policy.gate);
     }
     row.message = broken.join("; ");
     let Some((ref_median, ref_trials)) = reference else {
@@ -605,9 +610,7 @@ fn within_bounds(
     let median_too = bounds.violation(cand).is_none() || bounds.violation(ref_median).is_some();
     if mine <= theirs && median_too {
         let trials: Vec<String> = ref_trials.iter().map(|x| fmt_num(*x)).collect();
-        row.status = Status::Inconclusive;
-        row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
-        row.message = format!(
+        let why = format!(
             "{}; the baseline's router broke it too on this machine, in {theirs} of its {} \
              trials of the same session (median {}, trials {}; the candidate in {mine}): the \
              machine could not hold the bound for either side, so this run cannot tell whether \
@@ -617,6 +620,7 @@ fn within_bounds(
             fmt_num(ref_median),
             trials.join(", ")
         );
+        row.decide(Status::Inconclusive, why, &policy.gate);
     }
 }
 
@@ -657,10 +661,7 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
             ),
         ),
     };
-    row.status = status;
-    row.blocking = status == Status::Fail
-        || (status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
-    row.message = format!("{shown}: {why}");
+    row.decide(status, format!("{shown}: {why}"), gate);
 }
 
 /// Why a relative rule cannot be decided: a wall-clock reading (not a count) of one CPU model
@@ -705,9 +706,7 @@ fn relative(
     let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
     if base == 0.0 {
         if cand == 0.0 {
-            row.status = Status::Pass;
-            row.blocking = false;
-            row.message = "is 0 in both runs".to_string();
+            row.decide(Status::Pass, "is 0 in both runs".into(), &policy.gate);
         } else {
             row.message = format!(
                 "changed from 0 to {}: baseline is 0, relative change undefined",
@@ -717,10 +716,7 @@ fn relative(
         return;
     }
     if let Some(why) = across_machines(&row.metric, sides.runs.0, sides.runs.1) {
-        row.status = Status::Inconclusive;
-        row.blocking = policy.gate.inconclusive == Inconclusive::Fail;
-        row.message = why;
-        return;
+        return row.decide(Status::Inconclusive, why, &policy.gate);
     }
     let (b, c, ci) = compared(row, sides, &policy.gate, notes);
     row.baseline = Some(b);
@@ -787,24 +783,19 @@ fn compared(
             row.method = Method::PooledPaired;
             (p.baseline, p.candidate, Some(p.ci))
         }
-        (None, Some((b, c))) if enough => {
-            let (method, bootstrap): (_, stats::RatioBootstrap) = if paired {
-                (
+        (None, Some((b, c))) => {
+            mention_samples(notes, (b, c));
+            let (method, bootstrap): (_, Option<stats::RatioBootstrap>) = match (enough, paired) {
+                (false, _) => (Method::PointEstimate, None),
+                (true, true) => (
                     Method::PairedBootstrap,
-                    stats::bootstrap_paired_ratio_of_medians,
-                )
-            } else {
-                (Method::Bootstrap, stats::bootstrap_ratio_of_medians)
+                    Some(stats::bootstrap_paired_ratio_of_medians),
+                ),
+                (true, false) => (Method::Bootstrap, Some(stats::bootstrap_ratio_of_medians)),
             };
             row.method = method;
-            mention_samples(notes, (b, c));
-            let ci = bootstrap(base_samples, cand_samples, confidence, resamples, seed);
-            (b, c, Some(ci))
-        }
-        (None, Some((b, c))) => {
-            row.method = Method::PointEstimate;
-            mention_samples(notes, (b, c));
-            (b, c, None)
+            let ci = bootstrap.map(|f| f(base_samples, cand_samples, confidence, resamples, seed));
+            (b, c, ci)
         }
         (None, None) => {
             row.method = Method::PointEstimate;
@@ -868,34 +859,29 @@ fn judge_change(
     if change.ci_pct.is_some() {
         row.resolution_pct = Some((adv_hi - adv_lo) / 2.0);
     }
-    if adv_lo > max_pct {
-        row.status = Status::Fail;
-        row.blocking = true;
-        row.message = format!("{shown} beyond {limit}");
-    } else if adv_hi <= max_pct {
-        row.blocking = false;
-        if let Some(w) = warn {
-            row.status = Status::Warn;
-            row.message = format!(
+    let (status, why) = match warn {
+        _ if adv_lo > max_pct => (Status::Fail, format!("{shown} beyond {limit}")),
+        Some(w) if adv_hi <= max_pct => (
+            Status::Warn,
+            format!(
                 "{shown} past the {} warn tier, within {limit}",
                 fmt_pct(sign * w)
-            );
-        } else {
-            row.status = Status::Pass;
-            row.message = format!("{shown} within {limit}");
-        }
-    } else {
-        row.status = Status::Inconclusive;
-        row.blocking = gate.inconclusive == Inconclusive::Fail;
-        row.message = format!(
-            "{shown} straddles {limit}: inconclusive (gate.inconclusive is \"{}\"); with {} \
-             trials this run resolves changes of about ±{:.1}% and no smaller; more trials would \
-             narrow the interval",
-            gate.inconclusive.as_str(),
-            row.n_candidate,
-            row.resolution_pct.unwrap_or(f64::NAN)
-        );
-    }
+            ),
+        ),
+        None if adv_hi <= max_pct => (Status::Pass, format!("{shown} within {limit}")),
+        _ => (
+            Status::Inconclusive,
+            format!(
+                "{shown} straddles {limit}: inconclusive (gate.inconclusive is \"{}\"); with {} \
+                 trials this run resolves changes of about ±{:.1}% and no smaller; more trials \
+                 would narrow the interval",
+                gate.inconclusive.as_str(),
+                row.n_candidate,
+                row.resolution_pct.unwrap_or(f64::NAN)
+            ),
+        ),
+    };
+    row.decide(status, why, gate);
 }
 
 /// Ratio to percent, rounded to 1e-9 so that an exact +15% is not read as 15.000000000000002.

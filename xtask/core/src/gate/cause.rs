@@ -20,7 +20,7 @@ const LISTED_CALLS: f64 = 0.01;
 
 /// The members of a metric family in both runs (`of` names the member of a metric, as
 /// `syscall_of`), with the candidate's value less the baseline's, a member missing on one side
-/// counting 0 there. Empty unless both runs have the family.
+/// counting 0 there; the largest change first. Empty unless both runs have the family.
 fn deltas(
     baseline: &RunFile,
     candidate: &RunFile,
@@ -37,25 +37,21 @@ fn deltas(
         return Vec::new();
     }
     let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
-    names
+    let value = |m: &BTreeMap<String, f64>, n: &str| m.get(n).copied().unwrap_or(0.0);
+    let mut changes: Vec<(String, f64)> = names
         .into_iter()
-        .map(|n| {
-            let value = |m: &BTreeMap<String, f64>| m.get(n).copied().unwrap_or(0.0);
-            (n.clone(), value(&c) - value(&b))
-        })
-        .collect()
+        .map(|n| (n.clone(), value(&c, n) - value(&b, n)))
+        .collect();
+    changes.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
+    changes
 }
 
 /// The system calls per request whose count changed, largest change first, as
 /// `+1.000 statx/req`; empty when a run did not count them or none changed.
 pub fn syscall_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
-    let mut changed: Vec<(String, f64)> = deltas(baseline, candidate, syscall_of)
+    deltas(baseline, candidate, syscall_of)
         .into_iter()
         .filter(|(_, d)| d.abs() >= LISTED_CALLS)
-        .collect();
-    changed.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
-    changed
-        .into_iter()
         .map(|(n, d)| format!("{d:+.3} {n}/req"))
         .collect()
 }
@@ -68,12 +64,9 @@ const LISTED_WAIT_CHANGE: f64 = 0.01;
 /// `+2.1 pts hrtimer_nanosleep`: the off-CPU view (bench/waits.rs). Empty when a run did
 /// not sample them or nothing grew.
 pub fn wait_changes(baseline: &RunFile, candidate: &RunFile) -> Vec<String> {
-    let mut grew: Vec<(String, f64)> = deltas(baseline, candidate, wait_of)
+    deltas(baseline, candidate, wait_of)
         .into_iter()
         .filter(|(_, d)| *d >= LISTED_WAIT_CHANGE)
-        .collect();
-    grew.sort_by(|x, y| y.1.total_cmp(&x.1));
-    grew.into_iter()
         .map(|(p, d)| format!("{:+.1} pts {p}", d * 100.0))
         .collect()
 }

@@ -334,12 +334,10 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
         let line = format!("{metric} {}", row.message);
         match row.status {
             _ if row.blocking => v.failures.push(line),
-            Status::Warn => v.warnings.push(line),
-            Status::Inconclusive if policy.gate.inconclusive == Inconclusive::Warn => {
-                v.warnings.push(line)
+            Status::Inconclusive if policy.gate.inconclusive != Inconclusive::Warn => {
+                v.notes.push(line)
             }
-            Status::Inconclusive => v.notes.push(line),
-            Status::Skipped => v.warnings.push(line),
+            Status::Warn | Status::Inconclusive | Status::Skipped => v.warnings.push(line),
             _ => {}
         }
         noise_warnings(&row, &mut v.warnings);

@@ -262,13 +262,12 @@ impl fmt::Display for EnvDifference {
 
 /// The `ENV_FIELDS` whose values differ between the two runs.
 pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDifference> {
-    let get = |run: &RunFile, f: &str| run.env.get(f);
     ENV_FIELDS
         .iter()
         .map(|f| EnvDifference {
             field: f,
-            baseline: get(baseline, f),
-            candidate: get(candidate, f),
+            baseline: baseline.env.get(f),
+            candidate: candidate.env.get(f),
         })
         .filter(|d| d.baseline != d.candidate)
         .collect()
@@ -760,17 +759,6 @@ fn compared(
         (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,
     };
-    // Samples, where there are any, decide over a recorded median that contradicts them.
-    let mention_samples = |notes: &mut Vec<String>, (b, c): (f64, f64)| {
-        if !close(b, base) || !close(c, cand) {
-            notes.push(format!(
-                "{metric}: `metrics.{metric}` differs from the median of its samples; the \
-                 decision uses, and the table shows, the samples' medians ({} -> {})",
-                fmt_num(b),
-                fmt_num(c)
-            ));
-        }
-    };
     // Paired latency percentiles pool every request of a side's trials.
     let pooled = paired
         .then(|| pooled::percentile(&metric))
@@ -782,7 +770,15 @@ fn compared(
             (p.baseline, p.candidate, Some(p.ci))
         }
         (None, Some((b, c))) => {
-            mention_samples(notes, (b, c));
+            // Samples, where there are any, decide over a recorded median that contradicts them.
+            if !close(b, base) || !close(c, cand) {
+                notes.push(format!(
+                    "{metric}: `metrics.{metric}` differs from the median of its samples; the \
+                     decision uses, and the table shows, the samples' medians ({} -> {})",
+                    fmt_num(b),
+                    fmt_num(c)
+                ));
+            }
             let (method, bootstrap): (_, Option<stats::RatioBootstrap>) = match (enough, paired) {
                 (false, _) => (Method::PointEstimate, None),
                 (true, true) => (

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
+use crate::model::metric::{self, Better};
 use crate::model::run_file::{MetricValue, RunFile, Samples};
 use crate::report::junit;
 use crate::report::verdict::{self, Record};
@@ -274,14 +275,15 @@ fn escape_label(v: &str) -> String {
 }
 
 /// github-action-benchmark's inputs: (`customSmallerIsBetter`, `customBiggerIsBetter`) arrays
-/// of `{"name", "unit", "value", "range", "extra"}`. What the registry says gets better higher
-/// (throughput, success shares) is bigger-is-better, everything else smaller-is-better.
+/// of `{"name", "unit", "value", "range", "extra"}`, units from the registry. What it says
+/// gets better higher (throughput, success shares) is bigger-is-better, the rest smaller.
 pub fn github(summary: &Summary) -> (Value, Value) {
     let (mut smaller, mut bigger) = (Vec::new(), Vec::new());
     for m in &summary.metrics {
+        let known = metric::find(&m.name);
         let entry = json!({
             "name": format!("{} {}", summary.workload, m.name),
-            "unit": unit(&m.name),
+            "unit": known.map_or("", |k| k.unit),
             "value": m.median,
             "range": format!("± {}", round6((m.max - m.min) / 2.0)),
             "extra": format!(
@@ -292,11 +294,8 @@ pub fn github(summary: &Summary) -> (Value, Value) {
                 summary.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default()
             ),
         });
-        if bigger_is_better(&m.name) {
-            bigger.push(entry);
-        } else {
-            smaller.push(entry);
-        }
+        let higher = known.is_some_and(|k| k.better == Better::Higher);
+        if higher { &mut bigger } else { &mut smaller }.push(entry);
     }
     (Value::Array(smaller), Value::Array(bigger))
 }
@@ -313,16 +312,6 @@ pub(crate) fn github_bigger_path(path: &Path) -> PathBuf {
         None => format!("{stem}.bigger"),
     };
     path.with_file_name(name)
-}
-
-fn bigger_is_better(metric: &str) -> bool {
-    crate::model::metric::find(metric)
-        .is_some_and(|m| m.better == crate::model::metric::Better::Higher)
-}
-
-/// The metric's unit, from the registry; empty for a name it does not know.
-fn unit(metric: &str) -> &'static str {
-    crate::model::metric::find(metric).map_or("", |m| m.unit)
 }
 
 fn round6(x: f64) -> f64 {

@@ -369,12 +369,7 @@ fn gate_section(out: &mut String, v: Option<&Record>) {
         );
     }
     out.push_str("</table>\n");
-    for (title, items) in [
-        ("Errors", &v.errors),
-        ("Failures", &v.failures),
-        ("Warnings", &v.warnings),
-        ("Notes", &v.notes),
-    ] {
+    for (_, title, items) in v.finding_lists() {
         if !items.is_empty() {
             let _ = writeln!(out, "<p><b>{title}</b></p>");
             list(out, "", items);

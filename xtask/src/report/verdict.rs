@@ -229,12 +229,7 @@ fn summary_line(r: &Record) -> String {
 /// Failures, warnings, notes and errors as `label: text` lines (for stdout and the log).
 pub fn findings(r: &Record) -> String {
     let mut out = String::new();
-    for (label, items) in [
-        ("error", &r.errors),
-        ("failure", &r.failures),
-        ("warning", &r.warnings),
-        ("note", &r.notes),
-    ] {
+    for (label, _, items) in r.finding_lists() {
         for item in items {
             let _ = writeln!(out, "{label}: {item}");
         }
@@ -353,12 +348,7 @@ pub(crate) fn markdown(r: &Record) -> String {
         out.push_str(&profile::markdown(&e.rows, profile::TOP));
         out.push('\n');
     }
-    for (title, items) in [
-        ("Errors", &r.errors),
-        ("Failures", &r.failures),
-        ("Warnings", &r.warnings),
-        ("Notes", &r.notes),
-    ] {
+    for (_, title, items) in r.finding_lists() {
         let mut items: Vec<&String> = items.iter().collect();
         if title == "Failures"
             && let Some(b) = &r.bench_failure
@@ -592,6 +582,16 @@ impl Record {
         };
         record.summary = summary_line(&record);
         record
+    }
+
+    /// The findings, each kind's label, title and items, in the order every report lists them.
+    pub(crate) fn finding_lists(&self) -> [(&'static str, &'static str, &[String]); 4] {
+        [
+            ("error", "Errors", &self.errors),
+            ("failure", "Failures", &self.failures),
+            ("warning", "Warnings", &self.warnings),
+            ("note", "Notes", &self.notes),
+        ]
     }
 
     /// Reads a verdict JSON that perf-gate wrote.

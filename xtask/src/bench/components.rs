@@ -168,8 +168,7 @@ impl Setup {
             Err(_) => None,
         };
         let root = crate::model::paths::root();
-        let sh = xshell::Shell::new().context("creating a shell")?;
-        sh.change_dir(&root);
+        let sh = crate::bench::env_info::root_shell()?;
         let started = std::time::Instant::now();
         let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
         let mut names = vec![

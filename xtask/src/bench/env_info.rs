@@ -14,6 +14,13 @@ pub(crate) fn silent(cmd: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
     cmd.quiet().ignore_stderr()
 }
 
+/// A shell in the workspace root.
+pub(crate) fn root_shell() -> Result<Shell> {
+    let sh = Shell::new().context("creating a shell")?;
+    sh.change_dir(crate::model::paths::root());
+    Ok(sh)
+}
+
 /// Git commit and whether the work tree had uncommitted changes.
 pub fn git(sh: &Shell) -> Git {
     let commit = silent(cmd!(sh, "git rev-parse HEAD")).read().ok();

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use anyhow::{Context as _, Result};
-use xshell::{Shell, cmd};
+use xshell::cmd;
 
 use crate::exit;
 use crate::flags::CiArgs;
@@ -21,8 +21,7 @@ pub(crate) const STEPS: [&str; 4] = [
 ];
 
 pub fn run(_args: &CiArgs) -> Result<u8> {
-    let sh = Shell::new().context("creating a shell")?;
-    sh.change_dir(paths::root());
+    let sh = crate::bench::env_info::root_shell()?;
     let cargo = paths::cargo();
     let total = STEPS.len();
     for (i, shown) in STEPS.into_iter().enumerate() {

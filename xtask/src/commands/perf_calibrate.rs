@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::bench::session::{DEFAULT_TRIALS, Pairing, Plan, Session};
 use crate::flags::CalibrateArgs;
@@ -36,8 +36,7 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     bench.trials = Some(pairs);
     let plan = Plan::new(&bench)?;
     let planned = plan.workload.trials.unwrap_or(DEFAULT_TRIALS);
-    let sh = xshell::Shell::new().context("creating a shell")?;
-    sh.change_dir(paths::root());
+    let sh = crate::bench::env_info::root_shell()?;
     // One binary on both sides: whatever differs between them is the machine.
     let pairing = Pairing {
         against: "itself (A/A)".into(),

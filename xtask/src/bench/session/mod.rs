@@ -79,8 +79,7 @@ impl<'a> Session<'a> {
         // From here on, SIGINT/SIGTERM stop the children and still write the run files.
         interrupt::install();
         let root = crate::model::paths::root();
-        let sh = Shell::new().context("creating a shell")?;
-        sh.change_dir(&root);
+        let sh = crate::bench::env_info::root_shell()?;
         let started = Instant::now();
         let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
         let mut names: Vec<(String, &str)> = vec![("bench_router".into(), "log")];

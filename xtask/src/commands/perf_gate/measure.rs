@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use super::input::{Input, into_input};
+use crate::bench::env_info::root_shell;
 use crate::bench::session::{Pairing, Plan, Session, by_metric};
 use crate::flags::BenchArgs;
 use crate::gate::evaluate::{Status, evaluate};
 use crate::gate::evidence::{Next, next};
 use crate::gate::stats::median;
 use crate::model::metric::{SYSCALLS_PER_REQ, is_counted, syscall_of};
-use crate::model::paths;
 use crate::model::policy::{self, Policy};
 use crate::model::run_file::{MetricValue, RunFile, Samples, short_commit};
 use crate::report::profile::{self, Explanation};
@@ -309,8 +309,7 @@ pub(super) fn stored_reference(baseline: &RunFile, candidate: &RunFile) -> Resul
         .commit
         .as_deref()
         .context("the baseline records no commit")?;
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(paths::root());
+    let sh = root_shell()?;
     if crate::bench::paired::same_sources(&sh, commit) {
         return Ok(None);
     }
@@ -321,13 +320,6 @@ pub(super) fn stored_reference(baseline: &RunFile, candidate: &RunFile) -> Resul
 /// The reference router of a paired session.
 pub(super) fn reference(bench: &BenchArgs, against: &str) -> Result<Pairing> {
     crate::bench::paired::reference(&root_shell()?, against, bench)
-}
-
-/// A shell in the workspace root.
-fn root_shell() -> Result<xshell::Shell> {
-    let sh = xshell::Shell::new().context("creating a shell")?;
-    sh.change_dir(paths::root());
-    Ok(sh)
 }
 
 /// More evidence while a relative rule is undecided (`gate::evidence`). Each look's

@@ -505,19 +505,15 @@ pub fn run_file(
     git: Git,
     elapsed: Duration,
 ) -> RunFile {
+    let rounded = |v: &[f64]| v.iter().map(|&x| round3(x)).collect::<Vec<f64>>();
     let values: BTreeMap<String, Vec<f64>> = measured
         .iter()
-        .map(|(name, b)| {
-            (
-                metric_name(name),
-                b.samples.iter().map(|&v| round3(v)).collect(),
-            )
-        })
+        .map(|(name, b)| (metric_name(name), rounded(&b.samples)))
         .collect();
     let mut summary = summarize(&values, samples as usize);
     let counts: BTreeMap<String, Vec<f64>> = counted
         .iter()
-        .map(|(name, v)| (name.clone(), v.iter().map(|&x| round3(x)).collect()))
+        .map(|(name, v)| (name.clone(), rounded(v)))
         .collect();
     summary.extend(summarize(&counts, counting_runs as usize));
     let completed = measured
@@ -626,9 +622,7 @@ fn run_bench(
     let tmp =
         tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
     let out_path = tmp.path().join("components.json");
-    let log_file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(log_path)
+    let log_file = crate::bench::router::append_to(log_path)
         .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
     let args: Vec<String> = [
         "--bench".to_string(),

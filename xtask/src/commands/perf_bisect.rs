@@ -209,10 +209,8 @@ impl<'a> Bisect<'a> {
     fn say(&self, line: &str) {
         println!("{line}");
         let _ = std::io::stdout().flush();
-        let appended = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.log_path)
-            .and_then(|mut f| writeln!(f, "{line}"));
+        let appended =
+            crate::bench::router::append_to(&self.log_path).and_then(|mut f| writeln!(f, "{line}"));
         if let Err(e) = appended {
             eprintln!(
                 "perf-bisect: warning: writing {}: {e}",

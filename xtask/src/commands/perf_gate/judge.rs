@@ -203,10 +203,7 @@ pub(super) fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -
 
     if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
         let summary = PathBuf::from(summary);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&summary)
+        crate::bench::router::append_to(&summary)
             .and_then(|mut f| f.write_all(verdict::markdown(gate).as_bytes()))
             .with_context(|| {
                 format!("appending to $GITHUB_STEP_SUMMARY ({})", summary.display())

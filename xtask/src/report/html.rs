@@ -29,10 +29,20 @@ pub(crate) const CURVE_POINTS: usize = 201;
 /// The newest runs a history trend shows.
 const HISTORY_RUNS: usize = 100;
 
-/// One side of the comparison, as read from its run file.
+/// A run file as read: where it came from, and what it holds (one side of a comparison).
+#[derive(Clone)]
 pub struct Side {
-    pub path: String,
+    pub path: PathBuf,
     pub run: RunFile,
+}
+
+impl Side {
+    pub fn load(path: &Path) -> Result<Side> {
+        Ok(Side {
+            path: path.to_path_buf(),
+            run: run_file::load(path)?,
+        })
+    }
 }
 
 /// Everything the report shows. Missing parts are left out, with a note saying why.
@@ -92,12 +102,7 @@ pub(crate) fn for_gate(
 }
 
 fn load_side(path: &Path, notes: &mut Vec<String>) -> Option<Side> {
-    let path_shown = path.display().to_string();
-    run_file::load(path)
-        .map(|run| Side {
-            path: path_shown,
-            run,
-        })
+    Side::load(path)
         .map_err(|e| notes.push(format!("{e:#}")))
         .ok()
 }
@@ -137,13 +142,14 @@ pub(crate) fn from_runs(
     };
     let verdict = evaluate(&b.run, &c.run, &policy_file);
     let timestamp = artifacts::now_rfc3339();
-    let policy_shown = policy.display().to_string();
+    let [baseline, candidate, policy_shown] =
+        [&b.path, &c.path, policy].map(|p| p.display().to_string());
     let ctx = verdict::Context {
         explain: None,
         timestamp: &timestamp,
         workload,
-        baseline: &b.path,
-        candidate: &c.path,
+        baseline: &baseline,
+        candidate: &candidate,
         policy_path: &policy_shown,
         policy: Some(&policy_file),
         baseline_run: Some(&b.run),
@@ -195,7 +201,7 @@ fn merged(side: &Side, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)>
             Some("ms") => 1.0,
             _ => 1e-6,
         };
-        let at = format!("{}: histograms.latency[{i}]", side.path);
+        let at = format!("{}: histograms.latency[{i}]", side.path.display());
         match (crate::model::histogram::decode(t), &mut merged) {
             (Ok(h), None) => merged = Some(h),
             (Ok(h), Some(m)) => {

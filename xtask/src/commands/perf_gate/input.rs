@@ -1,27 +1,14 @@
 //! The runs the gate judges: a run file as read, the stored baseline, a paired candidate's
 //! own reference.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
 use crate::bench::session::BenchOutcome;
-use crate::model::run_file::{self, RunFile};
 
-/// A run file as judged: where it came from, and what it holds.
-pub(super) struct Input {
-    pub(super) path: PathBuf,
-    pub(super) run: RunFile,
-}
-
-impl Input {
-    pub(super) fn load(path: &Path) -> Result<Input> {
-        Ok(Input {
-            path: path.to_path_buf(),
-            run: run_file::load(path)?,
-        })
-    }
-}
+/// A run file as judged: the one the HTML report shows each side of.
+pub(super) use crate::report::html::Side as Input;
 
 pub(super) fn load_baseline(path: &Path) -> Result<Input> {
     Input::load(path).map_err(|e| {

@@ -156,12 +156,8 @@ pub(super) fn write_report(
     (baseline, candidate): (&Input, &Input),
     verdict: verdict::Record,
 ) {
-    let side = |i: &Input| html::Side {
-        path: i.path.display().to_string(),
-        run: i.run.clone(),
-    };
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let report = html::for_gate(root, side(baseline), side(candidate), history, verdict);
+        let report = html::for_gate(root, baseline.clone(), candidate.clone(), history, verdict);
         html::write(dir, stamp, &report)
     }));
     let failed = match written {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow, bail};
 use xshell::{Shell, cmd};
 
+use crate::bench::env_info::silent;
 use crate::bench::paired;
 use crate::bench::session::{BenchOutcome, Pairing, Plan, Session, TEST_KNOBS};
 use crate::exit::{self, BenchFailed};
@@ -86,9 +87,7 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
         );
     }
     let sh = Shell::new().context("creating a shell")?;
-    let top = cmd!(sh, "git rev-parse --show-toplevel")
-        .quiet()
-        .ignore_stderr()
+    let top = silent(cmd!(sh, "git rev-parse --show-toplevel"))
         .read()
         .map_err(|_| anyhow!("perf-bisect: run it inside the git work tree to bisect"))?;
     sh.change_dir(top.trim());
@@ -103,9 +102,7 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
     }
     let good = paired::resolve(&sh, "--good", &args.good)?;
     let bad = paired::resolve(&sh, "--bad", &args.bad)?;
-    if cmd!(sh, "git merge-base --is-ancestor {good} {bad}")
-        .quiet()
-        .ignore_stderr()
+    if silent(cmd!(sh, "git merge-base --is-ancestor {good} {bad}"))
         .run()
         .is_err()
         || good == bad

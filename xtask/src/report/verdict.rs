@@ -562,7 +562,7 @@ impl Record {
             baseline_run: ctx.baseline_run.map(RunRecord::new),
             candidate_run: ctx.candidate_run.map(RunRecord::new),
             policy,
-            rows: verdict.rows.iter().map(RowRecord::new).collect(),
+            rows: rows(verdict),
             explain: ctx.explain.cloned(),
             failures: verdict.failures.clone(),
             warnings: verdict.warnings.clone(),

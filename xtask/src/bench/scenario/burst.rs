@@ -8,8 +8,7 @@ use hdrhistogram::Histogram;
 
 use super::{capacity, success_rate};
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::router::counter_sum;
-use crate::bench::runner::{Runner, Status, failed, round3, round4};
+use crate::bench::runner::{Runner, Status, failed, gauge, round3, round4};
 pub use crate::model::scenario::burst::Params;
 
 /// When the p99 came back: ms from the burst's end to the first full window of `window`
@@ -41,7 +40,7 @@ fn backpressure_total(runner: &Runner<'_, '_>) -> Result<f64, Status> {
         .router
         .metrics_text()
         .map_err(|e| failed("reading /metrics", e))?;
-    Ok(counter_sum(&text, "router_backpressure_active_total").unwrap_or(0.0))
+    Ok(gauge(&text, "router_backpressure_active_total"))
 }
 
 fn timed(spec: LoadSpec, bucket_ms: u64) -> LoadSpec {

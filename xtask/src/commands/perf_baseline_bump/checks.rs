@@ -9,6 +9,7 @@ use xshell::{Shell, cmd};
 
 use super::judged::Judged;
 use super::reason::{MIN_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_WORDS, REASONS, TRADE_OFF};
+use crate::bench::env_info::silent;
 use crate::flags::BumpArgs;
 use crate::gate::evaluate::{self, Row, Status, Verdict};
 use crate::model::policy::{Check, Direction};
@@ -76,9 +77,7 @@ pub(super) fn dirty_problem(
     artifacts_dir: &Path,
     lock_file: &Path,
 ) -> Result<Option<String>> {
-    let top = cmd!(sh, "git rev-parse --show-toplevel")
-        .quiet()
-        .ignore_stderr()
+    let top = silent(cmd!(sh, "git rev-parse --show-toplevel"))
         .read()
         .with_context(|| {
             format!(
@@ -157,7 +156,7 @@ pub(super) fn across_machines(judged: &Judged<'_>) -> Vec<String> {
         .verdict
         .rows
         .iter()
-        .filter(|r| matches!(r.check, Check::Relative { .. }))
+        .filter(|r| is_relative(r))
         .filter_map(|r| evaluate::across_machines(&r.metric, &previous.run, judged.candidate))
         .take(1)
         .map(|why| {

@@ -10,6 +10,7 @@ use xshell::{Shell, cmd};
 
 use super::decide::Decision;
 use super::judged::Judged;
+use crate::bench::env_info::silent;
 use crate::model::artifacts;
 use crate::model::json;
 use crate::model::run_file::{Bump, BumpPrevious};
@@ -33,9 +34,7 @@ pub(super) fn crash_point(step: &str) {
 /// the record just says it is not known.
 pub(super) fn author(sh: &Shell) -> String {
     let get = |key: &str| {
-        cmd!(sh, "git config {key}")
-            .quiet()
-            .ignore_stderr()
+        silent(cmd!(sh, "git config {key}"))
             .read()
             .ok()
             .map(|s| s.trim().to_string())

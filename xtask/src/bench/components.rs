@@ -303,11 +303,10 @@ impl Setup {
                 .collect();
             let (runs, iterations) = (args.counting_runs, self.iterations);
             let (log, progress) = (&mut self.log, &self.progress);
-            let mut c = count(&sides, runs, iterations, self.deadline, log, progress)?;
+            let counted = count(&sides, runs, iterations, self.deadline, log, progress)?;
             // `count` returns the sides as given: the candidate, then the reference.
-            m.counted[0] = c.remove(0);
-            if let Some(r) = c.pop() {
-                m.counted[1] = r;
+            for (slot, counts) in m.counted.iter_mut().zip(counted) {
+                *slot = counts;
             }
         }
         Ok(())

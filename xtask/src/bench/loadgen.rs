@@ -95,23 +95,17 @@ impl Loadgen {
             "--timeout-ms".into(),
             self.timeout_ms.to_string(),
         ]);
-        if let Some(path) = &self.body_kinds {
-            args.extend(["--body-kinds".into(), path_arg(path)]);
-        }
-        if let Some(rate) = spec.rate {
-            args.extend(["--rate".into(), rate.to_string()]);
-        }
-        if let Some(cpu) = self.cpu {
-            args.extend(["--cpu".into(), cpu.to_string()]);
+        for (flag, value) in [
+            ("--body-kinds", self.body_kinds.as_deref().map(path_arg)),
+            ("--rate", spec.rate.map(|rate| rate.to_string())),
+            ("--cpu", self.cpu.map(|cpu| cpu.to_string())),
+            ("--max-requests", spec.max_requests.map(|n| n.to_string())),
+            ("--timeline-ms", spec.timeline_ms.map(|ms| ms.to_string())),
+        ] {
+            args.extend(value.map(|v| [flag.into(), v]).into_iter().flatten());
         }
         if spec.histogram {
             args.push("--histogram".into());
-        }
-        if let Some(n) = spec.max_requests {
-            args.extend(["--max-requests".into(), n.to_string()]);
-        }
-        if let Some(ms) = spec.timeline_ms {
-            args.extend(["--timeline-ms".into(), ms.to_string()]);
         }
         if let Some(path) = &self.progress_file {
             let _ = std::fs::remove_file(path);

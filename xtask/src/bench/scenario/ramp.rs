@@ -26,15 +26,10 @@ pub(crate) struct Summary {
 
 /// Summarizes the steps (pure). A step without a p99 (no responses) counts as over the bound.
 pub(crate) fn summarize(steps: &[Step], p99_bound_ms: f64) -> Summary {
+    // A step that sent nothing (NaN) counts as 0: `max` drops a NaN.
     let min_success_rate = steps
         .iter()
-        .map(|s| {
-            if s.success_rate.is_nan() {
-                0.0
-            } else {
-                s.success_rate
-            }
-        })
+        .map(|s| s.success_rate.max(0.0))
         .fold(f64::INFINITY, f64::min);
     let knee = steps
         .iter()

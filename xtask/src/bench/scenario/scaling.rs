@@ -21,13 +21,16 @@ pub(crate) fn max_increase_pct(values: &[f64]) -> f64 {
                 f64::NAN
             }
         })
-        .fold(f64::NEG_INFINITY, |acc, x| {
-            if acc.is_nan() || x.is_nan() {
-                f64::NAN
-            } else {
-                acc.max(x)
-            }
-        })
+        .fold(f64::NEG_INFINITY, |acc, x| nan_wins(acc, x, f64::max))
+}
+
+/// `f(a, b)`, or NaN when either is one (std's `min` and `max` would drop it).
+fn nan_wins(a: f64, b: f64, f: fn(f64, f64) -> f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        f(a, b)
+    }
 }
 
 /// Each connection count's readings of `fields` from phases `kind` (`closed_c10_round1`, ...),
@@ -53,13 +56,7 @@ fn up_and_down(
                 Some(kept) => kept
                     .iter()
                     .zip(read)
-                    .map(|(a, b)| {
-                        if a.is_nan() || b.is_nan() {
-                            f64::NAN
-                        } else {
-                            better(*a, b)
-                        }
-                    })
+                    .map(|(a, b)| nan_wins(*a, b, better))
                     .collect(),
             });
         }

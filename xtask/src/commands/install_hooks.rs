@@ -38,25 +38,21 @@ pub fn run(args: &InstallHooksArgs) -> Result<u8> {
     let sh = Shell::new().context("creating a shell")?;
     let hooks = hooks_dir(&sh)?;
     let hook = hooks.join("pre-push");
-    match install(&hooks, args.force)? {
-        Outcome::New => eprintln!(
-            "install-hooks: installed the pre-push hook at {}",
-            hook.display()
+    let at = hook.display();
+    let done = match install(&hooks, args.force)? {
+        Outcome::New => format!("installed the pre-push hook at {at}"),
+        Outcome::UpToDate => {
+            format!("the pre-push hook at {at} is already installed and up to date; nothing to do")
+        }
+        Outcome::Updated => {
+            format!("updated the pre-push hook at {at} to the current ci/hooks/pre-push")
+        }
+        Outcome::Replaced { backup } => format!(
+            "moved the existing pre-push hook to {} and installed ours at {at}",
+            backup.display()
         ),
-        Outcome::UpToDate => eprintln!(
-            "install-hooks: the pre-push hook at {} is already installed and up to date; nothing to do",
-            hook.display()
-        ),
-        Outcome::Updated => eprintln!(
-            "install-hooks: updated the pre-push hook at {} to the current ci/hooks/pre-push",
-            hook.display()
-        ),
-        Outcome::Replaced { backup } => eprintln!(
-            "install-hooks: moved the existing pre-push hook to {} and installed ours at {}",
-            backup.display(),
-            hook.display()
-        ),
-    }
+    };
+    eprintln!("install-hooks: {done}");
     eprintln!(
         "install-hooks: pushes that touch the policy's gate.watch_paths now run \
          `cargo xtask perf-gate --workload quick`; bypass with `PERF_GATE=skip git push` or \

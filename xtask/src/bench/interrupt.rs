@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 
+use rustix::process::{Pid, Signal, kill_process};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// The first signal received (0: none).
@@ -40,9 +41,9 @@ pub fn install() {
                         "perf-bench: {}: stopping the router and load generator, then writing the artifacts (again to quit at once)",
                         name(signal)
                     );
-                    signal_children(rustix::process::Signal::TERM);
+                    signal_children(Signal::TERM);
                 } else {
-                    signal_children(rustix::process::Signal::KILL);
+                    signal_children(Signal::KILL);
                     std::process::exit(128 + RECEIVED.load(Ordering::SeqCst));
                 }
             }
@@ -50,15 +51,18 @@ pub fn install() {
     });
 }
 
-fn signal_children(signal: rustix::process::Signal) {
+fn signal_children(sig: Signal) {
     let pids: Vec<u32> = lock().iter().copied().collect();
     for pid in pids {
-        if let Some(pid) = i32::try_from(pid)
-            .ok()
-            .and_then(rustix::process::Pid::from_raw)
-        {
-            let _ = rustix::process::kill_process(pid, signal);
-        }
+        signal(pid, sig);
+    }
+}
+
+/// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);
+/// a child that has exited is no error, waiting on it tells how it ended.
+pub(crate) fn signal(pid: u32, sig: Signal) {
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        let _ = kill_process(pid, sig);
     }
 }
 

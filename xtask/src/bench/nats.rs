@@ -99,7 +99,7 @@ impl NatsServer {
             return;
         };
         // The handle still owns the child (not reaped), so the pid is still the server's.
-        crate::bench::router::signal(self.pid, Signal::TERM);
+        crate::bench::interrupt::signal(self.pid, Signal::TERM);
         if !matches!(handle.wait_timeout(Duration::from_secs(5)), Ok(Some(_))) {
             let _ = handle.kill();
         }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rustix::process::{Pid, Signal, kill_process};
+use rustix::process::Signal;
 
 use crate::bench::affinity;
+use crate::bench::interrupt::signal;
 
 /// How the router is started.
 #[derive(Debug, Clone)]
@@ -246,14 +247,6 @@ pub(crate) fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
         .create(true)
         .append(true)
         .open(path)
-}
-
-/// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);
-/// a child that has exited is no error, waiting on it tells how it ended.
-pub(crate) fn signal(pid: u32, sig: Signal) {
-    if let Some(pid) = Pid::from_raw(pid as i32) {
-        let _ = kill_process(pid, sig);
-    }
 }
 
 /// A snapshot of a process's resources.

@@ -201,7 +201,7 @@ impl RouterProcess {
         match self.handle.wait_timeout(grace) {
             Ok(Some(out)) => exited(out.status),
             _ => {
-                self.kill();
+                let _ = self.handle.kill();
                 StopReport {
                     clean: false,
                     exit_code: None,
@@ -211,17 +211,8 @@ impl RouterProcess {
         }
     }
 
-    fn kill(&self) {
-        let _ = self.handle.kill();
-    }
-
-    /// SIGKILL to `pid` (a router started here, not reaped) from any thread: the failover
-    /// workload kills one router mid-phase while another thread waits on the load generator.
-    pub(crate) fn sigkill(pid: u32) {
-        signal(pid, Signal::KILL);
-    }
-
-    /// Reaps a router SIGKILLed on purpose ([`RouterProcess::sigkill`]); `killed`: if that did it.
+    /// Reaps a router SIGKILLed on purpose (the failover's second router, killed by pid from
+    /// another thread mid-phase); `killed`: if that did it.
     pub(crate) fn reap_killed(self, grace: Duration) -> StopReport {
         use std::os::unix::process::ExitStatusExt;
         self.wait_or_kill(grace, |status| StopReport {
@@ -236,7 +227,7 @@ impl Drop for RouterProcess {
     fn drop(&mut self) {
         // A router left running would skew the next trial and outlive the harness.
         if self.is_running() {
-            self.kill();
+            let _ = self.handle.kill();
         }
     }
 }

@@ -343,7 +343,7 @@ impl Runner<'_, '_> {
         // connecting) is read back from the timeline, so the offset is exact.
         let killer = std::thread::spawn(move || {
             std::thread::sleep(kill_after);
-            RouterProcess::sigkill(pid);
+            crate::bench::interrupt::signal(pid, rustix::process::Signal::KILL);
             std::time::SystemTime::now()
         });
         let result = run_phase(

@@ -157,11 +157,6 @@ impl RouterProcess {
         Ok(body)
     }
 
-    /// Memory and CPU time from `/proc/PID`.
-    pub(crate) fn proc_stats(&self) -> Result<ProcStats> {
-        ProcStats::read(self.pid)
-    }
-
     /// SIGTERM, wait up to `grace`, then SIGKILL.
     pub fn stop(self, grace: Duration) -> StopReport {
         signal(self.pid, Signal::TERM);

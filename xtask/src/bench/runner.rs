@@ -224,10 +224,6 @@ pub struct Runner<'a, 'c> {
 }
 
 impl Runner<'_, '_> {
-    pub fn workload(&self) -> &Workload {
-        self.ctx.workload
-    }
-
     /// Runs one load phase with the workload's bodies, kept under `name` in `phases`.
     pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Report, Status> {
         let loadgen = self.ctx.loadgen.clone();
@@ -278,26 +274,6 @@ impl Runner<'_, '_> {
     /// Shown to the person running the bench.
     pub fn say(&self, line: &str) {
         self.progress.note(line);
-    }
-
-    /// Where the trial keeps its temporary files (bodies, kinds).
-    pub fn workdir(&self) -> &Path {
-        self.ctx.workdir
-    }
-
-    /// The load generator set-up of the trial (bodies, CPU, timeout).
-    pub fn loadgen(&self) -> &Loadgen {
-        self.ctx.loadgen
-    }
-
-    /// When the whole run must end.
-    pub fn deadline(&self) -> Instant {
-        self.ctx.deadline
-    }
-
-    /// The router's flags after `--listen`, for a scenario that needs one (`--sticky-capacity`).
-    pub fn router_args(&self) -> &[String] {
-        &self.ctx.spec.args
     }
 
     /// Adds what a scenario observed beside the load (the soak's RSS samples) to phase `name`.

@@ -138,9 +138,7 @@ fn measure(
         let text = router
             .metrics_text()
             .map_err(|e| failed("reading /metrics", e))?;
-        let stats = router
-            .proc_stats()
-            .map_err(|e| failed("reading /proc", e))?;
+        let stats = ProcStats::read(router.pid).map_err(|e| failed("reading /proc", e))?;
         Ok((text, stats))
     };
     let (before_text, before) = read()?;

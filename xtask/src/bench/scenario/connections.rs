@@ -310,7 +310,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             notes.last().map_or("", String::as_str)
         ));
     }
-    let requests: Vec<Vec<u8>> = bodies(&runner.loadgen().bodies)
+    let requests: Vec<Vec<u8>> = bodies(&runner.ctx.loadgen.bodies)
         .map_err(|e| failed("connections", e))?
         .iter()
         .map(|b| decide_request(addr, b))
@@ -328,7 +328,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
             "connections: opening idle connections up to {level}"
         ));
         let started = Instant::now();
-        let refused = open_up_to(&mut idle, want, level, addr, &requests, runner.deadline())?;
+        let refused = open_up_to(&mut idle, want, level, addr, &requests, runner.ctx.deadline)?;
         let open_ms = started.elapsed().as_secs_f64() * 1e3;
         let opened = idle.len();
         if opened < level as usize {

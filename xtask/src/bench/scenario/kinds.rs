@@ -12,7 +12,7 @@ use crate::model::workload::{Expect, Role};
 
 /// The result of the workload's phase with `role`, if it has one.
 pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Report> {
-    let w = runner.workload();
+    let w = runner.ctx.workload;
     let phase = w.phases.iter().find(|p| p.role == role)?;
     runner.result(&phase.name).cloned()
 }

@@ -33,7 +33,8 @@ pub(crate) fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
     let storm: Vec<Report> = runner
-        .workload()
+        .ctx
+        .workload
         .phases
         .iter()
         .filter_map(|ph| runner.result(&ph.name).cloned())
@@ -50,17 +51,17 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.metric("malformed_ready_after", f64::from(u8::from(ready)));
 
     // Good requests only, from the same templates' good half.
-    let (bodies, good_kinds) = runner.workload().generate(|t| t.expect == Expect::Ok);
+    let (bodies, good_kinds) = runner.ctx.workload.generate(|t| t.expect == Expect::Ok);
     if bodies.is_empty() {
         return Err(Status::Failed(
             "the malformed workload has no template that expects `ok`".into(),
         ));
     }
-    let dir = runner.workdir().to_path_buf();
+    let dir = runner.ctx.workdir.to_path_buf();
     let good = Loadgen {
         bodies: dir.join("good_bodies.jsonl"),
         body_kinds: Some(dir.join("good_body_kinds.json")),
-        ..runner.loadgen().clone()
+        ..runner.ctx.loadgen.clone()
     };
     std::fs::write(&good.bodies, bodies)
         .map_err(|e| failed("writing the good request bodies", e.into()))?;

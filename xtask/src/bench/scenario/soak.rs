@@ -172,13 +172,14 @@ fn annotate(
 }
 
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
-    let capacity = sticky_capacity(runner.router_args());
+    let capacity = sticky_capacity(&runner.ctx.spec.args);
     let (pid, addr) = (runner.router.pid, runner.router.addr);
     let every = Duration::from_millis(p.sample_ms);
     // The sampler outlives the phase by at most its budget, whatever happens to the phase.
     let limit = runner
-        .deadline()
-        .min(Instant::now() + phase_budget(p.duration_ms, runner.loadgen().timeout_ms));
+        .ctx
+        .deadline
+        .min(Instant::now() + phase_budget(p.duration_ms, runner.ctx.loadgen.timeout_ms));
     runner.say(&format!(
         "soak: {} req/s for {} s, router memory sampled every {} ms",
         p.rate,

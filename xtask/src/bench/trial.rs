@@ -119,6 +119,10 @@ fn router_metrics(
             VOLUNTARY_SWITCHES_PER_REQ.into(),
             round3((after.voluntary_switches - before.voluntary_switches) / responses),
         );
+        m.insert(
+            "ctx_switches_involuntary_per_req".into(),
+            round3((after.involuntary_switches - before.involuntary_switches) / responses),
+        );
     }
 }
 

@@ -133,6 +133,7 @@ pub const METRICS: &[Metric] = &[
     m("router_cpu_ms", "ms", Lower, Cpu, "router CPU time (user + kernel) over the measured phases"),
     // Waiting.
     m("ctx_switches_voluntary_per_req", "switches/req", Lower, Waiting, "voluntary context switches of all router threads per response over a trial's measured phases: how often a thread blocked (an idle socket, a lock, a sleep, a blocking call)"),
+    m("ctx_switches_involuntary_per_req", "switches/req", Lower, Waiting, "involuntary context switches of all router threads per response over a trial's measured phases: how often the scheduler took a core away from a router thread that could run (other processes competing for the machine)"),
     m("wait_{name}_share", "share", Neither, Waiting, "share of router thread samples blocked at this kernel wait point (its wchan), sampled at 200 Hz over all trials' measured phases: the off-CPU view (listed from 0.005)"),
     // Throughput.
     m("rps", "req/s", Higher, Throughput, "2xx responses per second of the closed-loop throughput phase"),

@@ -2,12 +2,14 @@
 //! (with `inherit`: threads it spawns later count too), read around a measurement window.
 //! Hardware instructions need a PMU; the software task clock tests the path without one.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io;
 
 use anyhow::{Context, Result, bail};
+use perf_event::events::{Hardware, Software};
+use perf_event::{Builder, Counter};
+use rustix::io::Errno;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -24,99 +26,31 @@ impl Event {
             Event::TaskClock => "task-clock",
         }
     }
-
-    fn type_and_config(self) -> (u32, u64) {
-        match self {
-            Event::Instructions => (PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS),
-            Event::TaskClock => (PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK),
-        }
-    }
 }
-
-const PERF_TYPE_HARDWARE: u32 = 0;
-const PERF_TYPE_SOFTWARE: u32 = 1;
-const PERF_COUNT_HW_INSTRUCTIONS: u64 = 1;
-const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
-
-/// `read_format` bits: the times let a read tell whether the counter was multiplexed.
-const PERF_FORMAT_TOTAL_TIME_ENABLED: u64 = 1 << 0;
-const PERF_FORMAT_TOTAL_TIME_RUNNING: u64 = 1 << 1;
-
-/// Bits of the flags word (the C struct's bitfield, in declaration order from bit 0).
-const FLAG_INHERIT: u64 = 1 << 1;
-const FLAG_EXCLUDE_KERNEL: u64 = 1 << 5;
-const FLAG_EXCLUDE_HV: u64 = 1 << 6;
-
-/// `PERF_FLAG_FD_CLOEXEC`: the processes this harness starts must not inherit the descriptors.
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
-
-/// `struct perf_event_attr` of `<linux/perf_event.h>` in its first size, `PERF_ATTR_SIZE_VER0`
-/// (64 bytes, up to `config1`): every kernel accepts it and zero-fills the later fields, none
-/// of which a plain counter needs; a larger struct would be refused by older kernels (E2BIG).
-#[repr(C)]
-#[derive(Debug, Default)]
-struct PerfEventAttr {
-    type_: u32,
-    /// `size_of::<PerfEventAttr>()`: tells the kernel which version of the ABI this is.
-    size: u32,
-    config: u64,
-    /// A union with `sample_freq`; 0: counting, not sampling.
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    /// The bitfield word: `disabled`, `inherit`, ..., `exclude_kernel`, `exclude_hv`, ...
-    flags: u64,
-    /// A union with `wakeup_watermark`.
-    wakeup_events: u32,
-    bp_type: u32,
-    /// A union with `bp_addr`, `kprobe_func`, `uprobe_path`.
-    config1: u64,
-}
-
-const PERF_ATTR_SIZE_VER0: usize = 64;
-const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER0);
 
 /// Opens one counter of `event` on thread `tid` (0: this one), any CPU, counting from now on,
-/// with `inherit`. User space only: `exclude_kernel` needs no privilege under
-/// `perf_event_paranoid` 2, and the kernel's share varies with the machine more than the
-/// process's own code does.
-fn open_counter(event: Event, tid: libc::pid_t) -> io::Result<File> {
-    let (type_, config) = event.type_and_config();
-    let attr = PerfEventAttr {
-        type_,
-        size: PERF_ATTR_SIZE_VER0 as u32,
-        config,
-        read_format: PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING,
-        flags: FLAG_INHERIT | FLAG_EXCLUDE_KERNEL | FLAG_EXCLUDE_HV,
-        ..PerfEventAttr::default()
+/// with `inherit`. The builder's defaults do the rest: close-on-exec (the processes this
+/// harness starts must not inherit it), the enabled and running times in every read, and user
+/// space only: `exclude_kernel` needs no privilege under `perf_event_paranoid` 2, and the
+/// kernel's share varies with the machine more than the process's own code does.
+fn open_counter(event: Event, tid: i32) -> io::Result<RefCell<Counter>> {
+    let mut builder = match event {
+        Event::Instructions => Builder::new(Hardware::INSTRUCTIONS),
+        Event::TaskClock => Builder::new(Software::TASK_CLOCK),
     };
-    // SAFETY: perf_event_open(attr, pid, cpu, group_fd, flags) reads `size` bytes of `attr`,
-    // which is a live, fully initialised #[repr(C)] struct of exactly that size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const PerfEventAttr,
-            tid,
-            -1 as libc::c_int,
-            -1 as libc::c_int,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a new descriptor that nothing else owns.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    let counter = builder
+        .observe_pid(tid)
+        .inherit(true)
+        .enabled(true)
+        .build()?;
+    Ok(RefCell::new(counter))
 }
 
 /// One read of a counter: (value, ns enabled, ns running); running less than enabled means
 /// the kernel multiplexed it and the value is partial.
-fn read_counter(file: &File) -> io::Result<(u64, u64, u64)> {
-    let mut buf = [0u8; 24];
-    let mut f = file;
-    f.read_exact(&mut buf)?;
-    let word = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-    Ok((word(0), word(1), word(2)))
+fn read_counter(counter: &RefCell<Counter>) -> io::Result<(u64, u64, u64)> {
+    let read = counter.borrow_mut().read_count_and_time()?;
+    Ok((read.count, read.time_enabled, read.time_running))
 }
 
 /// Why the machine cannot count hardware instructions, or `Ok` when it can.
@@ -143,9 +77,8 @@ pub fn probe(event: Event) -> Result<(), String> {
 
 /// The reason behind a failed open, in words: no PMU, the paranoid level, or the errno.
 fn unavailable_reason(event: Event, err: &io::Error) -> String {
-    let errno = err.raw_os_error().unwrap_or(0);
-    match errno {
-        libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP | libc::EINVAL => {
+    match Errno::from_io_error(err) {
+        Some(Errno::NOENT | Errno::NODEV | Errno::OPNOTSUPP | Errno::INVAL) => {
             let pmus = std::fs::read_dir("/sys/bus/event_source/devices")
                 .map(|dir| {
                     let mut names: Vec<String> = dir
@@ -162,14 +95,14 @@ fn unavailable_reason(event: Event, err: &io::Error) -> String {
                 event.name()
             )
         }
-        libc::EACCES | libc::EPERM => format!(
+        Some(Errno::ACCESS | Errno::PERM) => format!(
             "perf_event_open is not allowed (perf_event_open: {err}; \
              /proc/sys/kernel/perf_event_paranoid is {}): lower it with \
              `sysctl kernel.perf_event_paranoid=2` or below, or a container's seccomp \
              policy blocks the syscall",
             paranoid_level()
         ),
-        libc::ENOSYS => format!("the kernel has no perf_event_open (perf_event_open: {err})"),
+        Some(Errno::NOSYS) => format!("the kernel has no perf_event_open (perf_event_open: {err})"),
         _ => format!("perf_event_open for {} failed: {err}", event.name()),
     }
 }
@@ -181,7 +114,7 @@ fn paranoid_level() -> String {
 }
 
 /// The thread ids of `pid` now, from `/proc/<pid>/task`.
-fn thread_ids(pid: u32) -> Result<BTreeSet<libc::pid_t>> {
+fn thread_ids(pid: u32) -> Result<BTreeSet<i32>> {
     let dir = format!("/proc/{pid}/task");
     let mut tids = BTreeSet::new();
     for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
@@ -198,14 +131,14 @@ fn thread_ids(pid: u32) -> Result<BTreeSet<libc::pid_t>> {
 pub struct ProcessCounter {
     pub event: Event,
     /// (thread id, counter); a thread spawned after the open is counted in its parent's.
-    counters: Vec<(libc::pid_t, File)>,
+    counters: Vec<(i32, RefCell<Counter>)>,
 }
 
 /// A read of all of a process's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
     /// Per thread: (thread id, value).
-    pub per_thread: Vec<(libc::pid_t, u64)>,
+    pub per_thread: Vec<(i32, u64)>,
     pub total: u64,
 }
 
@@ -214,9 +147,9 @@ impl ProcessCounter {
     /// no new one (a thread started by one without a counter yet would be missed); a thread
     /// that exits before its counter opens is skipped.
     pub fn open(pid: u32, event: Event) -> Result<Self> {
-        let mut counters: Vec<(libc::pid_t, File)> = Vec::new();
+        let mut counters: Vec<(i32, RefCell<Counter>)> = Vec::new();
         for _ in 0..10 {
-            let new: Vec<libc::pid_t> = thread_ids(pid)?
+            let new: Vec<i32> = thread_ids(pid)?
                 .into_iter()
                 .filter(|tid| !counters.iter().any(|(t, _)| t == tid))
                 .collect();
@@ -230,7 +163,7 @@ impl ProcessCounter {
                 match open_counter(event, tid) {
                     Ok(file) => counters.push((tid, file)),
                     // The thread exited between the listing and the open.
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                    Err(e) if Errno::from_io_error(&e) == Some(Errno::SRCH) => {}
                     Err(e) => bail!(
                         "opening a {} counter on thread {tid} of process {pid}: {}",
                         event.name(),

@@ -3,7 +3,6 @@
 //! Hardware instructions need a PMU; the software task clock tests the path without one.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::io;
 
 use anyhow::{Context, Result, bail};
@@ -113,19 +112,6 @@ fn paranoid_level() -> String {
         .unwrap_or_else(|_| "unreadable".to_string())
 }
 
-/// The thread ids of `pid` now, from `/proc/<pid>/task`.
-fn thread_ids(pid: u32) -> Result<BTreeSet<i32>> {
-    let dir = format!("/proc/{pid}/task");
-    let mut tids = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
-        let entry = entry.with_context(|| format!("reading {dir}"))?;
-        if let Ok(tid) = entry.file_name().to_string_lossy().parse() {
-            tids.insert(tid);
-        }
-    }
-    Ok(tids)
-}
-
 /// Counters on every thread of one process.
 #[derive(Debug)]
 pub struct ProcessCounter {
@@ -149,8 +135,9 @@ impl ProcessCounter {
     pub fn open(pid: u32, event: Event) -> Result<Self> {
         let mut counters: Vec<(i32, RefCell<Counter>)> = Vec::new();
         for _ in 0..10 {
-            let new: Vec<i32> = thread_ids(pid)?
+            let new: Vec<i32> = crate::bench::router::threads(pid)?
                 .into_iter()
+                .map(|task| task.tid)
                 .filter(|tid| !counters.iter().any(|(t, _)| t == tid))
                 .collect();
             if new.is_empty() {

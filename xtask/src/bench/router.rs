@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use procfs::process::{Process, Task};
 use rustix::process::Signal;
 
 use crate::bench::affinity;
@@ -256,85 +257,59 @@ pub(crate) struct ProcStats {
 
 impl ProcStats {
     pub fn read(pid: u32) -> Result<Self> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("reading /proc/{pid}/status"))?;
-        let kb = |key: &str| -> Result<f64> {
-            let line = status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
-            line[key.len()..]
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .with_context(|| format!("parsing `{line}`"))
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .with_context(|| format!("reading /proc/{pid}/stat"))?;
-        // Fields after the parenthesised command name, which may itself contain spaces.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("malformed /proc/PID/stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
-        let ticks = |i: usize| -> Result<f64> {
-            fields
-                .get(i - 3)
-                .context("short /proc/PID/stat")?
-                .parse::<f64>()
-                .context("parsing /proc/PID/stat")
+        let read = |file: &str| format!("reading /proc/{pid}/{file}");
+        let process = Process::new(pid as i32).with_context(|| read("status"))?;
+        let status = process.status().with_context(|| read("status"))?;
+        let stat = process.stat().with_context(|| read("stat"))?;
+        let mb = |kb: Option<u64>, key: &str| {
+            kb.map(|kb| kb as f64 / 1024.0)
+                .with_context(|| format!("no {key} in /proc/{pid}/status"))
         };
         let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
+        let ms = |ticks: u64| ticks as f64 * 1000.0 / hz;
         let (voluntary_switches, involuntary_switches) = context_switches(pid)?;
         Ok(ProcStats {
-            peak_rss_mb: kb("VmHWM:")? / 1024.0,
-            rss_mb: kb("VmRSS:")? / 1024.0,
-            cpu_ms: (ticks(14)? + ticks(15)?) * 1000.0 / hz,
-            user_ms: ticks(14)? * 1000.0 / hz,
-            sys_ms: ticks(15)? * 1000.0 / hz,
+            peak_rss_mb: mb(status.vmhwm, "VmHWM:")?,
+            rss_mb: mb(status.vmrss, "VmRSS:")?,
+            cpu_ms: ms(stat.utime + stat.stime),
+            user_ms: ms(stat.utime),
+            sys_ms: ms(stat.stime),
             voluntary_switches,
             involuntary_switches,
         })
     }
 }
 
+/// The threads of `pid` now, from /proc/PID/task; one that ends meanwhile is left out.
+pub(crate) fn threads(pid: u32) -> Result<Vec<Task>> {
+    let tasks = Process::new(pid as i32).and_then(|p| p.tasks());
+    let tasks = tasks.with_context(|| format!("reading /proc/{pid}/task"))?;
+    Ok(tasks.flatten().collect())
+}
+
 /// The voluntary and involuntary context switches of every thread of `pid`, summed over
 /// /proc/PID/task/*/status (/proc/PID/status counts only the main thread, which mostly
 /// sleeps). A thread that exits takes its switches along; the router's workers do not exit.
 fn context_switches(pid: u32) -> Result<(f64, f64)> {
-    let tasks = format!("/proc/{pid}/task");
     let mut sums = (0.0, 0.0);
-    for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks}"))? {
-        let path = task
-            .with_context(|| format!("reading {tasks}"))?
-            .path()
-            .join("status");
+    for task in threads(pid)? {
         // A thread that ended since the listing has no status any more.
-        let Ok(status) = std::fs::read_to_string(&path) else {
+        let Ok(status) = task.status() else {
             continue;
         };
-        let (voluntary, involuntary) = switches_in_status(&status)
-            .with_context(|| format!("no context switch counts in {}", path.display()))?;
-        sums.0 += voluntary;
-        sums.1 += involuntary;
+        let (Some(voluntary), Some(involuntary)) = (
+            status.voluntary_ctxt_switches,
+            status.nonvoluntary_ctxt_switches,
+        ) else {
+            bail!(
+                "no context switch counts in /proc/{pid}/task/{}/status",
+                task.tid
+            );
+        };
+        sums.0 += voluntary as f64;
+        sums.1 += involuntary as f64;
     }
     Ok(sums)
-}
-
-/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of one proc(5) status file.
-fn switches_in_status(status: &str) -> Option<(f64, f64)> {
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    Some((
-        field("voluntary_ctxt_switches:")?,
-        field("nonvoluntary_ctxt_switches:")?,
-    ))
 }
 
 /// Sums every sample of a counter family in Prometheus text (`name{...} value` lines).

@@ -89,13 +89,9 @@ impl Waits {
 
 /// Every thread of `pid`, as its wchan file opened for reading.
 fn open_threads(pid: u32) -> Vec<std::fs::File> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::File::open(task.path().join("wchan")).ok())
-        .collect()
+    let threads = crate::bench::router::threads(pid).unwrap_or_default();
+    let wchan = |tid| std::fs::File::open(format!("/proc/{pid}/task/{tid}/wchan")).ok();
+    threads.iter().filter_map(|task| wchan(task.tid)).collect()
 }
 
 /// The wait point in a wchan file's text, as a metric-safe name; `None` for a running thread.

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use procfs::{CpuInfo, Current, Meminfo};
 use serde_json::{Value, json};
 
 use crate::model::run_file::{Env, Git};
@@ -60,16 +61,12 @@ pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let rustc = silent(cmd!(sh, "rustc -V")).read().ok();
     let cargo_v = silent(cmd!(sh, "{cargo} -V")).read().ok();
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpuinfo = CpuInfo::current().ok();
     let cpu_model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string());
-    let cpu_count = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
+        .as_ref()
+        .and_then(|c| c.model_name(0))
+        .map(str::to_string);
+    let cpu_count = cpuinfo.map_or(0, |c| c.num_cores());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .map(|s| s.trim().to_string());
@@ -80,12 +77,7 @@ pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
                 .find_map(|l| l.strip_prefix("PRETTY_NAME="))
                 .map(|v| v.trim_matches('"').to_string())
         });
-    let mem_total_mb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb / 1024)
-    });
+    let mem_total_mb = Meminfo::current().ok().map(|m| m.mem_total / 1024 / 1024);
     let mut env = json!({
         "rustc": rustc,
         "cargo": cargo_v,

@@ -54,7 +54,7 @@ fn read_counter(counter: &RefCell<Counter>) -> io::Result<(u64, u64, u64)> {
 
 /// Why the machine cannot count hardware instructions, or `Ok` when it can.
 pub fn probe(event: Event) -> Result<(), String> {
-    let file = open_counter(event, 0).map_err(|e| unavailable_reason(event, &e))?;
+    let counter = open_counter(event, 0).map_err(|e| unavailable_reason(event, &e))?;
     // Work the counter must see: a loop the optimiser cannot remove.
     let mut x = 0u64;
     for i in 0..100_000u64 {
@@ -62,7 +62,7 @@ pub fn probe(event: Event) -> Result<(), String> {
     }
     std::hint::black_box(x);
     let (value, enabled, running) =
-        read_counter(&file).map_err(|e| format!("reading the probe counter: {e}"))?;
+        read_counter(&counter).map_err(|e| format!("reading the probe counter: {e}"))?;
     if value == 0 {
         // Some hypervisors expose a PMU that opens but never counts.
         return Err(format!(
@@ -148,7 +148,7 @@ impl ProcessCounter {
             }
             for tid in new {
                 match open_counter(event, tid) {
-                    Ok(file) => counters.push((tid, file)),
+                    Ok(counter) => counters.push((tid, counter)),
                     // The thread exited between the listing and the open.
                     Err(e) if Errno::from_io_error(&e) == Some(Errno::SRCH) => {}
                     Err(e) => bail!(
@@ -169,8 +169,8 @@ impl ProcessCounter {
     /// Reads every counter; an error when one was multiplexed (an estimate, not a count).
     pub fn read(&self) -> Result<Reading> {
         let mut per_thread = Vec::with_capacity(self.counters.len());
-        for (tid, file) in &self.counters {
-            let (value, enabled, running) = read_counter(file).with_context(|| {
+        for (tid, counter) in &self.counters {
+            let (value, enabled, running) = read_counter(counter).with_context(|| {
                 format!("reading the {} counter of thread {tid}", self.event.name())
             })?;
             if running < enabled {

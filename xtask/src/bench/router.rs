@@ -168,11 +168,8 @@ impl RouterProcess {
     /// (strace): SIGTERM to the router itself, then the wrapper waited for as `stop` does.
     /// SIGTERM to strace would have it detach from every thread it traces, which can hang.
     pub(crate) fn stop_wrapped(self, grace: Duration) -> StopReport {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid));
-        let child = children
-            .ok()
-            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()));
-        let Some(pid) = child else {
+        let children = Process::new(self.pid as i32).and_then(|p| p.task_main_thread()?.children());
+        let Some(&pid) = children.iter().flatten().next() else {
             return self.stop(grace);
         };
         signal(pid, Signal::TERM);

@@ -101,15 +101,8 @@ pub(crate) fn wait_point(wchan: &str) -> Option<String> {
         return None;
     }
     Some(
-        name.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect(),
+        name.to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
     )
 }
 

@@ -586,25 +586,30 @@ const NO_RUN: &str = "`cargo bench -p router --bench components --no-run`, or dr
 
 /// `--no-build` without `--components-bin`: the newest `components-<hash>` executable.
 fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(deps)
-        .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.strip_prefix("components-")
-                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, path)| path)
+    let is_bench = |name: &str| {
+        (name.strip_prefix("components-")).is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    newest_file(deps, is_bench)
+        .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?
         .with_context(|| {
             format!(
                 "no components bench in {} (build it with {NO_RUN})",
                 deps.display()
             )
         })
+}
+
+/// The most recently modified file in `dir` whose name `pick` accepts (on a tie the greater
+/// name); `None` when no name is.
+pub(crate) fn newest_file(
+    dir: &Path,
+    pick: impl Fn(&str) -> bool,
+) -> std::io::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| pick(&e.file_name().to_string_lossy()))
+        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.path()))
+        .map(|e| e.path()))
 }
 
 /// Runs the bench binary (pinned to `cpu` if given) until it exits or `deadline` passes,

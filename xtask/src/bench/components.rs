@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use xshell::{Shell, cmd};
+use xshell::cmd;
 
 use crate::bench::Options;
 use crate::bench::component_counts;
 use crate::bench::progress::Progress;
 use crate::bench::runner::{Log, Status, failed, round3};
-use crate::bench::session::BenchOutcome;
+use crate::bench::session::{BenchOutcome, Opened};
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
 use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, short_commit};
@@ -125,14 +125,7 @@ struct Setup {
     iterations: u64,
     /// valgrind's version; `None` when it is missing (no counts).
     valgrind: Option<String>,
-    sh: Shell,
-    started: Instant,
-    deadline: Instant,
-    dir: PathBuf,
-    stamp: String,
-    log_path: PathBuf,
-    log: Log,
-    progress: Progress,
+    out: Opened,
     /// The CPU the bench is pinned to, with `--pin`.
     cpu: Option<usize>,
 }
@@ -167,21 +160,11 @@ impl Setup {
             }
             Err(_) => None,
         };
-        let root = crate::model::paths::root();
-        let sh = crate::bench::env_info::root_shell()?;
-        let started = std::time::Instant::now();
-        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
-        let mut names = vec![
-            ("bench_router", "log"),
-            ("perf_baseline", "json"),
-            ("perf_summary", "md"),
-        ];
+        let mut names = vec![("perf_baseline", "json"), ("perf_summary", "md")];
         if reference.is_some() {
             names.extend([("perf_reference", "json"), ("perf_reference_summary", "md")]);
         }
-        let stamp = artifacts::claim(&dir, &names)?;
-        let log_path = dir.join(format!("bench_router_{stamp}.log"));
-        let log = Log::create(&log_path)?;
+        let out = Opened::new(args, &names)?;
         // Pinned only on `--pin`: there is no second process to keep apart, and a pinned
         // benchmark cannot leave a CPU a neighbour keeps busy (on the shared 2-vCPU VM,
         // pinned medians came out up to 2x slower than unpinned ones a minute apart).
@@ -194,14 +177,7 @@ impl Setup {
             sample_ms,
             iterations,
             valgrind,
-            sh,
-            started,
-            deadline: started + Duration::from_secs(args.timeout),
-            dir,
-            stamp,
-            log_path,
-            log,
-            progress: Progress::new(),
+            out,
             cpu,
         };
         setup.announce(args, reference);
@@ -210,7 +186,7 @@ impl Setup {
 
     /// Says what the run will do, and which flags it ignores.
     fn announce(&mut self, args: &Options, reference: Option<&Reference>) {
-        self.log.line(&format!(
+        self.out.log.line(&format!(
             "perf-bench: workload {WORKLOAD}, {} sample(s) of ~{} ms per benchmark, \
              counted over {} iterations{}",
             self.samples,
@@ -223,15 +199,15 @@ impl Setup {
             ))
         ));
         if let Some(f) = filter() {
-            self.progress.note(&format!(
+            self.out.progress.note(&format!(
                 "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
             ));
         }
         match &self.valgrind {
-            Some(v) => self.log.line(&format!(
+            Some(v) => self.out.log.line(&format!(
                 "counters: callgrind ({v}), collecting bench_loop only"
             )),
-            None => self.progress.note(&format!(
+            None => self.out.progress.note(&format!(
                 "perf-bench: warning: `valgrind` is not on PATH, so no component_*_ir counts \
                  (the gate needs them); install it: `{}`",
                 crate::bench::counters::INSTALL_HINT
@@ -246,7 +222,7 @@ impl Setup {
         ] {
             if given {
                 // Ignored, not refused: `--suite all` passes its flags to every member.
-                self.progress.note(&format!(
+                self.out.progress.note(&format!(
                     "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it \
                      always counts with callgrind); ignored"
                 ));
@@ -258,10 +234,7 @@ impl Setup {
     fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
         let mut m = Measured::default();
         if let Err(status) = self.steps(args, reference, &mut m) {
-            if let Some(msg) = status.message() {
-                self.log
-                    .line(&format!("perf-bench: run {}: {msg}", status.name()));
-            }
+            self.out.log_failure(&status);
             m.status = status;
         }
         m
@@ -274,11 +247,11 @@ impl Setup {
         reference: Option<&Reference>,
         m: &mut Measured,
     ) -> Result<(), Status> {
-        let bin = bench_binary(&self.sh, args, &mut self.log, &self.progress)
+        let bin = bench_binary(&self.out, args)
             .map_err(|err| Status::Failed(format!("build failed: {err:#}")))?;
         m.bin = Some(bin.clone());
         if let Some(r) = reference {
-            let built = reference_bench(&self.sh, r, &bin, &mut self.log, &self.progress);
+            let built = reference_bench(&self.out, r, &bin);
             m.reference_bin = Some(built.map_err(|err| {
                 Status::Failed(format!(
                     "the reference bench of {} ({}) could not be built: {err:#}; the \
@@ -290,20 +263,29 @@ impl Setup {
             })?);
         }
         if self.samples > 0 {
-            self.progress.note(&format!(
+            self.out.progress.note(&format!(
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
-            let (n, ms, cpu, deadline) = (self.samples, self.sample_ms, self.cpu, self.deadline);
-            m.samples = run_bench(&bin, n, ms, cpu, deadline, &self.log_path, &mut self.log)?;
+            let (n, ms, cpu, deadline) =
+                (self.samples, self.sample_ms, self.cpu, self.out.deadline);
+            m.samples = run_bench(
+                &bin,
+                n,
+                ms,
+                cpu,
+                deadline,
+                &self.out.log_path,
+                &mut self.out.log,
+            )?;
         }
         if self.valgrind.is_some() {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
             let (runs, iterations) = (args.counting_runs, self.iterations);
-            let (log, progress) = (&mut self.log, &self.progress);
-            let counted = count(&sides, runs, iterations, self.deadline, log, progress)?;
+            let (log, progress) = (&mut self.out.log, &self.out.progress);
+            let counted = count(&sides, runs, iterations, self.out.deadline, log, progress)?;
             // `count` returns the sides as given: the candidate, then the reference.
             for (slot, counts) in m.counted.iter_mut().zip(counted) {
                 *slot = counts;
@@ -326,7 +308,7 @@ impl Setup {
             extra.insert("counters".into(), json!("callgrind"));
             extra.insert("valgrind_version".into(), json!(v));
         }
-        let mut env = crate::bench::env_info::machine(&self.sh, extra);
+        let mut env = crate::bench::env_info::machine(&self.out.sh, extra);
         if let Some(profile) = bench.and_then(crate::bench::env_info::profile_of) {
             // A prebuilt binary (`--components-bin`) may be a test build.
             env.profile = Some(profile.to_string());
@@ -351,14 +333,12 @@ impl Setup {
             (self.samples, args.counting_runs),
             &m.status,
             self.env_for(m.bin.as_deref()),
-            crate::bench::env_info::git(&self.sh),
-            self.started.elapsed(),
+            crate::bench::env_info::git(&self.out.sh),
+            self.out.started.elapsed(),
         );
-        let stamp = &self.stamp;
-        let json_path = self.dir.join(format!("perf_baseline_{stamp}.json"));
         let mut outcomes = Vec::new();
         if let Some(r) = reference {
-            let reference_file = format!("perf_reference_{stamp}.json");
+            let reference_file = format!("perf_reference_{}.json", self.out.stamp);
             let mut reference_run = run_file(
                 &BTreeMap::new(),
                 counted_reference,
@@ -371,7 +351,7 @@ impl Setup {
                     dirty: Some(false),
                     reference: Some(r.against.clone()),
                 },
-                self.started.elapsed(),
+                self.out.started.elapsed(),
             );
             for side in [&mut reference_run, &mut run] {
                 side.paired = Some(Paired {
@@ -385,28 +365,14 @@ impl Setup {
                     reference_file: Some(reference_file.clone()),
                 });
             }
-            let path = self.dir.join(&reference_file);
-            reference_run.write(&path)?;
-            outcomes.push(BenchOutcome {
-                artifact: path,
-                summary: self.dir.join(format!("perf_reference_summary_{stamp}.md")),
-                failed,
-                run: reference_run,
-            });
+            let names = ["perf_reference", "perf_reference_summary"];
+            outcomes.push(self.out.write(reference_run, names, failed)?);
         }
-        run.write(&json_path)?;
-        self.progress.note(&format!(
-            "perf-bench: {} — artifacts: {}, {}",
-            m.status.name(),
-            json_path.display(),
-            self.log_path.display()
-        ));
-        outcomes.push(BenchOutcome {
-            artifact: json_path,
-            summary: self.dir.join(format!("perf_summary_{stamp}.md")),
-            run,
-            failed,
-        });
+        let candidate = self
+            .out
+            .write(run, ["perf_baseline", "perf_summary"], failed)?;
+        self.out.done(&m.status, std::slice::from_ref(&candidate));
+        outcomes.push(candidate);
         Ok(outcomes)
     }
 }
@@ -451,30 +417,25 @@ fn count(
 /// The reference's bench: the candidate's own when the commit's router sources are the
 /// working tree's (one program, one build), else built from the commit with the working
 /// tree's harness (`paired::components_of`).
-fn reference_bench(
-    sh: &Shell,
-    r: &Reference,
-    candidate: &Path,
-    log: &mut Log,
-    progress: &Progress,
-) -> Result<PathBuf> {
-    if crate::bench::paired::same_sources(sh, &r.commit) {
+fn reference_bench(out: &Opened, r: &Reference, candidate: &Path) -> Result<PathBuf> {
+    if crate::bench::paired::same_sources(&out.sh, &r.commit) {
         let line = format!(
             "perf-bench: {} ({}) has the working tree's router sources: one bench serves both sides",
             r.against,
             short_commit(&r.commit)
         );
-        progress.note(&line);
-        log.line(&line);
+        out.progress.note(&line);
+        out.log.line(&line);
         return Ok(candidate.to_path_buf());
     }
-    progress.note(&format!(
+    out.progress.note(&format!(
         "perf-bench: the reference bench: {}'s router with the working tree's harness (built \
          once per commit, harness and toolchain)",
         short_commit(&r.commit)
     ));
-    let path = crate::bench::paired::components_of(sh, &r.commit)?;
-    log.line(&format!("reference bench: {}", path.display()));
+    let path = crate::bench::paired::components_of(&out.sh, &r.commit)?;
+    out.log
+        .line(&format!("reference bench: {}", path.display()));
     Ok(path)
 }
 
@@ -550,17 +511,18 @@ pub fn run_file(
 
 /// The bench binary: `--components-bin`, else built in release (the `bench` profile
 /// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
-fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Result<PathBuf> {
+fn bench_binary(out: &Opened, args: &Options) -> Result<PathBuf> {
     let path = match (&args.components_bin, args.no_build) {
         (Some(path), _) => path.clone(),
         (None, false) => {
             let cargo = crate::model::paths::cargo();
-            progress.note("perf-bench: building the component benchmarks (release)");
-            log.line(&format!(
+            out.progress
+                .note("perf-bench: building the component benchmarks (release)");
+            out.log.line(&format!(
                 "build: {cargo} bench -p router --bench components --no-run --message-format=json"
             ));
             let out = cmd!(
-                sh,
+                out.sh,
                 "{cargo} bench --quiet -p router --bench components --no-run --message-format=json-render-diagnostics"
             )
             .read()
@@ -577,7 +539,8 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
             path.display()
         );
     }
-    log.line(&format!("components bench: {}", path.display()));
+    out.log
+        .line(&format!("components bench: {}", path.display()));
     Ok(path)
 }
 

@@ -16,8 +16,7 @@ use xshell::cmd;
 
 use crate::bench::Options;
 use crate::bench::component_counts;
-use crate::bench::progress::Progress;
-use crate::bench::runner::{Log, Status, failed, round3};
+use crate::bench::runner::{Status, failed, round3};
 use crate::bench::session::{BenchOutcome, Opened};
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
@@ -267,25 +266,13 @@ impl Setup {
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
-            let (n, ms, cpu, deadline) =
-                (self.samples, self.sample_ms, self.cpu, self.out.deadline);
-            m.samples = run_bench(
-                &bin,
-                n,
-                ms,
-                cpu,
-                deadline,
-                &self.out.log_path,
-                &mut self.out.log,
-            )?;
+            m.samples = run_bench(&self.out, &bin, self.samples, self.sample_ms, self.cpu)?;
         }
         if self.valgrind.is_some() {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
-            let (runs, iterations) = (args.counting_runs, self.iterations);
-            let (log, progress) = (&mut self.out.log, &self.out.progress);
-            let counted = count(&sides, runs, iterations, self.out.deadline, log, progress)?;
+            let counted = count(&self.out, &sides, args.counting_runs, self.iterations)?;
             // `count` returns the sides as given: the candidate, then the reference.
             for (slot, counts) in m.counted.iter_mut().zip(counted) {
                 *slot = counts;
@@ -368,9 +355,8 @@ impl Setup {
             let names = ["perf_reference", "perf_reference_summary"];
             outcomes.push(self.out.write(reference_run, names, failed)?);
         }
-        let candidate = self
-            .out
-            .write(run, ["perf_baseline", "perf_summary"], failed)?;
+        let names = ["perf_baseline", "perf_summary"];
+        let candidate = self.out.write(run, names, failed)?;
         self.out.done(&m.status, std::slice::from_ref(&candidate));
         outcomes.push(candidate);
         Ok(outcomes)
@@ -380,16 +366,14 @@ impl Setup {
 /// Counts every benchmark (the candidate's `--list`; the reference has the same harness) of
 /// each side's bench, the candidate's first.
 fn count(
+    out: &Opened,
     sides: &[&Path],
     runs: u32,
     iterations: u64,
-    deadline: Instant,
-    log: &mut Log,
-    progress: &Progress,
 ) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
     let benchmarks = component_counts::list(sides[0], filter().as_deref())
         .map_err(|e| failed("listing the benchmarks", e))?;
-    progress.note(&format!(
+    out.progress.note(&format!(
         "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
         benchmarks.len(),
         sides.len()
@@ -398,12 +382,12 @@ fn count(
     let lines = std::sync::Mutex::new(Vec::new());
     let note = |l: &str| lines.lock().expect("not poisoned").push(l.to_string());
     let per_side =
-        component_counts::count_sides(sides, &benchmarks, runs, iterations, deadline, &note)
+        component_counts::count_sides(sides, &benchmarks, runs, iterations, out.deadline, &note)
             .map_err(|e| failed("counting", e))?;
     for l in lines.into_inner().expect("not poisoned") {
-        log.line(&l);
+        out.log.line(&l);
     }
-    log.line(&format!(
+    out.log.line(&format!(
         "counting took {:.1} s",
         started.elapsed().as_secs_f64()
     ));
@@ -512,13 +496,13 @@ pub fn run_file(
 /// The bench binary: `--components-bin`, else built in release (the `bench` profile
 /// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
 fn bench_binary(out: &Opened, args: &Options) -> Result<PathBuf> {
+    let (log, progress) = (&out.log, &out.progress);
     let path = match (&args.components_bin, args.no_build) {
         (Some(path), _) => path.clone(),
         (None, false) => {
             let cargo = crate::model::paths::cargo();
-            out.progress
-                .note("perf-bench: building the component benchmarks (release)");
-            out.log.line(&format!(
+            progress.note("perf-bench: building the component benchmarks (release)");
+            log.line(&format!(
                 "build: {cargo} bench -p router --bench components --no-run --message-format=json"
             ));
             let out = cmd!(
@@ -539,8 +523,7 @@ fn bench_binary(out: &Opened, args: &Options) -> Result<PathBuf> {
             path.display()
         );
     }
-    out.log
-        .line(&format!("components bench: {}", path.display()));
+    log.line(&format!("components bench: {}", path.display()));
     Ok(path)
 }
 
@@ -575,17 +558,16 @@ pub(crate) fn newest_file(
         .map(|e| e.path()))
 }
 
-/// Runs the bench binary (pinned to `cpu` if given) until it exits or `deadline` passes,
+/// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
 /// its progress appended to the log, and reads its JSON.
 fn run_bench(
+    out: &Opened,
     bin: &Path,
     samples: u32,
     sample_ms: f64,
     cpu: Option<usize>,
-    deadline: Instant,
-    log_path: &Path,
-    log: &mut Log,
 ) -> Result<BTreeMap<String, Benchmark>, Status> {
+    let (log_path, log) = (&out.log_path, &out.log);
     let tmp =
         tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
     let out_path = tmp.path().join("components.json");
@@ -628,7 +610,7 @@ fn run_bench(
     let handle = expr
         .start()
         .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
-    let remaining = deadline.saturating_duration_since(Instant::now());
+    let remaining = out.deadline.saturating_duration_since(Instant::now());
     let waited = (handle.wait_timeout(remaining))
         .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
     let Some(std::process::Output { status: output, .. }) = waited else {

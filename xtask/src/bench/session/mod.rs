@@ -433,6 +433,7 @@ struct Binaries {
 }
 
 fn build(out: &Opened, args: &Options) -> Result<Binaries> {
+    let (log, progress) = (&out.log, &out.progress);
     let release = crate::model::paths::target_dir().join("release");
     let router = args
         .router_bin
@@ -449,10 +450,8 @@ fn build(out: &Opened, args: &Options) -> Result<Binaries> {
         let cargo = crate::model::paths::cargo();
         let packages = [("router", &args.router_bin), ("loadgen", &args.loadgen_bin)];
         for (package, _) in packages.into_iter().filter(|(_, given)| given.is_none()) {
-            out.progress
-                .note(&format!("perf-bench: building {package} (release)"));
-            out.log
-                .line(&format!("build: {cargo} build --release -p {package}"));
+            progress.note(&format!("perf-bench: building {package} (release)"));
+            log.line(&format!("build: {cargo} build --release -p {package}"));
             // Started through duct so that an interrupt stops the build too; `wait` is an
             // error when the build fails (the expression is not `unchecked`).
             let build = duct::cmd!(&cargo, "build", "--release", "--quiet", "-p", package)

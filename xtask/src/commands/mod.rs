@@ -2,7 +2,7 @@
 //! returns the exit code (`crate::exit`); bad input is an `Err` (exit 2, or 3 when the
 //! benchmark failed).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -55,7 +55,12 @@ pub fn run(command: Command) -> Result<u8> {
 }
 
 /// The paths a command that benches reads and writes, from its flags.
-fn inputs(bench: &BenchArgs, baseline: Option<&Path>, policy: Option<&Path>) -> Result<Inputs> {
+fn inputs(
+    bench: &BenchArgs,
+    baseline: &Option<PathBuf>,
+    policy: &Option<PathBuf>,
+) -> Result<Inputs> {
+    let (baseline, policy) = (baseline.as_deref(), policy.as_deref());
     Inputs::resolve(&bench.workload, baseline, policy, &bench.artifacts_dir)
 }
 

@@ -118,7 +118,7 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
         .read()?;
     let commits: Vec<String> = list.lines().map(str::to_string).collect();
 
-    let inputs = super::inputs(b, None, args.policy.as_deref())?;
+    let inputs = super::inputs(b, &None, &args.policy)?;
     let policy_path = inputs.policy;
     let policy = policy::load(&policy_path)?;
     let mut bisect = Bisect::new(args, &sh, &policy, &policy_path, good)?;

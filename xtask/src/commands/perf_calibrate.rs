@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_PAIRS: u32 = 10;
 
 pub fn run(args: &CalibrateArgs) -> Result<u8> {
     crate::bench::components::refuse_calibrate(&args.bench.workload)?;
-    let inputs = super::inputs(&args.bench, None, args.policy.as_deref())?;
+    let inputs = super::inputs(&args.bench, &None, &args.policy)?;
     let (workload, dir) = (&inputs.workload, &inputs.artifacts);
     let policy = policy::load(&inputs.policy)?;
     let pairs = args.bench.trials.unwrap_or(DEFAULT_PAIRS);

@@ -46,11 +46,7 @@ const JOURNAL_FILE: &str = ".bump-journal.json";
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
 pub fn run(args: &BumpArgs) -> Result<u8> {
-    let inputs = super::inputs(
-        &args.bench,
-        args.baseline.as_deref(),
-        args.policy.as_deref(),
-    )?;
+    let inputs = super::inputs(&args.bench, &args.baseline, &args.policy)?;
     let sh = Shell::new().context("creating a shell")?;
     sh.change_dir(&inputs.root);
 

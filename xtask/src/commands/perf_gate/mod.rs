@@ -30,11 +30,7 @@ use mode::choose_mode;
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
     crate::report::publish::check(&args.record, true)?;
-    let inputs = super::inputs(
-        &args.bench,
-        args.baseline.as_deref(),
-        args.policy.as_deref(),
-    )?;
+    let inputs = super::inputs(&args.bench, &args.baseline, &args.policy)?;
     // The policy and a stored baseline are read first: a bad one is exit 2 before anything
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
     let shown = |p: &Path| p.display().to_string();

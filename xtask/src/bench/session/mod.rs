@@ -99,7 +99,7 @@ impl Opened {
         })
     }
 
-    /// Logs how a run failed (a status that says).
+    /// Logs why a run did not end well, when its status says.
     pub fn log_failure(&self, status: &Status) {
         if let Some(m) = status.message() {
             self.log

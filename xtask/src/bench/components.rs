@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use xshell::{Shell, cmd};
+use xshell::cmd;
 
 use crate::bench::Options;
 use crate::bench::component_counts;
-use crate::bench::progress::Progress;
-use crate::bench::runner::{Log, Status, failed, round3};
-use crate::bench::session::BenchOutcome;
+use crate::bench::runner::{Status, failed, round3};
+use crate::bench::session::{BenchOutcome, Opened};
 use crate::gate::stats::summarize;
 use crate::model::artifacts;
 use crate::model::run_file::{self, Components, Env, Git, Paired, RunFile, short_commit};
@@ -125,14 +124,7 @@ struct Setup {
     iterations: u64,
     /// valgrind's version; `None` when it is missing (no counts).
     valgrind: Option<String>,
-    sh: Shell,
-    started: Instant,
-    deadline: Instant,
-    dir: PathBuf,
-    stamp: String,
-    log_path: PathBuf,
-    log: Log,
-    progress: Progress,
+    out: Opened,
     /// The CPU the bench is pinned to, with `--pin`.
     cpu: Option<usize>,
 }
@@ -167,21 +159,11 @@ impl Setup {
             }
             Err(_) => None,
         };
-        let root = crate::model::paths::root();
-        let sh = crate::bench::env_info::root_shell()?;
-        let started = std::time::Instant::now();
-        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
-        let mut names = vec![
-            ("bench_router", "log"),
-            ("perf_baseline", "json"),
-            ("perf_summary", "md"),
-        ];
+        let mut names = vec![("perf_baseline", "json"), ("perf_summary", "md")];
         if reference.is_some() {
             names.extend([("perf_reference", "json"), ("perf_reference_summary", "md")]);
         }
-        let stamp = artifacts::claim(&dir, &names)?;
-        let log_path = dir.join(format!("bench_router_{stamp}.log"));
-        let log = Log::create(&log_path)?;
+        let out = Opened::new(args, &names)?;
         // Pinned only on `--pin`: there is no second process to keep apart, and a pinned
         // benchmark cannot leave a CPU a neighbour keeps busy (on the shared 2-vCPU VM,
         // pinned medians came out up to 2x slower than unpinned ones a minute apart).
@@ -194,14 +176,7 @@ impl Setup {
             sample_ms,
             iterations,
             valgrind,
-            sh,
-            started,
-            deadline: started + Duration::from_secs(args.timeout),
-            dir,
-            stamp,
-            log_path,
-            log,
-            progress: Progress::new(),
+            out,
             cpu,
         };
         setup.announce(args, reference);
@@ -210,7 +185,7 @@ impl Setup {
 
     /// Says what the run will do, and which flags it ignores.
     fn announce(&mut self, args: &Options, reference: Option<&Reference>) {
-        self.log.line(&format!(
+        self.out.log.line(&format!(
             "perf-bench: workload {WORKLOAD}, {} sample(s) of ~{} ms per benchmark, \
              counted over {} iterations{}",
             self.samples,
@@ -223,15 +198,15 @@ impl Setup {
             ))
         ));
         if let Some(f) = filter() {
-            self.progress.note(&format!(
+            self.out.progress.note(&format!(
                 "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
             ));
         }
         match &self.valgrind {
-            Some(v) => self.log.line(&format!(
+            Some(v) => self.out.log.line(&format!(
                 "counters: callgrind ({v}), collecting bench_loop only"
             )),
-            None => self.progress.note(&format!(
+            None => self.out.progress.note(&format!(
                 "perf-bench: warning: `valgrind` is not on PATH, so no component_*_ir counts \
                  (the gate needs them); install it: `{}`",
                 crate::bench::counters::INSTALL_HINT
@@ -246,7 +221,7 @@ impl Setup {
         ] {
             if given {
                 // Ignored, not refused: `--suite all` passes its flags to every member.
-                self.progress.note(&format!(
+                self.out.progress.note(&format!(
                     "perf-bench: note: {flag} does not apply to the {WORKLOAD} workload (it \
                      always counts with callgrind); ignored"
                 ));
@@ -258,10 +233,7 @@ impl Setup {
     fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
         let mut m = Measured::default();
         if let Err(status) = self.steps(args, reference, &mut m) {
-            if let Some(msg) = status.message() {
-                self.log
-                    .line(&format!("perf-bench: run {}: {msg}", status.name()));
-            }
+            self.out.log_failure(&status);
             m.status = status;
         }
         m
@@ -274,11 +246,11 @@ impl Setup {
         reference: Option<&Reference>,
         m: &mut Measured,
     ) -> Result<(), Status> {
-        let bin = bench_binary(&self.sh, args, &mut self.log, &self.progress)
+        let bin = bench_binary(&self.out, args)
             .map_err(|err| Status::Failed(format!("build failed: {err:#}")))?;
         m.bin = Some(bin.clone());
         if let Some(r) = reference {
-            let built = reference_bench(&self.sh, r, &bin, &mut self.log, &self.progress);
+            let built = reference_bench(&self.out, r, &bin);
             m.reference_bin = Some(built.map_err(|err| {
                 Status::Failed(format!(
                     "the reference bench of {} ({}) could not be built: {err:#}; the \
@@ -290,20 +262,17 @@ impl Setup {
             })?);
         }
         if self.samples > 0 {
-            self.progress.note(&format!(
+            self.out.progress.note(&format!(
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
-            let (n, ms, cpu, deadline) = (self.samples, self.sample_ms, self.cpu, self.deadline);
-            m.samples = run_bench(&bin, n, ms, cpu, deadline, &self.log_path, &mut self.log)?;
+            m.samples = run_bench(&self.out, &bin, self.samples, self.sample_ms, self.cpu)?;
         }
         if self.valgrind.is_some() {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
-            let (runs, iterations) = (args.counting_runs, self.iterations);
-            let (log, progress) = (&mut self.log, &self.progress);
-            let counted = count(&sides, runs, iterations, self.deadline, log, progress)?;
+            let counted = count(&self.out, &sides, args.counting_runs, self.iterations)?;
             // `count` returns the sides as given: the candidate, then the reference.
             for (slot, counts) in m.counted.iter_mut().zip(counted) {
                 *slot = counts;
@@ -326,7 +295,7 @@ impl Setup {
             extra.insert("counters".into(), json!("callgrind"));
             extra.insert("valgrind_version".into(), json!(v));
         }
-        let mut env = crate::bench::env_info::machine(&self.sh, extra);
+        let mut env = crate::bench::env_info::machine(&self.out.sh, extra);
         if let Some(profile) = bench.and_then(crate::bench::env_info::profile_of) {
             // A prebuilt binary (`--components-bin`) may be a test build.
             env.profile = Some(profile.to_string());
@@ -351,14 +320,12 @@ impl Setup {
             (self.samples, args.counting_runs),
             &m.status,
             self.env_for(m.bin.as_deref()),
-            crate::bench::env_info::git(&self.sh),
-            self.started.elapsed(),
+            crate::bench::env_info::git(&self.out.sh),
+            self.out.started.elapsed(),
         );
-        let stamp = &self.stamp;
-        let json_path = self.dir.join(format!("perf_baseline_{stamp}.json"));
         let mut outcomes = Vec::new();
         if let Some(r) = reference {
-            let reference_file = format!("perf_reference_{stamp}.json");
+            let reference_file = format!("perf_reference_{}.json", self.out.stamp);
             let mut reference_run = run_file(
                 &BTreeMap::new(),
                 counted_reference,
@@ -371,7 +338,7 @@ impl Setup {
                     dirty: Some(false),
                     reference: Some(r.against.clone()),
                 },
-                self.started.elapsed(),
+                self.out.started.elapsed(),
             );
             for side in [&mut reference_run, &mut run] {
                 side.paired = Some(Paired {
@@ -385,28 +352,13 @@ impl Setup {
                     reference_file: Some(reference_file.clone()),
                 });
             }
-            let path = self.dir.join(&reference_file);
-            reference_run.write(&path)?;
-            outcomes.push(BenchOutcome {
-                artifact: path,
-                summary: self.dir.join(format!("perf_reference_summary_{stamp}.md")),
-                failed,
-                run: reference_run,
-            });
+            let names = ["perf_reference", "perf_reference_summary"];
+            outcomes.push(self.out.write(reference_run, names, failed)?);
         }
-        run.write(&json_path)?;
-        self.progress.note(&format!(
-            "perf-bench: {} — artifacts: {}, {}",
-            m.status.name(),
-            json_path.display(),
-            self.log_path.display()
-        ));
-        outcomes.push(BenchOutcome {
-            artifact: json_path,
-            summary: self.dir.join(format!("perf_summary_{stamp}.md")),
-            run,
-            failed,
-        });
+        let names = ["perf_baseline", "perf_summary"];
+        let candidate = self.out.write(run, names, failed)?;
+        self.out.done(&m.status, std::slice::from_ref(&candidate));
+        outcomes.push(candidate);
         Ok(outcomes)
     }
 }
@@ -414,16 +366,14 @@ impl Setup {
 /// Counts every benchmark (the candidate's `--list`; the reference has the same harness) of
 /// each side's bench, the candidate's first.
 fn count(
+    out: &Opened,
     sides: &[&Path],
     runs: u32,
     iterations: u64,
-    deadline: Instant,
-    log: &mut Log,
-    progress: &Progress,
 ) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
     let benchmarks = component_counts::list(sides[0], filter().as_deref())
         .map_err(|e| failed("listing the benchmarks", e))?;
-    progress.note(&format!(
+    out.progress.note(&format!(
         "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
         benchmarks.len(),
         sides.len()
@@ -432,12 +382,12 @@ fn count(
     let lines = std::sync::Mutex::new(Vec::new());
     let note = |l: &str| lines.lock().expect("not poisoned").push(l.to_string());
     let per_side =
-        component_counts::count_sides(sides, &benchmarks, runs, iterations, deadline, &note)
+        component_counts::count_sides(sides, &benchmarks, runs, iterations, out.deadline, &note)
             .map_err(|e| failed("counting", e))?;
     for l in lines.into_inner().expect("not poisoned") {
-        log.line(&l);
+        out.log.line(&l);
     }
-    log.line(&format!(
+    out.log.line(&format!(
         "counting took {:.1} s",
         started.elapsed().as_secs_f64()
     ));
@@ -451,30 +401,25 @@ fn count(
 /// The reference's bench: the candidate's own when the commit's router sources are the
 /// working tree's (one program, one build), else built from the commit with the working
 /// tree's harness (`paired::components_of`).
-fn reference_bench(
-    sh: &Shell,
-    r: &Reference,
-    candidate: &Path,
-    log: &mut Log,
-    progress: &Progress,
-) -> Result<PathBuf> {
-    if crate::bench::paired::same_sources(sh, &r.commit) {
+fn reference_bench(out: &Opened, r: &Reference, candidate: &Path) -> Result<PathBuf> {
+    if crate::bench::paired::same_sources(&out.sh, &r.commit) {
         let line = format!(
             "perf-bench: {} ({}) has the working tree's router sources: one bench serves both sides",
             r.against,
             short_commit(&r.commit)
         );
-        progress.note(&line);
-        log.line(&line);
+        out.progress.note(&line);
+        out.log.line(&line);
         return Ok(candidate.to_path_buf());
     }
-    progress.note(&format!(
+    out.progress.note(&format!(
         "perf-bench: the reference bench: {}'s router with the working tree's harness (built \
          once per commit, harness and toolchain)",
         short_commit(&r.commit)
     ));
-    let path = crate::bench::paired::components_of(sh, &r.commit)?;
-    log.line(&format!("reference bench: {}", path.display()));
+    let path = crate::bench::paired::components_of(&out.sh, &r.commit)?;
+    out.log
+        .line(&format!("reference bench: {}", path.display()));
     Ok(path)
 }
 
@@ -550,7 +495,8 @@ pub fn run_file(
 
 /// The bench binary: `--components-bin`, else built in release (the `bench` profile
 /// inherits `release`), else with `--no-build` the newest one cargo left in target/release.
-fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Result<PathBuf> {
+fn bench_binary(out: &Opened, args: &Options) -> Result<PathBuf> {
+    let (log, progress) = (&out.log, &out.progress);
     let path = match (&args.components_bin, args.no_build) {
         (Some(path), _) => path.clone(),
         (None, false) => {
@@ -560,7 +506,7 @@ fn bench_binary(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) 
                 "build: {cargo} bench -p router --bench components --no-run --message-format=json"
             ));
             let out = cmd!(
-                sh,
+                out.sh,
                 "{cargo} bench --quiet -p router --bench components --no-run --message-format=json-render-diagnostics"
             )
             .read()
@@ -586,19 +532,11 @@ const NO_RUN: &str = "`cargo bench -p router --bench components --no-run`, or dr
 
 /// `--no-build` without `--components-bin`: the newest `components-<hash>` executable.
 fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(deps)
-        .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.strip_prefix("components-")
-                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, path)| path)
+    let is_bench = |name: &str| {
+        (name.strip_prefix("components-")).is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    newest_file(deps, is_bench)
+        .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?
         .with_context(|| {
             format!(
                 "no components bench in {} (build it with {NO_RUN})",
@@ -607,17 +545,29 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
         })
 }
 
-/// Runs the bench binary (pinned to `cpu` if given) until it exits or `deadline` passes,
+/// The most recently modified file in `dir` whose name `pick` accepts (on a tie the greater
+/// name); `None` when no name is.
+pub(crate) fn newest_file(
+    dir: &Path,
+    pick: impl Fn(&str) -> bool,
+) -> std::io::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| pick(&e.file_name().to_string_lossy()))
+        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.path()))
+        .map(|e| e.path()))
+}
+
+/// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
 /// its progress appended to the log, and reads its JSON.
 fn run_bench(
+    out: &Opened,
     bin: &Path,
     samples: u32,
     sample_ms: f64,
     cpu: Option<usize>,
-    deadline: Instant,
-    log_path: &Path,
-    log: &mut Log,
 ) -> Result<BTreeMap<String, Benchmark>, Status> {
+    let (log_path, log) = (&out.log_path, &out.log);
     let tmp =
         tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
     let out_path = tmp.path().join("components.json");
@@ -660,7 +610,7 @@ fn run_bench(
     let handle = expr
         .start()
         .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
-    let remaining = deadline.saturating_duration_since(Instant::now());
+    let remaining = out.deadline.saturating_duration_since(Instant::now());
     let waited = (handle.wait_timeout(remaining))
         .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
     let Some(std::process::Output { status: output, .. }) = waited else {

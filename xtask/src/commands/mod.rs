@@ -2,10 +2,13 @@
 //! returns the exit code (`crate::exit`); bad input is an `Err` (exit 2, or 3 when the
 //! benchmark failed).
 
+use std::path::PathBuf;
+
 use anyhow::{Context as _, Result};
 
 use crate::bench::session::BenchOutcome;
-use crate::flags::Command;
+use crate::flags::{BenchArgs, Command};
+use crate::model::paths::Inputs;
 use crate::report::bench::{metrics_table, noise_warnings, summary_markdown};
 
 pub mod ci;
@@ -49,6 +52,16 @@ pub fn run(command: Command) -> Result<u8> {
         Command::PerfCalibrate(args) => perf_calibrate::run(&args),
         Command::PerfBisect(args) => perf_bisect::run(&args),
     }
+}
+
+/// The paths a command that benches reads and writes, from its flags.
+fn inputs(
+    bench: &BenchArgs,
+    baseline: &Option<PathBuf>,
+    policy: &Option<PathBuf>,
+) -> Result<Inputs> {
+    let (baseline, policy) = (baseline.as_deref(), policy.as_deref());
+    Inputs::resolve(&bench.workload, baseline, policy, &bench.artifacts_dir)
 }
 
 /// Shows bench outcomes, as every command that runs a bench does: writes each run's

@@ -20,10 +20,10 @@ use crate::bench::session::{BenchOutcome, Pairing, Plan, Session, TEST_KNOBS};
 use crate::exit::{self, BenchFailed};
 use crate::flags::{BenchArgs, BisectArgs};
 use crate::gate::evaluate::{Status, evaluate};
+use crate::model::artifacts;
 use crate::model::counters::Counters;
 use crate::model::policy::{self, Check, Direction, Policy};
 use crate::model::run_file::{MetricValue, short_commit};
-use crate::model::{artifacts, paths};
 use crate::report::bench::summary_markdown;
 
 /// The metrics bisected on instruction counts: deterministic, so one run per commit.
@@ -118,8 +118,7 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
         .read()?;
     let commits: Vec<String> = list.lines().map(str::to_string).collect();
 
-    let inputs =
-        paths::Inputs::resolve(&b.workload, None, args.policy.as_deref(), &b.artifacts_dir)?;
+    let inputs = super::inputs(b, &None, &args.policy)?;
     let policy_path = inputs.policy;
     let policy = policy::load(&policy_path)?;
     let mut bisect = Bisect::new(args, &sh, &policy, &policy_path, good)?;

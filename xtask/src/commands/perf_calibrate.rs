@@ -18,19 +18,9 @@ pub(crate) const DEFAULT_PAIRS: u32 = 10;
 
 pub fn run(args: &CalibrateArgs) -> Result<u8> {
     crate::bench::components::refuse_calibrate(&args.bench.workload)?;
-    let paths::Inputs {
-        root,
-        workload,
-        policy: policy_path,
-        artifacts: dir,
-        ..
-    } = paths::Inputs::resolve(
-        &args.bench.workload,
-        None,
-        args.policy.as_deref(),
-        &args.bench.artifacts_dir,
-    )?;
-    let policy = policy::load(&policy_path)?;
+    let inputs = super::inputs(&args.bench, &None, &args.policy)?;
+    let (workload, dir) = (&inputs.workload, &inputs.artifacts);
+    let policy = policy::load(&inputs.policy)?;
     let pairs = args.bench.trials.unwrap_or(DEFAULT_PAIRS);
     let mut bench = args.bench.clone();
     bench.trials = Some(pairs);
@@ -74,13 +64,13 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
         metrics: crate::gate::calibrate::noise(reference, candidate, &policy, &trials),
     };
     print!("{}", table(&calibration, trials));
-    let stamp = artifacts::claim(&dir, &[("perf_calibration", "json")])?;
+    let stamp = artifacts::claim(dir, &[("perf_calibration", "json")])?;
     let text = artifacts::pretty_json(&calibration, "the calibration")?;
     let written = dir.join(format!("perf_calibration_{stamp}.json"));
     artifacts::write_atomic(&written, &text)?;
     eprintln!("perf-calibrate: wrote {}", written.display());
     if args.write {
-        let path = calibration::path_for(&root, &workload);
+        let path = calibration::path_for(&inputs.root, workload);
         artifacts::write_atomic(&path, &text)?;
         eprintln!(
             "perf-calibrate: wrote {} (the gate reads it)",

@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 use crate::flags::HistoryArgs;
 use crate::gate::changepoint::{self, Analysis, Params};
 use crate::model::history::{self, Record};
+use crate::report::bench::fmt_fixed as fmt;
 
 /// Runs the command; returns exit code 0 (or 1 with `--fail-on-change-point` and a recent
 /// change point), or an error (exit 2) for bad flags or a file that cannot be read (missing,
@@ -270,14 +271,6 @@ fn min_max(series: &[f64]) -> (f64, f64) {
 fn commit(run: &Record) -> &str {
     let c = run.commit.as_deref();
     c.map_or("unknown commit", |c| c.get(..10).unwrap_or(c))
-}
-
-fn fmt(x: f64) -> String {
-    if x.abs() >= 100.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.4}")
-    }
 }
 
 fn fmt_signed(x: f64) -> String {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::bench::components::newest_file;
 use crate::exit;
 use crate::flags::ReportArgs;
 use crate::model::paths;
@@ -24,7 +25,8 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
         (Some(v), None) => html::from_verdict(root, v)?,
         (None, Some(c)) => html::from_runs(&inputs.baseline, c, &inputs.policy, &inputs.workload)?,
         (None, None) => {
-            let newest = html::newest_verdict(dir).with_context(|| {
+            let is_verdict = |n: &str| n.starts_with("perf_gate_") && n.ends_with(".json");
+            let newest = newest_file(dir, is_verdict).ok().flatten().with_context(|| {
                 format!(
                     "no --verdict or --candidate given and no perf_gate_*.json in {} (run `cargo xtask perf-gate` first)",
                     dir.display()

@@ -62,10 +62,16 @@ pub(crate) fn metrics_table(run: &RunFile) -> String {
 }
 
 fn fmt_num(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() && x.abs() >= 100.0 => format!("{x:.1}"),
-        Some(x) if x.is_finite() => format!("{x:.4}"),
-        _ => "-".to_string(),
+    v.filter(|x| x.is_finite())
+        .map_or_else(|| "-".into(), fmt_fixed)
+}
+
+/// A measurement: one decimal from 100 up, else four (NaN and infinities as `{}` shows them).
+pub(crate) fn fmt_fixed(x: f64) -> String {
+    if x.abs() >= 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.4}")
     }
 }
 

@@ -159,19 +159,6 @@ pub(crate) fn from_runs(
     Ok(report)
 }
 
-pub(crate) fn newest_verdict(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with("perf_gate_") && name.ends_with(".json")
-        })
-        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.file_name()))
-        .map(|e| e.path())
-}
-
 /// The history store: the given path (an error when it cannot be read), else
 /// `perf/history.jsonl` when it exists, else none. Reading is `history::read`: bounded in
 /// size, and a torn last line (a crash mid-append) or a line that is not UTF-8 is reported,

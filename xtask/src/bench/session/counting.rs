@@ -94,8 +94,8 @@ impl Session<'_> {
         if self.status != Status::Ok {
             return counted_reference;
         }
-        self.log.line(&counter.describe());
-        self.log.line(&match &self.plan.strace {
+        self.out.log.line(&counter.describe());
+        self.out.log.line(&match &self.plan.strace {
             Ok(path) => format!("system calls: counted with {} -f -c", path.display()),
             Err(why) => format!("system calls: not counted: {why}"),
         });
@@ -112,8 +112,8 @@ impl Session<'_> {
             cpus,
             loadgen: &counting_loadgen,
             workdir: ready.tmp.path(),
-            log: &self.log_path,
-            deadline: self.deadline,
+            log: &self.out.log_path,
+            deadline: self.out.deadline,
         };
         let mut routers: Vec<CountCtx<'_>> = ready
             .specs
@@ -130,7 +130,7 @@ impl Session<'_> {
             if n > 1 && !self.time_for_another(n, runs, slowest) {
                 return counted_reference;
             }
-            self.progress.note(&format!(
+            self.out.progress.note(&format!(
                 "counting run {n}/{runs}: {}, {} requests{}",
                 counter.name(),
                 self.args.counter_requests,
@@ -140,7 +140,7 @@ impl Session<'_> {
                     ""
                 }
             ));
-            self.log.flush();
+            self.out.log.flush();
             let run_started = Instant::now();
             let (method, requests) = (counter.method, self.args.counter_requests);
             let counted = at_once(&routers, "a counting run", |ctx| {
@@ -161,7 +161,7 @@ impl Session<'_> {
                 let readings: Vec<String> =
                     counted.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 let how = counter.name();
-                self.log.line(&format!(
+                self.out.log.line(&format!(
                     "counting run {n} ({side}, {how}): {}",
                     readings.join(", ")
                 ));
@@ -178,11 +178,11 @@ impl Session<'_> {
     /// Whether counting run `n` fits before the --timeout, when the slowest so far took
     /// `slowest`; a warning says what was left out when it does not.
     fn time_for_another(&self, n: u32, runs: u32, slowest: Duration) -> bool {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self.out.deadline.saturating_duration_since(Instant::now());
         if left >= slowest * 2 {
             return true;
         }
-        self.progress.note(&format!(
+        self.out.progress.note(&format!(
             "perf-bench: warning: {} of {runs} counting runs: the --timeout leaves {:.0} s, a \
              counting run took up to {:.0} s; a longer --timeout would allow all of them",
             n - 1,
@@ -222,8 +222,7 @@ impl Session<'_> {
             reference.unwrap_or_else(|| ready.specs[0].bin.clone()),
             candidate.bin.clone(),
         ];
-        self.progress
-            .note("perf-gate: profiling both routers under callgrind");
+        self.say("perf-gate: profiling both routers under callgrind");
         let requests = self.args.counter_requests;
         // The reference never gets the test knobs; the candidate keeps its own settings.
         let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
@@ -236,8 +235,8 @@ impl Session<'_> {
                 cpus: candidate.cpus.clone(),
                 loadgen: &loadgen,
                 workdir: ready.tmp.path(),
-                log: &self.log_path,
-                deadline: self.deadline,
+                log: &self.out.log_path,
+                deadline: self.out.deadline,
             })
             .collect();
         let mut profiles = at_once(&routers, "profiling", |ctx| {
@@ -246,7 +245,7 @@ impl Session<'_> {
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
         for (p, side) in profiles.iter_mut().zip(["perf_reference", "perf_baseline"]) {
-            profile::keep(p, &self.dir, &format!("{side}_{}", self.stamp))?;
+            profile::keep(p, &self.out.dir, &format!("{side}_{}", self.out.stamp))?;
         }
         let candidate = profiles.pop().expect("two profiles");
         Ok((profiles.pop().expect("two profiles"), candidate))

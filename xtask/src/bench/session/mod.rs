@@ -22,8 +22,9 @@ use crate::bench::progress::Progress;
 use crate::bench::router::RouterSpec;
 use crate::bench::runner::{Log, PairLoad, Status, Trial, TrialCtx};
 use crate::bench::trial::run_trial;
-use crate::model::artifacts;
+use crate::model::run_file::RunFile;
 use crate::model::workload::Transport;
+use crate::model::{artifacts, paths};
 pub use counting::Counted;
 pub(crate) use counting::by_metric;
 pub use plan::TEST_KNOBS;
@@ -54,20 +55,83 @@ pub(crate) struct Session<'a> {
     plan: Plan,
     arms: Vec<Arm>,
     pairing: Option<Pairing>,
-    sh: Shell,
-    started: Instant,
-    deadline: Instant,
-    stamp: String,
-    dir: PathBuf,
-    log_path: PathBuf,
-    log: Log,
-    progress: Progress,
+    out: Opened,
     pin: Option<(usize, usize)>,
     ready: Option<Ready>,
     runs: Vec<ArmRuns>,
     status: Status,
     /// Trials started so far per arm (the next round continues the AB/BA order).
     done: u32,
+}
+
+/// What a bench run opens before it measures: a shell at the workspace root, its start and
+/// deadline (`--timeout`), its artifact names claimed under one stamp, and its log.
+pub(crate) struct Opened {
+    pub sh: Shell,
+    pub started: Instant,
+    pub deadline: Instant,
+    pub dir: PathBuf,
+    pub stamp: String,
+    pub log_path: PathBuf,
+    pub log: Log,
+    pub progress: Progress,
+}
+
+impl Opened {
+    /// Claims the log's name and `names` (as [`artifacts::claim`] takes them) under one stamp.
+    pub fn new<S: AsRef<str>>(args: &Options, names: &[(S, &str)]) -> Result<Opened> {
+        let sh = crate::bench::env_info::root_shell()?;
+        let started = Instant::now();
+        let dir = paths::artifacts_dir(&paths::root(), &args.artifacts_dir);
+        let mut all = vec![("bench_router", "log")];
+        all.extend(names.iter().map(|(name, ext)| (name.as_ref(), *ext)));
+        let stamp = artifacts::claim(&dir, &all)?;
+        let log_path = dir.join(format!("bench_router_{stamp}.log"));
+        Ok(Opened {
+            sh,
+            started,
+            deadline: started + Duration::from_secs(args.timeout),
+            log: Log::create(&log_path)?,
+            progress: Progress::new(),
+            dir,
+            stamp,
+            log_path,
+        })
+    }
+
+    /// Logs why a run did not end well, when its status says.
+    pub fn log_failure(&self, status: &Status) {
+        if let Some(m) = status.message() {
+            self.log
+                .line(&format!("perf-bench: run {}: {m}", status.name()));
+        }
+    }
+
+    /// Says how a run ended and where its artifacts are.
+    pub fn done(&self, status: &Status, outcomes: &[BenchOutcome]) {
+        let paths: Vec<_> = (outcomes.iter())
+            .map(|o| o.artifact.display().to_string())
+            .collect();
+        self.progress.note(&format!(
+            "perf-bench: {} — artifacts: {}, {}",
+            status.name(),
+            paths.join(", "),
+            self.log_path.display()
+        ));
+    }
+
+    /// Writes `run` to `<json>_<stamp>.json`; its Markdown summary is to go to `<md>_<stamp>.md`.
+    pub fn write(&self, run: RunFile, [json, md]: [&str; 2], failed: bool) -> Result<BenchOutcome> {
+        let artifact = self.dir.join(format!("{json}_{}.json", self.stamp));
+        run.write(&artifact)?;
+        let summary = self.dir.join(format!("{md}_{}.md", self.stamp));
+        Ok(BenchOutcome {
+            artifact,
+            summary,
+            run,
+            failed,
+        })
+    }
 }
 
 impl<'a> Session<'a> {
@@ -78,20 +142,13 @@ impl<'a> Session<'a> {
         let arms = (pairing.as_ref()).map_or_else(|| vec![Arm::candidate()], Pairing::arms);
         // From here on, SIGINT/SIGTERM stop the children and still write the run files.
         interrupt::install();
-        let root = crate::model::paths::root();
-        let sh = crate::bench::env_info::root_shell()?;
-        let started = Instant::now();
-        let dir = crate::model::paths::artifacts_dir(&root, &args.artifacts_dir);
-        let mut names: Vec<(String, &str)> = vec![("bench_router".into(), "log")];
+        let mut names = Vec::new();
         for arm in &arms {
             names.push((arm.prefix.to_string(), "json"));
             names.push((arm.summary_prefix(), "md"));
         }
-        let stamp = artifacts::claim(&dir, &names)?;
-        let log_path = dir.join(format!("bench_router_{stamp}.log"));
-        let log = Log::create(&log_path)?;
-        let progress = Progress::new();
-        log.line(&format!(
+        let out = Opened::new(args, &names)?;
+        out.log.line(&format!(
             "perf-bench: workload {} ({}), {} trial(s){}",
             plan.workload.name,
             plan.workload_path.display(),
@@ -105,7 +162,7 @@ impl<'a> Session<'a> {
         let want_pin = args.pin || !args.no_pin;
         let pin = want_pin.then(crate::bench::affinity::split).flatten();
         if want_pin && pin.is_none() {
-            progress.note(
+            out.progress.note(
                 "perf-bench: warning: only one CPU available: the router and the load generator share it",
             );
         }
@@ -115,14 +172,7 @@ impl<'a> Session<'a> {
             plan,
             arms,
             pairing,
-            sh,
-            started,
-            deadline: started + Duration::from_secs(args.timeout),
-            stamp,
-            dir,
-            log_path,
-            log,
-            progress,
+            out,
             pin,
             ready: None,
             runs,
@@ -138,7 +188,7 @@ impl<'a> Session<'a> {
 
     /// Builds the binaries, writes the bodies, starts nats-server when the transport needs it.
     fn prepare(&mut self) -> Result<Ready, Status> {
-        let bins = build(&self.sh, self.args, &mut self.log, &self.progress)
+        let bins = build(&self.out, self.args)
             .map_err(|e| Status::Failed(format!("build failed: {e:#}")))?;
         let setup = |e: anyhow::Error| Status::Failed(format!("setting up the run: {e:#}"));
         let tmp = tempfile::tempdir()
@@ -154,12 +204,12 @@ impl<'a> Session<'a> {
         let nats = match self.plan.transport {
             Transport::Http => None,
             Transport::Nats => {
-                self.log.flush();
+                self.out.log.flush();
                 let nats =
-                    NatsServer::start(tmp.path(), &self.log_path, Duration::from_secs(10))
+                    NatsServer::start(tmp.path(), &self.out.log_path, Duration::from_secs(10))
                         .map_err(|e| Status::Failed(format!("nats-server did not start: {e:#}")))?;
-                self.log
-                    .line(&format!("nats-server {} on {}", nats.version, nats.url()));
+                let line = format!("nats-server {} on {}", nats.version, nats.url());
+                self.out.log.line(&line);
                 Some(nats)
             }
         };
@@ -184,6 +234,7 @@ impl<'a> Session<'a> {
             timeout_ms: (workload.failover.as_ref())
                 .map_or(2000, |_| crate::bench::failover::REQUEST_TIMEOUT_MS),
             progress_file: self
+                .out
                 .progress
                 .is_live()
                 .then(|| tmp.path().join("loadgen.progress")),
@@ -253,10 +304,7 @@ impl<'a> Session<'a> {
             }
             (_, status) => status,
         };
-        if let Some(m) = status.message() {
-            self.log
-                .line(&format!("perf-bench: run {}: {m}", status.name()));
-        }
+        self.out.log_failure(&status);
         self.status = status;
     }
 
@@ -277,12 +325,12 @@ impl<'a> Session<'a> {
 
     /// Shown to the person running the bench.
     pub fn say(&self, line: &str) {
-        self.progress.note(line);
+        self.out.progress.note(line);
     }
 
     /// A line in the bench log.
     pub fn note(&mut self, line: &str) {
-        self.log.line(line);
+        self.out.log.line(line);
     }
 
     pub(crate) fn trials_done(&self) -> u32 {
@@ -310,18 +358,18 @@ impl<'a> Session<'a> {
                 spec: &ready.specs[i],
                 loadgen: &ready.loadgens[i],
                 workdir: ready.tmp.path(),
-                log_path: &self.log_path,
-                deadline: self.deadline,
+                log_path: &self.out.log_path,
+                deadline: self.out.deadline,
                 warmup: !self.args.no_warmup,
                 pair: together.then_some((&pair, i)),
                 latency_turns: self.args.latency_turns,
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
-                self.progress.note(&format!(
+                self.out.progress.note(&format!(
                     "trial {trial}/{planned} (both routers at once; the candidate's phases are marked [candidate])"
                 ));
                 let quiet = Progress::plain(" [candidate]");
-                let (log, progress) = (&self.log, &self.progress);
+                let (log, progress) = (&self.out.log, &self.out.progress);
                 let (a, b) = (ctx(0), ctx(1));
                 std::thread::scope(|s| {
                     let first = s.spawn(|| run_trial(&a, progress, log));
@@ -341,9 +389,8 @@ impl<'a> Session<'a> {
                         1 => String::new(),
                         _ => format!(" ({})", self.arms[i].prefix),
                     };
-                    self.progress
-                        .note(&format!("trial {trial}/{planned}{label}"));
-                    let result = run_trial(&ctx(i), &self.progress, &self.log);
+                    self.say(&format!("trial {trial}/{planned}{label}"));
+                    let result = run_trial(&ctx(i), &self.out.progress, &self.out.log);
                     let failed = result.is_err();
                     results.push((i, result));
                     if failed || interrupt::received().is_some() {
@@ -385,7 +432,8 @@ struct Binaries {
     loadgen: PathBuf,
 }
 
-fn build(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Result<Binaries> {
+fn build(out: &Opened, args: &Options) -> Result<Binaries> {
+    let (log, progress) = (&out.log, &out.progress);
     let release = crate::model::paths::target_dir().join("release");
     let router = args
         .router_bin
@@ -407,7 +455,7 @@ fn build(sh: &Shell, args: &Options, log: &mut Log, progress: &Progress) -> Resu
             // Started through duct so that an interrupt stops the build too; `wait` is an
             // error when the build fails (the expression is not `unchecked`).
             let build = duct::cmd!(&cargo, "build", "--release", "--quiet", "-p", package)
-                .dir(sh.current_dir())
+                .dir(out.sh.current_dir())
                 .start()
                 .with_context(|| format!("starting cargo build --release -p {package}"))?;
             let _registered = interrupt::register(build.pids());

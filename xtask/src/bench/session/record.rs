@@ -38,7 +38,7 @@ impl Session<'_> {
             .map(|(arm, runs)| self.run_file(arm, runs))
             .collect();
         if let Some(p) = &self.pairing {
-            let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.stamp);
+            let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.out.stamp);
             for run in &mut out {
                 run.paired = Some(Paired {
                     against: p.against.clone(),
@@ -62,29 +62,14 @@ impl Session<'_> {
         let runs = self.run_files();
         // Stop nats-server and remove the bodies before writing: nothing runs after this.
         drop(self.ready.take());
-        let mut out = Vec::with_capacity(runs.len());
+        let failed = self.status != Status::Ok;
+        let mut outcomes = Vec::with_capacity(runs.len());
         for (arm, run) in self.arms.iter().zip(runs) {
-            let path = self.dir.join(format!("{}_{}.json", arm.prefix, self.stamp));
-            run.write(&path)?;
-            out.push(BenchOutcome {
-                artifact: path,
-                summary: self
-                    .dir
-                    .join(format!("{}_{}.md", arm.summary_prefix(), self.stamp)),
-                failed: self.status != Status::Ok,
-                run,
-            });
+            let names = [arm.prefix, &arm.summary_prefix()];
+            outcomes.push(self.out.write(run, names, failed)?);
         }
-        self.progress.note(&format!(
-            "perf-bench: {} — artifacts: {}, {}",
-            self.status.name(),
-            out.iter()
-                .map(|o| o.artifact.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            self.log_path.display()
-        ));
-        Ok(out)
+        self.out.done(&self.status, &outcomes);
+        Ok(outcomes)
     }
 
     fn run_file(&self, arm: &Arm, runs: &ArmRuns) -> RunFile {
@@ -116,8 +101,9 @@ impl Session<'_> {
         RunFile {
             // Where finish writes it: messages about an unwritten run name it already.
             source: self
+                .out
                 .dir
-                .join(format!("{}_{}.json", arm.prefix, self.stamp))
+                .join(format!("{}_{}.json", arm.prefix, self.out.stamp))
                 .display()
                 .to_string(),
             schema_version: Some(run_file::SCHEMA_VERSION),
@@ -126,7 +112,7 @@ impl Session<'_> {
             git: arm
                 .git
                 .clone()
-                .unwrap_or_else(|| crate::bench::env_info::git(&self.sh)),
+                .unwrap_or_else(|| crate::bench::env_info::git(&self.out.sh)),
             env: self.environment(runs),
             workload: Some(w.name.clone()),
             workload_description: Some(w.description.clone()),
@@ -137,7 +123,7 @@ impl Session<'_> {
             spread: summary.spread,
             run: self
                 .status
-                .run_status(self.started.elapsed(), !self.args.no_warmup),
+                .run_status(self.out.started.elapsed(), !self.args.no_warmup),
             phases: runs.trials.iter().map(|t| t.phases.clone()).collect(),
             router_stop: runs.trials.iter().map(|t| t.stop).collect(),
             histograms: Histograms {
@@ -207,6 +193,6 @@ impl Session<'_> {
             extra.insert("nats_mode".into(), json!("real"));
             extra.insert("nats_server_version".into(), json!(version));
         }
-        crate::bench::env_info::machine(&self.sh, extra)
+        crate::bench::env_info::machine(&self.out.sh, extra)
     }
 }

@@ -21,7 +21,6 @@ use crate::flags::BumpArgs;
 use crate::model::artifacts;
 use crate::model::json;
 use crate::model::lock::LockFile;
-use crate::model::paths;
 use crate::model::policy;
 use crate::model::run_file;
 use crate::report::verdict;
@@ -47,30 +46,24 @@ const JOURNAL_FILE: &str = ".bump-journal.json";
 /// Runs the command: 0 bumped (or ratchet skipped), 2 refused or bad input (an `Err`),
 /// 3 the benchmark it ran itself failed (an `Err` marked `BenchFailed`).
 pub fn run(args: &BumpArgs) -> Result<u8> {
-    let paths::Inputs {
-        root,
-        workload,
-        baseline: baseline_path,
-        policy: policy_path,
-        artifacts: artifacts_dir,
-    } = paths::Inputs::resolve(
-        &args.bench.workload,
-        args.baseline.as_deref(),
-        args.policy.as_deref(),
-        &args.bench.artifacts_dir,
-    )?;
+    let inputs = super::inputs(&args.bench, &args.baseline, &args.policy)?;
     let sh = Shell::new().context("creating a shell")?;
-    sh.change_dir(&root);
+    sh.change_dir(&inputs.root);
 
     // Held until the command returns, so two bumps never interleave.
-    let perf_dir = artifacts::parent_dir(&baseline_path);
+    let perf_dir = artifacts::parent_dir(&inputs.baseline);
     let journal = perf_dir.join(JOURNAL_FILE);
     let lock = take_lock(args, perf_dir, &journal)?;
 
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
         let lock_file = perf_dir.join(LOCK_FILE);
-        refusals.extend(dirty_problem(&sh, &root, &artifacts_dir, &lock_file)?);
+        refusals.extend(dirty_problem(
+            &sh,
+            &inputs.root,
+            &inputs.artifacts,
+            &lock_file,
+        )?);
     }
     // Without --candidate the benchmark takes minutes: refuse before it when the answer is
     // already known.
@@ -78,16 +71,16 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         return Err(refusal(&refusals));
     }
 
-    let policy = policy::load(&policy_path)?;
+    let policy = policy::load(&inputs.policy)?;
     let (candidate_path, candidate_text, candidate) = read_candidate(args)?;
-    let previous = Previous::load(&baseline_path)?;
+    let previous = Previous::load(&inputs.baseline)?;
     let judged = judge(
         previous.as_ref(),
         &candidate,
         &policy,
         args.reason.as_deref() == Some(MEASUREMENT_CORRECTION),
     );
-    refusals.extend(candidate_problems(&judged, &workload));
+    refusals.extend(candidate_problems(&judged, &inputs.workload));
     let now = artifacts::now_rfc3339();
     let today = now.get(..10).unwrap_or(&now);
     let Some(decision) = decided(args, &judged, refusals, today)? else {
@@ -98,10 +91,10 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     // A dry run writes nothing, not even a claimed name.
     let stamp = match args.dry_run {
         true => artifacts::file_stamp(),
-        false => artifacts::claim(&artifacts_dir, &[("baseline_bump", "md")])?,
+        false => artifacts::claim(&inputs.artifacts, &[("baseline_bump", "md")])?,
     };
     let plan = Writes {
-        workload: &workload,
+        workload: &inputs.workload,
         decision,
         author: author(&sh),
         date: now.clone(),
@@ -109,11 +102,11 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
             .as_ref()
             .map(|p| archive_path(&archive_dir, today, p.run.git.commit.as_deref())),
         log: archive_dir.join("LOG.md"),
-        report: artifacts_dir.join(format!("baseline_bump_{stamp}.md")),
-        baseline_path: &baseline_path,
+        report: inputs.artifacts.join(format!("baseline_bump_{stamp}.md")),
+        baseline_path: &inputs.baseline,
         candidate_path: &candidate_path,
-        policy_path: &policy_path,
-        root: &root,
+        policy_path: &inputs.policy,
+        root: &inputs.root,
         judged,
     };
     let report = plan.mr_markdown();

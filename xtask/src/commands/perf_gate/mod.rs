@@ -14,7 +14,6 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::flags::GateArgs;
 use crate::model::metric::{SYSCALLS_PER_REQ, syscall_of};
-use crate::model::paths;
 use crate::model::policy::{self, Policy};
 
 mod input;
@@ -31,18 +30,7 @@ use mode::choose_mode;
 /// Bad inputs are an `Err` (exit 2), after the artifacts that record them are written.
 pub fn run(args: &GateArgs) -> Result<u8> {
     crate::report::publish::check(&args.record, true)?;
-    let paths::Inputs {
-        root,
-        workload,
-        baseline: baseline_path,
-        policy: policy_path,
-        artifacts: artifacts_dir,
-    } = paths::Inputs::resolve(
-        &args.bench.workload,
-        args.baseline.as_deref(),
-        args.policy.as_deref(),
-        &args.bench.artifacts_dir,
-    )?;
+    let inputs = super::inputs(&args.bench, &args.baseline, &args.policy)?;
     // The policy and a stored baseline are read first: a bad one is exit 2 before anything
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
     let shown = |p: &Path| p.display().to_string();
@@ -54,21 +42,21 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         ),
         (None, Some(path)) => {
             let judged = Input::load(path).and_then(|candidate| {
-                let baseline = baseline_for(&candidate, args.baseline.is_some(), &baseline_path)?;
-                Ok((baseline, candidate, policy::load(&policy_path)?))
+                let baseline = baseline_for(&candidate, args.baseline.is_some(), &inputs.baseline)?;
+                Ok((baseline, candidate, policy::load(&inputs.policy)?))
             });
             (judged, shown(path))
         }
         (against, None) => {
-            let inputs = policy::load(&policy_path).and_then(|policy| {
-                needs_strace(&policy, &policy_path)?;
+            let loaded = policy::load(&inputs.policy).and_then(|policy| {
+                needs_strace(&policy, &inputs.policy)?;
                 let stored = match against {
                     Some(_) => None,
-                    None => Some(load_baseline(&baseline_path)?),
+                    None => Some(load_baseline(&inputs.baseline)?),
                 };
                 Ok((policy, stored))
             });
-            match inputs {
+            match loaded {
                 Err(e) => (
                     Err(e),
                     "(not measured: the inputs were refused)".to_string(),
@@ -85,13 +73,17 @@ pub fn run(args: &GateArgs) -> Result<u8> {
             }
         }
     };
-    let baseline_shown = shown(judged.as_ref().map_or(&baseline_path, |(b, _, _)| &b.path));
+    let baseline_shown = shown(
+        judged
+            .as_ref()
+            .map_or(&inputs.baseline, |(b, _, _)| &b.path),
+    );
     judge(
         args,
-        &root,
-        &workload,
-        &artifacts_dir,
-        [baseline_shown, candidate_shown, shown(&policy_path)],
+        &inputs.root,
+        &inputs.workload,
+        &inputs.artifacts,
+        [baseline_shown, candidate_shown, shown(&inputs.policy)],
         judged,
         (explanation, notes),
     )

@@ -537,61 +537,37 @@ struct Int(u64);
 /// `true` or `false`.
 struct Flag(bool);
 
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Num;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
-                Ok(Num(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
-                Ok(Num(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
-                Ok(Num(v as f64))
+/// `Deserialize` for a scalar newtype by a visitor that expects `$what` and takes the given
+/// `visit_*` methods.
+macro_rules! scalar {
+    ($ty:ident, $what:literal, $($visit:ident($arg:ty) => $to:expr),+ $(,)?) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    $(fn $visit<E: de::Error>(self, v: $arg) -> Result<$ty, E> {
+                        $to(v)
+                    })+
+                }
+                d.deserialize_any(V)
             }
         }
-        d.deserialize_any(V)
-    }
+    };
 }
 
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer from 0 up")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                u64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Flag;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true or false")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
-                Ok(Flag(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+scalar!(Num, "a number",
+    visit_f64(f64) => |v| Ok(Num(v)),
+    visit_i64(i64) => |v| Ok(Num(v as f64)),
+    visit_u64(u64) => |v| Ok(Num(v as f64)),
+);
+scalar!(Int, "an integer from 0 up",
+    visit_u64(u64) => |v| Ok(Int(v)),
+    visit_i64(i64) => |v| u64::try_from(v).map(Int).map_err(|_| {
+        E::invalid_value(de::Unexpected::Signed(v), &"an integer from 0 up")
+    }),
+);
+scalar!(Flag, "true or false", visit_bool(bool) => |v| Ok(Flag(v)));

@@ -545,12 +545,12 @@ fn evaluate_rule(
             let reference = candidate.paired_against().map(|_| (base, base_samples));
             within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy)
         }
-        Check::Relative { direction, max_pct } => {
+        Check::Relative { .. } => {
             let sides = Sides {
                 samples: (base_samples, cand_samples),
                 runs: (baseline, candidate),
             };
-            relative(&mut row, rule, (direction, max_pct), &sides, policy, notes)
+            relative(&mut row, rule, &sides, policy, notes)
         }
     }
     row
@@ -691,11 +691,10 @@ struct Sides<'a> {
 }
 
 /// A relative rule: the change from the baseline to the candidate, with its interval where
-/// the samples allow one, judged against `max_pct` in the rule's bad `direction`.
+/// the samples allow one, judged against the rule's `max_pct` in its bad direction.
 fn relative(
     row: &mut Row,
     rule: &Rule,
-    (direction, max_pct): (Direction, f64),
     sides: &Sides<'_>,
     policy: &Policy,
     notes: &mut Vec<String>,
@@ -736,7 +735,7 @@ fn relative(
         }
     });
     row.change = Some(Change { pct, ci_pct });
-    judge_change(row, rule, (direction, max_pct), &policy.gate);
+    judge_change(row, rule, &policy.gate);
 }
 
 /// The two values a relative row shows and compares (its change is exactly their ratio), and
@@ -818,13 +817,10 @@ fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -
 
 /// Judges a relative row's change: fail when the whole interval is past `max_pct` in the bad
 /// direction, pass (or warn past the warn tier) when it is all within, else inconclusive.
-fn judge_change(
-    row: &mut Row,
-    rule: &Rule,
-    (direction, max_pct): (Direction, f64),
-    gate: &GateSettings,
-) {
-    let Some(change) = row.change else { return };
+fn judge_change(row: &mut Row, rule: &Rule, gate: &GateSettings) {
+    let (Some(change), Check::Relative { direction, max_pct }) = (row.change, rule.check) else {
+        return;
+    };
     // Work in "adverse" percent: positive is the bad direction for this rule.
     let sign = match direction {
         Direction::Increase => 1.0,

@@ -29,19 +29,25 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// (max - min) / median of the finite values, in percent with one decimal; 0 when the
 /// median is 0 or there are no values.
 pub fn spread_pct(values: &[f64]) -> f64 {
+    spread(values).map_or(0.0, |s| s.spread_pct)
+}
+
+/// `{min, max, spread_pct}` of the finite values; `None` when there are none.
+fn spread(values: &[f64]) -> Option<Spread> {
     let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    let (Some(m), Some(lo), Some(hi)) = (
-        median(&finite),
-        finite.iter().copied().reduce(f64::min),
-        finite.iter().copied().reduce(f64::max),
-    ) else {
-        return 0.0;
-    };
-    if m == 0.0 {
+    let m = median(&finite)?;
+    let min = finite.iter().copied().reduce(f64::min)?;
+    let max = finite.iter().copied().reduce(f64::max)?;
+    let spread_pct = if m == 0.0 {
         0.0
     } else {
-        ((hi - lo) / m.abs() * 1000.0).round() / 10.0
-    }
+        ((max - min) / m.abs() * 1000.0).round() / 10.0
+    };
+    Some(Spread {
+        min,
+        max,
+        spread_pct,
+    })
 }
 
 /// Median absolute deviation from the median (raw, not scaled to a normal sigma).
@@ -226,18 +232,8 @@ pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summar
         // A NaN (nothing measured in that trial) is written as null in its place.
         out.samples
             .insert(name.clone(), Samples::Values(vals.clone()));
-        if let (Some(min), Some(max)) = (
-            finite.iter().copied().reduce(f64::min),
-            finite.iter().copied().reduce(f64::max),
-        ) {
-            out.spread.insert(
-                name.clone(),
-                Spread {
-                    min,
-                    max,
-                    spread_pct: spread_pct(&finite),
-                },
-            );
+        if let Some(spread) = spread(vals) {
+            out.spread.insert(name.clone(), spread);
         }
     }
     out

@@ -326,16 +326,16 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     if !errors.is_empty() {
         return Verdict::from_errors(errors);
     }
-    let mut v = Verdict::default();
-
+    let (mut v, gate) = (Verdict::default(), &policy.gate);
     for (metric, rule) in &policy.rules {
-        let row = evaluate_rule(metric, rule, baseline, candidate, policy, &mut v.notes);
+        let mut row = evaluate_rule(metric, rule, baseline, candidate, gate, &mut v.notes);
+        // A row blocks when it fails, or is inconclusive under `inconclusive: fail`.
+        row.blocking = row.status == Status::Fail
+            || (row.status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
         let line = format!("{metric} {}", row.message);
         match row.status {
             _ if row.blocking => v.failures.push(line),
-            Status::Inconclusive if policy.gate.inconclusive != Inconclusive::Warn => {
-                v.notes.push(line)
-            }
+            Status::Inconclusive if gate.inconclusive != Inconclusive::Warn => v.notes.push(line),
             Status::Warn | Status::Inconclusive | Status::Skipped => v.warnings.push(line),
             _ => {}
         }
@@ -344,7 +344,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     }
 
     if let Some(why) = candidate.run.failure() {
-        if policy.gate.require_bench_exit_code_zero {
+        if gate.require_bench_exit_code_zero {
             v.bench_failure = Some(format!("the benchmark failed: {why}"));
         } else {
             v.warnings.push(format!(
@@ -457,7 +457,7 @@ fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String
 }
 
 impl Row {
-    /// A row before the candidate is read: failing and blocking until a check decides.
+    /// A row before the candidate is read: failing until a check decides.
     fn fresh(metric: &str, rule: &Rule, base: f64, base_samples: &[f64]) -> Row {
         Row {
             metric: metric.to_string(),
@@ -476,15 +476,12 @@ impl Row {
             severity: None,
             resolution_pct: None,
             status: Status::Fail,
-            blocking: true,
+            blocking: false,
             message: String::new(),
         }
     }
 
-    /// Settles the row: it blocks when it fails, or is inconclusive under `inconclusive: fail`.
-    fn decide(&mut self, status: Status, message: String, gate: &GateSettings) {
-        self.blocking = status == Status::Fail
-            || (status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
+    fn decide(&mut self, status: Status, message: String) {
         self.status = status;
         self.message = message;
     }
@@ -495,7 +492,7 @@ fn evaluate_rule(
     rule: &Rule,
     baseline: &RunFile,
     candidate: &RunFile,
-    policy: &Policy,
+    gate: &GateSettings,
     notes: &mut Vec<String>,
 ) -> Row {
     // `check_baseline` has made sure these are usable.
@@ -508,12 +505,12 @@ fn evaluate_rule(
 
     let cand = match candidate.metric(metric) {
         MetricValue::Number(x) => x,
-        MetricValue::Invalid(Invalid::Missing) if !policy.gate.require_all_metrics_present => {
+        MetricValue::Invalid(Invalid::Missing) if !gate.require_all_metrics_present => {
             let why = format!(
                 "is missing in the candidate (metrics.{metric}); rule skipped because \
                  gate.require_all_metrics_present is false"
             );
-            row.decide(Status::Skipped, why, &policy.gate);
+            row.decide(Status::Skipped, why);
             return row;
         }
         MetricValue::Invalid(Invalid::Missing) => {
@@ -539,18 +536,18 @@ fn evaluate_rule(
 
     match rule.check {
         Check::Absolute(bounds) if bounds.judged == Judged::Median && cand_samples.len() > 1 => {
-            median_within(&mut row, bounds, cand_samples, policy)
+            median_within(&mut row, bounds, cand_samples, gate)
         }
         Check::Absolute(bounds) => {
             let reference = candidate.paired_against().map(|_| (base, base_samples));
-            within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy)
+            within_bounds(&mut row, bounds, (cand, cand_samples), reference)
         }
         Check::Relative { .. } => {
             let sides = Sides {
                 samples: (base_samples, cand_samples),
                 runs: (baseline, candidate),
             };
-            relative(&mut row, rule, &sides, policy, notes)
+            relative(&mut row, rule, &sides, gate, notes)
         }
     }
     row
@@ -568,7 +565,6 @@ fn within_bounds(
     bounds: Bounds,
     (cand, samples): (f64, &[f64]),
     reference: Option<(f64, &[f64])>,
-    policy: &Policy,
 ) {
     row.method = Method::Exact;
     let metric = &row.metric;
@@ -596,7 +592,7 @@ fn within_bounds(
                 row.check
             )
         };
-        return row.decide(Status::Pass, why, &policy.gate);
+        return row.decide(Status::Pass, why);
     }
     row.message = broken.join("; ");
     let Some((ref_median, ref_trials)) = reference else {
@@ -617,14 +613,13 @@ fn within_bounds(
             fmt_num(ref_median),
             trials.join(", ")
         );
-        row.decide(Status::Inconclusive, why, &policy.gate);
+        row.decide(Status::Inconclusive, why);
     }
 }
 
 /// An absolute rule with `judged: "median"`: the bootstrap interval of the candidate's median
 /// decides, so one trial a host stall pushed out of bounds does not fail the rule.
-fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy) {
-    let gate = &policy.gate;
+fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], gate: &GateSettings) {
     let median = stats::median(samples).expect("at least two samples");
     let ci = stats::bootstrap_median(
         samples,
@@ -658,7 +653,7 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
             ),
         ),
     };
-    row.decide(status, format!("{shown}: {why}"), gate);
+    row.decide(status, format!("{shown}: {why}"));
 }
 
 /// Why a relative rule cannot be decided: a wall-clock reading (not a count) of one CPU model
@@ -696,13 +691,13 @@ fn relative(
     row: &mut Row,
     rule: &Rule,
     sides: &Sides<'_>,
-    policy: &Policy,
+    gate: &GateSettings,
     notes: &mut Vec<String>,
 ) {
     let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
     if base == 0.0 {
         if cand == 0.0 {
-            row.decide(Status::Pass, "is 0 in both runs".into(), &policy.gate);
+            row.decide(Status::Pass, "is 0 in both runs".into());
         } else {
             row.message = format!(
                 "changed from 0 to {}: baseline is 0, relative change undefined",
@@ -712,9 +707,9 @@ fn relative(
         return;
     }
     if let Some(why) = across_machines(&row.metric, sides.runs.0, sides.runs.1) {
-        return row.decide(Status::Inconclusive, why, &policy.gate);
+        return row.decide(Status::Inconclusive, why);
     }
-    let (b, c, ci) = compared(row, sides, &policy.gate, notes);
+    let (b, c, ci) = compared(row, sides, gate, notes);
     row.baseline = Some(b);
     row.candidate = Some(c);
     let pct = to_pct(c / b);
@@ -735,7 +730,7 @@ fn relative(
         }
     });
     row.change = Some(Change { pct, ci_pct });
-    judge_change(row, rule, &policy.gate);
+    judge_change(row, rule, gate);
 }
 
 /// The two values a relative row shows and compares (its change is exactly their ratio), and
@@ -871,7 +866,7 @@ fn judge_change(row: &mut Row, rule: &Rule, gate: &GateSettings) {
             ),
         ),
     };
-    row.decide(status, why, gate);
+    row.decide(status, why);
 }
 
 /// Ratio to percent, rounded to 1e-9 so that an exact +15% is not read as 15.000000000000002.

@@ -660,22 +660,17 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], gate: &GateSett
 /// against another, not paired, whose change is the machines' as much as the code's (an AMD
 /// EPYC read -11% to -55% "improvements" against an Intel Xeon baseline).
 pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
-    let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
-    if candidate.paired_against().is_some()
-        || crate::model::metric::is_counted(metric)
-        || b.is_none()
-        || c.is_none()
-        || b == c
-    {
+    let (Some(b), Some(c)) = (&baseline.env.cpu_model, &candidate.env.cpu_model) else {
+        return None;
+    };
+    if candidate.paired_against().is_some() || crate::model::metric::is_counted(metric) || b == c {
         return None;
     }
     Some(format!(
-        "not decided: the baseline was measured on {} and the candidate on {}, so a change in \
+        "not decided: the baseline was measured on {b} and the candidate on {c}, so a change in \
          this wall-clock reading is the machines' as much as the code's; pair the runs \
          (`--against <the baseline's commit>`, or `gate.env_mismatch: \"paired\"`) or record \
-         a baseline on this CPU model",
-        b.as_deref().unwrap_or_default(),
-        c.as_deref().unwrap_or_default()
+         a baseline on this CPU model"
     ))
 }
 

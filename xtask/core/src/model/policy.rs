@@ -376,19 +376,15 @@ fn relative_check(rel: RawRelative, path: &str, at: &At<'_>) -> Result<Check> {
         (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
         (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
     };
-    let key_path = format!("{here}.{key}");
-    if max_pct < 0.0 {
-        let msg = format!("must not be negative, got {}", fmt_num(max_pct));
-        bail!(at.field(&key_path, msg));
-    }
-    if direction == Direction::Decrease && max_pct >= 100.0 {
-        let msg = format!(
-            "must be below 100 (a decrease of 100% or more cannot happen), got {}",
-            fmt_num(max_pct)
-        );
-        bail!(at.field(&key_path, msg));
-    }
-    Ok(Check::Relative { direction, max_pct })
+    let why = match max_pct {
+        x if x < 0.0 => "must not be negative",
+        x if direction == Direction::Decrease && x >= 100.0 => {
+            "must be below 100 (a decrease of 100% or more cannot happen)"
+        }
+        _ => return Ok(Check::Relative { direction, max_pct }),
+    };
+    let msg = format!("{why}, got {}", fmt_num(max_pct));
+    bail!(at.field(&format!("{here}.{key}"), msg))
 }
 
 /// An `absolute` rule: `equals`, or `min` and/or `max`, judged on every trial or the median.
@@ -433,22 +429,21 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
         (None, Some(Object(abs))) => absolute_check(abs, path, at)?,
     };
     let warn_pct = r.warn_pct.map(|n| n.0);
-    if let Some(w) = warn_pct {
-        let msg = match check {
-            Check::Absolute(_) => Some(
-                "only relative rules have a warn tier (an absolute rule passes or fails)".into(),
-            ),
-            _ if w < 0.0 => Some(format!("must not be negative, got {}", fmt_num(w))),
-            Check::Relative { max_pct, .. } if w >= max_pct => Some(format!(
-                "must be below the fail threshold ({}), got {}",
-                fmt_num(max_pct),
-                fmt_num(w)
-            )),
-            _ => None,
-        };
-        if let Some(msg) = msg {
-            bail!(at.field(&format!("{path}.warn_pct"), msg));
+    let why = match (check, warn_pct) {
+        (_, None) => None,
+        (Check::Absolute(_), _) => {
+            Some("only relative rules have a warn tier (an absolute rule passes or fails)".into())
         }
+        (_, Some(w)) if w < 0.0 => Some(format!("must not be negative, got {}", fmt_num(w))),
+        (Check::Relative { max_pct, .. }, Some(w)) if w >= max_pct => Some(format!(
+            "must be below the fail threshold ({}), got {}",
+            fmt_num(max_pct),
+            fmt_num(w)
+        )),
+        _ => None,
+    };
+    if let Some(why) = why {
+        bail!(at.field(&format!("{path}.warn_pct"), why));
     }
     Ok(Rule {
         check,

@@ -129,22 +129,19 @@ fn best_split(x: &[f64], min: usize) -> Option<(usize, f64)> {
     // left[t]: sum of |xi - xj| over pairs i < j < t; right[t]: over pairs t <= i < j.
     let left = pair_sums(x);
     let reversed: Vec<f64> = x.iter().rev().copied().collect();
-    let from_end = pair_sums(&reversed);
-    let right: Vec<f64> = (0..=n).map(|t| from_end[n - t]).collect();
+    let mut right = pair_sums(&reversed);
+    right.reverse();
     let total = left[n];
-    let mut best: Option<(usize, f64)> = None;
-    for t in min..=n - min {
-        let (a, b) = (t as f64, (n - t) as f64);
-        let cross = total - left[t] - right[t];
-        let within_a = left[t] / (a * (a - 1.0) / 2.0);
-        let within_b = right[t] / (b * (b - 1.0) / 2.0);
-        let energy = 2.0 * cross / (a * b) - within_a - within_b;
-        let q = a * b / (a + b) * energy;
-        if best.is_none_or(|(_, bq)| q > bq) {
-            best = Some((t, q));
-        }
-    }
-    best
+    (min..=n - min)
+        .map(|t| {
+            let (a, b) = (t as f64, (n - t) as f64);
+            let cross = total - left[t] - right[t];
+            let within_a = left[t] / (a * (a - 1.0) / 2.0);
+            let within_b = right[t] / (b * (b - 1.0) / 2.0);
+            let energy = 2.0 * cross / (a * b) - within_a - within_b;
+            (t, a * b / (a + b) * energy)
+        })
+        .reduce(|best, split| if split.1 > best.1 { split } else { best })
 }
 
 /// `out[t]` = the sum of `|x[i] - x[j]|` over the pairs `i < j < t`, for `t` in `0..=n`, in

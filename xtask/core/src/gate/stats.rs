@@ -66,17 +66,13 @@ pub fn relative_mad(values: &[f64]) -> Option<f64> {
 
 /// Median of a non-empty scratch buffer, reordering it.
 fn median_in_place(v: &mut [f64]) -> f64 {
-    debug_assert!(!v.is_empty());
-    let n = v.len();
-    let mid = n / 2;
-    let (_, upper, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
-    if n % 2 == 1 {
-        upper
+    let (odd, mid) = (v.len() % 2 == 1, v.len() / 2);
+    let (lower, upper, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    if odd {
+        *upper
     } else {
         // The lower middle is the largest value left of `mid` after selection.
-        let lower = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
+        (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + *upper) / 2.0
     }
 }
 

@@ -818,13 +818,10 @@ fn judge_change(row: &mut Row, rule: &Rule, gate: &GateSettings) {
     };
     let adverse = sign * change.pct;
     row.severity = Some(Severity::of(adverse));
-    let (adv_lo, adv_hi) = match change.ci_pct {
-        Some((lo, hi)) => {
-            let (a, b) = (sign * lo, sign * hi);
-            (a.min(b), a.max(b))
-        }
-        None => (adverse, adverse),
-    };
+    let (adv_lo, adv_hi) = change.ci_pct.map_or((adverse, adverse), |(lo, hi)| {
+        let (a, b) = (sign * lo, sign * hi);
+        (a.min(b), a.max(b))
+    });
     let limit = fmt_pct(sign * max_pct);
     let shown = match row.method {
         Method::PointEstimate => format!(

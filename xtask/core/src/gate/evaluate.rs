@@ -448,7 +448,7 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
 }
 
 /// What was found for one metric's samples: usable values (possibly none) or a reason.
-fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String> {
+pub(crate) fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String> {
     match run.samples.get(metric) {
         None => Ok(&[]),
         Some(Samples::Values(v)) => Ok(v),

@@ -345,18 +345,13 @@ fn int_in(
     path: &str,
     at: &At<'_>,
 ) -> Result<u32> {
-    let Some(Int(n)) = value else {
-        return Ok(default);
-    };
-    match u32::try_from(n) {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(at.field(
+    let (lo, hi) = (range.start(), range.end());
+    match value.map(|Int(n)| (n, u32::try_from(n))) {
+        None => Ok(default),
+        Some((_, Ok(n))) if range.contains(&n) => Ok(n),
+        Some((n, _)) => Err(at.field(
             path,
-            format!(
-                "must be an integer from {} to {}, got {n}",
-                range.start(),
-                range.end()
-            ),
+            format!("must be an integer from {lo} to {hi}, got {n}"),
         )),
     }
 }

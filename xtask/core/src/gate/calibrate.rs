@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::gate::evaluate::sample_values;
 use crate::gate::stats::{self, SplitMix64};
 use crate::model::calibration::{Calibration, Noise};
 use crate::model::policy::{Check, Policy};
-use crate::model::run_file::{RunFile, Samples};
+use crate::model::run_file::RunFile;
 
 /// Subsamples per resolution estimate.
 const DRAWS: usize = 200;
@@ -27,12 +28,9 @@ pub fn noise(
         let Check::Relative { max_pct, .. } = rule.check else {
             continue;
         };
-        let values = |run: &RunFile| match run.samples.get(metric) {
-            Some(Samples::Values(v)) => v.clone(),
-            _ => Vec::new(),
-        };
+        let values = |run| sample_values(run, metric).unwrap_or_default();
         let (base, cand) = (values(reference), values(candidate));
-        let Some(ratios) = stats::paired_ratios(&base, &cand)
+        let Some(ratios) = stats::paired_ratios(base, cand)
             .filter(|r| !r.is_empty() && r.iter().all(|x| x.is_finite()))
         else {
             continue;
@@ -42,7 +40,7 @@ pub fn noise(
         let var = changes.iter().map(|c| (c - mean).powi(2)).sum::<f64>()
             / (changes.len().max(2) - 1) as f64;
         let (seed, resamples) = (stats::seed_for(metric), policy.gate.bootstrap_resamples);
-        let resolve = |n| resolution((&base, &cand), n, confidence, resamples, seed);
+        let resolve = |n| resolution((base, cand), n, confidence, resamples, seed);
         let resolution_pct = trials.iter().map(|&n| (n, resolve(n))).collect();
         out.insert(
             metric.clone(),

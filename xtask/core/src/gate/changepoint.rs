@@ -88,10 +88,9 @@ pub fn e_divisive(series: &[f64], params: &Params) -> Vec<ChangePoint> {
         return Vec::new();
     }
     let mut rng = SplitMix64::new(params.seed);
-    let mut cuts: Vec<(usize, f64)> = Vec::new();
+    // The cuts (index, p-value) so far in index order, and with 0 and n the segments' bounds.
+    let (mut cuts, mut bounds): (Vec<(usize, f64)>, _) = (Vec::new(), vec![0, n]);
     loop {
-        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.0).chain([0, n]).collect();
-        bounds.sort_unstable();
         let best = bounds
             .windows(2)
             .filter_map(|w| {
@@ -105,14 +104,10 @@ pub fn e_divisive(series: &[f64], params: &Params) -> Vec<ChangePoint> {
         if p > params.alpha {
             break;
         }
-        cuts.push((at, p));
+        let i = bounds.partition_point(|&b| b < at);
+        bounds.insert(i, at);
+        cuts.insert(i - 1, (at, p));
     }
-    cuts.sort_by_key(|c| c.0);
-    let bounds: Vec<usize> = [0]
-        .into_iter()
-        .chain(cuts.iter().map(|c| c.0))
-        .chain([n])
-        .collect();
     cuts.iter()
         .enumerate()
         .map(|(i, &(index, p_value))| ChangePoint {
@@ -134,22 +129,19 @@ fn best_split(x: &[f64], min: usize) -> Option<(usize, f64)> {
     // left[t]: sum of |xi - xj| over pairs i < j < t; right[t]: over pairs t <= i < j.
     let left = pair_sums(x);
     let reversed: Vec<f64> = x.iter().rev().copied().collect();
-    let from_end = pair_sums(&reversed);
-    let right: Vec<f64> = (0..=n).map(|t| from_end[n - t]).collect();
+    let mut right = pair_sums(&reversed);
+    right.reverse();
     let total = left[n];
-    let mut best: Option<(usize, f64)> = None;
-    for t in min..=n - min {
-        let (a, b) = (t as f64, (n - t) as f64);
-        let cross = total - left[t] - right[t];
-        let within_a = left[t] / (a * (a - 1.0) / 2.0);
-        let within_b = right[t] / (b * (b - 1.0) / 2.0);
-        let energy = 2.0 * cross / (a * b) - within_a - within_b;
-        let q = a * b / (a + b) * energy;
-        if best.is_none_or(|(_, bq)| q > bq) {
-            best = Some((t, q));
-        }
-    }
-    best
+    (min..=n - min)
+        .map(|t| {
+            let (a, b) = (t as f64, (n - t) as f64);
+            let cross = total - left[t] - right[t];
+            let within_a = left[t] / (a * (a - 1.0) / 2.0);
+            let within_b = right[t] / (b * (b - 1.0) / 2.0);
+            let energy = 2.0 * cross / (a * b) - within_a - within_b;
+            (t, a * b / (a + b) * energy)
+        })
+        .reduce(|best, split| if split.1 > best.1 { split } else { best })
 }
 
 /// `out[t]` = the sum of `|x[i] - x[j]|` over the pairs `i < j < t`, for `t` in `0..=n`, in
@@ -254,12 +246,9 @@ pub fn drift(series: &[f64], change_points: &[ChangePoint], alpha: f64) -> Optio
     if p_value > alpha {
         return None;
     }
-    let mut slopes = Vec::with_capacity(n * (n - 1) / 2);
-    for i in 0..n {
-        for j in i + 1..n {
-            slopes.push((series[j] - series[i]) / (j - i) as f64);
-        }
-    }
+    let slopes: Vec<f64> = pairs(n)
+        .map(|(i, j)| (series[j] - series[i]) / (j - i) as f64)
+        .collect();
     let slope = crate::gate::stats::median(&slopes)?;
     let total = slope * (n - 1) as f64;
     if let (Some(first), Some(last)) = (change_points.first(), change_points.last()) {
@@ -284,12 +273,9 @@ pub fn drift(series: &[f64], change_points: &[ChangePoint], alpha: f64) -> Optio
 /// Mann-Kendall S and its variance under no trend, with the correction for ties.
 fn mann_kendall(x: &[f64]) -> (f64, f64) {
     let n = x.len();
-    let mut s = 0.0;
-    for i in 0..n {
-        for j in i + 1..n {
-            s += (x[j] - x[i]).signum() * f64::from(u8::from(x[j] != x[i]));
-        }
-    }
+    let s: f64 = pairs(n)
+        .map(|(i, j)| (x[j] - x[i]).signum() * f64::from(u8::from(x[j] != x[i])))
+        .sum();
     let mut sorted = x.to_vec();
     sorted.sort_by(f64::total_cmp);
     let ties: f64 = sorted
@@ -312,6 +298,11 @@ fn normal_cdf(z: f64) -> f64 {
                 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-x * x).exp();
     0.5 * (1.0 + if z >= 0.0 { erf } else { -erf })
+}
+
+/// Every pair of indices `i < j` below `n`, in order.
+fn pairs(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n).flat_map(move |i| (i + 1..n).map(move |j| (i, j)))
 }
 
 fn mean(x: &[f64]) -> f64 {

@@ -326,16 +326,16 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     if !errors.is_empty() {
         return Verdict::from_errors(errors);
     }
-    let mut v = Verdict::default();
-
+    let (mut v, gate) = (Verdict::default(), &policy.gate);
     for (metric, rule) in &policy.rules {
-        let row = evaluate_rule(metric, rule, baseline, candidate, policy, &mut v.notes);
+        let mut row = evaluate_rule(metric, rule, baseline, candidate, gate, &mut v.notes);
+        // A row blocks when it fails, or is inconclusive under `inconclusive: fail`.
+        row.blocking = row.status == Status::Fail
+            || (row.status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
         let line = format!("{metric} {}", row.message);
         match row.status {
             _ if row.blocking => v.failures.push(line),
-            Status::Inconclusive if policy.gate.inconclusive != Inconclusive::Warn => {
-                v.notes.push(line)
-            }
+            Status::Inconclusive if gate.inconclusive != Inconclusive::Warn => v.notes.push(line),
             Status::Warn | Status::Inconclusive | Status::Skipped => v.warnings.push(line),
             _ => {}
         }
@@ -344,7 +344,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
     }
 
     if let Some(why) = candidate.run.failure() {
-        if policy.gate.require_bench_exit_code_zero {
+        if gate.require_bench_exit_code_zero {
             v.bench_failure = Some(format!("the benchmark failed: {why}"));
         } else {
             v.warnings.push(format!(
@@ -448,7 +448,7 @@ fn noise_warnings(row: &Row, warnings: &mut Vec<String>) {
 }
 
 /// What was found for one metric's samples: usable values (possibly none) or a reason.
-fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String> {
+pub(crate) fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String> {
     match run.samples.get(metric) {
         None => Ok(&[]),
         Some(Samples::Values(v)) => Ok(v),
@@ -457,7 +457,7 @@ fn sample_values<'a>(run: &'a RunFile, metric: &str) -> Result<&'a [f64], String
 }
 
 impl Row {
-    /// A row before the candidate is read: failing and blocking until a check decides.
+    /// A row before the candidate is read: failing until a check decides.
     fn fresh(metric: &str, rule: &Rule, base: f64, base_samples: &[f64]) -> Row {
         Row {
             metric: metric.to_string(),
@@ -476,15 +476,12 @@ impl Row {
             severity: None,
             resolution_pct: None,
             status: Status::Fail,
-            blocking: true,
+            blocking: false,
             message: String::new(),
         }
     }
 
-    /// Settles the row: it blocks when it fails, or is inconclusive under `inconclusive: fail`.
-    fn decide(&mut self, status: Status, message: String, gate: &GateSettings) {
-        self.blocking = status == Status::Fail
-            || (status == Status::Inconclusive && gate.inconclusive == Inconclusive::Fail);
+    fn decide(&mut self, status: Status, message: String) {
         self.status = status;
         self.message = message;
     }
@@ -495,7 +492,7 @@ fn evaluate_rule(
     rule: &Rule,
     baseline: &RunFile,
     candidate: &RunFile,
-    policy: &Policy,
+    gate: &GateSettings,
     notes: &mut Vec<String>,
 ) -> Row {
     // `check_baseline` has made sure these are usable.
@@ -508,12 +505,12 @@ fn evaluate_rule(
 
     let cand = match candidate.metric(metric) {
         MetricValue::Number(x) => x,
-        MetricValue::Invalid(Invalid::Missing) if !policy.gate.require_all_metrics_present => {
+        MetricValue::Invalid(Invalid::Missing) if !gate.require_all_metrics_present => {
             let why = format!(
                 "is missing in the candidate (metrics.{metric}); rule skipped because \
                  gate.require_all_metrics_present is false"
             );
-            row.decide(Status::Skipped, why, &policy.gate);
+            row.decide(Status::Skipped, why);
             return row;
         }
         MetricValue::Invalid(Invalid::Missing) => {
@@ -539,18 +536,18 @@ fn evaluate_rule(
 
     match rule.check {
         Check::Absolute(bounds) if bounds.judged == Judged::Median && cand_samples.len() > 1 => {
-            median_within(&mut row, bounds, cand_samples, policy)
+            median_within(&mut row, bounds, cand_samples, gate)
         }
         Check::Absolute(bounds) => {
             let reference = candidate.paired_against().map(|_| (base, base_samples));
-            within_bounds(&mut row, bounds, (cand, cand_samples), reference, policy)
+            within_bounds(&mut row, bounds, (cand, cand_samples), reference)
         }
-        Check::Relative { direction, max_pct } => {
+        Check::Relative { .. } => {
             let sides = Sides {
                 samples: (base_samples, cand_samples),
                 runs: (baseline, candidate),
             };
-            relative(&mut row, rule, (direction, max_pct), &sides, policy, notes)
+            relative(&mut row, rule, &sides, gate, notes)
         }
     }
     row
@@ -568,7 +565,6 @@ fn within_bounds(
     bounds: Bounds,
     (cand, samples): (f64, &[f64]),
     reference: Option<(f64, &[f64])>,
-    policy: &Policy,
 ) {
     row.method = Method::Exact;
     let metric = &row.metric;
@@ -596,7 +592,7 @@ fn within_bounds(
                 row.check
             )
         };
-        return row.decide(Status::Pass, why, &policy.gate);
+        return row.decide(Status::Pass, why);
     }
     row.message = broken.join("; ");
     let Some((ref_median, ref_trials)) = reference else {
@@ -617,14 +613,13 @@ fn within_bounds(
             fmt_num(ref_median),
             trials.join(", ")
         );
-        row.decide(Status::Inconclusive, why, &policy.gate);
+        row.decide(Status::Inconclusive, why);
     }
 }
 
 /// An absolute rule with `judged: "median"`: the bootstrap interval of the candidate's median
 /// decides, so one trial a host stall pushed out of bounds does not fail the rule.
-fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy) {
-    let gate = &policy.gate;
+fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], gate: &GateSettings) {
     let median = stats::median(samples).expect("at least two samples");
     let ci = stats::bootstrap_median(
         samples,
@@ -658,29 +653,24 @@ fn median_within(row: &mut Row, bounds: Bounds, samples: &[f64], policy: &Policy
             ),
         ),
     };
-    row.decide(status, format!("{shown}: {why}"), gate);
+    row.decide(status, format!("{shown}: {why}"));
 }
 
 /// Why a relative rule cannot be decided: a wall-clock reading (not a count) of one CPU model
 /// against another, not paired, whose change is the machines' as much as the code's (an AMD
 /// EPYC read -11% to -55% "improvements" against an Intel Xeon baseline).
 pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) -> Option<String> {
-    let (b, c) = (&baseline.env.cpu_model, &candidate.env.cpu_model);
-    if candidate.paired_against().is_some()
-        || crate::model::metric::is_counted(metric)
-        || b.is_none()
-        || c.is_none()
-        || b == c
-    {
+    let (Some(b), Some(c)) = (&baseline.env.cpu_model, &candidate.env.cpu_model) else {
+        return None;
+    };
+    if candidate.paired_against().is_some() || crate::model::metric::is_counted(metric) || b == c {
         return None;
     }
     Some(format!(
-        "not decided: the baseline was measured on {} and the candidate on {}, so a change in \
+        "not decided: the baseline was measured on {b} and the candidate on {c}, so a change in \
          this wall-clock reading is the machines' as much as the code's; pair the runs \
          (`--against <the baseline's commit>`, or `gate.env_mismatch: \"paired\"`) or record \
-         a baseline on this CPU model",
-        b.as_deref().unwrap_or_default(),
-        c.as_deref().unwrap_or_default()
+         a baseline on this CPU model"
     ))
 }
 
@@ -691,19 +681,18 @@ struct Sides<'a> {
 }
 
 /// A relative rule: the change from the baseline to the candidate, with its interval where
-/// the samples allow one, judged against `max_pct` in the rule's bad `direction`.
+/// the samples allow one, judged against the rule's `max_pct` in its bad direction.
 fn relative(
     row: &mut Row,
     rule: &Rule,
-    (direction, max_pct): (Direction, f64),
     sides: &Sides<'_>,
-    policy: &Policy,
+    gate: &GateSettings,
     notes: &mut Vec<String>,
 ) {
     let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
     if base == 0.0 {
         if cand == 0.0 {
-            row.decide(Status::Pass, "is 0 in both runs".into(), &policy.gate);
+            row.decide(Status::Pass, "is 0 in both runs".into());
         } else {
             row.message = format!(
                 "changed from 0 to {}: baseline is 0, relative change undefined",
@@ -713,9 +702,9 @@ fn relative(
         return;
     }
     if let Some(why) = across_machines(&row.metric, sides.runs.0, sides.runs.1) {
-        return row.decide(Status::Inconclusive, why, &policy.gate);
+        return row.decide(Status::Inconclusive, why);
     }
-    let (b, c, ci) = compared(row, sides, &policy.gate, notes);
+    let (b, c, ci) = compared(row, sides, gate, notes);
     row.baseline = Some(b);
     row.candidate = Some(c);
     let pct = to_pct(c / b);
@@ -736,7 +725,7 @@ fn relative(
         }
     });
     row.change = Some(Change { pct, ci_pct });
-    judge_change(row, rule, (direction, max_pct), &policy.gate);
+    judge_change(row, rule, gate);
 }
 
 /// The two values a relative row shows and compares (its change is exactly their ratio), and
@@ -818,13 +807,10 @@ fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -
 
 /// Judges a relative row's change: fail when the whole interval is past `max_pct` in the bad
 /// direction, pass (or warn past the warn tier) when it is all within, else inconclusive.
-fn judge_change(
-    row: &mut Row,
-    rule: &Rule,
-    (direction, max_pct): (Direction, f64),
-    gate: &GateSettings,
-) {
-    let Some(change) = row.change else { return };
+fn judge_change(row: &mut Row, rule: &Rule, gate: &GateSettings) {
+    let (Some(change), Check::Relative { direction, max_pct }) = (row.change, rule.check) else {
+        return;
+    };
     // Work in "adverse" percent: positive is the bad direction for this rule.
     let sign = match direction {
         Direction::Increase => 1.0,
@@ -832,13 +818,10 @@ fn judge_change(
     };
     let adverse = sign * change.pct;
     row.severity = Some(Severity::of(adverse));
-    let (adv_lo, adv_hi) = match change.ci_pct {
-        Some((lo, hi)) => {
-            let (a, b) = (sign * lo, sign * hi);
-            (a.min(b), a.max(b))
-        }
-        None => (adverse, adverse),
-    };
+    let (adv_lo, adv_hi) = change.ci_pct.map_or((adverse, adverse), |(lo, hi)| {
+        let (a, b) = (sign * lo, sign * hi);
+        (a.min(b), a.max(b))
+    });
     let limit = fmt_pct(sign * max_pct);
     let shown = match row.method {
         Method::PointEstimate => format!(
@@ -875,7 +858,7 @@ fn judge_change(
             ),
         ),
     };
-    row.decide(status, why, gate);
+    row.decide(status, why);
 }
 
 /// Ratio to percent, rounded to 1e-9 so that an exact +15% is not read as 15.000000000000002.

@@ -29,19 +29,25 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// (max - min) / median of the finite values, in percent with one decimal; 0 when the
 /// median is 0 or there are no values.
 pub fn spread_pct(values: &[f64]) -> f64 {
+    spread(values).map_or(0.0, |s| s.spread_pct)
+}
+
+/// `{min, max, spread_pct}` of the finite values; `None` when there are none.
+fn spread(values: &[f64]) -> Option<Spread> {
     let finite: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    let (Some(m), Some(lo), Some(hi)) = (
-        median(&finite),
-        finite.iter().copied().reduce(f64::min),
-        finite.iter().copied().reduce(f64::max),
-    ) else {
-        return 0.0;
-    };
-    if m == 0.0 {
+    let m = median(&finite)?;
+    let min = finite.iter().copied().reduce(f64::min)?;
+    let max = finite.iter().copied().reduce(f64::max)?;
+    let spread_pct = if m == 0.0 {
         0.0
     } else {
-        ((hi - lo) / m.abs() * 1000.0).round() / 10.0
-    }
+        ((max - min) / m.abs() * 1000.0).round() / 10.0
+    };
+    Some(Spread {
+        min,
+        max,
+        spread_pct,
+    })
 }
 
 /// Median absolute deviation from the median (raw, not scaled to a normal sigma).
@@ -60,17 +66,13 @@ pub fn relative_mad(values: &[f64]) -> Option<f64> {
 
 /// Median of a non-empty scratch buffer, reordering it.
 fn median_in_place(v: &mut [f64]) -> f64 {
-    debug_assert!(!v.is_empty());
-    let n = v.len();
-    let mid = n / 2;
-    let (_, upper, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-    let upper = *upper;
-    if n % 2 == 1 {
-        upper
+    let (odd, mid) = (v.len() % 2 == 1, v.len() / 2);
+    let (lower, upper, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    if odd {
+        *upper
     } else {
         // The lower middle is the largest value left of `mid` after selection.
-        let lower = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (lower + upper) / 2.0
+        (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + *upper) / 2.0
     }
 }
 
@@ -226,18 +228,8 @@ pub fn summarize(values: &BTreeMap<String, Vec<f64>>, expected: usize) -> Summar
         // A NaN (nothing measured in that trial) is written as null in its place.
         out.samples
             .insert(name.clone(), Samples::Values(vals.clone()));
-        if let (Some(min), Some(max)) = (
-            finite.iter().copied().reduce(f64::min),
-            finite.iter().copied().reduce(f64::max),
-        ) {
-            out.spread.insert(
-                name.clone(),
-                Spread {
-                    min,
-                    max,
-                    spread_pct: spread_pct(&finite),
-                },
-            );
+        if let Some(spread) = spread(vals) {
+            out.spread.insert(name.clone(), spread);
         }
     }
     out

@@ -215,25 +215,19 @@ pub fn find(metric: &str) -> Option<&'static Metric> {
 /// Whether `metric` fits `pattern`'s one placeholder (`{n}`: digits; `{name}`: a lower-case
 /// name of letters, digits and underscores).
 fn fits(pattern: &str, metric: &str) -> bool {
-    let Some((prefix, rest)) = pattern.split_once('{') else {
-        return false;
+    let split = || {
+        let (prefix, rest) = pattern.split_once('{')?;
+        let (placeholder, suffix) = rest.split_once('}')?;
+        Some((
+            placeholder,
+            metric.strip_prefix(prefix)?.strip_suffix(suffix)?,
+        ))
     };
-    let Some((placeholder, suffix)) = rest.split_once('}') else {
-        return false;
-    };
-    let Some(middle) = metric
-        .strip_prefix(prefix)
-        .and_then(|m| m.strip_suffix(suffix))
-    else {
-        return false;
-    };
-    !middle.is_empty()
-        && match placeholder {
-            "n" => middle.bytes().all(|b| b.is_ascii_digit()),
-            _ => middle
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-        }
+    split().is_some_and(|(placeholder, middle)| {
+        let name = placeholder != "n";
+        let fits = |b: u8| b.is_ascii_digit() || (name && (b.is_ascii_lowercase() || b == b'_'));
+        !middle.is_empty() && middle.bytes().all(fits)
+    })
 }
 
 /// The known name (or pattern) closest to an unknown `metric`, for error messages.

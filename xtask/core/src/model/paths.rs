@@ -51,38 +51,16 @@ pub fn cargo() -> String {
 /// tests that lay out their own), else the workspace the command runs in ([`root`]).
 pub fn perf_root() -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    if cwd.join("perf").is_dir() {
-        return cwd;
-    }
-    let workspace = root();
-    if workspace.join("perf").is_dir() {
-        workspace
-    } else {
-        cwd
-    }
-}
-
-/// The baseline and policy files: the given ones, else `perf/baseline_<workload>.json` and
-/// `perf/policy_<workload>.json`.
-pub fn default_inputs(
-    root: &Path,
-    workload: &str,
-    baseline: Option<&Path>,
-    policy: Option<&Path>,
-) -> (PathBuf, PathBuf) {
-    let perf = root.join("perf");
-    // File names use `_` where workload names use `-` (`cp1-nats` -> baseline_cp1_nats.json).
-    let stem = workload.replace('-', "_");
-    let baseline = baseline.map_or_else(|| perf.join(format!("baseline_{stem}.json")), Into::into);
-    // A workload is judged by its own policy, never silently by another's: a missing one is
-    // an error when it is read (`policy::load`), naming the file to write or `--policy`.
-    let policy = policy.map_or_else(|| perf.join(format!("policy_{stem}.json")), Into::into);
-    (baseline, policy)
+    [cwd.clone(), root()]
+        .into_iter()
+        .find(|dir| dir.join("perf").is_dir())
+        .unwrap_or(cwd)
 }
 
 /// Where a command's files are: the workspace, the workload's name, its baseline and policy
-/// (the given ones, else the defaults of `default_inputs`) and the artifacts directory. Every
-/// command that reads a workload's files resolves them here, once.
+/// (the given ones, else `perf/baseline_<workload>.json` and `perf/policy_<workload>.json`)
+/// and the artifacts directory. Every command that reads a workload's files resolves them
+/// here, once.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub root: PathBuf,
@@ -104,14 +82,19 @@ impl Inputs {
     ) -> Result<Inputs> {
         let root = perf_root();
         let workload = workload_name(workload)?;
-        let (baseline, policy) = default_inputs(&root, &workload, baseline, policy);
-        let artifacts = artifacts_dir(&root, artifacts);
+        // File names use `_` where workload names use `-` (`cp1-nats` -> baseline_cp1_nats.json).
+        // A workload is judged by its own policy, never silently by another's: a missing one is
+        // an error when it is read (`policy::load`), naming the file to write or `--policy`.
+        let default = |given: Option<&Path>, kind: &str| {
+            let stem = workload.replace('-', "_");
+            given.map_or_else(|| root.join(format!("perf/{kind}_{stem}.json")), Into::into)
+        };
         Ok(Inputs {
+            baseline: default(baseline, "baseline"),
+            policy: default(policy, "policy"),
+            artifacts: artifacts_dir(&root, artifacts),
             root,
             workload,
-            baseline,
-            policy,
-            artifacts,
         })
     }
 }

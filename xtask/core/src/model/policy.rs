@@ -345,18 +345,13 @@ fn int_in(
     path: &str,
     at: &At<'_>,
 ) -> Result<u32> {
-    let Some(Int(n)) = value else {
-        return Ok(default);
-    };
-    match u32::try_from(n) {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(at.field(
+    let (lo, hi) = (range.start(), range.end());
+    match value.map(|Int(n)| (n, u32::try_from(n))) {
+        None => Ok(default),
+        Some((_, Ok(n))) if range.contains(&n) => Ok(n),
+        Some((n, _)) => Err(at.field(
             path,
-            format!(
-                "must be an integer from {} to {}, got {n}",
-                range.start(),
-                range.end()
-            ),
+            format!("must be an integer from {lo} to {hi}, got {n}"),
         )),
     }
 }
@@ -376,19 +371,15 @@ fn relative_check(rel: RawRelative, path: &str, at: &At<'_>) -> Result<Check> {
         (Some(Num(x)), None) => (Direction::Increase, "max_pct_increase", x),
         (None, Some(Num(x))) => (Direction::Decrease, "max_pct_decrease", x),
     };
-    let key_path = format!("{here}.{key}");
-    if max_pct < 0.0 {
-        let msg = format!("must not be negative, got {}", fmt_num(max_pct));
-        bail!(at.field(&key_path, msg));
-    }
-    if direction == Direction::Decrease && max_pct >= 100.0 {
-        let msg = format!(
-            "must be below 100 (a decrease of 100% or more cannot happen), got {}",
-            fmt_num(max_pct)
-        );
-        bail!(at.field(&key_path, msg));
-    }
-    Ok(Check::Relative { direction, max_pct })
+    let why = match max_pct {
+        x if x < 0.0 => "must not be negative",
+        x if direction == Direction::Decrease && x >= 100.0 => {
+            "must be below 100 (a decrease of 100% or more cannot happen)"
+        }
+        _ => return Ok(Check::Relative { direction, max_pct }),
+    };
+    let msg = format!("{why}, got {}", fmt_num(max_pct));
+    bail!(at.field(&format!("{here}.{key}"), msg))
 }
 
 /// An `absolute` rule: `equals`, or `min` and/or `max`, judged on every trial or the median.
@@ -433,22 +424,21 @@ fn convert_rule(r: RawRule, path: &str, at: &At<'_>) -> Result<Rule> {
         (None, Some(Object(abs))) => absolute_check(abs, path, at)?,
     };
     let warn_pct = r.warn_pct.map(|n| n.0);
-    if let Some(w) = warn_pct {
-        let msg = match check {
-            Check::Absolute(_) => Some(
-                "only relative rules have a warn tier (an absolute rule passes or fails)".into(),
-            ),
-            _ if w < 0.0 => Some(format!("must not be negative, got {}", fmt_num(w))),
-            Check::Relative { max_pct, .. } if w >= max_pct => Some(format!(
-                "must be below the fail threshold ({}), got {}",
-                fmt_num(max_pct),
-                fmt_num(w)
-            )),
-            _ => None,
-        };
-        if let Some(msg) = msg {
-            bail!(at.field(&format!("{path}.warn_pct"), msg));
+    let why = match (check, warn_pct) {
+        (_, None) => None,
+        (Check::Absolute(_), _) => {
+            Some("only relative rules have a warn tier (an absolute rule passes or fails)".into())
         }
+        (_, Some(w)) if w < 0.0 => Some(format!("must not be negative, got {}", fmt_num(w))),
+        (Check::Relative { max_pct, .. }, Some(w)) if w >= max_pct => Some(format!(
+            "must be below the fail threshold ({}), got {}",
+            fmt_num(max_pct),
+            fmt_num(w)
+        )),
+        _ => None,
+    };
+    if let Some(why) = why {
+        bail!(at.field(&format!("{path}.warn_pct"), why));
     }
     Ok(Rule {
         check,
@@ -537,61 +527,37 @@ struct Int(u64);
 /// `true` or `false`.
 struct Flag(bool);
 
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Num;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
-                Ok(Num(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
-                Ok(Num(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
-                Ok(Num(v as f64))
+/// `Deserialize` for a scalar newtype by a visitor that expects `$what` and takes the given
+/// `visit_*` methods.
+macro_rules! scalar {
+    ($ty:ident, $what:literal, $($visit:ident($arg:ty) => $to:expr),+ $(,)?) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    $(fn $visit<E: de::Error>(self, v: $arg) -> Result<$ty, E> {
+                        $to(v)
+                    })+
+                }
+                d.deserialize_any(V)
             }
         }
-        d.deserialize_any(V)
-    }
+    };
 }
 
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an integer from 0 up")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
-                u64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Flag {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Flag;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("true or false")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
-                Ok(Flag(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+scalar!(Num, "a number",
+    visit_f64(f64) => |v| Ok(Num(v)),
+    visit_i64(i64) => |v| Ok(Num(v as f64)),
+    visit_u64(u64) => |v| Ok(Num(v as f64)),
+);
+scalar!(Int, "an integer from 0 up",
+    visit_u64(u64) => |v| Ok(Int(v)),
+    visit_i64(i64) => |v| u64::try_from(v).map(Int).map_err(|_| {
+        E::invalid_value(de::Unexpected::Signed(v), &"an integer from 0 up")
+    }),
+);
+scalar!(Flag, "true or false", visit_bool(bool) => |v| Ok(Flag(v)));

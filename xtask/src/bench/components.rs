@@ -535,7 +535,7 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
     let is_bench = |name: &str| {
         (name.strip_prefix("components-")).is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
     };
-    newest_file(deps, is_bench)
+    artifacts::newest_file(deps, is_bench)
         .with_context(|| format!("reading {} (build the bench with {NO_RUN})", deps.display()))?
         .with_context(|| {
             format!(
@@ -543,19 +543,6 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
                 deps.display()
             )
         })
-}
-
-/// The most recently modified file in `dir` whose name `pick` accepts (on a tie the greater
-/// name); `None` when no name is.
-pub(crate) fn newest_file(
-    dir: &Path,
-    pick: impl Fn(&str) -> bool,
-) -> std::io::Result<Option<PathBuf>> {
-    Ok(std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter(|e| pick(&e.file_name().to_string_lossy()))
-        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.path()))
-        .map(|e| e.path()))
 }
 
 /// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,

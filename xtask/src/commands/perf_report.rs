@@ -3,10 +3,9 @@
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::bench::components::newest_file;
 use crate::exit;
 use crate::flags::ReportArgs;
-use crate::model::paths;
+use crate::model::{artifacts, paths};
 use crate::report::html;
 
 /// `cargo xtask perf-report`: gathers the inputs, writes the file, prints its path.
@@ -26,7 +25,7 @@ pub fn run(args: &ReportArgs) -> Result<u8> {
         (None, Some(c)) => html::from_runs(&inputs.baseline, c, &inputs.policy, &inputs.workload)?,
         (None, None) => {
             let is_verdict = |n: &str| n.starts_with("perf_gate_") && n.ends_with(".json");
-            let newest = newest_file(dir, is_verdict).ok().flatten().with_context(|| {
+            let newest = artifacts::newest_file(dir, is_verdict).ok().flatten().with_context(|| {
                 format!(
                     "no --verdict or --candidate given and no perf_gate_*.json in {} (run `cargo xtask perf-gate` first)",
                     dir.display()

@@ -337,3 +337,13 @@ pub fn pretty_json(value: &impl Serialize, what: &str) -> Result<Vec<u8>> {
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     write_atomic(path, &pretty_json(value, "JSON")?)
 }
+
+/// The most recently modified file in `dir` whose name `pick` accepts (on a tie the greater
+/// name); `None` when no name is.
+pub fn newest_file(dir: &Path, pick: impl Fn(&str) -> bool) -> std::io::Result<Option<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| pick(&e.file_name().to_string_lossy()))
+        .max_by_key(|e| (e.metadata().and_then(|m| m.modified()).ok(), e.path()))
+        .map(|e| e.path()))
+}

@@ -10,7 +10,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit};
+use procfs::process::{LimitValue, Process};
+use rustix::process::{Pid, Resource, Rlimit, prlimit};
 use serde_json::json;
 
 use crate::bench::loadgen::LoadSpec;
@@ -29,23 +30,10 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// A process's `RLIMIT_NOFILE`: `(soft, hard)`, `u64::MAX` for unlimited.
 type Limit = (u64, u64);
 
-/// The open-file limit of `pid` (0: this process), the soft one first raised towards
-/// `raise_to` as far as the hard one allows.
+/// The open-file limit of `pid`, the soft one first raised towards `raise_to` as far as the
+/// hard one allows.
 fn nofile(pid: u32, raise_to: Option<u64>) -> Result<Limit> {
-    // rustix says `None` for this process, and for an unlimited value.
-    let target = Pid::from_raw(pid as i32);
-    let (soft, hard) = match target {
-        None => {
-            let own = getrlimit(Resource::Nofile);
-            (
-                own.current.unwrap_or(u64::MAX),
-                own.maximum.unwrap_or(u64::MAX),
-            )
-        }
-        // prlimit(2) can read another process's limit without setting it, but rustix's
-        // `prlimit` always sets one; /proc has the same numbers.
-        Some(_) => router_nofile(pid)?,
-    };
+    let (soft, hard) = read_nofile(pid)?;
     let Some(want) = raise_to.filter(|&w| w > soft) else {
         return Ok((soft, hard));
     };
@@ -56,25 +44,24 @@ fn nofile(pid: u32, raise_to: Option<u64>) -> Result<Limit> {
     };
     // Raising a soft limit up to the unchanged hard limit of this process or of a child it
     // started (same user); the kernel checks the permission.
-    prlimit(target, Resource::Nofile, new)?;
+    prlimit(Pid::from_raw(pid as i32), Resource::Nofile, new)?;
     Ok((soft, hard))
 }
 
-/// The `Max open files` soft and hard limits from a `/proc/PID/limits` text.
-pub(crate) fn parse_nofile(limits: &str) -> Option<Limit> {
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let mut fields = line["Max open files".len()..].split_whitespace();
-    let value = |s: Option<&str>| match s? {
-        "unlimited" => Some(u64::MAX),
-        n => n.parse().ok(),
-    };
-    Some((value(fields.next())?, value(fields.next())?))
+/// `pid`'s open-file limit from /proc/PID/limits: prlimit(2) can read it without setting
+/// it, but rustix's `prlimit` always sets one.
+fn read_nofile(pid: u32) -> Result<Limit> {
+    let limits = Process::new(pid as i32).and_then(|p| p.limits());
+    let limits = limits.with_context(|| format!("reading /proc/{pid}/limits"))?;
+    Ok(soft_and_hard(limits.max_open_files))
 }
 
-fn router_nofile(pid: u32) -> Result<Limit> {
-    let path = format!("/proc/{pid}/limits");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_nofile(&text).with_context(|| format!("no `Max open files` line in {path}"))
+pub(crate) fn soft_and_hard(limit: procfs::process::Limit) -> Limit {
+    let value = |v| match v {
+        LimitValue::Unlimited => u64::MAX,
+        LimitValue::Value(n) => n,
+    };
+    (value(limit.soft_limit), value(limit.hard_limit))
 }
 
 /// Raises both sides' limits towards `want` idle connections where allowed; returns how many
@@ -93,12 +80,12 @@ fn fit_fd_limits(pid: u32, want: u64) -> (u64, Vec<String>) {
     };
     let own = room(
         "xtask",
-        nofile(0, Some(want + FD_RESERVE)).context("could not be read or raised"),
+        nofile(std::process::id(), Some(want + FD_RESERVE)).context("could not be read or raised"),
     );
     // The router was started before this scenario could raise the limit it inherits, so
     // its limit is raised in place (prlimit), then read back from /proc as it sees it.
     let raised = nofile(pid, Some(want + FD_RESERVE));
-    let router = match (router_nofile(pid), raised) {
+    let router = match (read_nofile(pid), raised) {
         (Ok(limit), Err(e)) => room(&format!("router (not raised: {e})"), Ok(limit)),
         // The limit read back, else the one raised, else why it could not be read.
         (read, raised) => room("router", read.or_else(|e| raised.map_err(|_| e))),
@@ -260,11 +247,7 @@ struct Reading {
 /// connection, the active phase's p50 and p99, closed).
 fn record(runner: &mut Runner<'_, '_>, phase: &str, r: &Reading, result: &Report) {
     let (level, opened, closed) = (r.level, r.opened, r.closed);
-    let kb_per_conn = if opened > 0 {
-        (r.rss - r.rss_before) * 1024.0 / opened as f64
-    } else {
-        f64::NAN
-    };
+    let kb_per_conn = super::ratio((r.rss - r.rss_before) * 1024.0, opened as f64);
     runner.note(&format!(
         "connections: {opened} idle opened in {:.0} ms, router RSS {:.3} MB \
          ({kb_per_conn:.2} KB per connection), {closed} closed by the router",

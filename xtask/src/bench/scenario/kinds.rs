@@ -28,11 +28,7 @@ pub(crate) fn kinds(result: &Report) -> Vec<(&String, &KindReport)> {
 
 /// Share of a reject-kind's requests answered 4xx; NaN when none was sent.
 pub(crate) fn rejected_share(kind: &KindReport) -> f64 {
-    if kind.sent > 0 {
-        kind.status_4xx as f64 / kind.sent as f64
-    } else {
-        f64::NAN
-    }
+    super::ratio(kind.status_4xx as f64, kind.sent as f64)
 }
 
 /// The latency phase's `<prefix>_<kind>_p50_ms` and `_p99_ms`, for kinds that expect a 2xx.

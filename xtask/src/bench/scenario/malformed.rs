@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use super::kinds::{kinds, rejected_share};
-use super::success_rate;
+use super::{ratio, success_rate};
 use crate::bench::loadgen::{LoadSpec, Loadgen};
 use crate::bench::router::http_get;
 use crate::bench::runner::{Runner, Status, failed, round3, round4};
@@ -45,8 +45,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         let rps = first.responses as f64 / first.duration_s;
         runner.metric("malformed_storm_answered_rps", round3(rps));
     }
-    let share = if bad > 0.0 { rejected / bad } else { f64::NAN };
-    runner.metric("malformed_rejected_share", round4(share));
+    runner.metric("malformed_rejected_share", round4(ratio(rejected, bad)));
     let ready = matches!(http_get(runner.router.addr, "/ready"), Ok((200, _)));
     runner.metric("malformed_ready_after", f64::from(u8::from(ready)));
 

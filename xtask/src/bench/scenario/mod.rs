@@ -51,9 +51,10 @@ pub(crate) fn capacity(
 /// Share of a phase's requests answered as expected (2xx, or 4xx for reject kinds); NaN if none.
 pub(crate) fn success_rate(result: &Report) -> f64 {
     let good = result.ok + result.expected_rejections;
-    if result.requests_sent > 0 {
-        good as f64 / result.requests_sent as f64
-    } else {
-        f64::NAN
-    }
+    ratio(good as f64, result.requests_sent as f64)
+}
+
+/// `part / whole`; NaN when `whole` is 0 (a share of nothing).
+pub(crate) fn ratio(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { part / whole } else { f64::NAN }
 }

@@ -99,10 +99,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let (lo, hi) = rps.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
         (lo.min(x), hi.max(x))
     });
-    runner.metric(
-        "scaling_rps_min_share",
-        round4(if hi > 0.0 { lo / hi } else { f64::NAN }),
-    );
+    runner.metric("scaling_rps_min_share", round4(super::ratio(lo, hi)));
     Ok(())
 }
 

@@ -4,13 +4,36 @@ use crate::bench::scenario::connections::*;
 
 #[test]
 fn nofile_line_of_proc_limits() {
-    let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
-        Max cpu time              unlimited            unlimited            seconds   \n\
-        Max open files            1024                 524288               files     \n";
-    assert_eq!(parse_nofile(text), Some((1024, 524_288)));
-    let unlimited = "Max open files            unlimited            unlimited            files\n";
-    assert_eq!(parse_nofile(unlimited), Some((u64::MAX, u64::MAX)));
-    assert_eq!(parse_nofile("Max processes 10 10 processes\n"), None);
+    use procfs::FromBufRead;
+    use procfs::process::Limits;
+    let text = "Limit                     Soft Limit           Hard Limit           Units     
+Max cpu time              unlimited            unlimited            seconds   
+Max file size             unlimited            unlimited            bytes     
+Max data size             unlimited            unlimited            bytes     
+Max stack size            8388608              unlimited            bytes     
+Max core file size        0                    unlimited            bytes     
+Max resident set          unlimited            unlimited            bytes     
+Max processes             96367                96367                processes 
+Max open files            1024                 524288               files     
+Max locked memory         8388608              8388608              bytes     
+Max address space         unlimited            unlimited            bytes     
+Max file locks            unlimited            unlimited            locks     
+Max pending signals       96367                96367                signals   
+Max msgqueue size         819200               819200               bytes     
+Max nice priority         0                    0                    
+Max realtime priority     0                    0                    
+Max realtime timeout      unlimited            unlimited            us        
+";
+    let nofile = |text: &str| {
+        Limits::from_buf_read(text.as_bytes()).map(|l| soft_and_hard(l.max_open_files))
+    };
+    assert_eq!(nofile(text).unwrap(), (1024, 524_288));
+    let unlimited = text.replace(
+        "1024                 524288",
+        "unlimited            unlimited",
+    );
+    assert_eq!(nofile(&unlimited).unwrap(), (u64::MAX, u64::MAX));
+    assert!(nofile("Max processes 10 10 processes\n").is_err());
 }
 
 #[test]
@@ -54,12 +77,17 @@ fn levels_must_increase() {
 
 #[test]
 fn own_limit_reads_back() {
-    let (soft, hard) = nofile(0, None).unwrap();
+    let own = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let (soft, hard) = nofile(std::process::id(), None).unwrap();
     assert!(soft > 0 && soft <= hard);
+    // The same numbers as getrlimit's (`None`: unlimited).
+    let value = |v: Option<u64>| v.unwrap_or(u64::MAX);
+    assert_eq!((value(own.current), value(own.maximum)), (soft, hard));
     // Raising to what it already is changes nothing.
-    assert_eq!(nofile(0, Some(soft)).unwrap(), (soft, hard));
-    let own = router_nofile(std::process::id()).unwrap();
-    assert_eq!(own, (soft, hard));
+    assert_eq!(
+        nofile(std::process::id(), Some(soft)).unwrap(),
+        (soft, hard)
+    );
 }
 
 #[test]
@@ -79,7 +107,7 @@ fn a_childs_limit_is_raised_in_place() {
         std::thread::yield_now();
     };
     let raised = nofile(pid, Some(300));
-    let seen = router_nofile(pid);
+    let seen = read_nofile(pid);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(soft, 256);

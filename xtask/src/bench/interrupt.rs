@@ -89,20 +89,18 @@ impl Drop for Registered {
     }
 }
 
+fn first_signal() -> Option<i32> {
+    Some(RECEIVED.load(Ordering::SeqCst)).filter(|&s| s != 0)
+}
+
 /// The signal received, by name, if any.
 pub(crate) fn received() -> Option<&'static str> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(name(s)),
-    }
+    first_signal().map(name)
 }
 
 /// The exit code of an interrupted command: 128 + the signal number.
 pub fn exit_code() -> Option<u8> {
-    match RECEIVED.load(Ordering::SeqCst) {
-        0 => None,
-        s => u8::try_from(128 + s).ok(),
-    }
+    first_signal().and_then(|s| u8::try_from(128 + s).ok())
 }
 
 fn name(signal: i32) -> &'static str {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{CountCtx, full_and_half, on_path};
+use crate::bench::env_info::captured;
 
 pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
 
@@ -18,11 +19,7 @@ pub(crate) const INSTALL_HINT: &str = "apt-get install strace";
 /// better said before than midway); else an error with the install hint or strace's words.
 pub(crate) fn strace_path() -> Result<PathBuf> {
     let path = on_path("strace", INSTALL_HINT)?;
-    let out = duct::cmd!(&path, "-f", "-c", "-o", "/dev/null", "true")
-        .stdin_null()
-        .stdout_null()
-        .stderr_capture()
-        .unchecked()
+    let out = captured(duct::cmd!(&path, "-f", "-c", "-o", "/dev/null", "true"))
         .run()
         .with_context(|| format!("running {}", path.display()))?;
     if !out.status.success() {

@@ -209,7 +209,10 @@ pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -
     }
     match method {
         Method::Perf => perf_per_req(ctx, requests),
-        Method::Callgrind => callgrind_per_req(ctx, requests),
+        Method::Callgrind => {
+            let ((ir_full, full, _), (ir_half, half, _)) = callgrind_pair(ctx, requests, "", &[])?;
+            Ok((ir_full - ir_half) as f64 / (full - half) as f64)
+        }
     }
 }
 
@@ -306,12 +309,6 @@ pub(crate) fn callgrind_pair(
         );
     }
     Ok(((full_ir, full, full_out), (half_ir, half, half_out)))
-}
-
-fn callgrind_per_req(ctx: &CountCtx<'_>, requests: u64) -> Result<f64> {
-    let ((ir_full, resp_full, _), (ir_half, resp_half, _)) =
-        callgrind_pair(ctx, requests, "", &[])?;
-    Ok((ir_full - ir_half) as f64 / (resp_full - resp_half) as f64)
 }
 
 /// The router under callgrind, with `env`, for `requests` requests on one connection (within

@@ -52,10 +52,7 @@ pub fn install() {
 }
 
 fn signal_children(sig: Signal) {
-    let pids: Vec<u32> = lock().iter().copied().collect();
-    for pid in pids {
-        signal(pid, sig);
-    }
+    lock().iter().for_each(|&pid| signal(pid, sig));
 }
 
 /// Sends `sig` to `pid`, a child whose handle still owns it (unreaped: the pid is still its);

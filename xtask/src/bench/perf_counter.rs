@@ -32,43 +32,33 @@ impl Event {
 /// harness starts must not inherit it), the enabled and running times in every read, and user
 /// space only: `exclude_kernel` needs no privilege under `perf_event_paranoid` 2, and the
 /// kernel's share varies with the machine more than the process's own code does.
-fn open_counter(event: Event, tid: i32) -> io::Result<RefCell<Counter>> {
+fn open_counter(event: Event, tid: i32) -> io::Result<Counter> {
     let mut builder = match event {
         Event::Instructions => Builder::new(Hardware::INSTRUCTIONS),
         Event::TaskClock => Builder::new(Software::TASK_CLOCK),
     };
-    let counter = builder
-        .observe_pid(tid)
-        .inherit(true)
-        .enabled(true)
-        .build()?;
-    Ok(RefCell::new(counter))
-}
-
-/// One read of a counter: (value, ns enabled, ns running); running less than enabled means
-/// the kernel multiplexed it and the value is partial.
-fn read_counter(counter: &RefCell<Counter>) -> io::Result<(u64, u64, u64)> {
-    let read = counter.borrow_mut().read_count_and_time()?;
-    Ok((read.count, read.time_enabled, read.time_running))
+    builder.observe_pid(tid).inherit(true).enabled(true).build()
 }
 
 /// Why the machine cannot count hardware instructions, or `Ok` when it can.
 pub fn probe(event: Event) -> Result<(), String> {
-    let counter = open_counter(event, 0).map_err(|e| unavailable_reason(event, &e))?;
+    let mut counter = open_counter(event, 0).map_err(|e| unavailable_reason(event, &e))?;
     // Work the counter must see: a loop the optimiser cannot remove.
     let mut x = 0u64;
     for i in 0..100_000u64 {
         x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
     }
     std::hint::black_box(x);
-    let (value, enabled, running) =
-        read_counter(&counter).map_err(|e| format!("reading the probe counter: {e}"))?;
-    if value == 0 {
+    let read = counter.read_count_and_time();
+    let read = read.map_err(|e| format!("reading the probe counter: {e}"))?;
+    if read.count == 0 {
         // Some hypervisors expose a PMU that opens but never counts.
         return Err(format!(
             "a {} counter opened but counted nothing over 100,000 loop iterations \
-             (enabled {enabled} ns, running {running} ns): a virtual PMU that does not count",
-            event.name()
+             (enabled {} ns, running {} ns): a virtual PMU that does not count",
+            event.name(),
+            read.time_enabled,
+            read.time_running
         ));
     }
     Ok(())
@@ -148,7 +138,7 @@ impl ProcessCounter {
             }
             for tid in new {
                 match open_counter(event, tid) {
-                    Ok(counter) => counters.push((tid, counter)),
+                    Ok(counter) => counters.push((tid, RefCell::new(counter))),
                     // The thread exited between the listing and the open.
                     Err(e) if Errno::from_io_error(&e) == Some(Errno::SRCH) => {}
                     Err(e) => bail!(
@@ -170,9 +160,10 @@ impl ProcessCounter {
     pub fn read(&self) -> Result<Reading> {
         let mut per_thread = Vec::with_capacity(self.counters.len());
         for (tid, counter) in &self.counters {
-            let (value, enabled, running) = read_counter(counter).with_context(|| {
+            let read = (counter.borrow_mut().read_count_and_time()).with_context(|| {
                 format!("reading the {} counter of thread {tid}", self.event.name())
             })?;
+            let (enabled, running) = (read.time_enabled, read.time_running);
             if running < enabled {
                 bail!(
                     "the {} counter of thread {tid} ran {running} of {enabled} ns: the kernel \
@@ -181,7 +172,7 @@ impl ProcessCounter {
                     self.event.name()
                 );
             }
-            per_thread.push((*tid, value));
+            per_thread.push((*tid, read.count));
         }
         let total = per_thread.iter().map(|(_, v)| v).sum();
         Ok(Reading { per_thread, total })

@@ -87,11 +87,9 @@ impl Chosen {
                 self.valgrind_version.as_deref().unwrap_or("?")
             ),
         };
-        match (&self.requested, &self.why) {
-            (Counters::Auto, Some(why)) => {
-                format!("counters: auto chose {} ({what}): {why}", self.name())
-            }
-            _ => format!("counters: {} ({what})", self.name()),
+        match &self.why {
+            Some(why) => format!("counters: auto chose {} ({what}): {why}", self.name()),
+            None => format!("counters: {} ({what})", self.name()),
         }
     }
 }

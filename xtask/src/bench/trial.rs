@@ -14,20 +14,12 @@ use crate::bench::runner::{
 use crate::bench::waits::Sampler;
 use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
-/// Runs one trial; a failed side of a concurrent pair calls the pair off.
+/// Runs one trial.
 pub(crate) fn run_trial(
     ctx: &TrialCtx<'_>,
     progress: &Progress,
     log: &Log,
-) -> std::result::Result<Trial, Status> {
-    let trial = trial(ctx, progress, log);
-    if let (Err(_), Some((pair, _))) = (&trial, ctx.pair) {
-        pair.call_off();
-    }
-    trial
-}
-
-fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, Status> {
+) -> Result<Trial, Status> {
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Status::Timeout(

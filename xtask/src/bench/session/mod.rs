@@ -46,6 +46,10 @@ struct Ready {
     /// Per arm (they differ in the NATS subject when both routers run at once).
     loadgens: Vec<Loadgen>,
     specs: Vec<RouterSpec>,
+    /// What counting and profiling drive each router with: one HTTP connection whatever the
+    /// transport (the count is of the router's own work), and the run's router flags.
+    counting: Loadgen,
+    router_args: Vec<String>,
     /// Kept until the session ends: dropping it stops the server.
     _nats: Option<NatsServer>,
 }
@@ -217,10 +221,8 @@ impl<'a> Session<'a> {
         let workload = &self.plan.workload;
         // Both routers of a concurrent pair on one nats-server: each on a subject of its own,
         // or their queue groups would share each other's requests.
-        let together =
-            self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
         let subject = |i: usize| {
-            (together && nats_url.is_some())
+            (self.together() && nats_url.is_some())
                 .then(|| format!("{}.{}", crate::bench::nats::SUBJECT, self.arms[i].prefix))
         };
         let loadgen = Loadgen {
@@ -247,11 +249,23 @@ impl<'a> Session<'a> {
                 ..loadgen.clone()
             })
             .collect();
-        let specs = self.router_specs(&bins.router, nats_url.as_deref(), subject);
+        let router_args: Vec<String> = (workload.router_args.iter())
+            .chain(&self.args.router_args)
+            .cloned()
+            .collect();
+        let specs = self.router_specs(&bins.router, nats_url.as_deref(), subject, &router_args);
+        let counting = Loadgen {
+            nats_url: None,
+            progress_file: None,
+            timeout_ms: 60_000,
+            ..loadgen
+        };
         Ok(Ready {
             tmp,
             loadgens,
             specs,
+            counting,
+            router_args,
             _nats: nats,
         })
     }
@@ -263,6 +277,7 @@ impl<'a> Session<'a> {
         router: &std::path::Path,
         nats_url: Option<&str>,
         subject: impl Fn(usize) -> Option<String>,
+        router_args: &[String],
     ) -> Vec<RouterSpec> {
         self.arms
             .iter()
@@ -281,13 +296,12 @@ impl<'a> Session<'a> {
                             .into_iter()
                             .flat_map(|s| ["--nats-subject".to_string(), s]),
                     )
-                    .chain(self.plan.workload.router_args.iter().cloned())
-                    .chain(self.args.router_args.iter().cloned())
+                    .chain(router_args.iter().cloned())
                     .collect(),
                 env: Vec::new(),
                 // A reference measured with a test knob would cancel the knob out.
                 env_remove: if arm.is_reference() {
-                    TEST_KNOBS.iter().map(|k| k.to_string()).collect()
+                    TEST_KNOBS.map(String::from).into()
                 } else {
                     Vec::new()
                 },
@@ -337,6 +351,12 @@ impl<'a> Session<'a> {
         self.done
     }
 
+    /// Whether the arms' trials run both routers at once (see `trials`).
+    fn together(&self) -> bool {
+        let w = &self.plan.workload;
+        self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none()
+    }
+
     /// Runs `n` more trials per arm, up to the first failure. A paired session runs both
     /// routers at once, phase by phase, so whatever else the machine does hits both alike; a
     /// scenario or failover workload, which drives its router its own way, alternates the
@@ -344,8 +364,7 @@ impl<'a> Session<'a> {
     pub fn trials(&mut self, n: u32) {
         let Some(ready) = &self.ready else { return };
         let planned = self.done + n;
-        let w = &self.plan.workload;
-        let together = self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none();
+        let together = self.together();
         for _ in 0..n {
             if self.status != Status::Ok {
                 return;
@@ -354,7 +373,7 @@ impl<'a> Session<'a> {
             let trial = self.done;
             let pair = PairLoad::default();
             let ctx = |i: usize| TrialCtx {
-                workload: w,
+                workload: &self.plan.workload,
                 spec: &ready.specs[i],
                 loadgen: &ready.loadgens[i],
                 workdir: ready.tmp.path(),
@@ -371,9 +390,12 @@ impl<'a> Session<'a> {
                 let quiet = Progress::plain(" [candidate]");
                 let (log, progress) = (&self.out.log, &self.out.progress);
                 let (a, b) = (ctx(0), ctx(1));
+                // A side that fails calls the pair off: the other stops waiting for it.
+                let run =
+                    |ctx, progress| run_trial(ctx, progress, log).inspect_err(|_| pair.call_off());
                 std::thread::scope(|s| {
-                    let first = s.spawn(|| run_trial(&a, progress, log));
-                    let second = s.spawn(|| run_trial(&b, &quiet, log));
+                    let first = s.spawn(|| run(&a, progress));
+                    let second = s.spawn(|| run(&b, &quiet));
                     let panicked = |_| Err(Status::Failed("a trial panicked".into()));
                     let joined = [first, second].map(|h| h.join().unwrap_or_else(panicked));
                     joined.into_iter().enumerate().collect()

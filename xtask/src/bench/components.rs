@@ -32,13 +32,30 @@ pub(crate) const DEFAULT_SAMPLES: u32 = 20;
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
 
+/// Iterations of a full counting run; `PERF_COMPONENTS_COUNT_ITERS` overrides it (tests). The
+/// half-run difference then covers 1000 operations (sticky_put_100k cycles through as many
+/// keys); json_large takes ~2.5 s.
+const DEFAULT_ITERATIONS: u64 = 2000;
+const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
+
 /// Only the benchmarks whose names contain this (the bench's `--filter`), for a quick look
 /// and quick tests; a gate run with it fails on the missing metrics unless its policy
 /// leaves them out.
 const FILTER_ENV: &str = "PERF_COMPONENTS_FILTER";
 
-fn filter() -> Option<String> {
-    std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty())
+/// The environment variable `name` parsed, when `ok` accepts it (else an error saying what
+/// was `expected`); `default` when it is not set.
+fn env_or<T: std::str::FromStr>(
+    name: &str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    expected: &str,
+) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => (v.parse::<T>().ok().filter(ok))
+            .with_context(|| format!("{name}={v}: expected {expected}")),
+        Err(_) => Ok(default),
+    }
 }
 
 /// One benchmark as the bench binary reports it.
@@ -113,7 +130,11 @@ pub struct Reference {
 /// written (the reference's first).
 pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
     let mut setup = Setup::new(args, reference)?;
-    let measured = setup.measure(args, reference);
+    let mut measured = Measured::default();
+    if let Err(status) = setup.measure(args, reference, &mut measured) {
+        setup.out.log_failure(&status);
+        measured.status = status;
+    }
     setup.write(args, reference, measured)
 }
 
@@ -127,6 +148,8 @@ struct Setup {
     out: Opened,
     /// The CPU the bench is pinned to, with `--pin`.
     cpu: Option<usize>,
+    /// `PERF_COMPONENTS_FILTER`, when set.
+    filter: Option<String>,
 }
 
 /// What a components run measured, and how it ended.
@@ -137,19 +160,24 @@ struct Measured {
     reference_bin: Option<PathBuf>,
     samples: BTreeMap<String, Benchmark>,
     /// Instruction counts of the candidate's bench, then the reference's.
-    counted: [BTreeMap<String, Vec<f64>>; 2],
+    counted: [component_counts::Counts; 2],
 }
 
 impl Setup {
     fn new(args: &Options, reference: Option<&Reference>) -> Result<Setup> {
         let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
-        let sample_ms = component_counts::env_or(
+        let sample_ms = env_or(
             SAMPLE_MS_ENV,
             DEFAULT_SAMPLE_MS,
             |ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0,
             "milliseconds in (0, 10000]",
         )?;
-        let iterations = component_counts::iterations()?;
+        let iterations = env_or(
+            ITERATIONS_ENV,
+            DEFAULT_ITERATIONS,
+            |n| *n >= 2,
+            "an integer of 2 or more",
+        )?;
         // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a
         // run without them still has its wall-clock samples, and says what it lacks.
         let valgrind = match crate::bench::counters::valgrind_version() {
@@ -178,6 +206,7 @@ impl Setup {
             valgrind,
             out,
             cpu,
+            filter: std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty()),
         };
         setup.announce(args, reference);
         Ok(setup)
@@ -197,7 +226,7 @@ impl Setup {
                 short_commit(&r.commit)
             ))
         ));
-        if let Some(f) = filter() {
+        if let Some(f) = &self.filter {
             self.out.progress.note(&format!(
                 "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
             ));
@@ -229,18 +258,9 @@ impl Setup {
         }
     }
 
-    /// Builds the benches, takes the samples, counts the instructions, up to the first failure.
-    fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
-        let mut m = Measured::default();
-        if let Err(status) = self.steps(args, reference, &mut m) {
-            self.out.log_failure(&status);
-            m.status = status;
-        }
-        m
-    }
-
-    /// [`Setup::measure`]'s steps; the first that fails ends them with its status.
-    fn steps(
+    /// Builds the benches, takes the samples, counts the instructions into `m`; the first step
+    /// that fails ends them with its status.
+    fn measure(
         &mut self,
         args: &Options,
         reference: Option<&Reference>,
@@ -266,13 +286,15 @@ impl Setup {
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
-            m.samples = run_bench(&self.out, &bin, self.samples, self.sample_ms, self.cpu)?;
+            m.samples = self.run_bench(&bin)?;
         }
         if self.valgrind.is_some() {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
-            let counted = count(&self.out, &sides, args.counting_runs, self.iterations)?;
+            let (runs, filter) = (args.counting_runs, self.filter.as_deref());
+            let counted =
+                component_counts::count(&self.out, &sides, filter, runs, self.iterations)?;
             // `count` returns the sides as given: the candidate, then the reference.
             for (slot, counts) in m.counted.iter_mut().zip(counted) {
                 *slot = counts;
@@ -301,6 +323,69 @@ impl Setup {
             env.profile = Some(profile.to_string());
         }
         env
+    }
+
+    /// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
+    /// its progress appended to the log, and reads its JSON.
+    fn run_bench(&self, bin: &Path) -> Result<BTreeMap<String, Benchmark>, Status> {
+        let (log_path, log) = (&self.out.log_path, &self.out.log);
+        let tmp =
+            tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
+        let out_path = tmp.path().join("components.json");
+        let log_file = crate::bench::router::append_to(log_path)
+            .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
+        let mut args = vec![
+            "--bench".to_string(),
+            "--samples".into(),
+            self.samples.to_string(),
+            "--sample-ms".into(),
+            self.sample_ms.to_string(),
+            "--json".into(),
+            out_path.display().to_string(),
+        ];
+        if let Some(f) = &self.filter {
+            args.extend(["--filter".to_string(), f.clone()]);
+        }
+        log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
+        log.flush();
+        let mut expr = duct::cmd(bin, &args)
+            .dir(tmp.path())
+            .stdin_null()
+            .stdout_file(
+                log_file
+                    .try_clone()
+                    .map_err(|e| failed("opening the log", e.into()))?,
+            )
+            .stderr_file(log_file)
+            .unchecked();
+        if let Some(cpu) = self.cpu {
+            expr = expr.before_spawn(move |cmd| {
+                crate::bench::affinity::pin_child(cmd, vec![cpu]);
+                Ok(())
+            });
+        }
+        let handle = expr
+            .start()
+            .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
+        let remaining = self.out.deadline.saturating_duration_since(Instant::now());
+        let waited = (handle.wait_timeout(remaining))
+            .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
+        let Some(std::process::Output { status: output, .. }) = waited else {
+            let _ = handle.kill();
+            return Err(Status::Timeout(format!(
+                "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
+                remaining.as_secs_f64()
+            )));
+        };
+        if !output.success() {
+            return Err(Status::Failed(format!(
+                "the component benchmarks exited with {output} (their output is in {})",
+                log_path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&out_path)
+            .map_err(|e| failed(&format!("reading {}", out_path.display()), e.into()))?;
+        parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
     }
 
     /// Writes the run files (the reference's first) and returns the outcomes.
@@ -361,41 +446,6 @@ impl Setup {
         outcomes.push(candidate);
         Ok(outcomes)
     }
-}
-
-/// Counts every benchmark (the candidate's `--list`; the reference has the same harness) of
-/// each side's bench, the candidate's first.
-fn count(
-    out: &Opened,
-    sides: &[&Path],
-    runs: u32,
-    iterations: u64,
-) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
-    let benchmarks = component_counts::list(sides[0], filter().as_deref())
-        .map_err(|e| failed("listing the benchmarks", e))?;
-    out.progress.note(&format!(
-        "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
-        benchmarks.len(),
-        sides.len()
-    ));
-    let started = Instant::now();
-    let lines = std::sync::Mutex::new(Vec::new());
-    let note = |l: &str| lines.lock().expect("not poisoned").push(l.to_string());
-    let per_side =
-        component_counts::count_sides(sides, &benchmarks, runs, iterations, out.deadline, &note)
-            .map_err(|e| failed("counting", e))?;
-    for l in lines.into_inner().expect("not poisoned") {
-        out.log.line(&l);
-    }
-    out.log.line(&format!(
-        "counting took {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
-    per_side
-        .into_iter()
-        .zip(sides)
-        .map(|(r, bin)| r.map_err(|e| failed(&format!("counting {}", bin.display()), e)))
-        .collect()
 }
 
 /// The reference's bench: the candidate's own when the commit's router sources are the
@@ -543,79 +593,6 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
                 deps.display()
             )
         })
-}
-
-/// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
-/// its progress appended to the log, and reads its JSON.
-fn run_bench(
-    out: &Opened,
-    bin: &Path,
-    samples: u32,
-    sample_ms: f64,
-    cpu: Option<usize>,
-) -> Result<BTreeMap<String, Benchmark>, Status> {
-    let (log_path, log) = (&out.log_path, &out.log);
-    let tmp =
-        tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
-    let out_path = tmp.path().join("components.json");
-    let log_file = crate::bench::router::append_to(log_path)
-        .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
-    let args: Vec<String> = [
-        "--bench".to_string(),
-        "--samples".into(),
-        samples.to_string(),
-        "--sample-ms".into(),
-        sample_ms.to_string(),
-        "--json".into(),
-        out_path.display().to_string(),
-    ]
-    .into_iter()
-    .chain(
-        filter()
-            .into_iter()
-            .flat_map(|f| ["--filter".to_string(), f]),
-    )
-    .collect();
-    log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
-    log.flush();
-    let mut expr = duct::cmd(bin, &args)
-        .dir(tmp.path())
-        .stdin_null()
-        .stdout_file(
-            log_file
-                .try_clone()
-                .map_err(|e| failed("opening the log", e.into()))?,
-        )
-        .stderr_file(log_file)
-        .unchecked();
-    if let Some(cpu) = cpu {
-        expr = expr.before_spawn(move |cmd| {
-            crate::bench::affinity::pin_child(cmd, vec![cpu]);
-            Ok(())
-        });
-    }
-    let handle = expr
-        .start()
-        .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
-    let remaining = out.deadline.saturating_duration_since(Instant::now());
-    let waited = (handle.wait_timeout(remaining))
-        .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
-    let Some(std::process::Output { status: output, .. }) = waited else {
-        let _ = handle.kill();
-        return Err(Status::Timeout(format!(
-            "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
-            remaining.as_secs_f64()
-        )));
-    };
-    if !output.success() {
-        return Err(Status::Failed(format!(
-            "the component benchmarks exited with {output} (their output is in {})",
-            log_path.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&out_path)
-        .map_err(|e| failed(&format!("reading {}", out_path.display()), e.into()))?;
-    parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub(crate) struct TrialCtx<'a> {
     pub pair: Option<(&'a PairLoad, usize)>,
     /// In a concurrent pair, the latency phase runs in turns (`--latency-turns`).
     pub latency_turns: bool,
+    /// Where the trial's phases show (the second side of a pair marks its own) and its log.
+    pub progress: &'a Progress,
+    pub log: &'a Log,
 }
 
 /// The load of a concurrent paired trial: when both sides' threads have brought their
@@ -213,8 +216,6 @@ pub struct Runner<'a, 'c> {
     pub(crate) ctx: &'a TrialCtx<'c>,
     pub router: &'a RouterProcess,
     pub(crate) victim: Option<u32>,
-    pub(crate) progress: &'a Progress,
-    pub(crate) log: &'a Log,
     pub(crate) trial: Trial,
     /// Every phase's report so far, by phase name, for scenarios that read an earlier one.
     pub(crate) reports: BTreeMap<String, Report>,
@@ -226,8 +227,7 @@ pub struct Runner<'a, 'c> {
 impl Runner<'_, '_> {
     /// Runs one load phase with the workload's bodies, kept under `name` in `phases`.
     pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Report, Status> {
-        let loadgen = self.ctx.loadgen.clone();
-        self.phase_with(&loadgen, name, spec)
+        self.phase_with(self.ctx.loadgen, name, spec)
     }
 
     /// As [`Runner::phase`], with another load generator set-up (other bodies, timeout).
@@ -237,7 +237,7 @@ impl Runner<'_, '_> {
         name: &str,
         spec: &LoadSpec,
     ) -> Result<Report, Status> {
-        let result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
+        let result = run_phase(self.ctx, loadgen, self.router, name, spec)?;
         Ok(self.tally(name, result))
     }
 
@@ -250,8 +250,7 @@ impl Runner<'_, '_> {
             self.trial.histogram = Some(h);
         }
         let stored = serde_json::to_value(&result).expect("a load report serializes");
-        self.log
-            .line(&format!("phase {name}: {}", compact(&stored)));
+        (self.ctx.log).line(&format!("phase {name}: {}", compact(&stored)));
         self.trial.phases.insert(name.to_string(), stored);
         self.reports.insert(name.to_string(), result.clone());
         result
@@ -268,12 +267,12 @@ impl Runner<'_, '_> {
 
     /// A line in the bench log.
     pub fn note(&mut self, line: &str) {
-        self.log.line(line);
+        self.ctx.log.line(line);
     }
 
     /// Shown to the person running the bench.
     pub fn say(&self, line: &str) {
-        self.progress.note(line);
+        self.ctx.progress.note(line);
     }
 
     /// Adds what a scenario observed beside the load (the soak's RSS samples) to phase `name`.
@@ -322,14 +321,7 @@ impl Runner<'_, '_> {
             crate::bench::interrupt::signal(pid, rustix::process::Signal::KILL);
             std::time::SystemTime::now()
         });
-        let result = run_phase(
-            self.ctx,
-            self.ctx.loadgen,
-            self.router,
-            &phase.name,
-            spec,
-            self.progress,
-        );
+        let result = run_phase(self.ctx, self.ctx.loadgen, self.router, &phase.name, spec);
         let killed_at = killer.join().expect("the kill thread does not panic");
         let result = result?;
         let start_us = result.timeline_start_us();
@@ -337,7 +329,7 @@ impl Runner<'_, '_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(f64::NAN, |d| d.as_micros() as f64);
         let kill_ms = (killed_us - start_us) / 1e3;
-        self.log.line(&format!(
+        self.ctx.log.line(&format!(
             "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
             phase.name
         ));
@@ -362,10 +354,11 @@ pub(crate) fn run_phase(
     router: &RouterProcess,
     name: &str,
     spec: &LoadSpec,
-    progress: &Progress,
 ) -> Result<Report, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
-    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    let bar = ctx
+        .progress
+        .phase(name, spec.duration_ms, loadgen.progress_file.clone());
     let value = if let Some((pair, side)) = ctx.pair {
         let result = pair.run(side, ctx, router.addr, spec, budget);
         bar.finish(result.as_ref().ok().map(|r| r.rps));

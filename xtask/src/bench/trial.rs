@@ -4,22 +4,18 @@
 use std::time::{Duration, Instant};
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::progress::Progress;
 use crate::bench::router::{
     ProcStats, RouterProcess, counter_sum, histogram_buckets, quantile_between,
 };
 use crate::bench::runner::{
-    Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
+    Knobs, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
 };
 use crate::bench::waits::Sampler;
 use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
 /// Runs one trial.
-pub(crate) fn run_trial(
-    ctx: &TrialCtx<'_>,
-    progress: &Progress,
-    log: &Log,
-) -> Result<Trial, Status> {
+pub(crate) fn run_trial(ctx: &TrialCtx<'_>) -> Result<Trial, Status> {
+    let log = ctx.log;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Status::Timeout(
@@ -43,7 +39,7 @@ pub(crate) fn run_trial(
     let victim = (ctx.workload.failover.as_ref())
         .map(|_| start("second router", "second router (to be killed)"))
         .transpose()?;
-    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
+    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid));
     let stop = router.stop(Duration::from_secs(15));
     log.line(&format!("router stopped: {stop:?}"));
     // Only a victim the phase killed is reaped as killed; otherwise dropping it stops it.
@@ -122,13 +118,11 @@ fn measure(
     ctx: &TrialCtx<'_>,
     router: &RouterProcess,
     victim: Option<u32>,
-    progress: &Progress,
-    log: &Log,
 ) -> Result<Trial, Status> {
     let w = ctx.workload;
     if ctx.warmup && w.warmup.duration_ms > 0 {
         let spec = LoadSpec::closed(w.warmup.connections, w.warmup.duration_ms);
-        run_phase(ctx, ctx.loadgen, router, "warmup", &spec, progress)?;
+        run_phase(ctx, ctx.loadgen, router, "warmup", &spec)?;
     }
     let read = || -> Result<(String, ProcStats), Status> {
         let text = router
@@ -146,8 +140,6 @@ fn measure(
         ctx,
         router,
         victim,
-        progress,
-        log,
         trial: Trial::default(),
         reports: Default::default(),
         responses: 0.0,
@@ -158,7 +150,7 @@ fn measure(
         None => runner.workload_phases(),
     };
     let waits = sampler.finish();
-    log.line(&waits.describe());
+    ctx.log.line(&waits.describe());
     ran?;
     let Runner {
         mut trial,

@@ -372,7 +372,7 @@ impl<'a> Session<'a> {
             self.done += 1;
             let trial = self.done;
             let pair = PairLoad::default();
-            let ctx = |i: usize| TrialCtx {
+            let ctx = |i: usize, progress| TrialCtx {
                 workload: &self.plan.workload,
                 spec: &ready.specs[i],
                 loadgen: &ready.loadgens[i],
@@ -382,20 +382,20 @@ impl<'a> Session<'a> {
                 warmup: !self.args.no_warmup,
                 pair: together.then_some((&pair, i)),
                 latency_turns: self.args.latency_turns,
+                progress,
+                log: &self.out.log,
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
                 self.out.progress.note(&format!(
                     "trial {trial}/{planned} (both routers at once; the candidate's phases are marked [candidate])"
                 ));
                 let quiet = Progress::plain(" [candidate]");
-                let (log, progress) = (&self.out.log, &self.out.progress);
-                let (a, b) = (ctx(0), ctx(1));
+                let (a, b) = (ctx(0, &self.out.progress), ctx(1, &quiet));
                 // A side that fails calls the pair off: the other stops waiting for it.
-                let run =
-                    |ctx, progress| run_trial(ctx, progress, log).inspect_err(|_| pair.call_off());
+                let run = |ctx| run_trial(ctx).inspect_err(|_| pair.call_off());
                 std::thread::scope(|s| {
-                    let first = s.spawn(|| run(&a, progress));
-                    let second = s.spawn(|| run(&b, &quiet));
+                    let first = s.spawn(|| run(&a));
+                    let second = s.spawn(|| run(&b));
                     let panicked = |_| Err(Status::Failed("a trial panicked".into()));
                     let joined = [first, second].map(|h| h.join().unwrap_or_else(panicked));
                     joined.into_iter().enumerate().collect()
@@ -412,7 +412,7 @@ impl<'a> Session<'a> {
                         _ => format!(" ({})", self.arms[i].prefix),
                     };
                     self.say(&format!("trial {trial}/{planned}{label}"));
-                    let result = run_trial(&ctx(i), &self.out.progress, &self.out.log);
+                    let result = run_trial(&ctx(i, &self.out.progress));
                     let failed = result.is_err();
                     results.push((i, result));
                     if failed || interrupt::received().is_some() {

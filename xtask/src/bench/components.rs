@@ -129,17 +129,19 @@ pub struct Reference {
 /// valgrind, the counts; with `reference`, its bench is counted too and two run files are
 /// written (the reference's first).
 pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
-    let mut setup = Setup::new(args, reference)?;
+    let setup = Setup::new(args, reference)?;
     let mut measured = Measured::default();
-    if let Err(status) = setup.measure(args, reference, &mut measured) {
+    if let Err(status) = setup.measure(&mut measured) {
         setup.out.log_failure(&status);
         measured.status = status;
     }
-    setup.write(args, reference, measured)
+    setup.write(measured)
 }
 
 /// What a components run settles before it measures: its settings, its artifacts, its log.
-struct Setup {
+struct Setup<'a> {
+    args: &'a Options,
+    reference: Option<&'a Reference>,
     samples: u32,
     sample_ms: f64,
     iterations: u64,
@@ -163,8 +165,8 @@ struct Measured {
     counted: [component_counts::Counts; 2],
 }
 
-impl Setup {
-    fn new(args: &Options, reference: Option<&Reference>) -> Result<Setup> {
+impl<'a> Setup<'a> {
+    fn new(args: &'a Options, reference: Option<&'a Reference>) -> Result<Setup<'a>> {
         let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
         let sample_ms = env_or(
             SAMPLE_MS_ENV,
@@ -199,7 +201,9 @@ impl Setup {
             .pin
             .then(|| crate::bench::affinity::allowed_cpus().first().copied())
             .flatten();
-        let mut setup = Setup {
+        let setup = Setup {
+            args,
+            reference,
             samples,
             sample_ms,
             iterations,
@@ -208,19 +212,20 @@ impl Setup {
             cpu,
             filter: std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty()),
         };
-        setup.announce(args, reference);
+        setup.announce();
         Ok(setup)
     }
 
     /// Says what the run will do, and which flags it ignores.
-    fn announce(&mut self, args: &Options, reference: Option<&Reference>) {
+    fn announce(&self) {
+        let args = self.args;
         self.out.log.line(&format!(
             "perf-bench: workload {WORKLOAD}, {} sample(s) of ~{} ms per benchmark, \
              counted over {} iterations{}",
             self.samples,
             self.sample_ms,
             self.iterations,
-            reference.map_or(String::new(), |r| format!(
+            self.reference.map_or(String::new(), |r| format!(
                 ", paired with {} ({})",
                 r.against,
                 short_commit(&r.commit)
@@ -260,16 +265,11 @@ impl Setup {
 
     /// Builds the benches, takes the samples, counts the instructions into `m`; the first step
     /// that fails ends them with its status.
-    fn measure(
-        &mut self,
-        args: &Options,
-        reference: Option<&Reference>,
-        m: &mut Measured,
-    ) -> Result<(), Status> {
-        let bin = bench_binary(&self.out, args)
+    fn measure(&self, m: &mut Measured) -> Result<(), Status> {
+        let bin = bench_binary(&self.out, self.args)
             .map_err(|err| Status::Failed(format!("build failed: {err:#}")))?;
         m.bin = Some(bin.clone());
-        if let Some(r) = reference {
+        if let Some(r) = self.reference {
             let built = reference_bench(&self.out, r, &bin);
             m.reference_bin = Some(built.map_err(|err| {
                 Status::Failed(format!(
@@ -292,7 +292,7 @@ impl Setup {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
-            let (runs, filter) = (args.counting_runs, self.filter.as_deref());
+            let (runs, filter) = (self.args.counting_runs, self.filter.as_deref());
             let counted =
                 component_counts::count(&self.out, &sides, filter, runs, self.iterations)?;
             // `count` returns the sides as given: the candidate, then the reference.
@@ -389,12 +389,8 @@ impl Setup {
     }
 
     /// Writes the run files (the reference's first) and returns the outcomes.
-    fn write(
-        self,
-        args: &Options,
-        reference: Option<&Reference>,
-        m: Measured,
-    ) -> Result<Vec<BenchOutcome>> {
+    fn write(self, m: Measured) -> Result<Vec<BenchOutcome>> {
+        let runs = self.args.counting_runs;
         let counted_with = self.valgrind.as_ref().map(|_| self.iterations);
         let [counted_candidate, counted_reference] = &m.counted;
         let failed = m.status != Status::Ok;
@@ -402,20 +398,20 @@ impl Setup {
             &m.samples,
             counted_candidate,
             counted_with,
-            (self.samples, args.counting_runs),
+            (self.samples, runs),
             &m.status,
             self.env_for(m.bin.as_deref()),
             crate::bench::env_info::git(&self.out.sh),
             self.out.started.elapsed(),
         );
         let mut outcomes = Vec::new();
-        if let Some(r) = reference {
+        if let Some(r) = self.reference {
             let reference_file = format!("perf_reference_{}.json", self.out.stamp);
             let mut reference_run = run_file(
                 &BTreeMap::new(),
                 counted_reference,
                 counted_with,
-                (0, args.counting_runs),
+                (0, runs),
                 &m.status,
                 self.env_for(m.reference_bin.as_deref().or(m.bin.as_deref())),
                 Git {

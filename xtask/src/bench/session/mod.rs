@@ -83,12 +83,12 @@ pub(crate) struct Opened {
 
 impl Opened {
     /// Claims the log's name and `names` (as [`artifacts::claim`] takes them) under one stamp.
-    pub fn new<S: AsRef<str>>(args: &Options, names: &[(S, &str)]) -> Result<Opened> {
+    pub fn new(args: &Options, names: &[(&str, &str)]) -> Result<Opened> {
         let sh = crate::bench::env_info::root_shell()?;
         let started = Instant::now();
         let dir = paths::artifacts_dir(&paths::root(), &args.artifacts_dir);
         let mut all = vec![("bench_router", "log")];
-        all.extend(names.iter().map(|(name, ext)| (name.as_ref(), *ext)));
+        all.extend_from_slice(names);
         let stamp = artifacts::claim(&dir, &all)?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
         Ok(Opened {
@@ -146,11 +146,9 @@ impl<'a> Session<'a> {
         let arms = (pairing.as_ref()).map_or_else(|| vec![Arm::candidate()], Pairing::arms);
         // From here on, SIGINT/SIGTERM stop the children and still write the run files.
         interrupt::install();
-        let mut names = Vec::new();
-        for arm in &arms {
-            names.push((arm.prefix.to_string(), "json"));
-            names.push((arm.summary_prefix(), "md"));
-        }
+        let names: Vec<_> = (arms.iter())
+            .flat_map(|a| [(a.prefix, "json"), (a.summary, "md")])
+            .collect();
         let out = Opened::new(args, &names)?;
         out.log.line(&format!(
             "perf-bench: workload {} ({}), {} trial(s){}",

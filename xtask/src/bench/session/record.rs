@@ -60,8 +60,7 @@ impl Session<'_> {
         let failed = self.status != Status::Ok;
         let mut outcomes = Vec::with_capacity(runs.len());
         for (arm, run) in self.arms.iter().zip(runs) {
-            let names = [arm.prefix, &arm.summary_prefix()];
-            outcomes.push(self.out.write(run, names, failed)?);
+            outcomes.push(self.out.write(run, [arm.prefix, arm.summary], failed)?);
         }
         self.out.done(&self.status, &outcomes);
         Ok(outcomes)

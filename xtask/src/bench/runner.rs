@@ -91,7 +91,7 @@ struct PairState {
     /// Each side's target, while it waits for the phase to run.
     targets: [Option<(std::net::SocketAddr, Option<String>)>; 2],
     /// Each side's result of the phase just run, until it takes it.
-    results: [Option<Result<Report, String>>; 2],
+    results: [Option<Result<Report, Status>>; 2],
     called_off: bool,
 }
 
@@ -151,8 +151,11 @@ impl PairLoad {
             };
             let results = match ran {
                 Ok(rs) => rs.into_iter().map(Ok).collect(),
-                Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
-                Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
+                Err(LoadError::Deadline) => {
+                    let why = "the --timeout expired during a paired phase (deadline)";
+                    vec![Err(Status::Timeout(why.into())); 2]
+                }
+                Err(LoadError::Failed(e)) => vec![Err(failed("paired phase", e)); 2],
             };
             s = lock();
             for (slot, r) in s.results.iter_mut().zip(results) {
@@ -166,14 +169,7 @@ impl PairLoad {
                 s.results[side].is_none() && !s.called_off
             })
             .unwrap_or_else(|e| e.into_inner());
-        match s.results[side].take() {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(why)) if why == "deadline" => Err(Status::Timeout(format!(
-                "the --timeout expired during a paired phase ({why})"
-            ))),
-            Some(Err(why)) => Err(Status::Failed(format!("paired phase: {why}"))),
-            None => Err(off()),
-        }
+        s.results[side].take().unwrap_or_else(|| Err(off()))
     }
 
     /// Calls the pair off: every wait, now and later, returns an error.
@@ -356,9 +352,7 @@ pub(crate) fn run_phase(
     spec: &LoadSpec,
 ) -> Result<Report, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
-    let bar = ctx
-        .progress
-        .phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    let bar = (ctx.progress).phase(name, spec.duration_ms, loadgen.progress_file.clone());
     let value = if let Some((pair, side)) = ctx.pair {
         let result = pair.run(side, ctx, router.addr, spec, budget);
         bar.finish(result.as_ref().ok().map(|r| r.rps));

@@ -190,7 +190,7 @@ impl<'a> Session<'a> {
 
     /// Builds the binaries, writes the bodies, starts nats-server when the transport needs it.
     fn prepare(&mut self) -> Result<Ready, Status> {
-        let bins = build(&self.out, self.args)
+        let [router, loadgen_bin] = build(&self.out, self.args)
             .map_err(|e| Status::Failed(format!("build failed: {e:#}")))?;
         let setup = |e: anyhow::Error| Status::Failed(format!("setting up the run: {e:#}"));
         let tmp = tempfile::tempdir()
@@ -226,7 +226,7 @@ impl<'a> Session<'a> {
         let loadgen = Loadgen {
             nats_url: nats_url.clone(),
             subject: None,
-            bin: bins.loadgen,
+            bin: loadgen_bin,
             bodies,
             body_kinds: Some(body_kinds),
             cpu: self.pin.map(|p| p.1),
@@ -251,7 +251,7 @@ impl<'a> Session<'a> {
             .chain(&self.args.router_args)
             .cloned()
             .collect();
-        let specs = self.router_specs(&bins.router, nats_url.as_deref(), subject, &router_args);
+        let specs = self.router_specs(&router, nats_url.as_deref(), subject, &router_args);
         let counting = Loadgen {
             nats_url: None,
             progress_file: None,
@@ -447,28 +447,15 @@ pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>
     session.finish()
 }
 
-struct Binaries {
-    router: PathBuf,
-    loadgen: PathBuf,
-}
-
-fn build(out: &Opened, args: &Options) -> Result<Binaries> {
+/// The router and the load generator: `--router-bin` and `--loadgen-bin`, else built in release.
+fn build(out: &Opened, args: &Options) -> Result<[PathBuf; 2]> {
     let (log, progress) = (&out.log, &out.progress);
-    let release = crate::model::paths::target_dir().join("release");
-    let router = args
-        .router_bin
-        .clone()
-        .unwrap_or_else(|| release.join("router"));
-    let loadgen = args
-        .loadgen_bin
-        .clone()
-        .unwrap_or_else(|| release.join("loadgen"));
+    let packages = [("router", &args.router_bin), ("loadgen", &args.loadgen_bin)];
     if !args.no_build {
         // One cargo invocation per package: built together, cargo would unify hyper's
         // client and server features into the router, and the router measured would differ
         // from the one shipped (and from a paired reference, which is built alone).
         let cargo = crate::model::paths::cargo();
-        let packages = [("router", &args.router_bin), ("loadgen", &args.loadgen_bin)];
         for (package, _) in packages.into_iter().filter(|(_, given)| given.is_none()) {
             progress.note(&format!("perf-bench: building {package} (release)"));
             log.line(&format!("build: {cargo} build --release -p {package}"));
@@ -484,7 +471,9 @@ fn build(out: &Opened, args: &Options) -> Result<Binaries> {
                 .with_context(|| format!("cargo build --release -p {package}"))?;
         }
     }
-    for (what, path) in [("router", &router), ("load generator", &loadgen)] {
+    let release = crate::model::paths::target_dir().join("release");
+    let bins = packages.map(|(package, given)| given.clone().unwrap_or(release.join(package)));
+    for (what, path) in ["router", "load generator"].into_iter().zip(&bins) {
         if !path.is_file() {
             bail!(
                 "{what} binary {} does not exist (build it, or drop --no-build)",
@@ -492,5 +481,5 @@ fn build(out: &Opened, args: &Options) -> Result<Binaries> {
             );
         }
     }
-    Ok(Binaries { router, loadgen })
+    Ok(bins)
 }

@@ -247,10 +247,7 @@ impl<'a> Session<'a> {
                 ..loadgen.clone()
             })
             .collect();
-        let router_args: Vec<String> = (workload.router_args.iter())
-            .chain(&self.args.router_args)
-            .cloned()
-            .collect();
+        let router_args = [&workload.router_args[..], &self.args.router_args].concat();
         let specs = self.router_specs(&router, nats_url.as_deref(), subject, &router_args);
         let counting = Loadgen {
             nats_url: None,

@@ -15,20 +15,19 @@ use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
 /// Runs one trial.
 pub(crate) fn run_trial(ctx: &TrialCtx<'_>) -> Result<Trial, Status> {
-    let log = ctx.log;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Status::Timeout(
             "the --timeout expired before the trial started".into(),
         ));
     }
-    log.flush();
+    ctx.log.flush();
     let start = |what: &str, said: &str| {
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
         let timeout = remaining.min(Duration::from_secs(30));
         let router = RouterProcess::start(ctx.spec, ctx.workdir, ctx.log_path, timeout)
             .map_err(|e| Status::Failed(format!("{what} did not start: {e:#}")))?;
-        log.line(&format!(
+        ctx.log.line(&format!(
             "{said} pid {} listening on {}",
             router.pid, router.addr
         ));
@@ -41,12 +40,12 @@ pub(crate) fn run_trial(ctx: &TrialCtx<'_>) -> Result<Trial, Status> {
         .transpose()?;
     let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid));
     let stop = router.stop(Duration::from_secs(15));
-    log.line(&format!("router stopped: {stop:?}"));
+    ctx.log.line(&format!("router stopped: {stop:?}"));
     // Only a victim the phase killed is reaped as killed; otherwise dropping it stops it.
     let killed = match (victim, &result) {
         (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
             let report = v.reap_killed(Duration::from_secs(5));
-            log.line(&format!("second router ended: {report:?}"));
+            ctx.log.line(&format!("second router ended: {report:?}"));
             Some(report)
         }
         _ => None,

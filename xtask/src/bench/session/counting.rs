@@ -69,19 +69,14 @@ fn count_one(
 }
 
 impl Ready {
-    /// Router `bin` counted or profiled: without `env_remove` in its environment, on `cpus`.
-    fn count_ctx<'r>(
-        &'r self,
-        out: &'r Opened,
-        bin: &'r Path,
-        env_remove: &'r [String],
-        cpus: &Option<Vec<usize>>,
-    ) -> CountCtx<'r> {
+    /// Router `bin` counted or profiled without `env` in its environment, on the CPUs every
+    /// arm's router has.
+    fn count_ctx<'r>(&'r self, out: &'r Opened, bin: &'r Path, env: &'r [String]) -> CountCtx<'r> {
         CountCtx {
             router_bin: bin,
             router_args: &self.router_args,
-            router_env_remove: env_remove,
-            cpus: cpus.clone(),
+            router_env_remove: env,
+            cpus: self.specs[0].cpus.clone(),
             loadgen: &self.counting,
             workdir: self.tmp.path(),
             log: &out.log_path,
@@ -116,15 +111,14 @@ impl Session<'_> {
             Err(why) => format!("system calls: not counted: {why}"),
         });
         let strace = self.plan.strace.as_deref().ok();
-        // Each arm's router, and the count-only reference with the candidate's CPUs and
-        // without the test knobs (a reference never gets them).
+        // Each arm's router, and the count-only reference without the test knobs (a reference
+        // never gets them).
         let knobs: Vec<String> = TEST_KNOBS.map(String::from).into();
-        let candidate = ready.specs.last().expect("a candidate arm");
-        let ctx = |bin, env_remove, cpus| ready.count_ctx(&self.out, bin, env_remove, cpus);
+        let ctx = |bin, env_remove| ready.count_ctx(&self.out, bin, env_remove);
         let mut routers: Vec<CountCtx<'_>> = (ready.specs.iter())
-            .map(|spec| ctx(&spec.bin, &spec.env_remove, &spec.cpus))
+            .map(|spec| ctx(&spec.bin, &spec.env_remove))
             .collect();
-        routers.extend(reference.map(|bin| ctx(bin, &knobs, &candidate.cpus)));
+        routers.extend(reference.map(|bin| ctx(bin, &knobs)));
         let mut slowest = Duration::ZERO;
         for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
@@ -205,13 +199,8 @@ impl Session<'_> {
         // The reference never gets the test knobs; the candidate keeps its own settings.
         let knobs: Vec<String> = TEST_KNOBS.map(String::from).into();
         let routers = [
-            ready.count_ctx(&self.out, &reference, &knobs, &candidate.cpus),
-            (ready.count_ctx(
-                &self.out,
-                &candidate.bin,
-                &candidate.env_remove,
-                &candidate.cpus,
-            )),
+            ready.count_ctx(&self.out, &reference, &knobs),
+            ready.count_ctx(&self.out, &candidate.bin, &candidate.env_remove),
         ];
         let mut profiles = at_once(&routers, "profiling", |ctx| {
             profile::collect_with_env(ctx, requests, &[])

@@ -294,8 +294,9 @@ impl<'a> Session<'a> {
                     .chain(router_args.iter().cloned())
                     .collect(),
                 env: Vec::new(),
-                // A reference measured with a test knob would cancel the knob out.
-                env_remove: if arm.is_reference() {
+                // A reference (an arm with a git identity of its own) measured with a test
+                // knob would cancel the knob out.
+                env_remove: if arm.git.is_some() {
                     TEST_KNOBS.map(String::from).into()
                 } else {
                     Vec::new()

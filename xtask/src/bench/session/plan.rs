@@ -43,10 +43,6 @@ impl Arm {
             git: None,
         }
     }
-
-    pub(super) fn is_reference(&self) -> bool {
-        self.git.is_some()
-    }
 }
 
 /// A paired session: which reference the candidate alternates with.

@@ -14,40 +14,12 @@ use anyhow::{Context, Result, bail};
 
 use crate::bench::counters::{parse_total_ir, valgrind_path};
 use crate::bench::env_info::captured;
-
-/// Iterations of the full counting run by default: the half-run difference covers 1000
-/// operations (sticky_put_100k cycles through as many keys); json_large then takes ~2.5 s.
-pub(crate) const DEFAULT_ITERATIONS: u64 = 2000;
-const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
+use crate::bench::runner::{Log, Status, failed};
+use crate::bench::session::Opened;
 
 /// The metric a benchmark's count is gated as.
 pub(crate) fn metric_name(benchmark: &str) -> String {
     format!("component_{benchmark}_ir")
-}
-
-/// The iterations of a full counting run: `PERF_COMPONENTS_COUNT_ITERS` (tests), else the default.
-pub fn iterations() -> Result<u64> {
-    env_or(
-        ITERATIONS_ENV,
-        DEFAULT_ITERATIONS,
-        |n| *n >= 2,
-        "an integer of 2 or more",
-    )
-}
-
-/// The environment variable `name` parsed, when `ok` accepts it (else an error saying what
-/// was `expected`); `default` when it is not set.
-pub(crate) fn env_or<T: std::str::FromStr>(
-    name: &str,
-    default: T,
-    ok: impl Fn(&T) -> bool,
-    expected: &str,
-) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) => (v.parse::<T>().ok().filter(ok))
-            .with_context(|| format!("{name}={v}: expected {expected}")),
-        Err(_) => Ok(default),
-    }
 }
 
 /// Instructions per operation from a full run and a half run, each (iterations, Ir).
@@ -103,13 +75,13 @@ pub(crate) struct Job<'a> {
 }
 
 /// Counts `jobs`, two processes at a time (counts do not depend on load); returns each job's
-/// instructions per operation in order, telling `note` of each as it comes.
-pub(crate) fn count_all(
+/// instructions per operation in order, logging each as it comes.
+fn count_all(
     jobs: &[Job<'_>],
     iterations: u64,
     workdir: &Path,
     deadline: Instant,
-    note: &(dyn Fn(&str) + Sync),
+    log: &Log,
 ) -> Vec<Result<f64>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<f64>>>> = Mutex::new(jobs.iter().map(|_| None).collect());
@@ -127,7 +99,7 @@ pub(crate) fn count_all(
                         Ok(v) => format!("{v:.1} instructions per operation"),
                         Err(e) => format!("failed: {e:#}"),
                     };
-                    note(&format!(
+                    log.line(&format!(
                         "count: {} {}: {what}",
                         job.bin.display(),
                         job.benchmark
@@ -211,26 +183,36 @@ fn callgrind(job: &Job<'_>, iterations: u64, out: &Path, deadline: Instant) -> R
 /// Per metric (`component_<name>_ir`), one value per counting run.
 pub(crate) type Counts = BTreeMap<String, Vec<f64>>;
 
-/// Counts every one of `benchmarks` `runs` times on each side's bench: per side, one value
-/// per run by metric, or the side's first error.
-pub(crate) fn count_sides(
+/// Counts every benchmark (the first side's `--list` matching `filter`; the reference has the
+/// same harness) `runs` times on each side's bench: per side, one value per run by metric.
+pub(crate) fn count(
+    out: &Opened,
     sides: &[&Path],
-    benchmarks: &[String],
+    filter: Option<&str>,
     runs: u32,
     iterations: u64,
-    deadline: Instant,
-    note: &(dyn Fn(&str) + Sync),
-) -> Result<Vec<Result<Counts>>> {
-    let tmp = tempfile::tempdir().context("creating a directory for the callgrind files")?;
+) -> Result<Vec<Counts>, Status> {
+    let benchmarks = list(sides[0], filter).map_err(|e| failed("listing the benchmarks", e))?;
+    out.progress.note(&format!(
+        "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
+        benchmarks.len(),
+        sides.len()
+    ));
+    let started = Instant::now();
+    let tmp = (tempfile::tempdir())
+        .context("creating a directory for the callgrind files")
+        .map_err(|e| failed("counting", e))?;
     let one_run = sides
         .iter()
         .flat_map(|bin| benchmarks.iter().map(|b| Job { bin, benchmark: b }));
     let jobs: Vec<Job<'_>> = (0..runs).flat_map(|_| one_run.clone()).collect();
-    let mut results = count_all(&jobs, iterations, tmp.path(), deadline, note).into_iter();
+    let mut results = count_all(&jobs, iterations, tmp.path(), out.deadline, &out.log).into_iter();
+    let took = started.elapsed().as_secs_f64();
+    out.log.line(&format!("counting took {took:.1} s"));
     let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
     for _ in 0..runs {
         for side in per_side.iter_mut() {
-            for b in benchmarks {
+            for b in &benchmarks {
                 let r = results.next().expect("one result per job");
                 if let Ok(m) = side {
                     match r {
@@ -241,5 +223,7 @@ pub(crate) fn count_sides(
             }
         }
     }
-    Ok(per_side)
+    (per_side.into_iter().zip(sides))
+        .map(|(r, bin)| r.map_err(|e| failed(&format!("counting {}", bin.display()), e)))
+        .collect()
 }

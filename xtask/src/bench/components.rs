@@ -32,13 +32,30 @@ pub(crate) const DEFAULT_SAMPLES: u32 = 20;
 const DEFAULT_SAMPLE_MS: f64 = 10.0;
 const SAMPLE_MS_ENV: &str = "PERF_COMPONENTS_SAMPLE_MS";
 
+/// Iterations of a full counting run; `PERF_COMPONENTS_COUNT_ITERS` overrides it (tests). The
+/// half-run difference then covers 1000 operations (sticky_put_100k cycles through as many
+/// keys); json_large takes ~2.5 s.
+const DEFAULT_ITERATIONS: u64 = 2000;
+const ITERATIONS_ENV: &str = "PERF_COMPONENTS_COUNT_ITERS";
+
 /// Only the benchmarks whose names contain this (the bench's `--filter`), for a quick look
 /// and quick tests; a gate run with it fails on the missing metrics unless its policy
 /// leaves them out.
 const FILTER_ENV: &str = "PERF_COMPONENTS_FILTER";
 
-fn filter() -> Option<String> {
-    std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty())
+/// The environment variable `name` parsed, when `ok` accepts it (else an error saying what
+/// was `expected`); `default` when it is not set.
+fn env_or<T: std::str::FromStr>(
+    name: &str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    expected: &str,
+) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => (v.parse::<T>().ok().filter(ok))
+            .with_context(|| format!("{name}={v}: expected {expected}")),
+        Err(_) => Ok(default),
+    }
 }
 
 /// One benchmark as the bench binary reports it.
@@ -112,13 +129,19 @@ pub struct Reference {
 /// valgrind, the counts; with `reference`, its bench is counted too and two run files are
 /// written (the reference's first).
 pub fn run(args: &Options, reference: Option<&Reference>) -> Result<Vec<BenchOutcome>> {
-    let mut setup = Setup::new(args, reference)?;
-    let measured = setup.measure(args, reference);
-    setup.write(args, reference, measured)
+    let setup = Setup::new(args, reference)?;
+    let mut measured = Measured::default();
+    if let Err(status) = setup.measure(&mut measured) {
+        setup.out.log_failure(&status);
+        measured.status = status;
+    }
+    setup.write(measured)
 }
 
 /// What a components run settles before it measures: its settings, its artifacts, its log.
-struct Setup {
+struct Setup<'a> {
+    args: &'a Options,
+    reference: Option<&'a Reference>,
     samples: u32,
     sample_ms: f64,
     iterations: u64,
@@ -127,6 +150,8 @@ struct Setup {
     out: Opened,
     /// The CPU the bench is pinned to, with `--pin`.
     cpu: Option<usize>,
+    /// `PERF_COMPONENTS_FILTER`, when set.
+    filter: Option<String>,
 }
 
 /// What a components run measured, and how it ended.
@@ -137,19 +162,24 @@ struct Measured {
     reference_bin: Option<PathBuf>,
     samples: BTreeMap<String, Benchmark>,
     /// Instruction counts of the candidate's bench, then the reference's.
-    counted: [BTreeMap<String, Vec<f64>>; 2],
+    counted: [component_counts::Counts; 2],
 }
 
-impl Setup {
-    fn new(args: &Options, reference: Option<&Reference>) -> Result<Setup> {
+impl<'a> Setup<'a> {
+    fn new(args: &'a Options, reference: Option<&'a Reference>) -> Result<Setup<'a>> {
         let samples = args.trials.unwrap_or(DEFAULT_SAMPLES);
-        let sample_ms = component_counts::env_or(
+        let sample_ms = env_or(
             SAMPLE_MS_ENV,
             DEFAULT_SAMPLE_MS,
             |ms| ms.is_finite() && *ms > 0.0 && *ms <= 10_000.0,
             "milliseconds in (0, 10000]",
         )?;
-        let iterations = component_counts::iterations()?;
+        let iterations = env_or(
+            ITERATIONS_ENV,
+            DEFAULT_ITERATIONS,
+            |n| *n >= 2,
+            "an integer of 2 or more",
+        )?;
         // Counts need valgrind. Paired, they are the point (exit 2 with the hint); alone, a
         // run without them still has its wall-clock samples, and says what it lacks.
         let valgrind = match crate::bench::counters::valgrind_version() {
@@ -171,33 +201,37 @@ impl Setup {
             .pin
             .then(|| crate::bench::affinity::allowed_cpus().first().copied())
             .flatten();
-        let mut setup = Setup {
+        let setup = Setup {
+            args,
+            reference,
             samples,
             sample_ms,
             iterations,
             valgrind,
             out,
             cpu,
+            filter: std::env::var(FILTER_ENV).ok().filter(|f| !f.is_empty()),
         };
-        setup.announce(args, reference);
+        setup.announce();
         Ok(setup)
     }
 
     /// Says what the run will do, and which flags it ignores.
-    fn announce(&mut self, args: &Options, reference: Option<&Reference>) {
+    fn announce(&self) {
+        let args = self.args;
         self.out.log.line(&format!(
             "perf-bench: workload {WORKLOAD}, {} sample(s) of ~{} ms per benchmark, \
              counted over {} iterations{}",
             self.samples,
             self.sample_ms,
             self.iterations,
-            reference.map_or(String::new(), |r| format!(
+            self.reference.map_or(String::new(), |r| format!(
                 ", paired with {} ({})",
                 r.against,
                 short_commit(&r.commit)
             ))
         ));
-        if let Some(f) = filter() {
+        if let Some(f) = &self.filter {
             self.out.progress.note(&format!(
                 "perf-bench: {FILTER_ENV}={f}: only the benchmarks whose names contain it"
             ));
@@ -229,27 +263,13 @@ impl Setup {
         }
     }
 
-    /// Builds the benches, takes the samples, counts the instructions, up to the first failure.
-    fn measure(&mut self, args: &Options, reference: Option<&Reference>) -> Measured {
-        let mut m = Measured::default();
-        if let Err(status) = self.steps(args, reference, &mut m) {
-            self.out.log_failure(&status);
-            m.status = status;
-        }
-        m
-    }
-
-    /// [`Setup::measure`]'s steps; the first that fails ends them with its status.
-    fn steps(
-        &mut self,
-        args: &Options,
-        reference: Option<&Reference>,
-        m: &mut Measured,
-    ) -> Result<(), Status> {
-        let bin = bench_binary(&self.out, args)
+    /// Builds the benches, takes the samples, counts the instructions into `m`; the first step
+    /// that fails ends them with its status.
+    fn measure(&self, m: &mut Measured) -> Result<(), Status> {
+        let bin = bench_binary(&self.out, self.args)
             .map_err(|err| Status::Failed(format!("build failed: {err:#}")))?;
         m.bin = Some(bin.clone());
-        if let Some(r) = reference {
+        if let Some(r) = self.reference {
             let built = reference_bench(&self.out, r, &bin);
             m.reference_bin = Some(built.map_err(|err| {
                 Status::Failed(format!(
@@ -266,13 +286,15 @@ impl Setup {
                 "perf-bench: running the component benchmarks ({} samples each)",
                 self.samples
             ));
-            m.samples = run_bench(&self.out, &bin, self.samples, self.sample_ms, self.cpu)?;
+            m.samples = self.run_bench(&bin)?;
         }
         if self.valgrind.is_some() {
             let sides: Vec<&Path> = std::iter::once(bin.as_path())
                 .chain(m.reference_bin.as_deref())
                 .collect();
-            let counted = count(&self.out, &sides, args.counting_runs, self.iterations)?;
+            let (runs, filter) = (self.args.counting_runs, self.filter.as_deref());
+            let counted =
+                component_counts::count(&self.out, &sides, filter, runs, self.iterations)?;
             // `count` returns the sides as given: the candidate, then the reference.
             for (slot, counts) in m.counted.iter_mut().zip(counted) {
                 *slot = counts;
@@ -303,13 +325,72 @@ impl Setup {
         env
     }
 
+    /// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
+    /// its progress appended to the log, and reads its JSON.
+    fn run_bench(&self, bin: &Path) -> Result<BTreeMap<String, Benchmark>, Status> {
+        let (log_path, log) = (&self.out.log_path, &self.out.log);
+        let tmp =
+            tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
+        let out_path = tmp.path().join("components.json");
+        let log_file = crate::bench::router::append_to(log_path)
+            .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
+        let mut args = vec![
+            "--bench".to_string(),
+            "--samples".into(),
+            self.samples.to_string(),
+            "--sample-ms".into(),
+            self.sample_ms.to_string(),
+            "--json".into(),
+            out_path.display().to_string(),
+        ];
+        if let Some(f) = &self.filter {
+            args.extend(["--filter".to_string(), f.clone()]);
+        }
+        log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
+        log.flush();
+        let mut expr = duct::cmd(bin, &args)
+            .dir(tmp.path())
+            .stdin_null()
+            .stdout_file(
+                log_file
+                    .try_clone()
+                    .map_err(|e| failed("opening the log", e.into()))?,
+            )
+            .stderr_file(log_file)
+            .unchecked();
+        if let Some(cpu) = self.cpu {
+            expr = expr.before_spawn(move |cmd| {
+                crate::bench::affinity::pin_child(cmd, vec![cpu]);
+                Ok(())
+            });
+        }
+        let handle = expr
+            .start()
+            .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
+        let remaining = self.out.deadline.saturating_duration_since(Instant::now());
+        let waited = (handle.wait_timeout(remaining))
+            .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
+        let Some(std::process::Output { status: output, .. }) = waited else {
+            let _ = handle.kill();
+            return Err(Status::Timeout(format!(
+                "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
+                remaining.as_secs_f64()
+            )));
+        };
+        if !output.success() {
+            return Err(Status::Failed(format!(
+                "the component benchmarks exited with {output} (their output is in {})",
+                log_path.display()
+            )));
+        }
+        let text = std::fs::read_to_string(&out_path)
+            .map_err(|e| failed(&format!("reading {}", out_path.display()), e.into()))?;
+        parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
+    }
+
     /// Writes the run files (the reference's first) and returns the outcomes.
-    fn write(
-        self,
-        args: &Options,
-        reference: Option<&Reference>,
-        m: Measured,
-    ) -> Result<Vec<BenchOutcome>> {
+    fn write(self, m: Measured) -> Result<Vec<BenchOutcome>> {
+        let runs = self.args.counting_runs;
         let counted_with = self.valgrind.as_ref().map(|_| self.iterations);
         let [counted_candidate, counted_reference] = &m.counted;
         let failed = m.status != Status::Ok;
@@ -317,20 +398,20 @@ impl Setup {
             &m.samples,
             counted_candidate,
             counted_with,
-            (self.samples, args.counting_runs),
+            (self.samples, runs),
             &m.status,
             self.env_for(m.bin.as_deref()),
             crate::bench::env_info::git(&self.out.sh),
             self.out.started.elapsed(),
         );
         let mut outcomes = Vec::new();
-        if let Some(r) = reference {
+        if let Some(r) = self.reference {
             let reference_file = format!("perf_reference_{}.json", self.out.stamp);
             let mut reference_run = run_file(
                 &BTreeMap::new(),
                 counted_reference,
                 counted_with,
-                (0, args.counting_runs),
+                (0, runs),
                 &m.status,
                 self.env_for(m.reference_bin.as_deref().or(m.bin.as_deref())),
                 Git {
@@ -361,41 +442,6 @@ impl Setup {
         outcomes.push(candidate);
         Ok(outcomes)
     }
-}
-
-/// Counts every benchmark (the candidate's `--list`; the reference has the same harness) of
-/// each side's bench, the candidate's first.
-fn count(
-    out: &Opened,
-    sides: &[&Path],
-    runs: u32,
-    iterations: u64,
-) -> Result<Vec<BTreeMap<String, Vec<f64>>>, Status> {
-    let benchmarks = component_counts::list(sides[0], filter().as_deref())
-        .map_err(|e| failed("listing the benchmarks", e))?;
-    out.progress.note(&format!(
-        "perf-bench: counting {} benchmark(s) under callgrind ({} side(s), {runs} run(s) each)",
-        benchmarks.len(),
-        sides.len()
-    ));
-    let started = Instant::now();
-    let lines = std::sync::Mutex::new(Vec::new());
-    let note = |l: &str| lines.lock().expect("not poisoned").push(l.to_string());
-    let per_side =
-        component_counts::count_sides(sides, &benchmarks, runs, iterations, out.deadline, &note)
-            .map_err(|e| failed("counting", e))?;
-    for l in lines.into_inner().expect("not poisoned") {
-        out.log.line(&l);
-    }
-    out.log.line(&format!(
-        "counting took {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
-    per_side
-        .into_iter()
-        .zip(sides)
-        .map(|(r, bin)| r.map_err(|e| failed(&format!("counting {}", bin.display()), e)))
-        .collect()
 }
 
 /// The reference's bench: the candidate's own when the commit's router sources are the
@@ -543,79 +589,6 @@ fn newest_prebuilt(deps: &Path) -> Result<PathBuf> {
                 deps.display()
             )
         })
-}
-
-/// Runs the bench binary (pinned to `cpu` if given) until it exits or the deadline passes,
-/// its progress appended to the log, and reads its JSON.
-fn run_bench(
-    out: &Opened,
-    bin: &Path,
-    samples: u32,
-    sample_ms: f64,
-    cpu: Option<usize>,
-) -> Result<BTreeMap<String, Benchmark>, Status> {
-    let (log_path, log) = (&out.log_path, &out.log);
-    let tmp =
-        tempfile::tempdir().map_err(|e| failed("creating a temporary directory", e.into()))?;
-    let out_path = tmp.path().join("components.json");
-    let log_file = crate::bench::router::append_to(log_path)
-        .map_err(|e| failed(&format!("opening {}", log_path.display()), e.into()))?;
-    let args: Vec<String> = [
-        "--bench".to_string(),
-        "--samples".into(),
-        samples.to_string(),
-        "--sample-ms".into(),
-        sample_ms.to_string(),
-        "--json".into(),
-        out_path.display().to_string(),
-    ]
-    .into_iter()
-    .chain(
-        filter()
-            .into_iter()
-            .flat_map(|f| ["--filter".to_string(), f]),
-    )
-    .collect();
-    log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
-    log.flush();
-    let mut expr = duct::cmd(bin, &args)
-        .dir(tmp.path())
-        .stdin_null()
-        .stdout_file(
-            log_file
-                .try_clone()
-                .map_err(|e| failed("opening the log", e.into()))?,
-        )
-        .stderr_file(log_file)
-        .unchecked();
-    if let Some(cpu) = cpu {
-        expr = expr.before_spawn(move |cmd| {
-            crate::bench::affinity::pin_child(cmd, vec![cpu]);
-            Ok(())
-        });
-    }
-    let handle = expr
-        .start()
-        .map_err(|e| failed(&format!("starting {}", bin.display()), e.into()))?;
-    let remaining = out.deadline.saturating_duration_since(Instant::now());
-    let waited = (handle.wait_timeout(remaining))
-        .map_err(|e| failed("waiting for the component benchmarks", e.into()))?;
-    let Some(std::process::Output { status: output, .. }) = waited else {
-        let _ = handle.kill();
-        return Err(Status::Timeout(format!(
-            "the component benchmarks did not finish within --timeout (killed after {:.0} s)",
-            remaining.as_secs_f64()
-        )));
-    };
-    if !output.success() {
-        return Err(Status::Failed(format!(
-            "the component benchmarks exited with {output} (their output is in {})",
-            log_path.display()
-        )));
-    }
-    let text = std::fs::read_to_string(&out_path)
-        .map_err(|e| failed(&format!("reading {}", out_path.display()), e.into()))?;
-    parse_output(&text).map_err(|e| failed("reading the component benchmarks' output", e))
 }
 
 #[cfg(test)]

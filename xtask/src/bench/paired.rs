@@ -112,6 +112,7 @@ fn rev_parse(sh: &Shell, r: &str) -> Option<String> {
 pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf> {
     let paired_dir = crate::model::paths::target_dir().join("paired");
     let name = if debug { "router-debug" } else { "router" };
+    let profile = if debug { "debug" } else { "release" };
     let key = format!("{}-{}", sources_key(sh, commit)?, toolchain_key(sh));
     let cached = paired_dir.join("routers").join(key).join(name);
     if cached.is_file() {
@@ -119,9 +120,34 @@ pub(crate) fn router_of(sh: &Shell, commit: &str, debug: bool) -> Result<PathBuf
             "reusing the router built for {} (or a commit with the same router sources)",
             short_commit(commit)
         );
-    } else {
-        build(sh, commit, &paired_dir, &cached, debug)?;
+        return Ok(cached);
     }
+    eprintln!(
+        "building the router of {} ({profile}) in a temporary worktree",
+        short_commit(commit)
+    );
+    let checkout = Worktree::add(sh, commit)?;
+    let target = paired_dir.join("build");
+    let cargo = crate::model::paths::cargo();
+    let manifest = checkout.path.join("Cargo.toml");
+    let release = (!debug).then_some("--release");
+    cmd!(
+        sh,
+        "{cargo} build {release...} --quiet -p router --manifest-path {manifest}"
+    )
+    .env("CARGO_TARGET_DIR", &target)
+    .run()
+    .with_context(|| {
+        format!("building the router of {commit} (does that commit have a `router` package?)")
+    })?;
+    let bin = target.join(profile).join("router");
+    if !bin.is_file() {
+        bail!(
+            "building {commit} left no router binary at {}",
+            bin.display()
+        );
+    }
+    place(&bin, &cached, "router.partial")?;
     Ok(cached)
 }
 
@@ -180,37 +206,6 @@ pub(crate) fn same_sources(sh: &Shell, commit: &str) -> bool {
     ))
     .read();
     unchanged.is_ok() && untracked.is_ok_and(|u| u.trim().is_empty())
-}
-
-fn build(sh: &Shell, commit: &str, paired_dir: &Path, dest: &Path, debug: bool) -> Result<()> {
-    let profile = if debug { "debug" } else { "release" };
-    eprintln!(
-        "building the router of {} ({profile}) in a temporary worktree",
-        short_commit(commit)
-    );
-    let checkout = Worktree::add(sh, commit)?;
-    let worktree = &checkout.path;
-    let target = paired_dir.join("build");
-    let cargo = crate::model::paths::cargo();
-    let manifest = worktree.join("Cargo.toml");
-    let release = (!debug).then_some("--release");
-    let built = cmd!(
-        sh,
-        "{cargo} build {release...} --quiet -p router --manifest-path {manifest}"
-    )
-    .env("CARGO_TARGET_DIR", &target)
-    .run();
-    built.with_context(|| {
-        format!("building the router of {commit} (does that commit have a `router` package?)")
-    })?;
-    let bin = target.join(profile).join("router");
-    if !bin.is_file() {
-        bail!(
-            "building {commit} left no router binary at {}",
-            bin.display()
-        );
-    }
-    place(&bin, dest, "router.partial")
 }
 
 /// Copies a built binary to `dest`, through `partial` beside it and a rename: a half-copied

@@ -71,6 +71,9 @@ pub(crate) struct TrialCtx<'a> {
     pub pair: Option<(&'a PairLoad, usize)>,
     /// In a concurrent pair, the latency phase runs in turns (`--latency-turns`).
     pub latency_turns: bool,
+    /// Where the trial's phases show (the second side of a pair marks its own) and its log.
+    pub progress: &'a Progress,
+    pub log: &'a Log,
 }
 
 /// The load of a concurrent paired trial: when both sides' threads have brought their
@@ -88,7 +91,7 @@ struct PairState {
     /// Each side's target, while it waits for the phase to run.
     targets: [Option<(std::net::SocketAddr, Option<String>)>; 2],
     /// Each side's result of the phase just run, until it takes it.
-    results: [Option<Result<Report, String>>; 2],
+    results: [Option<Result<Report, Status>>; 2],
     called_off: bool,
 }
 
@@ -148,8 +151,11 @@ impl PairLoad {
             };
             let results = match ran {
                 Ok(rs) => rs.into_iter().map(Ok).collect(),
-                Err(LoadError::Deadline) => vec![Err("deadline".to_string()); 2],
-                Err(LoadError::Failed(e)) => vec![Err(format!("{e:#}")); 2],
+                Err(LoadError::Deadline) => {
+                    let why = "the --timeout expired during a paired phase (deadline)";
+                    vec![Err(Status::Timeout(why.into())); 2]
+                }
+                Err(LoadError::Failed(e)) => vec![Err(failed("paired phase", e)); 2],
             };
             s = lock();
             for (slot, r) in s.results.iter_mut().zip(results) {
@@ -163,14 +169,7 @@ impl PairLoad {
                 s.results[side].is_none() && !s.called_off
             })
             .unwrap_or_else(|e| e.into_inner());
-        match s.results[side].take() {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(why)) if why == "deadline" => Err(Status::Timeout(format!(
-                "the --timeout expired during a paired phase ({why})"
-            ))),
-            Some(Err(why)) => Err(Status::Failed(format!("paired phase: {why}"))),
-            None => Err(off()),
-        }
+        s.results[side].take().unwrap_or_else(|| Err(off()))
     }
 
     /// Calls the pair off: every wait, now and later, returns an error.
@@ -213,8 +212,6 @@ pub struct Runner<'a, 'c> {
     pub(crate) ctx: &'a TrialCtx<'c>,
     pub router: &'a RouterProcess,
     pub(crate) victim: Option<u32>,
-    pub(crate) progress: &'a Progress,
-    pub(crate) log: &'a Log,
     pub(crate) trial: Trial,
     /// Every phase's report so far, by phase name, for scenarios that read an earlier one.
     pub(crate) reports: BTreeMap<String, Report>,
@@ -226,8 +223,7 @@ pub struct Runner<'a, 'c> {
 impl Runner<'_, '_> {
     /// Runs one load phase with the workload's bodies, kept under `name` in `phases`.
     pub fn phase(&mut self, name: &str, spec: &LoadSpec) -> Result<Report, Status> {
-        let loadgen = self.ctx.loadgen.clone();
-        self.phase_with(&loadgen, name, spec)
+        self.phase_with(self.ctx.loadgen, name, spec)
     }
 
     /// As [`Runner::phase`], with another load generator set-up (other bodies, timeout).
@@ -237,7 +233,7 @@ impl Runner<'_, '_> {
         name: &str,
         spec: &LoadSpec,
     ) -> Result<Report, Status> {
-        let result = run_phase(self.ctx, loadgen, self.router, name, spec, self.progress)?;
+        let result = run_phase(self.ctx, loadgen, self.router, name, spec)?;
         Ok(self.tally(name, result))
     }
 
@@ -250,8 +246,7 @@ impl Runner<'_, '_> {
             self.trial.histogram = Some(h);
         }
         let stored = serde_json::to_value(&result).expect("a load report serializes");
-        self.log
-            .line(&format!("phase {name}: {}", compact(&stored)));
+        (self.ctx.log).line(&format!("phase {name}: {}", compact(&stored)));
         self.trial.phases.insert(name.to_string(), stored);
         self.reports.insert(name.to_string(), result.clone());
         result
@@ -268,12 +263,12 @@ impl Runner<'_, '_> {
 
     /// A line in the bench log.
     pub fn note(&mut self, line: &str) {
-        self.log.line(line);
+        self.ctx.log.line(line);
     }
 
     /// Shown to the person running the bench.
     pub fn say(&self, line: &str) {
-        self.progress.note(line);
+        self.ctx.progress.note(line);
     }
 
     /// Adds what a scenario observed beside the load (the soak's RSS samples) to phase `name`.
@@ -322,14 +317,7 @@ impl Runner<'_, '_> {
             crate::bench::interrupt::signal(pid, rustix::process::Signal::KILL);
             std::time::SystemTime::now()
         });
-        let result = run_phase(
-            self.ctx,
-            self.ctx.loadgen,
-            self.router,
-            &phase.name,
-            spec,
-            self.progress,
-        );
+        let result = run_phase(self.ctx, self.ctx.loadgen, self.router, &phase.name, spec);
         let killed_at = killer.join().expect("the kill thread does not panic");
         let result = result?;
         let start_us = result.timeline_start_us();
@@ -337,7 +325,7 @@ impl Runner<'_, '_> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(f64::NAN, |d| d.as_micros() as f64);
         let kill_ms = (killed_us - start_us) / 1e3;
-        self.log.line(&format!(
+        self.ctx.log.line(&format!(
             "phase {}: second router pid {pid} killed with SIGKILL {kill_ms:.1} ms into the phase",
             phase.name
         ));
@@ -362,10 +350,9 @@ pub(crate) fn run_phase(
     router: &RouterProcess,
     name: &str,
     spec: &LoadSpec,
-    progress: &Progress,
 ) -> Result<Report, Status> {
     let budget = phase_budget(spec.duration_ms, loadgen.timeout_ms);
-    let bar = progress.phase(name, spec.duration_ms, loadgen.progress_file.clone());
+    let bar = (ctx.progress).phase(name, spec.duration_ms, loadgen.progress_file.clone());
     let value = if let Some((pair, side)) = ctx.pair {
         let result = pair.run(side, ctx, router.addr, spec, budget);
         bar.finish(result.as_ref().ok().map(|r| r.rps));

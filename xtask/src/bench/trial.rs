@@ -4,43 +4,30 @@
 use std::time::{Duration, Instant};
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::progress::Progress;
 use crate::bench::router::{
     ProcStats, RouterProcess, counter_sum, histogram_buckets, quantile_between,
 };
 use crate::bench::runner::{
-    Knobs, Log, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
+    Knobs, Runner, Status, Trial, TrialCtx, failed, gauge, round3, round4, run_phase,
 };
 use crate::bench::waits::Sampler;
 use crate::model::metric::{DECISION_P99_MS, VOLUNTARY_SWITCHES_PER_REQ};
 
-/// Runs one trial; a failed side of a concurrent pair calls the pair off.
-pub(crate) fn run_trial(
-    ctx: &TrialCtx<'_>,
-    progress: &Progress,
-    log: &Log,
-) -> std::result::Result<Trial, Status> {
-    let trial = trial(ctx, progress, log);
-    if let (Err(_), Some((pair, _))) = (&trial, ctx.pair) {
-        pair.call_off();
-    }
-    trial
-}
-
-fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, Status> {
+/// Runs one trial.
+pub(crate) fn run_trial(ctx: &TrialCtx<'_>) -> Result<Trial, Status> {
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(Status::Timeout(
             "the --timeout expired before the trial started".into(),
         ));
     }
-    log.flush();
+    ctx.log.flush();
     let start = |what: &str, said: &str| {
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
         let timeout = remaining.min(Duration::from_secs(30));
         let router = RouterProcess::start(ctx.spec, ctx.workdir, ctx.log_path, timeout)
             .map_err(|e| Status::Failed(format!("{what} did not start: {e:#}")))?;
-        log.line(&format!(
+        ctx.log.line(&format!(
             "{said} pid {} listening on {}",
             router.pid, router.addr
         ));
@@ -51,14 +38,14 @@ fn trial(ctx: &TrialCtx<'_>, progress: &Progress, log: &Log) -> Result<Trial, St
     let victim = (ctx.workload.failover.as_ref())
         .map(|_| start("second router", "second router (to be killed)"))
         .transpose()?;
-    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid), progress, log);
+    let result = measure(ctx, &router, victim.as_ref().map(|v| v.pid));
     let stop = router.stop(Duration::from_secs(15));
-    log.line(&format!("router stopped: {stop:?}"));
+    ctx.log.line(&format!("router stopped: {stop:?}"));
     // Only a victim the phase killed is reaped as killed; otherwise dropping it stops it.
     let killed = match (victim, &result) {
         (Some(v), Ok(t)) if t.metrics.contains_key("failover_lost_requests") => {
             let report = v.reap_killed(Duration::from_secs(5));
-            log.line(&format!("second router ended: {report:?}"));
+            ctx.log.line(&format!("second router ended: {report:?}"));
             Some(report)
         }
         _ => None,
@@ -130,13 +117,11 @@ fn measure(
     ctx: &TrialCtx<'_>,
     router: &RouterProcess,
     victim: Option<u32>,
-    progress: &Progress,
-    log: &Log,
 ) -> Result<Trial, Status> {
     let w = ctx.workload;
     if ctx.warmup && w.warmup.duration_ms > 0 {
         let spec = LoadSpec::closed(w.warmup.connections, w.warmup.duration_ms);
-        run_phase(ctx, ctx.loadgen, router, "warmup", &spec, progress)?;
+        run_phase(ctx, ctx.loadgen, router, "warmup", &spec)?;
     }
     let read = || -> Result<(String, ProcStats), Status> {
         let text = router
@@ -154,8 +139,6 @@ fn measure(
         ctx,
         router,
         victim,
-        progress,
-        log,
         trial: Trial::default(),
         reports: Default::default(),
         responses: 0.0,
@@ -166,7 +149,7 @@ fn measure(
         None => runner.workload_phases(),
     };
     let waits = sampler.finish();
-    log.line(&waits.describe());
+    ctx.log.line(&waits.describe());
     ran?;
     let Runner {
         mut trial,

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{Ready, Session, TEST_KNOBS};
+use super::{Opened, Ready, Session, TEST_KNOBS};
 use crate::bench::counters::{self, CountCtx, Method};
-use crate::bench::loadgen::Loadgen;
 use crate::bench::runner::{Status, round3};
 use crate::bench::{profile, syscalls};
 use crate::model::metric::{INSTRUCTIONS_PER_REQ, SYSCALLS_PER_REQ, syscall_per_req};
@@ -69,6 +68,23 @@ fn count_one(
     Ok(counted)
 }
 
+impl Ready {
+    /// Router `bin` counted or profiled without `env` in its environment, on the CPUs every
+    /// arm's router has.
+    fn count_ctx<'r>(&'r self, out: &'r Opened, bin: &'r Path, env: &'r [String]) -> CountCtx<'r> {
+        CountCtx {
+            router_bin: bin,
+            router_args: &self.router_args,
+            router_env_remove: env,
+            cpus: self.specs[0].cpus.clone(),
+            loadgen: &self.counting,
+            workdir: self.tmp.path(),
+            log: &out.log_path,
+            deadline: out.deadline,
+        }
+    }
+}
+
 impl Session<'_> {
     /// Counts instructions (and with strace system calls) per request, `runs` counting runs
     /// per arm. Counts are deterministic: one run gives the number (xtask/BENCHMARKS.md has
@@ -83,46 +99,26 @@ impl Session<'_> {
         self.count_with(runs, Some(reference))
     }
 
-    // Long (about 90 lines) because the loop keeps each run's counts in `self.runs` and fails
-    // the session while `counter` and `ready` still borrow other fields of `self`: a
-    // `&mut self` helper cannot take over that bookkeeping, so it stays inline.
     fn count_with(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
-        let (Some(counter), Some(ready)) = (&self.plan.counter, &self.ready) else {
+        let (Some(counter), Some(ready), true) = (&self.plan.counter, &self.ready, self.ok())
+        else {
             return counted_reference;
         };
-        if self.status != Status::Ok {
-            return counted_reference;
-        }
         self.out.log.line(&counter.describe());
         self.out.log.line(&match &self.plan.strace {
             Ok(path) => format!("system calls: counted with {} -f -c", path.display()),
             Err(why) => format!("system calls: not counted: {why}"),
         });
         let strace = self.plan.strace.as_deref().ok();
-        let (counting_loadgen, router_args) = self.counting(ready);
-        // Each arm's router, and the count-only reference with the candidate's CPUs and
-        // without the test knobs (a reference never gets them).
-        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
-        let candidate = ready.specs.last().expect("a candidate arm");
-        let ctx = |router_bin, router_env_remove, cpus| CountCtx {
-            router_bin,
-            router_args: &router_args,
-            router_env_remove,
-            cpus,
-            loadgen: &counting_loadgen,
-            workdir: ready.tmp.path(),
-            log: &self.out.log_path,
-            deadline: self.out.deadline,
-        };
-        let mut routers: Vec<CountCtx<'_>> = ready
-            .specs
-            .iter()
-            .map(|spec| ctx(spec.bin.as_path(), &spec.env_remove, spec.cpus.clone()))
+        // Each arm's router, and the count-only reference without the test knobs (a reference
+        // never gets them).
+        let knobs: Vec<String> = TEST_KNOBS.map(String::from).into();
+        let ctx = |bin, env_remove| ready.count_ctx(&self.out, bin, env_remove);
+        let mut routers: Vec<CountCtx<'_>> = (ready.specs.iter())
+            .map(|spec| ctx(&spec.bin, &spec.env_remove))
             .collect();
-        if let Some(bin) = reference {
-            routers.push(ctx(bin, &knobs, candidate.cpus.clone()));
-        }
+        routers.extend(reference.map(|bin| ctx(bin, &knobs)));
         let mut slowest = Duration::ZERO;
         for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
@@ -192,53 +188,20 @@ impl Session<'_> {
         false
     }
 
-    /// What counting and profiling drive the router with: one HTTP connection whatever the
-    /// transport (the count is of the router's own work), and the run's router flags.
-    fn counting(&self, ready: &Ready) -> (Loadgen, Vec<String>) {
-        let loadgen = Loadgen {
-            nats_url: None,
-            progress_file: None,
-            timeout_ms: 60_000,
-            subject: None,
-            ..ready.loadgens[0].clone()
-        };
-        let w = &self.plan.workload;
-        let args = w
-            .router_args
-            .iter()
-            .chain(&self.args.router_args)
-            .cloned()
-            .collect();
-        (loadgen, args)
-    }
-
     /// Profiles each arm's router under callgrind at once (`reference` instead of the first
     /// arm's when given) and keeps the raw files with the artifacts: (reference, candidate).
     pub fn profile(&self, reference: Option<PathBuf>) -> Result<(Profile, Profile)> {
         let ready = self.ready.as_ref().context("the session did not start")?;
-        let (loadgen, router_args) = self.counting(ready);
         let candidate = ready.specs.last().expect("a candidate arm");
-        let bins = [
-            reference.unwrap_or_else(|| ready.specs[0].bin.clone()),
-            candidate.bin.clone(),
-        ];
+        let reference = reference.unwrap_or_else(|| ready.specs[0].bin.clone());
         self.say("perf-gate: profiling both routers under callgrind");
         let requests = self.args.counter_requests;
         // The reference never gets the test knobs; the candidate keeps its own settings.
-        let knobs: Vec<String> = TEST_KNOBS.iter().map(|k| k.to_string()).collect();
-        let removed = [&knobs, &candidate.env_remove];
-        let routers: Vec<CountCtx<'_>> = (bins.iter().zip(removed))
-            .map(|(bin, env_remove)| CountCtx {
-                router_bin: bin,
-                router_args: &router_args,
-                router_env_remove: env_remove,
-                cpus: candidate.cpus.clone(),
-                loadgen: &loadgen,
-                workdir: ready.tmp.path(),
-                log: &self.out.log_path,
-                deadline: self.out.deadline,
-            })
-            .collect();
+        let knobs: Vec<String> = TEST_KNOBS.map(String::from).into();
+        let routers = [
+            ready.count_ctx(&self.out, &reference, &knobs),
+            ready.count_ctx(&self.out, &candidate.bin, &candidate.env_remove),
+        ];
         let mut profiles = at_once(&routers, "profiling", |ctx| {
             profile::collect_with_env(ctx, requests, &[])
         })

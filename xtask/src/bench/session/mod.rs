@@ -46,6 +46,10 @@ struct Ready {
     /// Per arm (they differ in the NATS subject when both routers run at once).
     loadgens: Vec<Loadgen>,
     specs: Vec<RouterSpec>,
+    /// What counting and profiling drive each router with: one HTTP connection whatever the
+    /// transport (the count is of the router's own work), and the run's router flags.
+    counting: Loadgen,
+    router_args: Vec<String>,
     /// Kept until the session ends: dropping it stops the server.
     _nats: Option<NatsServer>,
 }
@@ -79,12 +83,12 @@ pub(crate) struct Opened {
 
 impl Opened {
     /// Claims the log's name and `names` (as [`artifacts::claim`] takes them) under one stamp.
-    pub fn new<S: AsRef<str>>(args: &Options, names: &[(S, &str)]) -> Result<Opened> {
+    pub fn new(args: &Options, names: &[(&str, &str)]) -> Result<Opened> {
         let sh = crate::bench::env_info::root_shell()?;
         let started = Instant::now();
         let dir = paths::artifacts_dir(&paths::root(), &args.artifacts_dir);
         let mut all = vec![("bench_router", "log")];
-        all.extend(names.iter().map(|(name, ext)| (name.as_ref(), *ext)));
+        all.extend_from_slice(names);
         let stamp = artifacts::claim(&dir, &all)?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
         Ok(Opened {
@@ -142,11 +146,9 @@ impl<'a> Session<'a> {
         let arms = (pairing.as_ref()).map_or_else(|| vec![Arm::candidate()], Pairing::arms);
         // From here on, SIGINT/SIGTERM stop the children and still write the run files.
         interrupt::install();
-        let mut names = Vec::new();
-        for arm in &arms {
-            names.push((arm.prefix.to_string(), "json"));
-            names.push((arm.summary_prefix(), "md"));
-        }
+        let names: Vec<_> = (arms.iter())
+            .flat_map(|a| [(a.prefix, "json"), (a.summary, "md")])
+            .collect();
         let out = Opened::new(args, &names)?;
         out.log.line(&format!(
             "perf-bench: workload {} ({}), {} trial(s){}",
@@ -188,7 +190,7 @@ impl<'a> Session<'a> {
 
     /// Builds the binaries, writes the bodies, starts nats-server when the transport needs it.
     fn prepare(&mut self) -> Result<Ready, Status> {
-        let bins = build(&self.out, self.args)
+        let [router, loadgen_bin] = build(&self.out, self.args)
             .map_err(|e| Status::Failed(format!("build failed: {e:#}")))?;
         let setup = |e: anyhow::Error| Status::Failed(format!("setting up the run: {e:#}"));
         let tmp = tempfile::tempdir()
@@ -217,16 +219,14 @@ impl<'a> Session<'a> {
         let workload = &self.plan.workload;
         // Both routers of a concurrent pair on one nats-server: each on a subject of its own,
         // or their queue groups would share each other's requests.
-        let together =
-            self.arms.len() == 2 && workload.scenario.is_none() && workload.failover.is_none();
         let subject = |i: usize| {
-            (together && nats_url.is_some())
+            (self.together() && nats_url.is_some())
                 .then(|| format!("{}.{}", crate::bench::nats::SUBJECT, self.arms[i].prefix))
         };
         let loadgen = Loadgen {
             nats_url: nats_url.clone(),
             subject: None,
-            bin: bins.loadgen,
+            bin: loadgen_bin,
             bodies,
             body_kinds: Some(body_kinds),
             cpu: self.pin.map(|p| p.1),
@@ -247,11 +247,20 @@ impl<'a> Session<'a> {
                 ..loadgen.clone()
             })
             .collect();
-        let specs = self.router_specs(&bins.router, nats_url.as_deref(), subject);
+        let router_args = [&workload.router_args[..], &self.args.router_args].concat();
+        let specs = self.router_specs(&router, nats_url.as_deref(), subject, &router_args);
+        let counting = Loadgen {
+            nats_url: None,
+            progress_file: None,
+            timeout_ms: 60_000,
+            ..loadgen
+        };
         Ok(Ready {
             tmp,
             loadgens,
             specs,
+            counting,
+            router_args,
             _nats: nats,
         })
     }
@@ -263,6 +272,7 @@ impl<'a> Session<'a> {
         router: &std::path::Path,
         nats_url: Option<&str>,
         subject: impl Fn(usize) -> Option<String>,
+        router_args: &[String],
     ) -> Vec<RouterSpec> {
         self.arms
             .iter()
@@ -281,13 +291,13 @@ impl<'a> Session<'a> {
                             .into_iter()
                             .flat_map(|s| ["--nats-subject".to_string(), s]),
                     )
-                    .chain(self.plan.workload.router_args.iter().cloned())
-                    .chain(self.args.router_args.iter().cloned())
+                    .chain(router_args.iter().cloned())
                     .collect(),
                 env: Vec::new(),
-                // A reference measured with a test knob would cancel the knob out.
-                env_remove: if arm.is_reference() {
-                    TEST_KNOBS.iter().map(|k| k.to_string()).collect()
+                // A reference (an arm with a git identity of its own) measured with a test
+                // knob would cancel the knob out.
+                env_remove: if arm.git.is_some() {
+                    TEST_KNOBS.map(String::from).into()
                 } else {
                     Vec::new()
                 },
@@ -337,6 +347,12 @@ impl<'a> Session<'a> {
         self.done
     }
 
+    /// Whether the arms' trials run both routers at once (see `trials`).
+    fn together(&self) -> bool {
+        let w = &self.plan.workload;
+        self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none()
+    }
+
     /// Runs `n` more trials per arm, up to the first failure. A paired session runs both
     /// routers at once, phase by phase, so whatever else the machine does hits both alike; a
     /// scenario or failover workload, which drives its router its own way, alternates the
@@ -344,8 +360,7 @@ impl<'a> Session<'a> {
     pub fn trials(&mut self, n: u32) {
         let Some(ready) = &self.ready else { return };
         let planned = self.done + n;
-        let w = &self.plan.workload;
-        let together = self.arms.len() == 2 && w.scenario.is_none() && w.failover.is_none();
+        let together = self.together();
         for _ in 0..n {
             if self.status != Status::Ok {
                 return;
@@ -353,8 +368,8 @@ impl<'a> Session<'a> {
             self.done += 1;
             let trial = self.done;
             let pair = PairLoad::default();
-            let ctx = |i: usize| TrialCtx {
-                workload: w,
+            let ctx = |i: usize, progress| TrialCtx {
+                workload: &self.plan.workload,
                 spec: &ready.specs[i],
                 loadgen: &ready.loadgens[i],
                 workdir: ready.tmp.path(),
@@ -363,17 +378,20 @@ impl<'a> Session<'a> {
                 warmup: !self.args.no_warmup,
                 pair: together.then_some((&pair, i)),
                 latency_turns: self.args.latency_turns,
+                progress,
+                log: &self.out.log,
             };
             let results: Vec<(usize, Result<Trial, Status>)> = if together {
                 self.out.progress.note(&format!(
                     "trial {trial}/{planned} (both routers at once; the candidate's phases are marked [candidate])"
                 ));
                 let quiet = Progress::plain(" [candidate]");
-                let (log, progress) = (&self.out.log, &self.out.progress);
-                let (a, b) = (ctx(0), ctx(1));
+                let (a, b) = (ctx(0, &self.out.progress), ctx(1, &quiet));
+                // A side that fails calls the pair off: the other stops waiting for it.
+                let run = |ctx| run_trial(ctx).inspect_err(|_| pair.call_off());
                 std::thread::scope(|s| {
-                    let first = s.spawn(|| run_trial(&a, progress, log));
-                    let second = s.spawn(|| run_trial(&b, &quiet, log));
+                    let first = s.spawn(|| run(&a));
+                    let second = s.spawn(|| run(&b));
                     let panicked = |_| Err(Status::Failed("a trial panicked".into()));
                     let joined = [first, second].map(|h| h.join().unwrap_or_else(panicked));
                     joined.into_iter().enumerate().collect()
@@ -390,7 +408,7 @@ impl<'a> Session<'a> {
                         _ => format!(" ({})", self.arms[i].prefix),
                     };
                     self.say(&format!("trial {trial}/{planned}{label}"));
-                    let result = run_trial(&ctx(i), &self.out.progress, &self.out.log);
+                    let result = run_trial(&ctx(i, &self.out.progress));
                     let failed = result.is_err();
                     results.push((i, result));
                     if failed || interrupt::received().is_some() {
@@ -427,28 +445,15 @@ pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>
     session.finish()
 }
 
-struct Binaries {
-    router: PathBuf,
-    loadgen: PathBuf,
-}
-
-fn build(out: &Opened, args: &Options) -> Result<Binaries> {
+/// The router and the load generator: `--router-bin` and `--loadgen-bin`, else built in release.
+fn build(out: &Opened, args: &Options) -> Result<[PathBuf; 2]> {
     let (log, progress) = (&out.log, &out.progress);
-    let release = crate::model::paths::target_dir().join("release");
-    let router = args
-        .router_bin
-        .clone()
-        .unwrap_or_else(|| release.join("router"));
-    let loadgen = args
-        .loadgen_bin
-        .clone()
-        .unwrap_or_else(|| release.join("loadgen"));
+    let packages = [("router", &args.router_bin), ("loadgen", &args.loadgen_bin)];
     if !args.no_build {
         // One cargo invocation per package: built together, cargo would unify hyper's
         // client and server features into the router, and the router measured would differ
         // from the one shipped (and from a paired reference, which is built alone).
         let cargo = crate::model::paths::cargo();
-        let packages = [("router", &args.router_bin), ("loadgen", &args.loadgen_bin)];
         for (package, _) in packages.into_iter().filter(|(_, given)| given.is_none()) {
             progress.note(&format!("perf-bench: building {package} (release)"));
             log.line(&format!("build: {cargo} build --release -p {package}"));
@@ -464,7 +469,9 @@ fn build(out: &Opened, args: &Options) -> Result<Binaries> {
                 .with_context(|| format!("cargo build --release -p {package}"))?;
         }
     }
-    for (what, path) in [("router", &router), ("load generator", &loadgen)] {
+    let release = crate::model::paths::target_dir().join("release");
+    let bins = packages.map(|(package, given)| given.clone().unwrap_or(release.join(package)));
+    for (what, path) in ["router", "load generator"].into_iter().zip(&bins) {
         if !path.is_file() {
             bail!(
                 "{what} binary {} does not exist (build it, or drop --no-build)",
@@ -472,5 +479,5 @@ fn build(out: &Opened, args: &Options) -> Result<Binaries> {
             );
         }
     }
-    Ok(Binaries { router, loadgen })
+    Ok(bins)
 }

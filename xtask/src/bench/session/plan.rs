@@ -26,6 +26,8 @@ pub(crate) const DEFAULT_TRIALS: u32 = 5;
 pub(crate) struct Arm {
     /// Artifact name prefix (`perf_baseline` for the candidate, as DESIGN.md names it).
     pub prefix: &'static str,
+    /// Prefix of the arm's Markdown summary: `perf_summary` for the candidate.
+    pub summary: &'static str,
     /// A prebuilt router; `None` means the working tree's, built (or `--router-bin`).
     pub router_bin: Option<PathBuf>,
     /// Git identity to record; `None` means the working tree's.
@@ -36,21 +38,9 @@ impl Arm {
     pub fn candidate() -> Arm {
         Arm {
             prefix: "perf_baseline",
+            summary: "perf_summary",
             router_bin: None,
             git: None,
-        }
-    }
-
-    pub(super) fn is_reference(&self) -> bool {
-        self.git.is_some()
-    }
-
-    /// Prefix of the arm's Markdown summary: `perf_summary` for the candidate.
-    pub(crate) fn summary_prefix(&self) -> String {
-        if self.prefix == "perf_baseline" {
-            "perf_summary".to_string()
-        } else {
-            format!("{}_summary", self.prefix)
         }
     }
 }
@@ -69,6 +59,7 @@ impl Pairing {
         vec![
             Arm {
                 prefix: "perf_reference",
+                summary: "perf_reference_summary",
                 router_bin: Some(self.reference_bin.clone()),
                 git: Some(Git {
                     commit: Some(self.commit.clone()),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use std::path::PathBuf;
 
-use super::{Arm, ArmRuns, Session, Status};
+use super::{Session, Status};
 use crate::bench::interrupt;
 use crate::bench::runner::Trial;
 use crate::bench::waits::{LISTED_WAIT_SHARE, Waits};
@@ -31,12 +31,7 @@ pub struct BenchOutcome {
 impl Session<'_> {
     /// The run files as they stand: one per arm, in the arms' order (reference first).
     pub(crate) fn run_files(&self) -> Vec<RunFile> {
-        let mut out: Vec<RunFile> = self
-            .arms
-            .iter()
-            .zip(&self.runs)
-            .map(|(arm, runs)| self.run_file(arm, runs))
-            .collect();
+        let mut out: Vec<RunFile> = (0..self.arms.len()).map(|i| self.run_file(i)).collect();
         if let Some(p) = &self.pairing {
             let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.out.stamp);
             for run in &mut out {
@@ -65,15 +60,15 @@ impl Session<'_> {
         let failed = self.status != Status::Ok;
         let mut outcomes = Vec::with_capacity(runs.len());
         for (arm, run) in self.arms.iter().zip(runs) {
-            let names = [arm.prefix, &arm.summary_prefix()];
-            outcomes.push(self.out.write(run, names, failed)?);
+            outcomes.push(self.out.write(run, [arm.prefix, arm.summary], failed)?);
         }
         self.out.done(&self.status, &outcomes);
         Ok(outcomes)
     }
 
-    fn run_file(&self, arm: &Arm, runs: &ArmRuns) -> RunFile {
-        let w = &self.plan.workload;
+    /// Arm `i`'s run file.
+    fn run_file(&self, i: usize) -> RunFile {
+        let (arm, runs, w) = (&self.arms[i], &self.runs[i], &self.plan.workload);
         let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for t in &runs.trials {
             for (name, v) in &t.metrics {
@@ -113,7 +108,7 @@ impl Session<'_> {
                 .git
                 .clone()
                 .unwrap_or_else(|| crate::bench::env_info::git(&self.out.sh)),
-            env: self.environment(runs),
+            env: self.environment(i),
             workload: Some(w.name.clone()),
             workload_description: Some(w.description.clone()),
             trials: Some(self.done.max(self.plan.trials)),
@@ -137,16 +132,13 @@ impl Session<'_> {
         }
     }
 
-    fn environment(&self, runs: &ArmRuns) -> run_file::Env {
-        let w = &self.plan.workload;
+    fn environment(&self, i: usize) -> run_file::Env {
+        let (runs, w) = (&self.runs[i], &self.plan.workload);
         let knob = |f: fn(&Trial) -> f64| runs.trials.iter().map(f).fold(0.0, f64::max);
         let slowdown = knob(|t| t.knobs.slowdown_iterations);
         let delay_us = knob(|t| t.knobs.delay_us);
         let delay_every = knob(|t| t.knobs.delay_every);
-        let bin = self.ready.as_ref().and_then(|r| {
-            let i = self.runs.iter().position(|x| std::ptr::eq(x, runs))?;
-            Some(r.specs[i].bin.clone())
-        });
+        let bin = self.ready.as_ref().map(|r| r.specs[i].bin.clone());
         let Value::Object(mut extra) = json!({
             "slowdown_knob": slowdown > 0.0 || delay_us > 0.0,
             "slowdown_iterations": slowdown,

@@ -389,11 +389,7 @@ fn explain_section(out: &mut String, v: Option<&Record>) {
         return;
     };
     out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
-    if let Some(line) = profile::headline(e) {
-        let _ = writeln!(out, "<p>{}</p>", esc(&line));
-    }
-    out.push_str(&e.svg);
-    out.push_str(&profile::html_table(&e.rows));
+    out.push_str(&profile::html(e));
     let raw: Vec<String> = e
         .raw
         .iter()

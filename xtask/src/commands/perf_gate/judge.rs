@@ -11,6 +11,7 @@ use crate::flags::GateArgs;
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::model::artifacts;
 use crate::model::metric::{self, Kind};
+use crate::model::paths::Inputs;
 use crate::model::policy::Policy;
 use crate::model::run_file::RunFile;
 use crate::report::export;
@@ -22,13 +23,11 @@ use crate::report::verdict::{self, Context};
 /// that could not be read are judged as errors: the artifacts record them, then exit 2.
 pub(super) fn judge(
     args: &GateArgs,
-    root: &Path,
-    workload: &str,
-    dir: &Path,
-    [baseline_shown, candidate_shown, policy_shown]: [String; 3],
+    inputs: &Inputs,
     judged: Result<(Input, Input, Policy)>,
     (explanation, notes): (Option<Explanation>, Vec<String>),
 ) -> Result<u8> {
+    let (root, workload, dir) = (&inputs.root, inputs.workload.as_str(), &inputs.artifacts);
     let mut names: Vec<(&str, &str)> = export::EXPORTERS
         .iter()
         .filter_map(|e| e.gate_artifact())
@@ -39,12 +38,24 @@ pub(super) fn judge(
     let timestamp = artifacts::now_rfc3339();
     let verdict = verdict_of(&judged, notes, root, workload);
     let loaded = judged.as_ref().ok();
+    // The files as the verdict names them: those judged, else those given.
+    let shown = |p: &Path| p.display().to_string();
+    let [baseline_shown, candidate_shown] = match loaded {
+        Some((b, c, _)) => [shown(&b.path), shown(&c.path)],
+        None => [
+            shown(&inputs.baseline),
+            args.candidate.as_deref().map_or_else(
+                || "(not measured: the inputs were refused)".to_string(),
+                shown,
+            ),
+        ],
+    };
     let ctx = Context {
         timestamp: &timestamp,
         workload,
         baseline: &baseline_shown,
         candidate: &candidate_shown,
-        policy_path: &policy_shown,
+        policy_path: &shown(&inputs.policy),
         policy: loaded.map(|i| &i.2),
         baseline_run: loaded.map(|i| &i.0.run),
         candidate_run: loaded.map(|i| &i.1.run),

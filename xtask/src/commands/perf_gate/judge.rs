@@ -70,18 +70,8 @@ pub(super) fn judge(
         crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
     });
     // After the history append, so that the report's trends end with this run.
-    if let Some((baseline, candidate, _)) = loaded {
-        write_report(
-            root,
-            dir,
-            &stamp,
-            args.record.history.as_deref(),
-            (baseline, candidate),
-            record,
-        );
-    } else {
-        let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
-    }
+    let history = args.record.history.as_deref();
+    write_report(root, dir, &stamp, history, loaded, record);
     recorded?;
 
     if verdict.outcome == Outcome::InputError {
@@ -157,29 +147,34 @@ pub(super) fn calibration_warnings(
     }
 }
 
-/// Writes the HTML report next to the other artifacts. It is for people: a failure, even a
-/// panic, is a warning and never changes the gate's exit code.
-pub(super) fn write_report(
+/// Writes the HTML report next to the other artifacts, when the inputs could be read. It is
+/// for people: a failure, even a panic, is a warning and never changes the gate's exit code.
+fn write_report(
     root: &Path,
     dir: &Path,
     stamp: &str,
     history: Option<&Path>,
-    (baseline, candidate): (&Input, &Input),
+    judged: Option<&(Input, Input, Policy)>,
     verdict: verdict::Record,
 ) {
-    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let report = html::for_gate(root, baseline.clone(), candidate.clone(), history, verdict);
-        html::write(dir, stamp, &report)
-    }));
-    let failed = match written {
-        Ok(Ok(path)) => {
+    let written = judged.map(|(baseline, candidate, _)| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let report =
+                html::for_gate(root, baseline.clone(), candidate.clone(), history, verdict);
+            html::write(dir, stamp, &report)
+        }))
+    });
+    match written {
+        Some(Ok(Ok(path))) => {
             eprintln!("perf-gate: wrote {}", path.display());
             return;
         }
-        Ok(Err(err)) => format!("could not write the HTML report: {err:#}"),
-        Err(_) => "writing the HTML report panicked (above)".to_string(),
-    };
-    eprintln!("perf-gate: warning: {failed}");
+        Some(Ok(Err(err))) => {
+            eprintln!("perf-gate: warning: could not write the HTML report: {err:#}");
+        }
+        Some(Err(_)) => eprintln!("perf-gate: warning: writing the HTML report panicked (above)"),
+        None => {}
+    }
     // The claimed name must not stay behind as an empty report.
     let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
 }

@@ -47,11 +47,8 @@ pub fn run(args: &GateArgs) -> Result<u8> {
         (against, None) => {
             let loaded = policy::load(&inputs.policy).and_then(|policy| {
                 needs_strace(&policy, &inputs.policy)?;
-                let stored = match against {
-                    Some(_) => None,
-                    None => Some(load_baseline(&inputs.baseline)?),
-                };
-                Ok((policy, stored))
+                let stored = against.is_none().then(|| load_baseline(&inputs.baseline));
+                Ok((policy, stored.transpose()?))
             });
             match loaded {
                 Err(e) => (Err(e), Default::default()),

@@ -28,12 +28,11 @@ pub(super) fn judge(
     (explanation, notes): (Option<Explanation>, Vec<String>),
 ) -> Result<u8> {
     let (root, workload, dir) = (&inputs.root, inputs.workload.as_str(), &inputs.artifacts);
-    let mut names: Vec<(&str, &str)> = export::EXPORTERS
+    let names: Vec<(&str, &str)> = export::EXPORTERS
         .iter()
-        .filter_map(|e| e.gate_artifact())
-        .map(|ext| ("perf_gate", ext))
+        .filter_map(|e| Some(("perf_gate", e.gate_artifact()?)))
+        .chain([("perf_report", "html")])
         .collect();
-    names.push(("perf_report", "html"));
     let stamp = artifacts::claim(dir, &names)?;
     let timestamp = artifacts::now_rfc3339();
     let verdict = verdict_of(&judged, notes, root, workload);
@@ -189,11 +188,8 @@ pub(super) fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -
     let mut extensions = Vec::new();
     for &exporter in &export::EXPORTERS {
         if let Some(ext) = exporter.gate_artifact() {
-            export::write(
-                exporter,
-                &dir.join(format!("perf_gate_{stamp}.{ext}")),
-                &subject,
-            )?;
+            let path = dir.join(format!("perf_gate_{stamp}.{ext}"));
+            export::write(exporter, &path, &subject)?;
             extensions.push(ext);
         }
     }

@@ -111,7 +111,7 @@ fn measure_components(bench: &BenchArgs, against: String) -> Result<Measured> {
     measured(outcomes, None, None, Vec::new())
 }
 
-/// Shows the session's runs and takes (baseline, candidate) from them: the candidate is the
+/// Shows the runs and takes (baseline, candidate) from them: the candidate is the
 /// last run, the baseline the stored one or else the reference run before it.
 fn measured(
     mut outcomes: Vec<BenchOutcome>,

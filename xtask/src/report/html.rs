@@ -389,11 +389,7 @@ fn explain_section(out: &mut String, v: Option<&Record>) {
         return;
     };
     out.push_str("<h2 id=\"explain\">Why it is slower: the differential profile</h2>\n");
-    if let Some(line) = profile::headline(e) {
-        let _ = writeln!(out, "<p>{}</p>", esc(&line));
-    }
-    out.push_str(&e.svg);
-    out.push_str(&profile::html_table(&e.rows));
+    out.push_str(&profile::html(e));
     let raw: Vec<String> = e
         .raw
         .iter()
@@ -430,21 +426,15 @@ fn distribution_section(out: &mut String, r: &Report, notes: &mut Vec<String>) {
     let _ = write!(out, "<div class=\"charts\">\n{chart}</div>\n");
 }
 
-/// The metrics to draw trials for: the verdict's rows, else every metric with samples.
-fn trial_metrics(r: &Report) -> Vec<(String, Option<&RowRecord>)> {
-    let rows = rows(r.verdict.as_ref());
-    if !rows.is_empty() {
-        return rows
-            .iter()
-            .map(|row| (row.metric.clone(), Some(row)))
-            .collect();
+/// The metrics to draw: the verdict's rows', else every one of `names` (once each, sorted).
+fn metrics<'a>(v: Option<&Record>, names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    match rows(v) {
+        [] => {
+            let names: BTreeSet<&String> = names.collect();
+            names.into_iter().cloned().collect()
+        }
+        rows => rows.iter().map(|r| r.metric.clone()).collect(),
     }
-    let names: BTreeSet<&String> = [&r.baseline, &r.candidate]
-        .into_iter()
-        .flatten()
-        .flat_map(|s| s.run.samples.keys())
-        .collect();
-    names.into_iter().map(|m| (m.clone(), None)).collect()
 }
 
 fn trials_section(out: &mut String, r: &Report) {
@@ -453,7 +443,10 @@ fn trials_section(out: &mut String, r: &Report) {
          The dashed line is the rule's threshold (relative rules: from the baseline's median); \
          the shaded side fails.</p>\n<div class=\"charts\">\n",
     );
-    for (metric, row) in trial_metrics(r) {
+    let v = r.verdict.as_ref();
+    let sides = [&r.baseline, &r.candidate].into_iter().flatten();
+    for metric in metrics(v, sides.flat_map(|s| s.run.samples.keys())) {
+        let row = rows(v).iter().find(|row| row.metric == metric);
         let baseline = samples(r.baseline.as_ref(), &metric);
         let candidate = samples(r.candidate.as_ref(), &metric);
         if baseline.is_empty() && candidate.is_empty() {
@@ -537,11 +530,6 @@ fn history_section(out: &mut String, h: &History, v: Option<&Record>) {
         records.len(),
     );
     list(out, " class=\"note\"", &h.history.problems);
-    let mut metrics: Vec<String> = rows(v).iter().map(|r| r.metric.clone()).collect();
-    if metrics.is_empty() {
-        let names: BTreeSet<&String> = runs.iter().flat_map(|r| r.metrics.keys()).collect();
-        metrics = names.into_iter().cloned().collect();
-    }
     let labels: Vec<String> = runs
         .iter()
         .map(|r| match &r.commit {
@@ -550,7 +538,7 @@ fn history_section(out: &mut String, h: &History, v: Option<&Record>) {
         })
         .collect();
     out.push_str("<div class=\"charts\">\n");
-    for m in metrics {
+    for m in metrics(v, runs.iter().flat_map(|r| r.metrics.keys())) {
         let points: Vec<svg::TrendPoint<'_>> = runs
             .iter()
             .zip(&labels)

@@ -21,11 +21,7 @@ fn row_message(row: &RowRecord, explain: Option<&Explanation>) -> String {
         && profile::unexplained(&row.metric).is_none()
     {
         message.push('\n');
-        if let Some(line) = profile::headline(e) {
-            message.push_str(&line);
-            message.push('\n');
-        }
-        message.push_str(&profile::junit_text(&e.rows, profile::TOP));
+        message.push_str(&profile::junit_text(e, profile::TOP));
     }
     message
 }

@@ -240,32 +240,36 @@ pub fn table(rows: &[FnChange], n: usize) -> String {
     out
 }
 
-/// The first `n` rows as a Markdown table (for the summary and the CI job summary).
-pub(crate) fn markdown(rows: &[FnChange], n: usize) -> String {
-    let mut out = "#### Differential profile (candidate − reference, instructions per request)\n\n"
-        .to_string();
+/// The headline, then the first `n` rows as a Markdown table (for the summary and the CI job
+/// summary).
+pub(crate) fn markdown(e: &Explanation, n: usize) -> String {
+    let mut out = headline(e)
+        .map(|l| l.replace('|', "\\|") + "\n\n")
+        .unwrap_or_default();
+    out.push_str("#### Differential profile (candidate − reference, instructions per request)\n\n");
     let _ = writeln!(
         out,
         "| {} |\n|---:|---:|---:|---:|---|---|",
         HEADERS.join(" | ")
     );
-    for r in rows.iter().take(n) {
+    for r in e.rows.iter().take(n) {
         let mut c = cells(r).map(|s| s.replace('|', "\\|"));
         c[4] = format!("`{}`", c[4]);
         let _ = writeln!(out, "| {} |", c.join(" | "));
     }
-    if let Some(m) = more(rows, n) {
+    if let Some(m) = more(&e.rows, n) {
         let _ = writeln!(out, "\n{m}");
     }
     out
 }
 
-/// A few lines for a JUnit failure message: the first `n` functions.
-pub(crate) fn junit_text(rows: &[FnChange], n: usize) -> String {
-    let mut out =
-        "functions with the largest change in instructions per request (candidate − reference):"
-            .to_string();
-    for r in rows.iter().take(n) {
+/// A few lines for a JUnit failure message: the headline, then the first `n` functions.
+pub(crate) fn junit_text(e: &Explanation, n: usize) -> String {
+    let mut out = headline(e).map(|l| l + "\n").unwrap_or_default();
+    out.push_str(
+        "functions with the largest change in instructions per request (candidate − reference):",
+    );
+    for r in e.rows.iter().take(n) {
         let _ = write!(
             out,
             "\n  {:+.1} self, {:+.1} inclusive: {} ({})",
@@ -275,20 +279,24 @@ pub(crate) fn junit_text(rows: &[FnChange], n: usize) -> String {
             r.krate
         );
     }
-    if let Some(m) = more(rows, n) {
+    if let Some(m) = more(&e.rows, n) {
         let _ = write!(out, "\n  {m}");
     }
     out
 }
 
-/// Every row as an HTML table, for the report.
-pub(crate) fn html_table(rows: &[FnChange]) -> String {
-    let mut out = String::from("<table class=\"profile\">\n<tr>");
+/// The headline, the flame graph and every row as an HTML table, for the report.
+pub(crate) fn html(e: &Explanation) -> String {
+    let mut out = headline(e)
+        .map(|l| format!("<p>{}</p>\n", esc(&l)))
+        .unwrap_or_default();
+    out.push_str(&e.svg);
+    out.push_str("<table class=\"profile\">\n<tr>");
     for h in HEADERS {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
     out.push_str("</tr>\n");
-    for r in rows {
+    for r in &e.rows {
         out.push_str("<tr>");
         for (i, cell) in cells(r).iter().enumerate() {
             let class = if i < 4 { " class=\"num\"" } else { "" };
@@ -297,7 +305,7 @@ pub(crate) fn html_table(rows: &[FnChange]) -> String {
         out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    if let Some(m) = more(rows, usize::MAX) {
+    if let Some(m) = more(&e.rows, usize::MAX) {
         let _ = writeln!(out, "<p>{}</p>", esc(&m));
     }
     out

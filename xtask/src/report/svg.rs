@@ -190,13 +190,12 @@ fn plot_x(width: f64) -> (f64, f64) {
     (MARGIN.0, width - MARGIN.1)
 }
 
-fn plot_y() -> (f64, f64) {
-    (HEIGHT - MARGIN.3, MARGIN.2)
-}
+/// The plot's bottom and top.
+const PLOT_Y: (f64, f64) = (HEIGHT - MARGIN.3, MARGIN.2);
 
 /// The y scale over the range of `ticks`.
 fn y_scale(ticks: &[f64]) -> Scale {
-    Scale::new((ticks[0], *ticks.last().unwrap_or(&1.0)), plot_y())
+    Scale::new((ticks[0], *ticks.last().unwrap_or(&1.0)), PLOT_Y)
 }
 
 /// Ticks and y scale for `values` with 8% room above and below (0 to 1 when there are none).
@@ -241,15 +240,15 @@ pub(crate) fn percentile_chart(
     for (nines, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
         let nines = nines as f64;
         let px = x.map(nines);
-        doc.line((px, plot_y().0), (px, plot_y().1), "class=\"grid\"");
+        doc.line((px, PLOT_Y.0), (px, PLOT_Y.1), "class=\"grid\"");
         // The last label ends at the frame instead of running off the chart.
         let anchor = if nines < MAX_NINES { "middle" } else { "end" };
         doc.text(px, X_LABEL_Y, anchor, "tick", label);
     }
     let median = x.map(2f64.log10());
     doc.line(
-        (median, plot_y().0),
-        (median, plot_y().0 - 5.0),
+        (median, PLOT_Y.0),
+        (median, PLOT_Y.0 - 5.0),
         "class=\"axisline\"",
     );
     doc.text(median, X_LABEL_Y, "middle", "tick", "50%");
@@ -288,7 +287,7 @@ pub struct Strip<'a> {
 /// side shaded.
 fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
     let (left, right) = plot_x(WIDTH);
-    let (bottom, top) = plot_y();
+    let (bottom, top) = PLOT_Y;
     // An `equals` rule fails on both sides of one line: shading both would shade it all.
     let exact = threshold.fail_above.is_some() && threshold.fail_above == threshold.fail_below;
     if let Some(t) = threshold.fail_above.filter(|_| !exact) {
@@ -390,7 +389,7 @@ pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[us
         .enumerate()
         .map(|(i, p)| (x.map(i as f64), y.map(p.value)))
         .collect();
-    let (bottom, top) = plot_y();
+    let (bottom, top) = PLOT_Y;
     for &i in changes.iter().filter(|&&i| i > 0 && i < n) {
         let px = (xy[i - 1].0 + xy[i].0) / 2.0;
         doc.line((px, bottom), (px, top), "class=\"changepoint\"");

@@ -341,11 +341,7 @@ pub(crate) fn markdown(r: &Record) -> String {
         out.push('\n');
     }
     if let Some(e) = &r.explain {
-        if let Some(line) = profile::headline(e) {
-            out.push_str(&line.replace('|', "\\|"));
-            out.push_str("\n\n");
-        }
-        out.push_str(&profile::markdown(&e.rows, profile::TOP));
+        out.push_str(&profile::markdown(e, profile::TOP));
         out.push('\n');
     }
     for (_, title, items) in r.finding_lists() {

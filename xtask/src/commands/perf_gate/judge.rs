@@ -11,6 +11,7 @@ use crate::flags::GateArgs;
 use crate::gate::evaluate::{Outcome, Status, Verdict, evaluate};
 use crate::model::artifacts;
 use crate::model::metric::{self, Kind};
+use crate::model::paths::Inputs;
 use crate::model::policy::Policy;
 use crate::model::run_file::RunFile;
 use crate::report::export;
@@ -22,29 +23,38 @@ use crate::report::verdict::{self, Context};
 /// that could not be read are judged as errors: the artifacts record them, then exit 2.
 pub(super) fn judge(
     args: &GateArgs,
-    root: &Path,
-    workload: &str,
-    dir: &Path,
-    [baseline_shown, candidate_shown, policy_shown]: [String; 3],
+    inputs: &Inputs,
     judged: Result<(Input, Input, Policy)>,
     (explanation, notes): (Option<Explanation>, Vec<String>),
 ) -> Result<u8> {
-    let mut names: Vec<(&str, &str)> = export::EXPORTERS
+    let (root, workload, dir) = (&inputs.root, inputs.workload.as_str(), &inputs.artifacts);
+    let names: Vec<(&str, &str)> = export::EXPORTERS
         .iter()
-        .filter_map(|e| e.gate_artifact())
-        .map(|ext| ("perf_gate", ext))
+        .filter_map(|e| Some(("perf_gate", e.gate_artifact()?)))
+        .chain([("perf_report", "html")])
         .collect();
-    names.push(("perf_report", "html"));
     let stamp = artifacts::claim(dir, &names)?;
     let timestamp = artifacts::now_rfc3339();
     let verdict = verdict_of(&judged, notes, root, workload);
     let loaded = judged.as_ref().ok();
+    // The files as the verdict names them: those judged, else those given.
+    let shown = |p: &Path| p.display().to_string();
+    let [baseline_shown, candidate_shown] = match loaded {
+        Some((b, c, _)) => [shown(&b.path), shown(&c.path)],
+        None => [
+            shown(&inputs.baseline),
+            args.candidate.as_deref().map_or_else(
+                || "(not measured: the inputs were refused)".to_string(),
+                shown,
+            ),
+        ],
+    };
     let ctx = Context {
         timestamp: &timestamp,
         workload,
         baseline: &baseline_shown,
         candidate: &candidate_shown,
-        policy_path: &policy_shown,
+        policy_path: &shown(&inputs.policy),
         policy: loaded.map(|i| &i.2),
         baseline_run: loaded.map(|i| &i.0.run),
         candidate_run: loaded.map(|i| &i.1.run),
@@ -59,18 +69,8 @@ pub(super) fn judge(
         crate::report::publish::record(&args.record, &candidate.run, "perf-gate", Some(&record))
     });
     // After the history append, so that the report's trends end with this run.
-    if let Some((baseline, candidate, _)) = loaded {
-        write_report(
-            root,
-            dir,
-            &stamp,
-            args.record.history.as_deref(),
-            (baseline, candidate),
-            record,
-        );
-    } else {
-        let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
-    }
+    let history = args.record.history.as_deref();
+    write_report(root, dir, &stamp, history, loaded, record);
     recorded?;
 
     if verdict.outcome == Outcome::InputError {
@@ -146,29 +146,34 @@ pub(super) fn calibration_warnings(
     }
 }
 
-/// Writes the HTML report next to the other artifacts. It is for people: a failure, even a
-/// panic, is a warning and never changes the gate's exit code.
-pub(super) fn write_report(
+/// Writes the HTML report next to the other artifacts, when the inputs could be read. It is
+/// for people: a failure, even a panic, is a warning and never changes the gate's exit code.
+fn write_report(
     root: &Path,
     dir: &Path,
     stamp: &str,
     history: Option<&Path>,
-    (baseline, candidate): (&Input, &Input),
+    judged: Option<&(Input, Input, Policy)>,
     verdict: verdict::Record,
 ) {
-    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let report = html::for_gate(root, baseline.clone(), candidate.clone(), history, verdict);
-        html::write(dir, stamp, &report)
-    }));
-    let failed = match written {
-        Ok(Ok(path)) => {
+    let written = judged.map(|(baseline, candidate, _)| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let report =
+                html::for_gate(root, baseline.clone(), candidate.clone(), history, verdict);
+            html::write(dir, stamp, &report)
+        }))
+    });
+    match written {
+        Some(Ok(Ok(path))) => {
             eprintln!("perf-gate: wrote {}", path.display());
             return;
         }
-        Ok(Err(err)) => format!("could not write the HTML report: {err:#}"),
-        Err(_) => "writing the HTML report panicked (above)".to_string(),
-    };
-    eprintln!("perf-gate: warning: {failed}");
+        Some(Ok(Err(err))) => {
+            eprintln!("perf-gate: warning: could not write the HTML report: {err:#}");
+        }
+        Some(Err(_)) => eprintln!("perf-gate: warning: writing the HTML report panicked (above)"),
+        None => {}
+    }
     // The claimed name must not stay behind as an empty report.
     let _ = std::fs::remove_file(dir.join(format!("perf_report_{stamp}.html")));
 }
@@ -183,11 +188,8 @@ pub(super) fn write_artifacts(dir: &Path, stamp: &str, gate: &verdict::Record) -
     let mut extensions = Vec::new();
     for &exporter in &export::EXPORTERS {
         if let Some(ext) = exporter.gate_artifact() {
-            export::write(
-                exporter,
-                &dir.join(format!("perf_gate_{stamp}.{ext}")),
-                &subject,
-            )?;
+            let path = dir.join(format!("perf_gate_{stamp}.{ext}"));
+            export::write(exporter, &path, &subject)?;
             extensions.push(ext);
         }
     }

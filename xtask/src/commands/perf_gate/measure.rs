@@ -9,7 +9,8 @@ use anyhow::{Context as _, Result};
 
 use super::input::{Input, into_input};
 use crate::bench::env_info::root_shell;
-use crate::bench::session::{Pairing, Plan, Session, by_metric};
+use crate::bench::paired::reference;
+use crate::bench::session::{BenchOutcome, Pairing, Plan, Session, by_metric};
 use crate::flags::BenchArgs;
 use crate::gate::evaluate::{Status, evaluate};
 use crate::gate::evidence::{Next, next};
@@ -43,7 +44,9 @@ pub(super) fn measure(
         return measure_components(bench, against);
     }
     let plan = Plan::new(bench)?;
-    let pairing = against.map(|a| reference(bench, &a)).transpose()?;
+    let pairing = against
+        .map(|a| reference(&root_shell()?, &a, bench))
+        .transpose()?;
     // Paired, the reference run is the baseline; the stored one only chose the mode.
     let mut stored = if pairing.is_some() { None } else { stored };
     let count_reference = match &stored {
@@ -93,38 +96,37 @@ pub(super) fn measure(
         add_evidence(&mut session, stored_run, policy, per_trial);
     }
     let why = why_slower(&session, stored.as_ref(), policy, explain);
-    let mut outcomes = session.finish()?;
-    crate::commands::show(&outcomes)?;
-    let candidate = into_input(outcomes.pop().expect("a candidate"));
-    let baseline = match stored {
-        Some(stored) => stored,
-        None => into_input(outcomes.pop().expect("a reference")),
-    };
-    Ok(Measured {
-        baseline,
-        candidate,
-        why,
-        notes,
-    })
+    measured(session.finish()?, stored, why, notes)
 }
 
 /// The components, always paired: the reference commit's benches counted beside the working
 /// tree's, on this machine.
-pub(super) fn measure_components(bench: &BenchArgs, against: String) -> Result<Measured> {
+fn measure_components(bench: &BenchArgs, against: String) -> Result<Measured> {
     let sh = root_shell()?;
     let reference = crate::bench::components::Reference {
         commit: crate::bench::paired::resolve(&sh, "--against", &against)?,
         against,
     };
-    let mut outcomes = crate::bench::components::run(bench, Some(&reference))?;
+    let outcomes = crate::bench::components::run(bench, Some(&reference))?;
+    measured(outcomes, None, None, Vec::new())
+}
+
+/// Shows the runs and takes (baseline, candidate) from them: the candidate is the
+/// last run, the baseline the stored one or else the reference run before it.
+fn measured(
+    mut outcomes: Vec<BenchOutcome>,
+    stored: Option<Input>,
+    why: Option<Explanation>,
+    notes: Vec<String>,
+) -> Result<Measured> {
     crate::commands::show(&outcomes)?;
     let candidate = into_input(outcomes.pop().expect("a candidate"));
-    let baseline = into_input(outcomes.pop().expect("a reference"));
+    let baseline = stored.unwrap_or_else(|| into_input(outcomes.pop().expect("a reference")));
     Ok(Measured {
         baseline,
         candidate,
-        why: None,
-        notes: Vec::new(),
+        why,
+        notes,
     })
 }
 
@@ -155,7 +157,7 @@ pub(super) fn count_reference(
             (Some(_), Some(true)) => {
                 "it was measured on a dirty tree (`git.dirty`), not its commit".to_string()
             }
-            (Some(commit), _) => match reference(bench, commit) {
+            (Some(commit), _) => match root_shell().and_then(|sh| reference(&sh, commit, bench)) {
                 Ok(pairing) => return Some(pairing),
                 Err(e) => format!("its commit's router could not be built: {e:#}"),
             },
@@ -315,11 +317,6 @@ pub(super) fn stored_reference(baseline: &RunFile, candidate: &RunFile) -> Resul
     }
     let debug = candidate.env.profile.as_deref() == Some("debug");
     crate::bench::paired::router_of(&sh, commit, debug).map(Some)
-}
-
-/// The reference router of a paired session.
-pub(super) fn reference(bench: &BenchArgs, against: &str) -> Result<Pairing> {
-    crate::bench::paired::reference(&root_shell()?, against, bench)
 }
 
 /// More evidence while a relative rule is undecided (`gate::evidence`). Each look's

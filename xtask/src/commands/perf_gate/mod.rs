@@ -33,10 +33,7 @@ pub fn run(args: &GateArgs) -> Result<u8> {
     let inputs = super::inputs(&args.bench, &args.baseline, &args.policy)?;
     // The policy and a stored baseline are read first: a bad one is exit 2 before anything
     // runs (its artifacts say why). A candidate file is read once: it may be a pipe.
-    let shown = |p: &Path| p.display().to_string();
-    let mut explanation = None;
-    let mut notes = Vec::new();
-    let (judged, candidate_shown) = match (&args.against, &args.candidate) {
+    let (judged, measured) = match (&args.against, &args.candidate) {
         (Some(_), Some(_)) => bail!(
             "--against and --candidate do not go together: --against runs both routers itself"
         ),
@@ -45,48 +42,26 @@ pub fn run(args: &GateArgs) -> Result<u8> {
                 let baseline = baseline_for(&candidate, args.baseline.is_some(), &inputs.baseline)?;
                 Ok((baseline, candidate, policy::load(&inputs.policy)?))
             });
-            (judged, shown(path))
+            (judged, Default::default())
         }
         (against, None) => {
             let loaded = policy::load(&inputs.policy).and_then(|policy| {
                 needs_strace(&policy, &inputs.policy)?;
-                let stored = match against {
-                    Some(_) => None,
-                    None => Some(load_baseline(&inputs.baseline)?),
-                };
-                Ok((policy, stored))
+                let stored = against.is_none().then(|| load_baseline(&inputs.baseline));
+                Ok((policy, stored.transpose()?))
             });
             match loaded {
-                Err(e) => (
-                    Err(e),
-                    "(not measured: the inputs were refused)".to_string(),
-                ),
+                Err(e) => (Err(e), Default::default()),
                 Ok((policy, stored)) => {
                     let against =
                         choose_mode(&args.bench, against.as_deref(), stored.as_ref(), &policy)?;
                     let m = measure(&args.bench, against, stored, &policy, args.explain)?;
-                    explanation = m.why;
-                    notes = m.notes;
-                    let shown = shown(&m.candidate.path);
-                    (Ok((m.baseline, m.candidate, policy)), shown)
+                    (Ok((m.baseline, m.candidate, policy)), (m.why, m.notes))
                 }
             }
         }
     };
-    let baseline_shown = shown(
-        judged
-            .as_ref()
-            .map_or(&inputs.baseline, |(b, _, _)| &b.path),
-    );
-    judge(
-        args,
-        &inputs.root,
-        &inputs.workload,
-        &inputs.artifacts,
-        [baseline_shown, candidate_shown, shown(&inputs.policy)],
-        judged,
-        (explanation, notes),
-    )
+    judge(args, &inputs, judged, measured)
 }
 
 /// A policy that gates system calls needs strace to count them: without it, bad input

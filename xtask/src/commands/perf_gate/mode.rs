@@ -17,7 +17,8 @@ pub(super) fn choose_mode(
     stored: Option<&Input>,
     policy: &Policy,
 ) -> Result<Option<String>> {
-    if bench.workload == crate::model::suite::COMPONENTS {
+    let components = bench.workload == crate::model::suite::COMPONENTS;
+    if components {
         // The components are judged on counts alone: without callgrind nothing can decide,
         // and the gate says so before building anything.
         crate::bench::counters::valgrind_version()
@@ -28,6 +29,9 @@ pub(super) fn choose_mode(
         return Ok(Some(against.to_string()));
     }
     let stored = stored.expect("a stored baseline without --against");
+    if components {
+        return components_mode(stored).map(Some);
+    }
     let sh = xshell::Shell::new().context("creating a shell")?;
     let here = crate::bench::env_info::machine(&sh, serde_json::Map::new());
     let differs: Vec<String> = ENV_FIELDS
@@ -46,11 +50,7 @@ pub(super) fn choose_mode(
     } else {
         None
     };
-    let commit = stored.run.git.commit.as_deref();
-    if bench.workload == crate::model::suite::COMPONENTS {
-        return components_mode(stored, commit).map(Some);
-    }
-    match (why, commit) {
+    match (why, stored.run.git.commit.as_deref()) {
         (Some(why), Some(commit)) => {
             let also = if gate.always_paired && !differs.is_empty() {
                 format!("; the environment differs too ({})", differs.join(", "))
@@ -84,8 +84,8 @@ pub(super) fn choose_mode(
 
 /// The components gate's mode: always paired with the stored baseline's commit, counted on
 /// this machine (a stored count from another session or machine is never the reference).
-pub(super) fn components_mode(stored: &Input, commit: Option<&str>) -> Result<String> {
-    let commit = commit.with_context(|| {
+fn components_mode(stored: &Input) -> Result<String> {
+    let commit = stored.run.git.commit.as_deref().with_context(|| {
         format!(
             "{}: field `git.commit`: the components baseline records no commit, and the \
              component counts are only compared with the baseline commit's, counted here; \

@@ -66,27 +66,28 @@ fn diff_ranks_by_self_change_and_drops_noise() {
 #[test]
 fn renderings_show_the_top_rows_and_say_how_many_more() {
     let (r, c) = profiles();
-    let rows = diff(&r, &c);
-    let t = table(&rows, 2);
+    let e = Explanation::new(&r, &c);
+    let t = table(&e.rows, 2);
     assert!(
         t.contains("+900.0") && t.contains("router::burn (router)"),
         "{t}"
     );
     assert!(t.contains("2 more function(s)"), "{t}");
-    let m = markdown(&rows, 10);
+    let m = markdown(&e, 10);
     assert!(
         m.contains(
             "| +900.0 | 100.0 → 1000.0 | +900.0 | 100.0 → 1000.0 | `router::burn` | router |"
         ),
         "{m}"
     );
-    let j = junit_text(&rows, 1);
-    assert_eq!(j.lines().count(), 3, "{j}");
+    let j = junit_text(&e, 1);
+    // The headline, the title, one function, how many more.
+    assert_eq!(j.lines().count(), 4, "{j}");
     assert!(
         j.contains("+900.0 self, +900.0 inclusive: router::burn (router)"),
         "{j}"
     );
-    assert!(html_table(&rows).contains("<td>router::burn</td>"));
+    assert!(html(&e).contains("<td>router::burn</td>"));
     assert!(table(&[], 10).contains("no function's instructions per request changed"));
 }
 

@@ -542,13 +542,7 @@ fn evaluate_rule(
             let reference = candidate.paired_against().map(|_| (base, base_samples));
             within_bounds(&mut row, bounds, (cand, cand_samples), reference)
         }
-        Check::Relative { .. } => {
-            let sides = Sides {
-                samples: (base_samples, cand_samples),
-                runs: (baseline, candidate),
-            };
-            relative(&mut row, rule, &sides, gate, notes)
-        }
+        Check::Relative { .. } => relative(&mut row, rule, (baseline, candidate), gate, notes),
     }
     row
 }
@@ -674,18 +668,12 @@ pub fn across_machines(metric: &str, baseline: &RunFile, candidate: &RunFile) ->
     ))
 }
 
-/// The two sides a relative rule compares: per-trial samples and run files.
-struct Sides<'a> {
-    samples: (&'a [f64], &'a [f64]),
-    runs: (&'a RunFile, &'a RunFile),
-}
-
 /// A relative rule: the change from the baseline to the candidate, with its interval where
 /// the samples allow one, judged against the rule's `max_pct` in its bad direction.
 fn relative(
     row: &mut Row,
     rule: &Rule,
-    sides: &Sides<'_>,
+    runs: (&RunFile, &RunFile),
     gate: &GateSettings,
     notes: &mut Vec<String>,
 ) {
@@ -701,10 +689,10 @@ fn relative(
         }
         return;
     }
-    if let Some(why) = across_machines(&row.metric, sides.runs.0, sides.runs.1) {
+    if let Some(why) = across_machines(&row.metric, runs.0, runs.1) {
         return row.decide(Status::Inconclusive, why);
     }
-    let (b, c, ci) = compared(row, sides, gate, notes);
+    let (b, c, ci) = compared(row, runs, gate, notes);
     row.baseline = Some(b);
     row.candidate = Some(c);
     let pct = to_pct(c / b);
@@ -732,18 +720,30 @@ fn relative(
 /// the bootstrap interval of that ratio; sets the row's method.
 fn compared(
     row: &mut Row,
-    sides: &Sides<'_>,
+    (baseline, candidate): (&RunFile, &RunFile),
     gate: &GateSettings,
     notes: &mut Vec<String>,
 ) -> (f64, f64, Option<stats::Interval>) {
     let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
     let metric = row.metric.clone();
-    let (base_samples, cand_samples) = sides.samples;
-    let (baseline, candidate) = sides.runs;
+    // `evaluate_rule` has refused a candidate with invalid samples.
+    let [base_samples, cand_samples] =
+        [baseline, candidate].map(|run| sample_values(run, &metric).unwrap_or(&[]));
     let (confidence, resamples) = (gate.look_confidence(), gate.bootstrap_resamples);
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
-    let paired = enough && compared_in_pairs(&metric, sides, notes);
+    // A paired candidate's samples compare pair by pair, when the pairs line up.
+    let pairs = stats::paired_ratios(base_samples, cand_samples).is_some();
+    let paired = enough && candidate.paired_against().is_some();
+    if paired && !pairs {
+        notes.push(format!(
+            "{metric}: the candidate is a paired run but the sample counts differ ({} vs {}) or a \
+             baseline sample is 0; compared as independent runs",
+            base_samples.len(),
+            cand_samples.len()
+        ));
+    }
+    let paired = paired && pairs;
     let sample_medians = match (stats::median(base_samples), stats::median(cand_samples)) {
         (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,
@@ -785,24 +785,6 @@ fn compared(
             (base, cand, None)
         }
     }
-}
-
-/// Whether a paired candidate's samples compare pair by pair (a note says why not).
-fn compared_in_pairs(metric: &str, sides: &Sides<'_>, notes: &mut Vec<String>) -> bool {
-    let (base_samples, cand_samples) = sides.samples;
-    if sides.runs.1.paired_against().is_none() {
-        return false;
-    }
-    if stats::paired_ratios(base_samples, cand_samples).is_some() {
-        return true;
-    }
-    notes.push(format!(
-        "{metric}: the candidate is a paired run but the sample counts differ ({} vs {}) or a \
-         baseline sample is 0; compared as independent runs",
-        base_samples.len(),
-        cand_samples.len()
-    ));
-    false
 }
 
 /// Judges a relative row's change: fail when the whole interval is past `max_pct` in the bad

@@ -6,7 +6,7 @@
 
 use hdrhistogram::iterators::IterationValue;
 
-use crate::gate::stats::{Interval, SplitMix64, percentile_interval};
+use crate::gate::stats::{Interval, bootstrap};
 use crate::model::histogram::{self, Encoded};
 use crate::model::run_file::RunFile;
 
@@ -146,18 +146,15 @@ pub fn pooled(
     if b <= 0.0 {
         return None;
     }
-    let mut rng = SplitMix64::new(seed);
     let mut picks = vec![0; n];
-    let mut ratios: Vec<f64> = (0..resamples.min(1000))
-        .map(|_| {
-            picks.iter_mut().for_each(|p| *p = rng.below(n));
-            let b = side(&picks, 0, &mut pool);
-            side(&picks, n, &mut pool) / b.max(f64::MIN_POSITIVE)
-        })
-        .collect();
+    let ci = bootstrap(resamples.min(1000), seed, confidence, |rng| {
+        picks.iter_mut().for_each(|p| *p = rng.below(n));
+        let b = side(&picks, 0, &mut pool);
+        side(&picks, n, &mut pool) / b.max(f64::MIN_POSITIVE)
+    });
     Some(Pooled {
         baseline: b / cum.per_ms,
         candidate: c / cum.per_ms,
-        ci: percentile_interval(&mut ratios, confidence),
+        ci,
     })
 }

@@ -108,13 +108,21 @@ fn resampled_median(rng: &mut SplitMix64, values: &[f64], out: &mut Vec<f64>) ->
     median_in_place(out)
 }
 
-/// The central `confidence` interval of `stats` (sorted in place) by the percentile method.
-pub(crate) fn percentile_interval(stats: &mut [f64], confidence: f64) -> Interval {
+/// The central `confidence` interval, by the percentile method, of the statistic `round`
+/// computes on each of `rounds` resamples, all drawn from one generator seeded with `seed`.
+pub(crate) fn bootstrap(
+    rounds: u32,
+    seed: u64,
+    confidence: f64,
+    mut round: impl FnMut(&mut SplitMix64) -> f64,
+) -> Interval {
+    let mut rng = SplitMix64::new(seed);
+    let mut stats: Vec<f64> = (0..rounds).map(|_| round(&mut rng)).collect();
     stats.sort_unstable_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
     Interval {
-        lo: quantile_sorted(stats, alpha / 2.0),
-        hi: quantile_sorted(stats, 1.0 - alpha / 2.0),
+        lo: quantile_sorted(&stats, alpha / 2.0),
+        hi: quantile_sorted(&stats, 1.0 - alpha / 2.0),
     }
 }
 
@@ -134,16 +142,12 @@ pub fn bootstrap_ratio_of_medians(
     seed: u64,
 ) -> Interval {
     assert!(!baseline.is_empty() && !candidate.is_empty() && resamples > 0);
-    let mut rng = SplitMix64::new(seed);
     let mut scratch = Vec::with_capacity(baseline.len().max(candidate.len()));
-    let mut ratios: Vec<f64> = (0..resamples)
-        .map(|_| {
-            let b = resampled_median(&mut rng, baseline, &mut scratch);
-            let c = resampled_median(&mut rng, candidate, &mut scratch);
-            ratio(c, b)
-        })
-        .collect();
-    percentile_interval(&mut ratios, confidence)
+    bootstrap(resamples, seed, confidence, |rng| {
+        let b = resampled_median(rng, baseline, &mut scratch);
+        let c = resampled_median(rng, candidate, &mut scratch);
+        ratio(c, b)
+    })
 }
 
 /// Percentile bootstrap interval for median(candidate) / median(baseline) of a paired run:
@@ -158,32 +162,26 @@ pub fn bootstrap_paired_ratio_of_medians(
 ) -> Interval {
     assert!(!baseline.is_empty() && baseline.len() == candidate.len() && resamples > 0);
     let n = baseline.len();
-    let mut rng = SplitMix64::new(seed);
     let (mut b, mut c) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut ratios: Vec<f64> = (0..resamples)
-        .map(|_| {
-            b.clear();
-            c.clear();
-            for _ in 0..n {
-                let i = rng.below(n);
-                b.push(baseline[i]);
-                c.push(candidate[i]);
-            }
-            ratio(median_in_place(&mut c), median_in_place(&mut b))
-        })
-        .collect();
-    percentile_interval(&mut ratios, confidence)
+    bootstrap(resamples, seed, confidence, |rng| {
+        b.clear();
+        c.clear();
+        for _ in 0..n {
+            let i = rng.below(n);
+            b.push(baseline[i]);
+            c.push(candidate[i]);
+        }
+        ratio(median_in_place(&mut c), median_in_place(&mut b))
+    })
 }
 
 /// Percentile bootstrap interval for the median of `values` (used on per-pair ratios).
 pub fn bootstrap_median(values: &[f64], confidence: f64, resamples: u32, seed: u64) -> Interval {
     assert!(!values.is_empty() && resamples > 0);
-    let mut rng = SplitMix64::new(seed);
     let mut scratch = Vec::with_capacity(values.len());
-    let mut medians: Vec<f64> = (0..resamples)
-        .map(|_| resampled_median(&mut rng, values, &mut scratch))
-        .collect();
-    percentile_interval(&mut medians, confidence)
+    bootstrap(resamples, seed, confidence, |rng| {
+        resampled_median(rng, values, &mut scratch)
+    })
 }
 
 /// Per-pair ratios candidate[i] / baseline[i]; `None` when the counts differ or a baseline

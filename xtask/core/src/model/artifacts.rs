@@ -190,9 +190,7 @@ pub fn replace_together(
         stage(target, bytes)?;
     }
     let dirs: BTreeSet<&Path> = files.iter().map(|(target, _)| parent_dir(target)).collect();
-    for dir in &dirs {
-        sync_dir(dir)?;
-    }
+    dirs.iter().try_for_each(|dir| sync_dir(dir))?;
     step("staged");
     record.state = JournalState::Committed;
     write_durably(journal, &pretty_json(&record, "the journal")?)?;
@@ -202,9 +200,7 @@ pub fn replace_together(
             .with_context(|| format!("replacing {}", rename.target.display()))?;
         step(&format!("renamed-{}", i + 1));
     }
-    for dir in &dirs {
-        sync_dir(dir)?;
-    }
+    dirs.iter().try_for_each(|dir| sync_dir(dir))?;
     std::fs::remove_file(journal).with_context(|| format!("removing {}", journal.display()))?;
     sync_dir(parent_dir(journal))?;
     step("finished");

@@ -323,11 +323,9 @@ impl MetricValue {
 }
 
 impl Serialize for MetricValue {
+    /// The number, or null.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            MetricValue::Number(x) => s.serialize_f64(*x),
-            MetricValue::Invalid(_) => s.serialize_none(),
-        }
+        self.number().serialize(s)
     }
 }
 

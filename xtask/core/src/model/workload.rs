@@ -285,23 +285,21 @@ impl Workload {
             bail!("field `mix.templates`: at least one template needs a weight > 0");
         }
         for (i, t) in self.mix.templates.iter().enumerate() {
+            let at = |f: &str| format!("field `mix.templates[{i}].{f}`");
             if t.tenant_id.trim().is_empty() {
-                bail!("field `mix.templates[{i}].tenant_id`: must not be empty");
+                bail!("{}: must not be empty", at("tenant_id"));
             }
             if t.task_type.trim().is_empty() {
-                bail!("field `mix.templates[{i}].task_type`: must not be empty");
+                bail!("{}: must not be empty", at("task_type"));
             }
             if self.mix.templates[..i].iter().any(|u| u.name == t.name) {
-                bail!(
-                    "field `mix.templates[{i}].name`: duplicate template name `{}`",
-                    t.name
-                );
+                bail!("{}: duplicate template name `{}`", at("name"), t.name);
             }
             if t.body_bytes.is_some_and(|b| b > MAX_BODY_BYTES) {
-                bail!("field `mix.templates[{i}].body_bytes`: at most {MAX_BODY_BYTES}");
+                bail!("{}: at most {MAX_BODY_BYTES}", at("body_bytes"));
             }
             if t.malformed.is_some() && t.expect != Expect::Reject {
-                bail!("field `mix.templates[{i}].expect`: a malformed template expects `reject`");
+                bail!("{}: a malformed template expects `reject`", at("expect"));
             }
         }
         Ok(())

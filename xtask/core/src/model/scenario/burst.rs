@@ -35,25 +35,24 @@ pub struct Params {
 
 impl Params {
     pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
-        within(at, "capacity_ms", self.capacity_ms, 100, 600_000)?;
+        within(at, "capacity_ms", self.capacity_ms, 100..=600_000)?;
         within(
             at,
             "capacity_connections",
             self.capacity_connections,
-            1,
-            1024,
+            1..=1024,
         )?;
-        within(at, "steady_share", self.steady_share, 0.01, 1.0)?;
-        within(at, "connections", self.connections, 1, 1024)?;
-        within(at, "before_ms", self.before_ms, 100, 600_000)?;
-        within(at, "burst_factor", self.burst_factor, 1.0, 100.0)?;
-        within(at, "burst_connections", self.burst_connections, 1, 10_000)?;
-        within(at, "burst_ms", self.burst_ms, 100, 600_000)?;
-        within(at, "after_ms", self.after_ms, 100, 600_000)?;
-        within(at, "bucket_ms", self.bucket_ms, 10, 10_000)?;
-        within(at, "window_buckets", self.window_buckets, 1, 100)?;
-        within(at, "tolerance", self.tolerance, 0.0, 10.0)?;
-        within(at, "slack_ms", self.slack_ms, 0.0, 1000.0)?;
+        within(at, "steady_share", self.steady_share, 0.01..=1.0)?;
+        within(at, "connections", self.connections, 1..=1024)?;
+        within(at, "before_ms", self.before_ms, 100..=600_000)?;
+        within(at, "burst_factor", self.burst_factor, 1.0..=100.0)?;
+        within(at, "burst_connections", self.burst_connections, 1..=10_000)?;
+        within(at, "burst_ms", self.burst_ms, 100..=600_000)?;
+        within(at, "after_ms", self.after_ms, 100..=600_000)?;
+        within(at, "bucket_ms", self.bucket_ms, 10..=10_000)?;
+        within(at, "window_buckets", self.window_buckets, 1..=100)?;
+        within(at, "tolerance", self.tolerance, 0.0..=10.0)?;
+        within(at, "slack_ms", self.slack_ms, 0.0..=1000.0)?;
         Ok(())
     }
 }

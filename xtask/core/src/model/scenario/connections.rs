@@ -41,7 +41,7 @@ impl Params {
             );
         }
         for (i, &n) in self.idle.iter().enumerate() {
-            within(at, &format!("idle[{i}]"), n, 1, MAX_IDLE)?;
+            within(at, &format!("idle[{i}]"), n, 1..=MAX_IDLE)?;
             if i > 0 && n <= self.idle[i - 1] {
                 bail!(
                     "{}: levels must increase (each keeps the previous level's connections), \
@@ -52,10 +52,10 @@ impl Params {
                 );
             }
         }
-        within(at, "active_connections", self.active_connections, 1, 256)?;
-        within(at, "active_rate", self.active_rate, 1, 1_000_000)?;
-        within(at, "active_ms", self.active_ms, 100, 600_000)?;
-        within(at, "settle_ms", self.settle_ms, 0, 60_000)?;
+        within(at, "active_connections", self.active_connections, 1..=256)?;
+        within(at, "active_rate", self.active_rate, 1..=1_000_000)?;
+        within(at, "active_ms", self.active_ms, 100..=600_000)?;
+        within(at, "settle_ms", self.settle_ms, 0..=60_000)?;
         Ok(())
     }
 }

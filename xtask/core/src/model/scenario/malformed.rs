@@ -17,9 +17,9 @@ pub struct Params {
 
 impl Params {
     pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
-        within(at, "after_rate", self.after_rate, 1, 1_000_000)?;
-        within(at, "after_connections", self.after_connections, 1, 1024)?;
-        within(at, "after_ms", self.after_ms, 100, 600_000)?;
+        within(at, "after_rate", self.after_rate, 1..=1_000_000)?;
+        within(at, "after_connections", self.after_connections, 1..=1024)?;
+        within(at, "after_ms", self.after_ms, 100..=600_000)?;
         Ok(())
     }
 }

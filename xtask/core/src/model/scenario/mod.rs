@@ -88,16 +88,16 @@ impl Scenario {
     }
 }
 
-/// A bound check for scenario parameters: `value` within `lo..=hi`, else an error naming
-/// the field.
+/// A bound check for scenario parameters: `value` within `range`, else an error naming the
+/// field.
 pub fn within<T: PartialOrd + std::fmt::Display>(
     at: &dyn Fn(&str) -> String,
     field: &str,
     value: T,
-    lo: T,
-    hi: T,
+    range: std::ops::RangeInclusive<T>,
 ) -> Result<()> {
-    if value < lo || value > hi {
+    let (lo, hi) = (range.start(), range.end());
+    if value < *lo || value > *hi {
         bail!("{}: expected {lo}..={hi}, got {value}", at(field));
     }
     Ok(())

@@ -25,14 +25,14 @@ impl Params {
             bail!("{}: expected 2 to 20 steps", at("connections"));
         }
         for (i, c) in self.connections.iter().enumerate() {
-            within(at, &format!("connections[{i}]"), *c, 1, 4096)?;
+            within(at, &format!("connections[{i}]"), *c, 1..=4096)?;
             if i > 0 && *c <= self.connections[i - 1] {
                 bail!("{}: steps must rise", at(&format!("connections[{i}]")));
             }
         }
-        within(at, "closed_ms", self.closed_ms, 100, 600_000)?;
-        within(at, "open_ms", self.open_ms, 100, 600_000)?;
-        within(at, "rate_share", self.rate_share, 0.01, 0.95)?;
+        within(at, "closed_ms", self.closed_ms, 100..=600_000)?;
+        within(at, "open_ms", self.open_ms, 100..=600_000)?;
+        within(at, "rate_share", self.rate_share, 0.01..=0.95)?;
         Ok(())
     }
 }

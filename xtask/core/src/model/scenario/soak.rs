@@ -33,11 +33,11 @@ fn default_sample_ms() -> u64 {
 
 impl Params {
     pub fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<()> {
-        within(at, "duration_ms", self.duration_ms, 1_000, 3_600_000)?;
-        within(at, "rate", self.rate, 1, 1_000_000)?;
-        within(at, "connections", self.connections, 1, 10_000)?;
-        within(at, "sample_ms", self.sample_ms, 50, 60_000)?;
-        within(at, "warmup_ms", self.warmup_ms, 0, self.duration_ms)?;
+        within(at, "duration_ms", self.duration_ms, 1_000..=3_600_000)?;
+        within(at, "rate", self.rate, 1..=1_000_000)?;
+        within(at, "connections", self.connections, 1..=10_000)?;
+        within(at, "sample_ms", self.sample_ms, 50..=60_000)?;
+        within(at, "warmup_ms", self.warmup_ms, 0..=self.duration_ms)?;
         let fitted = (self.duration_ms - self.warmup_ms) / self.sample_ms;
         if fitted < MIN_FIT_SAMPLES as u64 {
             bail!(

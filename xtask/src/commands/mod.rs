@@ -46,7 +46,7 @@ pub fn run(command: Command) -> Result<u8> {
         )),
         Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
         Command::InstallHooks(args) => install_hooks::run(&args),
-        Command::Ci(args) => ci::run(&args),
+        Command::Ci => ci::run(),
         Command::PerfReport(args) => perf_report::run(&args),
         Command::PerfHistory(args) => perf_history::run(&args),
         Command::PerfCalibrate(args) => perf_calibrate::run(&args),

@@ -55,13 +55,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
 
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
-        let lock_file = perf_dir.join(LOCK_FILE);
-        refusals.extend(dirty_problem(
-            &sh,
-            &inputs.root,
-            &inputs.artifacts,
-            &lock_file,
-        )?);
+        refusals.extend(dirty_problem(&sh, &inputs, &perf_dir.join(LOCK_FILE))?);
     }
     // Without --candidate the benchmark takes minutes: refuse before it when the answer is
     // already known.

@@ -34,7 +34,7 @@ pub enum Command {
     InstallHooks(InstallHooksArgs),
     /// What to run before pushing: fmt check, clippy, tests, quick gate; stops at the first failure.
     #[command(after_help = crate::exit::help::CI)]
-    Ci(CiArgs),
+    Ci,
     /// Write a self-contained HTML report: latency distributions, trials, gate table, history.
     #[command(after_help = crate::exit::help::PERF_REPORT)]
     PerfReport(ReportArgs),
@@ -106,9 +106,6 @@ pub struct InstallHooksArgs {
     #[arg(long)]
     pub force: bool,
 }
-
-#[derive(Debug, Args)]
-pub struct CiArgs {}
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

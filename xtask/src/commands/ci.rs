@@ -8,7 +8,6 @@ use anyhow::{Context as _, Result};
 use xshell::cmd;
 
 use crate::exit;
-use crate::flags::CiArgs;
 use crate::model::paths;
 
 /// The steps as shown to the user, each run as typed (the gate too, in its own process, as
@@ -20,7 +19,7 @@ pub(crate) const STEPS: [&str; 4] = [
     "cargo xtask perf-gate --workload quick",
 ];
 
-pub fn run(_args: &CiArgs) -> Result<u8> {
+pub fn run() -> Result<u8> {
     let sh = crate::bench::env_info::root_shell()?;
     let cargo = paths::cargo();
     let total = STEPS.len();

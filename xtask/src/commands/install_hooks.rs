@@ -83,15 +83,11 @@ pub fn install(hooks: &Path, force: bool) -> Result<Outcome> {
     // A dangling symlink is a hook too (it points somewhere the user chose), so test the link
     // itself, not what it points to.
     let existing = match std::fs::symlink_metadata(&hook) {
-        Ok(_) => Some(
-            std::fs::read(&hook)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .unwrap_or_default(),
-        ),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => {
-            return Err(err).with_context(|| format!("reading {}", hook.display()));
+        Ok(_) => {
+            Some(String::from_utf8_lossy(&std::fs::read(&hook).unwrap_or_default()).into_owned())
         }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => Err(err).with_context(|| format!("reading {}", hook.display()))?,
     };
     let outcome = match existing {
         None => Outcome::New,
@@ -119,12 +115,8 @@ pub fn install(hooks: &Path, force: bool) -> Result<Outcome> {
 /// `pre-push.bak`, or `pre-push.bak.2`, ... when an earlier backup is there: a second
 /// `--force` must not destroy the first backup.
 fn free_backup_path(hooks: &Path) -> PathBuf {
-    let first = hooks.join("pre-push.bak");
-    if std::fs::symlink_metadata(&first).is_err() {
-        return first;
-    }
-    (2..)
-        .map(|n| hooks.join(format!("pre-push.bak.{n}")))
+    std::iter::once(hooks.join("pre-push.bak"))
+        .chain((2..).map(|n| hooks.join(format!("pre-push.bak.{n}"))))
         .find(|p| std::fs::symlink_metadata(p).is_err())
         .expect("an unused backup name exists")
 }

@@ -46,7 +46,7 @@ pub fn run(command: Command) -> Result<u8> {
         )),
         Command::PerfBaselineBump(args) => perf_baseline_bump::run(&args),
         Command::InstallHooks(args) => install_hooks::run(&args),
-        Command::Ci(args) => ci::run(&args),
+        Command::Ci => ci::run(),
         Command::PerfReport(args) => perf_report::run(&args),
         Command::PerfHistory(args) => perf_history::run(&args),
         Command::PerfCalibrate(args) => perf_calibrate::run(&args),
@@ -70,11 +70,7 @@ pub fn show(outcomes: &[BenchOutcome]) -> Result<()> {
     for o in outcomes {
         std::fs::write(&o.summary, summary_markdown(&o.run))
             .with_context(|| format!("writing {}", o.summary.display()))?;
-        let name = o
-            .artifact
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = o.artifact.file_name().unwrap_or_default().to_string_lossy();
         for warning in noise_warnings(&o.run) {
             eprintln!("perf-bench: warning: {name}: {warning}");
         }

@@ -119,13 +119,21 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
     let commits: Vec<String> = list.lines().map(str::to_string).collect();
 
     let inputs = super::inputs(b, &None, &args.policy)?;
-    let policy_path = inputs.policy;
-    let policy = policy::load(&policy_path)?;
-    let mut bisect = Bisect::new(args, &sh, &policy, &policy_path, good)?;
+    let policy = policy::load(&inputs.policy)?;
+    let mut bench = args.bench.clone();
+    let mode = Mode::new(&args.metric, &policy, &inputs.policy, &mut bench)?;
     let dir = inputs.artifacts;
     let stamp = artifacts::claim(&dir, &[("perf_bisect", "log")])?;
-    bisect.log_path = dir.join(format!("perf_bisect_{stamp}.log"));
-    bisect.bench.artifacts_dir = dir.join(format!("perf_bisect_{stamp}"));
+    bench.artifacts_dir = dir.join(format!("perf_bisect_{stamp}"));
+    let mut bisect = Bisect {
+        args,
+        sh: &sh,
+        bench,
+        mode,
+        good,
+        good_bin: None,
+        log_path: dir.join(format!("perf_bisect_{stamp}.log")),
+    };
     let result = bisect.run(&commits);
     if let Err(e) = &result {
         bisect.say(&format!("error: {e:#}"));
@@ -153,17 +161,15 @@ struct Bisect<'a> {
     log_path: PathBuf,
 }
 
-impl<'a> Bisect<'a> {
+impl Mode {
+    /// How `metric` is bisected under `policy`; a counted metric sets `bench`'s counter.
     fn new(
-        args: &'a BisectArgs,
-        sh: &'a Shell,
+        metric: &str,
         policy: &Policy,
         policy_path: &Path,
-        good: String,
-    ) -> Result<Bisect<'a>> {
-        let metric = args.metric.as_str();
-        let mut bench = args.bench.clone();
-        let mode = if COUNTED.contains(&metric) {
+        bench: &mut BenchArgs,
+    ) -> Result<Mode> {
+        if COUNTED.contains(&metric) {
             bench.counters = Some(bench.counters.unwrap_or(Counters::Callgrind));
             let max_pct = match policy.rules.get("instructions_per_req").map(|r| r.check) {
                 Some(Check::Relative {
@@ -172,35 +178,27 @@ impl<'a> Bisect<'a> {
                 }) => max_pct,
                 _ => DEFAULT_COUNT_PCT,
             };
-            Mode::Counted {
+            return Ok(Mode::Counted {
                 max_pct,
                 good: None,
-            }
-        } else {
-            let rule = policy.rules.get(metric).with_context(|| {
-                let known: Vec<&str> = policy.rules.keys().map(String::as_str).collect();
-                format!(
-                    "--metric {metric}: {} has no rule for it (rules: {}); pass --policy with one",
-                    policy_path.display(),
-                    known.join(", ")
-                )
-            })?;
-            Mode::Paired(Policy {
-                rules: BTreeMap::from([(metric.to_string(), rule.clone())]),
-                ..policy.clone()
-            })
-        };
-        Ok(Bisect {
-            args,
-            sh,
-            bench,
-            mode,
-            good,
-            good_bin: None,
-            log_path: PathBuf::new(),
-        })
+            });
+        }
+        let rule = policy.rules.get(metric).with_context(|| {
+            let known: Vec<&str> = policy.rules.keys().map(String::as_str).collect();
+            format!(
+                "--metric {metric}: {} has no rule for it (rules: {}); pass --policy with one",
+                policy_path.display(),
+                known.join(", ")
+            )
+        })?;
+        Ok(Mode::Paired(Policy {
+            rules: BTreeMap::from([(metric.to_string(), rule.clone())]),
+            ..policy.clone()
+        }))
     }
+}
 
+impl Bisect<'_> {
     /// A line on stdout and in the log.
     fn say(&self, line: &str) {
         println!("{line}");

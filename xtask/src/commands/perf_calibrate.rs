@@ -96,10 +96,10 @@ fn table(calibration: &Calibration, trials: [u32; 2]) -> String {
                 .get(&t)
                 .map_or("-".into(), |r| format!("±{r}%"))
         };
-        let verdict = if at_least(n, trials[1]) {
-            "  below the noise"
-        } else {
-            ""
+        // Not even the most trials resolve the rule's threshold.
+        let verdict = match n.resolution_pct.get(&trials[1]) {
+            Some(r) if *r >= n.threshold_pct => "  below the noise",
+            _ => "",
         };
         let ([a, b], rule, noise) = (trials.map(at), n.threshold_pct, n.noise_pct);
         let _ = writeln!(
@@ -108,11 +108,4 @@ fn table(calibration: &Calibration, trials: [u32; 2]) -> String {
         );
     }
     out
-}
-
-/// Whether the rule's threshold is within what `trials` trials resolve.
-fn at_least(n: &calibration::Noise, trials: u32) -> bool {
-    n.resolution_pct
-        .get(&trials)
-        .is_some_and(|r| *r >= n.threshold_pct)
 }

@@ -12,7 +12,8 @@ use super::reason::{MIN_JUSTIFICATION_CHARS, MIN_JUSTIFICATION_WORDS, REASONS, T
 use crate::bench::env_info::silent;
 use crate::flags::BumpArgs;
 use crate::gate::evaluate::{self, Row, Status, Verdict};
-use crate::model::policy::{Check, Direction};
+use crate::model::paths::Inputs;
+use crate::model::policy::Check;
 
 /// Untracked files under this directory (the default artifacts) do not make the tree dirty.
 const ARTIFACTS: &str = "_artifacts";
@@ -73,10 +74,10 @@ pub(super) fn usage_problems(args: &BumpArgs) -> Vec<String> {
 /// file, `lock_file`, which lives only as long as a bump (or a killed one's, until the next).
 pub(super) fn dirty_problem(
     sh: &Shell,
-    root: &Path,
-    artifacts_dir: &Path,
+    inputs: &Inputs,
     lock_file: &Path,
 ) -> Result<Option<String>> {
+    let (root, artifacts) = (&inputs.root, &inputs.artifacts);
     let top = silent(cmd!(sh, "git rev-parse --show-toplevel"))
         .read()
         .with_context(|| {
@@ -90,7 +91,7 @@ pub(super) fn dirty_problem(
         .read()
         .with_context(|| format!("running `git status --porcelain` in {}", root.display()))?;
     let top = PathBuf::from(top.trim());
-    let ignored = [root.join(ARTIFACTS), artifacts_dir.into(), lock_file.into()]
+    let ignored = [root.join(ARTIFACTS), artifacts.into(), lock_file.into()]
         .map(|d: PathBuf| std::fs::canonicalize(&d).unwrap_or(d));
     let dirty: Vec<&str> = status
         .lines()
@@ -220,20 +221,4 @@ pub(super) fn rule_problems(
 
 pub(super) fn is_relative(row: &Row) -> bool {
     matches!(row.check, Check::Relative { .. })
-}
-
-/// A relative row's change in its rule's bad direction (positive is worse): the point
-/// estimate and the interval, lowest first (the point twice when there is no interval).
-pub(super) fn adverse(row: &Row) -> Option<(f64, f64, f64)> {
-    let Check::Relative { direction, .. } = row.check else {
-        return None;
-    };
-    let change = row.change?;
-    let sign = match direction {
-        Direction::Increase => 1.0,
-        Direction::Decrease => -1.0,
-    };
-    let (lo, hi) = change.ci_pct.unwrap_or((change.pct, change.pct));
-    let (a, b) = (sign * lo, sign * hi);
-    Some((sign * change.pct, a.min(b), a.max(b)))
 }

@@ -1,11 +1,16 @@
 //! The bump's decision from the judged candidate: refused, skipped (a ratchet), or what it
 //! records.
 
+use std::fmt::Write as _;
+
+use anyhow::{Result, anyhow};
+
 use super::checks::{across_machines, rule_problems};
 use super::judged::Judged;
 use super::ratchet::{ratchet, ratchet_justification};
 use super::reason::{RATCHET_REASON, TRADE_OFF};
 use crate::flags::BumpArgs;
+use crate::report::verdict;
 
 /// What a bump records, once every check has passed.
 pub(super) struct Decision {
@@ -17,44 +22,79 @@ pub(super) struct Decision {
     pub(super) improved: Vec<String>,
 }
 
-/// Why there is no bump: refused (exit 2, every problem) or, for the ratchet, skipped (exit 0).
-pub(super) enum Stop {
-    Refused(Vec<String>),
-    Skipped(String),
-}
-
-/// Decides whether to bump. `refusals` holds the problems found so far (flags, work tree,
-/// candidate); a ratchet run refuses on those but only skips on what the rules say.
+/// Decides whether to bump: the decision, or `None` when a ratchet skips (it says why). A
+/// refusal (exit 2) is an error listing every problem, after the table that shows them.
+/// `refusals` holds the problems found so far (flags, work tree, candidate); a ratchet run
+/// refuses on those but only skips on what the rules say.
 pub(super) fn decide(
     args: &BumpArgs,
     judged: &Judged<'_>,
     mut refusals: Vec<String>,
     today: &str,
-) -> Result<Decision, Stop> {
+) -> Result<Option<Decision>> {
+    let table = || print!("{}", verdict::table(&verdict::rows(&judged.verdict)));
+    let refuse = |problems: &[String]| {
+        if !judged.verdict.rows.is_empty() {
+            table();
+        }
+        Err(refusal(problems))
+    };
     if args.ratchet {
         if !refusals.is_empty() {
-            return Err(Stop::Refused(refusals));
+            return refuse(&refusals);
         }
-        let improved = ratchet(judged, today).map_err(Stop::Skipped)?;
-        return Ok(Decision {
+        let improved = match ratchet(judged, today) {
+            Ok(improved) => improved,
+            Err(why) => {
+                table();
+                println!("perf-baseline-bump: ratchet skipped: {why}");
+                return Ok(None);
+            }
+        };
+        return Ok(Some(Decision {
             reason: RATCHET_REASON.to_string(),
             justification: ratchet_justification(judged.candidate, &improved),
             accepted: Vec::new(),
             improved: improved.iter().map(|r| r.metric.clone()).collect(),
-        });
+        }));
     }
     let trade_off = args.reason.as_deref() == Some(TRADE_OFF);
     refusals.extend(across_machines(judged));
     let (problems, accepted) = rule_problems(&judged.verdict, &args.accept, trade_off);
     refusals.extend(problems);
     if !refusals.is_empty() {
-        return Err(Stop::Refused(refusals));
+        return refuse(&refusals);
     }
     let justification = args.justification.as_deref().unwrap_or_default().trim();
-    Ok(Decision {
+    Ok(Some(Decision {
         reason: args.reason.clone().unwrap_or_default(),
         justification: justification.to_string(),
         accepted,
         improved: Vec::new(),
-    })
+    }))
+}
+
+/// The error that refuses a bump: every problem, one per line.
+pub(super) fn refusal(problems: &[String]) -> anyhow::Error {
+    let mut text = format!(
+        "perf-baseline-bump refused ({} problem{}), nothing was written:",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        let _ = write!(text, "\n  - {p}");
+    }
+    anyhow!(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_lists_every_problem() {
+        let err = refusal(&["one".into(), "two".into()]);
+        let text = format!("{err:#}");
+        assert!(text.contains("2 problems") && text.contains("- one") && text.contains("- two"));
+    }
 }

@@ -59,20 +59,14 @@ pub(super) fn judge<'a>(
     // against the baseline it is compared as an independent run.
     let mut unpaired = candidate.clone();
     unpaired.paired = None;
-    let why = match previous {
+    let why = match previous.map(|p| (p, evaluate::env_differences(&p.run, candidate))) {
         None => "there is no previous baseline".to_string(),
-        Some(p) if correction && !evaluate::env_differences(&p.run, candidate).is_empty() => {
-            let differs: Vec<String> = evaluate::env_differences(&p.run, candidate)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            format!(
-                "the previous baseline was measured in another environment ({}): a measurement \
-                 correction replaces it without comparing",
-                differs.join(", ")
-            )
-        }
-        Some(p) => {
+        Some((_, differs)) if correction && !differs.is_empty() => format!(
+            "the previous baseline was measured in another environment ({}): a measurement \
+             correction replaces it without comparing",
+            listed(&differs)
+        ),
+        Some((p, _)) => {
             let verdict = evaluate::evaluate(&p.run, &unpaired, policy);
             if verdict.outcome != Outcome::InputError {
                 return judged(verdict, None);
@@ -90,4 +84,10 @@ pub(super) fn judge<'a>(
         row.severity = None;
     }
     judged(verdict, Some(why))
+}
+
+/// Items as a comma-separated list, for messages.
+pub(super) fn listed(items: &[impl ToString]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    items.join(", ")
 }

@@ -10,10 +10,9 @@
 //! next bump, under the lock and before it reads anything, finishes or undoes: a killed bump
 //! never leaves an archive without its LOG entry, nor a temp file behind.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result};
 use xshell::Shell;
 
 use crate::exit;
@@ -23,7 +22,6 @@ use crate::model::json;
 use crate::model::lock::LockFile;
 use crate::model::policy;
 use crate::model::run_file;
-use crate::report::verdict;
 
 mod checks;
 mod decide;
@@ -33,8 +31,8 @@ mod reason;
 mod write;
 
 use checks::{candidate_problems, dirty_problem, usage_problems};
-use decide::{Decision, Stop, decide};
-use judged::{Judged, Previous, judge};
+use decide::{decide, refusal};
+use judged::{Previous, judge};
 use reason::MEASUREMENT_CORRECTION;
 use write::{Writes, archive_path, author, crash_point};
 
@@ -57,13 +55,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
 
     let mut refusals = usage_problems(args);
     if !args.allow_dirty {
-        let lock_file = perf_dir.join(LOCK_FILE);
-        refusals.extend(dirty_problem(
-            &sh,
-            &inputs.root,
-            &inputs.artifacts,
-            &lock_file,
-        )?);
+        refusals.extend(dirty_problem(&sh, &inputs, &perf_dir.join(LOCK_FILE))?);
     }
     // Without --candidate the benchmark takes minutes: refuse before it when the answer is
     // already known.
@@ -83,7 +75,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
     refusals.extend(candidate_problems(&judged, &inputs.workload));
     let now = artifacts::now_rfc3339();
     let today = now.get(..10).unwrap_or(&now);
-    let Some(decision) = decided(args, &judged, refusals, today)? else {
+    let Some(decision) = decide(args, &judged, refusals, today)? else {
         return Ok(exit::OK);
     };
 
@@ -94,7 +86,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
         false => artifacts::claim(&inputs.artifacts, &[("baseline_bump", "md")])?,
     };
     let plan = Writes {
-        workload: &inputs.workload,
+        inputs: &inputs,
         decision,
         author: author(&sh),
         date: now.clone(),
@@ -103,10 +95,7 @@ pub fn run(args: &BumpArgs) -> Result<u8> {
             .map(|p| archive_path(&archive_dir, today, p.run.git.commit.as_deref())),
         log: archive_dir.join("LOG.md"),
         report: inputs.artifacts.join(format!("baseline_bump_{stamp}.md")),
-        baseline_path: &inputs.baseline,
         candidate_path: &candidate_path,
-        policy_path: &inputs.policy,
-        root: &inputs.root,
         judged,
     };
     let report = plan.mr_markdown();
@@ -133,8 +122,10 @@ fn read_candidate(args: &BumpArgs) -> Result<(PathBuf, String, run_file::RunFile
     Ok((path, text, run))
 }
 
-/// The bump's lock, unless this is a dry run (which writes nothing and takes no lock, but
-/// warns when an interrupted bump's journal may change what it shows).
+/// The bump's lock on `perf_dir` (failing at once when another bump holds it), taken before
+/// anything reads the files and after it what a killed bump left in `journal` is finished or
+/// undone. A dry run writes nothing and takes no lock, but warns when an interrupted bump's
+/// journal may change what it shows.
 fn take_lock(args: &BumpArgs, perf_dir: &Path, journal: &Path) -> Result<Option<LockFile>> {
     if args.dry_run {
         if artifacts::journal_pending(journal) {
@@ -147,36 +138,6 @@ fn take_lock(args: &BumpArgs, perf_dir: &Path, journal: &Path) -> Result<Option<
         }
         return Ok(None);
     }
-    lock_and_recover(perf_dir, journal).map(Some)
-}
-
-/// The decision, or `None` when a ratchet skips (it says why); a refusal is an error listing
-/// every problem, after the table that shows them.
-fn decided(
-    args: &BumpArgs,
-    judged: &Judged<'_>,
-    refusals: Vec<String>,
-    today: &str,
-) -> Result<Option<Decision>> {
-    match decide(args, judged, refusals, today) {
-        Ok(decision) => Ok(Some(decision)),
-        Err(Stop::Refused(problems)) => {
-            if !judged.verdict.rows.is_empty() {
-                print!("{}", verdict::table(&verdict::rows(&judged.verdict)));
-            }
-            Err(refusal(&problems))
-        }
-        Err(Stop::Skipped(why)) => {
-            print!("{}", verdict::table(&verdict::rows(&judged.verdict)));
-            println!("perf-baseline-bump: ratchet skipped: {why}");
-            Ok(None)
-        }
-    }
-}
-
-/// Takes the bump's lock on `perf_dir` (failing at once when another bump holds it), then
-/// finishes or undoes what a killed bump left in `journal`, before anything reads the files.
-fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
     std::fs::create_dir_all(perf_dir)
         .with_context(|| format!("creating {}", perf_dir.display()))?;
     let lock = LockFile::acquire(&perf_dir.join(LOCK_FILE), "another perf-baseline-bump")?;
@@ -184,7 +145,7 @@ fn lock_and_recover(perf_dir: &Path, journal: &Path) -> Result<LockFile> {
     if let Some(done) = artifacts::recover_journal(journal)? {
         eprintln!("perf-baseline-bump: {}: {done}", journal.display());
     }
-    Ok(lock)
+    Ok(Some(lock))
 }
 
 /// Runs perf-bench for a candidate; a failed benchmark ends the command with exit 3.
@@ -201,29 +162,4 @@ fn bench(args: &BumpArgs) -> Result<PathBuf> {
         .into());
     }
     Ok(outcome.artifact)
-}
-
-/// The error that refuses a bump: every problem, one per line.
-fn refusal(problems: &[String]) -> anyhow::Error {
-    let mut text = format!(
-        "perf-baseline-bump refused ({} problem{}), nothing was written:",
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    );
-    for p in problems {
-        let _ = write!(text, "\n  - {p}");
-    }
-    anyhow!(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusal_lists_every_problem() {
-        let err = refusal(&["one".into(), "two".into()]);
-        let text = format!("{err:#}");
-        assert!(text.contains("2 problems") && text.contains("- one") && text.contains("- two"));
-    }
 }

@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
-use super::checks::adverse;
-use super::judged::Judged;
+use super::judged::{Judged, listed};
 use crate::gate::evaluate::{Row, Status};
+use crate::model::policy::{Check, Direction};
 use crate::model::run_file::RunFile;
 use crate::report::verdict;
 
@@ -39,15 +39,10 @@ pub(super) fn ratchet<'v>(judged: &'v Judged<'_>, today: &str) -> Result<Vec<&'v
         return Err(format!("not every rule passes: {}", not_passing.join("; ")));
     }
     if !verdict.env_differences.is_empty() {
-        let fields: Vec<String> = verdict
-            .env_differences
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         return Err(format!(
             "the candidate's environment differs from the baseline's ({}): a change across \
              machines or toolchains is no evidence of an improvement",
-            fields.join(", ")
+            listed(&verdict.env_differences)
         ));
     }
     // Adopting a candidate whose median moved the wrong way, even within policy, would loosen
@@ -55,7 +50,7 @@ pub(super) fn ratchet<'v>(judged: &'v Judged<'_>, today: &str) -> Result<Vec<&'v
     let worse: Vec<String> = verdict
         .rows
         .iter()
-        .filter(|r| adverse(r).is_some_and(|(point, _, _)| point > 0.0))
+        .filter(|r| adverse(r).is_some_and(|(point, _)| point > 0.0))
         .map(metric_change)
         .collect();
     if !worse.is_empty() {
@@ -68,8 +63,7 @@ pub(super) fn ratchet<'v>(judged: &'v Judged<'_>, today: &str) -> Result<Vec<&'v
     let improved: Vec<&Row> = verdict
         .rows
         .iter()
-        .filter(|r| r.change.is_some_and(|c| c.ci_pct.is_some()))
-        .filter(|r| adverse(r).is_some_and(|(_, _, hi)| hi < 0.0))
+        .filter(|r| matches!(adverse(r), Some((_, Some(worse))) if worse < 0.0))
         .collect();
     if improved.is_empty() {
         return Err(
@@ -79,6 +73,20 @@ pub(super) fn ratchet<'v>(judged: &'v Judged<'_>, today: &str) -> Result<Vec<&'v
         );
     }
     Ok(improved)
+}
+
+/// A relative row's change in its rule's bad direction (positive is worse): the point
+/// estimate, and the worse end of the interval when there is one.
+fn adverse(row: &Row) -> Option<(f64, Option<f64>)> {
+    let (Check::Relative { direction, .. }, Some(change)) = (row.check, row.change) else {
+        return None;
+    };
+    let sign = match direction {
+        Direction::Increase => 1.0,
+        Direction::Decrease => -1.0,
+    };
+    let worse = change.ci_pct.map(|(lo, hi)| (sign * lo).max(sign * hi));
+    Some((sign * change.pct, worse))
 }
 
 /// `metric +3.1% [..]`: a row's metric and its change, for messages.

@@ -13,6 +13,7 @@ use super::judged::Judged;
 use crate::bench::env_info::silent;
 use crate::model::artifacts;
 use crate::model::json;
+use crate::model::paths::Inputs;
 use crate::model::run_file::{Bump, BumpPrevious};
 use crate::report::verdict;
 
@@ -67,7 +68,7 @@ pub(super) fn archive_path(dir: &Path, date: &str, commit: Option<&str>) -> Path
 
 /// Everything a decided bump writes, and the text it shows.
 pub(super) struct Writes<'a> {
-    pub(super) workload: &'a str,
+    pub(super) inputs: &'a Inputs,
     pub(super) decision: Decision,
     pub(super) author: String,
     /// RFC 3339 time of the bump.
@@ -76,21 +77,19 @@ pub(super) struct Writes<'a> {
     pub(super) archive: Option<PathBuf>,
     pub(super) log: PathBuf,
     pub(super) report: PathBuf,
-    pub(super) baseline_path: &'a Path,
     pub(super) candidate_path: &'a Path,
-    pub(super) policy_path: &'a Path,
-    pub(super) root: &'a Path,
     pub(super) judged: Judged<'a>,
 }
 
 impl Writes<'_> {
     /// The gate's record of the candidate judged against the baseline it replaces.
     fn gate_record(&self) -> verdict::Record {
+        let i = self.inputs;
         let [baseline, candidate, policy] =
-            [self.baseline_path, self.candidate_path, self.policy_path].map(|p| self.shown(p));
+            [&*i.baseline, self.candidate_path, &i.policy].map(|p| self.shown(p));
         let ctx = verdict::Context {
             timestamp: &self.date,
-            workload: self.workload,
+            workload: &self.inputs.workload,
             baseline: &baseline,
             candidate: &candidate,
             policy_path: &policy,
@@ -104,7 +103,8 @@ impl Writes<'_> {
 
     /// A path as shown in reports and records: relative to the workspace root when under it.
     pub(super) fn shown(&self, path: &Path) -> String {
-        format!("{}", path.strip_prefix(self.root).unwrap_or(path).display())
+        let root = &self.inputs.root;
+        format!("{}", path.strip_prefix(root).unwrap_or(path).display())
     }
 
     pub(super) fn previous_sha256(&self) -> Option<String> {
@@ -139,7 +139,7 @@ impl Writes<'_> {
         };
         let mut line = format!(
             "Before: `{}` ({}), sha256 `{}`",
-            self.shown(self.baseline_path),
+            self.shown(&self.inputs.baseline),
             verdict::provenance(&p.run),
             self.previous_sha256().unwrap_or_default()
         );
@@ -201,16 +201,16 @@ impl Writes<'_> {
              ### Files\n\n- new baseline: `{}` (with a `bump` record)\n{archived}\
              - log entry: `{}`\n- candidate run: `{}`\n- policy: `{}`\n- this report: `{}`\n\n\
              <sub>Bumped by {} on {} with `cargo xtask perf-baseline-bump`.</sub>\n",
-            self.workload,
+            &self.inputs.workload,
             self.decision.reason,
             self.decision.justification,
             self.before_line(),
             self.after_line(),
             verdict::markdown_table(&record.rows),
-            self.shown(self.baseline_path),
+            self.shown(&self.inputs.baseline),
             self.shown(&self.log),
             self.shown(self.candidate_path),
-            self.shown(self.policy_path),
+            self.shown(&self.inputs.policy),
             self.shown(&self.report),
             self.author,
             self.date
@@ -222,7 +222,7 @@ impl Writes<'_> {
         format!(
             "## {} · `{}` · {}\n\n- date: {}\n- author: {}\n- {}\n- {}\n{}\n{}\n{}\n",
             self.date.get(..10).unwrap_or(&self.date),
-            self.workload,
+            &self.inputs.workload,
             self.decision.reason,
             self.date,
             self.author,
@@ -264,7 +264,7 @@ impl Writes<'_> {
         files.extend([
             (self.log.clone(), log.into_bytes()),
             (
-                self.baseline_path.to_path_buf(),
+                self.inputs.baseline.clone(),
                 artifacts::pretty_json(&doc, "JSON")?,
             ),
             (self.report.clone(), report.as_bytes().to_vec()),
@@ -275,7 +275,8 @@ impl Writes<'_> {
             let archive = archive.display();
             eprintln!("perf-baseline-bump: archived the previous baseline as {archive}");
         }
-        eprintln!("perf-baseline-bump: wrote {}", self.baseline_path.display());
+        let baseline = self.inputs.baseline.display();
+        eprintln!("perf-baseline-bump: wrote {baseline}");
         eprintln!("perf-baseline-bump: appended to {}", self.log.display());
         eprintln!(
             "perf-baseline-bump: wrote {} (paste it as the merge-request description)",

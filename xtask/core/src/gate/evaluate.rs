@@ -132,6 +132,17 @@ pub struct Change {
     pub ci_pct: Option<(f64, f64)>,
 }
 
+impl Change {
+    /// The change in percent towards `direction`'s bad side (positive is worse): the point
+    /// estimate and the interval's two ends, lower first (the point twice without one).
+    pub fn adverse(&self, direction: Direction) -> (f64, f64, f64) {
+        let sign = direction.sign();
+        let (lo, hi) = self.ci_pct.unwrap_or((self.pct, self.pct));
+        let (a, b) = (sign * lo, sign * hi);
+        (sign * self.pct, a.min(b), a.max(b))
+    }
+}
+
 impl fmt::Display for Change {
     /// `+3.1% [-1.2%, +7.4%]`, or `+3.1%` without an interval.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -794,16 +805,9 @@ fn judge_change(row: &mut Row, rule: &Rule, gate: &GateSettings) {
         return;
     };
     // Work in "adverse" percent: positive is the bad direction for this rule.
-    let sign = match direction {
-        Direction::Increase => 1.0,
-        Direction::Decrease => -1.0,
-    };
-    let adverse = sign * change.pct;
+    let sign = direction.sign();
+    let (adverse, adv_lo, adv_hi) = change.adverse(direction);
     row.severity = Some(Severity::of(adverse));
-    let (adv_lo, adv_hi) = change.ci_pct.map_or((adverse, adverse), |(lo, hi)| {
-        let (a, b) = (sign * lo, sign * hi);
-        (a.min(b), a.max(b))
-    });
     let limit = fmt_pct(sign * max_pct);
     let shown = match row.method {
         Method::PointEstimate => format!(

@@ -135,6 +135,17 @@ pub enum Direction {
     Decrease,
 }
 
+impl Direction {
+    /// +1 when higher is worse, -1 when lower is: a change times this is positive when it
+    /// moves the bad way.
+    pub fn sign(self) -> f64 {
+        match self {
+            Direction::Increase => 1.0,
+            Direction::Decrease => -1.0,
+        }
+    }
+}
+
 /// Absolute bounds: `equals` alone, or `min` and/or `max` with `min <= max`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Bounds {

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::judged::{Judged, listed};
 use crate::gate::evaluate::{Row, Status};
-use crate::model::policy::{Check, Direction};
+use crate::model::policy::Check;
 use crate::model::run_file::RunFile;
 use crate::report::verdict;
 
@@ -81,12 +81,8 @@ fn adverse(row: &Row) -> Option<(f64, Option<f64>)> {
     let (Check::Relative { direction, .. }, Some(change)) = (row.check, row.change) else {
         return None;
     };
-    let sign = match direction {
-        Direction::Increase => 1.0,
-        Direction::Decrease => -1.0,
-    };
-    let worse = change.ci_pct.map(|(lo, hi)| (sign * lo).max(sign * hi));
-    Some((sign * change.pct, worse))
+    let (point, _, worse) = change.adverse(direction);
+    Some((point, change.ci_pct.map(|_| worse)))
 }
 
 /// `metric +3.1% [..]`: a row's metric and its change, for messages.

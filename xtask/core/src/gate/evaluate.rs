@@ -744,17 +744,16 @@ fn compared(
     let seed = stats::seed_for(&metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
     // A paired candidate's samples compare pair by pair, when the pairs line up.
-    let pairs = stats::paired_ratios(base_samples, cand_samples).is_some();
-    let paired = enough && candidate.paired_against().is_some();
-    if paired && !pairs {
+    let mut paired = enough && candidate.paired_against().is_some();
+    if paired && stats::paired_ratios(base_samples, cand_samples).is_none() {
         notes.push(format!(
             "{metric}: the candidate is a paired run but the sample counts differ ({} vs {}) or a \
              baseline sample is 0; compared as independent runs",
             base_samples.len(),
             cand_samples.len()
         ));
+        paired = false;
     }
-    let paired = paired && pairs;
     let sample_medians = match (stats::median(base_samples), stats::median(cand_samples)) {
         (Some(b), Some(c)) if b > 0.0 => Some((b, c)),
         _ => None,

@@ -16,19 +16,16 @@ fn split(run: &RunFile) -> Option<(f64, f64)> {
 /// The kernel's share of the growth in CPU time per request, 0 to 1; `None` when a run lacks
 /// the split or the CPU time did not grow.
 pub fn kernel_share(baseline: &RunFile, candidate: &RunFile) -> Option<f64> {
-    share_of_growth(split(baseline)?, split(candidate)?)
-}
-
-fn share_of_growth((bu, bs): (f64, f64), (cu, cs): (f64, f64)) -> Option<f64> {
+    let ((bu, bs), (cu, cs)) = (split(baseline)?, split(candidate)?);
     let grew = (cu + cs) - (bu + bs);
     (grew > 0.0).then(|| ((cs - bs) / grew).clamp(0.0, 1.0))
 }
 
 /// One sentence on how the CPU time per request split between user space and the kernel in
-/// each run, and which grew more; `None` when a run lacks the split.
+/// each run, and which grew more; `None` when a run lacks the split or it did not grow.
 pub fn explain(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
+    let kernel_share = kernel_share(baseline, candidate)?;
     let ((bu, bs), (cu, cs)) = (split(baseline)?, split(candidate)?);
-    let kernel_share = share_of_growth((bu, bs), (cu, cs))?;
     let pct = |b: f64, c: f64| {
         if b > 0.0 {
             format!("{:+.1}%", (c / b - 1.0) * 100.0)

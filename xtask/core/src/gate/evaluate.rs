@@ -703,9 +703,8 @@ fn relative(
     if let Some(why) = across_machines(&row.metric, runs.0, runs.1) {
         return row.decide(Status::Inconclusive, why);
     }
-    let (b, c, ci) = compared(row, runs, gate, notes);
-    row.baseline = Some(b);
-    row.candidate = Some(c);
+    let (method, b, c, ci) = compared(&row.metric, (base, cand), runs, gate, notes);
+    (row.method, row.baseline, row.candidate) = (method, Some(b), Some(c));
     let pct = to_pct(c / b);
     // A percentile interval over few trials is lumpy and can miss its own point estimate: it is
     // widened to reach it (less confident, never more). Compared in rounded percent: the
@@ -727,21 +726,20 @@ fn relative(
     judge_change(row, rule, gate);
 }
 
-/// The two values a relative row shows and compares (its change is exactly their ratio), and
-/// the bootstrap interval of that ratio; sets the row's method.
+/// How a relative row is decided, the two values it shows and compares (its change is exactly
+/// their ratio), and the bootstrap interval of that ratio.
 fn compared(
-    row: &mut Row,
+    metric: &str,
+    (base, cand): (f64, f64),
     (baseline, candidate): (&RunFile, &RunFile),
     gate: &GateSettings,
     notes: &mut Vec<String>,
-) -> (f64, f64, Option<stats::Interval>) {
-    let (base, cand) = (row.baseline.unwrap_or(0.0), row.candidate.unwrap_or(0.0));
-    let metric = row.metric.clone();
+) -> (Method, f64, f64, Option<stats::Interval>) {
     // `evaluate_rule` has refused a candidate with invalid samples.
     let [base_samples, cand_samples] =
-        [baseline, candidate].map(|run| sample_values(run, &metric).unwrap_or(&[]));
+        [baseline, candidate].map(|run| sample_values(run, metric).unwrap_or(&[]));
     let (confidence, resamples) = (gate.look_confidence(), gate.bootstrap_resamples);
-    let seed = stats::seed_for(&metric);
+    let seed = stats::seed_for(metric);
     let enough = base_samples.len() >= MIN_SAMPLES && cand_samples.len() >= MIN_SAMPLES;
     // A paired candidate's samples compare pair by pair, when the pairs line up.
     let mut paired = enough && candidate.paired_against().is_some();
@@ -760,14 +758,11 @@ fn compared(
     };
     // Paired latency percentiles pool every request of a side's trials.
     let pooled = paired
-        .then(|| pooled::percentile(&metric))
+        .then(|| crate::model::metric::find(metric)?.pooled)
         .flatten()
         .and_then(|q| pooled::pooled(baseline, candidate, q, confidence, resamples, seed));
     match (pooled, sample_medians) {
-        (Some(p), _) => {
-            row.method = Method::PooledPaired;
-            (p.baseline, p.candidate, Some(p.ci))
-        }
+        (Some((b, c, ci)), _) => (Method::PooledPaired, b, c, Some(ci)),
         (None, Some((b, c))) => {
             // Samples, where there are any, decide over a recorded median that contradicts them.
             if !close(b, base) || !close(c, cand) {
@@ -786,14 +781,10 @@ fn compared(
                 ),
                 (true, false) => (Method::Bootstrap, Some(stats::bootstrap_ratio_of_medians)),
             };
-            row.method = method;
             let ci = bootstrap.map(|f| f(base_samples, cand_samples, confidence, resamples, seed));
-            (b, c, ci)
+            (method, b, c, ci)
         }
-        (None, None) => {
-            row.method = Method::PointEstimate;
-            (base, cand, None)
-        }
+        (None, None) => (Method::PointEstimate, base, cand, None),
     }
 }
 

@@ -10,11 +10,6 @@ use crate::gate::stats::{Interval, bootstrap};
 use crate::model::histogram::{self, Encoded};
 use crate::model::run_file::RunFile;
 
-/// The percentile a latency metric names: `latency_p95_ms` is 0.95.
-pub fn percentile(metric: &str) -> Option<f64> {
-    crate::model::metric::find(metric).and_then(|m| m.pooled)
-}
-
 /// Per trial, the cumulative count of requests at or below each value of a grid shared by
 /// both sides: what pooling needs, without merging histograms for every resample.
 struct Cumulative {
@@ -112,19 +107,8 @@ impl Cumulative {
     }
 }
 
-/// A pooled latency percentile of a paired run: each side's value and the interval of their
-/// ratio.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pooled {
-    /// The `q` percentile of all the baseline's trials pooled, in milliseconds.
-    pub baseline: f64,
-    /// The same for the candidate.
-    pub candidate: f64,
-    /// Paired bootstrap interval of candidate/baseline over trials.
-    pub ci: Interval,
-}
-
-/// The pooled `q` percentile of each side and the paired bootstrap interval of their ratio;
+/// The `q` percentile of all of each side's trials pooled, in milliseconds (baseline, then
+/// candidate), and the paired bootstrap interval over trials of their ratio candidate/baseline;
 /// `None` (the caller falls back to the per-trial values) when a trial lacks its histogram,
 /// the trial counts or units differ, or the baseline's pooled value is 0.
 pub fn pooled(
@@ -134,7 +118,7 @@ pub fn pooled(
     confidence: f64,
     resamples: u32,
     seed: u64,
-) -> Option<Pooled> {
+) -> Option<(f64, f64, Interval)> {
     let (cum, n) = Cumulative::new(&[baseline, candidate])?;
     let mut pool = Vec::new();
     let side = |picks: &[usize], offset: usize, pool: &mut Vec<u64>| {
@@ -152,9 +136,5 @@ pub fn pooled(
         let b = side(&picks, 0, &mut pool);
         side(&picks, n, &mut pool) / b.max(f64::MIN_POSITIVE)
     });
-    Some(Pooled {
-        baseline: b / cum.per_ms,
-        candidate: c / cum.per_ms,
-        ci,
-    })
+    Some((b / cum.per_ms, c / cum.per_ms, ci))
 }

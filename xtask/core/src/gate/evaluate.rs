@@ -410,15 +410,14 @@ fn env_findings(v: &mut Verdict, baseline: &RunFile, candidate: &RunFile, policy
     if !v.env_differences.is_empty() {
         let fields = v.env_differences.iter().map(ToString::to_string);
         let fields = fields.collect::<Vec<_>>().join(", ");
+        let differs = format!("env differs from the baseline (baseline -> candidate): {fields}");
         match policy.gate.env_mismatch {
             EnvMismatch::Warn => v.warnings.push(format!(
-                "env differs from the baseline (baseline -> candidate): {fields}; numbers from \
-                 different machines or toolchains compare poorly"
+                "{differs}; numbers from different machines or toolchains compare poorly"
             )),
-            EnvMismatch::Fail => v.failures.push(format!(
-                "env differs from the baseline (baseline -> candidate): {fields} \
-                 (gate.env_mismatch is \"fail\")"
-            )),
+            EnvMismatch::Fail => v
+                .failures
+                .push(format!("{differs} (gate.env_mismatch is \"fail\")")),
             EnvMismatch::Paired if candidate.paired_against().is_some() => v.notes.push(format!(
                 "env differs from the baseline ({fields}), but the candidate is a paired run"
             )),

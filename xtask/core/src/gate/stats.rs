@@ -175,7 +175,7 @@ pub fn bootstrap_paired_ratio_of_medians(
     })
 }
 
-/// Percentile bootstrap interval for the median of `values` (used on per-pair ratios).
+/// Percentile bootstrap interval for the median of `values` (a `judged: "median"` rule's trials).
 pub fn bootstrap_median(values: &[f64], confidence: f64, resamples: u32, seed: u64) -> Interval {
     assert!(!values.is_empty() && resamples > 0);
     let mut scratch = Vec::with_capacity(values.len());

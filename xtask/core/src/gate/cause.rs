@@ -5,7 +5,7 @@
 //! **memory**. The counts decide between them where they were measured, so the name rests on
 //! the deterministic numbers, not on the wall-clock readings that failed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::gate::evaluate::{Row, Status};
 use crate::model::metric::{
@@ -32,16 +32,14 @@ fn deltas(
             .filter_map(|(m, v)| Some((of(m)?.to_string(), v.number()?)))
             .collect()
     };
-    let (b, c) = (members(baseline), members(candidate));
+    let (b, mut c) = (members(baseline), members(candidate));
     if b.is_empty() || c.is_empty() {
         return Vec::new();
     }
-    let names: BTreeSet<&String> = b.keys().chain(c.keys()).collect();
-    let value = |m: &BTreeMap<String, f64>, n: &str| m.get(n).copied().unwrap_or(0.0);
-    let mut changes: Vec<(String, f64)> = names
-        .into_iter()
-        .map(|n| (n.clone(), value(&c, n) - value(&b, n)))
-        .collect();
+    for (n, v) in b {
+        *c.entry(n).or_default() -= v;
+    }
+    let mut changes: Vec<(String, f64)> = c.into_iter().collect();
     changes.sort_by(|x, y| y.1.abs().total_cmp(&x.1.abs()));
     changes
 }

@@ -431,7 +431,7 @@ pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
 }
 
 /// Metrics whose values may be below zero: slopes and changes.
-pub fn may_be_negative(metric: &str) -> bool {
+fn may_be_negative(metric: &str) -> bool {
     metric.contains("slope") || metric.ends_with("_increase_pct") || metric.ends_with("_change_pct")
 }
 
@@ -463,7 +463,7 @@ fn validate(run: &RunFile) -> Result<()> {
 }
 
 /// Classifies one JSON value as a metric number or the reason it is not one.
-pub fn metric_value(v: Option<&Value>) -> MetricValue {
+fn metric_value(v: Option<&Value>) -> MetricValue {
     let problem = match v {
         None => Invalid::Missing,
         Some(Value::Null) => Invalid::Null,

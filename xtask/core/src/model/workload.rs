@@ -2,7 +2,7 @@
 //! mix it sends. Parsing is strict: an unknown or missing field is an error naming the
 //! file and the field, so a typo can never silently change what is measured.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -147,11 +147,6 @@ const MAX_CONNECTIONS: u32 = 10_000;
 const MAX_BODY_BYTES: u32 = 1 << 20;
 
 impl Workload {
-    /// `perf/workloads/<name>.json` under the workspace root.
-    pub fn path_for(root: &Path, name: &str) -> PathBuf {
-        root.join(format!("perf/workloads/{name}.json"))
-    }
-
     /// Reads and validates a workload file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = json::read_input(path, json::MAX_INPUT_BYTES).map_err(|e| {

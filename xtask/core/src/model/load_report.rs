@@ -25,13 +25,11 @@ pub enum Output {
 
 impl Output {
     /// `reports` in the order of the targets; a single one stands alone.
-    pub fn new(mut reports: Vec<Report>) -> Output {
-        if reports.len() == 1
-            && let Some(report) = reports.pop()
-        {
-            return Output::One(Box::new(report));
+    pub fn new(reports: Vec<Report>) -> Output {
+        match <[Report; 1]>::try_from(reports) {
+            Ok([report]) => Output::One(Box::new(report)),
+            Err(targets) => Output::Several { targets },
         }
-        Output::Several { targets: reports }
     }
 
     /// The reports, in the order of the targets.

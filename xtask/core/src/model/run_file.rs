@@ -405,9 +405,7 @@ pub fn load(path: &Path) -> Result<RunFile> {
 /// Parses run-file text; `source` names it in messages.
 pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
     let text = quote_non_finite_tokens(text);
-    crate::model::json::check_duplicates(&text, source)?;
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {source} as JSON"))?;
+    let value: Value = crate::model::json::parse(&text, source)?;
     if !value.is_object() {
         bail!("{source}: expected a JSON object at the top level");
     }

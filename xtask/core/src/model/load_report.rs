@@ -194,7 +194,8 @@ impl Report {
     /// A latency percentile in ms (`"p99"`), NaN when there was no response (a metric of
     /// NaN is recorded as missing).
     pub fn latency(&self, key: &str) -> f64 {
-        self.latency_ms.get(key).unwrap_or(f64::NAN)
+        let value = serde_json::to_value(&self.latency_ms).ok();
+        value.and_then(|v| v.get(key)?.as_f64()).unwrap_or(f64::NAN)
     }
 
     /// The timeline's start on the wall clock, µs since the epoch (NaN without a timeline).
@@ -274,11 +275,6 @@ impl Latency {
             p999,
             max,
         }
-    }
-
-    /// One field by its name (`"p99"`); `None` for an unknown name or a missing value.
-    pub fn get(&self, key: &str) -> Option<f64> {
-        serde_json::to_value(self).ok()?.get(key)?.as_f64()
     }
 }
 

@@ -236,34 +236,27 @@ impl Workload {
             if p.connections == 0 || p.connections > MAX_CONNECTIONS {
                 bail!("{}: expected 1..={MAX_CONNECTIONS}", at("connections"));
             }
-            match (p.model, p.rate) {
-                (Model::Open, None | Some(0)) => {
-                    bail!("{}: an open-loop phase needs a rate > 0", at("rate"))
-                }
-                (Model::Closed, Some(_)) => {
-                    bail!(
-                        "{}: a closed-loop phase sends back to back and takes no rate",
-                        at("rate")
-                    )
-                }
-                _ => {}
-            }
-            match (p.role, p.model) {
-                (Role::Latency, Model::Closed) => bail!(
-                    "{}: latency is measured open loop (a closed loop hides stalls: coordinated omission)",
-                    at("model")
+            // The first of the refused pairings of model, rate, role and connections.
+            let (field, why) = match (p.model, p.rate, p.role) {
+                (Model::Open, None | Some(0), _) => ("rate", "an open-loop phase needs a rate > 0"),
+                (Model::Closed, Some(_), _) => (
+                    "rate",
+                    "a closed-loop phase sends back to back and takes no rate",
                 ),
-                (Role::Sequential | Role::Throughput, Model::Open) => {
-                    bail!("{}: throughput is measured closed loop", at("model"))
+                (Model::Closed, _, Role::Latency) => (
+                    "model",
+                    "latency is measured open loop (a closed loop hides stalls: coordinated omission)",
+                ),
+                (Model::Open, _, Role::Sequential | Role::Throughput) => {
+                    ("model", "throughput is measured closed loop")
                 }
-                _ => {}
-            }
-            if p.role == Role::Sequential && p.connections != 1 {
-                bail!(
-                    "{}: the sequential phase uses exactly 1 connection",
-                    at("connections")
-                );
-            }
+                (_, _, Role::Sequential) if p.connections != 1 => (
+                    "connections",
+                    "the sequential phase uses exactly 1 connection",
+                ),
+                _ => continue,
+            };
+            bail!("{}: {why}", at(field));
         }
         Ok(())
     }

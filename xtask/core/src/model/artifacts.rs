@@ -104,7 +104,7 @@ fn fill(file: &mut File, target: &Path, bytes: &[u8], shown: &Path) -> Result<()
 
 /// Where `replace_together` stages the new content of `target`: a hidden file next to it
 /// (same directory, so the rename is atomic), `.<name>.staged`.
-pub fn staged_path(target: &Path) -> PathBuf {
+fn staged_path(target: &Path) -> PathBuf {
     let name = target.file_name().unwrap_or_default().to_string_lossy();
     parent_dir(target).join(format!(".{name}.staged"))
 }

@@ -183,15 +183,12 @@ pub fn parse(text: &str, source: &str) -> History {
 /// reported with its number and skipped, as any other line that is not a record.
 pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
     let mut history = History::default();
-    let torn_tail = !bytes.is_empty() && !bytes.ends_with(b"\n");
-    let lines: Vec<&[u8]> = bytes
-        .strip_suffix(b"\n")
-        .unwrap_or(bytes)
-        .split(|&b| b == b'\n')
-        .collect();
-    let last = lines.len();
-    for (i, line) in lines.into_iter().enumerate() {
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
         let number = i + 1;
+        // Only the last line can lack its newline: a torn tail.
+        let (line, is_tail) = line
+            .strip_suffix(b"\n")
+            .map_or((line, true), |l| (l, false));
         let line = match std::str::from_utf8(line) {
             Ok(line) => line,
             Err(e) => {
@@ -206,7 +203,6 @@ pub fn parse_bytes(bytes: &[u8], source: &str) -> History {
         if line.trim().is_empty() {
             continue;
         }
-        let is_tail = torn_tail && number == last;
         match serde_json::from_str::<Record>(line) {
             Ok(r) if !is_tail => history.records.push((number, r)),
             Ok(_) => history.problems.push(format!(

@@ -25,13 +25,11 @@ pub enum Output {
 
 impl Output {
     /// `reports` in the order of the targets; a single one stands alone.
-    pub fn new(mut reports: Vec<Report>) -> Output {
-        if reports.len() == 1
-            && let Some(report) = reports.pop()
-        {
-            return Output::One(Box::new(report));
+    pub fn new(reports: Vec<Report>) -> Output {
+        match <[Report; 1]>::try_from(reports) {
+            Ok([report]) => Output::One(Box::new(report)),
+            Err(targets) => Output::Several { targets },
         }
-        Output::Several { targets: reports }
     }
 
     /// The reports, in the order of the targets.
@@ -196,7 +194,8 @@ impl Report {
     /// A latency percentile in ms (`"p99"`), NaN when there was no response (a metric of
     /// NaN is recorded as missing).
     pub fn latency(&self, key: &str) -> f64 {
-        self.latency_ms.get(key).unwrap_or(f64::NAN)
+        let value = serde_json::to_value(&self.latency_ms).ok();
+        value.and_then(|v| v.get(key)?.as_f64()).unwrap_or(f64::NAN)
     }
 
     /// The timeline's start on the wall clock, µs since the epoch (NaN without a timeline).
@@ -276,11 +275,6 @@ impl Latency {
             p999,
             max,
         }
-    }
-
-    /// One field by its name (`"p99"`); `None` for an unknown name or a missing value.
-    pub fn get(&self, key: &str) -> Option<f64> {
-        serde_json::to_value(self).ok()?.get(key)?.as_f64()
     }
 }
 

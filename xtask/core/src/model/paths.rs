@@ -17,7 +17,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The nearest ancestor of `dir` (itself included) that is this project's workspace root.
-pub fn workspace_above(dir: &Path) -> Option<PathBuf> {
+fn workspace_above(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| {
             d.join("xtask").is_dir()
@@ -128,12 +128,13 @@ pub fn workload_name(arg: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-/// `--workload` is a name under `perf/workloads/`, or a path to a `.json` file.
+/// `--workload` is a name (`perf/workloads/<name>.json` under `root`), or a path to a `.json`
+/// file.
 pub fn resolve_workload(root: &Path, name: &str) -> PathBuf {
     if name.ends_with(".json") || name.contains('/') {
         PathBuf::from(name)
     } else {
-        crate::model::workload::Workload::path_for(root, name)
+        root.join(format!("perf/workloads/{name}.json"))
     }
 }
 

@@ -405,9 +405,7 @@ pub fn load(path: &Path) -> Result<RunFile> {
 /// Parses run-file text; `source` names it in messages.
 pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
     let text = quote_non_finite_tokens(text);
-    crate::model::json::check_duplicates(&text, source)?;
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {source} as JSON"))?;
+    let value: Value = crate::model::json::parse(&text, source)?;
     if !value.is_object() {
         bail!("{source}: expected a JSON object at the top level");
     }
@@ -431,7 +429,7 @@ pub fn parse_str(text: &str, source: &str) -> Result<RunFile> {
 }
 
 /// Metrics whose values may be below zero: slopes and changes.
-pub fn may_be_negative(metric: &str) -> bool {
+fn may_be_negative(metric: &str) -> bool {
     metric.contains("slope") || metric.ends_with("_increase_pct") || metric.ends_with("_change_pct")
 }
 
@@ -463,7 +461,7 @@ fn validate(run: &RunFile) -> Result<()> {
 }
 
 /// Classifies one JSON value as a metric number or the reason it is not one.
-pub fn metric_value(v: Option<&Value>) -> MetricValue {
+fn metric_value(v: Option<&Value>) -> MetricValue {
     let problem = match v {
         None => Invalid::Missing,
         Some(Value::Null) => Invalid::Null,

@@ -2,7 +2,7 @@
 //! mix it sends. Parsing is strict: an unknown or missing field is an error naming the
 //! file and the field, so a typo can never silently change what is measured.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -147,11 +147,6 @@ const MAX_CONNECTIONS: u32 = 10_000;
 const MAX_BODY_BYTES: u32 = 1 << 20;
 
 impl Workload {
-    /// `perf/workloads/<name>.json` under the workspace root.
-    pub fn path_for(root: &Path, name: &str) -> PathBuf {
-        root.join(format!("perf/workloads/{name}.json"))
-    }
-
     /// Reads and validates a workload file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = json::read_input(path, json::MAX_INPUT_BYTES).map_err(|e| {
@@ -241,34 +236,27 @@ impl Workload {
             if p.connections == 0 || p.connections > MAX_CONNECTIONS {
                 bail!("{}: expected 1..={MAX_CONNECTIONS}", at("connections"));
             }
-            match (p.model, p.rate) {
-                (Model::Open, None | Some(0)) => {
-                    bail!("{}: an open-loop phase needs a rate > 0", at("rate"))
-                }
-                (Model::Closed, Some(_)) => {
-                    bail!(
-                        "{}: a closed-loop phase sends back to back and takes no rate",
-                        at("rate")
-                    )
-                }
-                _ => {}
-            }
-            match (p.role, p.model) {
-                (Role::Latency, Model::Closed) => bail!(
-                    "{}: latency is measured open loop (a closed loop hides stalls: coordinated omission)",
-                    at("model")
+            // The first of the refused pairings of model, rate, role and connections.
+            let (field, why) = match (p.model, p.rate, p.role) {
+                (Model::Open, None | Some(0), _) => ("rate", "an open-loop phase needs a rate > 0"),
+                (Model::Closed, Some(_), _) => (
+                    "rate",
+                    "a closed-loop phase sends back to back and takes no rate",
                 ),
-                (Role::Sequential | Role::Throughput, Model::Open) => {
-                    bail!("{}: throughput is measured closed loop", at("model"))
+                (Model::Closed, _, Role::Latency) => (
+                    "model",
+                    "latency is measured open loop (a closed loop hides stalls: coordinated omission)",
+                ),
+                (Model::Open, _, Role::Sequential | Role::Throughput) => {
+                    ("model", "throughput is measured closed loop")
                 }
-                _ => {}
-            }
-            if p.role == Role::Sequential && p.connections != 1 {
-                bail!(
-                    "{}: the sequential phase uses exactly 1 connection",
-                    at("connections")
-                );
-            }
+                (_, _, Role::Sequential) if p.connections != 1 => (
+                    "connections",
+                    "the sequential phase uses exactly 1 connection",
+                ),
+                _ => continue,
+            };
+            bail!("{}: {why}", at(field));
         }
         Ok(())
     }

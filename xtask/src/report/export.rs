@@ -138,20 +138,6 @@ pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Res
     Ok(files.into_iter().map(|(f, _)| f).collect())
 }
 
-/// Writes every requested export of `subject`; the first failure is an error naming the
-/// file.
-pub fn write_all(
-    exports: &[(&'static dyn Exporter, PathBuf)],
-    subject: &Subject<'_>,
-) -> Result<()> {
-    for (exporter, path) in exports {
-        for file in write(*exporter, path, subject)? {
-            eprintln!("export: wrote {}", file.display());
-        }
-    }
-    Ok(())
-}
-
 /// One metric of a run, as exported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {

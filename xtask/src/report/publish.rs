@@ -66,7 +66,12 @@ pub fn record(
         run: Some(export::Summary::from_run(run, verdict)),
         gate,
     };
-    export::write_all(&exports, &subject)
+    for (exporter, path) in exports {
+        for file in export::write(exporter, &path, &subject)? {
+            eprintln!("export: wrote {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

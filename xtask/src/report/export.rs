@@ -92,13 +92,16 @@ impl Exporter for Format {
         let kind = self.0;
         match (&self.1, subject.gate, &subject.run) {
             (Gate(_, f), Some(gate), _) => one(path, f(gate)?),
-            (Gate(..), None, _) => {
-                bail!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
-            }
+            (Gate(..), None, _) => Err(needs_gate(kind)),
             (Run(f), _, Some(run)) => f(path, run),
             (Run(_), _, None) => bail!("--export {kind}: there is no run to export"),
         }
     }
+}
+
+/// The error for a format that shows a gate verdict, asked of a command that has none.
+pub(crate) fn needs_gate(kind: &str) -> anyhow::Error {
+    anyhow!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
 }
 
 /// The exporter whose kind is `name`.

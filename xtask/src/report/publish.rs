@@ -38,10 +38,7 @@ pub struct Record {
 pub fn check(args: &Record, gate: bool) -> Result<()> {
     for (exporter, _) in export::parse_args(&args.export)? {
         if !gate && exporter.gate_artifact().is_some() {
-            anyhow::bail!(
-                "--export {}: the format shows a gate verdict; only perf-gate has one",
-                exporter.kind()
-            );
+            return Err(export::needs_gate(exporter.kind()));
         }
     }
     Ok(())

@@ -31,18 +31,15 @@ struct Doc {
 }
 
 impl Doc {
-    fn new(class: &str, data: &[(&str, &str)], title: &str, width: f64) -> Doc {
-        let mut out = String::new();
-        let _ = write!(
-            out,
+    /// A chart of `class` with one `data-` attribute, `(key, value)`, and its title.
+    fn new(class: &str, (key, value): (&str, &str), title: &str, width: f64) -> Doc {
+        let out = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart {class}\" width=\"{width}\" \
-             height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\""
+             height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\" data-{key}=\"{}\">\n\
+             <title>{}</title>\n",
+            xml_escape(value),
+            xml_escape(title)
         );
-        for (k, v) in data {
-            let _ = write!(out, " data-{k}=\"{}\"", xml_escape(v));
-        }
-        out.push_str(">\n");
-        let _ = writeln!(out, "<title>{}</title>", xml_escape(title));
         let mut doc = Doc { out, width };
         doc.text(MARGIN.0, 20.0, "start", "title", title);
         doc
@@ -223,7 +220,7 @@ pub(crate) fn percentile_chart(
     y_label: &str,
     curves: &[Curve],
 ) -> String {
-    let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
+    let mut doc = Doc::new("dist", ("phase", phase), title, WIDE);
     let max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.1))
@@ -307,7 +304,7 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
 /// circle), the median as a bar, baseline left of candidate, and the threshold line with the
 /// failing side shaded.
 pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
-    let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
+    let mut doc = Doc::new("strip", ("metric", s.metric), s.metric, WIDTH);
     let (values, t) = (s.baseline.iter().chain(s.candidate).copied(), s.threshold);
     let y = doc.y_axis(
         &padded_ticks(values.chain(t.fail_above).chain(t.fail_below)),
@@ -365,7 +362,7 @@ pub(crate) struct TrendPoint<'a> {
 /// A metric's median over the recorded runs, oldest first: a line with one dot per run, and a
 /// dashed vertical line before each index in `changes` (the first run of a new level).
 pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
-    let mut doc = Doc::new("trend", &[("metric", metric)], metric, WIDTH);
+    let mut doc = Doc::new("trend", ("metric", metric), metric, WIDTH);
     let y = doc.y_axis(&padded_ticks(points.iter().map(|p| p.value)), metric);
     let n = points.len();
     let (left, right) = plot_x(WIDTH);

@@ -92,13 +92,16 @@ impl Exporter for Format {
         let kind = self.0;
         match (&self.1, subject.gate, &subject.run) {
             (Gate(_, f), Some(gate), _) => one(path, f(gate)?),
-            (Gate(..), None, _) => {
-                bail!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
-            }
+            (Gate(..), None, _) => Err(needs_gate(kind)),
             (Run(f), _, Some(run)) => f(path, run),
             (Run(_), _, None) => bail!("--export {kind}: there is no run to export"),
         }
     }
+}
+
+/// The error for a format that shows a gate verdict, asked of a command that has none.
+pub(crate) fn needs_gate(kind: &str) -> anyhow::Error {
+    anyhow!("--export {kind}: the format shows a gate verdict; only perf-gate has one")
 }
 
 /// The exporter whose kind is `name`.
@@ -136,20 +139,6 @@ pub fn write(exporter: &dyn Exporter, path: &Path, subject: &Subject<'_>) -> Res
             .with_context(|| format!("--export {}: writing {}", exporter.kind(), file.display()))?;
     }
     Ok(files.into_iter().map(|(f, _)| f).collect())
-}
-
-/// Writes every requested export of `subject`; the first failure is an error naming the
-/// file.
-pub fn write_all(
-    exports: &[(&'static dyn Exporter, PathBuf)],
-    subject: &Subject<'_>,
-) -> Result<()> {
-    for (exporter, path) in exports {
-        for file in write(*exporter, path, subject)? {
-            eprintln!("export: wrote {}", file.display());
-        }
-    }
-    Ok(())
 }
 
 /// One metric of a run, as exported.

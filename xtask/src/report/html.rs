@@ -226,20 +226,15 @@ fn samples(side: Option<&Side>, metric: &str) -> Vec<f64> {
 /// pooled percentile the row may compare.
 pub fn threshold(row: &RowRecord) -> svg::Threshold {
     let base = row.baseline_median.or(row.baseline);
-    match (row.rule_kind.as_str(), row.threshold, base) {
-        ("max_pct_increase", Threshold::Pct(p), Some(b)) => svg::Threshold {
-            fail_above: Some(b * (1.0 + p / 100.0)),
-            fail_below: None,
-        },
-        ("max_pct_decrease", Threshold::Pct(p), Some(b)) => svg::Threshold {
-            fail_above: None,
-            fail_below: Some(b * (1.0 - p / 100.0)),
-        },
-        (_, Threshold::Bounds { equals, min, max }, _) => svg::Threshold {
-            fail_above: equals.or(max),
-            fail_below: equals.or(min),
-        },
-        _ => svg::Threshold::default(),
+    let (fail_above, fail_below) = match (row.rule_kind.as_str(), row.threshold, base) {
+        ("max_pct_increase", Threshold::Pct(p), Some(b)) => (Some(b * (1.0 + p / 100.0)), None),
+        ("max_pct_decrease", Threshold::Pct(p), Some(b)) => (None, Some(b * (1.0 - p / 100.0))),
+        (_, Threshold::Bounds { equals, min, max }, _) => (equals.or(max), equals.or(min)),
+        _ => (None, None),
+    };
+    svg::Threshold {
+        fail_above,
+        fail_below,
     }
 }
 

@@ -62,7 +62,6 @@ pub fn render(r: &Record) -> String {
     ]);
     for row in &r.rows {
         let message = row_message(row, r.explain.as_ref());
-        let mut warning = None;
         let status = match row.verdict {
             Status::Inconclusive if row.blocking => {
                 problem(NonSuccessKind::Failure, Some("inconclusive"), &message)
@@ -70,18 +69,14 @@ pub fn render(r: &Record) -> String {
             _ if row.blocking => problem(NonSuccessKind::Failure, Some("regression"), &message),
             Status::Inconclusive | Status::Skipped => {
                 let mut status = TestCaseStatus::skipped();
-                status.set_message(message);
+                status.set_message(message.as_str());
                 status
-            }
-            Status::Warn => {
-                warning = Some(format!("warning: {message}"));
-                TestCaseStatus::success()
             }
             _ => TestCaseStatus::success(),
         };
         let mut case = case(&row.metric, status);
-        if let Some(w) = warning {
-            case.set_system_out(w);
+        if row.verdict == Status::Warn && !row.blocking {
+            case.set_system_out(format!("warning: {message}"));
         }
         suite.add_test_case(case);
     }

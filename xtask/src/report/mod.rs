@@ -10,3 +10,10 @@ pub mod profile;
 pub mod publish;
 pub mod svg;
 pub mod verdict;
+
+/// Each column's width in characters, the widest of its header and its cells, for the
+/// aligned terminal tables.
+pub(crate) fn widths<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> [usize; N] {
+    let len = |s: &str| s.chars().count();
+    std::array::from_fn(|i| rows.iter().fold(len(headers[i]), |w, r| w.max(len(&r[i]))))
+}

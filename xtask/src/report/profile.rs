@@ -216,21 +216,14 @@ pub(crate) const TOP: usize = 10;
 /// The first `n` rows as an aligned table for the terminal.
 pub fn table(rows: &[FnChange], n: usize) -> String {
     let shown: Vec<[String; 6]> = rows.iter().take(n).map(cells).collect();
-    let width = |i: usize| {
-        shown
-            .iter()
-            .map(|c| c[i].chars().count())
-            .chain([HEADERS[i].chars().count()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..4).map(width).collect();
+    let widths = super::widths(HEADERS, &shown);
     let mut out =
         "Differential profile (candidate − reference, instructions per request):\n".to_string();
     for line in std::iter::once(HEADERS.map(String::from)).chain(shown.iter().cloned()) {
         out.push(' ');
-        for (i, w) in widths.iter().enumerate() {
-            let _ = write!(out, " {:>w$}", line[i]);
+        // The four numbers right-aligned, then the function and its crate.
+        for (cell, w) in line.iter().zip(widths).take(4) {
+            let _ = write!(out, " {cell:>w$}");
         }
         let _ = writeln!(out, "  {} ({})", line[4], line[5]);
     }

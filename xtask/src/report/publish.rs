@@ -38,10 +38,7 @@ pub struct Record {
 pub fn check(args: &Record, gate: bool) -> Result<()> {
     for (exporter, _) in export::parse_args(&args.export)? {
         if !gate && exporter.gate_artifact().is_some() {
-            anyhow::bail!(
-                "--export {}: the format shows a gate verdict; only perf-gate has one",
-                exporter.kind()
-            );
+            return Err(export::needs_gate(exporter.kind()));
         }
     }
     Ok(())
@@ -66,7 +63,12 @@ pub fn record(
         run: Some(export::Summary::from_run(run, verdict)),
         gate,
     };
-    export::write_all(&exports, &subject)
+    for (exporter, path) in exports {
+        for file in export::write(exporter, &path, &subject)? {
+            eprintln!("export: wrote {}", file.display());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

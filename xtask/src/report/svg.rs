@@ -31,18 +31,15 @@ struct Doc {
 }
 
 impl Doc {
-    fn new(class: &str, data: &[(&str, &str)], title: &str, width: f64) -> Doc {
-        let mut out = String::new();
-        let _ = write!(
-            out,
+    /// A chart of `class` with one `data-` attribute, `(key, value)`, and its title.
+    fn new(class: &str, (key, value): (&str, &str), title: &str, width: f64) -> Doc {
+        let out = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart {class}\" width=\"{width}\" \
-             height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\""
+             height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\" data-{key}=\"{}\">\n\
+             <title>{}</title>\n",
+            xml_escape(value),
+            xml_escape(title)
         );
-        for (k, v) in data {
-            let _ = write!(out, " data-{k}=\"{}\"", xml_escape(v));
-        }
-        out.push_str(">\n");
-        let _ = writeln!(out, "<title>{}</title>", xml_escape(title));
         let mut doc = Doc { out, width };
         doc.text(MARGIN.0, 20.0, "start", "title", title);
         doc
@@ -98,8 +95,10 @@ impl Doc {
         self.text(self.width / 2.0, HEIGHT - 6.0, "middle", "axis", s);
     }
 
-    /// The plot frame, horizontal grid lines with y labels, and the y axis title.
-    fn y_axis(&mut self, y: &Scale, ticks: &[f64], label: &str) {
+    /// The plot frame, horizontal grid lines with y labels, and the y axis title; returns
+    /// the y scale, over the range of `ticks`.
+    fn y_axis(&mut self, ticks: &[f64], label: &str) -> Scale {
+        let y = Scale::new((ticks[0], *ticks.last().unwrap_or(&1.0)), PLOT_Y);
         let (left, right) = plot_x(self.width);
         for &t in ticks {
             let py = y.map(t);
@@ -120,6 +119,7 @@ impl Doc {
             HEIGHT - MARGIN.2 - MARGIN.3,
             "class=\"frame\"",
         );
+        y
     }
 
     /// A legend entry in the plot's top left corner, one line per `slot`.
@@ -193,20 +193,13 @@ fn plot_x(width: f64) -> (f64, f64) {
 /// The plot's bottom and top.
 const PLOT_Y: (f64, f64) = (HEIGHT - MARGIN.3, MARGIN.2);
 
-/// The y scale over the range of `ticks`.
-fn y_scale(ticks: &[f64]) -> Scale {
-    Scale::new((ticks[0], *ticks.last().unwrap_or(&1.0)), PLOT_Y)
-}
-
-/// Ticks and y scale for `values` with 8% room above and below (0 to 1 when there are none).
-fn padded_axis(values: impl Iterator<Item = f64> + Clone) -> (Vec<f64>, Scale) {
+/// Ticks for `values` with 8% room above and below (0 to 1 when there are none).
+fn padded_ticks(values: impl Iterator<Item = f64> + Clone) -> Vec<f64> {
     let lo = values.clone().fold(f64::INFINITY, f64::min);
     let hi = values.fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let pad = (hi - lo) * 0.08;
-    let yt = ticks(lo - pad, hi + pad, 5);
-    let y = y_scale(&yt);
-    (yt, y)
+    ticks(lo - pad, hi + pad, 5)
 }
 
 /// One side's percentile curve: `(nines, value)` pairs, nines = -log10(1 - quantile).
@@ -227,15 +220,13 @@ pub(crate) fn percentile_chart(
     y_label: &str,
     curves: &[Curve],
 ) -> String {
-    let mut doc = Doc::new("dist", &[("phase", phase)], title, WIDE);
+    let mut doc = Doc::new("dist", ("phase", phase), title, WIDE);
     let max = curves
         .iter()
         .flat_map(|c| c.points.iter().map(|p| p.1))
         .fold(0.0, f64::max);
-    let yt = ticks(0.0, max, 6);
-    let y = y_scale(&yt);
+    let y = doc.y_axis(&ticks(0.0, max, 6), y_label);
     let x = Scale::new((0.0, MAX_NINES), plot_x(WIDE));
-    doc.y_axis(&y, &yt, y_label);
     // Label i is at i nines.
     for (nines, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
         let nines = nines as f64;
@@ -313,16 +304,12 @@ fn threshold_marks(doc: &mut Doc, y: &Scale, threshold: Threshold, rule: &str) {
 /// circle), the median as a bar, baseline left of candidate, and the threshold line with the
 /// failing side shaded.
 pub(crate) fn strip_plot(s: &Strip<'_>) -> String {
-    let mut doc = Doc::new("strip", &[("metric", s.metric)], s.metric, WIDTH);
-    let (yt, y) = padded_axis(
-        s.baseline
-            .iter()
-            .chain(s.candidate)
-            .copied()
-            .chain(s.threshold.fail_above)
-            .chain(s.threshold.fail_below),
+    let mut doc = Doc::new("strip", ("metric", s.metric), s.metric, WIDTH);
+    let (values, t) = (s.baseline.iter().chain(s.candidate).copied(), s.threshold);
+    let y = doc.y_axis(
+        &padded_ticks(values.chain(t.fail_above).chain(t.fail_below)),
+        s.metric,
     );
-    doc.y_axis(&y, &yt, s.metric);
     let (left, right) = plot_x(WIDTH);
     threshold_marks(&mut doc, &y, s.threshold, s.rule);
     let width = right - left;
@@ -375,15 +362,14 @@ pub(crate) struct TrendPoint<'a> {
 /// A metric's median over the recorded runs, oldest first: a line with one dot per run, and a
 /// dashed vertical line before each index in `changes` (the first run of a new level).
 pub(crate) fn trend_chart(metric: &str, points: &[TrendPoint<'_>], changes: &[usize]) -> String {
-    let mut doc = Doc::new("trend", &[("metric", metric)], metric, WIDTH);
-    let (yt, y) = padded_axis(points.iter().map(|p| p.value));
+    let mut doc = Doc::new("trend", ("metric", metric), metric, WIDTH);
+    let y = doc.y_axis(&padded_ticks(points.iter().map(|p| p.value)), metric);
     let n = points.len();
     let (left, right) = plot_x(WIDTH);
     let x = Scale::new(
         (0.0, n.saturating_sub(1).max(1) as f64),
         (left + 12.0, right - 12.0),
     );
-    doc.y_axis(&y, &yt, metric);
     let xy: Vec<(f64, f64)> = points
         .iter()
         .enumerate()

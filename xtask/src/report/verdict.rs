@@ -166,12 +166,7 @@ pub fn rows(verdict: &Verdict) -> Vec<RowRecord> {
 /// The terminal table: aligned columns, a header and a rule line.
 pub fn table(rows: &[RowRecord]) -> String {
     let rows: Vec<[String; 7]> = rows.iter().map(RowRecord::cells).collect();
-    let mut widths = HEADERS.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
+    let widths = super::widths(HEADERS, &rows);
     let mut out = String::new();
     let line = |out: &mut String, cells: &[String]| {
         // Numbers read best right-aligned; text left-aligned.

@@ -51,3 +51,23 @@ fn counts_match_the_cases() {
         }
     }
 }
+
+/// A warning passes, with the warning as the case's output.
+#[test]
+fn a_warning_passes_with_the_warning_as_output() {
+    let policy = policy::parse_str(
+        r#"{"schema_version": 1, "rules": {
+                "latency_p95_ms": {"relative": {"max_pct_increase": 15}, "warn_pct": 5}}}"#,
+        "p.json",
+    )
+    .unwrap();
+    let b = run_file::parse_str(r#"{"metrics": {"latency_p95_ms": 2}}"#, "b.json").unwrap();
+    let c = run_file::parse_str(r#"{"metrics": {"latency_p95_ms": 2.2}}"#, "c.json").unwrap();
+    let v = evaluate::evaluate(&b, &c, &policy);
+    let x = render(&crate::report::verdict::Record::new(
+        &v,
+        &crate::report::verdict::tests::ctx(None, "c.json"),
+    ));
+    assert!(x.contains(r#"failures="0""#), "{x}");
+    assert!(x.contains("<system-out>warning: latency_p95_ms"), "{x}");
+}

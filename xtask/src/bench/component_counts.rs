@@ -83,6 +83,15 @@ fn count_all(
     deadline: Instant,
     log: &Log,
 ) -> Vec<Result<f64>> {
+    // One job: the full run, then the half run.
+    let count_one = |job: &Job<'_>, i: usize| -> Result<f64> {
+        let half = iterations / 2;
+        let run = |n, tag| callgrind(job, n, &workdir.join(format!("cg.{i}.{tag}")), deadline);
+        per_op(
+            (iterations, run(iterations, "full")?),
+            (half, run(half, "half")?),
+        )
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<f64>>>> = Mutex::new(jobs.iter().map(|_| None).collect());
     let workers = std::thread::available_parallelism()
@@ -94,7 +103,7 @@ fn count_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
-                    let r = count_one(job, iterations, workdir, deadline, i);
+                    let r = count_one(job, i);
                     let what = match &r {
                         Ok(v) => format!("{v:.1} instructions per operation"),
                         Err(e) => format!("failed: {e:#}"),
@@ -115,22 +124,6 @@ fn count_all(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not counted"))))
         .collect()
-}
-
-/// One job: the full run, then the half run.
-fn count_one(
-    job: &Job<'_>,
-    iterations: u64,
-    workdir: &Path,
-    deadline: Instant,
-    i: usize,
-) -> Result<f64> {
-    let half = iterations / 2;
-    let run = |n, tag| callgrind(job, n, &workdir.join(format!("cg.{i}.{tag}")), deadline);
-    per_op(
-        (iterations, run(iterations, "full")?),
-        (half, run(half, "half")?),
-    )
 }
 
 /// The instructions callgrind collected in `bench_loop` over `iterations` operations.

@@ -67,9 +67,10 @@ pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// One benchmark of one bench binary to count.
+/// One benchmark of one bench binary (`sides[side]` of [`count`]) to count.
 #[derive(Debug, Clone)]
 pub(crate) struct Job<'a> {
+    pub side: usize,
     pub bin: &'a Path,
     pub benchmark: &'a str,
 }
@@ -195,24 +196,23 @@ pub(crate) fn count(
     let tmp = (tempfile::tempdir())
         .context("creating a directory for the callgrind files")
         .map_err(|e| failed("counting", e))?;
-    let one_run = sides
-        .iter()
-        .flat_map(|bin| benchmarks.iter().map(|b| Job { bin, benchmark: b }));
+    let one_run = sides.iter().enumerate().flat_map(|(side, bin)| {
+        (benchmarks.iter()).map(move |benchmark| Job {
+            side,
+            bin,
+            benchmark,
+        })
+    });
     let jobs: Vec<Job<'_>> = (0..runs).flat_map(|_| one_run.clone()).collect();
-    let mut results = count_all(&jobs, iterations, tmp.path(), out.deadline, &out.log).into_iter();
+    let results = count_all(&jobs, iterations, tmp.path(), out.deadline, &out.log);
     let took = started.elapsed().as_secs_f64();
     out.log.line(&format!("counting took {took:.1} s"));
     let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
-    for _ in 0..runs {
-        for side in per_side.iter_mut() {
-            for b in &benchmarks {
-                let r = results.next().expect("one result per job");
-                if let Ok(m) = side {
-                    match r {
-                        Ok(v) => m.entry(metric_name(b)).or_default().push(v),
-                        Err(e) => *side = Err(e),
-                    }
-                }
+    for (job, r) in jobs.iter().zip(results) {
+        if let Ok(m) = &mut per_side[job.side] {
+            match r {
+                Ok(v) => m.entry(metric_name(job.benchmark)).or_default().push(v),
+                Err(e) => per_side[job.side] = Err(e),
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::model::workload::{Expect, Role};
 pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Report> {
     let w = runner.ctx.workload;
     let phase = w.phases.iter().find(|p| p.role == role)?;
-    runner.result(&phase.name).cloned()
+    runner.reports.get(&phase.name).cloned()
 }
 
 /// Each kind of a phase result, by name, with its numbers.

@@ -37,7 +37,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         .workload
         .phases
         .iter()
-        .filter_map(|ph| runner.result(&ph.name).cloned())
+        .filter_map(|ph| runner.reports.get(&ph.name).cloned())
         .collect();
     let (bad, rejected, server_errors) = storm_totals(&storm);
     // The storm's own `rps` counts only the few good requests; this is every answer.

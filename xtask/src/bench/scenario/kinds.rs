@@ -18,12 +18,8 @@ pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Report>
 }
 
 /// Each kind of a phase result, by name, with its numbers.
-pub(crate) fn kinds(result: &Report) -> Vec<(&String, &KindReport)> {
-    result
-        .kinds
-        .as_ref()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default()
+pub(crate) fn kinds(result: &Report) -> impl Iterator<Item = (&String, &KindReport)> {
+    result.kinds.iter().flatten()
 }
 
 /// Share of a reject-kind's requests answered 4xx; NaN when none was sent.

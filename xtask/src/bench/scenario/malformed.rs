@@ -74,10 +74,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         "after",
         &LoadSpec::open(p.after_connections, p.after_ms, p.after_rate),
     )?;
-    let after_5xx = kinds(&after)
-        .iter()
-        .map(|(_, k)| k.status_5xx as f64)
-        .sum::<f64>();
+    let after_5xx = kinds(&after).map(|(_, k)| k.status_5xx as f64).sum::<f64>();
     runner.metric("malformed_5xx_total", server_errors + after_5xx);
     runner.metric("malformed_good_p99_after_ms", round4(after.latency("p99")));
     runner.metric("malformed_good_success_after", round4(success_rate(&after)));

@@ -405,12 +405,13 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .context("response without a header end")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("response without a status code")?;
-    Ok((status, body.to_string()))
+    Ok((status_code(head)?, body.to_string()))
+}
+
+/// The status code of an HTTP/1.1 response head (`HTTP/1.1 200 OK\r\n...`).
+pub(crate) fn status_code(head: &str) -> Result<u16> {
+    (head.split_whitespace().nth(1).and_then(|s| s.parse().ok()))
+        .context("response without a status code")
 }
 
 #[cfg(test)]

@@ -64,12 +64,8 @@ impl RouterProcess {
             .stdout_path(&stdout_path)
             .stderr_file(log_file)
             .unchecked();
-        for (k, v) in &spec.env {
-            expr = expr.env(k, v);
-        }
-        for k in &spec.env_remove {
-            expr = expr.env_remove(k);
-        }
+        expr = spec.env.iter().fold(expr, |e, (k, v)| e.env(k, v));
+        expr = spec.env_remove.iter().fold(expr, |e, k| e.env_remove(k));
         if let Some(cpus) = spec.cpus.clone() {
             expr = expr.before_spawn(move |cmd| {
                 affinity::pin_child(cmd, cpus.clone());

@@ -75,11 +75,7 @@ impl RouterProcess {
         let handle = expr
             .start()
             .with_context(|| format!("starting router {}", spec.bin.display()))?;
-        let pid = handle
-            .pids()
-            .first()
-            .copied()
-            .context("router process has no pid")?;
+        let pid = *handle.pids().first().context("router process has no pid")?;
         let mut router = RouterProcess {
             _registered: crate::bench::interrupt::register(handle.pids()),
             handle,

@@ -32,11 +32,7 @@ pub(crate) fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
 
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
-    let storm: Vec<Report> = runner
-        .ctx
-        .workload
-        .phases
-        .iter()
+    let storm: Vec<Report> = (runner.ctx.workload.phases.iter())
         .filter_map(|ph| runner.reports.get(&ph.name).cloned())
         .collect();
     let (bad, rejected, server_errors) = storm_totals(&storm);

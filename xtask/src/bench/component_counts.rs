@@ -94,7 +94,7 @@ fn count_all(
         )
     };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<f64>>>> = Mutex::new(jobs.iter().map(|_| None).collect());
+    let results: Mutex<Vec<(usize, Result<f64>)>> = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 2);
@@ -114,17 +114,14 @@ fn count_all(
                         job.bin.display(),
                         job.benchmark
                     ));
-                    results.lock().expect("no worker panics holding it")[i] = Some(r);
+                    (results.lock().expect("no worker panics holding it")).push((i, r));
                 }
             });
         }
     });
-    results
-        .into_inner()
-        .expect("no worker panicked holding it")
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not counted"))))
-        .collect()
+    let mut results = results.into_inner().expect("no worker panicked holding it");
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The instructions callgrind collected in `bench_loop` over `iterations` operations.

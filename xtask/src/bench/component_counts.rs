@@ -67,9 +67,10 @@ pub fn list(bin: &Path, filter: Option<&str>) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// One benchmark of one bench binary to count.
+/// One benchmark of one bench binary (`sides[side]` of [`count`]) to count.
 #[derive(Debug, Clone)]
 pub(crate) struct Job<'a> {
+    pub side: usize,
     pub bin: &'a Path,
     pub benchmark: &'a str,
 }
@@ -83,8 +84,17 @@ fn count_all(
     deadline: Instant,
     log: &Log,
 ) -> Vec<Result<f64>> {
+    // One job: the full run, then the half run.
+    let count_one = |job: &Job<'_>, i: usize| -> Result<f64> {
+        let half = iterations / 2;
+        let run = |n, tag| callgrind(job, n, &workdir.join(format!("cg.{i}.{tag}")), deadline);
+        per_op(
+            (iterations, run(iterations, "full")?),
+            (half, run(half, "half")?),
+        )
+    };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<f64>>>> = Mutex::new(jobs.iter().map(|_| None).collect());
+    let results: Mutex<Vec<(usize, Result<f64>)>> = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 2);
@@ -94,7 +104,7 @@ fn count_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { return };
-                    let r = count_one(job, iterations, workdir, deadline, i);
+                    let r = count_one(job, i);
                     let what = match &r {
                         Ok(v) => format!("{v:.1} instructions per operation"),
                         Err(e) => format!("failed: {e:#}"),
@@ -104,33 +114,14 @@ fn count_all(
                         job.bin.display(),
                         job.benchmark
                     ));
-                    results.lock().expect("no worker panics holding it")[i] = Some(r);
+                    (results.lock().expect("no worker panics holding it")).push((i, r));
                 }
             });
         }
     });
-    results
-        .into_inner()
-        .expect("no worker panicked holding it")
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("not counted"))))
-        .collect()
-}
-
-/// One job: the full run, then the half run.
-fn count_one(
-    job: &Job<'_>,
-    iterations: u64,
-    workdir: &Path,
-    deadline: Instant,
-    i: usize,
-) -> Result<f64> {
-    let half = iterations / 2;
-    let run = |n, tag| callgrind(job, n, &workdir.join(format!("cg.{i}.{tag}")), deadline);
-    per_op(
-        (iterations, run(iterations, "full")?),
-        (half, run(half, "half")?),
-    )
+    let mut results = results.into_inner().expect("no worker panicked holding it");
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The instructions callgrind collected in `bench_loop` over `iterations` operations.
@@ -202,24 +193,23 @@ pub(crate) fn count(
     let tmp = (tempfile::tempdir())
         .context("creating a directory for the callgrind files")
         .map_err(|e| failed("counting", e))?;
-    let one_run = sides
-        .iter()
-        .flat_map(|bin| benchmarks.iter().map(|b| Job { bin, benchmark: b }));
+    let one_run = sides.iter().enumerate().flat_map(|(side, bin)| {
+        (benchmarks.iter()).map(move |benchmark| Job {
+            side,
+            bin,
+            benchmark,
+        })
+    });
     let jobs: Vec<Job<'_>> = (0..runs).flat_map(|_| one_run.clone()).collect();
-    let mut results = count_all(&jobs, iterations, tmp.path(), out.deadline, &out.log).into_iter();
+    let results = count_all(&jobs, iterations, tmp.path(), out.deadline, &out.log);
     let took = started.elapsed().as_secs_f64();
     out.log.line(&format!("counting took {took:.1} s"));
     let mut per_side: Vec<Result<Counts>> = sides.iter().map(|_| Ok(BTreeMap::new())).collect();
-    for _ in 0..runs {
-        for side in per_side.iter_mut() {
-            for b in &benchmarks {
-                let r = results.next().expect("one result per job");
-                if let Ok(m) = side {
-                    match r {
-                        Ok(v) => m.entry(metric_name(b)).or_default().push(v),
-                        Err(e) => *side = Err(e),
-                    }
-                }
+    for (job, r) in jobs.iter().zip(results) {
+        if let Ok(m) = &mut per_side[job.side] {
+            match r {
+                Ok(v) => m.entry(metric_name(job.benchmark)).or_default().push(v),
+                Err(e) => per_side[job.side] = Err(e),
             }
         }
     }

@@ -161,8 +161,8 @@ struct Measured {
     bin: Option<PathBuf>,
     reference_bin: Option<PathBuf>,
     samples: BTreeMap<String, Benchmark>,
-    /// Instruction counts of the candidate's bench, then the reference's.
-    counted: [component_counts::Counts; 2],
+    /// Instruction counts of the candidate's bench, then the reference's (none without valgrind).
+    counted: Vec<component_counts::Counts>,
 }
 
 impl<'a> Setup<'a> {
@@ -293,12 +293,7 @@ impl<'a> Setup<'a> {
                 .chain(m.reference_bin.as_deref())
                 .collect();
             let (runs, filter) = (self.args.counting_runs, self.filter.as_deref());
-            let counted =
-                component_counts::count(&self.out, &sides, filter, runs, self.iterations)?;
-            // `count` returns the sides as given: the candidate, then the reference.
-            for (slot, counts) in m.counted.iter_mut().zip(counted) {
-                *slot = counts;
-            }
+            m.counted = component_counts::count(&self.out, &sides, filter, runs, self.iterations)?;
         }
         Ok(())
     }
@@ -348,15 +343,12 @@ impl<'a> Setup<'a> {
         }
         log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
         log.flush();
+        // Both streams into the log (stdout set outside, so that stderr joins it).
         let mut expr = duct::cmd(bin, &args)
             .dir(tmp.path())
             .stdin_null()
-            .stdout_file(
-                log_file
-                    .try_clone()
-                    .map_err(|e| failed("opening the log", e.into()))?,
-            )
-            .stderr_file(log_file)
+            .stderr_to_stdout()
+            .stdout_file(log_file)
             .unchecked();
         if let Some(cpu) = self.cpu {
             expr = expr.before_spawn(move |cmd| {
@@ -392,11 +384,12 @@ impl<'a> Setup<'a> {
     fn write(self, m: Measured) -> Result<Vec<BenchOutcome>> {
         let runs = self.args.counting_runs;
         let counted_with = self.valgrind.as_ref().map(|_| self.iterations);
-        let [counted_candidate, counted_reference] = &m.counted;
+        let none = component_counts::Counts::new();
+        let counted = |side: usize| m.counted.get(side).unwrap_or(&none);
         let failed = m.status != Status::Ok;
         let mut run = run_file(
             &m.samples,
-            counted_candidate,
+            counted(0),
             counted_with,
             (self.samples, runs),
             &m.status,
@@ -409,7 +402,7 @@ impl<'a> Setup<'a> {
             let reference_file = format!("perf_reference_{}.json", self.out.stamp);
             let mut reference_run = run_file(
                 &BTreeMap::new(),
-                counted_reference,
+                counted(1),
                 counted_with,
                 (0, runs),
                 &m.status,

@@ -208,7 +208,8 @@ pub fn instructions_per_req(ctx: &CountCtx<'_>, method: Method, requests: u64) -
     match method {
         Method::Perf => perf_per_req(ctx, requests),
         Method::Callgrind => {
-            let ((ir_full, full, _), (ir_half, half, _)) = callgrind_pair(ctx, requests, "", &[])?;
+            let (((ir_full, _), full), ((ir_half, _), half)) =
+                callgrind_pair(ctx, requests, "", &[])?;
             Ok((ir_full - ir_half) as f64 / (full - half) as f64)
         }
     }
@@ -256,8 +257,8 @@ fn per_request(instructions: u64, responses: u64) -> Result<f64> {
 /// as good, and as quick, as for a small regression.
 pub(crate) const CALLGRIND_WINDOW: Duration = Duration::from_secs(8);
 
-/// One callgrind run of a pair: (total instructions, responses, the callgrind out file).
-pub(crate) type CallgrindRun = (u64, u64, PathBuf);
+/// One callgrind run of a pair: ((total instructions, the callgrind out file), responses).
+pub(crate) type CallgrindRun = ((u64, PathBuf), u64);
 
 /// The two runs every count makes: up to `requests` (within [`CALLGRIND_WINDOW`]), then half
 /// the responses the first got; their difference over the responses' difference is a
@@ -295,22 +296,20 @@ pub(crate) fn callgrind_pair(
     tag: &str,
     env: &[(String, String)],
 ) -> Result<(CallgrindRun, CallgrindRun)> {
-    let (((full_ir, full_out), full), ((half_ir, half_out), half)) =
-        full_and_half("callgrind", requests, |requests, window, which| {
-            let (ir, responses, out) =
-                callgrind_once(ctx, requests, &format!("{tag}{which}"), env, window)?;
-            Ok(((ir, out), responses))
-        })?;
+    let (full, half) = full_and_half("callgrind", requests, |requests, window, which| {
+        callgrind_once(ctx, requests, &format!("{tag}{which}"), env, window)
+    })?;
+    let (((full_ir, _), full_n), ((half_ir, _), half_n)) = (&full, &half);
     if full_ir <= half_ir {
         bail!(
-            "callgrind counted {full_ir} instructions for {full} requests but {half_ir} for {half}"
+            "callgrind counted {full_ir} instructions for {full_n} requests but {half_ir} for {half_n}"
         );
     }
-    Ok(((full_ir, full, full_out), (half_ir, half, half_out)))
+    Ok((full, half))
 }
 
 /// The router under callgrind, with `env`, for `requests` requests on one connection (within
-/// `window`): (total instructions, responses, the out file `bench::profile` reads further).
+/// `window`): ((total instructions, the out file `bench::profile` reads further), responses).
 fn callgrind_once(
     ctx: &CountCtx<'_>,
     requests: u64,
@@ -355,7 +354,7 @@ fn callgrind_once(
     }
     let text = std::fs::read_to_string(&out_file)
         .with_context(|| format!("reading {}", out_file.display()))?;
-    Ok((parse_total_ir(&text)?, responses, out_file))
+    Ok(((parse_total_ir(&text)?, out_file), responses))
 }
 
 #[cfg(test)]

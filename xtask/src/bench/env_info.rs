@@ -58,7 +58,7 @@ pub(crate) fn version_of(program: &str, install_hint: &str) -> Result<String> {
 
 /// The machine and toolchain. `extra` (load settings, affinity, router flags, ...) is merged in.
 pub fn machine(sh: &Shell, extra: serde_json::Map<String, Value>) -> Env {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = crate::model::paths::cargo();
     let rustc = silent(cmd!(sh, "rustc -V")).read().ok();
     let cargo_v = silent(cmd!(sh, "{cargo} -V")).read().ok();
     let cpuinfo = CpuInfo::current().ok();

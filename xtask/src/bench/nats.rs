@@ -54,11 +54,7 @@ impl NatsServer {
             .unchecked()
             .start()
             .context("starting nats-server")?;
-        let pid = handle
-            .pids()
-            .first()
-            .copied()
-            .context("nats-server has no pid")?;
+        let pid = *handle.pids().first().context("nats-server has no pid")?;
         let mut server = NatsServer {
             _registered: crate::bench::interrupt::register(handle.pids()),
             handle: Some(handle),
@@ -71,12 +67,7 @@ impl NatsServer {
             if TcpStream::connect(addr).is_ok() {
                 return Ok(server);
             }
-            let exited = server
-                .handle
-                .as_ref()
-                .and_then(|h| h.try_wait().ok().flatten())
-                .is_some();
-            if exited {
+            if let Some(Ok(Some(_))) = server.handle.as_ref().map(duct::Handle::try_wait) {
                 server.handle = None;
                 bail!("nats-server exited at start; see {}", log.display());
             }

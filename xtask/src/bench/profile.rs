@@ -21,7 +21,7 @@ pub fn collect_with_env(
     if requests < 2 {
         bail!("profile: expected at least 2 requests");
     }
-    let ((_, full_resp, full), (_, half_resp, half)) =
+    let (((_, full), full_resp), ((_, half), half_resp)) =
         counters::callgrind_pair(ctx, requests, "profile.", env)?;
     let profile = from_runs(&annotate(&full)?, &annotate(&half)?, full_resp - half_resp);
     Ok(Profile {

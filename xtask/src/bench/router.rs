@@ -64,12 +64,8 @@ impl RouterProcess {
             .stdout_path(&stdout_path)
             .stderr_file(log_file)
             .unchecked();
-        for (k, v) in &spec.env {
-            expr = expr.env(k, v);
-        }
-        for k in &spec.env_remove {
-            expr = expr.env_remove(k);
-        }
+        expr = spec.env.iter().fold(expr, |e, (k, v)| e.env(k, v));
+        expr = spec.env_remove.iter().fold(expr, |e, k| e.env_remove(k));
         if let Some(cpus) = spec.cpus.clone() {
             expr = expr.before_spawn(move |cmd| {
                 affinity::pin_child(cmd, cpus.clone());
@@ -79,11 +75,7 @@ impl RouterProcess {
         let handle = expr
             .start()
             .with_context(|| format!("starting router {}", spec.bin.display()))?;
-        let pid = handle
-            .pids()
-            .first()
-            .copied()
-            .context("router process has no pid")?;
+        let pid = *handle.pids().first().context("router process has no pid")?;
         let mut router = RouterProcess {
             _registered: crate::bench::interrupt::register(handle.pids()),
             handle,
@@ -405,12 +397,13 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {
     let (head, body) = text
         .split_once("\r\n\r\n")
         .context("response without a header end")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("response without a status code")?;
-    Ok((status, body.to_string()))
+    Ok((status_code(head)?, body.to_string()))
+}
+
+/// The status code of an HTTP/1.1 response head (`HTTP/1.1 200 OK\r\n...`).
+pub(crate) fn status_code(head: &str) -> Result<u16> {
+    (head.split_whitespace().nth(1).and_then(|s| s.parse().ok()))
+        .context("response without a status code")
 }
 
 #[cfg(test)]

@@ -252,11 +252,6 @@ impl Runner<'_, '_> {
         result
     }
 
-    /// The result of an earlier phase of this trial.
-    pub fn result(&self, name: &str) -> Option<&Report> {
-        self.reports.get(name)
-    }
-
     pub fn metric(&mut self, name: &str, value: f64) {
         self.trial.metrics.insert(name.to_string(), value);
     }

@@ -97,13 +97,10 @@ fn open_threads(pid: u32) -> Vec<std::fs::File> {
 /// The wait point in a wchan file's text, as a metric-safe name; `None` for a running thread.
 pub(crate) fn wait_point(wchan: &str) -> Option<String> {
     let name = wchan.trim();
-    if name.is_empty() || name == "0" {
-        return None;
-    }
-    Some(
+    (!name.is_empty() && name != "0").then(|| {
         name.to_ascii_lowercase()
-            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
-    )
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    })
 }
 
 /// A sampler running beside the load; [`Sampler::finish`] stops it and gives its samples.

@@ -43,13 +43,6 @@ fn backpressure_total(runner: &Runner<'_, '_>) -> Result<f64, Status> {
     Ok(gauge(&text, "router_backpressure_active_total"))
 }
 
-fn timed(spec: LoadSpec, bucket_ms: u64) -> LoadSpec {
-    LoadSpec {
-        timeline_ms: Some(bucket_ms),
-        ..spec
-    }
-}
-
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     let capacity = capacity(runner, "capacity", p.capacity_connections, p.capacity_ms)?;
     runner.metric("burst_capacity_rps", round3(capacity));
@@ -64,21 +57,14 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         "burst: {spike} req/s on {} connections",
         p.burst_connections
     ));
-    let burst = runner.phase(
-        "burst",
-        &timed(
-            LoadSpec::open(p.burst_connections, p.burst_ms, spike),
-            p.bucket_ms,
-        ),
-    )?;
+    // The burst and the load after it in timeline buckets, which the recovery is read from.
+    let timed = |connections, ms, rate| LoadSpec {
+        timeline_ms: Some(p.bucket_ms),
+        ..LoadSpec::open(connections, ms, rate)
+    };
+    let burst = runner.phase("burst", &timed(p.burst_connections, p.burst_ms, spike))?;
     let backpressure = backpressure_total(runner)? - backpressure_before;
-    let after = runner.phase(
-        "after",
-        &timed(
-            LoadSpec::open(p.connections, p.after_ms, steady),
-            p.bucket_ms,
-        ),
-    )?;
+    let after = runner.phase("after", &timed(p.connections, p.after_ms, steady))?;
     let before_p99 = before.latency("p99");
     let burst_end_us = burst.timeline_start_us() + p.burst_ms as f64 * 1e3;
     let gap_ms = (after.timeline_start_us() - burst_end_us) / 1e3;

@@ -15,7 +15,7 @@ use rustix::process::{Pid, Resource, Rlimit, prlimit};
 use serde_json::json;
 
 use crate::bench::loadgen::LoadSpec;
-use crate::bench::router::ProcStats;
+use crate::bench::router::{ProcStats, status_code};
 use crate::bench::runner::{Runner, Status, failed, round3, round4};
 use crate::model::load_report::Report;
 pub use crate::model::scenario::connections::{MAX_IDLE, Params};
@@ -129,11 +129,7 @@ fn read_response(stream: &mut TcpStream) -> Result<u16> {
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("response without a status code")?;
+    let status = status_code(&head)?;
     if head.contains("\r\nconnection: close") {
         bail!("the router answered with `Connection: close`, so nothing stays idle");
     }
@@ -177,8 +173,7 @@ fn still_open(stream: &TcpStream) -> bool {
     }
     let mut byte = [0u8; 1];
     let open = match stream.peek(&mut byte) {
-        Ok(0) => false,
-        Ok(_) => true,
+        Ok(n) => n > 0,
         Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
     };
     let _ = stream.set_nonblocking(false);

@@ -14,16 +14,12 @@ use crate::model::workload::{Expect, Role};
 pub(crate) fn role_result(runner: &Runner<'_, '_>, role: Role) -> Option<Report> {
     let w = runner.ctx.workload;
     let phase = w.phases.iter().find(|p| p.role == role)?;
-    runner.result(&phase.name).cloned()
+    runner.reports.get(&phase.name).cloned()
 }
 
 /// Each kind of a phase result, by name, with its numbers.
-pub(crate) fn kinds(result: &Report) -> Vec<(&String, &KindReport)> {
-    result
-        .kinds
-        .as_ref()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default()
+pub(crate) fn kinds(result: &Report) -> impl Iterator<Item = (&String, &KindReport)> {
+    result.kinds.iter().flatten()
 }
 
 /// Share of a reject-kind's requests answered 4xx; NaN when none was sent.

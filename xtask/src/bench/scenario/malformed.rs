@@ -32,12 +32,8 @@ pub(crate) fn storm_totals(phases: &[Report]) -> (f64, f64, f64) {
 
 pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
     runner.workload_phases()?;
-    let storm: Vec<Report> = runner
-        .ctx
-        .workload
-        .phases
-        .iter()
-        .filter_map(|ph| runner.result(&ph.name).cloned())
+    let storm: Vec<Report> = (runner.ctx.workload.phases.iter())
+        .filter_map(|ph| runner.reports.get(&ph.name).cloned())
         .collect();
     let (bad, rejected, server_errors) = storm_totals(&storm);
     // The storm's own `rps` counts only the few good requests; this is every answer.
@@ -74,10 +70,7 @@ pub fn run(p: &Params, runner: &mut Runner<'_, '_>) -> Result<(), Status> {
         "after",
         &LoadSpec::open(p.after_connections, p.after_ms, p.after_rate),
     )?;
-    let after_5xx = kinds(&after)
-        .iter()
-        .map(|(_, k)| k.status_5xx as f64)
-        .sum::<f64>();
+    let after_5xx = kinds(&after).map(|(_, k)| k.status_5xx as f64).sum::<f64>();
     runner.metric("malformed_5xx_total", server_errors + after_5xx);
     runner.metric("malformed_good_p99_after_ms", round4(after.latency("p99")));
     runner.metric("malformed_good_success_after", round4(success_rate(&after)));

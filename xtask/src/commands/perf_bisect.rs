@@ -376,7 +376,7 @@ fn count(bench: &BenchArgs, router: &Path) -> Result<f64> {
     bench.router_bin = Some(router.to_path_buf());
     let plan = Plan::new(&bench)?;
     let mut session = Session::open(&bench, plan, None)?;
-    session.count(1);
+    session.count(1, None);
     match finish(session)?[0].run.metric("instructions_per_req") {
         MetricValue::Number(x) if x > 0.0 => Ok(x),
         other => Err(BenchFailed(format!(

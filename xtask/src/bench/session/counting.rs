@@ -88,18 +88,10 @@ impl Ready {
 impl Session<'_> {
     /// Counts instructions (and with strace system calls) per request, `runs` counting runs
     /// per arm. Counts are deterministic: one run gives the number (xtask/BENCHMARKS.md has
-    /// the spread), more only confirm it.
-    pub fn count(&mut self, runs: u32) {
-        self.count_with(runs, None);
-    }
-
-    /// `count`, and the router `reference` (a stored baseline's commit, when only the count
-    /// is paired) counted beside each run; returns its counts, one per counting run.
-    pub(crate) fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
-        self.count_with(runs, Some(reference))
-    }
-
-    fn count_with(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
+    /// the spread), more only confirm it. The router `reference` (a stored baseline's commit,
+    /// when only the count is paired) is counted beside each run; returns its counts, one per
+    /// counting run.
+    pub fn count(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready), true) = (&self.plan.counter, &self.ready, self.ok())
         else {

@@ -441,7 +441,7 @@ pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>
     let trials = plan.trials;
     let mut session = Session::open(args, plan, pairing)?;
     session.trials(trials);
-    session.count(args.counting_runs);
+    session.count(args.counting_runs, None);
     session.finish()
 }
 

@@ -107,8 +107,12 @@ impl Writes<'_> {
         format!("{}", path.strip_prefix(root).unwrap_or(path).display())
     }
 
+    /// The previous baseline's SHA-256 in lowercase hex, as `sha256sum` prints it.
     pub(super) fn previous_sha256(&self) -> Option<String> {
-        self.judged.previous.map(|p| sha256_hex(&p.bytes))
+        use sha2::{Digest, Sha256};
+        self.judged
+            .previous
+            .map(|p| format!("{:x}", Sha256::digest(&p.bytes)))
     }
 
     /// The `bump` record of the new baseline (the shape of the first one, extended).
@@ -297,12 +301,6 @@ pub(super) const LOG_HEADER: &str = "# Baseline log\n\n\
 Every change of a `perf/baseline_<workload>.json`, oldest first, appended by \
 `cargo xtask perf-baseline-bump`. The baselines it replaced are archived next to this file as \
 `<date>_<short-commit>.json`.\n";
-
-/// Lowercase hex SHA-256 of `bytes`, as `sha256sum` prints it.
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(bytes))
-}
 
 #[cfg(test)]
 mod tests {

@@ -59,18 +59,14 @@ pub(super) fn measure(
     // trials (tens of seconds). When the count already fails, more evidence cannot turn the
     // verdict, so one trial gives the other rules a reading and the gate answers.
     let count_failed = if session.plan().counts() {
-        // The same program on both sides: its counts are the reference's too.
+        // The reference's router is counted beside, unless it is the candidate's own program.
         let also = count_reference
             .as_ref()
             .map(|r| r.reference_bin.as_path())
             .filter(|&bin| session.candidate_bin() != Some(bin));
         let counted = session.count(bench.counting_runs, also);
         if let (Some(reference), Some(stored)) = (&count_reference, stored.as_mut()) {
-            let counts = match also {
-                Some(_) => by_metric(&counted),
-                None => counted_samples(&session.run_files()[0]),
-            };
-            notes.extend(recounted(stored, &reference.commit, counts));
+            notes.extend(recounted(stored, &reference.commit, by_metric(&counted)));
         }
         failed_counts(&session, stored.as_ref().map(|s| &s.run), policy)
     } else {
@@ -168,18 +164,6 @@ pub(super) fn count_reference(
          with its commit's router counted here: {why_not}"
     );
     None
-}
-
-/// A run's counting-run samples (instructions and system calls per request), by metric.
-pub(super) fn counted_samples(run: &RunFile) -> BTreeMap<String, Vec<f64>> {
-    run.samples
-        .iter()
-        .filter(|(metric, _)| from_counting_run(metric))
-        .filter_map(|(metric, s)| match s {
-            Samples::Values(v) => Some((metric.clone(), v.clone())),
-            Samples::Invalid { .. } => None,
-        })
-        .collect()
 }
 
 /// Whether a counting run measures `metric` (not a component benchmark's count).

@@ -89,15 +89,17 @@ impl Session<'_> {
     /// Counts instructions (and with strace system calls) per request, `runs` counting runs
     /// per arm. Counts are deterministic: one run gives the number (xtask/BENCHMARKS.md has
     /// the spread), more only confirm it. The router `reference` (a stored baseline's commit,
-    /// when only the count is paired) is counted beside each run. Returns the reference's
-    /// counts, one per counting run: `reference`'s, else the first arm's (a paired session's
-    /// reference, or a lone candidate, whose program is then the reference's too).
+    /// when only the count is paired) is counted beside each run, unless it is the candidate's
+    /// own program. Returns the reference's counts, one per counting run: `reference`'s, else
+    /// the first arm's (a paired session's reference, or a lone candidate, whose program is
+    /// then the reference's too).
     pub fn count(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready), true) = (&self.plan.counter, &self.ready, self.ok())
         else {
             return counted_reference;
         };
+        let reference = reference.filter(|&bin| ready.specs.last().is_some_and(|c| c.bin != bin));
         self.out.log.line(&counter.describe());
         self.out.log.line(&match &self.plan.strace {
             Ok(path) => format!("system calls: counted with {} -f -c", path.display()),

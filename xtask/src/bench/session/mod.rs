@@ -318,12 +318,6 @@ impl<'a> Session<'a> {
         self.status = status;
     }
 
-    /// The candidate's router binary, once the session is ready.
-    pub(crate) fn candidate_bin(&self) -> Option<&std::path::Path> {
-        let ready = self.ready.as_ref()?;
-        ready.specs.last().map(|spec| spec.bin.as_path())
-    }
-
     /// True while nothing has failed.
     pub fn ok(&self) -> bool {
         self.status == Status::Ok

@@ -59,11 +59,7 @@ pub(super) fn measure(
     // trials (tens of seconds). When the count already fails, more evidence cannot turn the
     // verdict, so one trial gives the other rules a reading and the gate answers.
     let count_failed = if session.plan().counts() {
-        // The reference's router is counted beside, unless it is the candidate's own program.
-        let also = count_reference
-            .as_ref()
-            .map(|r| r.reference_bin.as_path())
-            .filter(|&bin| session.candidate_bin() != Some(bin));
+        let also = count_reference.as_ref().map(|r| r.reference_bin.as_path());
         let counted = session.count(bench.counting_runs, also);
         if let (Some(reference), Some(stored)) = (&count_reference, stored.as_mut()) {
             notes.extend(recounted(stored, &reference.commit, by_metric(&counted)));

@@ -87,9 +87,7 @@ impl Opened {
         let sh = crate::bench::env_info::root_shell()?;
         let started = Instant::now();
         let dir = paths::artifacts_dir(&paths::root(), &args.artifacts_dir);
-        let mut all = vec![("bench_router", "log")];
-        all.extend_from_slice(names);
-        let stamp = artifacts::claim(&dir, &all)?;
+        let stamp = artifacts::claim(&dir, &[&[("bench_router", "log")], names].concat())?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
         Ok(Opened {
             sh,

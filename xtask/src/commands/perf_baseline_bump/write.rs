@@ -1,7 +1,6 @@
 //! What a decided bump writes (the baseline, its archive, the LOG entry, the report),
 //! together, through the journal.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -141,20 +140,17 @@ impl Writes<'_> {
         let Some(p) = self.judged.previous else {
             return format!("Before: none ({}).", why.unwrap_or("no previous baseline"));
         };
-        let mut line = format!(
-            "Before: `{}` ({}), sha256 `{}`",
+        let archived = self.archive.as_ref().map(|a| self.shown(a));
+        let archived = archived.map(|a| format!(", archived as `{a}`"));
+        let why = why.map(|why| format!(" Not compared: {why}."));
+        format!(
+            "Before: `{}` ({}), sha256 `{}`{}.{}",
             self.shown(&self.inputs.baseline),
             verdict::provenance(&p.run),
-            self.previous_sha256().unwrap_or_default()
-        );
-        if let Some(a) = &self.archive {
-            let _ = write!(line, ", archived as `{}`", self.shown(a));
-        }
-        line.push('.');
-        if let Some(why) = why {
-            let _ = write!(line, " Not compared: {why}.");
-        }
-        line
+            self.previous_sha256().unwrap_or_default(),
+            archived.unwrap_or_default(),
+            why.unwrap_or_default()
+        )
     }
 
     pub(super) fn after_line(&self) -> String {

@@ -9,19 +9,9 @@ use xtask::exit;
 use xtask::flags::Cli;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            // clap prints help/version on stdout with exit 0; usage errors get exit 2.
-            let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(exit::BAD_INPUT)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    let code = match xtask::commands::run(cli.command) {
+    // clap prints help/version on stdout and exits 0, a usage error on stderr with exit 2
+    // (`exit::BAD_INPUT`).
+    let code = match xtask::commands::run(Cli::parse().command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

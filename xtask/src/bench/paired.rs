@@ -183,10 +183,7 @@ fn toolchain_key_of(version: &str, env: impl Iterator<Item = (String, String)>) 
         .collect();
     vars.sort();
     for (k, v) in vars {
-        hash.update(k.as_bytes());
-        hash.update([0]);
-        hash.update(v.as_bytes());
-        hash.update([0]);
+        hash.update([k.as_bytes(), &[0], v.as_bytes(), &[0]].concat());
     }
     hex(&hash.finalize()[..6])
 }
@@ -285,15 +282,8 @@ fn harness_key(root: &Path) -> Result<String> {
     let mut hash = Sha256::new();
     for f in files {
         let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
-        hash.update(
-            f.strip_prefix(root)
-                .unwrap_or(&f)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        hash.update([0]);
-        hash.update(&bytes);
-        hash.update([0]);
+        let name = f.strip_prefix(root).unwrap_or(&f).to_string_lossy();
+        hash.update([name.as_bytes(), &[0], &bytes, &[0]].concat());
     }
     Ok(hex(&hash.finalize()[..6]))
 }

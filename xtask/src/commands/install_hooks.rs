@@ -68,12 +68,8 @@ fn hooks_dir(sh: &Shell) -> Result<PathBuf> {
         .quiet()
         .read()
         .context("finding the git hooks directory (`git rev-parse --git-path hooks`): is this a git repository?")?;
-    let path = PathBuf::from(out.trim());
-    Ok(if path.is_absolute() {
-        path
-    } else {
-        sh.current_dir().join(path)
-    })
+    // Relative to the shell's directory (joining an absolute path gives that path).
+    Ok(sh.current_dir().join(out.trim()))
 }
 
 /// Installs `PRE_PUSH` as `<hooks>/pre-push`. A hook without `MARKER` is someone else's: it is

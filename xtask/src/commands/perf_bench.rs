@@ -13,10 +13,7 @@ pub fn run(args: &PerfBenchArgs) -> Result<u8> {
     crate::report::publish::check(&args.record, false)?;
     let outcomes = crate::bench::run(&args.bench, None)?;
     super::show(&outcomes)?;
-    let outcome = outcomes
-        .into_iter()
-        .next()
-        .expect("a bench has one outcome");
+    let outcome = &outcomes[0];
     crate::report::publish::record(&args.record, &outcome.run, "perf-bench", None)?;
     Ok(if outcome.failed {
         crate::exit::BENCH_FAILED

@@ -131,7 +131,6 @@ pub fn run(args: &BisectArgs) -> Result<u8> {
         bench,
         mode,
         good,
-        good_bin: None,
         log_path: dir.join(format!("perf_bisect_{stamp}.log")),
     };
     let result = bisect.run(&commits);
@@ -157,7 +156,6 @@ struct Bisect<'a> {
     bench: BenchArgs,
     mode: Mode,
     good: String,
-    good_bin: Option<PathBuf>,
     log_path: PathBuf,
 }
 
@@ -258,7 +256,6 @@ impl Bisect<'_> {
         ));
         let good_bin = paired::router_of(self.sh, &self.good, a.debug_build)
             .map_err(|e| BenchFailed(format!("building --good's router: {e:#}")))?;
-        self.good_bin = Some(good_bin.clone());
         if let Mode::Counted { good, .. } = &mut self.mode {
             let x = count(&self.bench, &good_bin)?;
             *good = Some(x);
@@ -270,7 +267,7 @@ impl Bisect<'_> {
         let mut verdicts = vec![None; commits.len()];
         let mut try_at = commits.len() - 1;
         loop {
-            let (verdict, shown) = self.step(&commits[try_at])?;
+            let (verdict, shown) = self.step(&commits[try_at], &good_bin)?;
             verdicts[try_at] = Some(verdict);
             let word = format!("{verdict:?}").to_lowercase();
             self.say(&format!(
@@ -317,8 +314,9 @@ impl Bisect<'_> {
         }
     }
 
-    /// Builds and measures one commit: its verdict and what was measured.
-    fn step(&self, commit: &str) -> Result<(Verdict, String)> {
+    /// Builds and measures one commit (against --good's router `good_bin`): its verdict and
+    /// what was measured.
+    fn step(&self, commit: &str, good_bin: &Path) -> Result<(Verdict, String)> {
         let bin = match paired::router_of(self.sh, commit, self.args.debug_build) {
             Ok(bin) => bin,
             Err(e) => return Ok((Verdict::Skip, format!("does not build: {e:#}"))),
@@ -344,7 +342,7 @@ impl Bisect<'_> {
                 let pairing = Pairing {
                     against: self.args.good.clone(),
                     commit: self.good.clone(),
-                    reference_bin: self.good_bin.clone().expect("--good is built first"),
+                    reference_bin: good_bin.to_path_buf(),
                 };
                 // The tried commit is the session's candidate arm, by `router_bin`; its run
                 // file records the work tree's git identity, the step log the commit.
@@ -376,7 +374,7 @@ fn count(bench: &BenchArgs, router: &Path) -> Result<f64> {
     bench.router_bin = Some(router.to_path_buf());
     let plan = Plan::new(&bench)?;
     let mut session = Session::open(&bench, plan, None)?;
-    session.count(1);
+    session.count(1, None);
     match finish(session)?[0].run.metric("instructions_per_req") {
         MetricValue::Number(x) if x > 0.0 => Ok(x),
         other => Err(BenchFailed(format!(

@@ -42,7 +42,7 @@ pub fn run(args: &CalibrateArgs) -> Result<u8> {
     let mut session = Session::open(&bench, plan, Some(pairing))?;
     session.trials(pairs);
     // A few counting runs, so that the count's spread is measured too.
-    session.count(bench.counting_runs.max(3));
+    session.count(bench.counting_runs.max(3), None);
     let outcomes = session.finish()?;
     super::show(&outcomes)?;
     if let Some(failed) = outcomes.iter().find(|o| o.failed) {

@@ -226,24 +226,21 @@ fn findings(analysis: &Analysis, points: &[(&Record, f64)], width: usize) -> Str
         ));
     }
     if let Some(d) = &analysis.drift {
+        let sign = if d.slope_per_run >= 0.0 { "+" } else { "" };
+        let p = if d.p_value < 0.0001 {
+            "< 0.0001".to_string()
+        } else {
+            format!("= {:.4}", d.p_value)
+        };
         out.push_str(&format!(
-            "{pad}drift: {} per run{} (Mann-Kendall p {}); no single change point explains it\n",
-            fmt_signed(d.slope_per_run),
+            "{pad}drift: {sign}{} per run{} (Mann-Kendall p {p}); no single change point explains it\n",
+            fmt(d.slope_per_run),
             d.total_pct
                 .map(|p| format!(", {p:+.1}% over the series"))
                 .unwrap_or_default(),
-            fmt_p(d.p_value)
         ));
     }
     out
-}
-
-fn fmt_p(p: f64) -> String {
-    if p < 0.0001 {
-        "< 0.0001".to_string()
-    } else {
-        format!("= {p:.4}")
-    }
 }
 
 /// Unicode block sparkline scaled from the series' min (▁) to its max (█).
@@ -271,10 +268,6 @@ fn min_max(series: &[f64]) -> (f64, f64) {
 fn commit(run: &Record) -> &str {
     let c = run.commit.as_deref();
     c.map_or("unknown commit", |c| c.get(..10).unwrap_or(c))
-}
-
-fn fmt_signed(x: f64) -> String {
-    format!("{}{}", if x >= 0.0 { "+" } else { "" }, fmt(x))
 }
 
 #[cfg(test)]

@@ -88,23 +88,18 @@ impl Ready {
 impl Session<'_> {
     /// Counts instructions (and with strace system calls) per request, `runs` counting runs
     /// per arm. Counts are deterministic: one run gives the number (xtask/BENCHMARKS.md has
-    /// the spread), more only confirm it.
-    pub fn count(&mut self, runs: u32) {
-        self.count_with(runs, None);
-    }
-
-    /// `count`, and the router `reference` (a stored baseline's commit, when only the count
-    /// is paired) counted beside each run; returns its counts, one per counting run.
-    pub(crate) fn count_also(&mut self, runs: u32, reference: &Path) -> Vec<Counted> {
-        self.count_with(runs, Some(reference))
-    }
-
-    fn count_with(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
+    /// the spread), more only confirm it. The router `reference` (a stored baseline's commit,
+    /// when only the count is paired) is counted beside each run, unless it is the candidate's
+    /// own program. Returns the reference's counts, one per counting run: `reference`'s, else
+    /// the first arm's (a paired session's reference, or a lone candidate, whose program is
+    /// then the reference's too).
+    pub fn count(&mut self, runs: u32, reference: Option<&Path>) -> Vec<Counted> {
         let mut counted_reference = Vec::new();
         let (Some(counter), Some(ready), true) = (&self.plan.counter, &self.ready, self.ok())
         else {
             return counted_reference;
         };
+        let reference = reference.filter(|&bin| ready.specs.last().is_some_and(|c| c.bin != bin));
         self.out.log.line(&counter.describe());
         self.out.log.line(&match &self.plan.strace {
             Ok(path) => format!("system calls: counted with {} -f -c", path.display()),
@@ -120,11 +115,11 @@ impl Session<'_> {
             .collect();
         routers.extend(reference.map(|bin| ctx(bin, &knobs)));
         let mut slowest = Duration::ZERO;
-        for n in 1..=runs {
+        'runs: for n in 1..=runs {
             // Bounded in time: a run that would not fit before the --timeout is not started;
             // the runs done so far still make the metric.
             if n > 1 && !self.time_for_another(n, runs, slowest) {
-                return counted_reference;
+                break;
             }
             self.out.progress.note(&format!(
                 "counting run {n}/{runs}: {}, {} requests{}",
@@ -151,7 +146,7 @@ impl Session<'_> {
                     Ok(counted) => counted,
                     Err(e) => {
                         self.fail(Status::Failed(format!("counting run {n} ({side}): {e:#}")));
-                        return counted_reference;
+                        break 'runs;
                     }
                 };
                 let readings: Vec<String> =
@@ -168,7 +163,10 @@ impl Session<'_> {
             }
             slowest = slowest.max(run_started.elapsed());
         }
-        counted_reference
+        match reference {
+            Some(_) => counted_reference,
+            None => self.runs[0].counted.clone(),
+        }
     }
 
     /// Whether counting run `n` fits before the --timeout, when the slowest so far took

@@ -87,9 +87,7 @@ impl Opened {
         let sh = crate::bench::env_info::root_shell()?;
         let started = Instant::now();
         let dir = paths::artifacts_dir(&paths::root(), &args.artifacts_dir);
-        let mut all = vec![("bench_router", "log")];
-        all.extend_from_slice(names);
-        let stamp = artifacts::claim(&dir, &all)?;
+        let stamp = artifacts::claim(&dir, &[&[("bench_router", "log")], names].concat())?;
         let log_path = dir.join(format!("bench_router_{stamp}.log"));
         Ok(Opened {
             sh,
@@ -318,12 +316,6 @@ impl<'a> Session<'a> {
         self.status = status;
     }
 
-    /// The candidate's router binary, once the session is ready.
-    pub(crate) fn candidate_bin(&self) -> Option<&std::path::Path> {
-        let ready = self.ready.as_ref()?;
-        ready.specs.last().map(|spec| spec.bin.as_path())
-    }
-
     /// True while nothing has failed.
     pub fn ok(&self) -> bool {
         self.status == Status::Ok
@@ -441,7 +433,7 @@ pub fn run(args: &Options, pairing: Option<Pairing>) -> Result<Vec<BenchOutcome>
     let trials = plan.trials;
     let mut session = Session::open(args, plan, pairing)?;
     session.trials(trials);
-    session.count(args.counting_runs);
+    session.count(args.counting_runs, None);
     session.finish()
 }
 

@@ -31,19 +31,7 @@ pub struct BenchOutcome {
 impl Session<'_> {
     /// The run files as they stand: one per arm, in the arms' order (reference first).
     pub(crate) fn run_files(&self) -> Vec<RunFile> {
-        let mut out: Vec<RunFile> = (0..self.arms.len()).map(|i| self.run_file(i)).collect();
-        if let Some(p) = &self.pairing {
-            let reference_file = format!("{}_{}.json", self.arms[0].prefix, self.out.stamp);
-            for run in &mut out {
-                run.paired = Some(Paired {
-                    against: p.against.clone(),
-                    reference_commit: Some(p.commit.clone()),
-                    order: Some("alternating per trial: AB, BA, AB, ...".into()),
-                    reference_file: Some(reference_file.clone()),
-                });
-            }
-        }
-        out
+        (0..self.arms.len()).map(|i| self.run_file(i)).collect()
     }
 
     /// Writes the run files and returns them with their paths, in the arms' order. Artifacts
@@ -124,6 +112,12 @@ impl Session<'_> {
             histograms: Histograms {
                 latency: runs.trials.iter().map(|t| t.histogram.clone()).collect(),
             },
+            paired: self.pairing.as_ref().map(|p| Paired {
+                against: p.against.clone(),
+                reference_commit: Some(p.commit.clone()),
+                order: Some("alternating per trial: AB, BA, AB, ...".into()),
+                reference_file: Some(format!("{}_{}.json", self.arms[0].prefix, self.out.stamp)),
+            }),
             failover: w.failover.map(|f| Failover {
                 kill_after_ms: Some(f.kill_after_ms),
                 router_killed: runs.trials.iter().map(|t| t.killed).collect(),

@@ -1,8 +1,6 @@
 //! The bump's decision from the judged candidate: refused, skipped (a ratchet), or what it
 //! records.
 
-use std::fmt::Write as _;
-
 use anyhow::{Result, anyhow};
 
 use super::checks::{across_machines, rule_problems};
@@ -76,15 +74,12 @@ pub(super) fn decide(
 
 /// The error that refuses a bump: every problem, one per line.
 pub(super) fn refusal(problems: &[String]) -> anyhow::Error {
-    let mut text = format!(
-        "perf-baseline-bump refused ({} problem{}), nothing was written:",
+    let listed: String = problems.iter().map(|p| format!("\n  - {p}")).collect();
+    anyhow!(
+        "perf-baseline-bump refused ({} problem{}), nothing was written:{listed}",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" }
-    );
-    for p in problems {
-        let _ = write!(text, "\n  - {p}");
-    }
-    anyhow!(text)
+    )
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! What a decided bump writes (the baseline, its archive, the LOG entry, the report),
 //! together, through the journal.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -107,8 +106,12 @@ impl Writes<'_> {
         format!("{}", path.strip_prefix(root).unwrap_or(path).display())
     }
 
+    /// The previous baseline's SHA-256 in lowercase hex, as `sha256sum` prints it.
     pub(super) fn previous_sha256(&self) -> Option<String> {
-        self.judged.previous.map(|p| sha256_hex(&p.bytes))
+        use sha2::{Digest, Sha256};
+        self.judged
+            .previous
+            .map(|p| format!("{:x}", Sha256::digest(&p.bytes)))
     }
 
     /// The `bump` record of the new baseline (the shape of the first one, extended).
@@ -137,20 +140,17 @@ impl Writes<'_> {
         let Some(p) = self.judged.previous else {
             return format!("Before: none ({}).", why.unwrap_or("no previous baseline"));
         };
-        let mut line = format!(
-            "Before: `{}` ({}), sha256 `{}`",
+        let archived = self.archive.as_ref().map(|a| self.shown(a));
+        let archived = archived.map(|a| format!(", archived as `{a}`"));
+        let why = why.map(|why| format!(" Not compared: {why}."));
+        format!(
+            "Before: `{}` ({}), sha256 `{}`{}.{}",
             self.shown(&self.inputs.baseline),
             verdict::provenance(&p.run),
-            self.previous_sha256().unwrap_or_default()
-        );
-        if let Some(a) = &self.archive {
-            let _ = write!(line, ", archived as `{}`", self.shown(a));
-        }
-        line.push('.');
-        if let Some(why) = why {
-            let _ = write!(line, " Not compared: {why}.");
-        }
-        line
+            self.previous_sha256().unwrap_or_default(),
+            archived.unwrap_or_default(),
+            why.unwrap_or_default()
+        )
     }
 
     pub(super) fn after_line(&self) -> String {
@@ -297,12 +297,6 @@ pub(super) const LOG_HEADER: &str = "# Baseline log\n\n\
 Every change of a `perf/baseline_<workload>.json`, oldest first, appended by \
 `cargo xtask perf-baseline-bump`. The baselines it replaced are archived next to this file as \
 `<date>_<short-commit>.json`.\n";
-
-/// Lowercase hex SHA-256 of `bytes`, as `sha256sum` prints it.
-pub(super) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(bytes))
-}
 
 #[cfg(test)]
 mod tests {

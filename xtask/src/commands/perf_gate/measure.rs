@@ -12,7 +12,7 @@ use crate::bench::env_info::root_shell;
 use crate::bench::paired::reference;
 use crate::bench::session::{BenchOutcome, Pairing, Plan, Session, by_metric};
 use crate::flags::BenchArgs;
-use crate::gate::evaluate::{Status, evaluate};
+use crate::gate::evaluate::{Status, Verdict, evaluate};
 use crate::gate::evidence::{Next, next};
 use crate::gate::stats::median;
 use crate::model::metric::{SYSCALLS_PER_REQ, is_counted, syscall_of};
@@ -59,18 +59,10 @@ pub(super) fn measure(
     // trials (tens of seconds). When the count already fails, more evidence cannot turn the
     // verdict, so one trial gives the other rules a reading and the gate answers.
     let count_failed = if session.plan().counts() {
-        match (&count_reference, stored.as_mut()) {
-            (Some(reference), Some(stored)) => {
-                let counts = if session.candidate_bin() == Some(reference.reference_bin.as_path()) {
-                    // The same program on both sides: its counts are the reference's too.
-                    session.count(bench.counting_runs);
-                    counted_samples(&session.run_files()[0])
-                } else {
-                    by_metric(&session.count_also(bench.counting_runs, &reference.reference_bin))
-                };
-                notes.extend(recounted(stored, &reference.commit, counts));
-            }
-            _ => session.count(bench.counting_runs),
+        let also = count_reference.as_ref().map(|r| r.reference_bin.as_path());
+        let counted = session.count(bench.counting_runs, also);
+        if let (Some(reference), Some(stored)) = (&count_reference, stored.as_mut()) {
+            notes.extend(recounted(stored, &reference.commit, by_metric(&counted)));
         }
         failed_counts(&session, stored.as_ref().map(|s| &s.run), policy)
     } else {
@@ -170,18 +162,6 @@ pub(super) fn count_reference(
     None
 }
 
-/// A run's counting-run samples (instructions and system calls per request), by metric.
-pub(super) fn counted_samples(run: &RunFile) -> BTreeMap<String, Vec<f64>> {
-    run.samples
-        .iter()
-        .filter(|(metric, _)| from_counting_run(metric))
-        .filter_map(|(metric, s)| match s {
-            Samples::Values(v) => Some((metric.clone(), v.clone())),
-            Samples::Invalid { .. } => None,
-        })
-        .collect()
-}
-
 /// Whether a counting run measures `metric` (not a component benchmark's count).
 pub(super) fn from_counting_run(metric: &str) -> bool {
     metric == COUNTED || metric == SYSCALLS_PER_REQ || syscall_of(metric).is_some()
@@ -229,15 +209,13 @@ pub(super) fn recounted(
     Some(line)
 }
 
-/// (baseline, candidate) of a session's run files: the stored baseline and the session's one
-/// run, or the reference and the candidate of a paired session.
-pub(super) fn sides<'a>(
-    runs: &'a [RunFile],
-    stored: Option<&'a RunFile>,
-) -> (&'a RunFile, &'a RunFile) {
+/// The verdict under `policy` on the session's runs so far: its one run against the stored
+/// baseline, or a paired session's candidate against its reference.
+fn verdict_now(session: &Session<'_>, stored: Option<&RunFile>, policy: &Policy) -> Verdict {
+    let runs = session.run_files();
     match stored {
-        Some(b) => (b, &runs[0]),
-        None => (&runs[0], &runs[1]),
+        Some(baseline) => evaluate(baseline, &runs[0], policy),
+        None => evaluate(&runs[0], &runs[1], policy),
     }
 }
 
@@ -254,13 +232,11 @@ pub(super) fn failed_counts(
     if !session.ok() {
         return Vec::new();
     }
-    let runs = session.run_files();
-    let (baseline, candidate) = sides(&runs, stored);
     // Judged on the counted rules alone: before the trials, the other metrics are not there.
     let mut counted = policy.clone();
     counted.rules.retain(|metric, _| from_counting_run(metric));
     counted.gate.require_all_metrics_present = false;
-    evaluate(baseline, candidate, &counted)
+    verdict_now(session, stored, &counted)
         .rows
         .into_iter()
         .filter(|r| r.status == Status::Fail)
@@ -277,9 +253,7 @@ pub(super) fn why_slower(
     policy: &Policy,
     explain: bool,
 ) -> Option<Explanation> {
-    let runs = session.run_files();
-    let (baseline, candidate) = sides(&runs, stored.map(|s| &s.run));
-    let verdict = evaluate(baseline, candidate, policy);
+    let verdict = verdict_now(session, stored.map(|s| &s.run), policy);
     let cpu_failed = verdict
         .rows
         .iter()
@@ -288,7 +262,7 @@ pub(super) fn why_slower(
         return None;
     }
     let made = (|| {
-        let reference = stored.map(|s| stored_reference(&s.run, candidate));
+        let reference = stored.map(|s| stored_reference(&s.run, &session.run_files()[0]));
         let reference = reference.transpose()?.flatten();
         let (r, c) = session.profile(reference)?;
         anyhow::Ok(Explanation::new(&r, &c))
@@ -335,9 +309,7 @@ pub(super) fn add_evidence(
         if !session.ok() {
             return;
         }
-        let runs = session.run_files();
-        let (baseline, candidate) = sides(&runs, stored);
-        let verdict = evaluate(baseline, candidate, policy);
+        let verdict = verdict_now(session, stored, policy);
         let done = session.trials_done();
         let left = budget.saturating_sub(started.elapsed());
         let undecided = || {

@@ -342,7 +342,6 @@ impl<'a> Setup<'a> {
             args.extend(["--filter".to_string(), f.clone()]);
         }
         log.line(&format!("run: {} {}", bin.display(), args.join(" ")));
-        log.flush();
         // Both streams into the log (stdout set outside, so that stderr joins it).
         let mut expr = duct::cmd(bin, &args)
             .dir(tmp.path())

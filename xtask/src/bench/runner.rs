@@ -475,8 +475,4 @@ impl Log {
         let line = format!("[{}] {text}\n", artifacts::now_rfc3339());
         let _ = (&self.file).write_all(line.as_bytes());
     }
-    pub(crate) fn flush(&self) {
-        use std::io::Write;
-        let _ = (&self.file).flush();
-    }
 }

@@ -21,7 +21,6 @@ pub(crate) fn run_trial(ctx: &TrialCtx<'_>) -> Result<Trial, Status> {
             "the --timeout expired before the trial started".into(),
         ));
     }
-    ctx.log.flush();
     let start = |what: &str, said: &str| {
         let remaining = ctx.deadline.saturating_duration_since(Instant::now());
         let timeout = remaining.min(Duration::from_secs(30));

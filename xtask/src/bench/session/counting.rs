@@ -131,7 +131,6 @@ impl Session<'_> {
                     ""
                 }
             ));
-            self.out.log.flush();
             let run_started = Instant::now();
             let (method, requests) = (counter.method, self.args.counter_requests);
             let counted = at_once(&routers, "a counting run", |ctx| {

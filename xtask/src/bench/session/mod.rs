@@ -204,7 +204,6 @@ impl<'a> Session<'a> {
         let nats = match self.plan.transport {
             Transport::Http => None,
             Transport::Nats => {
-                self.out.log.flush();
                 let nats =
                     NatsServer::start(tmp.path(), &self.out.log_path, Duration::from_secs(10))
                         .map_err(|e| Status::Failed(format!("nats-server did not start: {e:#}")))?;

@@ -14,7 +14,7 @@ use crate::model::policy::{
     Bounds, Check, Direction, EnvMismatch, GateSettings, Inconclusive, Judged, Policy, Rule,
     fmt_num,
 };
-use crate::model::run_file::{Invalid, MetricValue, RunFile, Samples};
+use crate::model::run_file::{Env, Invalid, MetricValue, RunFile, Samples};
 
 /// Below this many samples on either side, a relative rule compares the medians directly.
 pub const MIN_SAMPLES: usize = 3;
@@ -271,14 +271,14 @@ impl fmt::Display for EnvDifference {
     }
 }
 
-/// The `ENV_FIELDS` whose values differ between the two runs.
-pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDifference> {
+/// The `ENV_FIELDS` whose values differ between two runs' environments.
+pub fn env_differences(baseline: &Env, candidate: &Env) -> Vec<EnvDifference> {
     ENV_FIELDS
         .iter()
         .map(|f| EnvDifference {
             field: f,
-            baseline: baseline.env.get(f),
-            candidate: candidate.env.get(f),
+            baseline: baseline.get(f),
+            candidate: candidate.get(f),
         })
         .filter(|d| d.baseline != d.candidate)
         .collect()
@@ -289,7 +289,7 @@ pub fn env_differences(baseline: &RunFile, candidate: &RunFile) -> Vec<EnvDiffer
 pub fn needs_paired_rerun(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> bool {
     policy.gate.env_mismatch == EnvMismatch::Paired
         && candidate.paired_against().is_none()
-        && !env_differences(baseline, candidate).is_empty()
+        && !env_differences(&baseline.env, &candidate.env).is_empty()
 }
 
 /// Problems that make the baseline unusable under this policy (exit 2), each naming the
@@ -406,7 +406,7 @@ pub fn evaluate(baseline: &RunFile, candidate: &RunFile, policy: &Policy) -> Ver
 /// The environment fields that differ between the runs, and what the policy makes of them
 /// (`gate.env_mismatch`): a warning, a failure, or, paired, a note.
 fn env_findings(v: &mut Verdict, baseline: &RunFile, candidate: &RunFile, policy: &Policy) {
-    v.env_differences = env_differences(baseline, candidate);
+    v.env_differences = env_differences(&baseline.env, &candidate.env);
     if !v.env_differences.is_empty() {
         let fields = v.env_differences.iter().map(ToString::to_string);
         let fields = fields.collect::<Vec<_>>().join(", ");

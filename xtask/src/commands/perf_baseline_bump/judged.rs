@@ -59,7 +59,7 @@ pub(super) fn judge<'a>(
     // against the baseline it is compared as an independent run.
     let mut unpaired = candidate.clone();
     unpaired.paired = None;
-    let why = match previous.map(|p| (p, evaluate::env_differences(&p.run, candidate))) {
+    let why = match previous.map(|p| (p, evaluate::env_differences(&p.run.env, &candidate.env))) {
         None => "there is no previous baseline".to_string(),
         Some((_, differs)) if correction && !differs.is_empty() => format!(
             "the previous baseline was measured in another environment ({}): a measurement \

@@ -5,6 +5,7 @@ use anyhow::{Context as _, Result};
 
 use super::input::Input;
 use crate::flags::BenchArgs;
+use crate::gate::evaluate::env_differences;
 use crate::model::policy::{EnvMismatch, Policy};
 use crate::model::run_file::{ENV_FIELDS, short_commit};
 
@@ -34,10 +35,8 @@ pub(super) fn choose_mode(
     }
     let sh = xshell::Shell::new().context("creating a shell")?;
     let here = crate::bench::env_info::machine(&sh, serde_json::Map::new());
-    let differs: Vec<String> = ENV_FIELDS
-        .iter()
-        .filter(|f| here.get(f) != stored.run.env.get(f))
-        .map(|f| format!("{f} {} -> {}", stored.run.env.get(f), here.get(f)))
+    let differs: Vec<String> = (env_differences(&stored.run.env, &here).iter())
+        .map(ToString::to_string)
         .collect();
     let gate = &policy.gate;
     let why = if gate.always_paired {

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::gate::cpu_split;
 use crate::gate::evaluate::{Row, Status};
 use crate::model::metric::{
     INSTRUCTIONS_PER_REQ, Kind, SYSCALLS_PER_REQ, VOLUNTARY_SWITCHES_PER_REQ, find, syscall_of,
@@ -154,16 +155,14 @@ pub fn name(rows: &[Row], baseline: &RunFile, candidate: &RunFile) -> Option<Str
     let clock_failed =
         kind_failed(Kind::Throughput) || kind_failed(Kind::Latency) || kind_failed(Kind::Waiting);
     if kinds.is_empty() && kind_failed(Kind::Cpu) {
-        kinds.push(
-            match crate::gate::cpu_split::kernel_share(baseline, candidate) {
-                Some(share) if share >= 0.6 => format!(
-                    "kernel: the CPU time that grew is {:.0}% the kernel's, with the instructions \
+        kinds.push(match cpu_split::kernel_share(baseline, candidate) {
+            Some(share) if share >= cpu_split::MOSTLY_KERNEL => format!(
+                "kernel: the CPU time that grew is {:.0}% the kernel's, with the instructions \
                  per request unchanged{listed}",
-                    share * 100.0
-                ),
-                _ => "work: the router's CPU time per request grew".to_string(),
-            },
-        );
+                share * 100.0
+            ),
+            _ => "work: the router's CPU time per request grew".to_string(),
+        });
     }
     if kinds.is_empty() && clock_failed && counts_held {
         kinds.push(waiting(rows, baseline, candidate, &listed));

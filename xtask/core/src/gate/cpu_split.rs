@@ -8,6 +8,10 @@ use crate::model::run_file::RunFile;
 const USER: &str = "cpu_user_ms_per_1k_req";
 const SYS: &str = "cpu_sys_ms_per_1k_req";
 
+/// From this share of the growth in CPU time on, the kernel is named as the cause (here and
+/// in `cause`), so the two never disagree.
+pub const MOSTLY_KERNEL: f64 = 0.6;
+
 fn split(run: &RunFile) -> Option<(f64, f64)> {
     let value = |m: &str| run.metric(m).number().filter(|x| *x >= 0.0);
     Some((value(USER)?, value(SYS)?))
@@ -33,7 +37,7 @@ pub fn explain(baseline: &RunFile, candidate: &RunFile) -> Option<String> {
             "new".to_string()
         }
     };
-    let kind = if kernel_share >= 0.6 {
+    let kind = if kernel_share >= MOSTLY_KERNEL {
         "mostly kernel work (system calls, socket reads and writes, page faults): an \
          instruction profile of the router does not see it; the system calls per request \
          (`syscalls_per_req`, counted with strace beside the instructions) say which calls grew"

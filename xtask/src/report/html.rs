@@ -174,32 +174,30 @@ pub(crate) fn history_for(root: &Path, given: Option<&Path>) -> Result<Option<Hi
     }))
 }
 
-/// The latency trial histograms (the only ones a run file keeps) merged into one, in
-/// milliseconds per unit. `None` when the run has none; a trial that cannot be decoded is
-/// skipped with a note.
+/// The latency trial histograms (the only ones a run file keeps) merged into one, with what
+/// a recorded value is divided by to give milliseconds. `None` when the run has none; a trial
+/// that cannot be decoded, or is in another or an unknown unit, is skipped with a note.
 fn merged(side: &Side, notes: &mut Vec<String>) -> Option<(Histogram<u64>, f64)> {
-    let trials = &side.run.histograms.latency;
-    let mut merged: Option<Histogram<u64>> = None;
-    let mut per_ms = 1e-6;
-    for (i, t) in trials.iter().enumerate() {
+    let mut merged: Option<(Histogram<u64>, f64)> = None;
+    for (i, t) in side.run.histograms.latency.iter().enumerate() {
         let Some(t) = t else { continue };
-        per_ms = match t.unit.as_deref() {
-            Some("us") => 1e-3,
-            Some("ms") => 1.0,
-            _ => 1e-6,
-        };
         let at = format!("{}: histograms.latency[{i}]", side.path.display());
+        let Some(per_ms) = t.per_ms() else {
+            notes.push(format!("{at}: unknown unit {:?}", t.unit));
+            continue;
+        };
         match (crate::model::histogram::decode(t), &mut merged) {
-            (Ok(h), None) => merged = Some(h),
-            (Ok(h), Some(m)) => {
+            (Ok(h), None) => merged = Some((h, per_ms)),
+            (Ok(h), Some((m, first))) if *first == per_ms => {
                 if let Err(e) = m.add(&h) {
                     notes.push(format!("{at}: not merged: {e:?}"));
                 }
             }
+            (Ok(_), Some(_)) => notes.push(format!("{at}: not merged: another unit")),
             (Err(e), _) => notes.push(format!("{at}: {e:#}")),
         }
     }
-    merged.filter(|h| !h.is_empty()).map(|h| (h, per_ms))
+    merged.filter(|(h, _)| !h.is_empty())
 }
 
 /// The percentile curve of a histogram: `CURVE_POINTS` points `(nines, value in ms)`.
@@ -208,7 +206,7 @@ pub fn curve(h: &Histogram<u64>, per_ms: f64) -> Vec<(f64, f64)> {
         .map(|i| {
             let nines = svg::MAX_NINES * i as f64 / (CURVE_POINTS - 1) as f64;
             let q = 1.0 - 10f64.powf(-nines);
-            (nines, h.value_at_quantile(q) as f64 * per_ms)
+            (nines, h.value_at_quantile(q) as f64 / per_ms)
         })
         .collect()
 }

@@ -21,30 +21,15 @@ struct Cumulative {
     per_ms: f64,
 }
 
-/// What a recorded value of a histogram in `unit` is divided by to give milliseconds; `None`
-/// for a unit the gate does not know. Dividing (rather than multiplying by 1e-6) is
-/// correctly rounded, as the load generator's own per-trial percentiles are.
-fn per_ms(unit: Option<&str>) -> Option<f64> {
-    match unit {
-        None | Some("ns") => Some(1e6),
-        Some("us") => Some(1e3),
-        Some("ms") => Some(1.0),
-        Some(_) => None,
-    }
-}
-
 impl Cumulative {
     fn new(runs: &[&RunFile]) -> Option<(Cumulative, usize)> {
         // Pooling adds recorded values across trials and sides: they must share one unit.
-        let mut units = runs
-            .iter()
-            .flat_map(|run| &run.histograms.latency)
-            .map(|h| h.as_ref().map(|h| h.unit.as_deref()));
-        let unit = units.next()??;
-        if units.any(|u| u != Some(unit)) {
+        let mut latency = runs.iter().flat_map(|run| &run.histograms.latency);
+        let first = latency.next()?.as_ref()?;
+        if latency.any(|h| h.as_ref().map(|h| &h.unit) != Some(&first.unit)) {
             return None;
         }
-        let per_ms = per_ms(unit)?;
+        let per_ms = first.per_ms()?;
         // Per side, per trial: (value, count) of every recorded bucket.
         let recorded = |h: &Option<Encoded>| {
             let h = histogram::decode(h.as_ref()?).ok()?;

@@ -21,6 +21,20 @@ pub struct Encoded {
     pub data: String,
 }
 
+impl Encoded {
+    /// What a recorded value is divided by to give milliseconds; `None` for a unit the gate
+    /// does not know. Dividing (rather than multiplying by 1e-6) is correctly rounded, as the
+    /// load generator's own per-trial percentiles are.
+    pub fn per_ms(&self) -> Option<f64> {
+        match self.unit.as_deref() {
+            None | Some("ns") => Some(1e6),
+            Some("us") => Some(1e3),
+            Some("ms") => Some(1.0),
+            Some(_) => None,
+        }
+    }
+}
+
 /// Decodes a stored histogram.
 pub fn decode(h: &Encoded) -> Result<Histogram<u64>> {
     if h.encoding != ENCODING {

@@ -51,8 +51,31 @@ fn curve_has_fixed_points_and_rises() {
     for v in 1..=10_000u64 {
         h.record(v * 1000).unwrap();
     }
-    let c = curve(&h, 1e-6);
+    let c = curve(&h, 1e6);
     assert_eq!(c.len(), CURVE_POINTS);
     assert!(c.windows(2).all(|w| w[0].1 <= w[1].1));
     assert!((c[100].1 - 9.9).abs() < 0.1, "p99 {:?}", c[100]);
+}
+
+#[test]
+fn trials_merge_in_their_unit_and_an_unknown_one_is_a_note() {
+    let mut h = Histogram::<u64>::new(3).unwrap();
+    h.record_n(2_000, 10).unwrap();
+    let in_unit = |unit: &str| crate::model::histogram::Encoded {
+        unit: Some(unit.into()),
+        ..crate::model::histogram::encode(&h)
+    };
+    let mut run = crate::model::run_file::RunFile::default();
+    run.histograms.latency = vec![Some(in_unit("us")), Some(in_unit("parsecs")), None];
+    run.histograms.latency.push(Some(in_unit("us")));
+    let side = Side {
+        path: "run.json".into(),
+        run,
+    };
+    let mut notes = Vec::new();
+    let (merged, per_ms) = merged(&side, &mut notes).unwrap();
+    assert_eq!((merged.len(), per_ms), (20, 1e3));
+    assert!((curve(&merged, per_ms)[0].1 - 2.0).abs() < 0.01);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("latency[1]: unknown unit"), "{notes:?}");
 }

@@ -70,10 +70,13 @@ fn a_request_that_is_never_answered_times_out_and_the_run_ends_on_time() {
         if model == "closed" {
             assert_eq!(report.errors.timeout, 1, "{model}: {report:#?}");
         } else {
-            // The open loop kept scheduling during the hang; a request that waited the whole
-            // timeout for the one connection also counts as timed out (at most a couple).
+            // The open loop kept scheduling during the hang (60 requests in 300 ms); a request
+            // that waited the whole timeout for the one connection also counts as timed out.
+            // That is one more for each 5 ms the new connection is late: 1-3 on an idle
+            // machine, 7 seen with three busy loops beside the tests on 2 cores; still far
+            // fewer than the 60 requests scheduled during the hang.
             assert!(
-                (1..=3).contains(&report.errors.timeout),
+                (1..=15).contains(&report.errors.timeout),
                 "{model}: {report:#?}"
             );
         }

@@ -27,12 +27,12 @@ fn open_loop_achieves_its_target_rate() {
     assert_eq!(report.rate_target_rps, Some(1000.0));
     assert_eq!(report.threads, 1, "one sender thread by default");
     assert_eq!(report.ok, report.requests_sent);
-    // A fast server on loopback answers well within a few milliseconds at the median.
-    assert!(
-        report.latency_ms.p50.unwrap() < 5.0,
-        "{:?}",
-        report.latency_ms
-    );
+    // Open-loop latency runs from each request's intended send time, so a generator that
+    // fell behind its schedule would show latencies growing towards the run's length. The
+    // bound is far from that and far above loopback (a p50 of 6 ms was seen with three busy
+    // loops beside the tests on 2 cores): it tests the schedule, not the machine's speed.
+    let p50 = report.latency_ms.p50.unwrap();
+    assert!(p50 > 0.0 && p50 < 50.0, "{:?}", report.latency_ms);
 }
 
 #[test]

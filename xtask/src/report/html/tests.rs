@@ -58,7 +58,7 @@ fn curve_has_fixed_points_and_rises() {
 }
 
 #[test]
-fn trials_merge_in_their_unit_and_an_unknown_one_is_a_note() {
+fn trials_merge_in_the_first_ones_unit_and_the_others_are_notes() {
     let mut h = Histogram::<u64>::new(3).unwrap();
     h.record_n(2_000, 10).unwrap();
     let in_unit = |unit: &str| crate::model::histogram::Encoded {
@@ -66,8 +66,9 @@ fn trials_merge_in_their_unit_and_an_unknown_one_is_a_note() {
         ..crate::model::histogram::encode(&h)
     };
     let mut run = crate::model::run_file::RunFile::default();
-    run.histograms.latency = vec![Some(in_unit("us")), Some(in_unit("parsecs")), None];
-    run.histograms.latency.push(Some(in_unit("us")));
+    run.histograms.latency = ["us", "parsecs", "", "us", "ms"]
+        .map(|u| (!u.is_empty()).then(|| in_unit(u)))
+        .to_vec();
     let side = Side {
         path: "run.json".into(),
         run,
@@ -76,6 +77,10 @@ fn trials_merge_in_their_unit_and_an_unknown_one_is_a_note() {
     let (merged, per_ms) = merged(&side, &mut notes).unwrap();
     assert_eq!((merged.len(), per_ms), (20, 1e3));
     assert!((curve(&merged, per_ms)[0].1 - 2.0).abs() < 0.01);
-    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].contains("latency[1]: unknown unit"), "{notes:?}");
+    assert!(
+        notes[1].contains("latency[4]: not merged: another unit"),
+        "{notes:?}"
+    );
 }
